@@ -1,0 +1,146 @@
+// The whole service, top to bottom: one middleware chain, then the route
+// modules. createApp(deps) builds an app; tests build as many as they need.
+import { Hono } from 'hono';
+import { cors } from 'hono/cors';
+import { secureHeaders } from 'hono/secure-headers';
+import { AuditWriter } from './audit/audit-log.js';
+import { createMetrics } from './audit/metrics.js';
+import { StatsCounters } from './audit/stats.js';
+import type { Deps, Runtime } from './deps.js';
+import { migrate } from './db/migrate.js';
+import { statsCounters } from './db/schema.js';
+import { Problem } from './lib/problem.js';
+import { accessLog } from './middleware/access-log.js';
+import { authenticate } from './middleware/auth.js';
+import { jsonBody, limitBody } from './middleware/body.js';
+import { clientIp, nodeRemoteAddress, type RemoteAddress } from './middleware/client-ip.js';
+import { methodIndex, problemHandler, renderProblem } from './middleware/problem.js';
+import { rateLimit } from './middleware/rate-limit.js';
+import { requestId } from './middleware/request-id.js';
+import { adminRoutes } from './modules/admin/admin.routes.js';
+import { authRoutes, wellKnownRoutes } from './modules/auth/auth.routes.js';
+import { opsRoutes } from './modules/ops/ops.routes.js';
+import { postsRoutes } from './modules/posts/posts.routes.js';
+import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
+import { rolesRoutes } from './modules/roles/roles.routes.js';
+import { ensureBootstrapAdmin } from './modules/users/users.service.js';
+import { usersRoutes } from './modules/users/users.routes.js';
+import { makeDummyHash } from './security/passwords.js';
+import { RoleCache } from './security/role-cache.js';
+import { createTokenVerifier } from './security/tokens.js';
+
+export type AppOptions = {
+  /** How to read the peer address on this runtime (Node's by default). */
+  remoteAddress?: RemoteAddress;
+  /** Collect process metrics (off in tests, where many apps share a process). */
+  defaultMetrics?: boolean;
+  audit?: { flushMs?: number; batchSize?: number; maxBuffer?: number };
+};
+
+function createRuntime(deps: Deps, opts: AppOptions): Runtime {
+  const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false });
+  let dummy: Promise<string> | undefined;
+  return {
+    ...deps,
+    metrics,
+    audit: new AuditWriter(deps.database.db, deps.logger, metrics, { ...opts.audit, enabled: deps.config.audit.enabled }),
+    stats: new StatsCounters(deps.database.db, deps.logger),
+    roleCache: new RoleCache(deps.database.db, deps.clock),
+    verifyToken: createTokenVerifier(deps.keys, {
+      issuer: deps.config.jwt.issuer,
+      audience: deps.config.jwt.audience,
+      now: deps.clock,
+    }),
+    get dummyHash() {
+      dummy ??= makeDummyHash(deps.config.argon2);
+      return dummy;
+    },
+    sessionOptions: { accessTtlSeconds: deps.config.jwt.accessTtlSeconds },
+  };
+}
+
+function buildApp(rt: Runtime, opts: AppOptions) {
+  const { config } = rt;
+  const app = new Hono()
+    .use(secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }))
+    .use(
+      cors({
+        // Strict by default: no cross-origin browser access unless CORS_ORIGINS lists the origin.
+        origin: (origin) => (config.corsOrigins.includes(origin) ? origin : null),
+        allowHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+        exposeHeaders: ['X-Request-Id', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Retry-After'],
+        maxAge: 600,
+      }),
+    )
+    .use(requestId())
+    // Registered before the API chain: these answer without passing through it.
+    .route('/', opsRoutes(rt))
+    .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
+    .use(accessLog({ audit: rt.audit, stats: rt.stats, metrics: rt.metrics, now: rt.clock }))
+    .use(limitBody(config.bodyLimitBytes))
+    .use(jsonBody())
+    .use(
+      authenticate({
+        verify: rt.verifyToken,
+        callers: {
+          db: rt.database.db,
+          store: rt.store,
+          roleCache: rt.roleCache,
+          session: rt.sessionOptions,
+          now: rt.clock,
+        },
+        rateWindowMs: config.rateLimit.windowSeconds * 1000,
+      }),
+    )
+    .use(rateLimit({ limit: config.rateLimit.requests, onReject: () => rt.metrics.rateLimited.inc({ limiter: 'requests' }) }))
+    .route('/.well-known', wellKnownRoutes(rt))
+    .route('/auth', authRoutes(rt))
+    .route('/users', usersRoutes(rt))
+    .route('/', rolesRoutes(rt))
+    .route('/posts', postsRoutes(rt))
+    .route('/admin', adminRoutes(rt));
+
+  const allowed = methodIndex(app);
+  app.notFound((c) => {
+    const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
+    const methods = allowed(c.req.path);
+    if (methods.length > 0) {
+      return renderProblem(c, new Problem('method_not_allowed', `Use ${methods.join(', ')}`, { headers: { Allow: methods.join(', ') } }), requestId);
+    }
+    return renderProblem(c, new Problem('not_found', `No route for ${c.req.method} ${c.req.path}`), requestId);
+  });
+  app.onError(problemHandler(rt.logger));
+  return app;
+}
+
+export type AppType = ReturnType<typeof buildApp>;
+
+export type AppHandle = {
+  app: AppType;
+  runtime: Runtime;
+  /** Flush the audit log and counters (call on graceful shutdown, before closing the database). */
+  stop(): Promise<void>;
+};
+
+export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
+  const runtime = createRuntime(deps, opts);
+  const app = buildApp(runtime, opts);
+  return {
+    app,
+    runtime,
+    async stop() {
+      await Promise.all([runtime.audit.stop(), runtime.stats.stop()]);
+    },
+  };
+}
+
+/**
+ * Bring the database up to date: migrations, built-in roles, the statistics
+ * epoch and the bootstrap admin. Idempotent; safe when instances start together.
+ */
+export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | 'store'>): Promise<void> {
+  await migrate(deps.database.db);
+  await ensureBuiltInRoles(deps.database.db);
+  await deps.database.db.insert(statsCounters).values({ name: 'since', value: 0 }).onConflictDoNothing();
+  await ensureBootstrapAdmin(deps);
+}

@@ -1,0 +1,104 @@
+// The audit log's write path: entries are buffered and written in multi-row
+// inserts off the request path. The buffer is bounded; what cannot be kept is
+// counted and logged, never dropped silently. stop() flushes everything.
+import type { Db } from '../db/connect.js';
+import { describeDbError } from '../db/errors.js';
+import { auditLogs } from '../db/schema.js';
+import type { Logger } from '../lib/logger.js';
+import type { Metrics } from './metrics.js';
+
+export type AuditEntry = typeof auditLogs.$inferInsert;
+
+export type AuditOptions = { maxBuffer?: number; batchSize?: number; flushMs?: number; enabled?: boolean };
+
+export class AuditWriter {
+  private buffer: AuditEntry[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private lastDropLog = 0;
+  private readonly maxBuffer: number;
+  private readonly batchSize: number;
+  private readonly flushMs: number;
+  readonly enabled: boolean;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+    private readonly metrics: Metrics,
+    opts: AuditOptions = {},
+  ) {
+    this.maxBuffer = opts.maxBuffer ?? 50_000;
+    this.batchSize = opts.batchSize ?? 500;
+    this.flushMs = opts.flushMs ?? 250;
+    this.enabled = opts.enabled ?? true;
+  }
+
+  record(entry: AuditEntry): void {
+    if (!this.enabled) return;
+    if (this.buffer.length >= this.maxBuffer) {
+      this.drop(1, 'buffer full');
+      return;
+    }
+    this.buffer.push(entry);
+    if (this.buffer.length >= this.batchSize) void this.flush();
+    else this.timer ??= setTimeout(() => {
+      this.timer = undefined;
+      void this.flush();
+    }, this.flushMs);
+  }
+
+  private drop(n: number, why: string): void {
+    this.metrics.auditDropped.inc(n);
+    const now = Date.now();
+    if (now - this.lastDropLog > 5_000) {
+      this.lastDropLog = now;
+      this.logger.warn({ dropped: n, why }, 'audit entries dropped');
+    }
+  }
+
+  /** Write everything buffered so far. Concurrent calls share one writer loop. */
+  flush(): Promise<void> {
+    this.flushing ??= this.drain().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private async drain(): Promise<void> {
+    while (this.buffer.length > 0) {
+      const batch = this.buffer.splice(0, this.batchSize);
+      try {
+        await this.db.insert(auditLogs).values(batch);
+        this.metrics.auditWritten.inc(batch.length);
+      } catch (err) {
+        // Keep the batch for the next attempt while there is room.
+        const room = this.maxBuffer - this.buffer.length;
+        if (room > 0) this.buffer.unshift(...batch.slice(0, room));
+        if (batch.length > room) this.drop(batch.length - room, 'buffer full while the database refused writes');
+        this.logger.warn({ err: describeDbError(err), pending: this.buffer.length }, 'audit write failed; will retry');
+        this.timer ??= setTimeout(() => {
+          this.timer = undefined;
+          void this.flush();
+        }, 1_000);
+        return;
+      }
+    }
+  }
+
+  get pending(): number {
+    return this.buffer.length;
+  }
+
+  /** Graceful stop: flush until empty (or give up after the deadline). */
+  async stop(deadlineMs = 5_000): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const until = Date.now() + deadlineMs;
+    while (this.buffer.length > 0 && Date.now() < until) {
+      await this.flush();
+      if (this.buffer.length > 0) await new Promise((r) => setTimeout(r, 200));
+    }
+    if (this.timer) clearTimeout(this.timer);
+    if (this.buffer.length > 0) this.drop(this.buffer.length, 'shutdown deadline passed');
+  }
+}

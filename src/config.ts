@@ -1,0 +1,209 @@
+// The one reader of the environment. Everything else receives the typed Config
+// through deps. A bad configuration is reported all at once, never piecemeal.
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+const intIn = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, 'must be an integer')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const csv = z
+  .string()
+  .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean));
+
+const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const envSchema = z.object({
+  NODE_ENV: z.string().optional(),
+  PORT: intIn(0, 65535).default(3000),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  DATA_DIR: z.string().min(1).default('./data'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgresql:// URL')
+    .optional(),
+  DATABASE_CA_CERT: z.string().min(1).optional(),
+  DATABASE_CLIENT_CERT: z.string().min(1).optional(),
+  DATABASE_CLIENT_KEY: z.string().min(1).optional(),
+  DATABASE_POOL_SIZE: intIn(1, 200).default(10),
+  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  JWT_PRIVATE_KEY: z.string().min(1).optional(),
+  JWT_PUBLIC_KEYS: z.string().min(1).optional(),
+  JWT_ISSUER: z.string().min(1).default('auth-system'),
+  JWT_AUDIENCE: z.string().min(1).default('auth-system'),
+  ACCESS_TOKEN_TTL_SECONDS: intIn(30, 86_400).default(900),
+  REFRESH_TOKEN_TTL_SECONDS: intIn(60, 31_536_000).default(2_592_000),
+  RATE_LIMIT_REQUESTS: intIn(1, 1_000_000).default(300),
+  RATE_LIMIT_WINDOW_SECONDS: intIn(1, 86_400).default(60),
+  LOGIN_MAX_FAILURES: intIn(1, 10_000).default(5),
+  LOGIN_FAILURE_WINDOW_SECONDS: intIn(1, 86_400).default(900),
+  LOGIN_IP_MAX_FAILURES: intIn(1, 1_000_000).default(100),
+  TRUST_PROXY: z.string().trim().min(1).optional(),
+  BOOTSTRAP_ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email()).optional(),
+  BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
+  LOG_LEVEL: z.enum(logLevels).default('info'),
+  BODY_LIMIT_BYTES: intIn(1024, 10 * 1024 * 1024).default(64 * 1024),
+  ARGON2_MEMORY_KIB: intIn(8, 4 * 1024 * 1024).default(19_456),
+  ARGON2_TIME_COST: intIn(1, 100).default(2),
+  ARGON2_PARALLELISM: intIn(1, 16).default(1),
+  AUDIT_RETENTION_DAYS: intIn(1, 36_500).default(90),
+  AUDIT_LOG: z.enum(['on', 'off']).default('on'),
+  CORS_ORIGINS: csv.optional(),
+  SHUTDOWN_TIMEOUT_SECONDS: intIn(1, 600).default(10),
+});
+
+export type Config = {
+  production: boolean;
+  port: number;
+  host: string;
+  dataDir: string;
+  database: {
+    url: string | undefined;
+    caCert: string | undefined;
+    clientCert: string | undefined;
+    clientKey: string | undefined;
+    poolSize: number;
+  };
+  redisUrl: string | undefined;
+  jwt: {
+    privateKey: string | undefined;
+    publicKeys: string | undefined;
+    issuer: string;
+    audience: string;
+    accessTtlSeconds: number;
+    refreshTtlSeconds: number;
+  };
+  rateLimit: { requests: number; windowSeconds: number };
+  login: { maxFailures: number; windowSeconds: number; ipMaxFailures: number };
+  trustProxy: string | undefined;
+  bootstrapAdmin: { email: string; password: string } | undefined;
+  logLevel: (typeof logLevels)[number];
+  bodyLimitBytes: number;
+  argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  audit: { enabled: boolean; retentionDays: number };
+  corsOrigins: string[];
+  shutdownTimeoutSeconds: number;
+};
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
+
+/** Passwords a production bootstrap admin may not have: short or one character class. */
+function weakPassword(pw: string): boolean {
+  const classes = [/[a-z]/, /[A-Z]/, /\d/, /[^A-Za-z0-9]/].filter((r) => r.test(pw)).length;
+  return pw.length < 12 || classes < 3;
+}
+
+/**
+ * Parse an environment (process.env by default) into Config, or throw a
+ * ConfigError naming every problem.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as in most .env tooling.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = envSchema.safeParse(cleaned);
+  const problems: string[] = [];
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) problems.push(`${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError(problems);
+  }
+  const e = parsed.data;
+  const production = e.NODE_ENV === 'production';
+
+  if ((e.BOOTSTRAP_ADMIN_EMAIL === undefined) !== (e.BOOTSTRAP_ADMIN_PASSWORD === undefined)) {
+    problems.push('BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD must be set together');
+  }
+  if (e.BOOTSTRAP_ADMIN_PASSWORD !== undefined && [...e.BOOTSTRAP_ADMIN_PASSWORD].length < 8) {
+    problems.push('BOOTSTRAP_ADMIN_PASSWORD: must be at least 8 characters');
+  }
+  if (production) {
+    if (!e.JWT_PRIVATE_KEY) problems.push('JWT_PRIVATE_KEY: required when NODE_ENV=production');
+    if (e.BOOTSTRAP_ADMIN_PASSWORD !== undefined && weakPassword(e.BOOTSTRAP_ADMIN_PASSWORD)) {
+      problems.push(
+        'BOOTSTRAP_ADMIN_PASSWORD: too weak for production (12+ characters from 3 of: lower, upper, digit, symbol)',
+      );
+    }
+    if (e.DATABASE_URL) {
+      let url: URL | undefined;
+      try {
+        url = new URL(e.DATABASE_URL);
+      } catch {
+        problems.push('DATABASE_URL: not a valid URL');
+      }
+      if (url && !LOCAL_HOSTS.has(url.hostname) && url.searchParams.get('sslmode') !== 'verify-full') {
+        problems.push('DATABASE_URL: a remote database needs sslmode=verify-full when NODE_ENV=production');
+      }
+    }
+  }
+  for (const [name, file] of [
+    ['DATABASE_CA_CERT', e.DATABASE_CA_CERT],
+    ['DATABASE_CLIENT_CERT', e.DATABASE_CLIENT_CERT],
+    ['DATABASE_CLIENT_KEY', e.DATABASE_CLIENT_KEY],
+  ] as const) {
+    if (file && !existsSync(file)) problems.push(`${name}: file not found: ${file}`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    production,
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: e.DATA_DIR,
+    database: {
+      url: e.DATABASE_URL,
+      caCert: e.DATABASE_CA_CERT,
+      clientCert: e.DATABASE_CLIENT_CERT,
+      clientKey: e.DATABASE_CLIENT_KEY,
+      poolSize: e.DATABASE_POOL_SIZE,
+    },
+    redisUrl: e.REDIS_URL,
+    jwt: {
+      privateKey: e.JWT_PRIVATE_KEY,
+      publicKeys: e.JWT_PUBLIC_KEYS,
+      issuer: e.JWT_ISSUER,
+      audience: e.JWT_AUDIENCE,
+      accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
+      refreshTtlSeconds: e.REFRESH_TOKEN_TTL_SECONDS,
+    },
+    rateLimit: { requests: e.RATE_LIMIT_REQUESTS, windowSeconds: e.RATE_LIMIT_WINDOW_SECONDS },
+    login: {
+      maxFailures: e.LOGIN_MAX_FAILURES,
+      windowSeconds: e.LOGIN_FAILURE_WINDOW_SECONDS,
+      ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,
+    },
+    trustProxy: e.TRUST_PROXY,
+    bootstrapAdmin:
+      e.BOOTSTRAP_ADMIN_EMAIL && e.BOOTSTRAP_ADMIN_PASSWORD
+        ? { email: e.BOOTSTRAP_ADMIN_EMAIL, password: e.BOOTSTRAP_ADMIN_PASSWORD }
+        : undefined,
+    logLevel: e.LOG_LEVEL,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    audit: { enabled: e.AUDIT_LOG === 'on', retentionDays: e.AUDIT_RETENTION_DAYS },
+    corsOrigins: e.CORS_ORIGINS ?? [],
+    shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
+  };
+}
+
+/**
+ * Read `.env` from the working directory into the environment, if present.
+ * Variables already set win (that is loadEnvFile's rule too).
+ */
+export function loadDotEnv(path = '.env'): void {
+  if (existsSync(path) && typeof process.loadEnvFile === 'function') process.loadEnvFile(path);
+}
+
+/** The environment, for entries that need one value before Config exists. */
+export function readEnv(): Record<string, string | undefined> {
+  return process.env;
+}

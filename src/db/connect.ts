@@ -1,0 +1,126 @@
+// Opens the database: postgres.js (PostgreSQL or CockroachDB, TLS) when a URL is
+// configured, else an embedded PGlite persisted under DATA_DIR.
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import * as schema from './schema.js';
+
+export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export type Database = {
+  db: Db;
+  kind: 'postgres' | 'pglite';
+  /** Throws when the database does not answer. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+  /** Pool figures for /metrics. */
+  poolStats(): { max: number; inUse: number };
+};
+
+export type PostgresOptions = {
+  url: string;
+  caCert?: string | undefined;
+  clientCert?: string | undefined;
+  clientKey?: string | undefined;
+  poolSize?: number;
+};
+
+/**
+ * TLS options from the URL's libpq-style parameters and the DATABASE_* files.
+ * postgres.js would trust only the system CAs for `sslmode=verify-full`, so the
+ * parameters are removed from the URL and handed over as explicit `ssl` options.
+ */
+export function tlsFromUrl(opts: PostgresOptions): { url: string; ssl: false | ConnectionOptions } {
+  const u = new URL(opts.url);
+  const p = u.searchParams;
+  const mode = p.get('sslmode') ?? (opts.caCert ? 'verify-full' : 'disable');
+  const caFile = opts.caCert ?? p.get('sslrootcert') ?? undefined;
+  const certFile = opts.clientCert ?? p.get('sslcert') ?? undefined;
+  const keyFile = opts.clientKey ?? p.get('sslkey') ?? undefined;
+  for (const k of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey']) p.delete(k);
+  const url = u.toString();
+  if (mode === 'disable') return { url, ssl: false };
+  const ssl: ConnectionOptions = {
+    ca: caFile ? readFileSync(caFile) : undefined,
+    cert: certFile ? readFileSync(certFile) : undefined,
+    key: keyFile ? readFileSync(keyFile) : undefined,
+    servername: u.hostname,
+  };
+  if (mode === 'verify-full') return { url, ssl: { ...ssl, rejectUnauthorized: true } };
+  if (mode === 'verify-ca') return { url, ssl: { ...ssl, rejectUnauthorized: true, checkServerIdentity: () => undefined } };
+  // require / prefer / allow: encrypted, not authenticated (libpq semantics).
+  return { url, ssl: { ...ssl, rejectUnauthorized: false } };
+}
+
+export async function connectPostgres(opts: PostgresOptions): Promise<Database> {
+  const { default: postgres } = await import('postgres');
+  const { drizzle } = await import('drizzle-orm/postgres-js');
+  const { url, ssl } = tlsFromUrl(opts);
+  const max = opts.poolSize ?? 10;
+  let inUse = 0;
+  const client = postgres(url, {
+    ssl,
+    max,
+    connect_timeout: 5,
+    idle_timeout: 30,
+    max_lifetime: 60 * 30,
+    onnotice: () => {},
+  });
+  const db = drizzle(client, { schema }) as unknown as Db;
+  return {
+    db,
+    kind: 'postgres',
+    async ping() {
+      inUse++;
+      try {
+        await client`select 1`;
+      } finally {
+        inUse--;
+      }
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+    poolStats: () => ({ max, inUse }),
+  };
+}
+
+/** Embedded PGlite: under `dataDir/pglite`, or in memory when dataDir is null. */
+export async function connectPglite(dataDir: string | null): Promise<Database> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { drizzle } = await import('drizzle-orm/pglite');
+  let client;
+  if (dataDir === null) client = new PGlite();
+  else {
+    const dir = join(dataDir, 'pglite');
+    mkdirSync(dir, { recursive: true });
+    client = new PGlite(dir);
+  }
+  await client.waitReady;
+  const db = drizzle({ client, schema }) as unknown as Db;
+  return {
+    db,
+    kind: 'pglite',
+    async ping() {
+      await db.execute(sql`select 1`);
+    },
+    async close() {
+      await client.close();
+    },
+    poolStats: () => ({ max: 1, inUse: 0 }),
+  };
+}
+
+export async function connectDatabase(cfg: {
+  url: string | undefined;
+  caCert?: string | undefined;
+  clientCert?: string | undefined;
+  clientKey?: string | undefined;
+  poolSize?: number;
+  dataDir: string;
+}): Promise<Database> {
+  if (cfg.url) return connectPostgres({ ...cfg, url: cfg.url });
+  return connectPglite(cfg.dataDir);
+}

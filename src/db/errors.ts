@@ -1,0 +1,55 @@
+// Classifies database errors by SQLSTATE, looking through Drizzle's wrapper
+// (whose message holds the query parameters and so must never be logged).
+
+/** The SQLSTATE (or driver code such as ECONNREFUSED) of an error, if any. */
+export function dbErrorCode(err: unknown): string | undefined {
+  let e: unknown = err;
+  for (let depth = 0; depth < 5 && e && typeof e === 'object'; depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+export const isSerializationFailure = (err: unknown) => {
+  const code = dbErrorCode(err);
+  return code === '40001' || code === '40P01';
+};
+
+export const isUniqueViolation = (err: unknown) => dbErrorCode(err) === '23505';
+
+const UNAVAILABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+  'CONNECT_TIMEOUT',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+]);
+
+/** True when the database is unreachable or refusing work: answered with 503, not 500. */
+export function isDatabaseUnavailable(err: unknown): boolean {
+  const code = dbErrorCode(err);
+  if (!code) return false;
+  return UNAVAILABLE_CODES.has(code) || code.startsWith('08');
+}
+
+/** A log-safe description: the innermost message and code, never the query or its parameters. */
+export function describeDbError(err: unknown): { code?: string; message: string } {
+  let e: unknown = err;
+  while (e && typeof e === 'object' && (e as { cause?: unknown }).cause && (e as Error).name === 'DrizzleQueryError') {
+    e = (e as { cause?: unknown }).cause;
+  }
+  const code = dbErrorCode(err);
+  const message = e instanceof Error ? e.message : String(e);
+  return code ? { code, message } : { message };
+}

@@ -1,0 +1,57 @@
+// Applies drizzle-kit's migrations, each in its own transaction (CockroachDB
+// restricts schema changes inside one big transaction). Two instances starting
+// together are safe without advisory locks: each migration first inserts its
+// row into the journal table, so the second instance blocks on that key and
+// then skips the migration when the first commits.
+import { fileURLToPath } from 'node:url';
+import { sql } from 'drizzle-orm';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
+import type { Db } from './connect.js';
+import { isSerializationFailure, isUniqueViolation } from './errors.js';
+
+export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+
+const JOURNAL = 'schema_migrations';
+
+export async function migrate(db: Db, folder = MIGRATIONS_FOLDER): Promise<{ applied: number }> {
+  const migrations = readMigrationFiles({ migrationsFolder: folder });
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await db.execute(
+        sql.raw(
+          `CREATE TABLE IF NOT EXISTS ${JOURNAL} (hash text PRIMARY KEY, created_at bigint NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`,
+        ),
+      );
+      break;
+    } catch (err) {
+      // Concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog.
+      if (attempt >= 5 || !(isUniqueViolation(err) || isSerializationFailure(err))) throw err;
+    }
+  }
+  let applied = 0;
+  for (const m of migrations) {
+    for (let attempt = 0; ; attempt++) {
+      const done = await db.execute<{ hash: string }>(sql`SELECT hash FROM ${sql.raw(JOURNAL)} WHERE hash = ${m.hash}`);
+      if (rowsOf(done).length > 0) break;
+      try {
+        await db.transaction(async (tx) => {
+          await tx.execute(sql`INSERT INTO ${sql.raw(JOURNAL)} (hash, created_at) VALUES (${m.hash}, ${m.folderMillis})`);
+          for (const stmt of m.sql) if (stmt.trim()) await tx.execute(sql.raw(stmt));
+        });
+        applied++;
+        break;
+      } catch (err) {
+        if (isUniqueViolation(err)) break; // applied by another instance meanwhile
+        if (isSerializationFailure(err) && attempt < 10) continue;
+        throw err;
+      }
+    }
+  }
+  return { applied };
+}
+
+/** postgres.js returns an array, PGlite an object with `rows`. */
+export function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}

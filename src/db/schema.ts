@@ -1,0 +1,135 @@
+// Drizzle tables. Kept to what CockroachDB and PostgreSQL both accept: UUID keys
+// from gen_random_uuid(), timestamptz with millisecond precision (so a cursor
+// built from a JS Date compares exactly), no serial columns.
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  boolean,
+  index,
+  integer,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
+
+export const users = pgTable(
+  'users',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    email: text('email').notNull().unique('users_email_key'),
+    name: text('name').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    updatedAt: ts('updated_at').notNull().default(sql`now()`),
+  },
+  (t) => [index('users_created_idx').on(t.createdAt.desc(), t.id.desc())],
+);
+
+export const roles = pgTable('roles', {
+  name: text('name').primaryKey(),
+  description: text('description').notNull().default(''),
+  builtIn: boolean('built_in').notNull().default(false),
+  createdAt: ts('created_at').notNull().default(sql`now()`),
+});
+
+export const rolePermissions = pgTable(
+  'role_permissions',
+  {
+    roleName: text('role_name')
+      .notNull()
+      .references(() => roles.name, { onDelete: 'cascade' }),
+    permission: text('permission').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.roleName, t.permission] })],
+);
+
+export const userRoles = pgTable(
+  'user_roles',
+  {
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    roleName: text('role_name')
+      .notNull()
+      .references(() => roles.name, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.roleName] }), index('user_roles_role_idx').on(t.roleName)],
+);
+
+export const sessions = pgTable(
+  'sessions',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    expiresAt: ts('expires_at').notNull(),
+    revokedAt: ts('revoked_at'),
+    revokedReason: text('revoked_reason'),
+  },
+  (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
+export const refreshTokens = pgTable(
+  'refresh_tokens',
+  {
+    /** SHA-256 of the token, hex. The token itself is never stored. */
+    tokenHash: text('token_hash').primaryKey(),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    expiresAt: ts('expires_at').notNull(),
+    spentAt: ts('spent_at'),
+  },
+  (t) => [index('refresh_tokens_session_idx').on(t.sessionId)],
+);
+
+export const posts = pgTable(
+  'posts',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    authorId: uuid('author_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    title: text('title').notNull(),
+    body: text('body').notNull(),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+  },
+  (t) => [index('posts_created_idx').on(t.createdAt.desc(), t.id.desc())],
+);
+
+export const auditLogs = pgTable(
+  'audit_logs',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    at: ts('at').notNull(),
+    requestId: text('request_id').notNull(),
+    actorId: uuid('actor_id'),
+    ip: text('ip').notNull(),
+    method: text('method').notNull(),
+    path: text('path').notNull(),
+    route: text('route').notNull(),
+    status: integer('status').notNull(),
+    action: text('action').notNull(),
+    detail: text('detail'),
+  },
+  (t) => [
+    index('audit_at_idx').on(t.at.desc(), t.id.desc()),
+    index('audit_actor_idx').on(t.actorId, t.at.desc(), t.id.desc()),
+    index('audit_action_idx').on(t.action, t.at.desc(), t.id.desc()),
+    index('audit_status_idx').on(t.status, t.at.desc(), t.id.desc()),
+  ],
+);
+
+/** Persistent counters for /admin/stats, incremented by batched upserts from every instance. */
+export const statsCounters = pgTable('stats_counters', {
+  name: text('name').primaryKey(),
+  value: bigint('value', { mode: 'number' }).notNull().default(0),
+  createdAt: ts('created_at').notNull().default(sql`now()`),
+});

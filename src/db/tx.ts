@@ -1,0 +1,27 @@
+// The one way to run a multi-statement write: SERIALIZABLE (CockroachDB's only
+// level, and PostgreSQL's strictest), retried on serialization failures.
+import type { PgTransaction, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import type { Db } from './connect.js';
+import { isSerializationFailure } from './errors.js';
+import type * as schema from './schema.js';
+
+export type Tx = PgTransaction<PgQueryResultHKT, typeof schema, ExtractTablesWithRelations<typeof schema>>;
+
+export type TxOptions = { maxAttempts?: number; onRetry?: (attempt: number, err: unknown) => void };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function withTx<T>(db: Db, fn: (tx: Tx) => Promise<T>, opts: TxOptions = {}): Promise<T> {
+  const maxAttempts = opts.maxAttempts ?? 10;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await db.transaction(fn as (tx: unknown) => Promise<T>, { isolationLevel: 'serializable' });
+    } catch (err) {
+      if (!isSerializationFailure(err) || attempt >= maxAttempts) throw err;
+      opts.onRetry?.(attempt, err);
+      // Full jitter on an exponential base, capped: spreads competing retries apart.
+      await sleep(Math.random() * Math.min(200, 5 * 2 ** attempt));
+    }
+  }
+}

@@ -1,0 +1,18 @@
+// Opaque keyset cursors: (timestamp, id) of the last item of a page.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export type Cursor = { at: Date; id: string };
+
+export function encodeCursor(c: Cursor): string {
+  return Buffer.from(`${c.at.getTime()}.${c.id}`, 'utf8').toString('base64url');
+}
+
+/** The cursor, or null when it is not one this service issued. */
+export function decodeCursor(raw: string): Cursor | null {
+  if (raw.length > 200) return null;
+  const text = Buffer.from(raw, 'base64url').toString('utf8');
+  const m = /^(\d{1,15})\.(.+)$/.exec(text);
+  if (!m || !UUID.test(m[2]!)) return null;
+  const at = new Date(Number(m[1]));
+  return Number.isNaN(at.getTime()) ? null : { at, id: m[2]! };
+}

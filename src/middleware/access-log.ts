@@ -1,0 +1,79 @@
+// After every API response: Prometheus request metrics, one audit entry (action
+// from the matched route's metadata, detail for security events) and the RBAC
+// statistics. Nothing here waits on I/O: the writers batch off the request path.
+import { createMiddleware } from 'hono/factory';
+import { matchedRoutes } from 'hono/route';
+import type { AuditWriter } from '../audit/audit-log.js';
+import type { Metrics } from '../audit/metrics.js';
+import type { StatsCounters } from '../audit/stats.js';
+import { Problem } from '../lib/problem.js';
+import type { Caller } from '../security/caller.js';
+import { metaOf } from './route-meta.js';
+import type { Decision } from './rbac.js';
+
+export type AccessLogVariables = {
+  requestId: string;
+  clientIp: string;
+  caller: Caller | undefined;
+  decision: Decision | undefined;
+  /** Set by handlers for security events that end in success (e.g. role_assigned). */
+  auditDetail: string | undefined;
+};
+
+const SECRET_PARAM = /token|password|secret|key|code|signature|credential/i;
+
+/** The path with its query string, secrets replaced. */
+export function loggablePath(url: string): string {
+  const u = new URL(url);
+  for (const k of [...u.searchParams.keys()]) if (SECRET_PARAM.test(k)) u.searchParams.set(k, '[redacted]');
+  const q = u.searchParams.toString();
+  return (u.pathname + (q ? `?${q}` : '')).slice(0, 2048);
+}
+
+export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metrics: Metrics; now: () => number }) =>
+  createMiddleware<{ Variables: AccessLogVariables }>(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const status = c.res.status;
+    const routes = matchedRoutes(c);
+    let action = 'unknown';
+    let route = '-';
+    for (const r of routes) {
+      const meta = metaOf(r.handler);
+      if (meta) {
+        action = meta.action;
+        route = r.path;
+      }
+    }
+    if (route === '-' && status === 405) action = 'method_not_allowed';
+    const seconds = (performance.now() - started) / 1000;
+    const labels = { route, method: c.req.method, status: String(status) };
+    opts.metrics.requests.inc(labels);
+    opts.metrics.latency.observe(labels, seconds);
+
+    const decision = c.var.decision;
+    if (decision) {
+      opts.stats.add(decision.allowed ? 'access.allowed' : 'access.denied');
+      opts.stats.add(`perm.${decision.permission}.${decision.allowed ? 'allowed' : 'denied'}`);
+    }
+    const err = c.error;
+    const problemCode = err instanceof Problem ? err.code : undefined;
+    const detail =
+      (err instanceof Problem ? err.extra.audit : undefined) ??
+      c.var.auditDetail ??
+      (decision && !decision.allowed ? `permission_denied: ${decision.permission}` : undefined) ??
+      (problemCode === 'rate_limited' || problemCode === 'invalid_token' ? problemCode : undefined) ??
+      null;
+    opts.audit.record({
+      at: new Date(opts.now()),
+      requestId: c.var.requestId,
+      actorId: c.var.caller?.userId ?? null,
+      ip: c.var.clientIp ?? 'unknown',
+      method: c.req.method,
+      path: loggablePath(c.req.url),
+      route,
+      status,
+      action,
+      detail,
+    });
+  });

@@ -1,0 +1,45 @@
+// Request bodies: a size limit (413), JSON only (415), parsed once here so that
+// malformed JSON is 400 invalid_json before any validator runs.
+import { bodyLimit } from 'hono/body-limit';
+import { createMiddleware } from 'hono/factory';
+import { problem } from '../lib/problem.js';
+
+const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+export const limitBody = (maxSize: number) =>
+  bodyLimit({ maxSize, onError: () => problem('payload_too_large', `The body exceeds ${maxSize} bytes`) });
+
+export const jsonBody = () =>
+  createMiddleware(async (c, next) => {
+    if (BODY_METHODS.has(c.req.method)) {
+      const length = c.req.header('content-length');
+      // HTTP/1.1: without Content-Length or Transfer-Encoding a request has no body
+      // (Node's adapter still hands over an empty stream); elsewhere trust `body`.
+      const hasBody = c.req.header('transfer-encoding')
+        ? true
+        : length !== undefined
+          ? Number(length) > 0
+          : (c.env as { incoming?: unknown } | undefined)?.incoming
+            ? false
+            : c.req.raw.body !== null;
+      const type = c.req.header('content-type');
+      if (hasBody || type) {
+        const media = (type ?? '').split(';')[0]!.trim();
+        if (!JSON_TYPE.test(media)) {
+          if (hasBody) problem('unsupported_media_type', 'Send the body as application/json');
+        } else if (hasBody) {
+          const text = await c.req.text();
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            problem('invalid_json', 'The body is not valid JSON');
+          }
+          // Hand the parsed value to hono's validator, which reads the body cache.
+          c.req.bodyCache.json = Promise.resolve(parsed);
+        }
+      }
+    }
+    await next();
+  });

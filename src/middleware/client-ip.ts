@@ -1,0 +1,43 @@
+// The client's address. X-Forwarded-For is believed only as far as TRUST_PROXY
+// says (a hop count, or addresses/CIDRs of trusted proxies); otherwise the
+// socket address is the client.
+import proxyaddr from 'proxy-addr';
+import type { Context } from 'hono';
+import { createMiddleware } from 'hono/factory';
+
+export type ClientIpVariables = { clientIp: string };
+
+/** How the runtime exposes the peer address (Node's default reads c.env.incoming). */
+export type RemoteAddress = (c: Context) => string | undefined;
+
+export const nodeRemoteAddress: RemoteAddress = (c) =>
+  (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+
+export function compileTrust(trustProxy: string | undefined): (addr: string, i: number) => boolean {
+  if (!trustProxy) return () => false;
+  if (/^\d+$/.test(trustProxy)) {
+    const hops = Number(trustProxy);
+    return (_addr, i) => i < hops;
+  }
+  return proxyaddr.compile(trustProxy.split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+export const clientIp = (opts: { trustProxy: string | undefined; remoteAddress: RemoteAddress }) => {
+  // Validated once, at start: a bad TRUST_PROXY fails the boot, not a request.
+  const trust = compileTrust(opts.trustProxy);
+  const trusting = !!opts.trustProxy;
+  return createMiddleware<{ Variables: ClientIpVariables }>(async (c, next) => {
+    const socket = opts.remoteAddress(c) ?? '0.0.0.0';
+    let ip = socket;
+    if (trusting) {
+      const fake = { connection: { remoteAddress: socket }, socket: { remoteAddress: socket }, headers: { 'x-forwarded-for': c.req.header('x-forwarded-for') ?? '' } };
+      try {
+        ip = proxyaddr(fake as never, trust);
+      } catch {
+        ip = socket;
+      }
+    }
+    c.set('clientIp', ip.startsWith('::ffff:') ? ip.slice(7) : ip);
+    await next();
+  });
+};

@@ -1,0 +1,67 @@
+// The one error path: every thrown thing becomes RFC 9457 problem JSON. Known
+// problems keep their code; an unreachable database is 503; anything else is
+// logged with its request id and answered 500 without its message.
+import type { Context, Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { describeDbError, isDatabaseUnavailable } from '../db/errors.js';
+import type { Logger } from '../lib/logger.js';
+import { Problem, problemBody } from '../lib/problem.js';
+
+export function toProblem(err: unknown): Problem {
+  if (err instanceof Problem) return err;
+  if (err instanceof HTTPException) {
+    if (err.status === 413) return new Problem('payload_too_large');
+    if (err.status === 400) return new Problem('invalid_json', 'The body could not be read');
+    if (err.status === 401) return new Problem('invalid_token');
+  }
+  if (isDatabaseUnavailable(err)) return new Problem('service_unavailable', 'The database is unavailable', { headers: { 'Retry-After': '5' } });
+  return new Problem('internal_error', 'Something went wrong; the request id identifies it in the logs');
+}
+
+export function renderProblem(c: Context, p: Problem, requestId: string): Response {
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/problem+json',
+    'X-Request-Id': requestId,
+    ...(p.extra.headers ?? {}),
+  };
+  for (const [k, v] of Object.entries(headers)) c.header(k, v);
+  return c.body(JSON.stringify(problemBody(p, requestId)), p.status as 400);
+}
+
+export function problemHandler(logger: Logger) {
+  return (err: unknown, c: Context) => {
+    const p = toProblem(err);
+    const requestId = (c.get('requestId') as string | undefined) ?? 'unknown';
+    if (p.status >= 500) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      logger.error(
+        { requestId, method: c.req.method, route: c.req.routePath, err: { name: e.name, ...describeDbError(e), stack: e.stack } },
+        p.code === 'service_unavailable' ? 'dependency unavailable' : 'unhandled error',
+      );
+    }
+    return renderProblem(c, p, requestId);
+  };
+}
+
+/** Turns Hono's route table into "which methods does this path allow?" for 405s. */
+export function methodIndex(app: Hono<any, any, any>): (path: string) => string[] {
+  let table: { re: RegExp; method: string }[] | undefined;
+  return (path) => {
+    table ??= app.routes
+      .filter((r) => r.method !== 'ALL')
+      .map((r) => ({
+        method: r.method,
+        re: new RegExp(
+          '^' +
+            r.path
+              .split('/')
+              .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+              .join('/') +
+            '/?$',
+        ),
+      }));
+    const methods = new Set(table.filter((t) => t.re.test(path)).map((t) => t.method));
+    if (methods.has('GET')) methods.add('HEAD');
+    return [...methods].sort();
+  };
+}

@@ -1,0 +1,32 @@
+// Per-client request limit (per user when signed in, per address otherwise).
+// The counter was incremented by the auth middleware's store round trip; this
+// applies it: RateLimit-* headers on every response, 429 past the limit.
+import { createMiddleware } from 'hono/factory';
+import { problem } from '../lib/problem.js';
+import type { WindowCount } from '../store/store.js';
+
+export type RateLimitVariables = { rate: WindowCount | undefined };
+
+export function rateHeaders(limit: number, rate: WindowCount): Record<string, string> {
+  return {
+    'RateLimit-Limit': String(limit),
+    'RateLimit-Remaining': String(Math.max(0, limit - rate.count)),
+    'RateLimit-Reset': String(Math.max(1, Math.ceil(rate.resetMs / 1000))),
+  };
+}
+
+export const rateLimit = (opts: { limit: number; onReject: () => void }) =>
+  createMiddleware<{ Variables: RateLimitVariables }>(async (c, next) => {
+    const rate = c.var.rate;
+    if (rate) {
+      const headers = rateHeaders(opts.limit, rate);
+      for (const [k, v] of Object.entries(headers)) c.header(k, v);
+      if (rate.count > opts.limit) {
+        opts.onReject();
+        problem('rate_limited', 'Too many requests: slow down', {
+          headers: { ...headers, 'Retry-After': headers['RateLimit-Reset']! },
+        });
+      }
+    }
+    await next();
+  });

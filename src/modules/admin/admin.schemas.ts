@@ -1,0 +1,55 @@
+// Request and response schemas of the admin module.
+import { z } from 'zod';
+import { limitSchema } from '../users/users.schemas.js';
+
+export const LogsQuery = z.strictObject({
+  limit: limitSchema,
+  cursor: z.string().max(200).optional(),
+  actorId: z.uuid({ message: 'actorId must be a UUID' }).optional(),
+  action: z.string().min(1).max(100).optional(),
+  status: z
+    .string()
+    .regex(/^[1-5]\d\d$/, 'Must be an HTTP status')
+    .transform(Number)
+    .optional(),
+  since: z.iso.datetime({ offset: true, message: 'Must be an ISO 8601 time' }).optional(),
+  until: z.iso.datetime({ offset: true, message: 'Must be an ISO 8601 time' }).optional(),
+});
+
+export const LogEntrySchema = z.object({
+  id: z.uuid(),
+  at: z.iso.datetime(),
+  requestId: z.string(),
+  actorId: z.uuid().nullable(),
+  ip: z.string(),
+  method: z.string(),
+  path: z.string(),
+  route: z.string(),
+  status: z.number().int(),
+  action: z.string(),
+  detail: z.string().nullable(),
+});
+
+export const LogListSchema = z.object({ items: z.array(LogEntrySchema), nextCursor: z.string().nullable() });
+
+const allowDeny = z.object({ allowed: z.number().int(), denied: z.number().int() });
+
+export const StatsSchema = z.object({
+  since: z.iso.datetime(),
+  users: z.object({ total: z.number().int(), byRole: z.record(z.string(), z.number().int()) }),
+  roles: z.object({ total: z.number().int(), custom: z.number().int() }),
+  posts: z.object({ total: z.number().int() }),
+  sessions: z.object({ active: z.number().int() }),
+  auth: z.object({
+    loginSucceeded: z.number().int(),
+    loginFailed: z.number().int(),
+    refreshed: z.number().int(),
+    refreshReused: z.number().int(),
+  }),
+  access: z.object({
+    allowed: z.number().int(),
+    denied: z.number().int(),
+    byPermission: z.record(z.string(), allowDeny),
+  }),
+});
+export type Stats = z.infer<typeof StatsSchema>;

@@ -1,0 +1,97 @@
+// The audit log's read side, its retention, and the usage statistics.
+import { and, count, desc, eq, gt, gte, isNull, lt, lte, min, or, sql, type SQL } from 'drizzle-orm';
+import type { Runtime } from '../../deps.js';
+import { auditLogs, posts, roles, sessions, statsCounters, userRoles, users } from '../../db/schema.js';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { problem } from '../../lib/problem.js';
+import { ALL_PERMISSIONS } from '../../security/permissions.js';
+import type { Stats } from './admin.schemas.js';
+
+export type LogQuery = {
+  limit: number;
+  cursor?: string | undefined;
+  actorId?: string | undefined;
+  action?: string | undefined;
+  status?: number | undefined;
+  since?: string | undefined;
+  until?: string | undefined;
+};
+
+export async function listLogs(rt: Runtime, q: LogQuery) {
+  const where: SQL[] = [];
+  if (q.cursor !== undefined) {
+    const c = decodeCursor(q.cursor);
+    if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
+    where.push(or(lt(auditLogs.at, c.at), and(eq(auditLogs.at, c.at), lt(auditLogs.id, c.id)))!);
+  }
+  if (q.actorId) where.push(eq(auditLogs.actorId, q.actorId));
+  if (q.action) where.push(eq(auditLogs.action, q.action));
+  if (q.status !== undefined) where.push(eq(auditLogs.status, q.status));
+  if (q.since) where.push(gte(auditLogs.at, new Date(q.since)));
+  if (q.until) where.push(lte(auditLogs.at, new Date(q.until)));
+  const rows = await rt.database.db
+    .select()
+    .from(auditLogs)
+    .where(where.length ? and(...where) : undefined)
+    .orderBy(desc(auditLogs.at), desc(auditLogs.id))
+    .limit(q.limit + 1);
+  const page = rows.slice(0, q.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map((r) => ({ ...r, at: r.at.toISOString() })),
+    nextCursor: rows.length > q.limit && last ? encodeCursor({ at: last.at, id: last.id }) : null,
+  };
+}
+
+/** Delete audit rows older than the retention, a small batch at a time. */
+export async function pruneAuditLog(rt: Runtime, batch = 1_000): Promise<number> {
+  const cutoff = new Date(rt.clock() - rt.config.audit.retentionDays * 86_400_000);
+  let total = 0;
+  for (;;) {
+    const old = rt.database.db.select({ id: auditLogs.id }).from(auditLogs).where(lt(auditLogs.at, cutoff)).limit(batch);
+    const gone = await rt.database.db
+      .delete(auditLogs)
+      .where(sql`${auditLogs.id} IN (${old})`)
+      .returning({ id: auditLogs.id });
+    total += gone.length;
+    if (gone.length < batch) return total;
+  }
+}
+
+export async function getStats(rt: Runtime): Promise<Stats> {
+  await rt.stats.flush();
+  const db = rt.database.db;
+  const now = new Date(rt.clock());
+  const [[userTotal], byRoleRows, roleRows, [postTotal], [active], counterRows, [since]] = await Promise.all([
+    db.select({ n: count() }).from(users),
+    db.select({ role: userRoles.roleName, n: count() }).from(userRoles).groupBy(userRoles.roleName),
+    db.select({ name: roles.name, builtIn: roles.builtIn }).from(roles),
+    db.select({ n: count() }).from(posts),
+    db
+      .select({ n: count() })
+      .from(sessions)
+      .where(and(isNull(sessions.revokedAt), gt(sessions.expiresAt, now))),
+    db.select({ name: statsCounters.name, value: statsCounters.value }).from(statsCounters),
+    db.select({ at: min(statsCounters.createdAt) }).from(statsCounters),
+  ]);
+  const counter = (name: string) => Number(counterRows.find((r) => r.name === name)?.value ?? 0);
+  const byRole: Record<string, number> = {};
+  for (const r of roleRows) byRole[r.name] = 0;
+  for (const r of byRoleRows) byRole[r.role] = Number(r.n);
+  const byPermission: Stats['access']['byPermission'] = {};
+  for (const p of ALL_PERMISSIONS) byPermission[p] = { allowed: counter(`perm.${p}.allowed`), denied: counter(`perm.${p}.denied`) };
+  return {
+    since: (since?.at ?? now).toISOString(),
+    users: { total: Number(userTotal?.n ?? 0), byRole },
+    roles: { total: roleRows.length, custom: roleRows.filter((r) => !r.builtIn).length },
+    posts: { total: Number(postTotal?.n ?? 0) },
+    sessions: { active: Number(active?.n ?? 0) },
+    auth: {
+      loginSucceeded: counter('auth.loginSucceeded'),
+      loginFailed: counter('auth.loginFailed'),
+      refreshed: counter('auth.refreshed'),
+      refreshReused: counter('auth.refreshReused'),
+    },
+    access: { allowed: counter('access.allowed'), denied: counter('access.denied'), byPermission },
+  };
+}

@@ -1,0 +1,68 @@
+// /auth: register, login, refresh, logout; and the public keys at /.well-known.
+import { Hono } from 'hono';
+import type { Runtime } from '../../deps.js';
+import type { AppEnv } from '../../middleware/env.js';
+import { requirePermission } from '../../middleware/rbac.js';
+import { routeMeta } from '../../middleware/route-meta.js';
+import { validate } from '../../middleware/validate.js';
+import { LoginBody, RefreshBody, RegisterBody } from './auth.schemas.js';
+import { login, logout, refresh, registerUser } from './auth.service.js';
+
+// Token responses must never be cached (RFC 6749 §5.1).
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+
+export const authRoutes = (rt: Runtime) =>
+  new Hono<AppEnv>()
+    .post(
+      '/register',
+      routeMeta({ action: 'auth.register', summary: 'Create an account', permission: 'auth:register', tags: ['auth'] }),
+      requirePermission('auth:register'),
+      validate('json', RegisterBody),
+      async (c) => {
+        const user = await registerUser(rt, c.req.valid('json'));
+        return c.json({ user }, 201);
+      },
+    )
+    .post(
+      '/login',
+      routeMeta({ action: 'auth.login', summary: 'Sign in with email and password', tags: ['auth'] }),
+      validate('json', LoginBody),
+      async (c) => {
+        const pair = await login(rt, { ...c.req.valid('json'), ip: c.var.clientIp });
+        return c.json(pair, 200, NO_STORE);
+      },
+    )
+    .post(
+      '/refresh',
+      routeMeta({
+        action: 'auth.refresh',
+        summary: 'Rotate a refresh token for a new token pair',
+        permission: 'auth:refresh',
+        tags: ['auth'],
+        description: 'The permission is judged on the refresh token’s user; no Bearer token is needed.',
+      }),
+      validate('json', RefreshBody),
+      async (c) => {
+        const pair = await refresh(rt, c.req.valid('json').refreshToken);
+        return c.json(pair, 200, NO_STORE);
+      },
+    )
+    .post(
+      '/logout',
+      routeMeta({ action: 'auth.logout', summary: 'End the refresh token’s session', tags: ['auth'] }),
+      validate('json', RefreshBody),
+      async (c) => {
+        await logout(rt, c.req.valid('json').refreshToken);
+        return c.body(null, 204);
+      },
+    );
+
+export const wellKnownRoutes = (rt: Runtime) =>
+  new Hono<AppEnv>().get(
+    '/jwks.json',
+    routeMeta({ action: 'auth.jwks', summary: 'Public keys that verify access tokens', tags: ['auth'] }),
+    (c) => {
+      c.header('Cache-Control', 'public, max-age=300');
+      return c.json(rt.keys.jwks, 200);
+    },
+  );

@@ -1,0 +1,181 @@
+// Registration, login with brute-force protection, refresh-token rotation with
+// reuse detection, and logout.
+import { randomUUID } from 'node:crypto';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import type { Runtime } from '../../deps.js';
+import { isUniqueViolation } from '../../db/errors.js';
+import { refreshTokens, sessions, userRoles, users } from '../../db/schema.js';
+import { withTx } from '../../db/tx.js';
+import { problem } from '../../lib/problem.js';
+import { BASE_ROLE, DEFAULT_USER_ROLE, can } from '../../security/permissions.js';
+import { hashPassword, needsRehash, verifyPassword } from '../../security/passwords.js';
+import { publishRevokedSessions, publishSessionAlive, publishUserRoles } from '../../security/session-state.js';
+import { hashRefreshToken, newRefreshToken, signAccessToken } from '../../security/tokens.js';
+import { keys } from '../../store/store.js';
+import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
+import type { User } from '../users/users.schemas.js';
+import type { TokenPair } from './auth.schemas.js';
+
+export async function registerUser(rt: Runtime, input: { email: string; password: string; name: string }): Promise<User> {
+  await assertPasswordNotCommon(input.password);
+  const passwordHash = await hashPassword(input.password, rt.config.argon2);
+  const now = new Date(rt.clock());
+  try {
+    const row = await withTx(
+      rt.database.db,
+      async (tx) => {
+        const [u] = await tx
+          .insert(users)
+          .values({ email: input.email, name: input.name, passwordHash, createdAt: now, updatedAt: now })
+          .returning();
+        await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
+        return u!;
+      },
+      { onRetry: () => rt.metrics.txRetries.inc() },
+    );
+    return toUser(row, [DEFAULT_USER_ROLE]);
+  } catch (err) {
+    if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
+    throw err;
+  }
+}
+
+async function issueTokens(
+  rt: Runtime,
+  userId: string,
+  sessionId: string,
+  roleNames: string[],
+  refreshToken: string,
+  sessionExpiresAt: Date,
+): Promise<TokenPair> {
+  const iat = Math.floor(rt.clock() / 1000);
+  const ttl = rt.config.jwt.accessTtlSeconds;
+  const accessToken = await signAccessToken(rt.keys, {
+    iss: rt.config.jwt.issuer,
+    aud: rt.config.jwt.audience,
+    sub: userId,
+    sid: sessionId,
+    jti: randomUUID(),
+    iat,
+    exp: iat + ttl,
+    roles: [...roleNames].sort(),
+  });
+  await Promise.all([
+    publishSessionAlive(rt.store, sessionId, sessionExpiresAt.getTime() - rt.clock()),
+    publishUserRoles(rt.store, [{ userId, roles: roleNames }]),
+  ]);
+  return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: ttl };
+}
+
+export async function login(rt: Runtime, input: { email: string; password: string; ip: string }): Promise<TokenPair> {
+  const { maxFailures, ipMaxFailures, windowSeconds } = rt.config.login;
+  const accountKey = keys.loginAccount(input.email, input.ip);
+  const ipKey = keys.loginIp(input.ip);
+  const [account, ip] = await Promise.all([rt.store.peek(accountKey), rt.store.peek(ipKey)]);
+  const locked = [account.count >= maxFailures ? account : null, ip.count >= ipMaxFailures ? ip : null].filter(
+    (x) => x !== null,
+  );
+  if (locked.length) {
+    const retry = Math.max(1, Math.ceil(Math.max(...locked.map((l) => l.resetMs)) / 1000));
+    rt.metrics.rateLimited.inc({ limiter: 'login' });
+    problem('rate_limited', 'Too many failed sign-ins: try again later', {
+      headers: { 'Retry-After': String(retry) },
+      audit: 'login_locked',
+    });
+  }
+  const [user] = await rt.database.db.select().from(users).where(eq(users.email, input.email));
+  // Unknown emails verify against a dummy hash: same work, same answer, same time.
+  const ok = await verifyPassword(user?.passwordHash ?? (await rt.dummyHash), input.password);
+  if (!user || !ok) {
+    const windowMs = windowSeconds * 1000;
+    await Promise.all([rt.store.hit(accountKey, windowMs), rt.store.hit(ipKey, windowMs)]);
+    rt.stats.add('auth.loginFailed');
+    problem('invalid_credentials', 'Invalid email or password', { audit: 'login_failed' });
+  }
+  await rt.store.del(accountKey);
+  if (needsRehash(user.passwordHash, rt.config.argon2)) {
+    const passwordHash = await hashPassword(input.password, rt.config.argon2);
+    await rt.database.db.update(users).set({ passwordHash }).where(eq(users.id, user.id));
+  }
+  const refreshToken = newRefreshToken();
+  const expiresAt = new Date(rt.clock() + rt.config.jwt.refreshTtlSeconds * 1000);
+  const sessionId = randomUUID();
+  const roleNames = await withTx(
+    rt.database.db,
+    async (tx) => {
+      await tx.insert(sessions).values({ id: sessionId, userId: user.id, expiresAt, createdAt: new Date(rt.clock()) });
+      await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(refreshToken), sessionId, expiresAt });
+      return (await rolesOf(tx, [user.id])).get(user.id) ?? [];
+    },
+    { onRetry: () => rt.metrics.txRetries.inc() },
+  );
+  rt.stats.add('auth.loginSucceeded');
+  return issueTokens(rt, user.id, sessionId, roleNames, refreshToken, expiresAt);
+}
+
+type RefreshOutcome =
+  | { kind: 'ok'; userId: string; sessionId: string; roles: string[]; expiresAt: Date }
+  | { kind: 'reused'; sessionId: string }
+  | { kind: 'invalid' };
+
+/** Rotate a refresh token. A spent token presented again revokes its whole session. */
+export async function refresh(rt: Runtime, token: string): Promise<TokenPair> {
+  const hash = hashRefreshToken(token);
+  const next = newRefreshToken();
+  const now = new Date(rt.clock());
+  const permissionsOf = await rt.roleCache.snapshot(await rt.store.get(keys.rolesVersion));
+  const outcome = await withTx<RefreshOutcome>(
+    rt.database.db,
+    async (tx) => {
+      const [spent] = await tx
+        .update(refreshTokens)
+        .set({ spentAt: now })
+        .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.spentAt), gt(refreshTokens.expiresAt, now)))
+        .returning({ sessionId: refreshTokens.sessionId });
+      if (!spent) {
+        const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hash));
+        if (!row || row.spentAt === null) return { kind: 'invalid' };
+        await tx
+          .update(sessions)
+          .set({ revokedAt: now, revokedReason: 'refresh_token_reused' })
+          .where(and(eq(sessions.id, row.sessionId), isNull(sessions.revokedAt)));
+        return { kind: 'reused', sessionId: row.sessionId };
+      }
+      const [session] = await tx.select().from(sessions).where(eq(sessions.id, spent.sessionId));
+      if (!session || session.revokedAt !== null || session.expiresAt <= now) return { kind: 'invalid' };
+      const roleNames = (await rolesOf(tx, [session.userId])).get(session.userId) ?? [];
+      // Judged on the token's user; throwing rolls the spend back.
+      if (!can(permissionsOf([BASE_ROLE, ...roleNames]), 'auth:refresh')) {
+        problem('forbidden', 'Missing permission auth:refresh', { audit: 'permission_denied: auth:refresh' });
+      }
+      await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(next), sessionId: session.id, expiresAt: session.expiresAt });
+      return { kind: 'ok', userId: session.userId, sessionId: session.id, roles: roleNames, expiresAt: session.expiresAt };
+    },
+    { onRetry: () => rt.metrics.txRetries.inc() },
+  );
+  if (outcome.kind === 'invalid') problem('invalid_refresh_token', 'The refresh token is unknown or expired');
+  if (outcome.kind === 'reused') {
+    await publishRevokedSessions(rt.store, rt.sessionOptions, [outcome.sessionId]);
+    rt.stats.add('auth.refreshReused');
+    problem('refresh_token_reused', 'This refresh token was already used: the session is revoked', {
+      audit: 'refresh_token_reused',
+    });
+  }
+  rt.stats.add('auth.refreshed');
+  return issueTokens(rt, outcome.userId, outcome.sessionId, outcome.roles, next, outcome.expiresAt);
+}
+
+/** End the refresh token's session. Unknown tokens are fine: logout is idempotent. */
+export async function logout(rt: Runtime, token: string): Promise<void> {
+  const db = rt.database.db;
+  const [row] = await db
+    .select({ sessionId: refreshTokens.sessionId })
+    .from(refreshTokens)
+    .where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
+  if (!row) return;
+  await db
+    .update(sessions)
+    .set({ revokedAt: new Date(rt.clock()), revokedReason: 'logout' })
+    .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`));
+  await publishRevokedSessions(rt.store, rt.sessionOptions, [row.sessionId]);
+}

@@ -1,0 +1,21 @@
+// Request and response schemas of the posts module.
+import { z } from 'zod';
+import { limitSchema } from '../users/users.schemas.js';
+
+export const PostSchema = z.object({
+  id: z.uuid(),
+  title: z.string(),
+  body: z.string(),
+  authorId: z.uuid(),
+  createdAt: z.iso.datetime(),
+});
+export type Post = z.infer<typeof PostSchema>;
+
+export const PostListSchema = z.object({ items: z.array(PostSchema), nextCursor: z.string().nullable() });
+
+export const CreatePostBody = z.strictObject({
+  title: z.string().trim().min(1, 'Must not be empty').max(200, 'At most 200 characters'),
+  body: z.string().min(1, 'Must not be empty').max(10_000, 'At most 10000 characters'),
+});
+
+export const ListPostsQuery = z.strictObject({ limit: limitSchema, cursor: z.string().max(200).optional() });

@@ -1,0 +1,74 @@
+// Posts with ownership: anyone with posts:read lists and reads; deleting needs
+// posts:delete:own for one's own post or posts:delete:any for anyone's.
+import { and, desc, eq, lt, or, type SQL } from 'drizzle-orm';
+import type { Runtime } from '../../deps.js';
+import { posts } from '../../db/schema.js';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { problem } from '../../lib/problem.js';
+import type { Caller } from '../../security/caller.js';
+import { can, type Permission } from '../../security/permissions.js';
+import type { Post } from './posts.schemas.js';
+
+const toPost = (r: typeof posts.$inferSelect): Post => ({
+  id: r.id,
+  title: r.title,
+  body: r.body,
+  authorId: r.authorId,
+  createdAt: r.createdAt.toISOString(),
+});
+
+export async function listPosts(rt: Runtime, q: { limit: number; cursor?: string | undefined }) {
+  let where: SQL | undefined;
+  if (q.cursor !== undefined) {
+    const c = decodeCursor(q.cursor);
+    if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
+    where = or(lt(posts.createdAt, c.at), and(eq(posts.createdAt, c.at), lt(posts.id, c.id)));
+  }
+  const rows = await rt.database.db
+    .select()
+    .from(posts)
+    .where(where)
+    .orderBy(desc(posts.createdAt), desc(posts.id))
+    .limit(q.limit + 1);
+  const page = rows.slice(0, q.limit);
+  const last = page.at(-1);
+  return {
+    items: page.map(toPost),
+    nextCursor: rows.length > q.limit && last ? encodeCursor({ at: last.createdAt, id: last.id }) : null,
+  };
+}
+
+export async function getPost(rt: Runtime, id: string): Promise<Post> {
+  const [row] = await rt.database.db.select().from(posts).where(eq(posts.id, id));
+  if (!row) problem('not_found', 'No such post');
+  return toPost(row);
+}
+
+export async function createPost(rt: Runtime, authorId: string, input: { title: string; body: string }): Promise<Post> {
+  const [row] = await rt.database.db
+    .insert(posts)
+    .values({ authorId, title: input.title, body: input.body, createdAt: new Date(rt.clock()) })
+    .returning();
+  return toPost(row!);
+}
+
+/**
+ * Delete a post: unknown is 404 (checked before ownership), then own/any rules.
+ * Returns the permission that allowed it, for the audit trail.
+ */
+export async function deletePost(
+  rt: Runtime,
+  caller: Caller,
+  id: string,
+  deny: (p: Permission) => never,
+): Promise<Permission> {
+  const [row] = await rt.database.db.select({ authorId: posts.authorId }).from(posts).where(eq(posts.id, id));
+  if (!row) problem('not_found', 'No such post');
+  const own = caller.userId !== null && row.authorId === caller.userId;
+  const needed: Permission = own && can(caller.permissions, 'posts:delete:own') ? 'posts:delete:own' : 'posts:delete:any';
+  if (!can(caller.permissions, needed)) deny(needed);
+  // Conditional delete: of concurrent deletions exactly one sees the row.
+  const gone = await rt.database.db.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id });
+  if (gone.length === 0) problem('not_found', 'No such post');
+  return needed;
+}

@@ -1,0 +1,59 @@
+// /roles and /permissions: the catalogue and role administration.
+import { Hono } from 'hono';
+import type { Runtime } from '../../deps.js';
+import type { AppEnv } from '../../middleware/env.js';
+import { requirePermission } from '../../middleware/rbac.js';
+import { routeMeta } from '../../middleware/route-meta.js';
+import { validate } from '../../middleware/validate.js';
+import { CreateRoleBody, RoleParam, SetPermissionsBody } from './roles.schemas.js';
+import { createRole, deleteRole, listPermissions, listRoles, setRolePermissions } from './roles.service.js';
+
+export const rolesRoutes = (rt: Runtime) =>
+  new Hono<AppEnv>()
+    .get(
+      '/roles',
+      routeMeta({ action: 'roles.list', summary: 'List roles with their permissions and member counts', permission: 'roles:read', tags: ['roles'] }),
+      requirePermission('roles:read'),
+      async (c) => c.json(await listRoles(rt), 200),
+    )
+    .get(
+      '/permissions',
+      routeMeta({ action: 'permissions.list', summary: 'The permission catalogue', permission: 'roles:read', tags: ['roles'] }),
+      requirePermission('roles:read'),
+      (c) => c.json(listPermissions(), 200),
+    )
+    .post(
+      '/roles',
+      routeMeta({ action: 'roles.create', summary: 'Create a role', permission: 'roles:create', tags: ['roles'] }),
+      requirePermission('roles:create'),
+      validate('json', CreateRoleBody),
+      async (c) => {
+        const role = await createRole(rt, c.req.valid('json'));
+        c.set('auditDetail', `role_created: ${role.name}`);
+        return c.json(role, 201);
+      },
+    )
+    .put(
+      '/roles/:role/permissions',
+      routeMeta({ action: 'roles.update', summary: 'Replace a role’s permissions', permission: 'roles:update', tags: ['roles'] }),
+      requirePermission('roles:update'),
+      validate('param', RoleParam),
+      validate('json', SetPermissionsBody),
+      async (c) => {
+        const role = await setRolePermissions(rt, c.req.valid('param').role, c.req.valid('json').permissions);
+        c.set('auditDetail', `role_permissions_changed: ${role.name}`);
+        return c.json(role, 200);
+      },
+    )
+    .delete(
+      '/roles/:role',
+      routeMeta({ action: 'roles.delete', summary: 'Delete a custom role (members lose it)', permission: 'roles:update', tags: ['roles'] }),
+      requirePermission('roles:update'),
+      validate('param', RoleParam),
+      async (c) => {
+        const { role } = c.req.valid('param');
+        await deleteRole(rt, role);
+        c.set('auditDetail', `role_deleted: ${role}`);
+        return c.body(null, 204);
+      },
+    );

@@ -1,0 +1,126 @@
+// Roles and their permissions. Every change bumps the roles version in the
+// store, so every instance's role cache reloads on its next request.
+import { count, eq, inArray } from 'drizzle-orm';
+import type { Runtime } from '../../deps.js';
+import type { Db } from '../../db/connect.js';
+import { isUniqueViolation } from '../../db/errors.js';
+import { rolePermissions, roles, userRoles } from '../../db/schema.js';
+import { withTx, type Tx } from '../../db/tx.js';
+import { problem } from '../../lib/problem.js';
+import {
+  ALL_PERMISSIONS,
+  BUILT_IN_DEFAULTS,
+  BUILT_IN_ROLES,
+  PERMISSIONS,
+  SUPER_ROLE,
+  isPermission,
+} from '../../security/permissions.js';
+import { publishRolesChanged, publishUserRoles } from '../../security/session-state.js';
+import { rolesOf } from '../users/users.service.js';
+import type { Role } from './roles.schemas.js';
+
+/** Seed the built-in roles with their defaults, once; later edits are kept. Safe to run concurrently. */
+export async function ensureBuiltInRoles(db: Db): Promise<void> {
+  await withTx(db, async (tx) => {
+    const created = await tx
+      .insert(roles)
+      .values(BUILT_IN_ROLES.map((name) => ({ name, description: BUILT_IN_DEFAULTS[name].description, builtIn: true })))
+      .onConflictDoNothing()
+      .returning({ name: roles.name });
+    const rows = created
+      .filter((r) => r.name !== SUPER_ROLE)
+      .flatMap((r) => BUILT_IN_DEFAULTS[r.name as keyof typeof BUILT_IN_DEFAULTS].permissions.map((permission) => ({ roleName: r.name, permission })));
+    if (rows.length) await tx.insert(rolePermissions).values(rows).onConflictDoNothing();
+  });
+}
+
+export function listPermissions() {
+  return { items: ALL_PERMISSIONS.map((name) => ({ name, description: PERMISSIONS[name] })) };
+}
+
+function assertKnownPermissions(perms: string[]): string[] {
+  const unknown = perms.filter((p) => !isPermission(p));
+  if (unknown.length) problem('unknown_permission', `Unknown permission: ${unknown.join(', ')}`);
+  return [...new Set(perms)].sort();
+}
+
+async function describeRoles(db: Db | Tx, names?: string[]): Promise<Role[]> {
+  const roleRows = await (names ? db.select().from(roles).where(inArray(roles.name, names)) : db.select().from(roles)).orderBy(
+    roles.createdAt,
+    roles.name,
+  );
+  const filter = names ? inArray(rolePermissions.roleName, names) : undefined;
+  const permRows = await db.select().from(rolePermissions).where(filter);
+  const counts = await db
+    .select({ role: userRoles.roleName, n: count() })
+    .from(userRoles)
+    .where(names ? inArray(userRoles.roleName, names) : undefined)
+    .groupBy(userRoles.roleName);
+  return roleRows.map((r) => ({
+    name: r.name,
+    description: r.description,
+    permissions:
+      r.name === SUPER_ROLE
+        ? ALL_PERMISSIONS
+        : permRows.filter((p) => p.roleName === r.name && isPermission(p.permission)).map((p) => p.permission).sort(),
+    builtIn: r.builtIn,
+    userCount: Number(counts.find((c) => c.role === r.name)?.n ?? 0),
+  }));
+}
+
+export const listRoles = async (rt: Runtime) => ({ items: await describeRoles(rt.database.db) });
+
+async function changed(rt: Runtime): Promise<void> {
+  rt.roleCache.invalidate();
+  await publishRolesChanged(rt.store);
+}
+
+export async function createRole(
+  rt: Runtime,
+  input: { name: string; description?: string | undefined; permissions?: string[] | undefined },
+): Promise<Role> {
+  const perms = assertKnownPermissions(input.permissions ?? []);
+  try {
+    await withTx(rt.database.db, async (tx) => {
+      await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(rt.clock()) });
+      if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: input.name, permission })));
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) problem('role_exists', `The role ${input.name} already exists`);
+    throw err;
+  }
+  await changed(rt);
+  return (await describeRoles(rt.database.db, [input.name]))[0]!;
+}
+
+export async function setRolePermissions(rt: Runtime, name: string, permissions: string[]): Promise<Role> {
+  const perms = assertKnownPermissions(permissions);
+  await withTx(rt.database.db, async (tx) => {
+    const [role] = await tx.select().from(roles).where(eq(roles.name, name));
+    if (!role) problem('not_found', `No role named ${name}`);
+    if (role.name === SUPER_ROLE) problem('role_locked', 'The admin role always holds every permission');
+    await tx.delete(rolePermissions).where(eq(rolePermissions.roleName, name));
+    if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: name, permission })));
+  });
+  await changed(rt);
+  return (await describeRoles(rt.database.db, [name]))[0]!;
+}
+
+export async function deleteRole(rt: Runtime, name: string): Promise<void> {
+  const members = await withTx(rt.database.db, async (tx) => {
+    const [role] = await tx.select().from(roles).where(eq(roles.name, name));
+    if (!role) problem('not_found', `No role named ${name}`);
+    if (role.builtIn) problem('role_locked', 'Built-in roles cannot be deleted');
+    const rows = await tx.select({ userId: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, name));
+    await tx.delete(roles).where(eq(roles.name, name)); // memberships cascade
+    return rows.map((r) => r.userId);
+  });
+  await changed(rt);
+  if (members.length) {
+    const current = await rolesOf(rt.database.db, members);
+    await publishUserRoles(
+      rt.store,
+      members.map((userId) => ({ userId, roles: current.get(userId) ?? [] })),
+    );
+  }
+}

@@ -1,0 +1,62 @@
+// /users: one's own profile, other users, and role assignment.
+import { Hono } from 'hono';
+import type { Runtime } from '../../deps.js';
+import type { AppEnv } from '../../middleware/env.js';
+import { requirePermission } from '../../middleware/rbac.js';
+import { routeMeta } from '../../middleware/route-meta.js';
+import { validate } from '../../middleware/validate.js';
+import { AssignRolesBody, ListUsersQuery, UpdateMeBody, IdParam } from './users.schemas.js';
+import { assignRoles, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
+
+export const usersRoutes = (rt: Runtime) =>
+  new Hono<AppEnv>()
+    .get(
+      '/me',
+      routeMeta({ action: 'users.me.read', summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'] }),
+      requirePermission('profile:read'),
+      async (c) => {
+        const caller = c.var.caller;
+        const user = await getUser(rt, caller.userId!);
+        return c.json({ ...user, permissions: sortedPermissions(caller.permissions) }, 200);
+      },
+    )
+    .put(
+      '/me',
+      routeMeta({ action: 'users.me.update', summary: 'Change your name, email or password', permission: 'profile:update', tags: ['users'] }),
+      requirePermission('profile:update'),
+      validate('json', UpdateMeBody),
+      async (c) => {
+        const caller = c.var.caller;
+        const input = c.req.valid('json');
+        const user = await updateMe(rt, caller.userId!, caller.sessionId!, input);
+        if (input.password !== undefined) c.set('auditDetail', 'password_changed');
+        else if (input.email !== undefined) c.set('auditDetail', 'email_changed');
+        return c.json(user, 200);
+      },
+    )
+    .get(
+      '/',
+      routeMeta({ action: 'users.list', summary: 'List users (filter by role, search by email or name)', permission: 'users:read', tags: ['users'] }),
+      requirePermission('users:read'),
+      validate('query', ListUsersQuery),
+      async (c) => c.json(await listUsers(rt, c.req.valid('query')), 200),
+    )
+    .get(
+      '/:id',
+      routeMeta({ action: 'users.read', summary: 'Read a user', permission: 'users:read', tags: ['users'] }),
+      requirePermission('users:read'),
+      validate('param', IdParam),
+      async (c) => c.json(await getUser(rt, c.req.valid('param').id), 200),
+    )
+    .put(
+      '/:id/roles',
+      routeMeta({ action: 'users.roles.assign', summary: 'Replace a user’s roles', permission: 'users:roles:assign', tags: ['users'] }),
+      requirePermission('users:roles:assign'),
+      validate('param', IdParam),
+      validate('json', AssignRolesBody),
+      async (c) => {
+        const user = await assignRoles(rt, c.req.valid('param').id, c.req.valid('json').roles);
+        c.set('auditDetail', `role_assigned: ${user.roles.join(',')}`);
+        return c.json(user, 200);
+      },
+    );

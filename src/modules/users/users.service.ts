@@ -1,0 +1,210 @@
+// Users: profiles, role assignment (with the last-admin rule), listing, and the
+// bootstrap admin.
+import { and, desc, eq, ilike, inArray, lt, ne, or, sql, type SQL } from 'drizzle-orm';
+import type { Runtime } from '../../deps.js';
+import type { Db } from '../../db/connect.js';
+import { isUniqueViolation } from '../../db/errors.js';
+import { roles, sessions, userRoles, users } from '../../db/schema.js';
+import { withTx, type Tx } from '../../db/tx.js';
+import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { problem } from '../../lib/problem.js';
+import { ALL_PERMISSIONS, BASE_ROLE, SUPER_ROLE } from '../../security/permissions.js';
+import { hashPassword, isCommonPassword, verifyPassword } from '../../security/passwords.js';
+import { publishRevokedSessions, publishUserRoles } from '../../security/session-state.js';
+import type { User } from './users.schemas.js';
+
+type UserRow = typeof users.$inferSelect;
+
+export function toUser(row: UserRow, roleNames: readonly string[]): User {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    roles: [...roleNames].sort(),
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+export async function rolesOf(db: Db | Tx, userIds: string[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>(userIds.map((id) => [id, []]));
+  if (userIds.length === 0) return out;
+  const rows = await db.select().from(userRoles).where(inArray(userRoles.userId, userIds));
+  for (const r of rows) out.get(r.userId)?.push(r.roleName);
+  return out;
+}
+
+export async function getUser(rt: Runtime, id: string): Promise<User> {
+  const [row] = await rt.database.db.select().from(users).where(eq(users.id, id));
+  if (!row) problem('not_found', 'No such user');
+  const r = await rolesOf(rt.database.db, [id]);
+  return toUser(row, r.get(id) ?? []);
+}
+
+/** Refuses a common password with the same error shape as schema validation. */
+export async function assertPasswordNotCommon(password: string): Promise<void> {
+  if (await isCommonPassword(password)) {
+    problem('validation_failed', 'The request body is not valid', {
+      errors: [{ path: 'password', message: 'This password is too common; choose another' }],
+    });
+  }
+}
+
+export async function listUsers(
+  rt: Runtime,
+  q: { limit: number; cursor?: string | undefined; role?: string | undefined; q?: string | undefined },
+): Promise<{ items: User[]; nextCursor: string | null }> {
+  const where: SQL[] = [];
+  if (q.cursor !== undefined) {
+    const c = decodeCursor(q.cursor);
+    if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
+    where.push(or(lt(users.createdAt, c.at), and(eq(users.createdAt, c.at), lt(users.id, c.id)))!);
+  }
+  if (q.q) {
+    // Parameters, not string building; LIKE wildcards in the input are escaped.
+    const pattern = `%${q.q.replace(/[\\%_]/g, (m) => `\\${m}`)}%`;
+    where.push(or(ilike(users.email, pattern), ilike(users.name, pattern))!);
+  }
+  if (q.role) {
+    where.push(
+      inArray(
+        users.id,
+        rt.database.db.select({ id: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, q.role)),
+      ),
+    );
+  }
+  const rows = await rt.database.db
+    .select()
+    .from(users)
+    .where(where.length ? and(...where) : undefined)
+    .orderBy(desc(users.createdAt), desc(users.id))
+    .limit(q.limit + 1);
+  const page = rows.slice(0, q.limit);
+  const r = await rolesOf(
+    rt.database.db,
+    page.map((u) => u.id),
+  );
+  const last = page.at(-1);
+  return {
+    items: page.map((u) => toUser(u, r.get(u.id) ?? [])),
+    nextCursor: rows.length > q.limit && last ? encodeCursor({ at: last.createdAt, id: last.id }) : null,
+  };
+}
+
+/** Replace a user's roles. The last admin keeps `admin`, even against concurrent demotions. */
+export async function assignRoles(rt: Runtime, userId: string, wanted: string[]): Promise<User> {
+  const unique = [...new Set(wanted)];
+  const result = await withTx(
+    rt.database.db,
+    async (tx) => {
+      const [row] = await tx.select().from(users).where(eq(users.id, userId));
+      if (!row) problem('not_found', 'No such user');
+      const known = await tx.select({ name: roles.name }).from(roles).where(inArray(roles.name, unique));
+      const missing = unique.filter((r) => !known.some((k) => k.name === r));
+      if (missing.length) problem('unknown_role', `Unknown role: ${missing.join(', ')}`);
+      const current = (await rolesOf(tx, [userId])).get(userId) ?? [];
+      if (current.includes(SUPER_ROLE) && !unique.includes(SUPER_ROLE)) {
+        // Under SERIALIZABLE, two admins demoting each other cannot both see another admin.
+        const others = await tx
+          .select({ id: userRoles.userId })
+          .from(userRoles)
+          .where(and(eq(userRoles.roleName, SUPER_ROLE), ne(userRoles.userId, userId)))
+          .limit(1);
+        if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
+      }
+      await tx.delete(userRoles).where(eq(userRoles.userId, userId));
+      await tx.insert(userRoles).values(unique.map((roleName) => ({ userId, roleName })));
+      const [updated] = await tx
+        .update(users)
+        .set({ updatedAt: new Date(rt.clock()) })
+        .where(eq(users.id, userId))
+        .returning();
+      return updated!;
+    },
+    { onRetry: () => rt.metrics.txRetries.inc() },
+  );
+  await publishUserRoles(rt.store, [{ userId, roles: unique }]);
+  return toUser(result, unique);
+}
+
+export type UpdateMe = { name?: string | undefined; email?: string | undefined; password?: string | undefined; currentPassword?: string | undefined };
+
+export async function updateMe(rt: Runtime, userId: string, sessionId: string, input: UpdateMe): Promise<User> {
+  const db = rt.database.db;
+  const [row] = await db.select().from(users).where(eq(users.id, userId));
+  if (!row) problem('not_found', 'No such user');
+  const sensitive = input.email !== undefined || input.password !== undefined;
+  if (sensitive) {
+    if (input.currentPassword === undefined) {
+      problem('current_password_required', 'Changing the email or password needs currentPassword');
+    }
+    if (!(await verifyPassword(row.passwordHash, input.currentPassword))) {
+      problem('invalid_credentials', 'The current password is wrong', { status: 403 });
+    }
+  }
+  if (input.password !== undefined) await assertPasswordNotCommon(input.password);
+  const passwordHash = input.password !== undefined ? await hashPassword(input.password, rt.config.argon2) : undefined;
+  const now = new Date(rt.clock());
+  let ended: string[] = [];
+  let updated: UserRow;
+  try {
+    updated = await withTx(
+      db,
+      async (tx) => {
+        const [u] = await tx
+          .update(users)
+          .set({
+            ...(input.name !== undefined ? { name: input.name } : {}),
+            ...(input.email !== undefined ? { email: input.email } : {}),
+            ...(passwordHash !== undefined ? { passwordHash } : {}),
+            updatedAt: now,
+          })
+          .where(eq(users.id, userId))
+          .returning();
+        if (passwordHash !== undefined) {
+          // A password change ends every other session of the user.
+          const rows = await tx
+            .update(sessions)
+            .set({ revokedAt: now, revokedReason: 'password_changed' })
+            .where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId), sql`${sessions.revokedAt} IS NULL`))
+            .returning({ id: sessions.id });
+          ended = rows.map((r) => r.id);
+        }
+        return u!;
+      },
+      { onRetry: () => rt.metrics.txRetries.inc() },
+    );
+  } catch (err) {
+    if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
+    throw err;
+  }
+  if (ended.length) await publishRevokedSessions(rt.store, rt.sessionOptions, ended);
+  const r = await rolesOf(db, [userId]);
+  return toUser(updated, r.get(userId) ?? []);
+}
+
+/** Effective permissions of a caller, sorted (GET /users/me). */
+export function sortedPermissions(perms: ReadonlySet<string>): string[] {
+  return ALL_PERMISSIONS.filter((p) => perms.has(p));
+}
+
+/**
+ * BOOTSTRAP_ADMIN_*: make sure this user exists and is an admin. Idempotent and
+ * safe when two instances start at once; an existing user's password is kept.
+ */
+export async function ensureBootstrapAdmin(rt: Pick<Runtime, 'database' | 'config' | 'store'>): Promise<void> {
+  const admin = rt.config.bootstrapAdmin;
+  if (!admin) return;
+  const db = rt.database.db;
+  const passwordHash = await hashPassword(admin.password, rt.config.argon2);
+  await withTx(db, async (tx) => {
+    await tx.insert(users).values({ email: admin.email, name: 'Administrator', passwordHash }).onConflictDoNothing();
+    const [u] = await tx.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
+    await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE }).onConflictDoNothing();
+  });
+  const [u] = await db.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
+  const r = await rolesOf(db, [u!.id]);
+  await publishUserRoles(rt.store, [{ userId: u!.id, roles: r.get(u!.id) ?? [] }]);
+}
+
+export { BASE_ROLE };

@@ -1,0 +1,70 @@
+// Who is calling and what they may do, resolved in one store round trip:
+// session liveness, current roles, the roles version and the rate-limit hit.
+import type { Db } from '../db/connect.js';
+import { problem } from '../lib/problem.js';
+import { SESSION_ALIVE, SESSION_REVOKED, keys, type Store, type WindowCount } from '../store/store.js';
+import { BASE_ROLE, type Permission } from './permissions.js';
+import type { RoleCache } from './role-cache.js';
+import { loadSessionAlive, loadUserRoles, type SessionStateOptions } from './session-state.js';
+import type { AccessClaims } from './tokens.js';
+
+export type Caller = {
+  userId: string | null;
+  sessionId: string | null;
+  /** The user's own roles (without the implicit guest role). */
+  roles: readonly string[];
+  /** Effective permissions: guest's plus every role's. */
+  permissions: ReadonlySet<Permission>;
+};
+
+export type CallerContext = {
+  db: Db;
+  store: Store;
+  roleCache: RoleCache;
+  session: SessionStateOptions;
+  now: () => number;
+};
+
+function parseRoles(raw: string | null): string[] | null {
+  if (raw === null) return null;
+  try {
+    const v: unknown = JSON.parse(raw);
+    return Array.isArray(v) && v.every((r) => typeof r === 'string') ? v : null;
+  } catch {
+    return null;
+  }
+}
+
+export async function resolveCaller(
+  ctx: CallerContext,
+  claims: AccessClaims | null,
+  rate?: { key: string; windowMs: number },
+): Promise<{ caller: Caller; rate?: WindowCount }> {
+  if (!claims) {
+    const { values, hit } = await ctx.store.batch({ gets: [keys.rolesVersion], ...(rate ? { hit: rate } : {}) });
+    const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE], values[0] ?? null);
+    return { caller: { userId: null, sessionId: null, roles: [], permissions }, ...(hit ? { rate: hit } : {}) };
+  }
+  const { values, hit } = await ctx.store.batch({
+    gets: [keys.session(claims.sid), keys.userRoles(claims.sub), keys.rolesVersion],
+    ...(rate ? { hit: rate } : {}),
+  });
+  const [sessionState, rolesRaw, version] = values;
+  const alive =
+    sessionState === SESSION_ALIVE
+      ? true
+      : sessionState === SESSION_REVOKED
+        ? false
+        : await loadSessionAlive(ctx.db, ctx.store, ctx.session, claims.sid, claims.sub, ctx.now());
+  if (!alive) {
+    problem('invalid_token', 'The session has ended', {
+      headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+    });
+  }
+  const roles = parseRoles(rolesRaw ?? null) ?? (await loadUserRoles(ctx.db, ctx.store, claims.sub));
+  const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE, ...roles], version ?? null);
+  return {
+    caller: { userId: claims.sub, sessionId: claims.sid, roles, permissions },
+    ...(hit ? { rate: hit } : {}),
+  };
+}

@@ -1,0 +1,60 @@
+// The permission catalogue and the built-in roles' defaults: the single source
+// for the guard, role seeding, GET /permissions, the OpenAPI document and tests.
+
+export const PERMISSIONS = {
+  'auth:register': 'Create an account (POST /auth/register)',
+  'auth:refresh': 'Exchange a refresh token for new tokens (POST /auth/refresh)',
+  'posts:read': 'List and read posts (GET /posts, GET /posts/:id)',
+  'profile:read': 'Read one’s own profile (GET /users/me)',
+  'profile:update': 'Change one’s own profile (PUT /users/me)',
+  'posts:create': 'Write posts (POST /posts)',
+  'posts:delete:own': 'Delete one’s own posts (DELETE /posts/:id)',
+  'posts:delete:any': 'Delete anyone’s posts (DELETE /posts/:id)',
+  'users:read': 'Read other users (GET /users, GET /users/:id)',
+  'users:roles:assign': 'Replace a user’s roles (PUT /users/:id/roles)',
+  'roles:read': 'List roles and the permission catalogue (GET /roles, GET /permissions)',
+  'roles:create': 'Create roles (POST /roles)',
+  'roles:update': 'Change or delete roles (PUT /roles/:role/permissions, DELETE /roles/:role)',
+  'admin:logs:read': 'Read the audit log (GET /admin/logs)',
+  'admin:stats:read': 'Read usage statistics (GET /admin/stats)',
+} as const;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+export const ALL_PERMISSIONS = Object.keys(PERMISSIONS).sort() as Permission[];
+
+export const isPermission = (p: string): p is Permission => Object.hasOwn(PERMISSIONS, p);
+
+export const BUILT_IN_ROLES = ['guest', 'user', 'moderator', 'admin'] as const;
+export type BuiltInRole = (typeof BUILT_IN_ROLES)[number];
+export const isBuiltInRole = (r: string): r is BuiltInRole => (BUILT_IN_ROLES as readonly string[]).includes(r);
+
+/** The role that always holds every permission, present and future; it cannot be changed. */
+export const SUPER_ROLE = 'admin';
+/** Every caller, signed in or not, has this role. */
+export const BASE_ROLE = 'guest';
+/** What a newly registered user gets. */
+export const DEFAULT_USER_ROLE = 'user';
+
+const guest: Permission[] = ['auth:register', 'posts:read'];
+const user: Permission[] = [
+  ...guest,
+  'auth:refresh',
+  'profile:read',
+  'profile:update',
+  'posts:create',
+  'posts:delete:own',
+];
+const moderator: Permission[] = [...user, 'posts:delete:any', 'users:read'];
+
+export const BUILT_IN_DEFAULTS: Record<BuiltInRole, { description: string; permissions: Permission[] }> = {
+  guest: { description: 'Anyone, signed in or not', permissions: guest },
+  user: { description: 'A registered user', permissions: user },
+  moderator: { description: 'Moderates posts and reads users', permissions: moderator },
+  admin: { description: 'Everything, always', permissions: ALL_PERMISSIONS },
+};
+
+/** Deny by default: allowed only when the set holds the permission. */
+export function can(granted: ReadonlySet<string>, permission: Permission): boolean {
+  return granted.has(permission);
+}

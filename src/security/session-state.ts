@@ -1,0 +1,69 @@
+// Session liveness and user roles as the hot path sees them: read from the store
+// (one round trip), filled from the database on a miss. The database stays the
+// source of truth; the store is a cache that every instance shares.
+import { and, eq } from 'drizzle-orm';
+import type { Db } from '../db/connect.js';
+import { sessions, userRoles } from '../db/schema.js';
+import { SESSION_ALIVE, SESSION_REVOKED, keys, type Store } from '../store/store.js';
+
+const ROLES_TTL_MS = 24 * 3600 * 1000;
+const ALIVE_TTL_MS = 3600 * 1000;
+
+export type SessionStateOptions = { accessTtlSeconds: number };
+
+/** A tombstone must outlive every access token the session issued. */
+const tombstoneTtl = (o: SessionStateOptions) => (o.accessTtlSeconds + 120) * 1000;
+
+/** Whether the session is alive according to the database; caches the answer without overwriting. */
+export async function loadSessionAlive(
+  db: Db,
+  store: Store,
+  o: SessionStateOptions,
+  sid: string,
+  userId: string,
+  nowMs: number,
+): Promise<boolean> {
+  const [row] = await db
+    .select({ revokedAt: sessions.revokedAt, expiresAt: sessions.expiresAt })
+    .from(sessions)
+    .where(and(eq(sessions.id, sid), eq(sessions.userId, userId)));
+  const alive = !!row && row.revokedAt === null && row.expiresAt.getTime() > nowMs;
+  // NX: never overwrite a tombstone written by a revocation that raced this read.
+  await store.set(keys.session(sid), alive ? SESSION_ALIVE : SESSION_REVOKED, {
+    ttlMs: alive ? Math.min(ALIVE_TTL_MS, row!.expiresAt.getTime() - nowMs) : tombstoneTtl(o),
+    nx: true,
+  });
+  return alive;
+}
+
+export async function loadUserRoles(db: Db, store: Store, userId: string): Promise<string[]> {
+  const rows = await db.select({ role: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId));
+  const list = rows.map((r) => r.role).sort();
+  await store.set(keys.userRoles(userId), JSON.stringify(list), { ttlMs: ROLES_TTL_MS, nx: true });
+  return list;
+}
+
+/** After the database commit: mark sessions dead for every instance. */
+export async function publishRevokedSessions(store: Store, o: SessionStateOptions, sids: string[]): Promise<void> {
+  await store.setMany(
+    sids.map((sid) => [keys.session(sid), SESSION_REVOKED]),
+    tombstoneTtl(o),
+  );
+}
+
+export async function publishSessionAlive(store: Store, sid: string, ttlMs: number): Promise<void> {
+  await store.set(keys.session(sid), SESSION_ALIVE, { ttlMs: Math.min(ttlMs, ALIVE_TTL_MS) });
+}
+
+/** After the database commit: the users' current roles for every instance. */
+export async function publishUserRoles(store: Store, entries: { userId: string; roles: string[] }[]): Promise<void> {
+  await store.setMany(
+    entries.map((e) => [keys.userRoles(e.userId), JSON.stringify([...e.roles].sort())]),
+    ROLES_TTL_MS,
+  );
+}
+
+/** After a role or its permissions changed: every instance reloads its role cache. */
+export async function publishRolesChanged(store: Store): Promise<void> {
+  await store.incr(keys.rolesVersion);
+}

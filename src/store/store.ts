@@ -1,0 +1,43 @@
+// The shared key/value store: rate-limit and brute-force counters, session
+// liveness, cached user roles and the role-permission version. Redis when
+// several instances share it, an in-process map for a single instance.
+
+/** A fixed-window counter after an increment (or a peek). */
+export type WindowCount = { count: number; resetMs: number };
+
+/** One store round trip: several reads plus, optionally, one counter increment. */
+export type BatchRequest = { gets: string[]; hit?: { key: string; windowMs: number } };
+export type BatchResult = { values: (string | null)[]; hit?: WindowCount };
+
+export interface Store {
+  readonly kind: 'redis' | 'memory';
+  /** Several reads and one counter increment in one round trip (pipelined on Redis). */
+  batch(req: BatchRequest): Promise<BatchResult>;
+  get(key: string): Promise<string | null>;
+  /** Returns false when `nx` was asked and the key already existed. */
+  set(key: string, value: string, opts?: { ttlMs?: number; nx?: boolean }): Promise<boolean>;
+  /** Set several keys at once (each overwritten), all with one TTL. */
+  setMany(entries: [string, string][], ttlMs: number): Promise<void>;
+  del(...keys: string[]): Promise<void>;
+  incr(key: string): Promise<number>;
+  /** Increment a fixed-window counter: the window starts with the first hit. */
+  hit(key: string, windowMs: number): Promise<WindowCount>;
+  /** Read a fixed-window counter without incrementing it. */
+  peek(key: string): Promise<WindowCount>;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Store keys, in one place so that every writer and reader agrees. */
+export const keys = {
+  session: (sid: string) => `s:${sid}`,
+  userRoles: (userId: string) => `ur:${userId}`,
+  rolesVersion: 'rv',
+  rate: (client: string) => `rl:${client}`,
+  loginAccount: (email: string, ip: string) => `lf:a:${ip}:${email}`,
+  loginIp: (ip: string) => `lf:ip:${ip}`,
+} as const;
+
+/** Values of the session key. A tombstone outlives every access token of the session. */
+export const SESSION_ALIVE = '1';
+export const SESSION_REVOKED = '0';
