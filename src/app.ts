@@ -76,7 +76,7 @@ function buildApp(rt: Runtime, opts: AppOptions) {
     // Registered before the API chain: these answer without passing through it.
     .route('/', opsRoutes(rt))
     .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
-    .use(accessLog({ audit: rt.audit, stats: rt.stats, metrics: rt.metrics, now: rt.clock }))
+    .use(accessLog({ audit: rt.audit, stats: rt.stats, metrics: rt.metrics, logger: rt.logger, now: rt.clock }))
     .use(limitBody(config.bodyLimitBytes))
     .use(jsonBody())
     .use(

@@ -6,6 +6,7 @@ import { matchedRoutes } from 'hono/route';
 import type { AuditWriter } from '../audit/audit-log.js';
 import type { Metrics } from '../audit/metrics.js';
 import type { StatsCounters } from '../audit/stats.js';
+import type { Logger } from '../lib/logger.js';
 import { Problem } from '../lib/problem.js';
 import type { Caller } from '../security/caller.js';
 import { metaOf } from './route-meta.js';
@@ -30,7 +31,7 @@ export function loggablePath(url: string): string {
   return (u.pathname + (q ? `?${q}` : '')).slice(0, 2048);
 }
 
-export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metrics: Metrics; now: () => number }) =>
+export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metrics: Metrics; logger: Logger; now: () => number }) =>
   createMiddleware<{ Variables: AccessLogVariables }>(async (c, next) => {
     const started = performance.now();
     await next();
@@ -64,7 +65,7 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
       (decision && !decision.allowed ? `permission_denied: ${decision.permission}` : undefined) ??
       (problemCode === 'rate_limited' || problemCode === 'invalid_token' ? problemCode : undefined) ??
       null;
-    opts.audit.record({
+    const entry = {
       at: new Date(opts.now()),
       requestId: c.var.requestId,
       actorId: c.var.caller?.userId ?? null,
@@ -75,5 +76,7 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
       status,
       action,
       detail,
-    });
+    };
+    opts.audit.record(entry);
+    if (opts.logger.isLevelEnabled('debug')) opts.logger.debug({ ...entry, ms: Math.round(seconds * 1000) }, 'request');
   });

@@ -1,0 +1,76 @@
+// Builds real apps for tests: real config parsing, real keys, a real database
+// (PGlite or PostgreSQL) and a real store (in-process or Redis).
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { createApp, prepareDatabase, type AppHandle, type AppOptions } from '../../src/app.js';
+import { loadConfig, type Config } from '../../src/config.js';
+import type { Database } from '../../src/db/connect.js';
+import type { Deps } from '../../src/deps.js';
+import { createLogger } from '../../src/lib/logger.js';
+import { loadKeyRing, type KeyRing } from '../../src/security/tokens.js';
+import { MemoryStore } from '../../src/store/memory.js';
+import { RedisStore } from '../../src/store/redis.js';
+import type { Store } from '../../src/store/store.js';
+import { REDIS_URL } from './services.js';
+
+export const ADMIN = { email: 'root@example.test', password: 'Admin-Password-1!' };
+
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({
+    DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-test-')),
+    // Cheap hashes keep the suite fast; timing tests set their own.
+    ARGON2_MEMORY_KIB: '1024',
+    ARGON2_TIME_COST: '1',
+    LOG_LEVEL: 'debug',
+    RATE_LIMIT_REQUESTS: '100000',
+    BOOTSTRAP_ADMIN_EMAIL: ADMIN.email,
+    BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+    ...overrides,
+  });
+}
+
+/** Captures every log line so tests can search it for secrets. */
+export class LogCapture extends Writable {
+  lines: string[] = [];
+  override _write(chunk: Buffer, _enc: string, cb: () => void) {
+    this.lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+    cb();
+  }
+  get text() {
+    return this.lines.join('\n');
+  }
+}
+
+export function redisStore(prefix = `test:${randomBytes(4).toString('hex')}:`, url = REDIS_URL): RedisStore {
+  return new RedisStore({ url, prefix });
+}
+
+export type TestApp = AppHandle & { deps: Deps; logs: LogCapture; request: AppHandle['app']['request'] };
+
+export async function createTestApp(opts: {
+  database: Database;
+  store?: Store;
+  config?: Config;
+  overrides?: Record<string, string>;
+  keys?: KeyRing;
+  clock?: () => number;
+  app?: AppOptions;
+  prepare?: boolean;
+}): Promise<TestApp> {
+  const config = opts.config ?? testConfig(opts.overrides);
+  const logs = new LogCapture();
+  const deps: Deps = {
+    config,
+    database: opts.database,
+    store: opts.store ?? new MemoryStore(),
+    keys: opts.keys ?? (await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir })),
+    clock: opts.clock ?? Date.now,
+    logger: createLogger(config.logLevel, logs),
+  };
+  if (opts.prepare !== false) await prepareDatabase(deps);
+  const handle = createApp(deps, { audit: { flushMs: 50 }, ...opts.app });
+  return { ...handle, deps, logs, request: handle.app.request.bind(handle.app) };
+}
