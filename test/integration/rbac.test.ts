@@ -1,0 +1,326 @@
+// RBAC (API.md "Roles and permissions", Users, Roles, Posts), on both backends.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metaOf } from '../../src/middleware/route-meta.js';
+import { assignRoles } from '../../src/modules/users/users.service.js';
+import { ALL_PERMISSIONS, BUILT_IN_DEFAULTS, type Permission } from '../../src/security/permissions.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { client, loginAdmin, registerAndLogin, uniqueEmail, userWithRoles, PASSWORD, type Call, type Session } from '../helpers/http.js';
+import { BACKENDS, openDatabase } from '../helpers/services.js';
+
+const NIL = '00000000-0000-4000-8000-000000000000';
+
+describe.each(BACKENDS)('RBAC on %s', (backend) => {
+  let t: TestApp;
+  let call: Call;
+  let dispose: () => Promise<void>;
+  let admin: Session;
+
+  beforeAll(async () => {
+    const db = await openDatabase(backend);
+    dispose = db.dispose;
+    t = await createTestApp({ database: db.database });
+    call = client(t);
+    admin = await loginAdmin(call);
+  });
+  afterAll(async () => {
+    await t.stop();
+    await dispose();
+  });
+
+  const newPost = async (s: Session) => (await call('POST', '/posts', { token: s.accessToken, body: { title: 't', body: 'b' } })).body.id as string;
+
+  /** One request per guarded route, built fresh for each attempt (so allowed deletes have something to delete). */
+  const routeRequests: Record<string, (who: Session | null) => Promise<{ method: string; path: string; body?: unknown }>> = {
+    'POST /auth/register': async () => ({ method: 'POST', path: '/auth/register', body: { email: uniqueEmail(), password: PASSWORD, name: 'M' } }),
+    'GET /posts': async () => ({ method: 'GET', path: '/posts' }),
+    'GET /posts/:id': async () => ({ method: 'GET', path: `/posts/${await newPost(admin)}` }),
+    'POST /posts': async () => ({ method: 'POST', path: '/posts', body: { title: 'x', body: 'y' } }),
+    // someone else's post: needs posts:delete:any
+    'DELETE /posts/:id': async () => ({ method: 'DELETE', path: `/posts/${await newPost(admin)}` }),
+    'GET /users/me': async () => ({ method: 'GET', path: '/users/me' }),
+    'PUT /users/me': async () => ({ method: 'PUT', path: '/users/me', body: { name: 'Renamed' } }),
+    'GET /users': async () => ({ method: 'GET', path: '/users' }),
+    'GET /users/:id': async () => ({ method: 'GET', path: `/users/${admin.userId}` }),
+    'PUT /users/:id/roles': async () => ({ method: 'PUT', path: `/users/${(await registerAndLogin(call)).userId}/roles`, body: { roles: ['user'] } }),
+    'GET /roles': async () => ({ method: 'GET', path: '/roles' }),
+    'GET /permissions': async () => ({ method: 'GET', path: '/permissions' }),
+    'POST /roles': async () => ({ method: 'POST', path: '/roles', body: { name: `r${Math.random().toString(36).slice(2, 10)}` } }),
+    'PUT /roles/:role/permissions': async () => ({ method: 'PUT', path: '/roles/moderator/permissions', body: { permissions: BUILT_IN_DEFAULTS.moderator.permissions } }),
+    'DELETE /roles/:role': async () => {
+      const name = `d${Math.random().toString(36).slice(2, 10)}`;
+      await call('POST', '/roles', { token: admin.accessToken, body: { name } });
+      return { method: 'DELETE', path: `/roles/${name}` };
+    },
+    'GET /admin/logs': async () => ({ method: 'GET', path: '/admin/logs' }),
+    'GET /admin/stats': async () => ({ method: 'GET', path: '/admin/stats' }),
+  };
+
+  /**
+   * The route table, read from the app itself: METHOD path -> permission.
+   * POST /auth/refresh is judged on the refresh token's user, not the caller,
+   * and has its own tests in auth.test.ts.
+   */
+  const guardedRoutes = () => {
+    const table = new Map<string, Permission>();
+    for (const r of t.app.routes) {
+      const meta = metaOf(r.handler);
+      const key = `${r.method} ${r.path.replace(/\/$/, '') || '/'}`;
+      if (meta?.permission && key !== 'POST /auth/refresh') table.set(key, meta.also?.[0] ?? meta.permission);
+    }
+    return table;
+  };
+
+  it('has a request for every guarded route, and a route for every permission', () => {
+    const table = guardedRoutes();
+    expect([...table.keys()].sort()).toEqual(Object.keys(routeRequests).sort());
+    const used = new Set<string>();
+    for (const r of t.app.routes) {
+      const meta = metaOf(r.handler);
+      if (meta?.permission) [meta.permission, ...(meta.also ?? [])].forEach((p) => used.add(p));
+    }
+    expect([...used].sort()).toEqual([...ALL_PERMISSIONS]);
+  });
+
+  it('answers every guarded route as the permission table says, for every kind of caller', async () => {
+    const premium: Permission[] = ['posts:read', 'posts:create', 'users:read', 'admin:stats:read'];
+    await call('POST', '/roles', { token: admin.accessToken, body: { name: 'premium', permissions: premium } });
+    const callers: [string, Session | null, Set<string>][] = [
+      ['anonymous', null, new Set(BUILT_IN_DEFAULTS.guest.permissions)],
+      ['user', await registerAndLogin(call), new Set(BUILT_IN_DEFAULTS.user.permissions)],
+      ['moderator', await userWithRoles(call, admin, ['moderator']), new Set(BUILT_IN_DEFAULTS.moderator.permissions)],
+      ['admin', admin, new Set(ALL_PERMISSIONS)],
+      ['premium', await userWithRoles(call, admin, ['premium']), new Set([...BUILT_IN_DEFAULTS.guest.permissions, ...premium])],
+    ];
+    const table = guardedRoutes();
+    for (const [who, session, perms] of callers) {
+      for (const [route, permission] of table) {
+        const req = await routeRequests[route]!(session);
+        const res = await call(req.method, req.path, { token: session?.accessToken, body: req.body });
+        const label = `${who} ${route} (${permission})`;
+        if (perms.has(permission)) {
+          expect([200, 201, 204], `${label}: ${res.text}`).toContain(res.status);
+        } else if (!session) {
+          expect(res.status, label).toBe(401);
+          expect(res.body.code, label).toBe('unauthenticated');
+        } else {
+          expect(res.status, label).toBe(403);
+          expect(res.body.code, label).toBe('forbidden');
+          expect(res.body.detail, label).toContain(permission);
+        }
+      }
+    }
+  });
+
+  it('grants and removes permissions on the very next request with the same token', async () => {
+    const s = await registerAndLogin(call);
+    expect((await call('GET', '/users', { token: s.accessToken })).status).toBe(403);
+    await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', 'moderator'] } });
+    expect((await call('GET', '/users', { token: s.accessToken })).status).toBe(200);
+    await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } });
+    expect((await call('GET', '/users', { token: s.accessToken })).status).toBe(403);
+  });
+
+  it('applies a change of a role’s permissions to its members on their next request', async () => {
+    const name = `editor${Math.random().toString(36).slice(2, 8)}`;
+    await call('POST', '/roles', { token: admin.accessToken, body: { name, permissions: ['posts:read'] } });
+    const s = await userWithRoles(call, admin, ['user', name]);
+    expect((await call('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
+    const upd = await call('PUT', `/roles/${name}/permissions`, { token: admin.accessToken, body: { permissions: ['admin:stats:read'] } });
+    expect(upd.status).toBe(200);
+    expect(upd.body).toMatchObject({ name, permissions: ['admin:stats:read'], builtIn: false, userCount: 1 });
+    expect((await call('GET', '/admin/stats', { token: s.accessToken })).status).toBe(200);
+    expect((await call('DELETE', `/roles/${name}`, { token: admin.accessToken })).status).toBe(204);
+    expect((await call('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
+    expect((await call('GET', '/users/me', { token: s.accessToken })).body.roles).toEqual(['user']);
+  });
+
+  it('applies a change of the guest role to anonymous callers', async () => {
+    expect((await call('GET', '/posts')).status).toBe(200);
+    await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: ['auth:register'] } });
+    try {
+      const res = await call('GET', '/posts');
+      expect(res.status).toBe(401);
+      expect(res.body.code).toBe('unauthenticated');
+    } finally {
+      await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: BUILT_IN_DEFAULTS.guest.permissions } });
+    }
+    expect((await call('GET', '/posts')).status).toBe(200);
+  });
+
+  describe('roles administration', () => {
+    it('lists roles with permissions, built-in flag and member counts, and the catalogue', async () => {
+      const roles = await call('GET', '/roles', { token: admin.accessToken });
+      const byName = Object.fromEntries(roles.body.items.map((r: { name: string }) => [r.name, r]));
+      expect(byName.admin).toMatchObject({ builtIn: true, permissions: [...ALL_PERMISSIONS] });
+      expect(byName.admin.userCount).toBeGreaterThanOrEqual(1);
+      expect(byName.user).toMatchObject({ builtIn: true, permissions: [...BUILT_IN_DEFAULTS.user.permissions].sort() });
+      const perms = await call('GET', '/permissions', { token: admin.accessToken });
+      expect(perms.body.items.map((p: { name: string }) => p.name)).toEqual([...ALL_PERMISSIONS]);
+      expect(perms.body.items.every((p: { description: string }) => p.description.length > 0)).toBe(true);
+    });
+
+    it('enforces names, uniqueness, known permissions and locks', async () => {
+      const tok = admin.accessToken;
+      const created = await call('POST', '/roles', { token: tok, body: { name: 'support_agent', description: 'Support', permissions: ['users:read'] } });
+      expect(created.status).toBe(201);
+      expect(created.body).toEqual({ name: 'support_agent', description: 'Support', permissions: ['users:read'], builtIn: false, userCount: 0 });
+      expect((await call('POST', '/roles', { token: tok, body: { name: 'support_agent' } })).body.code).toBe('role_exists');
+      expect((await call('POST', '/roles', { token: tok, body: { name: 'x', permissions: [] } })).body.code).toBe('validation_failed');
+      expect((await call('POST', '/roles', { token: tok, body: { name: 'Bad Name' } })).body.code).toBe('validation_failed');
+      const unknown = await call('POST', '/roles', { token: tok, body: { name: 'ghosts', permissions: ['posts:fly'] } });
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.code).toBe('unknown_permission');
+      expect((await call('PUT', '/roles/admin/permissions', { token: tok, body: { permissions: [] } })).body.code).toBe('role_locked');
+      for (const builtIn of ['guest', 'user', 'moderator', 'admin']) {
+        const res = await call('DELETE', `/roles/${builtIn}`, { token: tok });
+        expect(res.status).toBe(409);
+        expect(res.body.code).toBe('role_locked');
+      }
+      expect((await call('PUT', '/roles/nosuch/permissions', { token: tok, body: { permissions: [] } })).status).toBe(404);
+      expect((await call('DELETE', '/roles/nosuch', { token: tok })).status).toBe(404);
+    });
+  });
+
+  describe('users administration', () => {
+    it('replaces roles, refuses unknown roles, and returns the user', async () => {
+      const s = await registerAndLogin(call);
+      const res = await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['moderator', 'user', 'user'] } });
+      expect(res.status).toBe(200);
+      expect(res.body.roles).toEqual(['moderator', 'user']);
+      const unknown = await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['wizard'] } });
+      expect(unknown.status).toBe(400);
+      expect(unknown.body.code).toBe('unknown_role');
+      expect((await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: [] } })).status).toBe(400);
+      expect((await call('PUT', `/users/${NIL}/roles`, { token: admin.accessToken, body: { roles: ['user'] } })).status).toBe(404);
+    });
+
+    it('never lets the last admin lose admin, even when two admins demote each other at once', async () => {
+      const second = await userWithRoles(call, admin, ['admin']);
+      const [a, b] = await Promise.all([
+        call('PUT', `/users/${second.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } }),
+        call('PUT', `/users/${admin.userId}/roles`, { token: second.accessToken, body: { roles: ['user'] } }),
+      ]);
+      // One wins; the other is refused: last_admin, or forbidden when the
+      // winner's change was already in force when the loser was authorized.
+      expect([a.status, b.status].filter((s) => s === 200)).toHaveLength(1);
+      expect(['last_admin', 'forbidden']).toContain([a, b].find((r) => r.status !== 200)!.body.code);
+      const admins = await call('GET', '/users?role=admin&limit=100', { token: (a.status === 200 ? admin : second).accessToken });
+      expect(admins.body.items).toHaveLength(1);
+      // Restore: whoever remains makes the bootstrap admin an admin again.
+      if (b.status === 200) {
+        await call('PUT', `/users/${admin.userId}/roles`, { token: second.accessToken, body: { roles: ['admin'] } });
+        await call('PUT', `/users/${second.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } });
+      }
+      const last = await call('PUT', `/users/${admin.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } });
+      expect(last.status).toBe(409);
+      expect(last.body.code).toBe('last_admin');
+    });
+
+    it('refuses one of two concurrent demotions that both passed authorization (serializable check)', async () => {
+      const second = await userWithRoles(call, admin, ['admin']);
+      const results = await Promise.allSettled([
+        assignRoles(t.runtime, second.userId, ['user']),
+        assignRoles(t.runtime, admin.userId, ['user']),
+      ]);
+      const refused = results.filter((r) => r.status === 'rejected');
+      expect(refused).toHaveLength(1);
+      expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'last_admin' });
+      const admins = (await call('GET', '/roles', { token: (results[0].status === 'fulfilled' ? admin : second).accessToken })).body.items.find(
+        (r: { name: string }) => r.name === 'admin',
+      );
+      expect(admins.userCount).toBe(1);
+      if (results[1].status === 'fulfilled') {
+        await assignRoles(t.runtime, admin.userId, ['admin']);
+        await assignRoles(t.runtime, second.userId, ['user']);
+      }
+    });
+
+    it('lists users newest first with keyset pages, role filter and a safe search', async () => {
+      const tag = Math.random().toString(36).slice(2, 8);
+      for (let i = 0; i < 5; i++) await registerAndLogin(call, { email: uniqueEmail(`find${tag}`), name: `Findable ${tag} ${i}` });
+      const first = await call('GET', `/users?q=${tag}&limit=2`, { token: admin.accessToken });
+      expect(first.status).toBe(200);
+      expect(first.body.items).toHaveLength(2);
+      const seen = [...first.body.items];
+      let cursor = first.body.nextCursor;
+      while (cursor) {
+        const page = await call('GET', `/users?q=${tag}&limit=2&cursor=${encodeURIComponent(cursor)}`, { token: admin.accessToken });
+        seen.push(...page.body.items);
+        cursor = page.body.nextCursor;
+      }
+      expect(seen.map((u) => u.name)).toEqual([4, 3, 2, 1, 0].map((i) => `Findable ${tag} ${i}`));
+      const injection = await call('GET', `/users?q=${encodeURIComponent("%' OR 1=1 --")}`, { token: admin.accessToken });
+      expect(injection.status).toBe(200);
+      expect(injection.body.items).toEqual([]);
+      const wildcard = await call('GET', `/users?q=${encodeURIComponent('%')}`, { token: admin.accessToken });
+      expect(wildcard.body.items).toEqual([]);
+      const mods = await call('GET', '/users?role=moderator&limit=100', { token: admin.accessToken });
+      expect(mods.body.items.every((u: { roles: string[] }) => u.roles.includes('moderator'))).toBe(true);
+      expect((await call('GET', '/users?cursor=garbage', { token: admin.accessToken })).status).toBe(400);
+      expect((await call('GET', '/users?sort=name', { token: admin.accessToken })).status).toBe(400);
+    });
+  });
+
+  describe('posts', () => {
+    it('applies ownership: own with delete:own, anyone’s with delete:any, 404 before ownership', async () => {
+      const author = await registerAndLogin(call);
+      const other = await registerAndLogin(call);
+      const mod = await userWithRoles(call, admin, ['moderator']);
+      const p1 = await newPost(author);
+      const forbidden = await call('DELETE', `/posts/${p1}`, { token: other.accessToken });
+      expect(forbidden.status).toBe(403);
+      expect(forbidden.body.detail).toContain('posts:delete:any');
+      expect((await call('DELETE', `/posts/${p1}`)).status).toBe(401);
+      expect((await call('DELETE', `/posts/${p1}`, { token: author.accessToken })).status).toBe(204);
+      expect((await call('GET', `/posts/${p1}`)).status).toBe(404);
+      const p2 = await newPost(author);
+      expect((await call('DELETE', `/posts/${p2}`, { token: mod.accessToken })).status).toBe(204);
+      expect((await call('DELETE', `/posts/${NIL}`)).status).toBe(404);
+      expect((await call('DELETE', `/posts/${NIL}`, { token: other.accessToken })).status).toBe(404);
+    });
+
+    it('lets exactly one of parallel deletions of a post succeed', async () => {
+      const author = await registerAndLogin(call);
+      const id = await newPost(author);
+      const results = await Promise.all(Array.from({ length: 8 }, () => call('DELETE', `/posts/${id}`, { token: author.accessToken })));
+      expect(results.map((r) => r.status).sort()).toEqual([204, 404, 404, 404, 404, 404, 404, 404]);
+    });
+
+    it('pages 25 posts by 10, newest first, each seen once', async () => {
+      const author = await registerAndLogin(call);
+      const created: string[] = [];
+      for (let i = 0; i < 25; i++) {
+        const res = await call('POST', '/posts', { token: author.accessToken, body: { title: `p${i}`, body: 'b' } });
+        expect(res.status).toBe(201);
+        expect(res.body).toMatchObject({ title: `p${i}`, body: 'b', authorId: author.userId });
+        created.push(res.body.id);
+      }
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { body: { items: { id: string; authorId: string }[]; nextCursor: string | null } } = await call(
+          'GET',
+          `/posts?limit=10${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        );
+        expect(page.body.items.length).toBeLessThanOrEqual(10);
+        seen.push(...page.body.items.filter((p) => p.authorId === author.userId).map((p) => p.id));
+        cursor = page.body.nextCursor;
+      } while (cursor);
+      expect(seen).toEqual([...created].reverse());
+      expect(new Set(seen).size).toBe(25);
+      const tooMany = await call('GET', '/posts?limit=101');
+      expect(tooMany.status).toBe(400);
+      expect(tooMany.body.errors[0].path).toBe('limit');
+      expect((await call('GET', '/posts?limit=0')).status).toBe(400);
+      expect((await call('GET', '/posts?limit=abc')).status).toBe(400);
+    });
+
+    it('validates post bodies', async () => {
+      const s = await registerAndLogin(call);
+      for (const body of [{ title: '', body: 'b' }, { title: 'x'.repeat(201), body: 'b' }, { title: 't', body: 'x'.repeat(10_001) }, { title: 't' }, { title: 't', body: 'b', authorId: NIL }]) {
+        const res = await call('POST', '/posts', { token: s.accessToken, body });
+        expect(res.status, JSON.stringify(body).slice(0, 50)).toBe(400);
+      }
+    });
+  });
+});
