@@ -2,8 +2,8 @@
 // degrades instead of failing: reads miss (callers fall back to the database,
 // the source of truth for sessions and roles), counters move to a per-instance
 // MemoryStore, and writes are dropped. Because dropped writes may leave stale
-// cache entries behind (a session revoked during the outage), the first
-// reconnect after a dropped write clears the cached session and role keys.
+// cache entries behind (a session revoked during the outage), nothing is read
+// from Redis again until the cached session and role keys have been cleared.
 import { Redis } from 'ioredis';
 import { MemoryStore } from './memory.js';
 import type { BatchRequest, BatchResult, Store, WindowCount } from './store.js';
@@ -36,6 +36,7 @@ export class RedisStore implements Store {
   private readonly local = new MemoryStore();
   private readonly prefix: string;
   private droppedWrites = false;
+  private healing: Promise<boolean> | undefined;
   private closed = false;
 
   constructor(private readonly opts: RedisStoreOptions) {
@@ -54,7 +55,7 @@ export class RedisStore implements Store {
     // ioredis emits 'error' on every failed reconnect; the degrade callbacks log it.
     this.redis.on('error', () => {});
     this.redis.on('ready', () => {
-      if (this.droppedWrites) void this.clearCaches();
+      if (this.droppedWrites) void this.heal();
     });
   }
 
@@ -74,7 +75,16 @@ export class RedisStore implements Store {
     this.opts.onDegraded?.(op, err);
   }
 
-  private async clearCaches(): Promise<void> {
+  /** True when Redis can be read again: no dropped writes, or their stale keys cleared. */
+  private heal(): Promise<boolean> {
+    if (!this.droppedWrites) return Promise.resolve(true);
+    this.healing ??= this.clearCaches().finally(() => {
+      this.healing = undefined;
+    });
+    return this.healing;
+  }
+
+  private async clearCaches(): Promise<boolean> {
     try {
       for (const pattern of [keys.session('*'), keys.userRoles('*')]) {
         let cursor = '0';
@@ -88,13 +98,16 @@ export class RedisStore implements Store {
       await this.redis.incr(keys.rolesVersion);
       this.droppedWrites = false;
       this.opts.onRecovered?.();
+      return true;
     } catch (err) {
       this.degraded('clearCaches', err);
+      return false;
     }
   }
 
   async batch(req: BatchRequest): Promise<BatchResult> {
     try {
+      if (!(await this.heal())) throw new Error('stale cache not cleared yet');
       const p = this.redis.pipeline();
       for (const k of req.gets) p.get(k);
       if (req.hit) (p as unknown as RedisWithHit).hitWindow(req.hit.key, req.hit.windowMs);
@@ -114,6 +127,7 @@ export class RedisStore implements Store {
 
   async get(key: string): Promise<string | null> {
     try {
+      if (!(await this.heal())) return null;
       return await this.redis.get(key);
     } catch (err) {
       this.degraded('get', err);

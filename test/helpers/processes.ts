@@ -1,0 +1,107 @@
+// Real server processes started by tests on spare ports (fault injection).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A throwaway redis-server that can be stopped and started again on the same port. */
+export class RedisProcess {
+  private proc: ChildProcess | undefined;
+  constructor(readonly port: number) {}
+
+  get url() {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    for (let i = 0; i < 100; i++) {
+      if (await this.answers()) return;
+      await sleep(50);
+    }
+    throw new Error(`redis-server did not start on ${this.port}`);
+  }
+
+  async answers(): Promise<boolean> {
+    const { Socket } = await import('node:net');
+    return new Promise((resolve) => {
+      const s = new Socket();
+      s.setTimeout(300);
+      s.once('error', () => resolve(false));
+      s.once('timeout', () => {
+        s.destroy();
+        resolve(false);
+      });
+      s.connect(this.port, '127.0.0.1', () => {
+        s.write('PING\r\n');
+        s.once('data', (d) => {
+          s.destroy();
+          resolve(d.toString().startsWith('+PONG'));
+        });
+      });
+    });
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+  }
+
+  /** Run a redis-cli command against this server. */
+  async cli(...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const c = spawn('redis-cli', ['-p', String(this.port), ...args]);
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.once('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`redis-cli exited ${code}`))));
+    });
+  }
+}
+
+/** A TCP relay that can be cut and restored: a network partition between the app and a server. */
+export class TcpProxy {
+  private server: import('node:net').Server | undefined;
+  private sockets = new Set<import('node:net').Socket>();
+  constructor(
+    readonly port: number,
+    private readonly target: number,
+  ) {}
+
+  async open(): Promise<void> {
+    const net = await import('node:net');
+    this.server = net.createServer((inbound) => {
+      const outbound = net.connect(this.target, '127.0.0.1');
+      for (const s of [inbound, outbound]) {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      inbound.pipe(outbound).pipe(inbound);
+    });
+    await new Promise<void>((resolve) => this.server!.listen(this.port, '127.0.0.1', resolve));
+  }
+
+  async cut(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    this.sockets.clear();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = undefined;
+  }
+}

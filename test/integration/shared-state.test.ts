@@ -1,0 +1,110 @@
+// Shared state on Redis: two app instances over one PostgreSQL database and one
+// Redis, in one process, as two servers behind a load balancer would be.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareDatabase } from '../../src/app.js';
+import type { RedisStore } from '../../src/store/redis.js';
+import { createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
+import { client, loginAdmin, registerAndLogin, login, type Call, type Session } from '../helpers/http.js';
+import { openDatabase } from '../helpers/services.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until the check passes or 1.5 s have passed (the contract allows 1 s of propagation). */
+async function within1500(check: () => Promise<boolean>): Promise<number> {
+  const start = Date.now();
+  while (Date.now() - start < 1500) {
+    if (await check()) return Date.now() - start;
+    await sleep(20);
+  }
+  throw new Error('not in force within 1.5 s');
+}
+
+describe('two instances over one PostgreSQL and one Redis', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let callA: Call;
+  let callB: Call;
+  let stores: RedisStore[];
+  let dispose: () => Promise<void>;
+  let admin: Session;
+
+  beforeAll(async () => {
+    const db = await openDatabase('postgres');
+    dispose = db.dispose;
+    const prefix = `test:${Math.random().toString(36).slice(2)}:`;
+    stores = [redisStore(prefix), redisStore(prefix)];
+    await Promise.all(stores.map((s) => s.ready()));
+    const config = testConfig({ RATE_LIMIT_REQUESTS: '40', RATE_LIMIT_WINDOW_SECONDS: '60' });
+    a = await createTestApp({ database: db.database, store: stores[0], config });
+    b = await createTestApp({ database: db.database, store: stores[1], config, keys: a.deps.keys, prepare: false });
+    await prepareDatabase(b.deps); // idempotent: a second instance starting up
+    callA = client(a);
+    callB = client(b);
+    admin = await loginAdmin(callA);
+  });
+  afterAll(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all(stores.map((s) => s.close()));
+    await dispose();
+  });
+
+  // Rate limiting is per user here, so each test uses its own users.
+
+  it('accepts on B a token issued on A', async () => {
+    const s = await registerAndLogin(callA);
+    expect((await callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+  });
+
+  it('puts a role removed on A in force on B within 1.5 s', async () => {
+    const mod = await registerAndLogin(callA);
+    await callA('PUT', `/users/${mod.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', 'moderator'] } });
+    expect((await callB('GET', '/users', { token: mod.accessToken })).status).toBe(200);
+    await callA('PUT', `/users/${mod.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } });
+    await within1500(async () => (await callB('GET', '/users', { token: mod.accessToken })).status === 403);
+  });
+
+  it('puts a role permission change on A in force on B within 1.5 s', async () => {
+    const name = `r${Math.random().toString(36).slice(2, 8)}`;
+    await callA('POST', '/roles', { token: admin.accessToken, body: { name, permissions: [] } });
+    const s = await registerAndLogin(callA);
+    await callA('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', name] } });
+    expect((await callB('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
+    await callA('PUT', `/roles/${name}/permissions`, { token: admin.accessToken, body: { permissions: ['admin:stats:read'] } });
+    await within1500(async () => (await callB('GET', '/admin/stats', { token: s.accessToken })).status === 200);
+  });
+
+  it('kills a session on B within 1.5 s of logout on A', async () => {
+    const s = await registerAndLogin(callA);
+    expect((await callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+    await callA('POST', '/auth/logout', { body: { refreshToken: s.refreshToken } });
+    await within1500(async () => (await callB('GET', '/users/me', { token: s.accessToken })).status === 401);
+  });
+
+  it('kills a session on B within 1.5 s of refresh-token reuse on A', async () => {
+    const s = await registerAndLogin(callA);
+    const fresh = await callB('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } });
+    expect((await callB('GET', '/users/me', { token: fresh.body.accessToken })).status).toBe(200);
+    expect((await callA('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } })).body.code).toBe('refresh_token_reused');
+    await within1500(async () => (await callB('GET', '/users/me', { token: fresh.body.accessToken })).status === 401);
+  });
+
+  it('counts the rate limit across both instances', async () => {
+    const s = await registerAndLogin(callA);
+    const statuses: number[] = [];
+    const remaining: number[] = [];
+    for (let i = 0; i < 44; i++) {
+      const res = await (i % 2 ? callA : callB)('GET', '/posts', { token: s.accessToken });
+      statuses.push(res.status);
+      remaining.push(Number(res.headers.get('ratelimit-remaining')));
+    }
+    expect(statuses.slice(0, 40).every((x) => x === 200)).toBe(true);
+    expect(statuses.slice(40)).toEqual([429, 429, 429, 429]);
+    expect(remaining.slice(0, 3)).toEqual([39, 38, 37]);
+    const refused = await callA('GET', '/posts', { token: s.accessToken });
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(60);
+    // Another user is not affected.
+    const other = await login(callA, admin.email, 'Admin-Password-1!');
+    expect((await callB('GET', '/posts', { token: other.accessToken })).status).toBe(200);
+  });
+});
