@@ -26,8 +26,9 @@ const SECRET_PARAM = /token|password|secret|key|code|signature|credential/i;
 /** The path with its query string, secrets replaced. */
 export function loggablePath(url: string): string {
   const u = new URL(url);
-  for (const k of [...u.searchParams.keys()]) if (SECRET_PARAM.test(k)) u.searchParams.set(k, '[redacted]');
-  const q = u.searchParams.toString();
+  const q = [...u.searchParams]
+    .map(([k, v]) => `${encodeURIComponent(k)}=${SECRET_PARAM.test(k) ? '[redacted]' : encodeURIComponent(v)}`)
+    .join('&');
   return (u.pathname + (q ? `?${q}` : '')).slice(0, 2048);
 }
 
@@ -39,11 +40,14 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     const routes = matchedRoutes(c);
     let action = 'unknown';
     let route = '-';
+    // The first route with metadata is the one that answers (or would have,
+    // had a middleware not refused first): /users/me before /users/:id.
     for (const r of routes) {
       const meta = metaOf(r.handler);
       if (meta) {
         action = meta.action;
         route = r.path;
+        break;
       }
     }
     if (route === '-' && status === 405) action = 'method_not_allowed';
