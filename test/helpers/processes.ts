@@ -105,3 +105,47 @@ export class TcpProxy {
     this.server = undefined;
   }
 }
+
+/** The service itself as a child process (`node --import tsx src/server.ts`). */
+export class ServerProcess {
+  proc: ChildProcess | undefined;
+  output = '';
+  constructor(
+    readonly port: number,
+    readonly env: Record<string, string>,
+  ) {}
+
+  get url() {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(timeoutMs = 15_000): Promise<number> {
+    const started = Date.now();
+    this.proc = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: { PATH: process.env.PATH ?? '', PORT: String(this.port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...this.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.proc.stdout!.on('data', (d) => (this.output += d));
+    this.proc.stderr!.on('data', (d) => (this.output += d));
+    while (Date.now() - started < timeoutMs) {
+      if (this.proc.exitCode !== null) throw new Error(`server exited ${this.proc.exitCode}: ${this.output}`);
+      try {
+        if ((await fetch(`${this.url}/healthz`)).status === 200) return Date.now() - started;
+      } catch {
+        /* not listening yet */
+      }
+      await sleep(100);
+    }
+    throw new Error(`server did not answer /healthz within ${timeoutMs} ms: ${this.output}`);
+  }
+
+  /** Send a signal and wait for the exit code. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return p?.exitCode ?? null;
+    return new Promise((resolve) => {
+      p.once('exit', (code) => resolve(code));
+      p.kill(signal);
+    });
+  }
+}

@@ -1,0 +1,80 @@
+// Configuration: parsed once, every problem reported together.
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+const problemsOf = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+};
+
+describe('configuration', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      port: 3000,
+      host: '0.0.0.0',
+      dataDir: './data',
+      redisUrl: undefined,
+      jwt: { issuer: 'auth-system', audience: 'auth-system', accessTtlSeconds: 900, refreshTtlSeconds: 2_592_000 },
+      rateLimit: { requests: 300, windowSeconds: 60 },
+      login: { maxFailures: 5, windowSeconds: 900, ipMaxFailures: 100 },
+      logLevel: 'info',
+      bodyLimitBytes: 65_536,
+      argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },
+      audit: { enabled: true, retentionDays: 90 },
+    });
+    expect(c.database.url).toBeUndefined();
+  });
+
+  it('names every bad variable at once', () => {
+    const problems = problemsOf({ PORT: 'abc', ACCESS_TOKEN_TTL_SECONDS: '-1', REDIS_URL: 'http://x', LOG_LEVEL: 'loud' });
+    expect(problems.join('\n')).toMatch(/PORT/);
+    expect(problems.join('\n')).toMatch(/ACCESS_TOKEN_TTL_SECONDS/);
+    expect(problems.join('\n')).toMatch(/REDIS_URL/);
+    expect(problems.join('\n')).toMatch(/LOG_LEVEL/);
+  });
+
+  it('refuses unsafe production settings, listing each', () => {
+    const problems = problemsOf({
+      NODE_ENV: 'production',
+      DATABASE_URL: 'postgresql://app@db.example.com:26257/auth?sslmode=require',
+      BOOTSTRAP_ADMIN_EMAIL: 'admin@example.com',
+      BOOTSTRAP_ADMIN_PASSWORD: 'password123',
+    }).join('\n');
+    expect(problems).toMatch(/JWT_PRIVATE_KEY/);
+    expect(problems).toMatch(/verify-full/);
+    expect(problems).toMatch(/BOOTSTRAP_ADMIN_PASSWORD/);
+  });
+
+  it('accepts a safe production setup and a local database without TLS', () => {
+    expect(
+      problemsOf({
+        NODE_ENV: 'production',
+        JWT_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----',
+        DATABASE_URL: 'postgresql://app@db.example.com:26257/auth?sslmode=verify-full',
+        BOOTSTRAP_ADMIN_EMAIL: 'admin@example.com',
+        BOOTSTRAP_ADMIN_PASSWORD: 'Str0ng-and-Long!',
+      }),
+    ).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/x' })).toEqual([]);
+  });
+
+  it('stops the service with one message naming each problem and a non-zero exit', () => {
+    const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      env: { PATH: process.env.PATH, PORT: 'abc', ACCESS_TOKEN_TTL_SECONDS: '-1' },
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.status).toBe(1);
+    expect(run.stderr).toMatch(/invalid configuration/);
+    expect(run.stderr).toMatch(/PORT/);
+    expect(run.stderr).toMatch(/ACCESS_TOKEN_TTL_SECONDS/);
+    expect(run.stderr.match(/invalid configuration/g)).toHaveLength(1);
+  });
+});
