@@ -126,7 +126,10 @@ iso="$(psql -X -At "host=localhost port=$PORT dbname=postgres user=app sslmode=v
 [ "$iso" = serializable ] || die "default_transaction_isolation is '$iso', expected serializable"
 say "ready: TLS + client-certificate auth only, default_transaction_isolation=$iso"
 
-URL="postgresql://app@localhost:$PORT/postgres?sslmode=verify-full"
+# The certificate paths ride in the URL too (libpq's sslrootcert/sslcert/sslkey,
+# read by src/db/connect.ts), so a database URL handed on to a child process
+# (DATABASE_URL of a spawned server) still connects.
+URL="postgresql://app@localhost:$PORT/postgres?sslmode=verify-full&sslrootcert=$CERTS/ca.crt&sslcert=$CERTS/client.app.crt&sslkey=$CERTS/client.app.key"
 cat <<EOF
 export TEST_TLS_DATABASE_URL='$URL'
 export TEST_DATABASE_URL='$URL'
