@@ -95,7 +95,7 @@ export async function login(rt: Runtime, input: { email: string; password: strin
   await rt.store.del(accountKey);
   if (needsRehash(user.passwordHash, rt.config.argon2)) {
     const passwordHash = await hashPassword(input.password, rt.config.argon2);
-    await rt.database.db.update(users).set({ passwordHash }).where(eq(users.id, user.id));
+    await withTx(rt.database.db, (tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)));
   }
   const refreshToken = newRefreshToken();
   const expiresAt = new Date(rt.clock() + rt.config.jwt.refreshTtlSeconds * 1000);
@@ -173,9 +173,11 @@ export async function logout(rt: Runtime, token: string): Promise<void> {
     .from(refreshTokens)
     .where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
   if (!row) return;
-  await db
-    .update(sessions)
-    .set({ revokedAt: new Date(rt.clock()), revokedReason: 'logout' })
-    .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`));
+  await withTx(db, (tx) =>
+    tx
+      .update(sessions)
+      .set({ revokedAt: new Date(rt.clock()), revokedReason: 'logout' })
+      .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`)),
+  );
   await publishRevokedSessions(rt.store, rt.sessionOptions, [row.sessionId]);
 }

@@ -3,6 +3,7 @@
 import { and, desc, eq, lt, or, type SQL } from 'drizzle-orm';
 import type { Runtime } from '../../deps.js';
 import { posts } from '../../db/schema.js';
+import { withTx } from '../../db/tx.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../security/caller.js';
@@ -67,8 +68,11 @@ export async function deletePost(
   const own = caller.userId !== null && row.authorId === caller.userId;
   const needed: Permission = own && can(caller.permissions, 'posts:delete:own') ? 'posts:delete:own' : 'posts:delete:any';
   if (!can(caller.permissions, needed)) deny(needed);
-  // Conditional delete: of concurrent deletions exactly one sees the row.
-  const gone = await rt.database.db.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id });
+  // Conditional delete: of concurrent deletions exactly one sees the row. In a
+  // retried transaction because a SERIALIZABLE database may refuse even one statement.
+  const gone = await withTx(rt.database.db, (tx) => tx.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id }), {
+    onRetry: () => rt.metrics.txRetries.inc(),
+  });
   if (gone.length === 0) problem('not_found', 'No such post');
   return needed;
 }
