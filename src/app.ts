@@ -61,6 +61,8 @@ function createRuntime(deps: Deps, opts: AppOptions): Runtime {
 
 function buildApp(rt: Runtime, opts: AppOptions) {
   const { config } = rt;
+  // eslint-disable-next-line prefer-const -- read lazily by the OpenAPI document
+  let self: Hono<any, any, any> | undefined;
   const app = new Hono()
     .use(secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }))
     .use(
@@ -74,7 +76,7 @@ function buildApp(rt: Runtime, opts: AppOptions) {
     )
     .use(requestId())
     // Registered before the API chain: these answer without passing through it.
-    .route('/', opsRoutes(rt))
+    .route('/', opsRoutes(rt, () => self!))
     .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
     .use(accessLog({ audit: rt.audit, stats: rt.stats, metrics: rt.metrics, logger: rt.logger, now: rt.clock }))
     .use(limitBody(config.bodyLimitBytes))
@@ -100,6 +102,7 @@ function buildApp(rt: Runtime, opts: AppOptions) {
     .route('/posts', postsRoutes(rt))
     .route('/admin', adminRoutes(rt));
 
+  self = app;
   const allowed = methodIndex(app);
   app.notFound((c) => {
     const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';

@@ -1,9 +1,12 @@
-// Per-route metadata: the audit action name and the permission a route needs.
-// Attached to a no-op middleware in the route's chain, so the route table
-// itself says what each route is, and the access log and the OpenAPI document
-// read it back from the matched route.
+// Per-route metadata: the audit action, the permission, and the OpenAPI
+// operation. Built as hono-openapi's describeRoute middleware (so the document
+// is generated from the route table and the same zod schemas), tagged with our
+// own metadata that the access log and the tests read back from the matched route.
 import type { MiddlewareHandler } from 'hono';
-import type { Permission } from '../security/permissions.js';
+import { describeRoute, resolver } from 'hono-openapi';
+import type { z } from 'zod';
+import { ERROR_CODES, type ErrorCode } from '../lib/problem.js';
+import { BUILT_IN_DEFAULTS, type Permission } from '../security/permissions.js';
 
 export const ROUTE_META = Symbol('routeMeta');
 
@@ -11,20 +14,66 @@ export type RouteMeta = {
   /** Audit action, e.g. `posts.delete`. */
   action: string;
   summary: string;
+  description?: string;
+  /** OpenAPI tags. */
+  tags: string[];
   /** The permission checked (for DELETE /posts/:id, the own-post one; `also` lists the rest). */
   permission?: Permission;
   also?: Permission[];
-  /** OpenAPI tags. */
-  tags: string[];
-  description?: string;
+  /** Success responses: status -> body schema (null: no body). */
+  responses: Partial<Record<200 | 201 | 204, z.ZodType | null>>;
+  /** Does the route take a JSON body? (adds 400 invalid_json, 413, 415) */
+  body?: boolean;
+  /** Route-specific error codes beyond the ones every route can answer. */
+  errors?: ErrorCode[];
 };
 
 export type MetaMiddleware = MiddlewareHandler & { [ROUTE_META]: RouteMeta };
 
+const PROBLEM_REF = { $ref: '#/components/schemas/Problem' };
+
+function errorResponses(meta: RouteMeta) {
+  const codes = new Set<ErrorCode>(['validation_failed', 'invalid_token', 'rate_limited', 'internal_error', 'service_unavailable']);
+  if (meta.permission) ['unauthenticated', 'forbidden'].forEach((c) => codes.add(c as ErrorCode));
+  if (meta.body) ['invalid_json', 'payload_too_large', 'unsupported_media_type'].forEach((c) => codes.add(c as ErrorCode));
+  for (const c of meta.errors ?? []) codes.add(c);
+  const byStatus = new Map<number, ErrorCode[]>();
+  for (const c of codes) byStatus.set(ERROR_CODES[c].status, [...(byStatus.get(ERROR_CODES[c].status) ?? []), c]);
+  const out: Record<string, object> = {};
+  for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
+    out[String(status)] = {
+      description: `Problem: ${list.map((c) => `\`${c}\``).join(', ')}`,
+      content: { 'application/problem+json': { schema: PROBLEM_REF } },
+    };
+  }
+  return out;
+}
+
 export function routeMeta(meta: RouteMeta): MetaMiddleware {
-  const mw: MiddlewareHandler = async (_c, next) => {
-    await next();
-  };
+  const guestByDefault = !meta.permission || BUILT_IN_DEFAULTS.guest.permissions.includes(meta.permission);
+  const permissions = meta.permission ? [meta.permission, ...(meta.also ?? [])] : [];
+  const success: Record<string, object> = {};
+  for (const [status, schema] of Object.entries(meta.responses)) {
+    success[status] = schema
+      ? { description: meta.summary, content: { 'application/json': { schema: resolver(schema) } } }
+      : { description: meta.summary };
+  }
+  const mw = describeRoute({
+    operationId: meta.action,
+    summary: meta.summary,
+    description: [
+      meta.description,
+      permissions.length ? `Requires permission ${permissions.map((p) => `\`${p}\``).join(' or ')}.` : 'Requires no permission.',
+    ]
+      .filter(Boolean)
+      .join('\n\n'),
+    tags: meta.tags,
+    // Guest-accessible routes take an optional token; a sent token is judged.
+    security: guestByDefault ? [{}, { bearerAuth: [] }] : [{ bearerAuth: [] }],
+    'x-permission': permissions,
+    'x-audit-action': meta.action,
+    responses: { ...success, ...errorResponses(meta) },
+  } as Parameters<typeof describeRoute>[0]);
   return Object.assign(mw, { [ROUTE_META]: meta });
 }
 

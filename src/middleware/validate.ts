@@ -1,17 +1,19 @@
-// zod validation for json, query and param targets. Failures become
-// 400 validation_failed with one entry per field problem.
-import { zValidator } from '@hono/zod-validator';
+// Request validation with zod schemas, through hono-openapi's validator so the
+// same schemas describe the request in the OpenAPI document and type it for
+// the RPC client. Failures become 400 validation_failed with one entry per
+// field problem.
 import type { ValidationTargets } from 'hono';
+import { validator } from 'hono-openapi';
 import type { z } from 'zod';
 import { problem, type FieldError } from '../lib/problem.js';
 
-export const VALIDATOR_SCHEMA = Symbol('validatorSchema');
+type Issue = { path?: readonly (PropertyKey | { key: PropertyKey })[]; message: string; code?: string; keys?: string[] };
 
-export function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
+export function fieldErrors(issues: readonly Issue[]): FieldError[] {
   const out: FieldError[] = [];
   for (const issue of issues) {
-    const base = issue.path.map(String).join('.');
-    if (issue.code === 'unrecognized_keys') {
+    const base = (issue.path ?? []).map((p) => String(typeof p === 'object' ? p.key : p)).join('.');
+    if (issue.code === 'unrecognized_keys' && issue.keys) {
       for (const k of issue.keys) out.push({ path: base ? `${base}.${k}` : k, message: 'Unknown field' });
     } else {
       out.push({ path: base, message: issue.message });
@@ -21,13 +23,12 @@ export function fieldErrors(issues: readonly z.core.$ZodIssue[]): FieldError[] {
 }
 
 export function validate<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
-  const mw = zValidator(target, schema, (result) => {
+  return validator(target, schema, (result) => {
     if (!result.success) {
       const where = target === 'json' ? 'body' : target === 'param' ? 'path' : target;
       problem('validation_failed', `The request ${where} is not valid`, {
-        errors: fieldErrors(result.error.issues as z.core.$ZodIssue[]),
+        errors: fieldErrors(result.error as readonly Issue[]),
       });
     }
   });
-  return Object.assign(mw, { [VALIDATOR_SCHEMA]: { target, schema } });
 }

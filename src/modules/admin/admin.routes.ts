@@ -5,21 +5,21 @@ import type { AppEnv } from '../../middleware/env.js';
 import { requirePermission } from '../../middleware/rbac.js';
 import { routeMeta } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { LogsQuery } from './admin.schemas.js';
+import { LogListSchema, LogsQuery, StatsSchema } from './admin.schemas.js';
 import { getStats, listLogs } from './admin.service.js';
 
 export const adminRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .get(
       '/logs',
-      routeMeta({ action: 'admin.logs.read', summary: 'Search the audit log, newest first', permission: 'admin:logs:read', tags: ['admin'] }),
+      routeMeta({ action: 'admin.logs.read', summary: 'Search the audit log, newest first', permission: 'admin:logs:read', tags: ['admin'], responses: { 200: LogListSchema } }),
       requirePermission('admin:logs:read'),
       validate('query', LogsQuery),
       async (c) => c.json(await listLogs(rt, c.req.valid('query')), 200),
     )
     .get(
       '/stats',
-      routeMeta({ action: 'admin.stats.read', summary: 'RBAC usage statistics', permission: 'admin:stats:read', tags: ['admin'] }),
+      routeMeta({ action: 'admin.stats.read', summary: 'RBAC usage statistics', permission: 'admin:stats:read', tags: ['admin'], responses: { 200: StatsSchema } }),
       requirePermission('admin:stats:read'),
       async (c) => c.json(await getStats(rt), 200),
     );

@@ -5,7 +5,7 @@ import type { AppEnv } from '../../middleware/env.js';
 import { requirePermission } from '../../middleware/rbac.js';
 import { routeMeta } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { LoginBody, RefreshBody, RegisterBody } from './auth.schemas.js';
+import { JwksSchema, LoginBody, RefreshBody, RegisterBody, RegisteredSchema, TokenPairSchema } from './auth.schemas.js';
 import { login, logout, refresh, registerUser } from './auth.service.js';
 
 // Token responses must never be cached (RFC 6749 §5.1).
@@ -15,7 +15,15 @@ export const authRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .post(
       '/register',
-      routeMeta({ action: 'auth.register', summary: 'Create an account', permission: 'auth:register', tags: ['auth'] }),
+      routeMeta({
+        action: 'auth.register',
+        summary: 'Create an account',
+        permission: 'auth:register',
+        tags: ['auth'],
+        body: true,
+        responses: { 201: RegisteredSchema },
+        errors: ['email_taken'],
+      }),
       requirePermission('auth:register'),
       validate('json', RegisterBody),
       async (c) => {
@@ -25,7 +33,15 @@ export const authRoutes = (rt: Runtime) =>
     )
     .post(
       '/login',
-      routeMeta({ action: 'auth.login', summary: 'Sign in with email and password', tags: ['auth'] }),
+      routeMeta({
+        action: 'auth.login',
+        summary: 'Sign in with email and password',
+        description: 'Failures per account+address and per address are limited; past the limit even the right password gets 429.',
+        tags: ['auth'],
+        body: true,
+        responses: { 200: TokenPairSchema },
+        errors: ['invalid_credentials'],
+      }),
       validate('json', LoginBody),
       async (c) => {
         const pair = await login(rt, { ...c.req.valid('json'), ip: c.var.clientIp });
@@ -39,7 +55,10 @@ export const authRoutes = (rt: Runtime) =>
         summary: 'Rotate a refresh token for a new token pair',
         permission: 'auth:refresh',
         tags: ['auth'],
-        description: 'The permission is judged on the refresh token’s user; no Bearer token is needed.',
+        description: 'Refresh tokens rotate. A spent token presented again revokes its whole session. The permission is judged on the refresh token’s user; no Bearer token is needed.',
+        body: true,
+        responses: { 200: TokenPairSchema },
+        errors: ['refresh_token_reused', 'invalid_refresh_token', 'forbidden'],
       }),
       validate('json', RefreshBody),
       async (c) => {
@@ -49,7 +68,13 @@ export const authRoutes = (rt: Runtime) =>
     )
     .post(
       '/logout',
-      routeMeta({ action: 'auth.logout', summary: 'End the refresh token’s session', tags: ['auth'] }),
+      routeMeta({
+        action: 'auth.logout',
+        summary: 'End the refresh token’s session (idempotent)',
+        tags: ['auth'],
+        body: true,
+        responses: { 204: null },
+      }),
       validate('json', RefreshBody),
       async (c) => {
         await logout(rt, c.req.valid('json').refreshToken);
@@ -60,7 +85,7 @@ export const authRoutes = (rt: Runtime) =>
 export const wellKnownRoutes = (rt: Runtime) =>
   new Hono<AppEnv>().get(
     '/jwks.json',
-    routeMeta({ action: 'auth.jwks', summary: 'Public keys that verify access tokens', tags: ['auth'] }),
+    routeMeta({ action: 'auth.jwks', summary: 'Public keys that verify access tokens', tags: ['auth'], responses: { 200: JwksSchema } }),
     (c) => {
       c.header('Cache-Control', 'public, max-age=300');
       return c.json(rt.keys.jwks, 200);

@@ -1,6 +1,6 @@
 // Request and response schemas of the auth module.
 import { z } from 'zod';
-import { emailSchema, nameSchema, newPasswordSchema } from '../users/users.schemas.js';
+import { emailSchema, nameSchema, newPasswordSchema, UserSchema } from '../users/users.schemas.js';
 
 export const RegisterBody = z.strictObject({
   email: emailSchema,
@@ -23,3 +23,11 @@ export const TokenPairSchema = z.object({
   expiresIn: z.number().int(),
 });
 export type TokenPair = z.infer<typeof TokenPairSchema>;
+
+export const RegisteredSchema = z.object({ user: UserSchema });
+
+export const JwksSchema = z.object({
+  keys: z.array(
+    z.object({ kty: z.string(), crv: z.string(), x: z.string(), y: z.string().optional(), kid: z.string(), alg: z.string(), use: z.string() }),
+  ),
+});

@@ -1,16 +1,34 @@
 // Operations endpoints: liveness, readiness and metrics. Mounted ahead of the
 // API chain, so they are neither rate-limited nor written to the audit log.
+import { swaggerUI } from '@hono/swagger-ui';
 import { Hono } from 'hono';
+import { describeRoute } from 'hono-openapi';
 import type { Runtime } from '../../deps.js';
 import { problemBody, Problem } from '../../lib/problem.js';
+import { openApiDocument } from './openapi.js';
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
 
-export const opsRoutes = (rt: Runtime) =>
-  new Hono<{ Variables: { requestId: string } }>()
-    .get('/healthz', (c) => c.json({ status: 'ok' as const }, 200))
-    .get('/readyz', async (c) => {
+const op = (operationId: string, summary: string, responses: Record<string, object>) =>
+  describeRoute({ operationId, summary, tags: ['ops'], security: [], 'x-permission': [], responses } as Parameters<typeof describeRoute>[0]);
+
+const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
+
+/** `app` is the whole application, for the OpenAPI document (read lazily, once it is built). */
+export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
+  const document = openApiDocument(new Proxy({} as Hono, { get: (_t, k) => Reflect.get(app(), k) }), '0.1.0');
+  return new Hono<{ Variables: { requestId: string } }>()
+    .get('/healthz', op('ops.healthz', 'Liveness: 200 while the process runs', { 200: { description: 'Alive' } }), (c) =>
+      c.json({ status: 'ok' as const }, 200),
+    )
+    .get(
+      '/readyz',
+      op('ops.readyz', 'Readiness: the database (and Redis, if configured) answer', {
+        200: { description: 'Ready' },
+        503: problemResponse('Problem `service_unavailable`, naming what is down; `checks` lists each dependency'),
+      }),
+      async (c) => {
       const checks: Record<string, 'up' | 'down'> = {};
       const probes: [string, () => Promise<void>][] = [['database', () => rt.database.ping()]];
       if (rt.store.kind === 'redis') probes.push(['redis', () => rt.store.ping()]);
@@ -29,11 +47,17 @@ export const opsRoutes = (rt: Runtime) =>
       const p = new Problem('service_unavailable', `Not ready: ${down.join(', ')} down`);
       c.header('Content-Type', 'application/problem+json');
       return c.body(JSON.stringify({ ...problemBody(p, c.var.requestId), checks }), 503);
-    })
-    .get('/metrics', async (c) => {
+      },
+    )
+    .get('/metrics', op('ops.metrics', 'Prometheus metrics', { 200: { description: 'Prometheus text format' } }), async (c) => {
       const pool = rt.database.poolStats();
       rt.metrics.poolMax.set(pool.max);
       rt.metrics.poolInUse.set(pool.inUse);
       c.header('Content-Type', rt.metrics.registry.contentType);
       return c.body(await rt.metrics.registry.metrics(), 200);
-    });
+    })
+    .get('/openapi.json', op('ops.openapi', 'This OpenAPI 3.1 document', { 200: { description: 'OpenAPI 3.1 JSON' } }), async (c) =>
+      c.json((await document()) as Record<string, unknown>, 200),
+    )
+    .get('/docs', op('ops.docs', 'Interactive API reference (Swagger UI)', { 200: { description: 'HTML' } }), swaggerUI({ url: '/openapi.json', title: 'auth-system API' }));
+};

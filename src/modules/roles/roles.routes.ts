@@ -5,26 +5,34 @@ import type { AppEnv } from '../../middleware/env.js';
 import { requirePermission } from '../../middleware/rbac.js';
 import { routeMeta } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { CreateRoleBody, RoleParam, SetPermissionsBody } from './roles.schemas.js';
+import { CreateRoleBody, PermissionListSchema, RoleListSchema, RoleParam, RoleSchema, SetPermissionsBody } from './roles.schemas.js';
 import { createRole, deleteRole, listPermissions, listRoles, setRolePermissions } from './roles.service.js';
 
 export const rolesRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .get(
       '/roles',
-      routeMeta({ action: 'roles.list', summary: 'List roles with their permissions and member counts', permission: 'roles:read', tags: ['roles'] }),
+      routeMeta({ action: 'roles.list', summary: 'List roles with their permissions and member counts', permission: 'roles:read', tags: ['roles'], responses: { 200: RoleListSchema } }),
       requirePermission('roles:read'),
       async (c) => c.json(await listRoles(rt), 200),
     )
     .get(
       '/permissions',
-      routeMeta({ action: 'permissions.list', summary: 'The permission catalogue', permission: 'roles:read', tags: ['roles'] }),
+      routeMeta({ action: 'permissions.list', summary: 'The permission catalogue', permission: 'roles:read', tags: ['roles'], responses: { 200: PermissionListSchema } }),
       requirePermission('roles:read'),
       (c) => c.json(listPermissions(), 200),
     )
     .post(
       '/roles',
-      routeMeta({ action: 'roles.create', summary: 'Create a role', permission: 'roles:create', tags: ['roles'] }),
+      routeMeta({
+        action: 'roles.create',
+        summary: 'Create a role',
+        permission: 'roles:create',
+        tags: ['roles'],
+        body: true,
+        responses: { 201: RoleSchema },
+        errors: ['role_exists', 'unknown_permission'],
+      }),
       requirePermission('roles:create'),
       validate('json', CreateRoleBody),
       async (c) => {
@@ -35,7 +43,15 @@ export const rolesRoutes = (rt: Runtime) =>
     )
     .put(
       '/roles/:role/permissions',
-      routeMeta({ action: 'roles.update', summary: 'Replace a role’s permissions', permission: 'roles:update', tags: ['roles'] }),
+      routeMeta({
+        action: 'roles.update',
+        summary: 'Replace a role’s permissions',
+        permission: 'roles:update',
+        tags: ['roles'],
+        body: true,
+        responses: { 200: RoleSchema },
+        errors: ['not_found', 'unknown_permission', 'role_locked'],
+      }),
       requirePermission('roles:update'),
       validate('param', RoleParam),
       validate('json', SetPermissionsBody),
@@ -47,7 +63,14 @@ export const rolesRoutes = (rt: Runtime) =>
     )
     .delete(
       '/roles/:role',
-      routeMeta({ action: 'roles.delete', summary: 'Delete a custom role (members lose it)', permission: 'roles:update', tags: ['roles'] }),
+      routeMeta({
+        action: 'roles.delete',
+        summary: 'Delete a custom role (members lose it)',
+        permission: 'roles:update',
+        tags: ['roles'],
+        responses: { 204: null },
+        errors: ['not_found', 'role_locked'],
+      }),
       requirePermission('roles:update'),
       validate('param', RoleParam),
       async (c) => {

@@ -5,14 +5,14 @@ import type { AppEnv } from '../../middleware/env.js';
 import { requirePermission } from '../../middleware/rbac.js';
 import { routeMeta } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { AssignRolesBody, ListUsersQuery, UpdateMeBody, IdParam } from './users.schemas.js';
+import { AssignRolesBody, IdParam, ListUsersQuery, MeSchema, UpdateMeBody, UserListSchema, UserSchema } from './users.schemas.js';
 import { assignRoles, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
 
 export const usersRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .get(
       '/me',
-      routeMeta({ action: 'users.me.read', summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'] }),
+      routeMeta({ action: 'users.me.read', summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'], responses: { 200: MeSchema } }),
       requirePermission('profile:read'),
       async (c) => {
         const caller = c.var.caller;
@@ -22,7 +22,16 @@ export const usersRoutes = (rt: Runtime) =>
     )
     .put(
       '/me',
-      routeMeta({ action: 'users.me.update', summary: 'Change your name, email or password', permission: 'profile:update', tags: ['users'] }),
+      routeMeta({
+        action: 'users.me.update',
+        summary: 'Change your name, email or password',
+        description: 'Changing the email or password needs currentPassword. A password change ends every other session.',
+        permission: 'profile:update',
+        tags: ['users'],
+        body: true,
+        responses: { 200: UserSchema },
+        errors: ['current_password_required', 'invalid_credentials', 'email_taken'],
+      }),
       requirePermission('profile:update'),
       validate('json', UpdateMeBody),
       async (c) => {
@@ -36,21 +45,29 @@ export const usersRoutes = (rt: Runtime) =>
     )
     .get(
       '/',
-      routeMeta({ action: 'users.list', summary: 'List users (filter by role, search by email or name)', permission: 'users:read', tags: ['users'] }),
+      routeMeta({ action: 'users.list', summary: 'List users, newest first (filter by role, search email or name)', permission: 'users:read', tags: ['users'], responses: { 200: UserListSchema } }),
       requirePermission('users:read'),
       validate('query', ListUsersQuery),
       async (c) => c.json(await listUsers(rt, c.req.valid('query')), 200),
     )
     .get(
       '/:id',
-      routeMeta({ action: 'users.read', summary: 'Read a user', permission: 'users:read', tags: ['users'] }),
+      routeMeta({ action: 'users.read', summary: 'Read a user', permission: 'users:read', tags: ['users'], responses: { 200: UserSchema }, errors: ['not_found'] }),
       requirePermission('users:read'),
       validate('param', IdParam),
       async (c) => c.json(await getUser(rt, c.req.valid('param').id), 200),
     )
     .put(
       '/:id/roles',
-      routeMeta({ action: 'users.roles.assign', summary: 'Replace a user’s roles', permission: 'users:roles:assign', tags: ['users'] }),
+      routeMeta({
+        action: 'users.roles.assign',
+        summary: 'Replace a user’s roles',
+        permission: 'users:roles:assign',
+        tags: ['users'],
+        body: true,
+        responses: { 200: UserSchema },
+        errors: ['not_found', 'unknown_role', 'last_admin'],
+      }),
       requirePermission('users:roles:assign'),
       validate('param', IdParam),
       validate('json', AssignRolesBody),
