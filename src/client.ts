@@ -1,0 +1,105 @@
+// Typed RPC client for TypeScript frontends: hc<AppType> plus token handling.
+// Imports only types from the server, so a bundle of this file carries hono's
+// small client and nothing else (no database, Redis or argon2 code).
+import { hc } from 'hono/client';
+import type { AppType } from './app.js';
+
+export type { AppType };
+
+export type Tokens = { accessToken: string; refreshToken: string };
+
+export type ClientOptions = {
+  /** Where tokens live (storage, a state manager...). Defaults to memory. */
+  getTokens?: () => Tokens | null | undefined | Promise<Tokens | null | undefined>;
+  /** Called whenever the client learns new tokens (login, refresh) or drops them (logout, a failed refresh). */
+  onTokens?: (tokens: Tokens | null) => void | Promise<void>;
+  /** A fetch implementation (default: globalThis.fetch). */
+  fetch?: typeof fetch;
+  /** Headers sent with every request. */
+  headers?: Record<string, string>;
+};
+
+const REFRESH_PATH = '/auth/refresh';
+
+export function createClient(baseUrl: string, options: ClientOptions = {}) {
+  const base = baseUrl.replace(/\/+$/, '');
+  const baseFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  let held: Tokens | null = null;
+  let refreshing: Promise<boolean> | null = null;
+
+  const getTokens = async (): Promise<Tokens | null> => (options.getTokens ? ((await options.getTokens()) ?? null) : held);
+  const setTokens = async (tokens: Tokens | null): Promise<void> => {
+    held = tokens;
+    await options.onTokens?.(tokens);
+  };
+
+  /** One refresh in flight at a time: concurrent 401s wait for the same rotation. */
+  const refreshOnce = (refreshToken: string): Promise<boolean> =>
+    (refreshing ??= (async () => {
+      try {
+        const res = await baseFetch(`${base}${REFRESH_PATH}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...options.headers },
+          body: JSON.stringify({ refreshToken }),
+        });
+        if (!res.ok) {
+          // The session is over (reused, revoked or expired token): forget it.
+          if (res.status === 401) await setTokens(null);
+          return false;
+        }
+        const pair = (await res.json()) as Tokens;
+        await setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
+        return true;
+      } finally {
+        refreshing = null;
+      }
+    })());
+
+  const authFetch: typeof fetch = async (input, init) => {
+    const request = new Request(input, init);
+    const send = (accessToken: string | undefined) => {
+      const headers = new Headers(request.headers);
+      if (accessToken && !headers.has('authorization')) headers.set('authorization', `Bearer ${accessToken}`);
+      return baseFetch(new Request(request.clone(), { headers }));
+    };
+    const tokens = await getTokens();
+    const res = await send(tokens?.accessToken);
+    if (res.status !== 401 || !tokens?.refreshToken || new URL(request.url).pathname.endsWith(REFRESH_PATH)) return res;
+    const problem = (await res
+      .clone()
+      .json()
+      .catch(() => null)) as { code?: string } | null;
+    if (problem?.code !== 'invalid_token') return res;
+    // Another request may have rotated the tokens meanwhile: use those, else refresh.
+    const current = await getTokens();
+    if (current && current.accessToken !== tokens.accessToken) return send(current.accessToken);
+    if (!(await refreshOnce(tokens.refreshToken))) return res;
+    return send((await getTokens())?.accessToken);
+  };
+
+  const api = hc<AppType>(base, { fetch: authFetch, ...(options.headers ? { headers: options.headers } : {}) });
+
+  return {
+    /** The typed routes: `client.api.posts.$get({ query: { limit: '10' } })`. */
+    api,
+    getTokens,
+    setTokens,
+    /** Sign in and keep the tokens. */
+    async login(email: string, password: string) {
+      const res = await api.auth.login.$post({ json: { email, password } });
+      if (res.status === 200) {
+        const pair = await res.json();
+        await setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
+      }
+      return res;
+    },
+    /** End the session (server side too) and forget the tokens. */
+    async logout() {
+      const tokens = await getTokens();
+      if (tokens) await api.auth.logout.$post({ json: { refreshToken: tokens.refreshToken } });
+      await setTokens(null);
+    },
+  };
+}
+
+export type Client = ReturnType<typeof createClient>;
