@@ -51,8 +51,20 @@ export async function publishRevokedSessions(store: Store, o: SessionStateOption
   );
 }
 
+/**
+ * A new or refreshed session is alive. NX: a revocation that raced this call
+ * (a reused refresh token revoking the session) must win over it.
+ */
 export async function publishSessionAlive(store: Store, sid: string, ttlMs: number): Promise<void> {
-  await store.set(keys.session(sid), SESSION_ALIVE, { ttlMs: Math.min(ttlMs, ALIVE_TTL_MS) });
+  await store.set(keys.session(sid), SESSION_ALIVE, { ttlMs: Math.min(ttlMs, ALIVE_TTL_MS), nx: true });
+}
+
+/**
+ * Cache roles read during sign-in, unless present: a role change committed
+ * meanwhile has already written the newer set, which must not be overwritten.
+ */
+export async function cacheUserRoles(store: Store, userId: string, roles: string[]): Promise<void> {
+  await store.set(keys.userRoles(userId), JSON.stringify([...roles].sort()), { ttlMs: ROLES_TTL_MS, nx: true });
 }
 
 /** After the database commit: the users' current roles for every instance. */

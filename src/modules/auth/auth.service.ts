@@ -9,7 +9,7 @@ import { withTx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
 import { BASE_ROLE, DEFAULT_USER_ROLE, can } from '../../security/permissions.js';
 import { hashPassword, needsRehash, verifyPassword } from '../../security/passwords.js';
-import { publishRevokedSessions, publishSessionAlive, publishUserRoles } from '../../security/session-state.js';
+import { cacheUserRoles, publishRevokedSessions, publishSessionAlive } from '../../security/session-state.js';
 import { hashRefreshToken, newRefreshToken, signAccessToken } from '../../security/tokens.js';
 import { keys } from '../../store/store.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
@@ -62,7 +62,7 @@ async function issueTokens(
   });
   await Promise.all([
     publishSessionAlive(rt.store, sessionId, sessionExpiresAt.getTime() - rt.clock()),
-    publishUserRoles(rt.store, [{ userId, roles: roleNames }]),
+    cacheUserRoles(rt.store, userId, roleNames),
   ]);
   return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: ttl };
 }

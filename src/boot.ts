@@ -1,0 +1,152 @@
+// Runtime-neutral boot shared by the Node, Bun and Deno entries: config -> deps
+// -> database ready -> app -> listen -> graceful shutdown. An entry supplies only
+// how its runtime listens (and reads the peer address); everything else is here.
+import { createApp, prepareDatabase, type AppHandle, type AppOptions } from './app.js';
+import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
+import { connectDatabase, type Database } from './db/connect.js';
+import type { Deps } from './deps.js';
+import { createLogger, type Logger } from './lib/logger.js';
+import { pruneAuditLog } from './modules/admin/admin.service.js';
+import { loadKeyRing } from './security/tokens.js';
+import { MemoryStore } from './store/memory.js';
+import { RedisStore } from './store/redis.js';
+import type { Store } from './store/store.js';
+
+export type Started = { port: number; close: () => Promise<void> };
+
+/** A runtime's listening server. */
+export type Listening = {
+  port: number;
+  /** Stop accepting, let in-flight requests finish for up to graceMs, then drop what is left. */
+  close(graceMs: number): Promise<void>;
+};
+
+/** How a runtime serves a fetch handler (Node: @hono/node-server, Bun.serve, Deno.serve). */
+export type Listen = (handle: AppHandle, where: { port: number; hostname: string }) => Promise<Listening>;
+
+export async function buildDeps(config: Config, logger: Logger) {
+  const database: Database = await connectDatabase({ ...config.database, dataDir: config.dataDir });
+  // Set once the app (and its metrics) exist; Redis may report trouble before that.
+  let degraded: ((op: string) => void) | undefined;
+  let store: Store;
+  if (config.redisUrl) {
+    let lastWarn = 0;
+    const redis = new RedisStore({
+      url: config.redisUrl,
+      onDegraded: (operation, err) => {
+        const now = Date.now();
+        if (now - lastWarn > 5_000) {
+          lastWarn = now;
+          logger.warn({ operation, err: (err as Error).message }, 'redis unreachable: per-instance limits, database for sessions');
+        }
+        degraded?.(operation);
+      },
+      onRecovered: () => logger.info('redis is back: cached session and role state cleared'),
+    });
+    store = redis;
+    try {
+      await redis.ready(5_000);
+    } catch {
+      logger.warn('redis is not answering at start; continuing degraded until it does');
+    }
+  } else {
+    store = new MemoryStore();
+  }
+  const keys = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
+  const deps: Deps = { config, database, store, keys, clock: Date.now, logger };
+  return {
+    deps,
+    onDegraded: (fn: (op: string) => void) => {
+      degraded = fn;
+    },
+  };
+}
+
+/** Build and serve the app with the runtime's listener; close() drains, flushes and disconnects. */
+export async function startWith(
+  listen: Listen,
+  config: Config,
+  logger: Logger = createLogger(config.logLevel),
+  appOptions: AppOptions = {},
+): Promise<Started> {
+  const { deps, onDegraded } = await buildDeps(config, logger);
+  let handle: AppHandle;
+  let server: Listening;
+  try {
+    await prepareDatabase(deps);
+    handle = createApp(deps, { defaultMetrics: true, ...appOptions });
+    onDegraded((operation) => handle.runtime.metrics.storeDegraded.inc({ operation }));
+    server = await listen(handle, { port: config.port, hostname: config.host });
+  } catch (err) {
+    // A failed start leaves no connection open (a pool or Redis socket would keep the process alive).
+    await deps.store.close().catch(() => {});
+    await deps.database.close().catch(() => {});
+    throw err;
+  }
+
+  const prune = setInterval(() => {
+    pruneAuditLog(handle.runtime).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'audit pruning failed'));
+  }, 3600_000);
+  (prune as { unref?: () => void }).unref?.();
+
+  logger.info(
+    { port: server.port, host: config.host, database: deps.database.kind, store: deps.store.kind, runtime: runtimeName() },
+    'auth-system listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      clearInterval(prune);
+      await server.close(config.shutdownTimeoutSeconds * 1000);
+      // The audit log and counters are flushed before the database they go to is closed.
+      await handle.stop();
+      await deps.store.close();
+      await deps.database.close();
+      logger.info('stopped');
+    })());
+  return { port: server.port, close };
+}
+
+/** The process around startWith: .env and config, exit 1 on a bad start, graceful SIGTERM/SIGINT. */
+export async function runMain(listen: Listen, appOptions: AppOptions = {}): Promise<void> {
+  loadDotEnv();
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  let started: Started;
+  try {
+    started = await startWith(listen, config, logger, appOptions);
+  } catch (err) {
+    logger.fatal({ err: (err as Error).message }, 'failed to start');
+    process.exit(1);
+  }
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    started
+      .close()
+      .then(() => process.exit(0))
+      .catch((err: unknown) => {
+        logger.error({ err: (err as Error).message }, 'shutdown failed');
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** For the start-up log line: which runtime and version is serving. */
+function runtimeName(): string {
+  const g = globalThis as { Bun?: { version: string }; Deno?: { version: { deno: string } } };
+  if (g.Bun) return `bun ${g.Bun.version}`;
+  if (g.Deno) return `deno ${g.Deno.version.deno}`;
+  return `node ${process.versions.node}`;
+}
