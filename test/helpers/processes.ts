@@ -149,3 +149,55 @@ export class ServerProcess {
     });
   }
 }
+
+/** A throwaway PostgreSQL cluster on a spare port (initdb refuses root, so it runs as `postgres`). */
+export class PostgresProcess {
+  readonly dir: string;
+  constructor(readonly port: number) {
+    this.dir = `/tmp/auth-pg-${port}`;
+  }
+
+  get url() {
+    return `postgresql://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  private async run(cmd: string): Promise<string> {
+    const { execFile } = await import('node:child_process');
+    const asPostgres = process.getuid?.() === 0;
+    const [file, args] = asPostgres ? ['su', ['postgres', '-c', cmd]] : ['sh', ['-c', cmd]];
+    return new Promise((resolve, reject) =>
+      execFile(file, args as string[], { timeout: 60_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${stderr || err.message}`)) : resolve(stdout))),
+    );
+  }
+
+  private bin(name: string): string {
+    return `$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/${name}`;
+  }
+
+  async init(): Promise<void> {
+    const { mkdirSync, rmSync, chownSync } = await import('node:fs');
+    rmSync(this.dir, { recursive: true, force: true });
+    mkdirSync(this.dir, { recursive: true });
+    if (process.getuid?.() === 0) {
+      const { execFileSync } = await import('node:child_process');
+      const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+      const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+      chownSync(this.dir, uid, gid);
+    }
+    await this.run(`${this.bin('initdb')} -D ${this.dir}/data --auth=trust -U postgres >/dev/null`);
+  }
+
+  async start(): Promise<void> {
+    await this.run(`${this.bin('pg_ctl')} -D ${this.dir}/data -l ${this.dir}/log -w -o "-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1" start >/dev/null`);
+  }
+
+  async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {
+    await this.run(`${this.bin('pg_ctl')} -D ${this.dir}/data -m ${mode} -w stop >/dev/null`);
+  }
+
+  async destroy(): Promise<void> {
+    await this.stop('immediate').catch(() => {});
+    const { rmSync } = await import('node:fs');
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
