@@ -110,7 +110,11 @@ export async function startWith(
 
 /** The process around startWith: .env and config, exit 1 on a bad start, graceful SIGTERM/SIGINT. */
 export async function runMain(listen: Listen, appOptions: AppOptions = {}): Promise<void> {
+  // Variables already set win over .env. Deno's process.loadEnvFile (2.9) overwrites
+  // them, unlike Node's and Bun's, so they are put back.
+  const preset = { ...process.env };
   loadDotEnv();
+  Object.assign(process.env, preset);
   let config: Config;
   try {
     config = loadConfig();
