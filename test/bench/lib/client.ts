@@ -1,0 +1,95 @@
+// Drives the service's public API to set a scenario up: users, their tokens,
+// the admin's token, some posts, enough audit rows for a page 50 deep.
+import { ADMIN } from './service.js';
+import { SEED_PASSWORD } from '../seed.js';
+
+export type Setup = {
+  tokens: string[];
+  emails: string[];
+  adminToken: string;
+  postIds: string[];
+  /** Cursor of page 50 of GET /admin/logs?limit=20 (null when the log is too short). */
+  deepCursor: string | null;
+};
+
+async function call(base: string, method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; json: any }> {
+  const headers: Record<string, string> = {};
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(base + path, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+  const text = await res.text();
+  let json: any = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json };
+}
+
+export async function expectStatus(base: string, method: string, path: string, want: number, body?: unknown, token?: string) {
+  const r = await call(base, method, path, body, token);
+  if (r.status !== want) throw new Error(`${method} ${path}: expected ${want}, got ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`);
+  return r.json;
+}
+
+async function pool<T>(items: T[], width: number, fn: (item: T, i: number) => Promise<void>) {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await fn(items[i]!, i);
+      }
+    }),
+  );
+}
+
+export const benchEmail = (i: number) => `bench-${i}@bench.test`;
+
+export async function login(base: string, email: string, password = SEED_PASSWORD): Promise<string> {
+  const r = await expectStatus(base, 'POST', '/auth/login', 200, { email, password });
+  return r.accessToken as string;
+}
+
+/** Users (registered through the API; an existing one is just signed in), posts, audit rows. */
+export async function setUp(base: string, o: { users: number; posts: number; auditRows: number }): Promise<Setup> {
+  const emails = Array.from({ length: o.users }, (_, i) => benchEmail(i));
+  await pool(emails, 4, async (email, i) => {
+    const r = await call(base, 'POST', '/auth/register', { email, password: SEED_PASSWORD, name: `Bench User ${i}` });
+    if (r.status !== 201 && r.status !== 409) throw new Error(`register ${email}: ${r.status} ${JSON.stringify(r.json)}`);
+  });
+  const tokens: string[] = new Array(o.users);
+  await pool(emails, 4, async (email, i) => {
+    tokens[i] = await login(base, email);
+  });
+  const adminToken = await login(base, ADMIN.email, ADMIN.password);
+  const postIds: string[] = [];
+  await pool(Array.from({ length: o.posts }, (_, i) => i), 8, async (i) => {
+    const p = await expectStatus(base, 'POST', '/posts', 201, { title: `Bench post ${i}`, body: 'Bench post body. '.repeat(12).trim() }, tokens[i % tokens.length]);
+    postIds.push(p.id as string);
+  });
+  // Audit rows: every API request writes one; these make the log at least 50 pages long.
+  await pool(Array.from({ length: o.auditRows }, (_, i) => i), 16, async () => {
+    await expectStatus(base, 'GET', '/posts?limit=1', 200);
+  });
+  const deepCursor = await cursorOfPage(base, adminToken, 50);
+  return { tokens, emails, adminToken, postIds, deepCursor };
+}
+
+/** Walk GET /admin/logs?limit=20 to the cursor that opens page `page` (waits for the batched writes). */
+export async function cursorOfPage(base: string, adminToken: string, page: number): Promise<string | null> {
+  const until = Date.now() + 10_000;
+  for (;;) {
+    let cursor: string | null = null;
+    let pages = 1;
+    for (; pages < page; pages++) {
+      const r = await expectStatus(base, 'GET', `/admin/logs?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, 200, undefined, adminToken);
+      cursor = r.nextCursor as string | null;
+      if (!cursor) break;
+    }
+    if (cursor && pages === page) return cursor;
+    if (Date.now() > until) return null;
+    await new Promise((r) => setTimeout(r, 500)); // entries become readable within 2 s
+  }
+}

@@ -1,0 +1,140 @@
+// Which service the bench runs, and how: the working tree compiled to dist/
+// (the default, what the Docker image runs), the working tree through tsx
+// (--tsx), or a committed revision in an isolated snapshot (--ref REV: git
+// archive + npm ci + build under the system temp directory, cached by commit),
+// which is how before/after figures of a change are taken while the tree moves.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, startProc, type Proc } from './proc.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
+
+export type ServiceBuild = {
+  /** Root of the checkout that holds the service. */
+  dir: string;
+  kind: 'dist' | 'tsx';
+  /** Commit (for --ref) or 'working tree'. */
+  source: string;
+  buildOk: boolean;
+  buildLog: string;
+};
+
+function sh(cmd: string, args: string[], cwd: string): { ok: boolean; out: string } {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  return { ok: r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}` };
+}
+
+export function prepareService(opts: { ref?: string; tsx?: boolean; build?: boolean; log: (s: string) => void }): ServiceBuild {
+  if (opts.ref) {
+    const sha = execFileSync('git', ['rev-parse', '--verify', `${opts.ref}^{commit}`], { cwd: REPO_ROOT, encoding: 'utf8' }).trim();
+    const dir = join(tmpdir(), 'auth-bench-snapshots', sha);
+    const ready = join(dir, '.bench-ready');
+    if (!existsSync(ready)) {
+      opts.log(`snapshot of ${opts.ref} (${sha.slice(0, 10)}) → ${dir}: git archive, npm ci, build`);
+      mkdirSync(dir, { recursive: true });
+      execFileSync('sh', ['-c', `git -C "${REPO_ROOT}" archive ${sha} | tar -x -C "${dir}"`]);
+      const ci = sh('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], dir);
+      if (!ci.ok) throw new Error(`npm ci in the snapshot failed:\n${ci.out.slice(-4000)}`);
+      const build = sh('npx', ['tsc', '-p', 'tsconfig.build.json'], dir);
+      if (!existsSync(join(dir, 'dist/server.js'))) throw new Error(`build of the snapshot failed:\n${build.out.slice(-4000)}`);
+      writeFileSync(ready, build.out);
+    }
+    return { dir, kind: 'dist', source: sha, buildOk: true, buildLog: '' };
+  }
+  if (opts.tsx) return { dir: REPO_ROOT, kind: 'tsx', source: 'working tree', buildOk: true, buildLog: '' };
+  if (opts.build === false) {
+    if (!existsSync(join(REPO_ROOT, 'dist/server.js'))) throw new Error('--no-build, but there is no dist/server.js');
+    return { dir: REPO_ROOT, kind: 'dist', source: 'working tree (existing dist/)', buildOk: true, buildLog: '' };
+  }
+  opts.log('npm run build (working tree → dist/)');
+  const build = sh('npm', ['run', '--silent', 'build'], REPO_ROOT);
+  if (!build.ok) {
+    if (!existsSync(join(REPO_ROOT, 'dist/server.js'))) throw new Error(`npm run build failed:\n${build.out.slice(-4000)}`);
+    opts.log(`WARNING: npm run build reported errors (JavaScript was still emitted; benchmarking it):\n${build.out.split('\n').slice(0, 8).join('\n')}`);
+  }
+  return { dir: REPO_ROOT, kind: 'dist', source: 'working tree', buildOk: build.ok, buildLog: build.out };
+}
+
+/** One Ed25519 key for every service process of a run: tokens work on all of them. */
+export const benchJwk = JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
+export const ADMIN = { email: 'bench-admin@bench.test', password: 'Bench-Admin-Passw0rd!' };
+
+export type ServiceOptions = {
+  name: string;
+  build: ServiceBuild;
+  runDir: string;
+  /** Unset: embedded mode (PGlite under DATA_DIR, in-process store). */
+  databaseUrl?: string;
+  redisUrl?: string;
+  audit?: boolean;
+  cpuProfDir?: string;
+  env?: Record<string, string>;
+};
+
+export async function startService(o: ServiceOptions): Promise<Proc> {
+  const port = await freePort();
+  const dataDir = join(o.runDir, `data-${o.name}`);
+  mkdirSync(dataDir, { recursive: true });
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    JWT_PRIVATE_KEY: benchJwk,
+    HOST: '127.0.0.1',
+    PORT: String(port),
+    DATA_DIR: dataDir,
+    LOG_LEVEL: 'warn',
+    // The bench drives a handful of users far past any real per-client limit;
+    // the limiter still runs (and counts) on every request.
+    RATE_LIMIT_REQUESTS: '1000000',
+    LOGIN_IP_MAX_FAILURES: '1000000',
+    // Tokens must outlive a full run (the soak alone is five minutes).
+    ACCESS_TOKEN_TTL_SECONDS: '86400',
+    AUDIT_LOG: o.audit === false ? 'off' : 'on',
+    BOOTSTRAP_ADMIN_EMAIL: ADMIN.email,
+    BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
+    ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : {}),
+    ...(o.redisUrl ? { REDIS_URL: o.redisUrl } : {}),
+    ...o.env,
+  };
+  const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`, `--cpu-prof-name=${o.name}.cpuprofile`] : [];
+  const args =
+    o.build.kind === 'dist'
+      ? [...prof, join(o.build.dir, 'dist/server.js')]
+      : [...prof, '--import', import.meta.resolve('tsx'), join(o.build.dir, 'src/server.ts')];
+  return startProc({
+    name: o.name,
+    command: process.execPath,
+    args,
+    env,
+    // Not the repository: a developer's .env must not change what is measured.
+    cwd: o.runDir,
+    port,
+    readyPath: '/readyz',
+    logFile: join(o.runDir, `${o.name}.log`),
+    readyTimeoutMs: 120_000,
+  });
+}
+
+/** A small server from test/bench (baseline.ts, argon2-server.ts) in its own process. */
+export async function startBenchServer(
+  name: string,
+  file: string,
+  runDir: string,
+  readyPath: string,
+  env: Record<string, string> = {},
+): Promise<Proc> {
+  const port = await freePort();
+  return startProc({
+    name,
+    command: process.execPath,
+    args: ['--import', import.meta.resolve('tsx'), join(REPO_ROOT, 'test/bench', file)],
+    env: { NODE_ENV: 'production', PORT: String(port), ...env },
+    cwd: REPO_ROOT,
+    port,
+    readyPath,
+    logFile: join(runDir, `${name}.log`),
+  });
+}

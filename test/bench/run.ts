@@ -1,0 +1,478 @@
+// `npm run bench`: the performance scenarios of the service, each against a
+// yardstick measured in the same run on the same machine. See test/bench/README.md.
+//
+//   npm run bench                      full run (about 25 min; the first one also seeds 1M rows)
+//   npm run bench -- --quick           short durations, one round: for iterating (about 5 min)
+//   npm run bench -- --only 1,2,6      a subset (scenarios 1-7, `embedded`)
+//   npm run bench -- --profile         CPU profiles of the service under scenarios 1 and 2
+//   npm run bench -- --ref HEAD~1      bench a committed revision (isolated snapshot) instead of the tree
+//   npm run bench -- --tsx             run src/ through tsx instead of compiling to dist/
+//   npm run bench -- --no-build        use the existing dist/
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { cursorOfPage, setUp, type Setup } from './lib/client.js';
+import { load, medianRun, NOISY_CORES, rotating, setLoadLog, startLoad, type LoadFigures, type LoadSpec } from './lib/load.js';
+import { databaseExists, recreateDatabase, tableCounts, urlFor } from './lib/pg.js';
+import { printProfile, summariseProfile, type ProfileSummary } from './lib/profile.js';
+import { waitForQuiet } from './lib/machine.js';
+import { sampleRss, type Proc } from './lib/proc.js';
+import { prepareService, REPO_ROOT, startBenchServer, startService, type ServiceBuild } from './lib/service.js';
+import { FULL_SCALE, SEED_PASSWORD, seed, type SeedCounts } from './seed.js';
+
+// ---------------------------------------------------------------- settings
+
+const argv = process.argv.slice(2);
+const flag = (name: string) => argv.includes(name);
+const opt = (name: string) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+};
+const envNum = (name: string, dflt: number) => (process.env[name] ? Number(process.env[name]) : dflt);
+
+const quick = flag('--quick');
+const S = {
+  quick,
+  rounds: envNum('BENCH_ROUNDS', quick ? 1 : 3),
+  warmupS: envNum('BENCH_WARMUP_SECONDS', quick ? 2 : 5),
+  durationS: envNum('BENCH_DURATION_SECONDS', quick ? 5 : 15),
+  soakS: envNum('BENCH_SOAK_SECONDS', quick ? 40 : 300),
+  connections: envNum('BENCH_CONNECTIONS', 50),
+  loginConnections: envNum('BENCH_LOGIN_CONNECTIONS', 16),
+  users: envNum('BENCH_USERS', 50),
+  redisDb: envNum('BENCH_REDIS_DB', 5),
+  scale: FULL_SCALE as SeedCounts,
+};
+const only = opt('--only')
+  ?.split(',')
+  .map((s) => s.trim());
+const wants = (id: string) => !only || only.includes(id);
+
+const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+const resultsDir = join(REPO_ROOT, 'test/bench/results');
+const runDir = join(tmpdir(), `auth-bench-${stamp}`);
+mkdirSync(runDir, { recursive: true });
+mkdirSync(resultsDir, { recursive: true });
+
+const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${s}`);
+setLoadLog(log);
+const redisUrl = `redis://127.0.0.1:6379/${S.redisDb}`;
+const DB_EMPTY = 'bench_empty';
+const DB_SCALE = 'bench_scale';
+const DB_TEMPLATE = `bench_tpl_${S.scale.users}_${S.scale.posts}_${S.scale.audit}`;
+
+async function flushRedis(): Promise<void> {
+  // Our own db index only (BENCH_REDIS_DB), never the service's or the tests' keys.
+  const r = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 1 });
+  await r.connect();
+  await r.flushdb();
+  await r.quit();
+}
+
+// ---------------------------------------------------------------- recording
+
+type Runs = Record<string, LoadFigures[]>;
+const runs: Runs = {};
+const record = (key: string, f: LoadFigures) => {
+  (runs[key] ??= []).push(f);
+  const bad = f.non2xx + f.errors + f.timeouts;
+  log(
+    `  ${key.padEnd(28)} ${f.rps.toFixed(0).padStart(7)} rps  p50 ${f.p50} ms  p99 ${f.p99} ms  RSS ${f.rssMb ?? '-'} MB  foreign ${f.foreignCores}${
+      bad ? `  !! non2xx ${f.non2xx} errors ${f.errors} timeouts ${f.timeouts} ${JSON.stringify(f.statusCodes)}` : ''
+    }`,
+  );
+  return f;
+};
+const med = (key: string): LoadFigures | undefined => (runs[key]?.length ? medianRun(runs[key]!) : undefined);
+
+type Row = { id: string; scenario: string; value: number | null; unit: 'ratio' | 'ms' | 'MB' | '%'; target: string; pass: boolean | null; detail: string };
+const rows: Row[] = [];
+const extra: Record<string, unknown> = {};
+const problems: string[] = [];
+
+// ---------------------------------------------------------------- scenarios' loads
+
+const spec = {
+  ping: (p: Proc): LoadSpec => ({ url: `${p.url}/ping`, connections: S.connections, durationS: S.durationS, warmupS: S.warmupS, target: p }),
+  me: (p: Proc, setup: Setup): LoadSpec => ({
+    url: `${p.url}/users/me`,
+    connections: S.connections,
+    durationS: S.durationS,
+    warmupS: S.warmupS,
+    target: p,
+    requests: rotating(setup.tokens, (t) => ({ method: 'GET', path: '/users/me', headers: { authorization: `Bearer ${t}` } })),
+  }),
+  posts: (p: Proc): LoadSpec => ({ url: `${p.url}/posts`, connections: S.connections, durationS: S.durationS, warmupS: S.warmupS, target: p }),
+  logs: (p: Proc, setup: Setup, cursor: string | null): LoadSpec => ({
+    url: `${p.url}/admin/logs?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+    connections: S.connections,
+    durationS: S.durationS,
+    warmupS: S.warmupS,
+    target: p,
+    headers: { authorization: `Bearer ${setup.adminToken}` },
+  }),
+  login: (p: Proc, emails: string[], durationS = S.durationS): LoadSpec => ({
+    url: `${p.url}/auth/login`,
+    connections: S.loginConnections,
+    durationS,
+    warmupS: S.warmupS,
+    target: p,
+    requests: rotating(emails, (email) => ({
+      method: 'POST',
+      path: '/auth/login',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ email, password: SEED_PASSWORD }),
+    })),
+  }),
+};
+
+const SETUP = { posts: 100, auditRows: 1_100 };
+
+// ---------------------------------------------------------------- phases
+
+async function phaseEmpty(build: ServiceBuild, baseline: Proc) {
+  log(`empty database (${DB_EMPTY}), PostgreSQL + Redis db ${S.redisDb}`);
+  await recreateDatabase(DB_EMPTY);
+  await flushRedis();
+  const on = await startService({ name: 'svc-empty', build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl });
+  const setup = await setUp(on.url, { users: S.users, ...SETUP });
+  extra.setupEmpty = { users: setup.tokens.length, posts: setup.postIds.length, deepCursor: !!setup.deepCursor };
+  if (wants('5')) {
+    record('logs.first.empty', await load(spec.logs(on, setup, null)));
+    record('logs.deep.empty', await load(spec.logs(on, setup, setup.deepCursor)));
+  }
+  const off = wants('6') ? await startService({ name: 'svc-empty-auditoff', build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl, audit: false }) : undefined;
+  for (let r = 0; r < S.rounds; r++) {
+    log(`round ${r + 1}/${S.rounds}`);
+    record('baseline.ping', await load(spec.ping(baseline)));
+    if (wants('1') || wants('5') || wants('6')) record('s1.me', await load(spec.me(on, setup)));
+    if (off) record('s1.me.auditOff', await load(spec.me(off, setup)));
+    if (wants('2') || wants('5')) record('s2.posts', await load(spec.posts(on)));
+  }
+  await off?.stop();
+  return { on, setup };
+}
+
+async function phaseLogin(on: Proc, setup: Setup) {
+  log('login throughput vs raw argon2id verify (same parameters, same connections)');
+  const argon = await startBenchServer('argon2-raw', 'argon2-server.ts', runDir, '/healthz', { BENCH_PASSWORD: SEED_PASSWORD });
+  try {
+    for (let r = 0; r < S.rounds; r++) {
+      log(`round ${r + 1}/${S.rounds}`);
+      record('argon2.raw', await load(spec.login(argon, setup.emails)));
+      record('s3.login', await load(spec.login(on, setup.emails)));
+    }
+  } finally {
+    extra.argon2RawRssMb = argon.rssMb();
+    await argon.stop();
+  }
+}
+
+async function phaseHealthz(on: Proc, setup: Setup) {
+  log('GET /healthz latency, idle and during a login flood');
+  const probe = (durationS: number): LoadSpec => ({ url: `${on.url}/healthz`, connections: 2, overallRate: 50, durationS, target: on });
+  record('healthz.idle', await load({ ...probe(Math.min(S.durationS, 10)), warmupS: 1 }));
+  // The flood runs a little longer than the probe, so the probe sees only the flood.
+  await waitForQuiet(0.15, 180_000, log);
+  const flood = startLoad({ ...spec.login(on, setup.emails, S.durationS + 4) });
+  await new Promise((r) => setTimeout(r, 2_000));
+  const during = await load({ ...probe(S.durationS), retries: 0 });
+  const floodFigures = await flood.done;
+  record('s7.healthz.duringLoginFlood', during);
+  record('s7.loginFlood', floodFigures);
+}
+
+async function phaseSoak(build: ServiceBuild, setup: Setup) {
+  log(`soak: ${S.soakS} s of mixed load on a fresh process, RSS sampled every second`);
+  const svc = await startService({ name: 'svc-soak', build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl });
+  try {
+    const rss = sampleRss(svc);
+    let i = 0;
+    const t = setup.tokens;
+    const auth = () => ({ authorization: `Bearer ${t[i++ % t.length]}` });
+    const postId = () => setup.postIds[i % setup.postIds.length];
+    // Per connection, a cycle of reads and some writes, every user's token in turn.
+    const mix = [
+      { setupRequest: (req: object) => ({ ...req, method: 'GET', path: '/users/me', headers: auth() }) },
+      { setupRequest: (req: object) => ({ ...req, method: 'GET', path: '/posts', headers: {} }) },
+      { setupRequest: (req: object) => ({ ...req, method: 'GET', path: `/posts/${postId()}`, headers: auth() }) },
+      { setupRequest: (req: object) => ({ ...req, method: 'GET', path: '/users/me', headers: auth() }) },
+      { setupRequest: (req: object) => ({ ...req, method: 'GET', path: '/posts?limit=50', headers: auth() }) },
+      {
+        setupRequest: (req: object) => ({
+          ...req,
+          method: 'POST',
+          path: '/posts',
+          headers: { ...auth(), 'content-type': 'application/json' },
+          body: JSON.stringify({ title: `Soak ${i}`, body: 'Soak post body.' }),
+        }),
+      },
+    ];
+    // New sessions all along: a trickle of logins (argon2 bounded) beside the mix.
+    await waitForQuiet(0.15, 180_000, log);
+    const logins = startLoad({ ...spec.login(svc, setup.emails, S.soakS), connections: 2, overallRate: 4 });
+    const mixed = await load({ url: svc.url, connections: S.connections, durationS: S.soakS, requests: mix, target: svc, retries: 0 });
+    const loginFigures = await logins.done;
+    const samples = rss.stop();
+    record('s4.soak.mixed', mixed);
+    record('s4.soak.logins', loginFigures);
+    extra.soakRss = samples;
+  } finally {
+    await svc.stop();
+  }
+}
+
+async function ensureTemplate(build: ServiceBuild) {
+  if ((await databaseExists(DB_TEMPLATE)) && !flag('--reseed')) {
+    log(`scale template ${DB_TEMPLATE} exists (pass --reseed to rebuild it)`);
+    return;
+  }
+  log(`building the scale template ${DB_TEMPLATE}: schema from the service, then the seeding script`);
+  await recreateDatabase(DB_TEMPLATE);
+  await flushRedis();
+  const svc = await startService({ name: 'svc-template', build, runDir, databaseUrl: urlFor(DB_TEMPLATE), redisUrl });
+  await svc.stop();
+  const started = Date.now();
+  await seed(urlFor(DB_TEMPLATE), S.scale, log);
+  extra.seedSeconds = Math.round((Date.now() - started) / 1000);
+}
+
+async function phaseScale(build: ServiceBuild) {
+  await ensureTemplate(build);
+  log(`scale database (${DB_SCALE}, a copy of ${DB_TEMPLATE})`);
+  await recreateDatabase(DB_SCALE, DB_TEMPLATE);
+  await flushRedis();
+  const svc = await startService({ name: 'svc-scale', build, runDir, databaseUrl: urlFor(DB_SCALE), redisUrl });
+  try {
+    const setup = await setUp(svc.url, { users: S.users, ...SETUP });
+    extra.scaleCounts = await tableCounts(DB_SCALE);
+    log(`  rows: ${JSON.stringify(extra.scaleCounts)}`);
+    record('logs.first.scale', await load(spec.logs(svc, setup, null)));
+    record('logs.deep.scale', await load(spec.logs(svc, setup, setup.deepCursor)));
+    for (let r = 0; r < S.rounds; r++) {
+      log(`round ${r + 1}/${S.rounds}`);
+      record('s1.me.scale', await load(spec.me(svc, setup)));
+      record('s2.posts.scale', await load(spec.posts(svc)));
+    }
+  } finally {
+    await svc.stop();
+  }
+}
+
+async function phaseEmbedded(build: ServiceBuild) {
+  log('embedded mode (PGlite under DATA_DIR, in-process store): informational');
+  const svc = await startService({ name: 'svc-embedded', build, runDir });
+  try {
+    const setup = await setUp(svc.url, { users: Math.min(S.users, 10), posts: SETUP.posts, auditRows: 0 });
+    for (let r = 0; r < S.rounds; r++) {
+      record('embedded.s1.me', await load(spec.me(svc, setup)));
+      record('embedded.s2.posts', await load(spec.posts(svc)));
+    }
+  } finally {
+    await svc.stop();
+  }
+}
+
+// ---------------------------------------------------------------- table
+
+function buildTable() {
+  const base = med('baseline.ping');
+  const ratio = (a?: LoadFigures, b?: LoadFigures) => (a && b ? Math.round((a.rps / b.rps) * 1000) / 1000 : null);
+  const clean = (...fs: (LoadFigures | undefined)[]) => fs.every((f) => !f || f.non2xx + f.errors + f.timeouts === 0);
+  const noise = (...fs: (LoadFigures | undefined)[]) => (fs.some((f) => f && f.foreignCores > NOISY_CORES) ? ' (noisy machine)' : '');
+  const addRatio = (id: string, scenario: string, a: string, b: string, min: number, target: string) => {
+    const fa = med(a);
+    const fb = b === 'baseline.ping' ? base : med(b);
+    if (!fa || !fb) return;
+    const v = ratio(fa, fb);
+    const ok = v !== null && v >= min && clean(fa, fb);
+    rows.push({
+      id,
+      scenario,
+      value: v,
+      unit: 'ratio',
+      target,
+      pass: ok,
+      detail: `${fa.rps.toFixed(0)} vs ${fb.rps.toFixed(0)} rps${clean(fa, fb) ? '' : ' (errors!)'}${noise(fa, fb)}`,
+    });
+  };
+  addRatio('1', 'GET /users/me vs bare Hono /ping', 's1.me', 'baseline.ping', 0.5, '≥ 0.50');
+  addRatio('2', 'GET /posts (guest) vs bare Hono /ping', 's2.posts', 'baseline.ping', 0.3, '≥ 0.30');
+  addRatio('3', 'POST /auth/login vs raw argon2id verify', 's3.login', 'argon2.raw', 0.85, '≥ 0.85');
+  const soak = extra.soakRss as { t: number; rssMb: number }[] | undefined;
+  if (soak?.length) {
+    const at = (t: number) => soak.reduce((best, s) => (Math.abs(s.t - t) < Math.abs(best.t - t) ? s : best), soak[0]!);
+    const end = soak.at(-1)!;
+    const r60 = at(Math.min(60, end.t));
+    const first = at(end.t / 5); // "minute 1" of a five-minute soak
+    const growth = Math.round(((end.rssMb - first.rssMb) / first.rssMb) * 1000) / 10;
+    const mixed = med('s4.soak.mixed');
+    rows.push({
+      id: '4a',
+      scenario: `RSS after ${r60.t.toFixed(0)} s of mixed load`,
+      value: r60.rssMb,
+      unit: 'MB',
+      target: '≤ 200 MB',
+      pass: r60.rssMb <= 200,
+      detail: `max ${Math.max(...soak.map((s) => s.rssMb))} MB; mixed ${mixed?.rps.toFixed(0)} rps${clean(mixed) ? '' : ' (errors!)'}`,
+    });
+    rows.push({
+      id: '4b',
+      scenario: `RSS growth ${first.t.toFixed(0)} s → ${end.t.toFixed(0)} s`,
+      value: growth,
+      unit: '%',
+      target: '≤ 10%',
+      pass: growth <= 10,
+      detail: `${first.rssMb} → ${end.rssMb} MB${end.t < 290 ? ' (short soak: set BENCH_SOAK_SECONDS=300 for minute 1 → 5)' : ''}`,
+    });
+  }
+  addRatio('5a', 'scale: GET /users/me, 100k/100k/1M vs empty', 's1.me.scale', 's1.me', 0.85, '≥ 0.85');
+  addRatio('5b', 'scale: GET /posts, vs empty', 's2.posts.scale', 's2.posts', 0.85, '≥ 0.85');
+  addRatio('5c', 'scale: GET /admin/logs first page, vs empty', 'logs.first.scale', 'logs.first.empty', 0.85, '≥ 0.85');
+  addRatio('5d', 'scale: GET /admin/logs page 50, vs empty', 'logs.deep.scale', 'logs.deep.empty', 0.85, '≥ 0.85');
+  addRatio('6', 'GET /users/me audit log on vs off', 's1.me', 's1.me.auditOff', 0.9, '≥ 0.90');
+  const hz = med('s7.healthz.duringLoginFlood');
+  const flood = med('s7.loginFlood');
+  if (hz) {
+    rows.push({
+      id: '7',
+      scenario: 'GET /healthz p99 during a login flood',
+      value: hz.p99,
+      unit: 'ms',
+      target: '< 50 ms',
+      pass: hz.p99 < 50 && clean(hz),
+      detail: `flood ${flood?.rps.toFixed(0)} logins/s; idle p99 ${med('healthz.idle')?.p99 ?? '-'} ms${noise(hz, flood)}`,
+    });
+  }
+  addRatio('emb1', 'embedded: GET /users/me vs /ping (info)', 'embedded.s1.me', 'baseline.ping', 0, '—');
+  addRatio('emb2', 'embedded: GET /posts vs /ping (info)', 'embedded.s2.posts', 'baseline.ping', 0, '—');
+  for (const r of rows) if (r.id.startsWith('emb')) r.pass = null;
+}
+
+function printTable() {
+  const fmt = (r: Row) => (r.value === null ? '-' : r.unit === 'ratio' ? r.value.toFixed(2) : r.unit === '%' ? `${r.value}%` : `${r.value} ${r.unit}`);
+  const lines = [
+    '| # | scenario | result | target | pass | figures |',
+    '|---|---|---|---|---|---|',
+    ...rows.map((r) => `| ${r.id} | ${r.scenario} | ${fmt(r)} | ${r.target} | ${r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL'} | ${r.detail} |`),
+  ];
+  const raw = [
+    '| run (median of rounds) | rps | p50 ms | p99 ms | RSS MB | non-2xx/errors | foreign CPU |',
+    '|---|---|---|---|---|---|---|',
+    ...Object.keys(runs).map((k) => {
+      const f = med(k)!;
+      const noisy = f.foreignCores > NOISY_CORES ? ' (noisy)' : '';
+      return `| ${k} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${f.rssMb ?? '-'} | ${f.non2xx}/${f.errors + f.timeouts} | ${f.foreignCores}${noisy} |`;
+    }),
+  ];
+  console.log(`\n${lines.join('\n')}\n\n${raw.join('\n')}\n`);
+  return { table: lines.join('\n'), raw: raw.join('\n') };
+}
+
+// ---------------------------------------------------------------- profile mode
+
+async function profileMode(build: ServiceBuild) {
+  const profDir = join(resultsDir, `profile-${stamp}`);
+  mkdirSync(profDir, { recursive: true });
+  log(`profile mode: node --cpu-prof on the service under scenarios 1 and 2 (${S.durationS} s each) → ${profDir}`);
+  await recreateDatabase(DB_EMPTY);
+  await flushRedis();
+  // The setup (argon2 hashing, registration) runs on an unprofiled instance.
+  const helper = await startService({ name: 'svc-setup', build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl });
+  const setup = await setUp(helper.url, { users: S.users, posts: SETUP.posts, auditRows: 0 });
+  await helper.stop();
+  const summaries: Record<string, ProfileSummary> = {};
+  for (const [name, mk] of [
+    ['s1-users-me', (p: Proc) => spec.me(p, setup)],
+    ['s2-posts', (p: Proc) => spec.posts(p)],
+  ] as const) {
+    const svc = await startService({ name: `prof-${name}`, build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl, cpuProfDir: profDir });
+    record(`profile.${name}`, await load(mk(svc)));
+    await svc.stop();
+    const file = readdirSync(profDir).find((f) => f.startsWith(`prof-${name}`));
+    if (!file) {
+      problems.push(`no profile written for ${name}`);
+      continue;
+    }
+    const s = summariseProfile(join(profDir, file), 40);
+    summaries[name] = s;
+    printProfile(s, console.log);
+    writeFileSync(join(profDir, `${name}.summary.json`), JSON.stringify(s, null, 2));
+  }
+  return summaries;
+}
+
+// ---------------------------------------------------------------- main
+
+function scanLogs(): Record<string, { warn: number; error: number; samples: string[] }> {
+  const out: Record<string, { warn: number; error: number; samples: string[] }> = {};
+  for (const f of readdirSync(runDir).filter((f) => f.endsWith('.log'))) {
+    const text = readFileSync(join(runDir, f), 'utf8');
+    const e = { warn: 0, error: 0, samples: [] as string[] };
+    for (const line of text.split('\n')) {
+      const m = /"level":(\d+)/.exec(line);
+      const level = m ? Number(m[1]) : /error|exception/i.test(line) ? 50 : 0;
+      if (level >= 50) e.error++;
+      else if (level >= 40) e.warn++;
+      else continue;
+      if (e.samples.length < 5) e.samples.push(line.slice(0, 400));
+    }
+    if (e.warn || e.error) out[f] = e;
+  }
+  return out;
+}
+
+async function main() {
+  const started = Date.now();
+  const build = prepareService({ ...(opt('--ref') ? { ref: opt('--ref')! } : {}), tsx: flag('--tsx'), build: !flag('--no-build'), log });
+  log(`service: ${build.source} (${build.kind}) in ${build.dir}; logs in ${runDir}`);
+  const result: Record<string, unknown> = {
+    startedAt: new Date(started).toISOString(),
+    mode: flag('--profile') ? 'profile' : quick ? 'quick' : 'full',
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    service: { source: build.source, kind: build.kind, buildOk: build.buildOk },
+    settings: S,
+    only: only ?? null,
+    logsDir: runDir,
+  };
+  if (flag('--profile')) {
+    result.profiles = await profileMode(build);
+  } else {
+    const baseline = await startBenchServer('baseline', 'baseline.ts', runDir, '/ping');
+    try {
+      const needEmpty = ['1', '2', '3', '4', '5', '6', '7', 'embedded'].some(wants);
+      if (needEmpty) {
+        const { on, setup } = await phaseEmpty(build, baseline);
+        try {
+          if (wants('3')) await phaseLogin(on, setup);
+          if (wants('7')) await phaseHealthz(on, setup);
+        } finally {
+          await on.stop();
+        }
+        if (wants('4')) await phaseSoak(build, setup);
+      }
+      if (wants('5')) await phaseScale(build);
+      if (wants('embedded') && (!quick || only)) await phaseEmbedded(build);
+    } finally {
+      await baseline.stop();
+    }
+    buildTable();
+  }
+  const printed = printTable();
+  const logProblems = scanLogs();
+  if (Object.keys(logProblems).length) {
+    console.log('warnings/errors in the servers’ logs:');
+    for (const [f, e] of Object.entries(logProblems)) console.log(`  ${f}: ${e.error} error(s), ${e.warn} warning(s)\n    ${e.samples.join('\n    ')}`);
+  }
+  for (const p of problems) console.log(`problem: ${p}`);
+  Object.assign(result, { rows, runs, medians: Object.fromEntries(Object.keys(runs).map((k) => [k, med(k)])), extra, logProblems, problems, ...printed });
+  result.seconds = Math.round((Date.now() - started) / 1000);
+  const out = join(resultsDir, `${stamp}.json`);
+  writeFileSync(out, JSON.stringify(result, null, 2));
+  log(`results: ${out} (${result.seconds} s)`);
+  const failed = rows.filter((r) => r.pass === false).length;
+  log(failed ? `${failed} target(s) missed` : 'every target met');
+}
+
+await main();
