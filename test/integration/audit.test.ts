@@ -1,6 +1,7 @@
 // Audit log and statistics (API.md "Admin"), on both database backends.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs } from '../../src/db/schema.js';
+import { pruneAuditLog } from '../../src/modules/admin/admin.service.js';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
 import { client, loginAdmin, PASSWORD, registerAndLogin, type Call, type Session } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
@@ -165,6 +166,20 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     await second.stop();
     const after = (await call('GET', '/admin/stats', { token: admin.accessToken })).body.auth.loginFailed;
     expect(after - before).toBe(3);
+  });
+
+  it('prunes entries older than AUDIT_RETENTION_DAYS in small batches, keeping the rest', async () => {
+    const old = new Date(Date.now() - 91 * 86_400_000);
+    const tag = `old-${backend}-${Math.random().toString(36).slice(2)}`;
+    await database.db.insert(auditLogs).values(
+      Array.from({ length: 25 }, (_, i) => ({ at: old, requestId: `${tag}-${i}`, ip: '127.0.0.1', method: 'GET', path: '/x', route: '/x', status: 200, action: 'posts.list' })),
+    );
+    await t.runtime.audit.flush();
+    const before = (await database.db.select({ id: auditLogs.id }).from(auditLogs)).length;
+    const removed = await pruneAuditLog(t.runtime, 10);
+    expect(removed).toBe(25);
+    expect((await database.db.select({ id: auditLogs.id }).from(auditLogs)).length).toBe(before - 25);
+    expect(await pruneAuditLog(t.runtime, 10)).toBe(0);
   });
 
   it('loses no entry of answered requests when stopped right after them', async () => {
