@@ -15,13 +15,14 @@ describe('Redis outage', () => {
   let t: TestApp;
   let call: Call;
   let dispose: () => Promise<void>;
+  const degradedOps: string[] = [];
 
   beforeAll(async () => {
     redis = new RedisProcess(await freePort());
     await redis.start();
     const db = await openDatabase('postgres');
     dispose = db.dispose;
-    store = new RedisStore({ url: redis.url });
+    store = new RedisStore({ url: redis.url, onDegraded: (op) => degradedOps.push(op) });
     await store.ready();
     t = await createTestApp({ database: db.database, store, overrides: { RATE_LIMIT_REQUESTS: '1000' } });
     call = client(t);
@@ -60,8 +61,11 @@ describe('Redis outage', () => {
     expect((await track(call('GET', '/users/me', { token: doomed.accessToken }))).status).toBe(401);
     const third = await registerAndLogin(call);
     expect((await track(call('GET', '/users/me', { token: third.accessToken }))).status).toBe(200);
-    const metrics = await call('GET', '/metrics');
-    expect(metrics.text).toMatch(/store_degraded_operations_total|rate_limit/);
+    // Rate limiting goes on per instance while Redis is away, and the fallback is reported.
+    const limited = await call('GET', '/posts');
+    expect(limited.headers.get('ratelimit-limit')).toBe('1000');
+    expect(Number(limited.headers.get('ratelimit-remaining'))).toBeLessThan(1000);
+    expect(degradedOps).toContain('batch');
 
     await redis.start();
     let recovered = false;
