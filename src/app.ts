@@ -61,7 +61,7 @@ function createRuntime(deps: Deps, opts: AppOptions): Runtime {
 
 function buildApp(rt: Runtime, opts: AppOptions) {
   const { config } = rt;
-  // eslint-disable-next-line prefer-const -- read lazily by the OpenAPI document
+  // Read lazily by the OpenAPI document, which describes the finished app.
   let self: Hono<any, any, any> | undefined;
   const app = new Hono()
     .use(secureHeaders({ crossOriginResourcePolicy: 'cross-origin' }))

@@ -202,8 +202,3 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 export function loadDotEnv(path = '.env'): void {
   if (existsSync(path) && typeof process.loadEnvFile === 'function') process.loadEnvFile(path);
 }
-
-/** The environment, for entries that need one value before Config exists. */
-export function readEnv(): Record<string, string | undefined> {
-  return process.env;
-}

@@ -1,9 +1,14 @@
 // What an app is built from. Passed in, never imported as singletons, so tests
 // can build several apps over one database and store.
+import type { AuditWriter } from './audit/audit-log.js';
+import type { Metrics } from './audit/metrics.js';
+import type { StatsCounters } from './audit/stats.js';
 import type { Config } from './config.js';
 import type { Database } from './db/connect.js';
 import type { Logger } from './lib/logger.js';
-import type { KeyRing } from './security/tokens.js';
+import type { RoleCache } from './security/role-cache.js';
+import type { SessionStateOptions } from './security/session-state.js';
+import type { KeyRing, TokenVerifier } from './security/tokens.js';
 import type { Store } from './store/store.js';
 
 export type Deps = {
@@ -18,12 +23,12 @@ export type Deps = {
 
 /** What route modules and services work with: the deps plus the app's own caches and writers. */
 export type Runtime = Deps & {
-  metrics: import('./audit/metrics.js').Metrics;
-  audit: import('./audit/audit-log.js').AuditWriter;
-  stats: import('./audit/stats.js').StatsCounters;
-  roleCache: import('./security/role-cache.js').RoleCache;
-  verifyToken: import('./security/tokens.js').TokenVerifier;
+  metrics: Metrics;
+  audit: AuditWriter;
+  stats: StatsCounters;
+  roleCache: RoleCache;
+  verifyToken: TokenVerifier;
   /** Verified against for unknown emails, so they cost what a wrong password costs. */
   dummyHash: Promise<string>;
-  sessionOptions: import('./security/session-state.js').SessionStateOptions;
+  sessionOptions: SessionStateOptions;
 };

@@ -23,10 +23,10 @@ function jsonSchema(schema: z.ZodType): Record<string, unknown> {
   return rest;
 }
 
-export function openApiDocument(app: Hono<any, any, any>, version: string) {
+export function openApiDocument(app: () => Hono<any, any, any>, version: string) {
   let cached: Promise<unknown> | undefined;
   return () =>
-    (cached ??= generateSpecs(app, {
+    (cached ??= generateSpecs(app(), {
       // /openapi.json and /.well-known/jwks.json are routes, not static files.
       excludeStaticFile: false,
       documentation: {

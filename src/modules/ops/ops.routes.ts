@@ -17,7 +17,7 @@ const problemResponse = (description: string) => ({ description, content: { 'app
 
 /** `app` is the whole application, for the OpenAPI document (read lazily, once it is built). */
 export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
-  const document = openApiDocument(new Proxy({} as Hono, { get: (_t, k) => Reflect.get(app(), k) }), '0.1.0');
+  const document = openApiDocument(app, '0.1.0');
   return new Hono<{ Variables: { requestId: string } }>()
     .get('/healthz', op('ops.healthz', 'Liveness: 200 while the process runs', { 200: { description: 'Alive' } }), (c) =>
       c.json({ status: 'ok' as const }, 200),

@@ -8,7 +8,7 @@ import { roles, sessions, userRoles, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
-import { ALL_PERMISSIONS, BASE_ROLE, SUPER_ROLE } from '../../security/permissions.js';
+import { ALL_PERMISSIONS, SUPER_ROLE } from '../../security/permissions.js';
 import { hashPassword, isCommonPassword, verifyPassword } from '../../security/passwords.js';
 import { publishRevokedSessions, publishUserRoles } from '../../security/session-state.js';
 import type { User } from './users.schemas.js';
@@ -207,4 +207,3 @@ export async function ensureBootstrapAdmin(rt: Pick<Runtime, 'database' | 'confi
   await publishUserRoles(rt.store, [{ userId: u!.id, roles: r.get(u!.id) ?? [] }]);
 }
 
-export { BASE_ROLE };
