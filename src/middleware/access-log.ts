@@ -24,12 +24,13 @@ export type AccessLogVariables = {
 const SECRET_PARAM = /token|password|secret|key|code|signature|credential/i;
 
 /** The path with its query string, secrets replaced. */
-export function loggablePath(url: string): string {
-  const u = new URL(url);
-  const q = [...u.searchParams]
+export function loggablePath(path: string, url: string): string {
+  const q0 = url.indexOf('?');
+  if (q0 === -1) return path.slice(0, 2048);
+  const q = [...new URLSearchParams(url.slice(q0 + 1))]
     .map(([k, v]) => `${encodeURIComponent(k)}=${SECRET_PARAM.test(k) ? '[redacted]' : encodeURIComponent(v)}`)
     .join('&');
-  return (u.pathname + (q ? `?${q}` : '')).slice(0, 2048);
+  return (path + (q ? `?${q}` : '')).slice(0, 2048);
 }
 
 export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metrics: Metrics; logger: Logger; now: () => number }) =>
@@ -75,7 +76,7 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
       actorId: c.var.caller?.userId ?? null,
       ip: c.var.clientIp ?? 'unknown',
       method: c.req.method,
-      path: loggablePath(c.req.url),
+      path: loggablePath(c.req.path, c.req.url),
       route,
       status,
       action,

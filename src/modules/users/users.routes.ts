@@ -16,7 +16,8 @@ export const usersRoutes = (rt: Runtime) =>
       requirePermission('profile:read'),
       async (c) => {
         const caller = c.var.caller;
-        const user = await getUser(rt, caller.userId!);
+        // The caller's roles were resolved by the auth middleware (current, from the store).
+        const user = await getUser(rt, caller.userId!, caller.roles);
         return c.json({ ...user, permissions: sortedPermissions(caller.permissions) }, 200);
       },
     )

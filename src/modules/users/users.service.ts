@@ -34,9 +34,11 @@ export async function rolesOf(db: Db | Tx, userIds: string[]): Promise<Map<strin
   return out;
 }
 
-export async function getUser(rt: Runtime, id: string): Promise<User> {
+/** A user; `knownRoles` (the caller's own, already resolved) saves the roles query. */
+export async function getUser(rt: Runtime, id: string, knownRoles?: readonly string[]): Promise<User> {
   const [row] = await rt.database.db.select().from(users).where(eq(users.id, id));
   if (!row) problem('not_found', 'No such user');
+  if (knownRoles) return toUser(row, knownRoles);
   const r = await rolesOf(rt.database.db, [id]);
   return toUser(row, r.get(id) ?? []);
 }
