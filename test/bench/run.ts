@@ -4,7 +4,7 @@
 //   npm run bench                      full run (about 25 min; the first one also seeds 1M rows)
 //   npm run bench -- --quick           short durations, one round: for iterating (about 5 min)
 //   npm run bench -- --only 1,2,6      a subset (scenarios 1-7, `embedded`)
-//   npm run bench -- --profile         CPU profiles of the service under scenarios 1 and 2
+//   npm run bench -- --profile         CPU profiles of the service under scenarios 1 (audit on and off) and 2
 //   npm run bench -- --ref HEAD~1      bench a committed revision (isolated snapshot) instead of the tree
 //   npm run bench -- --tsx             run src/ through tsx instead of compiling to dist/
 //   npm run bench -- --no-build        use the existing dist/
@@ -12,11 +12,11 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { cursorOfPage, setUp, type Setup } from './lib/client.js';
+import { scrapeCounters, setUp, type Setup } from './lib/client.js';
 import { load, medianRun, NOISY_CORES, rotating, setLoadLog, startLoad, type LoadFigures, type LoadSpec } from './lib/load.js';
 import { databaseExists, recreateDatabase, tableCounts, urlFor } from './lib/pg.js';
 import { printProfile, summariseProfile, type ProfileSummary } from './lib/profile.js';
-import { waitForQuiet } from './lib/machine.js';
+import { closeMeter, waitForQuiet } from './lib/machine.js';
 import { sampleRss, type Proc } from './lib/proc.js';
 import { prepareService, REPO_ROOT, startBenchServer, startService, type ServiceBuild } from './lib/service.js';
 import { FULL_SCALE, SEED_PASSWORD, seed, type SeedCounts } from './seed.js';
@@ -78,7 +78,9 @@ const record = (key: string, f: LoadFigures) => {
   (runs[key] ??= []).push(f);
   const bad = f.non2xx + f.errors + f.timeouts;
   log(
-    `  ${key.padEnd(28)} ${f.rps.toFixed(0).padStart(7)} rps  p50 ${f.p50} ms  p99 ${f.p99} ms  RSS ${f.rssMb ?? '-'} MB  foreign ${f.foreignCores}${
+    `  ${key.padEnd(28)} ${f.rps.toFixed(0).padStart(7)} rps  p50 ${f.p50} ms  p99 ${f.p99} ms  RSS ${f.rssMb ?? '-'} MB  cpu svc ${f.cpu.servers} pg ${f.cpu.postgres} redis ${f.cpu.redis} gen ${f.cpu.generator}  foreign ${f.foreignCores}${
+      (f.drainMs ?? 0) > 1_000 ? `  (backlog drained in ${f.drainMs} ms)` : ''
+    }${
       bad ? `  !! non2xx ${f.non2xx} errors ${f.errors} timeouts ${f.timeouts} ${JSON.stringify(f.statusCodes)}` : ''
     }`,
   );
@@ -129,6 +131,21 @@ const spec = {
 
 const SETUP = { posts: 100, auditRows: 1_100 };
 
+/** Stop a service after reading its trouble counters from /metrics. */
+async function stopService(p: Proc) {
+  const c = await scrapeCounters(p.url);
+  const counters = (extra.counters ??= {}) as Record<string, unknown>;
+  counters[p.name] = c;
+  if (c) {
+    log(`  ${p.name}: ${c.requests} requests, ${c.status5xx} 5xx, ${c.txRetries} tx retries, audit ${c.auditWritten} written/${c.auditDropped} dropped, ${c.storeDegraded} store degradations`);
+    if (c.status5xx) problems.push(`${p.name}: ${c.status5xx} responses with status 5xx (see ${p.logFile})`);
+    if (c.auditDropped) problems.push(`${p.name}: ${c.auditDropped} audit entries dropped`);
+    if (c.storeDegraded) problems.push(`${p.name}: ${c.storeDegraded} degraded store operations`);
+  }
+  const code = await p.stop();
+  if (code !== 0) problems.push(`${p.name} exited with ${code} on SIGTERM (see ${p.logFile})`);
+}
+
 // ---------------------------------------------------------------- phases
 
 async function phaseEmpty(build: ServiceBuild, baseline: Proc) {
@@ -146,11 +163,13 @@ async function phaseEmpty(build: ServiceBuild, baseline: Proc) {
   for (let r = 0; r < S.rounds; r++) {
     log(`round ${r + 1}/${S.rounds}`);
     record('baseline.ping', await load(spec.ping(baseline)));
+    // Informational: the service's cheapest route (secure headers, CORS, request id; no API chain).
+    if (wants('1') || wants('2')) record('info.healthz', await load({ ...spec.ping(on), url: `${on.url}/healthz` }));
     if (wants('1') || wants('5') || wants('6')) record('s1.me', await load(spec.me(on, setup)));
     if (off) record('s1.me.auditOff', await load(spec.me(off, setup)));
     if (wants('2') || wants('5')) record('s2.posts', await load(spec.posts(on)));
   }
-  await off?.stop();
+  if (off) await stopService(off);
   return { on, setup };
 }
 
@@ -219,7 +238,7 @@ async function phaseSoak(build: ServiceBuild, setup: Setup) {
     record('s4.soak.logins', loginFigures);
     extra.soakRss = samples;
   } finally {
-    await svc.stop();
+    await stopService(svc);
   }
 }
 
@@ -256,7 +275,7 @@ async function phaseScale(build: ServiceBuild) {
       record('s2.posts.scale', await load(spec.posts(svc)));
     }
   } finally {
-    await svc.stop();
+    await stopService(svc);
   }
 }
 
@@ -270,7 +289,7 @@ async function phaseEmbedded(build: ServiceBuild) {
       record('embedded.s2.posts', await load(spec.posts(svc)));
     }
   } finally {
-    await svc.stop();
+    await stopService(svc);
   }
 }
 
@@ -345,9 +364,10 @@ function buildTable() {
       detail: `flood ${flood?.rps.toFixed(0)} logins/s; idle p99 ${med('healthz.idle')?.p99 ?? '-'} ms${noise(hz, flood)}`,
     });
   }
+  addRatio('info', 'GET /healthz (no API chain) vs /ping (info)', 'info.healthz', 'baseline.ping', 0, '—');
   addRatio('emb1', 'embedded: GET /users/me vs /ping (info)', 'embedded.s1.me', 'baseline.ping', 0, '—');
   addRatio('emb2', 'embedded: GET /posts vs /ping (info)', 'embedded.s2.posts', 'baseline.ping', 0, '—');
-  for (const r of rows) if (r.id.startsWith('emb')) r.pass = null;
+  for (const r of rows) if (r.id.startsWith('emb') || r.id === 'info') r.pass = null;
 }
 
 function printTable() {
@@ -358,12 +378,13 @@ function printTable() {
     ...rows.map((r) => `| ${r.id} | ${r.scenario} | ${fmt(r)} | ${r.target} | ${r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL'} | ${r.detail} |`),
   ];
   const raw = [
-    '| run (median of rounds) | rps | p50 ms | p99 ms | RSS MB | non-2xx/errors | foreign CPU |',
-    '|---|---|---|---|---|---|---|',
+    '| run (median of rounds) | rps | p50 ms | p99 ms | RSS MB | non-2xx/errors | CPU cores: server / PostgreSQL / Redis / generator | foreign CPU |',
+    '|---|---|---|---|---|---|---|---|',
     ...Object.keys(runs).map((k) => {
       const f = med(k)!;
       const noisy = f.foreignCores > NOISY_CORES ? ' (noisy)' : '';
-      return `| ${k} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${f.rssMb ?? '-'} | ${f.non2xx}/${f.errors + f.timeouts} | ${f.foreignCores}${noisy} |`;
+      const c = f.cpu;
+      return `| ${k} | ${f.rps.toFixed(0)} | ${f.p50} | ${f.p99} | ${f.rssMb ?? '-'} | ${f.non2xx}/${f.errors + f.timeouts} | ${c.servers} / ${c.postgres} / ${c.redis} / ${c.generator} | ${f.foreignCores}${noisy} |`;
     }),
   ];
   console.log(`\n${lines.join('\n')}\n\n${raw.join('\n')}\n`);
@@ -383,14 +404,15 @@ async function profileMode(build: ServiceBuild) {
   const setup = await setUp(helper.url, { users: S.users, posts: SETUP.posts, auditRows: 0 });
   await helper.stop();
   const summaries: Record<string, ProfileSummary> = {};
-  for (const [name, mk] of [
-    ['s1-users-me', (p: Proc) => spec.me(p, setup)],
-    ['s2-posts', (p: Proc) => spec.posts(p)],
+  for (const [name, mk, audit] of [
+    ['s1-users-me', (p: Proc) => spec.me(p, setup), true],
+    ['s2-posts', (p: Proc) => spec.posts(p), true],
+    ['s1-users-me-audit-off', (p: Proc) => spec.me(p, setup), false],
   ] as const) {
-    const svc = await startService({ name: `prof-${name}`, build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl, cpuProfDir: profDir });
+    const svc = await startService({ name: `prof-${name}`, build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl, cpuProfDir: profDir, audit });
     record(`profile.${name}`, await load(mk(svc)));
     await svc.stop();
-    const file = readdirSync(profDir).find((f) => f.startsWith(`prof-${name}`));
+    const file = readdirSync(profDir).find((f) => f === `prof-${name}.cpuprofile`);
     if (!file) {
       problems.push(`no profile written for ${name}`);
       continue;
@@ -448,7 +470,7 @@ async function main() {
           if (wants('3')) await phaseLogin(on, setup);
           if (wants('7')) await phaseHealthz(on, setup);
         } finally {
-          await on.stop();
+          await stopService(on);
         }
         if (wants('4')) await phaseSoak(build, setup);
       }
@@ -475,4 +497,8 @@ async function main() {
   log(failed ? `${failed} target(s) missed` : 'every target met');
 }
 
-await main();
+try {
+  await main();
+} finally {
+  await closeMeter();
+}

@@ -93,3 +93,44 @@ export async function cursorOfPage(base: string, adminToken: string, page: numbe
     await new Promise((r) => setTimeout(r, 500)); // entries become readable within 2 s
   }
 }
+
+export type ServiceCounters = {
+  requests: number;
+  status5xx: number;
+  txRetries: number;
+  auditWritten: number;
+  auditDropped: number;
+  storeDegraded: number;
+  rateLimited: number;
+};
+
+/** The counters of the service's /metrics that say something went wrong under load. */
+export async function scrapeCounters(base: string): Promise<ServiceCounters | null> {
+  let text: string;
+  try {
+    const res = await fetch(`${base}/metrics`);
+    if (!res.ok) return null;
+    text = await res.text();
+  } catch {
+    return null;
+  }
+  const sum = (name: string, filter: (labels: string) => boolean = () => true) => {
+    let total = 0;
+    for (const line of text.split('\n')) {
+      if (!line.startsWith(name)) continue;
+      const m = /^([a-z_]+)(\{[^}]*\})?\s+([0-9.eE+-]+)$/.exec(line);
+      if (!m || m[1] !== name || !filter(m[2] ?? '')) continue;
+      total += Number(m[3]);
+    }
+    return total;
+  };
+  return {
+    requests: sum('http_requests_total'),
+    status5xx: sum('http_requests_total', (l) => /status="5\d\d"/.test(l)),
+    txRetries: sum('db_transaction_retries_total'),
+    auditWritten: sum('audit_entries_written_total'),
+    auditDropped: sum('audit_entries_dropped_total'),
+    storeDegraded: sum('store_degraded_operations_total'),
+    rateLimited: sum('rate_limit_rejections_total'),
+  };
+}

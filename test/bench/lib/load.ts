@@ -2,7 +2,7 @@
 // are separate processes). One call = an optional warm-up (discarded) and one
 // measured run, reduced to the figures the report needs.
 import autocannon, { type Options, type Request, type Result } from 'autocannon';
-import { startForeignMeter, waitForQuiet } from './machine.js';
+import { startForeignMeter, waitForQuiet, type Foreign } from './machine.js';
 import type { Proc } from './proc.js';
 
 const QUIET_MAX_CORES = Number(process.env.BENCH_QUIET_MAX_CORES ?? 0.15);
@@ -32,6 +32,10 @@ export type LoadFigures = {
   /** CPU used by processes foreign to the bench during the run, in cores (noise). */
   foreignCores: number;
   foreignTop: string[];
+  /** CPU of the bench's side during the run, in cores: load generator, servers it started, PostgreSQL for its databases, Redis. */
+  cpu: Foreign['own'];
+  /** How long the target took, after the run, to answer /readyz (a backlog of abandoned requests shows here). */
+  drainMs?: number;
 };
 
 export type LoadSpec = {
@@ -61,9 +65,10 @@ export function startLoad(spec: Omit<LoadSpec, 'warmupS'>): { done: Promise<Load
   let inst: ReturnType<typeof autocannon> | undefined;
   const meter = startForeignMeter();
   const done = new Promise<LoadFigures>((resolve, reject) => {
-    inst = autocannon(optionsOf(spec, spec.durationS), (err, result) =>
-      err ? reject(err) : resolve(figuresOf(result, spec.connections, spec.target, meter.stop())),
-    );
+    inst = autocannon(optionsOf(spec, spec.durationS), (err, result) => {
+      if (err) return reject(err);
+      meter.stop().then((foreign) => resolve(figuresOf(result, spec.connections, spec.target, foreign)), reject);
+    });
   });
   return { done, stop: () => inst?.stop() };
 }
@@ -83,7 +88,7 @@ function optionsOf(spec: LoadSpec, durationS: number): Options {
   };
 }
 
-function figuresOf(r: Result, connections: number, target: Proc | undefined, foreign: { cores: number; top: string[] }): LoadFigures {
+function figuresOf(r: Result, connections: number, target: Proc | undefined, foreign: Foreign): LoadFigures {
   const statusCodes: Record<string, number> = {};
   let total = 0;
   for (const [code, v] of Object.entries(r.statusCodeStats ?? {})) {
@@ -105,10 +110,26 @@ function figuresOf(r: Result, connections: number, target: Proc | undefined, for
     rssMb: target ? round1(target.rssMb()) : null,
     foreignCores: foreign.cores,
     foreignTop: foreign.top,
+    cpu: foreign.own,
   };
 }
 
 const round1 = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+
+/**
+ * Requests the generator gave up on may still queue inside the service (for a
+ * database connection). /readyz queries the database through the same pool, so
+ * its answer means the backlog is gone and the next run starts clean.
+ */
+async function drain(target: Proc): Promise<number> {
+  const t0 = Date.now();
+  try {
+    await fetch(`${target.url}/readyz`, { signal: AbortSignal.timeout(180_000) });
+  } catch {
+    // measured anyway
+  }
+  return Date.now() - t0;
+}
 
 /**
  * Warm up, then measure. Waits for a quiet machine first; a run that foreign
@@ -123,7 +144,8 @@ export async function load(spec: LoadSpec): Promise<LoadFigures> {
     if (spec.warmupS && spec.warmupS > 0) await run(optionsOf(spec, spec.warmupS));
     const meter = startForeignMeter();
     const { result } = await run(optionsOf(spec, spec.durationS));
-    const f = figuresOf(result, spec.connections, spec.target, meter.stop());
+    const f = figuresOf(result, spec.connections, spec.target, await meter.stop());
+    if (spec.target?.name.startsWith('svc') || spec.target?.name.startsWith('prof')) f.drainMs = await drain(spec.target);
     if (!best || f.foreignCores < best.foreignCores) best = f;
     if (f.foreignCores <= NOISY_CORES) break;
     if (attempt < retries) quietLog(`  noisy run (${f.foreignCores} foreign cores: ${f.foreignTop.join(', ')}): again`);
