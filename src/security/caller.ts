@@ -15,6 +15,8 @@ export type Caller = {
   roles: readonly string[];
   /** Effective permissions: guest's plus every role's. */
   permissions: ReadonlySet<Permission>;
+  /** The user's cached profile (JSON), read in the same round trip; null on a miss. */
+  profile: string | null;
 };
 
 export type CallerContext = {
@@ -43,13 +45,13 @@ export async function resolveCaller(
   if (!claims) {
     const { values, hit } = await ctx.store.batch({ gets: [keys.rolesVersion], ...(rate ? { hit: rate } : {}) });
     const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE], values[0] ?? null);
-    return { caller: { userId: null, sessionId: null, roles: [], permissions }, ...(hit ? { rate: hit } : {}) };
+    return { caller: { userId: null, sessionId: null, roles: [], permissions, profile: null }, ...(hit ? { rate: hit } : {}) };
   }
   const { values, hit } = await ctx.store.batch({
-    gets: [keys.session(claims.sid), keys.userRoles(claims.sub), keys.rolesVersion],
+    gets: [keys.session(claims.sid), keys.userRoles(claims.sub), keys.rolesVersion, keys.userProfile(claims.sub)],
     ...(rate ? { hit: rate } : {}),
   });
-  const [sessionState, rolesRaw, version] = values;
+  const [sessionState, rolesRaw, version, profile] = values;
   const alive =
     sessionState === SESSION_ALIVE
       ? true
@@ -64,7 +66,7 @@ export async function resolveCaller(
   const roles = parseRoles(rolesRaw ?? null) ?? (await loadUserRoles(ctx.db, ctx.store, claims.sub));
   const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE, ...roles], version ?? null);
   return {
-    caller: { userId: claims.sub, sessionId: claims.sid, roles, permissions },
+    caller: { userId: claims.sub, sessionId: claims.sid, roles, permissions, profile: profile ?? null },
     ...(hit ? { rate: hit } : {}),
   };
 }

@@ -86,7 +86,7 @@ export class RedisStore implements Store {
 
   private async clearCaches(): Promise<boolean> {
     try {
-      for (const pattern of [keys.session('*'), keys.userRoles('*')]) {
+      for (const pattern of [keys.session('*'), keys.userRoles('*'), keys.userProfile('*')]) {
         let cursor = '0';
         do {
           // SCAN patterns are not prefixed by ioredis: add the prefix, strip it to delete.

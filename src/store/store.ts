@@ -32,6 +32,8 @@ export interface Store {
 export const keys = {
   session: (sid: string) => `s:${sid}`,
   userRoles: (userId: string) => `ur:${userId}`,
+  /** The user's public profile (the User shape without roles), for GET /users/me. */
+  userProfile: (userId: string) => `up:${userId}`,
   rolesVersion: 'rv',
   rate: (client: string) => `rl:${client}`,
   loginAccount: (email: string, ip: string) => `lf:a:${ip}:${email}`,

@@ -281,6 +281,7 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       const named = await call('PUT', '/users/me', { token: s.accessToken, body: { name: 'New Name' } });
       expect(named.status).toBe(200);
       expect(named.body.name).toBe('New Name');
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body).toMatchObject({ name: 'New Name', updatedAt: named.body.updatedAt });
       const missing = await call('PUT', '/users/me', { token: s.accessToken, body: { email: uniqueEmail() } });
       expect(missing.status).toBe(403);
       expect(missing.body.code).toBe('current_password_required');

@@ -55,6 +55,18 @@ describe('two instances over one PostgreSQL and one Redis', () => {
     expect((await callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
   });
 
+  it('shows on B a profile changed on A, on the next request', async () => {
+    const s = await registerAndLogin(callA);
+    expect((await callB('GET', '/users/me', { token: s.accessToken })).body.name).toBe('Test User');
+    expect((await callA('PUT', '/users/me', { token: s.accessToken, body: { name: 'Renamed on A' } })).status).toBe(200);
+    const me = await callB('GET', '/users/me', { token: s.accessToken });
+    expect(me.body.name).toBe('Renamed on A');
+    const roles = await callA('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', 'moderator'] } });
+    const after = await callB('GET', '/users/me', { token: s.accessToken });
+    expect(after.body.roles).toEqual(['moderator', 'user']);
+    expect(after.body.updatedAt).toBe(roles.body.updatedAt);
+  });
+
   it('puts a role removed on A in force on B within 1.5 s', async () => {
     const mod = await registerAndLogin(callA);
     await callA('PUT', `/users/${mod.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', 'moderator'] } });

@@ -6,7 +6,7 @@ import { requirePermission } from '../../middleware/rbac.js';
 import { routeMeta } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { AssignRolesBody, IdParam, ListUsersQuery, MeSchema, UpdateMeBody, UserListSchema, UserSchema } from './users.schemas.js';
-import { assignRoles, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
+import { assignRoles, getMe, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
 
 export const usersRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
@@ -16,8 +16,7 @@ export const usersRoutes = (rt: Runtime) =>
       requirePermission('profile:read'),
       async (c) => {
         const caller = c.var.caller;
-        // The caller's roles were resolved by the auth middleware (current, from the store).
-        const user = await getUser(rt, caller.userId!, caller.roles);
+        const user = await getMe(rt, caller);
         return c.json({ ...user, permissions: sortedPermissions(caller.permissions) }, 200);
       },
     )

@@ -10,7 +10,14 @@ import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
 import { ALL_PERMISSIONS, SUPER_ROLE } from '../../security/permissions.js';
 import { hashPassword, isCommonPassword, verifyPassword } from '../../security/passwords.js';
-import { publishRevokedSessions, publishUserRoles } from '../../security/session-state.js';
+import type { Caller } from '../../security/caller.js';
+import {
+  cacheUserProfile,
+  publishRevokedSessions,
+  publishUserProfile,
+  publishUserRoles,
+  type CachedProfile,
+} from '../../security/session-state.js';
 import type { User } from './users.schemas.js';
 
 type UserRow = typeof users.$inferSelect;
@@ -34,13 +41,45 @@ export async function rolesOf(db: Db | Tx, userIds: string[]): Promise<Map<strin
   return out;
 }
 
-/** A user; `knownRoles` (the caller's own, already resolved) saves the roles query. */
-export async function getUser(rt: Runtime, id: string, knownRoles?: readonly string[]): Promise<User> {
+export async function getUser(rt: Runtime, id: string): Promise<User> {
   const [row] = await rt.database.db.select().from(users).where(eq(users.id, id));
   if (!row) problem('not_found', 'No such user');
-  if (knownRoles) return toUser(row, knownRoles);
   const r = await rolesOf(rt.database.db, [id]);
   return toUser(row, r.get(id) ?? []);
+}
+
+const profileOf = (u: User | UserRow): CachedProfile => ({
+  id: u.id,
+  email: u.email,
+  name: u.name,
+  createdAt: typeof u.createdAt === 'string' ? u.createdAt : u.createdAt.toISOString(),
+  updatedAt: typeof u.updatedAt === 'string' ? u.updatedAt : u.updatedAt.toISOString(),
+});
+
+function parseProfile(raw: string | null, id: string): CachedProfile | null {
+  if (raw === null) return null;
+  try {
+    const p = JSON.parse(raw) as CachedProfile;
+    return p.id === id && typeof p.email === 'string' ? p : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The signed-in user (GET /users/me): profile and roles as the auth middleware
+ * already read them from the store, so steady state needs no database query.
+ */
+export async function getMe(rt: Runtime, caller: Caller): Promise<User> {
+  const id = caller.userId!;
+  let profile = parseProfile(caller.profile, id);
+  if (!profile) {
+    const [row] = await rt.database.db.select().from(users).where(eq(users.id, id));
+    if (!row) problem('not_found', 'No such user');
+    profile = profileOf(row);
+    await cacheUserProfile(rt.store, profile);
+  }
+  return { ...profile, roles: [...caller.roles].sort() };
 }
 
 /** Refuses a common password with the same error shape as schema validation. */
@@ -125,7 +164,7 @@ export async function assignRoles(rt: Runtime, userId: string, wanted: string[])
     },
     { onRetry: () => rt.metrics.txRetries.inc() },
   );
-  await publishUserRoles(rt.store, [{ userId, roles: unique }]);
+  await Promise.all([publishUserRoles(rt.store, [{ userId, roles: unique }]), publishUserProfile(rt.store, profileOf(result))]);
   return toUser(result, unique);
 }
 
@@ -180,6 +219,7 @@ export async function updateMe(rt: Runtime, userId: string, sessionId: string, i
     if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
     throw err;
   }
+  await publishUserProfile(rt.store, profileOf(updated));
   if (ended.length) await publishRevokedSessions(rt.store, rt.sessionOptions, ended);
   const r = await rolesOf(db, [userId]);
   return toUser(updated, r.get(userId) ?? []);
