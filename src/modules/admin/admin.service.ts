@@ -1,6 +1,7 @@
 // The audit log's read side, its retention, and the usage statistics.
-import { and, count, desc, eq, gt, gte, isNull, lt, lte, min, or, sql, type SQL } from 'drizzle-orm';
+import { and, count, eq, gt, gte, isNull, lt, lte, min, sql, type SQL } from 'drizzle-orm';
 import type { Runtime } from '../../deps.js';
+import { newestFirst, olderThan } from '../../db/keyset.js';
 import { auditLogs, posts, roles, sessions, statsCounters, userRoles, users } from '../../db/schema.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
@@ -22,7 +23,7 @@ export async function listLogs(rt: Runtime, q: LogQuery) {
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor);
     if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
-    where.push(or(lt(auditLogs.at, c.at), and(eq(auditLogs.at, c.at), lt(auditLogs.id, c.id)))!);
+    where.push(olderThan(auditLogs.at, auditLogs.id, c));
   }
   if (q.actorId) where.push(eq(auditLogs.actorId, q.actorId));
   if (q.action) where.push(eq(auditLogs.action, q.action));
@@ -33,7 +34,7 @@ export async function listLogs(rt: Runtime, q: LogQuery) {
     .select()
     .from(auditLogs)
     .where(where.length ? and(...where) : undefined)
-    .orderBy(desc(auditLogs.at), desc(auditLogs.id))
+    .orderBy(...newestFirst(auditLogs.at, auditLogs.id))
     .limit(q.limit + 1);
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);

@@ -1,7 +1,8 @@
 // Posts with ownership: anyone with posts:read lists and reads; deleting needs
 // posts:delete:own for one's own post or posts:delete:any for anyone's.
-import { and, desc, eq, lt, or, type SQL } from 'drizzle-orm';
+import { eq, type SQL } from 'drizzle-orm';
 import type { Runtime } from '../../deps.js';
+import { newestFirst, olderThan } from '../../db/keyset.js';
 import { posts } from '../../db/schema.js';
 import { withTx } from '../../db/tx.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
@@ -23,13 +24,13 @@ export async function listPosts(rt: Runtime, q: { limit: number; cursor?: string
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor);
     if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
-    where = or(lt(posts.createdAt, c.at), and(eq(posts.createdAt, c.at), lt(posts.id, c.id)));
+    where = olderThan(posts.createdAt, posts.id, c);
   }
   const rows = await rt.database.db
     .select()
     .from(posts)
     .where(where)
-    .orderBy(desc(posts.createdAt), desc(posts.id))
+    .orderBy(...newestFirst(posts.createdAt, posts.id))
     .limit(q.limit + 1);
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);

@@ -1,9 +1,10 @@
 // Users: profiles, role assignment (with the last-admin rule), listing, and the
 // bootstrap admin.
-import { and, desc, eq, ilike, inArray, lt, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, ilike, inArray, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Runtime } from '../../deps.js';
 import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
+import { newestFirst, olderThan } from '../../db/keyset.js';
 import { roles, sessions, userRoles, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
@@ -99,7 +100,7 @@ export async function listUsers(
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor);
     if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
-    where.push(or(lt(users.createdAt, c.at), and(eq(users.createdAt, c.at), lt(users.id, c.id)))!);
+    where.push(olderThan(users.createdAt, users.id, c));
   }
   if (q.q) {
     // Parameters, not string building; LIKE wildcards in the input are escaped.
@@ -118,7 +119,7 @@ export async function listUsers(
     .select()
     .from(users)
     .where(where.length ? and(...where) : undefined)
-    .orderBy(desc(users.createdAt), desc(users.id))
+    .orderBy(...newestFirst(users.createdAt, users.id))
     .limit(q.limit + 1);
   const page = rows.slice(0, q.limit);
   const r = await rolesOf(
