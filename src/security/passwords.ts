@@ -1,6 +1,8 @@
 // argon2id password hashing, off the event loop (the library's async API runs
 // on libuv's thread pool), with re-hash detection when parameters change.
+import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
+import pLimit from 'p-limit';
 
 export type Argon2Params = { memoryCost: number; timeCost: number; parallelism: number };
 
@@ -10,13 +12,18 @@ const ARGON2ID = 2;
 /** NIST SP 800-63B: compare and hash the NFKC form, so equivalent Unicode input matches. */
 export const normalizePassword = (pw: string) => pw.normalize('NFKC');
 
+// At most one argon2 computation per core: more only oversubscribes the CPU
+// (the event loop, the database and Redis share it) and multiplies the 19 MiB
+// each one holds. Waiting callers queue here instead.
+const argon2Slots = pLimit(Math.max(1, availableParallelism()));
+
 export function hashPassword(password: string, params: Argon2Params): Promise<string> {
-  return hash(normalizePassword(password), { ...params, algorithm: ARGON2ID });
+  return argon2Slots(() => hash(normalizePassword(password), { ...params, algorithm: ARGON2ID }));
 }
 
 export async function verifyPassword(stored: string, password: string): Promise<boolean> {
   try {
-    return await verify(stored, normalizePassword(password));
+    return await argon2Slots(() => verify(stored, normalizePassword(password)));
   } catch {
     return false; // a malformed stored hash never verifies
   }
