@@ -18,7 +18,7 @@ import { databaseExists, recreateDatabase, tableCounts, urlFor } from './lib/pg.
 import { printProfile, summariseProfile, type ProfileSummary } from './lib/profile.js';
 import { closeMeter, waitForQuiet } from './lib/machine.js';
 import { sampleRss, type Proc } from './lib/proc.js';
-import { prepareService, REPO_ROOT, startBenchServer, startService, type ServiceBuild } from './lib/service.js';
+import { extraServiceEnv, prepareService, REPO_ROOT, startBenchServer, startService, type ServiceBuild } from './lib/service.js';
 import { FULL_SCALE, SEED_PASSWORD, seed, type SeedCounts } from './seed.js';
 
 // ---------------------------------------------------------------- settings
@@ -138,6 +138,8 @@ async function stopService(p: Proc) {
   counters[p.name] = c;
   if (c) {
     log(`  ${p.name}: ${c.requests} requests, ${c.status5xx} 5xx, ${c.txRetries} tx retries, audit ${c.auditWritten} written/${c.auditDropped} dropped, ${c.storeDegraded} store degradations`);
+    const m = c.memory;
+    log(`  ${p.name} memory (MB): RSS ${m.resident_memory}, V8 heap ${m.heap_size_used} used of ${m.heap_size_total}, external ${m.external_memory}; spaces ${Object.entries(m).filter(([k]) => k.startsWith('heap_space_total.')).map(([k, v]) => `${k.slice(17)} ${v}`).join(', ')}`);
     if (c.status5xx) problems.push(`${p.name}: ${c.status5xx} responses with status 5xx (see ${p.logFile})`);
     if (c.auditDropped) problems.push(`${p.name}: ${c.auditDropped} audit entries dropped`);
     if (c.storeDegraded) problems.push(`${p.name}: ${c.storeDegraded} degraded store operations`);
@@ -449,11 +451,12 @@ async function main() {
   const started = Date.now();
   const build = prepareService({ ...(opt('--ref') ? { ref: opt('--ref')! } : {}), tsx: flag('--tsx'), build: !flag('--no-build'), log });
   log(`service: ${build.source} (${build.kind}) in ${build.dir}; logs in ${runDir}`);
+  if (Object.keys(extraServiceEnv()).length) log(`extra service environment: ${JSON.stringify(extraServiceEnv())}`);
   const result: Record<string, unknown> = {
     startedAt: new Date(started).toISOString(),
     mode: flag('--profile') ? 'profile' : quick ? 'quick' : 'full',
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    service: { source: build.source, kind: build.kind, buildOk: build.buildOk },
+    service: { source: build.source, kind: build.kind, buildOk: build.buildOk, extraEnv: extraServiceEnv() },
     settings: S,
     only: only ?? null,
     logsDir: runDir,

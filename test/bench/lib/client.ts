@@ -102,6 +102,8 @@ export type ServiceCounters = {
   auditDropped: number;
   storeDegraded: number;
   rateLimited: number;
+  /** Memory composition, MB (prom-client's process metrics): RSS, V8 heap, heap by space, external/array buffers. */
+  memory: Record<string, number>;
 };
 
 /** The counters of the service's /metrics that say something went wrong under load. */
@@ -132,5 +134,18 @@ export async function scrapeCounters(base: string): Promise<ServiceCounters | nu
     auditDropped: sum('audit_entries_dropped_total'),
     storeDegraded: sum('store_degraded_operations_total'),
     rateLimited: sum('rate_limit_rejections_total'),
+    memory: memoryOf(text),
   };
+}
+
+function memoryOf(text: string): Record<string, number> {
+  const mb = (v: number) => Math.round((v / 2 ** 20) * 10) / 10;
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^(process_resident_memory_bytes|nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes|nodejs_heap_space_size_total_bytes)(\{space="([a-z_]+)"\})?\s+([0-9.eE+]+)$/.exec(line);
+    if (!m) continue;
+    const name = m[1]!.replace(/^(process_|nodejs_)/, '').replace(/_bytes$/, '');
+    out[m[3] ? `heap_space_total.${m[3]}` : name] = mb(Number(m[4]));
+  }
+  return out;
 }

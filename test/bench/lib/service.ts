@@ -63,6 +63,19 @@ export function prepareService(opts: { ref?: string; tsx?: boolean; build?: bool
 export const benchJwk = JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
 export const ADMIN = { email: 'bench-admin@bench.test', password: 'Bench-Admin-Passw0rd!' };
 
+/**
+ * BENCH_SERVICE_ENV='KEY=value KEY2=value': extra variables for every service
+ * process, for experiments (DATABASE_POOL_SIZE=4, MALLOC_ARENA_MAX=2, …).
+ */
+export function extraServiceEnv(): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const pair of (process.env.BENCH_SERVICE_ENV ?? '').split(/\s+/).filter(Boolean)) {
+    const i = pair.indexOf('=');
+    if (i > 0) out[pair.slice(0, i)] = pair.slice(i + 1);
+  }
+  return out;
+}
+
 export type ServiceOptions = {
   name: string;
   build: ServiceBuild;
@@ -97,6 +110,7 @@ export async function startService(o: ServiceOptions): Promise<Proc> {
     BOOTSTRAP_ADMIN_PASSWORD: ADMIN.password,
     ...(o.databaseUrl ? { DATABASE_URL: o.databaseUrl } : {}),
     ...(o.redisUrl ? { REDIS_URL: o.redisUrl } : {}),
+    ...extraServiceEnv(),
     ...o.env,
   };
   const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`, `--cpu-prof-name=${o.name}.cpuprofile`] : [];
