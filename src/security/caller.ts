@@ -1,5 +1,5 @@
 // Who is calling and what they may do, resolved in one store round trip:
-// session liveness, current roles, the roles version and the rate-limit hit.
+// session liveness, current roles and profile, the roles version and the rate-limit hit.
 import type { Db } from '../db/connect.js';
 import { problem } from '../lib/problem.js';
 import { SESSION_ALIVE, SESSION_REVOKED, keys, type Store, type WindowCount } from '../store/store.js';
