@@ -4,7 +4,7 @@
 //   npm run bench                      full run (about 25 min; the first one also seeds 1M rows)
 //   npm run bench -- --quick           short durations, one round: for iterating (about 5 min)
 //   npm run bench -- --only 1,2,6      a subset (scenarios 1-7, `embedded`)
-//   npm run bench -- --profile         CPU profiles of the service under scenarios 1 (audit on and off) and 2
+//   npm run bench -- --profile         CPU profiles of the service under scenarios 1 (audit on and off), 2 and 3 (--only 3 for one)
 //   npm run bench -- --ref HEAD~1      bench a committed revision (isolated snapshot) instead of the tree
 //   npm run bench -- --tsx             run src/ through tsx instead of compiling to dist/
 //   npm run bench -- --no-build        use the existing dist/
@@ -403,7 +403,7 @@ function printTable() {
 async function profileMode(build: ServiceBuild) {
   const profDir = join(resultsDir, `profile-${stamp}`);
   mkdirSync(profDir, { recursive: true });
-  log(`profile mode: node --cpu-prof on the service under scenarios 1 and 2 (${S.durationS} s each) → ${profDir}`);
+  log(`profile mode: node --cpu-prof on the service under scenarios 1, 2 and 3 (${S.durationS} s each) → ${profDir}`);
   await recreateDatabase(DB_EMPTY);
   await flushRedis();
   // The setup (argon2 hashing, registration) runs on an unprofiled instance.
@@ -415,7 +415,9 @@ async function profileMode(build: ServiceBuild) {
     ['s1-users-me', (p: Proc) => spec.me(p, setup), true],
     ['s2-posts', (p: Proc) => spec.posts(p), true],
     ['s1-users-me-audit-off', (p: Proc) => spec.me(p, setup), false],
+    ['s3-login', (p: Proc) => spec.login(p, setup.emails), true],
   ] as const) {
+    if (only && !only.some((o) => name.startsWith(`s${o}-`) || name === o)) continue;
     const svc = await startService({ name: `prof-${name}`, build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl, cpuProfDir: profDir, audit });
     record(`profile.${name}`, await load(mk(svc)));
     await svc.stop();
