@@ -59,7 +59,7 @@ function createRuntime(deps: Deps, opts: AppOptions): Runtime {
   };
 }
 
-function buildApp(rt: Runtime, opts: AppOptions) {
+function buildApp(rt: Runtime, opts: AppOptions, inFlight: { count: number }) {
   const { config } = rt;
   const corsOrigins = new Set(config.corsOrigins);
   const corsMiddleware = cors({
@@ -71,6 +71,16 @@ function buildApp(rt: Runtime, opts: AppOptions) {
   // Read lazily by the OpenAPI document, which describes the finished app.
   let self: Hono<any, any, any> | undefined;
   const app = new Hono()
+    // Counts requests in progress, so a graceful stop waits for their handlers
+    // (not just their sockets) before the pools close under them.
+    .use(async (_c, next) => {
+      inFlight.count++;
+      try {
+        await next();
+      } finally {
+        inFlight.count--;
+      }
+    })
     // The headers that matter for a JSON API. Each response header costs real
     // time in the Node adapter (profiled), so the browser-page ones (COOP, COEP,
     // Origin-Agent-Cluster, X-XSS-Protection...) are left out; HSTS belongs to
@@ -142,20 +152,28 @@ function buildApp(rt: Runtime, opts: AppOptions) {
 
 export type AppType = ReturnType<typeof buildApp>;
 
+
 export type AppHandle = {
   app: AppType;
   runtime: Runtime;
-  /** Flush the audit log and counters (call on graceful shutdown, before closing the database). */
-  stop(): Promise<void>;
+  /**
+   * Wait for requests in progress (up to graceMs), then flush the audit log and
+   * counters. Call on graceful shutdown, before closing the store and database.
+   */
+  stop(graceMs?: number): Promise<void>;
 };
 
 export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
   const runtime = createRuntime(deps, opts);
-  const app = buildApp(runtime, opts);
+  const inFlight = { count: 0 };
+  const app = buildApp(runtime, opts, inFlight);
   return {
     app,
     runtime,
-    async stop() {
+    async stop(graceMs = deps.config.shutdownTimeoutSeconds * 1000) {
+      // Handlers of requests whose clients already left may still be running.
+      const until = Date.now() + graceMs;
+      while (inFlight.count > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       await Promise.all([runtime.audit.stop(), runtime.stats.stop()]);
     },
   };

@@ -7,8 +7,15 @@ import { problem } from '../lib/problem.js';
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export const limitBody = (maxSize: number) =>
-  bodyLimit({ maxSize, onError: () => problem('payload_too_large', `The body exceeds ${maxSize} bytes`) });
+export const limitBody = (maxSize: number) => {
+  const limit = bodyLimit({ maxSize, onError: () => problem('payload_too_large', `The body exceeds ${maxSize} bytes`) });
+  // Only requests that can carry a body pay for it: asking for the body makes
+  // the Node adapter build a full Request per GET (profiled at ~9% of /users/me).
+  return createMiddleware(async (c, next) => {
+    if (!BODY_METHODS.has(c.req.method)) return next();
+    return limit(c, next);
+  });
+};
 
 export const jsonBody = () =>
   createMiddleware(async (c, next) => {
