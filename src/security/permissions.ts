@@ -27,7 +27,6 @@ export const isPermission = (p: string): p is Permission => Object.hasOwn(PERMIS
 
 export const BUILT_IN_ROLES = ['guest', 'user', 'moderator', 'admin'] as const;
 export type BuiltInRole = (typeof BUILT_IN_ROLES)[number];
-export const isBuiltInRole = (r: string): r is BuiltInRole => (BUILT_IN_ROLES as readonly string[]).includes(r);
 
 /** The role that always holds every permission, present and future; it cannot be changed. */
 export const SUPER_ROLE = 'admin';
