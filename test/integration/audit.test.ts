@@ -74,6 +74,15 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     }
   });
 
+  it('writes nothing for /healthz, /readyz and /metrics', async () => {
+    const tag = `ops-${backend}-${Math.random().toString(36).slice(2)}`;
+    for (const path of ['/healthz', '/readyz', '/metrics']) await call('GET', path, { headers: { 'x-request-id': `${tag}${path.replace('/', '-')}` } });
+    const marker = await call('GET', '/posts', { headers: { 'x-request-id': `${tag}-marker` } });
+    await entryOf(marker.headers.get('x-request-id')!);
+    const rows = await database.db.select({ r: auditLogs.requestId }).from(auditLogs);
+    expect(rows.filter((r) => r.r.startsWith(tag)).map((r) => r.r)).toEqual([`${tag}-marker`]);
+  });
+
   it('records rate-limited requests', async () => {
     const limited = await createTestApp({ database, config: testConfig({ RATE_LIMIT_REQUESTS: '1' }), prepare: false });
     const c = client(limited);

@@ -307,6 +307,10 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
         cursor = page.body.nextCursor;
       } while (cursor);
       expect(seen).toEqual([...created].reverse());
+      // Without ?limit a page holds 20 (the contract's default).
+      const first = await call('GET', '/posts');
+      expect(first.body.items).toHaveLength(20);
+      expect(first.body.nextCursor).toEqual(expect.any(String));
       expect(new Set(seen).size).toBe(25);
       const tooMany = await call('GET', '/posts?limit=101');
       expect(tooMany.status).toBe(400);
