@@ -1,5 +1,6 @@
 // The whole service, top to bottom: one middleware chain, then the route
 // modules. createApp(deps) builds an app; tests build as many as they need.
+import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { secureHeaders } from 'hono/secure-headers';
@@ -26,6 +27,7 @@ import { rolesRoutes } from './modules/roles/roles.routes.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { makeDummyHash } from './security/passwords.js';
+import { keys } from './store/store.js';
 import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/tokens.js';
 
@@ -187,5 +189,7 @@ export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | '
   await migrate(deps.database.db);
   await ensureBuiltInRoles(deps.database.db);
   await deps.database.db.insert(statsCounters).values({ name: 'since', value: 0 }).onConflictDoNothing();
+  // The first version of the posts (kept if another instance set one): see posts.cache.ts.
+  await deps.store.set(keys.postsVersion, randomUUID(), { nx: true });
   await ensureBootstrapAdmin(deps);
 }

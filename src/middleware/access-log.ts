@@ -2,14 +2,13 @@
 // from the matched route's metadata, detail for security events) and the RBAC
 // statistics. Nothing here waits on I/O: the writers batch off the request path.
 import { createMiddleware } from 'hono/factory';
-import { matchedRoutes } from 'hono/route';
 import type { AuditWriter } from '../audit/audit-log.js';
 import type { Metrics } from '../audit/metrics.js';
 import type { StatsCounters } from '../audit/stats.js';
 import type { Logger } from '../lib/logger.js';
 import { Problem } from '../lib/problem.js';
 import type { Caller } from '../security/caller.js';
-import { metaOf } from './route-meta.js';
+import { matchedRoute } from './route-meta.js';
 import type { Decision } from './rbac.js';
 
 export type AccessLogVariables = {
@@ -38,26 +37,16 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     const started = performance.now();
     await next();
     const status = c.res.status;
-    const routes = matchedRoutes(c);
-    let action = 'unknown';
-    let route = '-';
-    // The first route with metadata is the one that answers (or would have,
-    // had a middleware not refused first): /users/me before /users/:id.
-    for (const r of routes) {
-      const meta = metaOf(r.handler);
-      if (meta) {
-        action = meta.action;
-        route = r.path;
-        break;
-      }
-    }
+    const m = matchedRoute(c);
+    let action = m?.meta.action ?? 'unknown';
+    const route = m?.path ?? '-';
     if (route === '-' && status === 405) action = 'method_not_allowed';
     const seconds = (performance.now() - started) / 1000;
     const labels = { route, method: c.req.method, status: String(status) };
     opts.metrics.requests.inc(labels);
     opts.metrics.latency.observe(labels, seconds);
 
-    const decision = c.var.decision;
+    const decision = c.get('decision');
     if (decision) {
       opts.stats.add(decision.allowed ? 'access.allowed' : 'access.denied');
       opts.stats.add(`perm.${decision.permission}.${decision.allowed ? 'allowed' : 'denied'}`);
@@ -66,15 +55,15 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     const problemCode = err instanceof Problem ? err.code : undefined;
     const detail =
       (err instanceof Problem ? err.extra.audit : undefined) ??
-      c.var.auditDetail ??
+      c.get('auditDetail') ??
       (decision && !decision.allowed ? `permission_denied: ${decision.permission}` : undefined) ??
       (problemCode === 'rate_limited' || problemCode === 'invalid_token' ? problemCode : undefined) ??
       null;
     const entry = {
       at: new Date(opts.now()),
-      requestId: c.var.requestId,
-      actorId: c.var.caller?.userId ?? null,
-      ip: c.var.clientIp ?? 'unknown',
+      requestId: c.get('requestId'),
+      actorId: c.get('caller')?.userId ?? null,
+      ip: c.get('clientIp') ?? 'unknown',
       method: c.req.method,
       path: loggablePath(c.req.path, c.req.url),
       route,

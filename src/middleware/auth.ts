@@ -5,15 +5,18 @@
 // applies the count fetched here.
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
-import { resolveCaller, type Caller, type CallerContext } from '../security/caller.js';
+import { resolveCaller, type Caller, type CallerContext, type Prefetched } from '../security/caller.js';
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/tokens.js';
 import { keys, type WindowCount } from '../store/store.js';
+import { matchedRoute } from './route-meta.js';
 
 export type AuthVariables = {
   clientIp: string;
   caller: Caller;
   claims: AccessClaims | null;
   rate: WindowCount | undefined;
+  /** The store keys the route's metadata asked for (`prefetch`), read in the same round trip. */
+  prefetched: Prefetched | undefined;
 };
 
 const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
@@ -30,20 +33,23 @@ export const authenticate = (opts: { verify: TokenVerifier; callers: CallerConte
       } catch (err) {
         if (!(err instanceof InvalidTokenError)) throw err;
         // Still count the attempt against the address: bad tokens are not free.
-        c.set('rate', await opts.callers.store.hit(keys.rate(`ip:${c.var.clientIp}`), opts.rateWindowMs));
+        c.set('rate', await opts.callers.store.hit(keys.rate(`ip:${c.get('clientIp')}`), opts.rateWindowMs));
         problem('invalid_token', 'The access token is invalid or expired', {
           headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
         });
       }
     }
     c.set('claims', claims);
-    const client = claims ? `u:${claims.sub}` : `ip:${c.var.clientIp}`;
+    const client = claims ? `u:${claims.sub}` : `ip:${c.get('clientIp')}`;
     // A revoked session throws invalid_token here, like a bad token.
-    const { caller, rate } = await resolveCaller(opts.callers, claims, {
-      key: keys.rate(client),
-      windowMs: opts.rateWindowMs,
-    });
+    const { caller, rate, prefetched } = await resolveCaller(
+      opts.callers,
+      claims,
+      { key: keys.rate(client), windowMs: opts.rateWindowMs },
+      matchedRoute(c)?.meta.prefetch,
+    );
     c.set('caller', caller);
     c.set('rate', rate);
+    if (prefetched) c.set('prefetched', prefetched);
     await next();
   });

@@ -17,7 +17,7 @@ export function rateHeaders(limit: number, rate: WindowCount): Record<string, st
 
 export const rateLimit = (opts: { limit: number; onReject: () => void }) =>
   createMiddleware<{ Variables: RateLimitVariables }>(async (c, next) => {
-    const rate = c.var.rate;
+    const rate = c.get('rate');
     if (rate) {
       const headers = rateHeaders(opts.limit, rate);
       for (const [k, v] of Object.entries(headers)) c.header(k, v);

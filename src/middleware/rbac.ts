@@ -19,8 +19,8 @@ export function deny(caller: Caller, permission: Permission): never {
 
 export const requirePermission = (permission: Permission) =>
   createMiddleware<{ Variables: RbacVariables }>(async (c, next) => {
-    const allowed = can(c.var.caller.permissions, permission);
+    const allowed = can(c.get('caller').permissions, permission);
     c.set('decision', { permission, allowed });
-    if (!allowed) deny(c.var.caller, permission);
+    if (!allowed) deny(c.get('caller'), permission);
     await next();
   });

@@ -2,7 +2,8 @@
 // operation. Built as hono-openapi's describeRoute middleware (so the document
 // is generated from the route table and the same zod schemas), tagged with our
 // own metadata that the access log and the tests read back from the matched route.
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { matchedRoutes } from 'hono/route';
 import { describeRoute, resolver } from 'hono-openapi';
 import type { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../lib/problem.js';
@@ -26,6 +27,11 @@ export type RouteMeta = {
   body?: boolean;
   /** Route-specific error codes beyond the ones every route can answer. */
   errors?: ErrorCode[];
+  /**
+   * Store keys the handler needs, read in the request's one store round trip
+   * (see the auth middleware) and handed over as the `prefetched` variable.
+   */
+  prefetch?: readonly string[];
 };
 
 export type MetaMiddleware = MiddlewareHandler & { [ROUTE_META]: RouteMeta };
@@ -79,4 +85,28 @@ export function routeMeta(meta: RouteMeta): MetaMiddleware {
 
 export function metaOf(handler: unknown): RouteMeta | undefined {
   return (handler as Partial<MetaMiddleware> | undefined)?.[ROUTE_META];
+}
+
+export type MatchedRoute = { meta: RouteMeta; path: string };
+const matched = new WeakMap<Context, MatchedRoute | null>();
+
+/**
+ * The route that answers this request (or would have, had a middleware not
+ * refused first): the first matched route with metadata, so /users/me before
+ * /users/:id. Null when no route matches. Looked up once per request.
+ */
+export function matchedRoute(c: Context): MatchedRoute | null {
+  let m = matched.get(c);
+  if (m === undefined) {
+    m = null;
+    for (const r of matchedRoutes(c)) {
+      const meta = metaOf(r.handler);
+      if (meta) {
+        m = { meta, path: r.path };
+        break;
+      }
+    }
+    matched.set(c, m);
+  }
+  return m;
 }

@@ -37,18 +37,36 @@ function parseRoles(raw: string | null): string[] | null {
   }
 }
 
+const NONE: readonly string[] = [];
+
+/** Values of the extra keys asked for, by key (null: missing or unreadable). */
+export type Prefetched = Readonly<Record<string, string | null>>;
+
+function prefetched(extra: readonly string[], values: (string | null)[], from: number): Prefetched | undefined {
+  if (extra.length === 0) return undefined;
+  const out: Record<string, string | null> = {};
+  for (let i = 0; i < extra.length; i++) out[extra[i]!] = values[from + i] ?? null;
+  return out;
+}
+
 export async function resolveCaller(
   ctx: CallerContext,
   claims: AccessClaims | null,
   rate?: { key: string; windowMs: number },
-): Promise<{ caller: Caller; rate?: WindowCount }> {
+  /** More keys to read in the same round trip, for the route's handler. */
+  extra: readonly string[] = NONE,
+): Promise<{ caller: Caller; rate?: WindowCount; prefetched?: Prefetched }> {
   if (!claims) {
-    const { values, hit } = await ctx.store.batch({ gets: [keys.rolesVersion], ...(rate ? { hit: rate } : {}) });
+    const { values, hit } = await ctx.store.batch({ gets: [keys.rolesVersion, ...extra], ...(rate ? { hit: rate } : {}) });
     const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE], values[0] ?? null);
-    return { caller: { userId: null, sessionId: null, roles: [], permissions, profile: null }, ...(hit ? { rate: hit } : {}) };
+    return {
+      caller: { userId: null, sessionId: null, roles: [], permissions, profile: null },
+      ...(hit ? { rate: hit } : {}),
+      ...(extra.length ? { prefetched: prefetched(extra, values, 1) } : {}),
+    };
   }
   const { values, hit } = await ctx.store.batch({
-    gets: [keys.session(claims.sid), keys.userRoles(claims.sub), keys.rolesVersion, keys.userProfile(claims.sub)],
+    gets: [keys.session(claims.sid), keys.userRoles(claims.sub), keys.rolesVersion, keys.userProfile(claims.sub), ...extra],
     ...(rate ? { hit: rate } : {}),
   });
   const [sessionState, rolesRaw, version, profile] = values;
@@ -68,5 +86,6 @@ export async function resolveCaller(
   return {
     caller: { userId: claims.sub, sessionId: claims.sid, roles, permissions, profile: profile ?? null },
     ...(hit ? { rate: hit } : {}),
+    ...(extra.length ? { prefetched: prefetched(extra, values, 4) } : {}),
   };
 }

@@ -4,6 +4,7 @@
 // MemoryStore, and writes are dropped. Because dropped writes may leave stale
 // cache entries behind (a session revoked during the outage), nothing is read
 // from Redis again until the cached session and role keys have been cleared.
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { MemoryStore } from './memory.js';
 import type { BatchRequest, BatchResult, Store, WindowCount } from './store.js';
@@ -18,8 +19,34 @@ if t < 0 then
 end
 return {c, t}`;
 
+// A whole request's store work as one command: GET every key but the last,
+// then, when ARGV[1] is a window length, a fixed-window hit on the last key.
+// One command instead of a pipeline of five: ioredis spends its time per
+// command (objects, promises, reply parsing), and this is on every request.
+// (false becomes a nil reply, so missing keys keep their place in the array.)
+const BATCH_SCRIPT = `
+local out = {}
+local n = #KEYS
+if ARGV[1] ~= '' then n = n - 1 end
+for i = 1, n do
+  out[i] = redis.call('GET', KEYS[i]) or false
+end
+if ARGV[1] ~= '' then
+  local k = KEYS[n + 1]
+  local c = redis.call('INCR', k)
+  local t = redis.call('PTTL', k)
+  if t < 0 then
+    redis.call('PEXPIRE', k, ARGV[1])
+    t = tonumber(ARGV[1])
+  end
+  out[n + 1] = c
+  out[n + 2] = t
+end
+return out`;
+
 type RedisWithHit = Redis & {
   hitWindow(key: string, windowMs: number): Promise<[number, number]>;
+  batchRead(numKeys: number, ...keysThenWindow: (string | number)[]): Promise<(string | number | null)[]>;
 };
 
 export type RedisStoreOptions = {
@@ -50,8 +77,13 @@ export class RedisStore implements Store {
       commandTimeout: 1_000,
       retryStrategy: (times) => Math.min(100 * times, 1_000),
       lazyConnect: false,
+      // Commands issued while the event loop handles one batch of I/O go out
+      // in one write: under load, many requests share a socket write (a
+      // syscall costs as much as the rest of the command here, profiled).
+      enableAutoPipelining: true,
     }) as RedisWithHit;
     this.redis.defineCommand('hitWindow', { numberOfKeys: 1, lua: HIT_SCRIPT });
+    this.redis.defineCommand('batchRead', { lua: BATCH_SCRIPT });
     // ioredis emits 'error' on every failed reconnect; the degrade callbacks log it.
     this.redis.on('error', () => {});
     this.redis.on('ready', () => {
@@ -96,6 +128,7 @@ export class RedisStore implements Store {
         } while (cursor !== '0');
       }
       await this.redis.incr(keys.rolesVersion);
+      await this.redis.set(keys.postsVersion, randomUUID());
       this.droppedWrites = false;
       this.opts.onRecovered?.();
       return true;
@@ -108,16 +141,14 @@ export class RedisStore implements Store {
   async batch(req: BatchRequest): Promise<BatchResult> {
     try {
       if (!(await this.heal())) throw new Error('stale cache not cleared yet');
-      const p = this.redis.pipeline();
-      for (const k of req.gets) p.get(k);
-      if (req.hit) (p as unknown as RedisWithHit).hitWindow(req.hit.key, req.hit.windowMs);
-      const out = await p.exec();
-      if (!out) throw new Error('pipeline aborted');
-      for (const [err] of out) if (err) throw err;
-      const values = out.slice(0, req.gets.length).map(([, v]) => (v as string | null) ?? null);
+      const n = req.gets.length;
+      const out = req.hit
+        ? await this.redis.batchRead(n + 1, ...req.gets, req.hit.key, req.hit.windowMs)
+        : await this.redis.batchRead(n, ...req.gets, '');
+      const values = new Array<string | null>(n);
+      for (let i = 0; i < n; i++) values[i] = (out[i] as string | null | undefined) ?? null;
       if (!req.hit) return { values };
-      const [count, resetMs] = out[req.gets.length]![1] as [number, number];
-      return { values, hit: { count, resetMs } };
+      return { values, hit: { count: Number(out[n]), resetMs: Number(out[n + 1]) } };
     } catch (err) {
       this.degraded('batch', err);
       const values = req.gets.map(() => null);

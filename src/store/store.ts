@@ -11,7 +11,7 @@ export type BatchResult = { values: (string | null)[]; hit?: WindowCount };
 
 export interface Store {
   readonly kind: 'redis' | 'memory';
-  /** Several reads and one counter increment in one round trip (pipelined on Redis). */
+  /** Several reads and one counter increment in one round trip (one script call on Redis). */
   batch(req: BatchRequest): Promise<BatchResult>;
   get(key: string): Promise<string | null>;
   /** Returns false when `nx` was asked and the key already existed. */
@@ -35,6 +35,12 @@ export const keys = {
   /** The user's public profile (the User shape without roles), for GET /users/me. */
   userProfile: (userId: string) => `up:${userId}`,
   rolesVersion: 'rv',
+  /**
+   * A random token replaced after every post write: in-process caches of the
+   * first /posts page are valid while it is unchanged (random, not a counter,
+   * so that a flushed store can never bring an old value back).
+   */
+  postsVersion: 'pv',
   rate: (client: string) => `rl:${client}`,
   loginAccount: (email: string, ip: string) => `lf:a:${ip}:${email}`,
   loginIp: (ip: string) => `lf:ip:${ip}`,

@@ -67,6 +67,20 @@ describe('two instances over one PostgreSQL and one Redis', () => {
     expect(after.body.updatedAt).toBe(roles.body.updatedAt);
   });
 
+  it('lists on B, on the next request, a post written or deleted on A (B had the first page cached)', async () => {
+    const s = await registerAndLogin(callA);
+    const titles = async (call: Call) => ((await call('GET', '/posts')).body.items as { title: string }[]).map((p) => p.title);
+    await titles(callB); // B serves the first page from its in-process cache from now on
+    await titles(callB);
+    const title = `written on A ${Math.random()}`;
+    const created = await callA('POST', '/posts', { token: s.accessToken, body: { title, body: 'x' } });
+    expect(created.status).toBe(201);
+    expect((await titles(callB))[0]).toBe(title);
+    expect((await callA('GET', '/posts?limit=5')).body.items[0].title).toBe(title);
+    expect((await callA('DELETE', `/posts/${created.body.id}`, { token: s.accessToken })).status).toBe(204);
+    expect(await titles(callB)).not.toContain(title);
+  });
+
   it('puts a role removed on A in force on B within 1.5 s', async () => {
     const mod = await registerAndLogin(callA);
     await callA('PUT', `/users/${mod.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', 'moderator'] } });

@@ -44,7 +44,7 @@ export const authRoutes = (rt: Runtime) =>
       }),
       validate('json', LoginBody),
       async (c) => {
-        const pair = await login(rt, { ...c.req.valid('json'), ip: c.var.clientIp });
+        const pair = await login(rt, { ...c.req.valid('json'), ip: c.get('clientIp') });
         return c.json(pair, 200, NO_STORE);
       },
     )

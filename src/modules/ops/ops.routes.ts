@@ -46,7 +46,7 @@ export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
       if (down.length === 0) return c.json({ status: 'ready' as const, checks }, 200);
       const p = new Problem('service_unavailable', `Not ready: ${down.join(', ')} down`);
       c.header('Content-Type', 'application/problem+json');
-      return c.body(JSON.stringify({ ...problemBody(p, c.var.requestId), checks }), 503);
+      return c.body(JSON.stringify({ ...problemBody(p, c.get('requestId')), checks }), 503);
       },
     )
     .get('/metrics', op('ops.metrics', 'Prometheus metrics', { 200: { description: 'Prometheus text format' } }), async (c) => {

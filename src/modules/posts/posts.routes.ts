@@ -1,22 +1,44 @@
 // /posts: list, read, write, delete with ownership.
-import { Hono } from 'hono';
+import { Hono, type TypedResponse } from 'hono';
 import type { Runtime } from '../../deps.js';
 import type { AppEnv } from '../../middleware/env.js';
 import { deny, requirePermission } from '../../middleware/rbac.js';
 import { routeMeta } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
+import { keys } from '../../store/store.js';
 import { IdParam } from '../users/users.schemas.js';
-import { CreatePostBody, ListPostsQuery, PostListSchema, PostSchema } from './posts.schemas.js';
+import { FirstPageCache } from './posts.cache.js';
+import { CreatePostBody, ListPostsQuery, PostListSchema, PostSchema, type PostList } from './posts.schemas.js';
 import { createPost, deletePost, getPost, listPosts } from './posts.service.js';
 
-export const postsRoutes = (rt: Runtime) =>
-  new Hono<AppEnv>()
+const JSON_TYPE = { 'Content-Type': 'application/json' };
+
+export const postsRoutes = (rt: Runtime) => {
+  const firstPages = new FirstPageCache(rt.clock);
+  return new Hono<AppEnv>()
     .get(
       '/',
-      routeMeta({ action: 'posts.list', summary: 'List posts, newest first', permission: 'posts:read', tags: ['posts'], responses: { 200: PostListSchema } }),
+      routeMeta({
+        action: 'posts.list',
+        summary: 'List posts, newest first',
+        permission: 'posts:read',
+        tags: ['posts'],
+        responses: { 200: PostListSchema },
+        prefetch: [keys.postsVersion],
+      }),
       requirePermission('posts:read'),
       validate('query', ListPostsQuery),
-      async (c) => c.json(await listPosts(rt, c.req.valid('query')), 200),
+      async (c) => {
+        const q = c.req.valid('query');
+        const version = q.cursor === undefined ? (c.get('prefetched')?.[keys.postsVersion] ?? null) : null;
+        let json = version === null ? undefined : firstPages.get(q.limit, version);
+        if (json === undefined) {
+          json = JSON.stringify(await listPosts(rt, q));
+          if (version !== null) firstPages.set(q.limit, version, json);
+        }
+        // Sent as built (the cached string is the serialized page), typed for the RPC client.
+        return c.body(json, 200, JSON_TYPE) as unknown as Response & TypedResponse<PostList, 200, 'json'>;
+      },
     )
     .get(
       '/:id',
@@ -30,7 +52,7 @@ export const postsRoutes = (rt: Runtime) =>
       routeMeta({ action: 'posts.create', summary: 'Write a post', permission: 'posts:create', tags: ['posts'], body: true, responses: { 201: PostSchema } }),
       requirePermission('posts:create'),
       validate('json', CreatePostBody),
-      async (c) => c.json(await createPost(rt, c.var.caller.userId!, c.req.valid('json')), 201),
+      async (c) => c.json(await createPost(rt, c.get('caller').userId!, c.req.valid('json')), 201),
     )
     .delete(
       '/:id',
@@ -47,7 +69,7 @@ export const postsRoutes = (rt: Runtime) =>
       requirePermission('posts:read'),
       validate('param', IdParam),
       async (c) => {
-        const caller = c.var.caller;
+        const caller = c.get('caller');
         const used = await deletePost(rt, caller, c.req.valid('param').id, (permission) => {
           c.set('decision', { permission, allowed: false });
           return deny(caller, permission);
@@ -56,3 +78,4 @@ export const postsRoutes = (rt: Runtime) =>
         return c.body(null, 204);
       },
     );
+};

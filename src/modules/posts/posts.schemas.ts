@@ -12,6 +12,7 @@ export const PostSchema = z.object({
 export type Post = z.infer<typeof PostSchema>;
 
 export const PostListSchema = z.object({ items: z.array(PostSchema), nextCursor: z.string().nullable() });
+export type PostList = z.infer<typeof PostListSchema>;
 
 export const CreatePostBody = z.strictObject({
   title: z.string().trim().min(1, 'Must not be empty').max(200, 'At most 200 characters'),

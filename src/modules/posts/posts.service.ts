@@ -1,5 +1,6 @@
 // Posts with ownership: anyone with posts:read lists and reads; deleting needs
 // posts:delete:own for one's own post or posts:delete:any for anyone's.
+import { randomUUID } from 'node:crypto';
 import { eq, type SQL } from 'drizzle-orm';
 import type { Runtime } from '../../deps.js';
 import { newestFirst, olderThan } from '../../db/keyset.js';
@@ -9,6 +10,7 @@ import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../security/caller.js';
 import { can, type Permission } from '../../security/permissions.js';
+import { keys, type Store } from '../../store/store.js';
 import type { Post } from './posts.schemas.js';
 
 const toPost = (r: typeof posts.$inferSelect): Post => ({
@@ -18,6 +20,11 @@ const toPost = (r: typeof posts.$inferSelect): Post => ({
   authorId: r.authorId,
   createdAt: r.createdAt.toISOString(),
 });
+
+/** After a post write commits: every instance's cached first page is out of date. */
+export async function postsChanged(store: Store): Promise<void> {
+  await store.set(keys.postsVersion, randomUUID());
+}
 
 export async function listPosts(rt: Runtime, q: { limit: number; cursor?: string | undefined }) {
   let where: SQL | undefined;
@@ -51,6 +58,7 @@ export async function createPost(rt: Runtime, authorId: string, input: { title: 
     .insert(posts)
     .values({ authorId, title: input.title, body: input.body, createdAt: new Date(rt.clock()) })
     .returning();
+  await postsChanged(rt.store);
   return toPost(row!);
 }
 
@@ -75,5 +83,6 @@ export async function deletePost(
     onRetry: () => rt.metrics.txRetries.inc(),
   });
   if (gone.length === 0) problem('not_found', 'No such post');
+  await postsChanged(rt.store);
   return needed;
 }

@@ -15,7 +15,7 @@ export const usersRoutes = (rt: Runtime) =>
       routeMeta({ action: 'users.me.read', summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'], responses: { 200: MeSchema } }),
       requirePermission('profile:read'),
       async (c) => {
-        const caller = c.var.caller;
+        const caller = c.get('caller');
         const user = await getMe(rt, caller);
         return c.json({ ...user, permissions: sortedPermissions(caller.permissions) }, 200);
       },
@@ -35,7 +35,7 @@ export const usersRoutes = (rt: Runtime) =>
       requirePermission('profile:update'),
       validate('json', UpdateMeBody),
       async (c) => {
-        const caller = c.var.caller;
+        const caller = c.get('caller');
         const input = c.req.valid('json');
         const user = await updateMe(rt, caller.userId!, caller.sessionId!, input);
         if (input.password !== undefined) c.set('auditDetail', 'password_changed');

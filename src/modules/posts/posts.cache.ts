@@ -1,0 +1,44 @@
+// The first page of /posts, the page every reader asks for, kept in-process as
+// the JSON it is sent as. An entry is valid while the store's posts version
+// (read in the request's one store round trip) is the one it was built under;
+// every post write replaces that version, so all instances see a write on
+// their next request. Without a version (store unreachable or emptied) the
+// cache is bypassed. MAX_AGE_MS bounds what a write made outside the API
+// (SQL by an operator) can leave visible.
+const MAX_AGE_MS = 5_000;
+
+type Entry = { version: string; at: number; json: string };
+
+export class FirstPageCache {
+  private readonly pages = new Map<number, Entry>();
+  private bytes = 0;
+
+  constructor(
+    private readonly now: () => number,
+    /** Characters kept in all (the first pages of every `limit` asked for). */
+    private readonly budget = 2_000_000,
+  ) {}
+
+  get(limit: number, version: string): string | undefined {
+    const e = this.pages.get(limit);
+    if (!e || e.version !== version || this.now() - e.at > MAX_AGE_MS) return undefined;
+    return e.json;
+  }
+
+  set(limit: number, version: string, json: string): void {
+    const old = this.pages.get(limit);
+    if (old) {
+      this.bytes -= old.json.length;
+      this.pages.delete(limit);
+    }
+    if (json.length > this.budget) return;
+    this.pages.set(limit, { version, at: this.now(), json });
+    this.bytes += json.length;
+    // Oldest first (Map keeps insertion order).
+    for (const [k, e] of this.pages) {
+      if (this.bytes <= this.budget) break;
+      this.pages.delete(k);
+      this.bytes -= e.json.length;
+    }
+  }
+}
