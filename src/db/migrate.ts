@@ -8,6 +8,7 @@ import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { Db } from './connect.js';
 import { isSerializationFailure, isUniqueViolation } from './errors.js';
+import { rowsOf } from './rows.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -48,10 +49,4 @@ export async function migrate(db: Db, folder = MIGRATIONS_FOLDER): Promise<{ app
     }
   }
   return { applied };
-}
-
-/** postgres.js returns an array, PGlite an object with `rows`. */
-export function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result)) return result as T[];
-  return ((result as { rows?: T[] }).rows ?? []) as T[];
 }

@@ -12,11 +12,19 @@ export type TxOptions = { maxAttempts?: number; onRetry?: (attempt: number, err:
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export async function withTx<T>(db: Db, fn: (tx: Tx) => Promise<T>, opts: TxOptions = {}): Promise<T> {
+export function withTx<T>(db: Db, fn: (tx: Tx) => Promise<T>, opts: TxOptions = {}): Promise<T> {
+  return retrying(() => db.transaction(fn as (tx: unknown) => Promise<T>, { isolationLevel: 'serializable' }), opts);
+}
+
+/**
+ * One statement (atomic on its own, no BEGIN/COMMIT round trips), retried like
+ * a transaction: a SERIALIZABLE database may refuse a single statement too.
+ */
+export async function retrying<T>(fn: () => Promise<T>, opts: TxOptions = {}): Promise<T> {
   const maxAttempts = opts.maxAttempts ?? 10;
   for (let attempt = 1; ; attempt++) {
     try {
-      return await db.transaction(fn as (tx: unknown) => Promise<T>, { isolationLevel: 'serializable' });
+      return await fn();
     } catch (err) {
       if (!isSerializationFailure(err) || attempt >= maxAttempts) throw err;
       opts.onRetry?.(attempt, err);

@@ -3,7 +3,8 @@
 import { sql, eq, and, type SQL } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newestFirst, olderThan } from '../../src/db/keyset.js';
-import { migrate, rowsOf } from '../../src/db/migrate.js';
+import { migrate } from '../../src/db/migrate.js';
+import { rowsOf } from '../../src/db/rows.js';
 import { auditLogs, posts, users } from '../../src/db/schema.js';
 import type { Database } from '../../src/db/connect.js';
 import { openDatabase } from '../helpers/services.js';
