@@ -9,6 +9,7 @@ import { resolveCaller, type Caller, type CallerContext, type Prefetched } from 
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/tokens.js';
 import { keys, type WindowCount } from '../store/store.js';
 import { matchedRoute } from './route-meta.js';
+import { requestHeader } from '../lib/request-header.js';
 
 export type AuthVariables = {
   clientIp: string;
@@ -23,7 +24,7 @@ const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
 
 export const authenticate = (opts: { verify: TokenVerifier; callers: CallerContext; rateWindowMs: number }) =>
   createMiddleware<{ Variables: AuthVariables }>(async (c, next) => {
-    const header = c.req.header('authorization');
+    const header = requestHeader(c, 'authorization');
     let claims: AccessClaims | null = null;
     if (header !== undefined) {
       const m = BEARER.exec(header);

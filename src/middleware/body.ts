@@ -3,6 +3,7 @@
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
+import { requestHeader } from '../lib/request-header.js';
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -20,17 +21,17 @@ export const limitBody = (maxSize: number) => {
 export const jsonBody = () =>
   createMiddleware(async (c, next) => {
     if (BODY_METHODS.has(c.req.method)) {
-      const length = c.req.header('content-length');
+      const length = requestHeader(c, 'content-length');
       // HTTP/1.1: without Content-Length or Transfer-Encoding a request has no body
       // (Node's adapter still hands over an empty stream); elsewhere trust `body`.
-      const hasBody = c.req.header('transfer-encoding')
+      const hasBody = requestHeader(c, 'transfer-encoding')
         ? true
         : length !== undefined
           ? Number(length) > 0
           : (c.env as { incoming?: unknown } | undefined)?.incoming
             ? false
             : c.req.raw.body !== null;
-      const type = c.req.header('content-type');
+      const type = requestHeader(c, 'content-type');
       if (hasBody || type) {
         const media = (type ?? '').split(';')[0]!.trim();
         if (!JSON_TYPE.test(media)) {

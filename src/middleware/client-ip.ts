@@ -4,6 +4,7 @@
 import proxyaddr from 'proxy-addr';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
+import { requestHeader } from '../lib/request-header.js';
 
 export type ClientIpVariables = { clientIp: string };
 
@@ -30,7 +31,7 @@ export const clientIp = (opts: { trustProxy: string | undefined; remoteAddress: 
     const socket = opts.remoteAddress(c) ?? '0.0.0.0';
     let ip = socket;
     if (trusting) {
-      const fake = { connection: { remoteAddress: socket }, socket: { remoteAddress: socket }, headers: { 'x-forwarded-for': c.req.header('x-forwarded-for') ?? '' } };
+      const fake = { connection: { remoteAddress: socket }, socket: { remoteAddress: socket }, headers: { 'x-forwarded-for': requestHeader(c, 'x-forwarded-for') ?? '' } };
       try {
         ip = proxyaddr(fake as never, trust);
       } catch {

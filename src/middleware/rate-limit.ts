@@ -3,6 +3,7 @@
 // applies it: RateLimit-* headers on every response, 429 past the limit.
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
+import { setResponseHeaders } from '../lib/response-headers.js';
 import type { WindowCount } from '../store/store.js';
 
 export type RateLimitVariables = { rate: WindowCount | undefined };
@@ -20,7 +21,7 @@ export const rateLimit = (opts: { limit: number; onReject: () => void }) =>
     const rate = c.get('rate');
     if (rate) {
       const headers = rateHeaders(opts.limit, rate);
-      for (const [k, v] of Object.entries(headers)) c.header(k, v);
+      setResponseHeaders(c, headers);
       if (rate.count > opts.limit) {
         opts.onReject();
         problem('rate_limited', 'Too many requests: slow down', {

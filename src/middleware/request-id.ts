@@ -1,6 +1,8 @@
 // X-Request-Id: echo a well-formed incoming id, else mint one.
 import { randomUUID } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
+import { requestHeader } from '../lib/request-header.js';
+import { setResponseHeader } from '../lib/response-headers.js';
 
 const VALID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -8,9 +10,9 @@ export type RequestIdVariables = { requestId: string };
 
 export const requestId = () =>
   createMiddleware<{ Variables: RequestIdVariables }>(async (c, next) => {
-    const incoming = c.req.header('x-request-id');
+    const incoming = requestHeader(c, 'x-request-id');
     const id = incoming && VALID.test(incoming) ? incoming : randomUUID();
     c.set('requestId', id);
-    c.header('X-Request-Id', id);
+    setResponseHeader(c, 'X-Request-Id', id);
     await next();
   });

@@ -1,4 +1,6 @@
 // Security checks not covered elsewhere (see SECURITY.md for the whole list).
+import type { AddressInfo } from 'node:net';
+import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -90,5 +92,56 @@ describe('security checks', () => {
       const res = await call('GET', path, { token: s.accessToken });
       expect(res.text).not.toMatch(/argon2|passwordHash|password_hash/);
     }
+  });
+});
+
+// On Node the headers known before the handler runs are written straight onto
+// the ServerResponse (src/lib/response-headers.ts): check them over a real socket.
+describe('response headers through the Node HTTP server', () => {
+  let t: TestApp;
+  let server: ServerType;
+  let base: string;
+  let dispose: () => Promise<void>;
+
+  beforeAll(async () => {
+    const db = await openDatabase('pglite');
+    dispose = db.dispose;
+    t = await createTestApp({ database: db.database, config: testConfig({ RATE_LIMIT_REQUESTS: '3', RATE_LIMIT_WINDOW_SECONDS: '60' }) });
+    server = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+    await t.stop();
+    await dispose();
+  });
+
+  it('sends security, request-id and rate-limit headers once each, on successes and problems alike', async () => {
+    const seen: { status: number; type: string | null }[] = [];
+    for (let i = 1; i <= 4; i++) {
+      const res = await fetch(`${base}/posts`, { headers: { 'x-request-id': `hdr-${i}` } });
+      seen.push({ status: res.status, type: res.headers.get('content-type') });
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(res.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+      expect(res.headers.get('x-request-id')).toBe(`hdr-${i}`);
+      expect(res.headers.get('ratelimit-limit')).toBe('3');
+      expect(res.headers.get('ratelimit-remaining')).toBe(String(Math.max(0, 3 - i)));
+      await res.text();
+    }
+    expect(seen.map((s) => s.status)).toEqual([200, 200, 200, 429]);
+    expect(seen[0]!.type).toBe('application/json');
+    expect(seen[3]!.type).toBe('application/problem+json');
+    // The 429 carries its own Retry-After and RateLimit-Reset, not a second copy.
+    const limited = await fetch(`${base}/posts`);
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(limited.headers.get('ratelimit-reset')).toMatch(/^\d+$/);
+    expect(limited.headers.get('x-content-type-options')).toBe('nosniff');
+    // Health checks skip the API chain but still get the security headers and an id.
+    const health = await fetch(`${base}/healthz`);
+    expect(health.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
