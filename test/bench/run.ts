@@ -18,7 +18,7 @@ import { databaseExists, recreateDatabase, tableCounts, urlFor } from './lib/pg.
 import { printProfile, summariseProfile, type ProfileSummary } from './lib/profile.js';
 import { closeMeter, waitForQuiet } from './lib/machine.js';
 import { sampleRss, type Proc } from './lib/proc.js';
-import { extraServiceEnv, prepareService, REPO_ROOT, startBenchServer, startService, type ServiceBuild } from './lib/service.js';
+import { extraServiceEnv, imageNodeFlags, prepareService, REPO_ROOT, startBenchServer, startService, type ServiceBuild } from './lib/service.js';
 import { FULL_SCALE, SEED_PASSWORD, seed, type SeedCounts } from './seed.js';
 
 // ---------------------------------------------------------------- settings
@@ -457,13 +457,13 @@ function scanLogs(): Record<string, { warn: number; error: number; samples: stri
 async function main() {
   const started = Date.now();
   const build = prepareService({ ...(opt('--ref') ? { ref: opt('--ref')! } : {}), tsx: flag('--tsx'), build: !flag('--no-build'), log });
-  log(`service: ${build.source} (${build.kind}) in ${build.dir}; logs in ${runDir}`);
+  log(`service: ${build.source} (${build.kind}) in ${build.dir}, node ${imageNodeFlags(build.dir).join(' ')} (the Dockerfile's CMD); logs in ${runDir}`);
   if (Object.keys(extraServiceEnv()).length) log(`extra service environment: ${JSON.stringify(extraServiceEnv())}`);
   const result: Record<string, unknown> = {
     startedAt: new Date(started).toISOString(),
     mode: flag('--profile') ? 'profile' : quick ? 'quick' : 'full',
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    service: { source: build.source, kind: build.kind, buildOk: build.buildOk, extraEnv: extraServiceEnv() },
+    service: { source: build.source, kind: build.kind, buildOk: build.buildOk, nodeFlags: imageNodeFlags(build.dir), extraEnv: extraServiceEnv() },
     settings: S,
     only: only ?? null,
     logsDir: runDir,

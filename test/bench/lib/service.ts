@@ -5,7 +5,7 @@
 // which is how before/after figures of a change are taken while the tree moves.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -88,6 +88,21 @@ export type ServiceOptions = {
   env?: Record<string, string>;
 };
 
+/**
+ * The node flags of the Docker image's command (the last `CMD ["node", ...flags,
+ * "dist/server.js"]` of the checkout's Dockerfile): the bench runs the service
+ * as the image does, heap limit included. Fails loudly if the Dockerfile has no
+ * such line, rather than measuring something else.
+ */
+export function imageNodeFlags(dir: string): string[] {
+  const cmds = [...readFileSync(join(dir, 'Dockerfile'), 'utf8').matchAll(/^CMD\s+(\[.*\])\s*$/gm)];
+  const last = cmds.at(-1);
+  const argv = last ? (JSON.parse(last[1]!) as string[]) : [];
+  const script = argv.indexOf('dist/server.js');
+  if (argv[0] !== 'node' || script < 1) throw new Error(`no CMD ["node", …, "dist/server.js"] in ${join(dir, 'Dockerfile')}`);
+  return argv.slice(1, script);
+}
+
 export async function startService(o: ServiceOptions): Promise<Proc> {
   const port = await freePort();
   const dataDir = join(o.runDir, `data-${o.name}`);
@@ -114,10 +129,11 @@ export async function startService(o: ServiceOptions): Promise<Proc> {
     ...o.env,
   };
   const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`, `--cpu-prof-name=${o.name}.cpuprofile`] : [];
+  const flags = imageNodeFlags(o.build.dir);
   const args =
     o.build.kind === 'dist'
-      ? [...prof, join(o.build.dir, 'dist/server.js')]
-      : [...prof, '--import', import.meta.resolve('tsx'), join(o.build.dir, 'src/server.ts')];
+      ? [...flags, ...prof, join(o.build.dir, 'dist/server.js')]
+      : [...flags, ...prof, '--import', import.meta.resolve('tsx'), join(o.build.dir, 'src/server.ts')];
   return startProc({
     name: o.name,
     command: process.execPath,
