@@ -31,4 +31,21 @@ describe('audit writer', () => {
     expect(rows.every((r) => r.at.getTime() === at.getTime())).toBe(true);
     expect(await metrics.registry.getSingleMetricAsString('audit_entries_written_total')).toMatch(/ 8$/m);
   });
+
+  it('writes full batches as they fill and leaves a partial batch for the timer, not for a stream of small inserts', async () => {
+    const metrics = createMetrics();
+    const writer = new AuditWriter(database.db, createLogger('silent'), metrics, { batchSize: 10, flushMs: 1_500 });
+    const before = (await database.db.select().from(auditLogs)).length;
+    for (let i = 0; i < 25; i++) {
+      writer.record({ at: new Date(), requestId: `batch-${i}`, actorId: null, ip: '127.0.0.1', method: 'GET', path: '/x', route: '/x', status: 200, action: 'x', detail: null });
+    }
+    const count = async () => (await database.db.select().from(auditLogs)).length - before;
+    // Two full batches go out at once; the last 5 wait for the timer (or stop()).
+    await expect.poll(count, { timeout: 1_000, interval: 20 }).toBe(20);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await count()).toBe(20);
+    expect(writer.pending).toBe(5);
+    await writer.stop();
+    expect(await count()).toBe(25);
+  });
 });
