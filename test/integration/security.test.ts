@@ -145,3 +145,43 @@ describe('response headers through the Node HTTP server', () => {
     expect(health.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
   });
 });
+
+describe('request bodies through the Node HTTP server', () => {
+  let t: TestApp;
+  let server: ServerType;
+  let base: string;
+  let dispose: () => Promise<void>;
+
+  beforeAll(async () => {
+    const db = await openDatabase('pglite');
+    dispose = db.dispose;
+    t = await createTestApp({ database: db.database });
+    server = await new Promise<ServerType>((resolve) => {
+      const s = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
+    });
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise((r) => server.close(r));
+    await t.stop();
+    await dispose();
+  });
+
+  it('reads a JSON body, and refuses one over the limit whether sized by Content-Length or chunked', async () => {
+    const json = { 'content-type': 'application/json' };
+    const ok = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'socket@example.test', password: 'Socket-Passphrase-91!', name: 'S' }) });
+    expect(ok.status).toBe(201);
+    const big = JSON.stringify({ email: 'big@example.test', password: 'Socket-Passphrase-91!', name: 'x'.repeat(200_000) });
+    const sized = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: big });
+    expect(sized.status).toBe(413);
+    expect(((await sized.json()) as { code: string }).code).toBe('payload_too_large');
+    const chunks = new ReadableStream({
+      start(ctl) {
+        ctl.enqueue(new TextEncoder().encode(big));
+        ctl.close();
+      },
+    });
+    const chunked = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: chunks, duplex: 'half' } as RequestInit);
+    expect(chunked.status).toBe(413);
+  });
+});
