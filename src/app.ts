@@ -10,6 +10,8 @@ import type { Deps, Runtime } from './deps.js';
 import { migrate } from './db/migrate.js';
 import { statsCounters } from './db/schema.js';
 import { Problem } from './lib/problem.js';
+import { requestHeader } from './lib/request-header.js';
+import { setResponseHeaders } from './lib/response-headers.js';
 import { accessLog } from './middleware/access-log.js';
 import { authenticate } from './middleware/auth.js';
 import { jsonBody, limitBody } from './middleware/body.js';
@@ -26,11 +28,9 @@ import { rolesRoutes } from './modules/roles/roles.routes.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { makeDummyHash } from './security/passwords.js';
-import { keys } from './store/store.js';
 import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/tokens.js';
-import { requestHeader } from './lib/request-header.js';
-import { setResponseHeaders } from './lib/response-headers.js';
+import { keys } from './store/store.js';
 
 export type AppOptions = {
   /** How to read the peer address on this runtime (Node's by default). */

@@ -5,11 +5,11 @@
 // applies the count fetched here.
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
+import { requestHeader } from '../lib/request-header.js';
 import { resolveCaller, type Caller, type CallerContext, type Prefetched } from '../security/caller.js';
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/tokens.js';
 import { keys, type WindowCount } from '../store/store.js';
 import { matchedRoute } from './route-meta.js';
-import { requestHeader } from '../lib/request-header.js';
 
 export type AuthVariables = {
   clientIp: string;
