@@ -24,6 +24,8 @@ return {c, t}`;
 // One command instead of a pipeline of five: ioredis spends its time per
 // command (objects, promises, reply parsing), and this is on every request.
 // (false becomes a nil reply, so missing keys keep their place in the array.)
+// The keys live in different hash slots: one Redis server (or a primary with
+// replicas) as REDIS_URL names, not Redis Cluster.
 const BATCH_SCRIPT = `
 local out = {}
 local n = #KEYS
