@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { sql } from 'drizzle-orm';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { Db } from './connect.js';
-import { isSerializationFailure, isUniqueViolation } from './errors.js';
+import { dbErrorCode, isSerializationFailure, isUniqueViolation } from './errors.js';
 import { rowsOf } from './rows.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
@@ -25,8 +25,12 @@ export async function migrate(db: Db, folder = MIGRATIONS_FOLDER): Promise<{ app
       );
       break;
     } catch (err) {
-      // Concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog.
-      if (attempt >= 5 || !(isUniqueViolation(err) || isSerializationFailure(err))) throw err;
+      // Concurrent CREATE TABLE IF NOT EXISTS can collide in the catalog: a
+      // unique violation on pg_type, or 42P07 duplicate_table when both passed
+      // the existence check (seen in CI with four instances starting together).
+      const code = dbErrorCode(err);
+      const collided = isUniqueViolation(err) || isSerializationFailure(err) || code === '42P07' || code === '42710';
+      if (attempt >= 5 || !collided) throw err;
     }
   }
   let applied = 0;

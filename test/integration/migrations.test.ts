@@ -5,6 +5,7 @@ import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { prepareDatabase } from '../../src/app.js';
 import { connectPostgres, tlsFromUrl } from '../../src/db/connect.js';
+import { describeDbError } from '../../src/db/errors.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { ADMIN, testConfig } from '../helpers/app.js';
 import { freshPostgres } from '../helpers/services.js';
@@ -27,7 +28,8 @@ describe('migrations and seeding', () => {
     const conns = await Promise.all([1, 2, 3, 4].map(() => connectPostgres({ url: db.url, poolSize: 2 })));
     try {
       const results = await Promise.allSettled(conns.map((database) => prepareDatabase({ database, config, store: new MemoryStore() })));
-      expect(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason))).toEqual([]);
+      // The SQLSTATE and driver message (not just drizzle's "Failed query"), so a failure says why.
+      expect(results.filter((r) => r.status === 'rejected').map((r) => describeDbError((r as PromiseRejectedResult).reason))).toEqual([]);
       expect(await count(db.url, 'select count(*) as n from schema_migrations')).toBe(1);
       expect(await count(db.url, 'select count(*) as n from roles where built_in')).toBe(4);
       expect(await count(db.url, `select count(*) as n from users where email = '${ADMIN.email}'`)).toBe(1);
