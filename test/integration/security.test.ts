@@ -1,10 +1,8 @@
 // Security checks not covered elsewhere (see SECURITY.md for the whole list).
-import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
+import { createTestApp, serveOverSocket, testConfig, type SocketApp, type TestApp } from '../helpers/app.js';
 import { client, registerAndLogin, type Call } from '../helpers/http.js';
 import { openDatabase } from '../helpers/services.js';
 
@@ -98,25 +96,13 @@ describe('security checks', () => {
 // On Node the headers known before the handler runs are written straight onto
 // the ServerResponse (src/lib/response-headers.ts): check them over a real socket.
 describe('response headers through the Node HTTP server', () => {
-  let t: TestApp;
-  let server: ServerType;
+  let app: SocketApp;
   let base: string;
-  let dispose: () => Promise<void>;
-
   beforeAll(async () => {
-    const db = await openDatabase('pglite');
-    dispose = db.dispose;
-    t = await createTestApp({ database: db.database, config: testConfig({ RATE_LIMIT_REQUESTS: '3', RATE_LIMIT_WINDOW_SECONDS: '60' }) });
-    server = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-    });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    app = await serveOverSocket(testConfig({ RATE_LIMIT_REQUESTS: '3', RATE_LIMIT_WINDOW_SECONDS: '60' }));
+    base = app.base;
   });
-  afterAll(async () => {
-    await new Promise((r) => server.close(r));
-    await t.stop();
-    await dispose();
-  });
+  afterAll(() => app.close());
 
   it('sends security, request-id and rate-limit headers once each, on successes and problems alike', async () => {
     const seen: { status: number; type: string | null }[] = [];
@@ -147,25 +133,13 @@ describe('response headers through the Node HTTP server', () => {
 });
 
 describe('request bodies through the Node HTTP server', () => {
-  let t: TestApp;
-  let server: ServerType;
+  let app: SocketApp;
   let base: string;
-  let dispose: () => Promise<void>;
-
   beforeAll(async () => {
-    const db = await openDatabase('pglite');
-    dispose = db.dispose;
-    t = await createTestApp({ database: db.database });
-    server = await new Promise<ServerType>((resolve) => {
-      const s = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-    });
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    app = await serveOverSocket();
+    base = app.base;
   });
-  afterAll(async () => {
-    await new Promise((r) => server.close(r));
-    await t.stop();
-    await dispose();
-  });
+  afterAll(() => app.close());
 
   it('reads a JSON body, and refuses one over the limit whether sized by Content-Length or chunked', async () => {
     const json = { 'content-type': 'application/json' };
