@@ -1,10 +1,17 @@
-// Keyset pagination, newest first, in the exact shape of the indexes:
-// drizzle-kit writes `DESC NULLS LAST` index columns, and PostgreSQL uses such
-// an index for ORDER BY only when the query says NULLS LAST too (a plain DESC
-// means NULLS FIRST there, and sorted all 100k posts for every first page).
+// Keyset pagination, newest first, in the exact shape of the indexes. PostgreSQL
+// uses an index for ORDER BY only when the NULLS placement matches too:
+// - posts and users have `DESC NULLS LAST` indexes (what drizzle-kit writes for
+//   `.desc()`), so their queries say NULLS LAST (a plain DESC means NULLS FIRST
+//   there, and sorted all 100k posts for every first page);
+// - the audit log's indexes are ascending (its primary key (at, id) cannot be
+//   declared DESC), read backwards, which yields plain DESC (NULLS FIRST).
+// The columns are NOT NULL either way: only the plan differs, not the order.
 import { sql, type AnyColumn, type SQL } from 'drizzle-orm';
 
 export const newestFirst = (at: AnyColumn, id: AnyColumn): SQL[] => [sql`${at} desc nulls last`, sql`${id} desc nulls last`];
+
+/** Newest first over ascending indexes (the audit log), scanned backwards. */
+export const newestFirstBackward = (at: AnyColumn, id: AnyColumn): SQL[] => [sql`${at} desc`, sql`${id} desc`];
 
 /** Rows strictly after the cursor in newest-first order: one row comparison the index can range-scan. */
 export const olderThan = (at: AnyColumn, id: AnyColumn, cursor: { at: Date; id: string }): SQL =>

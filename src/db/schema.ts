@@ -104,10 +104,20 @@ export const posts = pgTable(
   (t) => [index('posts_created_idx').on(t.createdAt.desc(), t.id.desc())],
 );
 
+// The audit log takes one row per API request, so its write cost is the one
+// that scales with traffic. The primary key leads with the time: every insert
+// lands at the right-hand end of the index (a random-UUID key touched a random
+// leaf page per row), and the newest-first pages read that same index
+// backwards, so no separate time index is kept. Measured with PostgreSQL on 1M+
+// rows, 200k rows in batches of 500: 4.9–5.1 s before, 3.2–4.0 s after. The
+// indexes are ascending; queries say plain `DESC` and scan them backwards
+// (see src/db/keyset.ts). On CockroachDB a time-leading key puts the inserts on
+// one range, as the time index it replaces already did; a deployment whose
+// insert rate outgrows one range can make it hash-sharded there.
 export const auditLogs = pgTable(
   'audit_logs',
   {
-    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    id: uuid('id').notNull().default(sql`gen_random_uuid()`),
     at: ts('at').notNull(),
     requestId: text('request_id').notNull(),
     actorId: uuid('actor_id'),
@@ -120,10 +130,10 @@ export const auditLogs = pgTable(
     detail: text('detail'),
   },
   (t) => [
-    index('audit_at_idx').on(t.at.desc(), t.id.desc()),
-    index('audit_actor_idx').on(t.actorId, t.at.desc(), t.id.desc()),
-    index('audit_action_idx').on(t.action, t.at.desc(), t.id.desc()),
-    index('audit_status_idx').on(t.status, t.at.desc(), t.id.desc()),
+    primaryKey({ name: 'audit_logs_pkey', columns: [t.at, t.id] }),
+    index('audit_actor_time_idx').on(t.actorId, t.at, t.id),
+    index('audit_action_time_idx').on(t.action, t.at, t.id),
+    index('audit_status_time_idx').on(t.status, t.at, t.id),
   ],
 );
 

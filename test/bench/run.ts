@@ -11,6 +11,7 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { readMigrationFiles } from 'drizzle-orm/migrator';
 import { Redis } from 'ioredis';
 import { scrapeCounters, setUp, type Setup } from './lib/client.js';
 import { load, medianRun, NOISY_CORES, rotating, setLoadLog, startLoad, type LoadFigures, type LoadSpec } from './lib/load.js';
@@ -60,7 +61,15 @@ setLoadLog(log);
 const redisUrl = `redis://127.0.0.1:6379/${S.redisDb}`;
 const DB_EMPTY = 'bench_empty';
 const DB_SCALE = 'bench_scale';
-const DB_TEMPLATE = `bench_tpl_${S.scale.users}_${S.scale.posts}_${S.scale.audit}`;
+/**
+ * The seeded template, named by the seed counts and by the schema of the build
+ * under test (its number of migrations), so a schema change seeds a new one
+ * instead of migrating a million-row copy at every start.
+ */
+function templateName(build: ServiceBuild): string {
+  const migrations = readMigrationFiles({ migrationsFolder: join(build.dir, 'drizzle') }).length;
+  return `bench_tpl_m${migrations}_${S.scale.users}_${S.scale.posts}_${S.scale.audit}`;
+}
 
 async function flushRedis(): Promise<void> {
   // Our own db index only (BENCH_REDIS_DB), never the service's or the tests' keys.
@@ -253,10 +262,11 @@ async function phaseSoak(build: ServiceBuild, setup: Setup) {
   }
 }
 
-async function ensureTemplate(build: ServiceBuild) {
+async function ensureTemplate(build: ServiceBuild): Promise<string> {
+  const DB_TEMPLATE = templateName(build);
   if ((await databaseExists(DB_TEMPLATE)) && !flag('--reseed')) {
     log(`scale template ${DB_TEMPLATE} exists (pass --reseed to rebuild it)`);
-    return;
+    return DB_TEMPLATE;
   }
   log(`building the scale template ${DB_TEMPLATE}: schema from the service, then the seeding script`);
   await recreateDatabase(DB_TEMPLATE);
@@ -266,10 +276,11 @@ async function ensureTemplate(build: ServiceBuild) {
   const started = Date.now();
   await seed(urlFor(DB_TEMPLATE), S.scale, log);
   extra.seedSeconds = Math.round((Date.now() - started) / 1000);
+  return DB_TEMPLATE;
 }
 
 async function phaseScale(build: ServiceBuild) {
-  await ensureTemplate(build);
+  const DB_TEMPLATE = await ensureTemplate(build);
   log(`scale database (${DB_SCALE}, a copy of ${DB_TEMPLATE})`);
   await recreateDatabase(DB_SCALE, DB_TEMPLATE);
   await flushRedis();

@@ -1,7 +1,8 @@
 // The audit log's read side, its retention, and the usage statistics.
 import { and, count, eq, gt, gte, isNull, lt, lte, min, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../../db/connect.js';
 import type { Runtime } from '../../deps.js';
-import { newestFirst, olderThan } from '../../db/keyset.js';
+import { newestFirstBackward, olderThan } from '../../db/keyset.js';
 import { auditLogs, posts, roles, sessions, statsCounters, userRoles, users } from '../../db/schema.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
@@ -18,7 +19,8 @@ export type LogQuery = {
   until?: string | undefined;
 };
 
-export async function listLogs(rt: Runtime, q: LogQuery) {
+/** The query for one page of the log (limit + 1 rows, to know whether there is a next page). */
+export function logsPage(db: Db, q: LogQuery) {
   const where: SQL[] = [];
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor);
@@ -30,12 +32,16 @@ export async function listLogs(rt: Runtime, q: LogQuery) {
   if (q.status !== undefined) where.push(eq(auditLogs.status, q.status));
   if (q.since) where.push(gte(auditLogs.at, new Date(q.since)));
   if (q.until) where.push(lte(auditLogs.at, new Date(q.until)));
-  const rows = await rt.database.db
+  return db
     .select()
     .from(auditLogs)
     .where(where.length ? and(...where) : undefined)
-    .orderBy(...newestFirst(auditLogs.at, auditLogs.id))
+    .orderBy(...newestFirstBackward(auditLogs.at, auditLogs.id))
     .limit(q.limit + 1);
+}
+
+export async function listLogs(rt: Runtime, q: LogQuery) {
+  const rows = await logsPage(rt.database.db, q);
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);
   return {
@@ -44,16 +50,21 @@ export async function listLogs(rt: Runtime, q: LogQuery) {
   };
 }
 
+/** One pruning step: the oldest `batch` rows before `cutoff`, found and deleted along the primary key (at, id) (`id` alone has no index). */
+export function pruneBatch(db: Db, cutoff: Date, batch: number) {
+  const old = db.select({ at: auditLogs.at, id: auditLogs.id }).from(auditLogs).where(lt(auditLogs.at, cutoff)).orderBy(auditLogs.at, auditLogs.id).limit(batch);
+  return db
+    .delete(auditLogs)
+    .where(sql`(${auditLogs.at}, ${auditLogs.id}) IN (${old})`)
+    .returning({ id: auditLogs.id });
+}
+
 /** Delete audit rows older than the retention, a small batch at a time. */
 export async function pruneAuditLog(rt: Runtime, batch = 1_000): Promise<number> {
   const cutoff = new Date(rt.clock() - rt.config.audit.retentionDays * 86_400_000);
   let total = 0;
   for (;;) {
-    const old = rt.database.db.select({ id: auditLogs.id }).from(auditLogs).where(lt(auditLogs.at, cutoff)).limit(batch);
-    const gone = await rt.database.db
-      .delete(auditLogs)
-      .where(sql`${auditLogs.id} IN (${old})`)
-      .returning({ id: auditLogs.id });
+    const gone = await pruneBatch(rt.database.db, cutoff, batch);
     total += gone.length;
     if (gone.length < batch) return total;
   }
