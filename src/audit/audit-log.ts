@@ -4,6 +4,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
 import { describeDbError } from '../db/errors.js';
+import { preparedSql } from '../db/prepared.js';
 import { auditLogs } from '../db/schema.js';
 import type { Logger } from '../lib/logger.js';
 import type { Metrics } from './metrics.js';
@@ -18,18 +19,36 @@ export function arrayLiteral(values: (string | number | null)[]): string {
   return `{${values.map((v) => (v === null ? 'NULL' : `"${String(v).replace(/[\\"]/g, (m) => `\\${m}`)}"`)).join(',')}}`;
 }
 
+const COLUMNS = ['at', 'request_id', 'actor_id', 'ip', 'method', 'path', 'route', 'status', 'action', 'detail'] as const;
+const p = (name: (typeof COLUMNS)[number], type: string) => sql`${sql.placeholder(name)}::${sql.raw(type)}[]`;
+
 /**
  * One statement with one array parameter per column (unnest), whatever the
  * batch size: building a 500-row VALUES list cost more CPU than the requests
- * it logged (profiled). CockroachDB and PostgreSQL both accept it.
+ * it logged (profiled). Prepared once per connection (its text never varies).
+ * CockroachDB and PostgreSQL both accept it.
  */
+const insertStatement = preparedSql(
+  'audit_insert',
+  sql`INSERT INTO ${auditLogs} (${sql.raw(COLUMNS.join(', '))})
+    SELECT * FROM unnest(${p('at', 'timestamptz')}, ${p('request_id', 'text')}, ${p('actor_id', 'uuid')}, ${p('ip', 'text')},
+      ${p('method', 'text')}, ${p('path', 'text')}, ${p('route', 'text')}, ${p('status', 'int')}, ${p('action', 'text')}, ${p('detail', 'text')})`,
+);
+
 async function insertBatch(db: Db, batch: AuditEntry[]): Promise<void> {
-  const col = (f: (e: AuditEntry) => string | number | null) => sql.param(arrayLiteral(batch.map(f)));
-  await db.execute(sql`INSERT INTO ${auditLogs} (at, request_id, actor_id, ip, method, path, route, status, action, detail)
-    SELECT * FROM unnest(
-      ${col((e) => e.at.toISOString())}::timestamptz[], ${col((e) => e.requestId)}::text[], ${col((e) => e.actorId ?? null)}::uuid[],
-      ${col((e) => e.ip)}::text[], ${col((e) => e.method)}::text[], ${col((e) => e.path)}::text[], ${col((e) => e.route)}::text[],
-      ${col((e) => e.status)}::int[], ${col((e) => e.action)}::text[], ${col((e) => e.detail ?? null)}::text[])`);
+  const col = (f: (e: AuditEntry) => string | number | null) => arrayLiteral(batch.map(f));
+  await insertStatement(db, {
+    at: col((e) => e.at.toISOString()),
+    request_id: col((e) => e.requestId),
+    actor_id: col((e) => e.actorId ?? null),
+    ip: col((e) => e.ip),
+    method: col((e) => e.method),
+    path: col((e) => e.path),
+    route: col((e) => e.route),
+    status: col((e) => e.status),
+    action: col((e) => e.action),
+    detail: col((e) => e.detail ?? null),
+  });
 }
 
 export type AuditOptions = { maxBuffer?: number; batchSize?: number; flushMs?: number; enabled?: boolean };

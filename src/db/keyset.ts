@@ -16,3 +16,7 @@ export const newestFirstBackward = (at: AnyColumn, id: AnyColumn): SQL[] => [sql
 /** Rows strictly after the cursor in newest-first order: one row comparison the index can range-scan. */
 export const olderThan = (at: AnyColumn, id: AnyColumn, cursor: { at: Date; id: string }): SQL =>
   sql`(${at}, ${id}) < (${cursor.at.toISOString()}::timestamptz, ${cursor.id}::uuid)`;
+
+/** olderThan for prepared statements: the cursor comes from the placeholders `cursorAt` and `cursorId`. */
+export const olderThanPlaceholders = (at: AnyColumn, id: AnyColumn): SQL =>
+  sql`(${at}, ${id}) < (${sql.placeholder('cursorAt')}::timestamptz, ${sql.placeholder('cursorId')}::uuid)`;

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newestFirst, olderThan } from '../../src/db/keyset.js';
 import { encodeCursor } from '../../src/lib/cursor.js';
 import { logsPage, pruneBatch, type LogQuery } from '../../src/modules/admin/admin.service.js';
+import { pageStatements } from '../../src/modules/posts/posts.service.js';
 import { migrate } from '../../src/db/migrate.js';
 import { rowsOf } from '../../src/db/rows.js';
 import { posts, users } from '../../src/db/schema.js';
@@ -50,6 +51,28 @@ describe('query plans on PostgreSQL', () => {
     for (const q of [page(posts), page(posts, olderThan(posts.createdAt, posts.id, cursor)), page(users), page(users, olderThan(users.createdAt, users.id, cursor))]) {
       const p = await plan(q);
       expect(p).toMatch(/Index Scan using (posts|users)_created_idx/);
+      expect(p).not.toMatch(/Sort/);
+    }
+  });
+
+  it('plans the prepared /posts page statements as index scans even as generic plans', async () => {
+    // A prepared statement may be planned once without its values (a generic
+    // plan, chosen after five executions or when forced); a LIMIT or cursor the
+    // planner cannot see must still not turn the page into a sort.
+    const cursorAt = new Date(Date.now() - 10_000 * 1000).toISOString();
+    const cases: [{ getQuery(): { sql: string } }, string][] = [
+      [pageStatements.firstPage(database.db), '21'],
+      [pageStatements.pageAfter(database.db), `'${cursorAt}', 'ffffffff-ffff-4fff-bfff-ffffffffffff', 21`],
+    ];
+    for (const [statement, args] of cases) {
+      const p = await database.db.transaction(async (tx) => {
+        await tx.execute(sql.raw('set local plan_cache_mode = force_generic_plan'));
+        await tx.execute(sql.raw(`prepare page_plan as ${statement.getQuery().sql}`));
+        const r = await tx.execute(sql.raw(`explain execute page_plan(${args})`));
+        await tx.execute(sql.raw('deallocate page_plan'));
+        return rowsOf<Record<string, string>>(r).map((row) => row['QUERY PLAN']).join('\n');
+      });
+      expect(p).toMatch(/Index Scan using posts_created_idx/);
       expect(p).not.toMatch(/Sort/);
     }
   });

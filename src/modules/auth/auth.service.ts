@@ -5,6 +5,7 @@ import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { Runtime } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { refreshTokens, sessions, userRoles, users } from '../../db/schema.js';
+import { preparedQuery, preparedSql } from '../../db/prepared.js';
 import { retrying, withTx } from '../../db/tx.js';
 import { rowsOf } from '../../db/rows.js';
 import { problem } from '../../lib/problem.js';
@@ -68,32 +69,44 @@ async function issueTokens(
   return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: ttl };
 }
 
+const userByEmail = preparedQuery((db) =>
+  db
+    .select()
+    .from(users)
+    .where(eq(users.email, sql.placeholder('email')))
+    .prepare('user_by_email'),
+);
+
 /**
  * The session, its first refresh token and the user's roles in one statement:
  * one round trip where a transaction took five (a login's database cost
- * competes with argon2 for the same cores). Atomic as one statement is; the
- * foreign key from the token to the session is checked at its end.
+ * competes with argon2 for the same cores), prepared (src/db/prepared.ts).
+ * Atomic as one statement is; the foreign key from the token to the session is
+ * checked at its end.
  */
+const startSessionStatement = preparedSql(
+  'start_session',
+  sql`
+    WITH s AS (
+      INSERT INTO ${sessions} (id, user_id, expires_at, created_at)
+      VALUES (${sql.placeholder('sessionId')}::uuid, ${sql.placeholder('userId')}::uuid, ${sql.placeholder('expiresAt')}::timestamptz, ${sql.placeholder('createdAt')}::timestamptz)
+      RETURNING id
+    ), t AS (
+      INSERT INTO ${refreshTokens} (token_hash, session_id, expires_at)
+      SELECT ${sql.placeholder('tokenHash')}::text, s.id, ${sql.placeholder('expiresAt')}::timestamptz FROM s
+      RETURNING session_id
+    )
+    SELECT t.session_id, ur.role_name FROM t LEFT JOIN ${userRoles} ur ON ur.user_id = ${sql.placeholder('userId')}::uuid`,
+);
+
 async function startSession(
   rt: Runtime,
   s: { sessionId: string; userId: string; tokenHash: string; expiresAt: Date; createdAt: Date },
 ): Promise<string[]> {
-  const expires = s.expiresAt.toISOString();
-  const result = await retrying(
-    () =>
-      rt.database.db.execute(sql`
-        WITH s AS (
-          INSERT INTO ${sessions} (id, user_id, expires_at, created_at)
-          VALUES (${s.sessionId}, ${s.userId}, ${expires}::timestamptz, ${s.createdAt.toISOString()}::timestamptz)
-          RETURNING id
-        ), t AS (
-          INSERT INTO ${refreshTokens} (token_hash, session_id, expires_at)
-          SELECT ${s.tokenHash}, s.id, ${expires}::timestamptz FROM s
-          RETURNING session_id
-        )
-        SELECT t.session_id, ur.role_name FROM t LEFT JOIN ${userRoles} ur ON ur.user_id = ${s.userId}`),
-    { onRetry: () => rt.metrics.txRetries.inc() },
-  );
+  const values = { ...s, expiresAt: s.expiresAt.toISOString(), createdAt: s.createdAt.toISOString() };
+  const result = await retrying(() => startSessionStatement(rt.database.db, values), {
+    onRetry: () => rt.metrics.txRetries.inc(),
+  });
   const rows = rowsOf<{ session_id: string; role_name: string | null }>(result);
   if (rows.length === 0) throw new Error('session was not created');
   return rows.flatMap((r) => (r.role_name === null ? [] : [r.role_name]));
@@ -115,7 +128,7 @@ export async function login(rt: Runtime, input: { email: string; password: strin
       audit: 'login_locked',
     });
   }
-  const [user] = await rt.database.db.select().from(users).where(eq(users.email, input.email));
+  const [user] = await userByEmail(rt.database.db).execute({ email: input.email });
   // Unknown emails verify against a dummy hash: same work, same answer, same time.
   const ok = await verifyPassword(user?.passwordHash ?? (await rt.dummyHash), input.password);
   if (!user || !ok) {

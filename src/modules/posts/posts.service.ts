@@ -1,9 +1,10 @@
 // Posts with ownership: anyone with posts:read lists and reads; deleting needs
 // posts:delete:own for one's own post or posts:delete:any for anyone's.
 import { randomUUID } from 'node:crypto';
-import { eq, type SQL } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import type { Runtime } from '../../deps.js';
-import { newestFirst, olderThan } from '../../db/keyset.js';
+import { newestFirst, olderThanPlaceholders } from '../../db/keyset.js';
+import { preparedQuery } from '../../db/prepared.js';
 import { posts } from '../../db/schema.js';
 import { withTx } from '../../db/tx.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
@@ -26,19 +27,38 @@ export async function postsChanged(store: Store): Promise<void> {
   await store.set(keys.postsVersion, randomUUID());
 }
 
+// The two shapes of a page, prepared (src/db/prepared.ts): the first page
+// (served mostly from posts.cache.ts) and the pages after a cursor.
+const firstPage = preparedQuery((db) =>
+  db
+    .select()
+    .from(posts)
+    .orderBy(...newestFirst(posts.createdAt, posts.id))
+    .limit(sql.placeholder('limit'))
+    .prepare('posts_first_page'),
+);
+const pageAfter = preparedQuery((db) =>
+  db
+    .select()
+    .from(posts)
+    .where(olderThanPlaceholders(posts.createdAt, posts.id))
+    .orderBy(...newestFirst(posts.createdAt, posts.id))
+    .limit(sql.placeholder('limit'))
+    .prepare('posts_page_after'),
+);
+
+/** For the plan test: the statements behind a page. */
+export const pageStatements = { firstPage, pageAfter };
+
 export async function listPosts(rt: Runtime, q: { limit: number; cursor?: string | undefined }) {
-  let where: SQL | undefined;
+  let rows: (typeof posts.$inferSelect)[];
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor);
     if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
-    where = olderThan(posts.createdAt, posts.id, c);
+    rows = await pageAfter(rt.database.db).execute({ cursorAt: c.at.toISOString(), cursorId: c.id, limit: q.limit + 1 });
+  } else {
+    rows = await firstPage(rt.database.db).execute({ limit: q.limit + 1 });
   }
-  const rows = await rt.database.db
-    .select()
-    .from(posts)
-    .where(where)
-    .orderBy(...newestFirst(posts.createdAt, posts.id))
-    .limit(q.limit + 1);
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);
   return {
