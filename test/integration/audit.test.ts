@@ -1,32 +1,22 @@
 // Audit log and statistics (API.md "Admin"), on both database backends.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs } from '../../src/db/schema.js';
 import { pruneAuditLog } from '../../src/modules/admin/admin.service.js';
-import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
-import { client, loginAdmin, PASSWORD, registerAndLogin, type Call, type Session } from '../helpers/http.js';
-import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { createTestApp, testConfig } from '../helpers/app.js';
+import { client, loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
+import { BACKENDS } from '../helpers/services.js';
+import { useTestApp } from '../helpers/use-app.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
-  let t: TestApp;
-  let call: Call;
-  let dispose: () => Promise<void>;
-  let database: Awaited<ReturnType<typeof openDatabase>>['database'];
   let admin: Session;
   const config = testConfig({ RATE_LIMIT_REQUESTS: '100000', LOGIN_MAX_FAILURES: '2' });
+  const app = useTestApp(backend, { config });
+  const { call } = app;
 
   beforeAll(async () => {
-    const db = await openDatabase(backend);
-    dispose = db.dispose;
-    database = db.database;
-    t = await createTestApp({ database, config });
-    call = client(t);
     admin = await loginAdmin(call);
-  });
-  afterAll(async () => {
-    await t.stop();
-    await dispose();
   });
 
   /** Polls /admin/logs until an entry for this request id shows up (the contract allows 2 s). */
@@ -79,12 +69,12 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     for (const path of ['/healthz', '/readyz', '/metrics']) await call('GET', path, { headers: { 'x-request-id': `${tag}${path.replace('/', '-')}` } });
     const marker = await call('GET', '/posts', { headers: { 'x-request-id': `${tag}-marker` } });
     await entryOf(marker.headers.get('x-request-id')!);
-    const rows = await database.db.select({ r: auditLogs.requestId }).from(auditLogs);
+    const rows = await app.database.db.select({ r: auditLogs.requestId }).from(auditLogs);
     expect(rows.filter((r) => r.r.startsWith(tag)).map((r) => r.r)).toEqual([`${tag}-marker`]);
   });
 
   it('records rate-limited requests', async () => {
-    const limited = await createTestApp({ database, config: testConfig({ RATE_LIMIT_REQUESTS: '1' }), prepare: false });
+    const limited = await createTestApp({ database: app.database, config: testConfig({ RATE_LIMIT_REQUESTS: '1' }), prepare: false });
     const c = client(limited);
     await c('GET', '/posts');
     const refused = await c('GET', '/posts');
@@ -100,8 +90,8 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     await call('GET', `/posts?token=${s.accessToken}&password=${secret}&limit=5`, { token: s.accessToken });
     await call('POST', '/auth/login', { body: { email: s.email, password: `${secret}-wrong` } });
     await call('POST', '/auth/logout', { body: { refreshToken: fresh.body.refreshToken } });
-    await t.runtime.audit.flush();
-    const rows = JSON.stringify(await database.db.select().from(auditLogs));
+    await app.t.runtime.audit.flush();
+    const rows = JSON.stringify(await app.database.db.select().from(auditLogs));
     expect(rows).toContain('[redacted]');
     for (const needle of [secret, s.refreshToken, fresh.body.refreshToken, s.accessToken.split('.')[2]!, fresh.body.accessToken.split('.')[2]!, '$argon2']) {
       expect(rows).not.toContain(needle);
@@ -113,7 +103,7 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     const since = new Date().toISOString();
     for (let i = 0; i < 7; i++) await call('GET', '/posts', { token: s.accessToken });
     await call('GET', '/users/me', { token: s.accessToken });
-    await t.runtime.audit.flush();
+    await app.t.runtime.audit.flush();
     const q = (qs: string) => call('GET', `/admin/logs?${qs}`, { token: admin.accessToken });
     const mine = await q(`actorId=${s.userId}&action=posts.list&status=200&since=${encodeURIComponent(since)}&limit=3`);
     expect(mine.status).toBe(200);
@@ -157,8 +147,8 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     expect(st.sessions.active).toBeGreaterThan(0);
 
     // A new instance over the same database (a restart) sees the same counters.
-    await t.stop();
-    const restarted = await createTestApp({ database, config, prepare: true });
+    await app.t.stop();
+    const restarted = await createTestApp({ database: app.database, config, prepare: true });
     const after = await client(restarted)('GET', '/admin/stats', { token: admin.accessToken });
     expect(after.body.auth).toEqual(st.auth);
     expect(after.body.since).toBe(st.since);
@@ -168,7 +158,7 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
 
   it('adds up counters of two instances', async () => {
     const before = (await call('GET', '/admin/stats', { token: admin.accessToken })).body.auth.loginFailed;
-    const second = await createTestApp({ database, config, prepare: false, keys: t.deps.keys });
+    const second = await createTestApp({ database: app.database, config, prepare: false, keys: app.t.deps.keys });
     const c2 = client(second);
     const s = await registerAndLogin(call);
     for (const c of [call, c2, c2]) await c('POST', '/auth/login', { body: { email: s.email, password: 'nope-nope-nope' } });
@@ -180,25 +170,25 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
   it('prunes entries older than AUDIT_RETENTION_DAYS in small batches, keeping the rest', async () => {
     const old = new Date(Date.now() - 91 * 86_400_000);
     const tag = `old-${backend}-${Math.random().toString(36).slice(2)}`;
-    await database.db.insert(auditLogs).values(
+    await app.database.db.insert(auditLogs).values(
       Array.from({ length: 25 }, (_, i) => ({ at: old, requestId: `${tag}-${i}`, ip: '127.0.0.1', method: 'GET', path: '/x', route: '/x', status: 200, action: 'posts.list' })),
     );
-    await t.runtime.audit.flush();
-    const before = (await database.db.select({ id: auditLogs.id }).from(auditLogs)).length;
-    const removed = await pruneAuditLog(t.runtime, 10);
+    await app.t.runtime.audit.flush();
+    const before = (await app.database.db.select({ id: auditLogs.id }).from(auditLogs)).length;
+    const removed = await pruneAuditLog(app.t.runtime, 10);
     expect(removed).toBe(25);
-    expect((await database.db.select({ id: auditLogs.id }).from(auditLogs)).length).toBe(before - 25);
-    expect(await pruneAuditLog(t.runtime, 10)).toBe(0);
+    expect((await app.database.db.select({ id: auditLogs.id }).from(auditLogs)).length).toBe(before - 25);
+    expect(await pruneAuditLog(app.t.runtime, 10)).toBe(0);
   });
 
   it('loses no entry of answered requests when stopped right after them', async () => {
-    const app = await createTestApp({ database, config, prepare: false, app: { audit: { flushMs: 60_000, batchSize: 10_000 } } });
-    const c = client(app);
+    const slow = await createTestApp({ database: app.database, config, prepare: false, app: { audit: { flushMs: 60_000, batchSize: 10_000 } } });
+    const c = client(slow);
     const tag = `stop-${backend}-${Math.random().toString(36).slice(2)}`;
     const res = await Promise.all(Array.from({ length: 60 }, (_, i) => c('GET', '/posts', { headers: { 'x-request-id': `${tag}-${i}` } })));
     expect(res.every((r) => r.status === 200)).toBe(true);
-    await app.stop();
-    const rows = await database.db.select({ r: auditLogs.requestId }).from(auditLogs);
+    await slow.stop();
+    const rows = await app.database.db.select({ r: auditLogs.requestId }).from(auditLogs);
     expect(rows.filter((r) => r.r.startsWith(tag))).toHaveLength(60);
   });
 });

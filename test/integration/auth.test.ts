@@ -1,13 +1,14 @@
 // Identity and tokens (API.md "Auth" and "Users /me"), on both database backends.
 import { createPublicKey, createHmac, verify as cryptoVerify, randomUUID, generateKeyPairSync } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { users } from '../../src/db/schema.js';
 import { hashPassword } from '../../src/security/passwords.js';
 import { buildKeyRing, signAccessToken } from '../../src/security/tokens.js';
-import { ADMIN, createTestApp, type TestApp } from '../helpers/app.js';
-import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call } from '../helpers/http.js';
-import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { ADMIN } from '../helpers/app.js';
+import { login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
+import { BACKENDS } from '../helpers/services.js';
+import { useTestApp } from '../helpers/use-app.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
 const decode = (jwt: string) => ({
@@ -16,21 +17,9 @@ const decode = (jwt: string) => ({
 });
 
 describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
-  let t: TestApp;
-  let call: Call;
-  let dispose: () => Promise<void>;
   let now = Date.now();
-
-  beforeAll(async () => {
-    const db = await openDatabase(backend);
-    dispose = db.dispose;
-    t = await createTestApp({ database: db.database, clock: () => now });
-    call = client(t);
-  });
-  afterAll(async () => {
-    await t.stop();
-    await dispose();
-  });
+  const app = useTestApp(backend, { clock: () => now });
+  const { call } = app;
 
   describe('register', () => {
     it('creates a user with the user role, email trimmed and lower-cased, no hash in the answer', async () => {
@@ -116,9 +105,9 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       const email = uniqueEmail();
       await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Old' } });
       const old = await hashPassword(PASSWORD, { memoryCost: 512, timeCost: 1, parallelism: 1 });
-      await t.deps.database.db.update(users).set({ passwordHash: old }).where(eq(users.email, email));
+      await app.t.deps.database.db.update(users).set({ passwordHash: old }).where(eq(users.email, email));
       await login(call, email, PASSWORD);
-      const [row] = await t.deps.database.db.select().from(users).where(eq(users.email, email));
+      const [row] = await app.t.deps.database.db.select().from(users).where(eq(users.email, email));
       expect(row!.passwordHash).toMatch(/^\$argon2id\$v=19\$m=1024,t=1,p=1\$/);
       await login(call, email, PASSWORD); // and the new hash still verifies
     });
@@ -136,7 +125,7 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
         return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
       };
       const other = await buildKeyRing(generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
-      const signWith = (claims: Record<string, unknown>, ring = t.deps.keys) => signAccessToken(ring, { ...payload, ...claims });
+      const signWith = (claims: Record<string, unknown>, ring = app.t.deps.keys) => signAccessToken(ring, { ...payload, ...claims });
       const attacks: Record<string, string> = {
         'alg none': `${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.`,
         'HS256 with the public key as secret': hs(pem),
@@ -315,8 +304,8 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
     await call('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } });
     await call('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } });
     await call('GET', '/users/me', { token: s.accessToken });
-    await t.stop(); // flush audit and counters, which may log
-    const logs = t.logs.text;
+    await app.t.stop(); // flush audit and counters, which may log
+    const logs = app.t.logs.text;
     // The capture works: every request above left a line.
     expect(logs).toContain('"action":"auth.refresh"');
     expect(logs).toContain('"detail":"refresh_token_reused"');

@@ -1,24 +1,12 @@
 // Races, on both backends: exactly one winner where the contract says so.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, userWithRoles, type Call } from '../helpers/http.js';
-import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { describe, expect, it } from 'vitest';
+import { loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, userWithRoles } from '../helpers/http.js';
+import { BACKENDS } from '../helpers/services.js';
+import { useTestApp } from '../helpers/use-app.js';
 
 describe.each(BACKENDS)('concurrency on %s', (backend) => {
-  let t: TestApp;
-  let call: Call;
-  let dispose: () => Promise<void>;
-
-  beforeAll(async () => {
-    const db = await openDatabase(backend);
-    dispose = db.dispose;
-    t = await createTestApp({ database: db.database });
-    call = client(t);
-  });
-  afterAll(async () => {
-    await t.stop();
-    await dispose();
-  });
+  const app = useTestApp(backend);
+  const { call } = app;
 
   it('50 parallel refreshes of one token: exactly one success, and the session is revoked', async () => {
     const s = await registerAndLogin(call);

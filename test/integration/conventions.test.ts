@@ -1,24 +1,11 @@
 // HTTP conventions of API.md, on both database backends.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, type Call } from '../helpers/http.js';
-import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { describe, expect, it } from 'vitest';
+import { BACKENDS } from '../helpers/services.js';
+import { useTestApp } from '../helpers/use-app.js';
 
 describe.each(BACKENDS)('HTTP conventions on %s', (backend) => {
-  let t: TestApp;
-  let call: Call;
-  let dispose: () => Promise<void>;
-
-  beforeAll(async () => {
-    const db = await openDatabase(backend);
-    dispose = db.dispose;
-    t = await createTestApp({ database: db.database });
-    call = client(t);
-  });
-  afterAll(async () => {
-    await t.stop();
-    await dispose();
-  });
+  const app = useTestApp(backend);
+  const { call } = app;
 
   const expectProblem = (res: { status: number; body: any; headers: Headers }, status: number, code: string) => {
     expect(res.status).toBe(status);

@@ -3,38 +3,29 @@
 // malformed JWTs), the answer is a documented problem (or a success), never a
 // 5xx and never a hang. FUZZ_RUNS raises the case count (`npm run fuzz`).
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/lib/problem.js';
 import { metaOf } from '../../src/middleware/route-meta.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, loginAdmin, registerAndLogin, type Session } from '../helpers/http.js';
-import { openDatabase } from '../helpers/services.js';
+import { loginAdmin, registerAndLogin, type Session } from '../helpers/http.js';
+import { useTestApp } from '../helpers/use-app.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2500);
 
 describe('fuzzing every endpoint', () => {
-  let t: TestApp;
-  let dispose: () => Promise<void>;
+  const app = useTestApp('pglite', { overrides: { RATE_LIMIT_REQUESTS: '1000000', LOGIN_MAX_FAILURES: '10000', LOGIN_IP_MAX_FAILURES: '1000000' } });
   let user: Session;
   let admin: Session;
   let routes: { method: string; path: string }[];
 
   beforeAll(async () => {
-    const db = await openDatabase('pglite');
-    dispose = db.dispose;
-    t = await createTestApp({ database: db.database, overrides: { RATE_LIMIT_REQUESTS: '1000000', LOGIN_MAX_FAILURES: '10000', LOGIN_IP_MAX_FAILURES: '1000000' } });
-    const call = client(t);
+    const { call } = app;
     user = await registerAndLogin(call);
     admin = await loginAdmin(call);
     const seen = new Set<string>();
-    routes = t.app.routes
+    routes = app.t.app.routes
       .filter((r) => r.method !== 'ALL' && metaOf(r.handler))
       .map((r) => ({ method: r.method, path: r.path.replace(/\/$/, '') || '/' }))
       .filter((r) => !seen.has(`${r.method} ${r.path}`) && seen.add(`${r.method} ${r.path}`));
-  });
-  afterAll(async () => {
-    await t.stop();
-    await dispose();
   });
 
   const uuid = fc.uuid();
@@ -108,7 +99,7 @@ describe('fuzzing every endpoint', () => {
           const init: RequestInit = { method: route.method, headers: h };
           if (body !== undefined && route.method !== 'GET' && route.method !== 'HEAD') init.body = body;
           const res = await Promise.race([
-            t.request(`${path}${qs ? `?${qs}` : ''}`, init),
+            app.t.request(`${path}${qs ? `?${qs}` : ''}`, init),
             new Promise<never>((_, reject) => setTimeout(() => reject(new Error('hang')), 10_000)),
           ]);
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
@@ -126,7 +117,7 @@ describe('fuzzing every endpoint', () => {
     );
     console.log(`fuzz: ${RUNS} cases over ${routes.length} routes; statuses ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
     // Still healthy afterwards.
-    expect((await t.request('/healthz')).status).toBe(200);
-    expect((await client(t)('GET', '/users/me', { token: user.accessToken })).status).toBe(200);
+    expect((await app.t.request('/healthz')).status).toBe(200);
+    expect((await app.call('GET', '/users/me', { token: user.accessToken })).status).toBe(200);
   }, 300_000);
 });

@@ -1,9 +1,9 @@
 // Wrong email and wrong password cost about the same time (no user enumeration
 // by timing), with the production argon2id parameters.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
-import { client, registerAndLogin, uniqueEmail, type Call } from '../helpers/http.js';
-import { openDatabase } from '../helpers/services.js';
+import { describe, expect, it } from 'vitest';
+import { testConfig } from '../helpers/app.js';
+import { registerAndLogin, uniqueEmail } from '../helpers/http.js';
+import { useTestApp } from '../helpers/use-app.js';
 
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -11,24 +11,11 @@ const median = (xs: number[]) => {
 };
 
 describe('login timing', () => {
-  let t: TestApp;
-  let call: Call;
-  let dispose: () => Promise<void>;
-
-  beforeAll(async () => {
-    const db = await openDatabase('pglite');
-    dispose = db.dispose;
-    // Default (OWASP minimum) argon2id parameters: m=19456 KiB, t=2, p=1.
-    t = await createTestApp({
-      database: db.database,
-      config: testConfig({ ARGON2_MEMORY_KIB: '19456', ARGON2_TIME_COST: '2', LOGIN_MAX_FAILURES: '1000', LOGIN_IP_MAX_FAILURES: '1000' }),
-    });
-    call = client(t);
+  // Default (OWASP minimum) argon2id parameters: m=19456 KiB, t=2, p=1.
+  const app = useTestApp('pglite', {
+    config: testConfig({ ARGON2_MEMORY_KIB: '19456', ARGON2_TIME_COST: '2', LOGIN_MAX_FAILURES: '1000', LOGIN_IP_MAX_FAILURES: '1000' }),
   });
-  afterAll(async () => {
-    await t.stop();
-    await dispose();
-  });
+  const { call } = app;
 
   it('keeps the medians of 20 unknown-email and 20 wrong-password logins within 30%', async () => {
     const s = await registerAndLogin(call);

@@ -1,34 +1,25 @@
 // The OpenAPI document describes every route, with its permission and its
 // problem responses, and is valid OpenAPI 3.1.
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { metaOf } from '../../src/middleware/route-meta.js';
 import { ALL_PERMISSIONS } from '../../src/security/permissions.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { openDatabase } from '../helpers/services.js';
+import { useTestApp } from '../helpers/use-app.js';
 
 describe('OpenAPI document', () => {
-  let t: TestApp;
-  let dispose: () => Promise<void>;
+  const app = useTestApp('pglite');
   let doc: any;
 
   beforeAll(async () => {
-    const db = await openDatabase('pglite');
-    dispose = db.dispose;
-    t = await createTestApp({ database: db.database });
-    const res = await t.request('/openapi.json');
+    const res = await app.t.request('/openapi.json');
     expect(res.status).toBe(200);
     doc = await res.json();
-  });
-  afterAll(async () => {
-    await t.stop();
-    await dispose();
   });
 
   const toOpenApiPath = (p: string) => (p.replace(/\/$/, '') || '/').replace(/:([A-Za-z_]+)/g, '{$1}');
 
   it('lists every route of the app, with the permission it needs', () => {
-    const routes = t.app.routes.filter((r) => r.method !== 'ALL');
+    const routes = app.t.app.routes.filter((r) => r.method !== 'ALL');
     expect(routes.length).toBeGreaterThan(20);
     const perms = new Set<string>();
     for (const r of routes) {
@@ -70,7 +61,7 @@ describe('OpenAPI document', () => {
   });
 
   it('serves interactive docs at /docs', async () => {
-    const res = await t.request('/docs');
+    const res = await app.t.request('/docs');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
     const html = await res.text();

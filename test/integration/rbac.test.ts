@@ -1,30 +1,21 @@
 // RBAC (API.md "Roles and permissions", Users, Roles, Posts), on both backends.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { metaOf } from '../../src/middleware/route-meta.js';
 import { assignRoles } from '../../src/modules/users/users.service.js';
 import { ALL_PERMISSIONS, BUILT_IN_DEFAULTS, type Permission } from '../../src/security/permissions.js';
-import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, loginAdmin, registerAndLogin, uniqueEmail, userWithRoles, PASSWORD, type Call, type Session } from '../helpers/http.js';
-import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { loginAdmin, registerAndLogin, uniqueEmail, userWithRoles, PASSWORD, type Session } from '../helpers/http.js';
+import { BACKENDS } from '../helpers/services.js';
+import { useTestApp } from '../helpers/use-app.js';
 
 const NIL = '00000000-0000-4000-8000-000000000000';
 
 describe.each(BACKENDS)('RBAC on %s', (backend) => {
-  let t: TestApp;
-  let call: Call;
-  let dispose: () => Promise<void>;
+  const app = useTestApp(backend);
+  const { call } = app;
   let admin: Session;
 
   beforeAll(async () => {
-    const db = await openDatabase(backend);
-    dispose = db.dispose;
-    t = await createTestApp({ database: db.database });
-    call = client(t);
     admin = await loginAdmin(call);
-  });
-  afterAll(async () => {
-    await t.stop();
-    await dispose();
   });
 
   const newPost = async (s: Session) => (await call('POST', '/posts', { token: s.accessToken, body: { title: 't', body: 'b' } })).body.id as string;
@@ -62,7 +53,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
    */
   const guardedRoutes = () => {
     const table = new Map<string, Permission>();
-    for (const r of t.app.routes) {
+    for (const r of app.t.app.routes) {
       const meta = metaOf(r.handler);
       const key = `${r.method} ${r.path.replace(/\/$/, '') || '/'}`;
       if (meta?.permission && key !== 'POST /auth/refresh') table.set(key, meta.also?.[0] ?? meta.permission);
@@ -74,7 +65,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     const table = guardedRoutes();
     expect([...table.keys()].sort()).toEqual(Object.keys(routeRequests).sort());
     const used = new Set<string>();
-    for (const r of t.app.routes) {
+    for (const r of app.t.app.routes) {
       const meta = metaOf(r.handler);
       if (meta?.permission) [meta.permission, ...(meta.also ?? [])].forEach((p) => used.add(p));
     }
@@ -219,8 +210,8 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     it('refuses one of two concurrent demotions that both passed authorization (serializable check)', async () => {
       const second = await userWithRoles(call, admin, ['admin']);
       const results = await Promise.allSettled([
-        assignRoles(t.runtime, second.userId, ['user']),
-        assignRoles(t.runtime, admin.userId, ['user']),
+        assignRoles(app.t.runtime, second.userId, ['user']),
+        assignRoles(app.t.runtime, admin.userId, ['user']),
       ]);
       const refused = results.filter((r) => r.status === 'rejected');
       expect(refused).toHaveLength(1);
@@ -230,8 +221,8 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       );
       expect(admins.userCount).toBe(1);
       if (results[1].status === 'fulfilled') {
-        await assignRoles(t.runtime, admin.userId, ['admin']);
-        await assignRoles(t.runtime, second.userId, ['user']);
+        await assignRoles(app.t.runtime, admin.userId, ['admin']);
+        await assignRoles(app.t.runtime, second.userId, ['user']);
       }
     });
 

@@ -2,27 +2,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { createTestApp, serveOverSocket, testConfig, type SocketApp, type TestApp } from '../helpers/app.js';
-import { client, registerAndLogin, type Call } from '../helpers/http.js';
-import { openDatabase } from '../helpers/services.js';
+import { createTestApp, serveOverSocket, testConfig, type SocketApp } from '../helpers/app.js';
+import { client, registerAndLogin } from '../helpers/http.js';
+import { useTestApp } from '../helpers/use-app.js';
 
 describe('security checks', () => {
-  let t: TestApp;
-  let call: Call;
-  let dispose: () => Promise<void>;
-  let database: Awaited<ReturnType<typeof openDatabase>>['database'];
-
-  beforeAll(async () => {
-    const db = await openDatabase('pglite');
-    dispose = db.dispose;
-    database = db.database;
-    t = await createTestApp({ database, config: testConfig({ CORS_ORIGINS: 'https://app.example.com' }) });
-    call = client(t);
-  });
-  afterAll(async () => {
-    await t.stop();
-    await dispose();
-  });
+  const app = useTestApp('pglite', { config: testConfig({ CORS_ORIGINS: 'https://app.example.com' }) });
+  const { call } = app;
 
   it('sends security headers on every response, errors included', async () => {
     const s = await registerAndLogin(call);
@@ -63,7 +49,7 @@ describe('security checks', () => {
         throw new Error('secret internal detail: connection string postgres://u:pw@host');
       },
     });
-    const b = await createTestApp({ database, store: broken, prepare: false });
+    const b = await createTestApp({ database: app.database, store: broken, prepare: false });
     const res = await client(b)('GET', '/posts', { headers: { 'x-request-id': 'boom-1' } });
     expect(res.status).toBe(500);
     expect(res.body).toMatchObject({ code: 'internal_error', requestId: 'boom-1' });
@@ -78,7 +64,7 @@ describe('security checks', () => {
     const s = await registerAndLogin(call);
     expect(Buffer.from(s.refreshToken, 'base64url').length * 8).toBeGreaterThanOrEqual(256);
     const { refreshTokens } = await import('../../src/db/schema.js');
-    const rows = await database.db.select().from(refreshTokens);
+    const rows = await app.database.db.select().from(refreshTokens);
     expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => /^[0-9a-f]{64}$/.test(r.tokenHash))).toBe(true);
     expect(JSON.stringify(rows)).not.toContain(s.refreshToken);
