@@ -167,8 +167,11 @@ async function phaseEmpty(build: ServiceBuild, baseline: Proc) {
   const setup = await setUp(on.url, { users: S.users, ...SETUP });
   extra.setupEmpty = { users: setup.tokens.length, posts: setup.postIds.length, deepCursor: !!setup.deepCursor };
   // Before scenarios 1 and 2 fill the audit log: this is the "empty database" figure.
+  // Each round measures the bare /ping beside them, so the machine's speed at
+  // that moment divides out (see pairedRatio).
   if (wants('5')) {
     for (let r = 0; r < S.rounds; r++) {
+      record('baseline.ping.logs', await load(spec.ping(baseline)));
       record('logs.first.empty', await load(spec.logs(on, setup, null)));
       record('logs.deep.empty', await load(spec.logs(on, setup, setup.deepCursor)));
     }
@@ -279,7 +282,7 @@ async function ensureTemplate(build: ServiceBuild): Promise<string> {
   return DB_TEMPLATE;
 }
 
-async function phaseScale(build: ServiceBuild) {
+async function phaseScale(build: ServiceBuild, baseline: Proc) {
   const DB_TEMPLATE = await ensureTemplate(build);
   log(`scale database (${DB_SCALE}, a copy of ${DB_TEMPLATE})`);
   await recreateDatabase(DB_SCALE, DB_TEMPLATE);
@@ -290,11 +293,10 @@ async function phaseScale(build: ServiceBuild) {
     extra.scaleCounts = await tableCounts(DB_SCALE);
     log(`  rows: ${JSON.stringify(extra.scaleCounts)}`);
     for (let r = 0; r < S.rounds; r++) {
+      log(`round ${r + 1}/${S.rounds}`);
+      record('baseline.ping.scale', await load(spec.ping(baseline)));
       record('logs.first.scale', await load(spec.logs(svc, setup, null)));
       record('logs.deep.scale', await load(spec.logs(svc, setup, setup.deepCursor)));
-    }
-    for (let r = 0; r < S.rounds; r++) {
-      log(`round ${r + 1}/${S.rounds}`);
       record('s1.me.scale', await load(spec.me(svc, setup)));
       record('s2.posts.scale', await load(spec.posts(svc)));
     }
@@ -303,12 +305,13 @@ async function phaseScale(build: ServiceBuild) {
   }
 }
 
-async function phaseEmbedded(build: ServiceBuild) {
+async function phaseEmbedded(build: ServiceBuild, baseline: Proc) {
   log('embedded mode (PGlite under DATA_DIR, in-process store): informational');
   const svc = await startService({ name: 'svc-embedded', build, runDir });
   try {
     const setup = await setUp(svc.url, { users: Math.min(S.users, 10), posts: SETUP.posts, auditRows: 0 });
     for (let r = 0; r < S.rounds; r++) {
+      record('baseline.ping.embedded', await load(spec.ping(baseline)));
       record('embedded.s1.me', await load(spec.me(svc, setup)));
       record('embedded.s2.posts', await load(spec.posts(svc)));
     }
@@ -319,26 +322,68 @@ async function phaseEmbedded(build: ServiceBuild) {
 
 // ---------------------------------------------------------------- table
 
+/**
+ * A ratio of two figures measured round by round: the median of the per-round
+ * ratios a[i]/b[i], each taken minutes apart at most, so that the machine's
+ * speed, which drifts by tens of percent over a run on a shared host, divides
+ * out. Falls back to the ratio of the medians when the rounds do not pair up.
+ */
+function pairedRatio(a: string, b: string): { value: number; perRound: number[] } | null {
+  const ra = runs[a];
+  const rb = runs[b];
+  if (!ra?.length || !rb?.length) return null;
+  if (ra.length !== rb.length) return { value: medianRun(ra).rps / medianRun(rb).rps, perRound: [] };
+  const perRound = ra.map((f, i) => f.rps / rb[i]!.rps);
+  const sorted = [...perRound].sort((x, y) => x - y);
+  const mid = (sorted.length - 1) / 2;
+  return { value: (sorted[Math.floor(mid)]! + sorted[Math.ceil(mid)]!) / 2, perRound };
+}
+
 function buildTable() {
-  const base = med('baseline.ping');
-  const ratio = (a?: LoadFigures, b?: LoadFigures) => (a && b ? Math.round((a.rps / b.rps) * 1000) / 1000 : null);
+  const round3 = (v: number) => Math.round(v * 1000) / 1000;
   const clean = (...fs: (LoadFigures | undefined)[]) => fs.every((f) => !f || f.non2xx + f.errors + f.timeouts === 0);
   const noise = (...fs: (LoadFigures | undefined)[]) => (fs.some((f) => f && f.foreignCores > NOISY_CORES) ? ' (noisy machine)' : '');
-  const addRatio = (id: string, scenario: string, a: string, b: string, min: number, target: string) => {
-    const fa = med(a);
-    const fb = b === 'baseline.ping' ? base : med(b);
-    if (!fa || !fb) return;
-    const v = ratio(fa, fb);
-    const ok = v !== null && v >= min && clean(fa, fb);
+  const allRuns = (...keys: string[]) => keys.flatMap((k) => runs[k] ?? []);
+  const push = (id: string, scenario: string, v: number | null, min: number, target: string, keys: string[], detail: string) => {
+    const ok = v !== null && v >= min && clean(...allRuns(...keys));
     rows.push({
       id,
       scenario,
-      value: v,
+      value: v === null ? null : round3(v),
       unit: 'ratio',
       target,
       pass: ok,
-      detail: `${fa.rps.toFixed(0)} vs ${fb.rps.toFixed(0)} rps${clean(fa, fb) ? '' : ' (errors!)'}${noise(fa, fb)}`,
+      detail: `${detail}${clean(...allRuns(...keys)) ? '' : ' (errors!)'}${noise(...allRuns(...keys))}`,
     });
+  };
+  const rounds = (r: number[]) => (r.length > 1 ? `; per round ${r.map((x) => x.toFixed(2)).join(' / ')}` : '');
+  /** a against b, both measured in every round of the same phase. */
+  const addRatio = (id: string, scenario: string, a: string, b: string, min: number, target: string) => {
+    const p = pairedRatio(a, b);
+    const fa = med(a);
+    const fb = med(b);
+    if (!p || !fa || !fb) return;
+    push(id, scenario, p.value, min, target, [a, b], `${fa.rps.toFixed(0)} vs ${fb.rps.toFixed(0)} rps${rounds(p.perRound)}`);
+  };
+  /**
+   * a against b when they were measured in different phases (minutes apart):
+   * each is first taken relative to the /ping measured in its own rounds.
+   */
+  const addNormalized = (id: string, scenario: string, a: [string, string], b: [string, string], min: number, target: string) => {
+    const pa = pairedRatio(...a);
+    const pb = pairedRatio(...b);
+    const fa = med(a[0]);
+    const fb = med(b[0]);
+    if (!pa || !pb || !fa || !fb) return;
+    push(
+      id,
+      scenario,
+      pa.value / pb.value,
+      min,
+      target,
+      [...a, ...b],
+      `${fa.rps.toFixed(0)} vs ${fb.rps.toFixed(0)} rps; vs /ping measured beside each: ${pa.value.toFixed(3)} vs ${pb.value.toFixed(3)}`,
+    );
   };
   addRatio('1', 'GET /users/me vs bare Hono /ping', 's1.me', 'baseline.ping', 0.5, '≥ 0.50');
   addRatio('2', 'GET /posts (guest) vs bare Hono /ping', 's2.posts', 'baseline.ping', 0.3, '≥ 0.30');
@@ -370,10 +415,11 @@ function buildTable() {
       detail: `${first.rssMb} → ${end.rssMb} MB${end.t < 290 ? ' (short soak: set BENCH_SOAK_SECONDS=300 for minute 1 → 5)' : ''}`,
     });
   }
-  addRatio('5a', 'scale: GET /users/me, 100k/100k/1M vs empty', 's1.me.scale', 's1.me', 0.85, '≥ 0.85');
-  addRatio('5b', 'scale: GET /posts, vs empty', 's2.posts.scale', 's2.posts', 0.85, '≥ 0.85');
-  addRatio('5c', 'scale: GET /admin/logs first page, vs empty', 'logs.first.scale', 'logs.first.empty', 0.85, '≥ 0.85');
-  addRatio('5d', 'scale: GET /admin/logs page 50, vs empty', 'logs.deep.scale', 'logs.deep.empty', 0.85, '≥ 0.85');
+  const scale = (key: string): [string, string] => [key, 'baseline.ping.scale'];
+  addNormalized('5a', 'scale: GET /users/me, 100k/100k/1M vs empty', scale('s1.me.scale'), ['s1.me', 'baseline.ping'], 0.85, '≥ 0.85');
+  addNormalized('5b', 'scale: GET /posts, vs empty', scale('s2.posts.scale'), ['s2.posts', 'baseline.ping'], 0.85, '≥ 0.85');
+  addNormalized('5c', 'scale: GET /admin/logs first page, vs empty', scale('logs.first.scale'), ['logs.first.empty', 'baseline.ping.logs'], 0.85, '≥ 0.85');
+  addNormalized('5d', 'scale: GET /admin/logs page 50, vs empty', scale('logs.deep.scale'), ['logs.deep.empty', 'baseline.ping.logs'], 0.85, '≥ 0.85');
   addRatio('6', 'GET /users/me audit log on vs off', 's1.me', 's1.me.auditOff', 0.9, '≥ 0.90');
   const hz = med('s7.healthz.duringLoginFlood');
   const flood = med('s7.loginFlood');
@@ -390,8 +436,8 @@ function buildTable() {
   }
   addRatio('info', 'GET /healthz (no API chain) vs /ping (info)', 'info.healthz', 'baseline.ping', 0, '—');
   addRatio('info2', 'GET /posts page 2 (cursor: never cached, from the database) vs /ping (info)', 'info.posts.page2', 'baseline.ping', 0, '—');
-  addRatio('emb1', 'embedded: GET /users/me vs /ping (info)', 'embedded.s1.me', 'baseline.ping', 0, '—');
-  addRatio('emb2', 'embedded: GET /posts vs /ping (info)', 'embedded.s2.posts', 'baseline.ping', 0, '—');
+  addRatio('emb1', 'embedded: GET /users/me vs /ping (info)', 'embedded.s1.me', 'baseline.ping.embedded', 0, '—');
+  addRatio('emb2', 'embedded: GET /posts vs /ping (info)', 'embedded.s2.posts', 'baseline.ping.embedded', 0, '—');
   for (const r of rows) if (r.id.startsWith('emb') || r.id.startsWith('info')) r.pass = null;
 }
 
@@ -502,8 +548,8 @@ async function main() {
         }
         if (wants('4')) await phaseSoak(build, setup);
       }
-      if (wants('5')) await phaseScale(build);
-      if (wants('embedded') && (!quick || only)) await phaseEmbedded(build);
+      if (wants('5')) await phaseScale(build, baseline);
+      if (wants('embedded') && (!quick || only)) await phaseEmbedded(build, baseline);
     } finally {
       await baseline.stop();
     }
