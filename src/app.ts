@@ -27,7 +27,7 @@ import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
 import { rolesRoutes } from './modules/roles/roles.routes.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { usersRoutes } from './modules/users/users.routes.js';
-import { makeDummyHash } from './security/passwords.js';
+import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency } from './security/passwords.js';
 import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/tokens.js';
 import { keys } from './store/store.js';
@@ -41,6 +41,7 @@ export type AppOptions = {
 };
 
 function createRuntime(deps: Deps, opts: AppOptions): Runtime {
+  setArgon2Concurrency(deps.config.argon2Concurrency ?? defaultArgon2Concurrency());
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false });
   let dummy: Promise<string> | undefined;
   return {

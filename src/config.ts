@@ -50,6 +50,7 @@ const envSchema = z.object({
   ARGON2_MEMORY_KIB: intIn(8, 4 * 1024 * 1024).default(19_456),
   ARGON2_TIME_COST: intIn(1, 100).default(2),
   ARGON2_PARALLELISM: intIn(1, 16).default(1),
+  ARGON2_CONCURRENCY: intIn(1, 1024).optional(),
   AUDIT_RETENTION_DAYS: intIn(1, 36_500).default(90),
   AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   CORS_ORIGINS: csv.optional(),
@@ -84,6 +85,8 @@ export type Config = {
   logLevel: (typeof logLevels)[number];
   bodyLimitBytes: number;
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
+  /** How many argon2 computations run at once (unset: defaultArgon2Concurrency()). */
+  argon2Concurrency: number | undefined;
   audit: { enabled: boolean; retentionDays: number };
   corsOrigins: string[];
   shutdownTimeoutSeconds: number;
@@ -189,6 +192,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    argon2Concurrency: e.ARGON2_CONCURRENCY,
     audit: { enabled: e.AUDIT_LOG === 'on', retentionDays: e.AUDIT_RETENTION_DAYS },
     corsOrigins: e.CORS_ORIGINS ?? [],
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,

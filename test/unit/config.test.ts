@@ -2,6 +2,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { argon2Concurrency, defaultArgon2Concurrency, setArgon2Concurrency } from '../../src/security/passwords.js';
 
 const problemsOf = (env: Record<string, string>) => {
   try {
@@ -30,6 +31,21 @@ describe('configuration', () => {
       audit: { enabled: true, retentionDays: 90 },
     });
     expect(c.database.url).toBeUndefined();
+  });
+
+  it('runs cores + 1 argon2 computations at once by default, leaving a libuv pool thread free; ARGON2_CONCURRENCY overrides', () => {
+    expect(defaultArgon2Concurrency(2, 4)).toBe(3);
+    expect(defaultArgon2Concurrency(1, 4)).toBe(2);
+    expect(defaultArgon2Concurrency(8, 4)).toBe(3);
+    expect(defaultArgon2Concurrency(8, 10)).toBe(9);
+    expect(defaultArgon2Concurrency(4, 1)).toBe(1);
+    expect(loadConfig({}).argon2Concurrency).toBeUndefined();
+    expect(loadConfig({ ARGON2_CONCURRENCY: '5' }).argon2Concurrency).toBe(5);
+    expect(problemsOf({ ARGON2_CONCURRENCY: '0' }).join('\n')).toMatch(/ARGON2_CONCURRENCY/);
+    const before = argon2Concurrency();
+    setArgon2Concurrency(7);
+    expect(argon2Concurrency()).toBe(7);
+    setArgon2Concurrency(before);
   });
 
   it('names every bad variable at once', () => {
