@@ -15,9 +15,10 @@ export const normalizePassword = (pw: string) => pw.normalize('NFKC');
 /**
  * How many argon2 computations may run at once by default: one per core plus
  * one, so that a core does not sit idle while the event loop is busy handing
- * it the next job (bench scenario 3, three rounds each: one per core 0.77 of the
- * raw-argon2 yardstick, cores + 1 0.85 and 0.88, cores + 2 0.79; /healthz p99
- * during the flood 7 / 10–13 / 17 ms). More only oversubscribes the CPU that
+ * it the next job (bench scenario 3, 3-round runs, ratio to the raw-argon2
+ * yardstick: one per core 0.72–0.79 in three runs, cores + 1 0.85, 0.88, 0.79
+ * and 0.76 in four, cores + 2 0.79 in one; /healthz p99 during the flood
+ * 7 / 9–13 / 17 ms). More only oversubscribes the CPU that
  * the event loop, the database and Redis share, and multiplies the 19 MiB each
  * computation holds. The jobs run on libuv's thread pool (UV_THREADPOOL_SIZE,
  * 4 by default), so at least one pool thread stays free for the rest (file

@@ -324,7 +324,7 @@ async function phaseEmbedded(build: ServiceBuild, baseline: Proc) {
 
 /**
  * A ratio of two figures measured round by round: the median of the per-round
- * ratios a[i]/b[i], each taken minutes apart at most, so that the machine's
+ * ratios a[i]/b[i], each pair measured within a minute, so that the machine's
  * speed, which drifts by tens of percent over a run on a shared host, divides
  * out. Falls back to the ratio of the medians when the rounds do not pair up.
  */

@@ -50,9 +50,17 @@ export async function listLogs(rt: Runtime, q: LogQuery) {
   };
 }
 
-/** One pruning step: the oldest `batch` rows before `cutoff`, found and deleted along the primary key (at, id) (`id` alone has no index). */
+/**
+ * One pruning step: the oldest `batch` rows before `cutoff`, found and deleted
+ * along the primary key (at, id) (`id` alone has no index).
+ */
 export function pruneBatch(db: Db, cutoff: Date, batch: number) {
-  const old = db.select({ at: auditLogs.at, id: auditLogs.id }).from(auditLogs).where(lt(auditLogs.at, cutoff)).orderBy(auditLogs.at, auditLogs.id).limit(batch);
+  const old = db
+    .select({ at: auditLogs.at, id: auditLogs.id })
+    .from(auditLogs)
+    .where(lt(auditLogs.at, cutoff))
+    .orderBy(auditLogs.at, auditLogs.id)
+    .limit(batch);
   return db
     .delete(auditLogs)
     .where(sql`(${auditLogs.at}, ${auditLogs.id}) IN (${old})`)
