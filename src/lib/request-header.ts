@@ -4,11 +4,10 @@
 // profiled at several percent of a GET. Elsewhere (Bun, Deno, app.request in
 // tests) the Request's own headers. `name` must be lower case.
 import type { Context } from 'hono';
-
-type NodeBindings = { incoming?: { headers?: Record<string, string | string[] | undefined> } };
+import { nodeBindings } from './node-bindings.js';
 
 export function requestHeader(c: Context, name: string): string | undefined {
-  const headers = (c.env as NodeBindings | undefined)?.incoming?.headers;
+  const headers = nodeBindings(c).incoming?.headers;
   if (!headers) return c.req.header(name);
   const v = headers[name];
   return Array.isArray(v) ? v.join(', ') : v;

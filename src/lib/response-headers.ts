@@ -6,12 +6,11 @@
 // (profiled: undici's header validation was several percent of a GET).
 // Elsewhere (Bun, Deno, app.request in tests) through hono's c.header().
 import type { Context } from 'hono';
-
-type NodeBindings = { outgoing?: { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean } };
+import { nodeBindings } from './node-bindings.js';
 
 export function setResponseHeader(c: Context, name: string, value: string): void {
-  const out = (c.env as NodeBindings | undefined)?.outgoing;
-  if (out?.setHeader && !out.headersSent) out.setHeader(name, value);
+  const out = nodeBindings(c).outgoing;
+  if (out && !out.headersSent) out.setHeader(name, value);
   else c.header(name, value);
 }
 

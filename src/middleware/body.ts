@@ -3,6 +3,7 @@
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
+import { nodeBindings } from '../lib/node-bindings.js';
 import { requestHeader } from '../lib/request-header.js';
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
@@ -40,7 +41,7 @@ export const jsonBody = () =>
         ? true
         : length !== undefined
           ? Number(length) > 0
-          : (c.env as { incoming?: unknown } | undefined)?.incoming
+          : nodeBindings(c).incoming
             ? false
             : c.req.raw.body !== null;
       const type = requestHeader(c, 'content-type');

@@ -4,6 +4,7 @@
 import proxyaddr from 'proxy-addr';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
+import { nodeBindings } from '../lib/node-bindings.js';
 import { requestHeader } from '../lib/request-header.js';
 
 export type ClientIpVariables = { clientIp: string };
@@ -11,8 +12,7 @@ export type ClientIpVariables = { clientIp: string };
 /** How the runtime exposes the peer address (Node's default reads c.env.incoming). */
 export type RemoteAddress = (c: Context) => string | undefined;
 
-export const nodeRemoteAddress: RemoteAddress = (c) =>
-  (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket?.remoteAddress;
+export const nodeRemoteAddress: RemoteAddress = (c) => nodeBindings(c).incoming?.socket?.remoteAddress;
 
 export function compileTrust(trustProxy: string | undefined): (addr: string, i: number) => boolean {
   if (!trustProxy) return () => false;
