@@ -14,9 +14,7 @@ import { loadKeyRing, type KeyRing } from '../../src/security/tokens.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';
-import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
-import { openDatabase, REDIS_URL } from './services.js';
+import { REDIS_URL } from './services.js';
 
 export const ADMIN = { email: 'root@example.test', password: 'Admin-Password-1!' };
 
@@ -75,28 +73,4 @@ export async function createTestApp(opts: {
   if (opts.prepare !== false) await prepareDatabase(deps);
   const handle = createApp(deps, { audit: { flushMs: 50 }, ...opts.app });
   return { ...handle, deps, logs, request: handle.app.request.bind(handle.app) };
-}
-
-export type SocketApp = { t: TestApp; base: string; close: () => Promise<void> };
-
-/**
- * An app on PGlite served by @hono/node-server on a free loopback port: for
- * behaviour that only the Node adapter's real sockets show (headers written on
- * the ServerResponse, bodies read from the IncomingMessage).
- */
-export async function serveOverSocket(config: Config = testConfig()): Promise<SocketApp> {
-  const db = await openDatabase('pglite');
-  const t = await createTestApp({ database: db.database, config });
-  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
-    const s = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s));
-  });
-  return {
-    t,
-    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: async () => {
-      await new Promise((r) => server.close(r));
-      await t.stop();
-      await db.dispose();
-    },
-  };
 }

@@ -1,10 +1,10 @@
 // Security checks not covered elsewhere (see SECURITY.md for the whole list).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { createTestApp, serveOverSocket, testConfig, type SocketApp } from '../helpers/app.js';
+import { createTestApp, testConfig } from '../helpers/app.js';
 import { client, registerAndLogin } from '../helpers/http.js';
-import { useTestApp } from '../helpers/use-app.js';
+import { useServedApp, useTestApp } from '../helpers/use-app.js';
 
 describe('security checks', () => {
   const app = useTestApp('pglite', { config: testConfig({ CORS_ORIGINS: 'https://app.example.com' }) });
@@ -82,15 +82,10 @@ describe('security checks', () => {
 // On Node the headers known before the handler runs are written straight onto
 // the ServerResponse (src/lib/response-headers.ts): check them over a real socket.
 describe('response headers through the Node HTTP server', () => {
-  let app: SocketApp;
-  let base: string;
-  beforeAll(async () => {
-    app = await serveOverSocket(testConfig({ RATE_LIMIT_REQUESTS: '3', RATE_LIMIT_WINDOW_SECONDS: '60' }));
-    base = app.base;
-  });
-  afterAll(() => app.close());
+  const served = useServedApp({ config: testConfig({ RATE_LIMIT_REQUESTS: '3', RATE_LIMIT_WINDOW_SECONDS: '60' }) });
 
   it('sends security, request-id and rate-limit headers once each, on successes and problems alike', async () => {
+    const { base } = served;
     const seen: { status: number; type: string | null }[] = [];
     for (let i = 1; i <= 4; i++) {
       const res = await fetch(`${base}/posts`, { headers: { 'x-request-id': `hdr-${i}` } });
@@ -119,15 +114,10 @@ describe('response headers through the Node HTTP server', () => {
 });
 
 describe('request bodies through the Node HTTP server', () => {
-  let app: SocketApp;
-  let base: string;
-  beforeAll(async () => {
-    app = await serveOverSocket();
-    base = app.base;
-  });
-  afterAll(() => app.close());
+  const served = useServedApp();
 
   it('reads a JSON body, and refuses one over the limit whether sized by Content-Length or chunked', async () => {
+    const { base } = served;
     const json = { 'content-type': 'application/json' };
     const ok = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'socket@example.test', password: 'Socket-Passphrase-91!', name: 'S' }) });
     expect(ok.status).toBe(201);
