@@ -37,7 +37,7 @@ export async function buildDeps(config: Config, logger: Logger) {
         const now = Date.now();
         if (now - lastWarn > 5_000) {
           lastWarn = now;
-          logger.warn({ operation, err: (err as Error).message }, 'redis unreachable: per-instance limits, database for sessions');
+          logger.warn({ operation, err }, 'redis unreachable: per-instance limits, database for sessions');
         }
         degraded?.(operation);
       },
@@ -85,7 +85,7 @@ export async function startWith(
   }
 
   const prune = setInterval(() => {
-    pruneAuditLog(handle.runtime).catch((err: unknown) => logger.warn({ err: (err as Error).message }, 'audit pruning failed'));
+    pruneAuditLog(handle.runtime).catch((err: unknown) => logger.warn({ err }, 'audit pruning failed'));
   }, 3600_000);
   (prune as { unref?: () => void }).unref?.();
 
@@ -130,7 +130,7 @@ export async function runMain(listen: Listen, appOptions: AppOptions = {}): Prom
   try {
     started = await startWith(listen, config, logger, appOptions);
   } catch (err) {
-    logger.fatal({ err: (err as Error).message }, 'failed to start');
+    logger.fatal({ err }, 'failed to start');
     process.exit(1);
   }
   const shutdown = (signal: string) => {
@@ -139,7 +139,7 @@ export async function runMain(listen: Listen, appOptions: AppOptions = {}): Prom
       .close()
       .then(() => process.exit(0))
       .catch((err: unknown) => {
-        logger.error({ err: (err as Error).message }, 'shutdown failed');
+        logger.error({ err }, 'shutdown failed');
         process.exit(1);
       });
   };

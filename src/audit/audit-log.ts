@@ -1,12 +1,16 @@
 // The audit log's write path: entries are buffered and written in multi-row
 // inserts off the request path. The buffer is bounded; what cannot be kept is
 // counted and logged, never dropped silently. stop() flushes everything.
+// Text is made storable on the way in (no control characters or lone
+// surrogates, which the database refuses), and a batch the database refuses
+// for its data is split so that only the rows it can never take are dropped.
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
-import { describeDbError } from '../db/errors.js';
+import { dbErrorCode, isDataRefusal } from '../db/errors.js';
 import { preparedSql } from '../db/prepared.js';
 import { auditLogs } from '../db/schema.js';
 import type { Logger } from '../lib/logger.js';
+import { storableText } from '../lib/text.js';
 import type { Metrics } from './metrics.js';
 
 export type AuditEntry = Omit<typeof auditLogs.$inferInsert, 'id'>;
@@ -51,6 +55,19 @@ async function insertBatch(db: Db, batch: AuditEntry[]): Promise<void> {
   });
 }
 
+function storable(e: AuditEntry): AuditEntry {
+  return {
+    ...e,
+    requestId: storableText(e.requestId),
+    ip: storableText(e.ip),
+    method: storableText(e.method),
+    path: storableText(e.path),
+    route: storableText(e.route),
+    action: storableText(e.action),
+    detail: e.detail == null ? null : storableText(e.detail),
+  };
+}
+
 export type AuditOptions = { maxBuffer?: number; batchSize?: number; flushMs?: number; enabled?: boolean };
 
 export class AuditWriter {
@@ -83,7 +100,7 @@ export class AuditWriter {
       this.drop(1, 'buffer full');
       return;
     }
-    this.buffer.push(entry);
+    this.buffer.push(storable(entry));
     if (this.buffer.length >= this.batchSize) void this.flush(false);
     else this.schedule(this.flushMs);
   }
@@ -123,20 +140,57 @@ export class AuditWriter {
   private async drain(): Promise<void> {
     while (this.buffer.length >= (this.wantAll ? 1 : this.batchSize)) {
       const batch = this.buffer.splice(0, this.batchSize);
-      try {
-        await insertBatch(this.db, batch);
-        this.metrics.auditWritten.inc(batch.length);
-      } catch (err) {
-        // Keep the batch for the next attempt while there is room.
+      const failure = await this.write(batch);
+      if (failure) {
+        // Transient (the database is away, a timeout, a conflict): keep the rows
+        // for the next attempt while there is room.
         const room = this.maxBuffer - this.buffer.length;
-        if (room > 0) this.buffer.unshift(...batch.slice(0, room));
-        if (batch.length > room) this.drop(batch.length - room, 'buffer full while the database refused writes');
-        this.logger.warn({ err: describeDbError(err), pending: this.buffer.length }, 'audit write failed; will retry');
+        if (room > 0) this.buffer.unshift(...failure.rest.slice(0, room));
+        if (failure.rest.length > room) this.drop(failure.rest.length - room, 'buffer full while the database refused writes');
+        this.logger.warn({ err: failure.err, pending: this.buffer.length }, 'audit write failed; will retry');
         this.schedule(1_000);
         return;
       }
     }
     this.wantAll = false;
+  }
+
+  /**
+   * Insert a batch; when the database refuses its data, halve it until the
+   * rows it will never take are isolated, drop those (counted, logged once
+   * per batch with their SQLSTATE, never their values) and write the rest.
+   * Returns what is left after a transient failure, in order.
+   */
+  private async write(batch: AuditEntry[]): Promise<{ rest: AuditEntry[]; err: unknown } | undefined> {
+    const chunks = [batch];
+    const refused = new Map<string, number>();
+    try {
+      while (chunks.length > 0) {
+        const chunk = chunks[0]!;
+        try {
+          await insertBatch(this.db, chunk);
+          this.metrics.auditWritten.inc(chunk.length);
+          chunks.shift();
+        } catch (err) {
+          if (!isDataRefusal(err)) return { rest: chunks.flat(), err };
+          chunks.shift();
+          if (chunk.length === 1) {
+            const code = dbErrorCode(err) ?? 'unknown';
+            refused.set(code, (refused.get(code) ?? 0) + 1);
+          } else {
+            const mid = chunk.length >> 1;
+            chunks.unshift(chunk.slice(0, mid), chunk.slice(mid));
+          }
+        }
+      }
+      return undefined;
+    } finally {
+      if (refused.size > 0) {
+        const n = [...refused.values()].reduce((a, b) => a + b, 0);
+        this.metrics.auditDropped.inc(n);
+        this.logger.warn({ dropped: n, sqlstate: Object.fromEntries(refused) }, 'audit entries refused by the database were dropped');
+      }
+    }
   }
 
   get pending(): number {

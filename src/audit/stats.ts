@@ -3,7 +3,6 @@
 // across instances.
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
-import { describeDbError } from '../db/errors.js';
 import { statsCounters } from '../db/schema.js';
 import { withTx } from '../db/tx.js';
 import type { Logger } from '../lib/logger.js';
@@ -58,7 +57,7 @@ export class StatsCounters {
       });
     } catch (err) {
       for (const [k, v] of batch) this.deltas.set(k, (this.deltas.get(k) ?? 0) + v);
-      this.logger.warn({ err: describeDbError(err) }, 'stats flush failed; will retry');
+      this.logger.warn({ err }, 'stats flush failed; will retry');
       this.timer ??= setTimeout(() => {
         this.timer = undefined;
         void this.flush();

@@ -1,5 +1,5 @@
 // Classifies database errors by SQLSTATE, looking through Drizzle's wrapper
-// (whose message holds the query parameters and so must never be logged).
+// (whose message holds the query parameters: logs use describeError in lib/logger.ts).
 
 /** The SQLSTATE (or driver code such as ECONNREFUSED) of an error, if any. */
 export function dbErrorCode(err: unknown): string | undefined {
@@ -43,13 +43,12 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return UNAVAILABLE_CODES.has(code) || code.startsWith('08');
 }
 
-/** A log-safe description: the innermost message and code, never the query or its parameters. */
-export function describeDbError(err: unknown): { code?: string; message: string } {
-  let e: unknown = err;
-  while (e && typeof e === 'object' && (e as { cause?: unknown }).cause && (e as Error).name === 'DrizzleQueryError') {
-    e = (e as { cause?: unknown }).cause;
-  }
+/**
+ * True when the database refused the data itself (SQLSTATE class 22, data
+ * exception, or 23, integrity violation): the same rows will never be accepted,
+ * so retrying them is pointless. Anything else may pass on a later attempt.
+ */
+export function isDataRefusal(err: unknown): boolean {
   const code = dbErrorCode(err);
-  const message = e instanceof Error ? e.message : String(e);
-  return code ? { code, message } : { message };
+  return code !== undefined && /^2[23][0-9A-Z]{3}$/.test(code);
 }

@@ -3,7 +3,7 @@
 // logged with its request id and answered 500 without its message.
 import type { Context, Hono } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { describeDbError, isDatabaseUnavailable } from '../db/errors.js';
+import { isDatabaseUnavailable } from '../db/errors.js';
 import type { Logger } from '../lib/logger.js';
 import { Problem, problemBody } from '../lib/problem.js';
 
@@ -33,9 +33,9 @@ export function problemHandler(logger: Logger) {
     const p = toProblem(err);
     const requestId = (c.get('requestId') as string | undefined) ?? 'unknown';
     if (p.status >= 500) {
-      const e = err instanceof Error ? err : new Error(String(err));
+      // The logger's err serializer reduces database errors to SQLSTATE, constraint and table.
       logger.error(
-        { requestId, method: c.req.method, route: c.req.routePath, err: { name: e.name, ...describeDbError(e), stack: e.stack } },
+        { requestId, method: c.req.method, route: c.req.routePath, err },
         p.code === 'service_unavailable' ? 'dependency unavailable' : 'unhandled error',
       );
     }

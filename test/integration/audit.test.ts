@@ -1,4 +1,5 @@
 // Audit log and statistics (API.md "Admin"), on both database backends.
+import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs } from '../../src/db/schema.js';
 import { pruneAuditLog } from '../../src/modules/admin/admin.service.js';
@@ -190,5 +191,38 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     await slow.stop();
     const rows = await app.database.db.select({ r: auditLogs.requestId }).from(auditLogs);
     expect(rows.filter((r) => r.r.startsWith(tag))).toHaveLength(60);
+  });
+
+  it('keeps recording after requests whose path holds NUL, other control characters or broken UTF-8', async () => {
+    const tag = `ctl-${backend}-${Math.random().toString(36).slice(2, 8)}`;
+    const hostile = ['/%00', '/posts/%00', '/users/%00/roles', '/%1b%5B31m%07', '/%ED%A0%80', '/posts?cursor=%00&limit=1'];
+    for (const [i, path] of hostile.entries()) {
+      const res = await call('GET', path, { headers: { 'x-request-id': `${tag}-${i}` } });
+      expect(res.status, path).toBeLessThan(500);
+    }
+    const marker = await call('GET', '/posts', { headers: { 'x-request-id': `${tag}-marker` } });
+    expect(await entryOf(marker.headers.get('x-request-id')!)).toMatchObject({ status: 200 });
+    expect(await entryOf(`${tag}-0`)).toMatchObject({ path: '/\\u0000', status: 404 });
+    for (let i = 1; i < hostile.length; i++) await entryOf(`${tag}-${i}`);
+  });
+
+  it('writes the rest of a batch when the database refuses one row of it, and logs that without the row', async () => {
+    // A constraint the test adds makes the database refuse one path for real (SQLSTATE 23514).
+    await app.database.db.execute(sql.raw(`ALTER TABLE audit_logs ADD CONSTRAINT refuse_test_path CHECK (path <> '/refused-secret-path')`));
+    try {
+      const tag = `refused-${backend}-${Math.random().toString(36).slice(2, 8)}`;
+      const paths = ['/posts', '/refused-secret-path', '/posts', '/nowhere'];
+      for (const [i, path] of paths.entries()) await call('GET', path, { headers: { 'x-request-id': `${tag}-${i}` } });
+      for (const i of [0, 2, 3]) await entryOf(`${tag}-${i}`);
+      await app.t.runtime.audit.flush();
+      const rows = await app.database.db.select({ r: auditLogs.requestId }).from(auditLogs);
+      expect(rows.filter((r) => r.r.startsWith(tag)).map((r) => r.r).sort()).toEqual([`${tag}-0`, `${tag}-2`, `${tag}-3`]);
+      const warning = app.t.logs.lines.find((l) => l.includes('refused by the database'));
+      expect(warning).toBeDefined();
+      expect(JSON.parse(warning!)).toMatchObject({ dropped: 1, sqlstate: { '23514': 1 } });
+      expect(app.t.logs.text.split('\n').filter((l) => l.includes('refused-secret-path') && !l.includes('"msg":"request"'))).toEqual([]);
+    } finally {
+      await app.database.db.execute(sql.raw('ALTER TABLE audit_logs DROP CONSTRAINT refuse_test_path'));
+    }
   });
 });

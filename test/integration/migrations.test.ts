@@ -9,7 +9,7 @@ import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { prepareDatabase } from '../../src/app.js';
 import { connectPostgres, tlsFromUrl } from '../../src/db/connect.js';
-import { describeDbError } from '../../src/db/errors.js';
+import { describeError } from '../../src/lib/logger.js';
 import { migrate, MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
 import { logsPage } from '../../src/modules/admin/admin.service.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -37,7 +37,7 @@ describe('migrations and seeding', () => {
     try {
       const results = await Promise.allSettled(conns.map((database) => prepareDatabase({ database, config, store: new MemoryStore() })));
       // The SQLSTATE and driver message (not just drizzle's "Failed query"), so a failure says why.
-      expect(results.filter((r) => r.status === 'rejected').map((r) => describeDbError((r as PromiseRejectedResult).reason))).toEqual([]);
+      expect(results.filter((r) => r.status === 'rejected').map((r) => describeError((r as PromiseRejectedResult).reason))).toEqual([]);
       expect(await count(db.url, 'select count(*) as n from schema_migrations')).toBe(MIGRATIONS);
       expect(await count(db.url, 'select count(*) as n from roles where built_in')).toBe(4);
       expect(await count(db.url, `select count(*) as n from users where email = '${ADMIN.email}'`)).toBe(1);

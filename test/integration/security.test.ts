@@ -1,9 +1,13 @@
 // Security checks not covered elsewhere (see SECURITY.md for the whole list).
+import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
+import { users } from '../../src/db/schema.js';
+import { createLogger } from '../../src/lib/logger.js';
 import type { Store } from '../../src/store/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { createTestApp, testConfig } from '../helpers/app.js';
-import { client, registerAndLogin } from '../helpers/http.js';
+import { createTestApp, LogCapture, testConfig } from '../helpers/app.js';
+import { client, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
+import { BACKENDS } from '../helpers/services.js';
 import { useServedApp, useTestApp } from '../helpers/use-app.js';
 
 describe('security checks', () => {
@@ -133,5 +137,60 @@ describe('request bodies through the Node HTTP server', () => {
     });
     const chunked = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: chunks, duplex: 'half' } as RequestInit);
     expect(chunked.status).toBe(413);
+  });
+});
+
+// Drizzle's error message is `Failed query: … params: …` and the drivers put
+// values in theirs: a database error is logged as SQLSTATE, constraint and table.
+describe.each(BACKENDS)('database errors in the server log on %s', (backend) => {
+  const app = useTestApp(backend);
+  const { call } = app;
+  const exec = (q: string) => app.database.db.execute(sql.raw(q));
+
+  it('logs the SQLSTATE, constraint and table of a failed write, never its parameters', async () => {
+    // Constraints the test adds make the database refuse real writes.
+    await exec(`ALTER TABLE users ADD CONSTRAINT refuse_test_name CHECK (name <> 'Refused Name')`);
+    await exec(`ALTER TABLE posts ADD CONSTRAINT refuse_test_body CHECK (body NOT LIKE '%refused-body%')`);
+    try {
+      const email = uniqueEmail('logged');
+      const reg = await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Refused Name' }, headers: { 'x-request-id': `dberr-${backend}-1` } });
+      expect(reg.status).toBe(500);
+      expect(reg.body.code).toBe('internal_error');
+      const s = await registerAndLogin(call);
+      const post = await call('POST', '/posts', { token: s.accessToken, body: { title: 'fine title', body: 'a refused-body with private words' } });
+      expect(post.status).toBe(500);
+      const rename = await call('PUT', '/users/me', { token: s.accessToken, body: { name: 'Refused Name' } });
+      expect(rename.status).toBe(500);
+
+      const errors = app.t.logs.lines.filter((l) => l.includes('"unhandled error"')).map((l) => JSON.parse(l));
+      expect(errors).toHaveLength(3);
+      expect(errors[0]).toMatchObject({ requestId: `dberr-${backend}-1`, err: { kind: 'database', code: '23514', constraint: 'refuse_test_name', table: 'users' } });
+      expect(errors[1].err).toMatchObject({ code: '23514', constraint: 'refuse_test_body', table: 'posts' });
+      expect(errors[2].err).toMatchObject({ code: '23514', constraint: 'refuse_test_name', table: 'users' });
+      const [row] = await app.database.db.select({ h: users.passwordHash }).from(users).where(sql`${users.email} = ${s.email}`);
+      for (const line of errors.map((e) => JSON.stringify(e))) {
+        for (const needle of ['$argon2id', row!.h, email, 'refused-body', 'private words', 'Refused Name', 'Failed query', 'params', 'insert into', 'update ']) {
+          expect(line, needle).not.toContain(needle);
+        }
+      }
+    } finally {
+      await exec('ALTER TABLE users DROP CONSTRAINT refuse_test_name');
+      await exec('ALTER TABLE posts DROP CONSTRAINT refuse_test_body');
+    }
+  });
+
+  it('describes a database error the same way wherever it is logged from', async () => {
+    const logs = new LogCapture();
+    const logger = createLogger('info', logs);
+    const err = await app.database.db.execute(sql`select ${'not-a-uuid-secret'}::uuid`).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeDefined();
+    logger.fatal({ err }, 'failed to start');
+    logger.warn({ err: new Error('outer', { cause: err }) }, 'wrapped');
+    logger.error(err as Error);
+    expect(logs.lines).toHaveLength(3);
+    for (const line of logs.lines) {
+      expect(JSON.parse(line).err).toEqual({ kind: 'database', code: '22P02' });
+      expect(line).not.toContain('not-a-uuid-secret');
+    }
   });
 });
