@@ -1,6 +1,6 @@
 // In-process Store for a single instance (embedded mode, unit tests) and the
 // per-instance fallback for counters while Redis is unreachable.
-import type { BatchRequest, BatchResult, Store, WindowCount } from './store.js';
+import type { BatchRequest, BatchResult, Reservation, Store, WindowCount } from './store.js';
 
 type Entry = { value: string; expiresAt: number | null };
 
@@ -76,10 +76,27 @@ export class MemoryStore implements Store {
     return this.hitSync(key, windowMs);
   }
 
-  async peek(key: string): Promise<WindowCount> {
+  private peekSync(key: string): WindowCount {
     const e = this.live(key);
     if (!e) return { count: 0, resetMs: 0 };
     return { count: Number(e.value), resetMs: e.expiresAt === null ? 0 : e.expiresAt - this.now() };
+  }
+
+  async peek(key: string): Promise<WindowCount> {
+    return this.peekSync(key);
+  }
+
+  async reserve(counters: { key: string; limit: number }[], windowMs: number): Promise<Reservation> {
+    // Synchronous from the first read to the last write: atomic on one event loop.
+    const now = this.peekSync.bind(this);
+    const before = counters.map((c) => now(c.key));
+    if (before.some((w, i) => w.count >= counters[i]!.limit)) return { ok: false, counts: before };
+    return { ok: true, counts: counters.map((c) => this.hitSync(c.key, windowMs)) };
+  }
+
+  async release(key: string): Promise<void> {
+    const e = this.live(key);
+    if (e && Number(e.value) > 0) e.value = String(Number(e.value) - 1);
   }
 
   async ping(): Promise<void> {}

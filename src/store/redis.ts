@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { MemoryStore } from './memory.js';
-import type { BatchRequest, BatchResult, Store, WindowCount } from './store.js';
+import type { BatchRequest, BatchResult, Reservation, Store, WindowCount } from './store.js';
 import { keys } from './store.js';
 
 const HIT_SCRIPT = `
@@ -46,9 +46,40 @@ if ARGV[1] ~= '' then
 end
 return out`;
 
+// Reserve one attempt on every counter in KEYS, or on none: refused (first
+// reply 0) when any counter has reached its limit (ARGV[i + 1]); ARGV[1] is the
+// window of counters that start. Then count and remaining time per key.
+const RESERVE_SCRIPT = `
+local n = #KEYS
+local ok = 1
+for i = 1, n do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') >= tonumber(ARGV[i + 1]) then ok = 0 end
+end
+local out = {ok}
+for i = 1, n do
+  local c
+  if ok == 1 then c = redis.call('INCR', KEYS[i]) else c = tonumber(redis.call('GET', KEYS[i]) or '0') end
+  local t = redis.call('PTTL', KEYS[i])
+  if ok == 1 and t < 0 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[1])
+    t = tonumber(ARGV[1])
+  end
+  if t < 0 then t = 0 end
+  out[#out + 1] = c
+  out[#out + 1] = t
+end
+return out`;
+
+// One count back, never below zero; DECR keeps the window's expiry.
+const RELEASE_SCRIPT = `
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then return redis.call('DECR', KEYS[1]) end
+return 0`;
+
 type RedisWithHit = Redis & {
   hitWindow(key: string, windowMs: number): Promise<[number, number]>;
   batchRead(numKeys: number, ...keysThenWindow: (string | number)[]): Promise<(string | number | null)[]>;
+  reserveAll(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
+  releaseOne(key: string): Promise<number>;
 };
 
 export type RedisStoreOptions = {
@@ -86,6 +117,8 @@ export class RedisStore implements Store {
     }) as RedisWithHit;
     this.redis.defineCommand('hitWindow', { numberOfKeys: 1, lua: HIT_SCRIPT });
     this.redis.defineCommand('batchRead', { lua: BATCH_SCRIPT });
+    this.redis.defineCommand('reserveAll', { lua: RESERVE_SCRIPT });
+    this.redis.defineCommand('releaseOne', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
     // ioredis emits 'error' on every failed reconnect; the degrade callbacks log it.
     this.redis.on('error', () => {});
     this.redis.on('ready', () => {
@@ -229,6 +262,26 @@ export class RedisStore implements Store {
     } catch (err) {
       this.degraded('peek', err);
       return this.local.peek(key);
+    }
+  }
+
+  async reserve(counters: { key: string; limit: number }[], windowMs: number): Promise<Reservation> {
+    try {
+      const out = await this.redis.reserveAll(counters.length, ...counters.map((c) => c.key), windowMs, ...counters.map((c) => c.limit));
+      const counts = counters.map((_, i) => ({ count: Number(out[1 + 2 * i]), resetMs: Number(out[2 + 2 * i]) }));
+      return { ok: Number(out[0]) === 1, counts };
+    } catch (err) {
+      this.degraded('reserve', err);
+      return this.local.reserve(counters, windowMs);
+    }
+  }
+
+  async release(key: string): Promise<void> {
+    try {
+      await this.redis.releaseOne(key);
+    } catch (err) {
+      this.degraded('release', err);
+      await this.local.release(key);
     }
   }
 

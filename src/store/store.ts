@@ -8,6 +8,7 @@ export type WindowCount = { count: number; resetMs: number };
 /** One store round trip: several reads plus, optionally, one counter increment. */
 export type BatchRequest = { gets: string[]; hit?: { key: string; windowMs: number } };
 export type BatchResult = { values: (string | null)[]; hit?: WindowCount };
+export type Reservation = { ok: boolean; counts: WindowCount[] };
 
 export interface Store {
   readonly kind: 'redis' | 'memory';
@@ -24,6 +25,14 @@ export interface Store {
   hit(key: string, windowMs: number): Promise<WindowCount>;
   /** Read a fixed-window counter without incrementing it. */
   peek(key: string): Promise<WindowCount>;
+  /**
+   * Atomically, across every instance: when any counter is at its limit,
+   * change nothing (`ok: false`); otherwise count one on each. Counts are
+   * after the call, in the order given; a counter's window starts with its first count.
+   */
+  reserve(counters: { key: string; limit: number }[], windowMs: number): Promise<Reservation>;
+  /** Take one count back (the attempt was not a failure after all); never below zero, window kept. */
+  release(key: string): Promise<void>;
   ping(): Promise<void>;
   close(): Promise<void>;
 }

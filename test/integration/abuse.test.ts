@@ -1,11 +1,15 @@
 // Rate limits, brute-force protection and client addresses (API.md "Rate
 // limits and abuse"), with the in-process store and with Redis.
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
-import { client, PASSWORD, registerAndLogin, type Call } from '../helpers/http.js';
+import { client, PASSWORD, registerAndLogin, uniqueEmail, type Call } from '../helpers/http.js';
 import { openDatabase } from '../helpers/services.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const from = (ip: string, extra: Record<string, unknown> = {}) => ({ env: { incoming: { socket: { remoteAddress: ip } } }, ...extra });
 
@@ -26,13 +30,49 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     await dispose();
   });
 
-  async function app(overrides: Record<string, string>): Promise<{ t: TestApp; call: Call }> {
-    const store = kind === 'memory' ? new MemoryStore() : redisStore();
+  const servers: ReturnType<typeof serve>[] = [];
+  afterAll(async () => {
+    for (const s of servers) await new Promise((r) => s.close(r));
+  });
+
+  async function newStore(prefix?: string): Promise<Store> {
+    if (kind === 'memory') return new MemoryStore();
+    const store = redisStore(prefix);
+    // Before it is connected a Redis store counts per instance: wait, or early requests split the count.
+    await store.ready();
+    return store;
+  }
+
+  async function app(overrides: Record<string, string>, store?: Store): Promise<{ t: TestApp; call: Call }> {
+    store ??= await newStore();
     stores.push(store);
-    const t = await createTestApp({ database, store, config: testConfig(overrides) });
+    const t = await createTestApp({ database, store, config: testConfig(overrides), prepare: apps.length === 0 });
     apps.push(t);
     return { t, call: client(t) };
   }
+
+  /** The app on a real socket: its base URL. Node's fetch keeps connections alive and opens one per request in flight. */
+  async function served(t: TestApp): Promise<string> {
+    const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+      const srv = serve({ fetch: t.app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(srv));
+    });
+    servers.push(server);
+    return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  }
+
+  const post = async (url: string, body: unknown, token?: string, method = 'POST') => {
+    const res = await fetch(url, {
+      method,
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  };
+  const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((m, st) => ((m[st] = (m[st] ?? 0) + 1), m), {});
+
+  // Real argon2 cost, so that the verifications of a burst overlap as they do in production.
+  const REAL_ARGON2 = { ARGON2_MEMORY_KIB: '19456', ARGON2_TIME_COST: '2' };
 
   it('sends RateLimit headers and refuses past the limit with 429 and Retry-After', async () => {
     const { call } = await app({ RATE_LIMIT_REQUESTS: '5', RATE_LIMIT_WINDOW_SECONDS: '30' });
@@ -119,5 +159,50 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     const { call } = await app({ RATE_LIMIT_REQUESTS: '1', TRUST_PROXY: '10.0.0.0/8' });
     await call('GET', '/posts', from('172.16.0.1', { headers: { 'x-forwarded-for': '7.7.7.1' } }));
     expect((await call('GET', '/posts', from('172.16.0.1', { headers: { 'x-forwarded-for': '7.7.7.2' } }))).status).toBe(429);
+  });
+
+  it('verifies no more than LOGIN_MAX_FAILURES passwords of a parallel burst, and refuses the right one sent inside it', async () => {
+    const { t, call } = await app({ ...REAL_ARGON2, LOGIN_MAX_FAILURES: '5' });
+    const victim = await registerAndLogin(call);
+    const base = await served(t);
+    const burst = Array.from({ length: 59 }, (_, i) => post(`${base}/auth/login`, { email: victim.email, password: `wrong-guess-${i}-password` }));
+    // While the first guesses are still being verified.
+    await sleep(20);
+    const right = post(`${base}/auth/login`, { email: victim.email, password: PASSWORD });
+    const statuses = await Promise.all(burst);
+    expect(tally(statuses)).toEqual({ 401: 5, 429: 54 });
+    expect(await right).toBe(429);
+  });
+
+  it('verifies no more than LOGIN_IP_MAX_FAILURES passwords of a parallel spray over many accounts from one address', async () => {
+    const { t } = await app({ ...REAL_ARGON2, LOGIN_MAX_FAILURES: '5', LOGIN_IP_MAX_FAILURES: '100' });
+    const base = await served(t);
+    const statuses = await Promise.all(Array.from({ length: 150 }, () => post(`${base}/auth/login`, { email: uniqueEmail('spray'), password: 'sprayed-password-1' })));
+    expect(tally(statuses)).toEqual({ 401: 100, 429: 50 });
+  });
+
+  it('puts currentPassword on PUT /users/me under the same limits as sign-in', async () => {
+    const { t, call } = await app({ ...REAL_ARGON2, LOGIN_MAX_FAILURES: '5' });
+    const s = await registerAndLogin(call);
+    const base = await served(t);
+    const statuses = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => post(`${base}/users/me`, { email: uniqueEmail('taken'), currentPassword: `guess-${i}-password` }, s.accessToken, 'PUT')),
+    );
+    expect(tally(statuses)).toEqual({ 403: 5, 429: 15 });
+    // Locked for sign-in from that address too, even with the right password.
+    expect(await post(`${base}/auth/login`, { email: s.email, password: PASSWORD })).toBe(429);
+  });
+
+  it.runIf(kind === 'redis')('shares one budget between two instances hit by one burst', async () => {
+    const prefix = `test:burst-${Math.random().toString(36).slice(2)}:`;
+    const overrides = { ...REAL_ARGON2, LOGIN_MAX_FAILURES: '5' };
+    const a = await app(overrides, await newStore(prefix));
+    const b = await app(overrides, await newStore(prefix));
+    const victim = await registerAndLogin(a.call);
+    const bases = [await served(a.t), await served(b.t)];
+    const statuses = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => post(`${bases[i % 2]}/auth/login`, { email: victim.email, password: `wrong-guess-${i}-password` })),
+    );
+    expect(tally(statuses)).toEqual({ 401: 5, 429: 55 });
   });
 });

@@ -8,12 +8,13 @@ import { refreshTokens, sessions, userRoles, users } from '../../db/schema.js';
 import { preparedQuery, preparedSql } from '../../db/prepared.js';
 import { retrying, withTx } from '../../db/tx.js';
 import { rowsOf } from '../../db/rows.js';
+import { keys } from '../../store/store.js';
 import { problem } from '../../lib/problem.js';
 import { BASE_ROLE, DEFAULT_USER_ROLE, can } from '../../security/permissions.js';
+import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
 import { hashPassword, needsRehash, verifyPassword } from '../../security/passwords.js';
 import { cacheUserRoles, publishRevokedSessions, publishSessionAlive } from '../../security/session-state.js';
 import { hashRefreshToken, newRefreshToken, signAccessToken } from '../../security/tokens.js';
-import { keys } from '../../store/store.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
 import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';
@@ -113,32 +114,18 @@ async function startSession(
 }
 
 export async function login(rt: Runtime, input: { email: string; password: string; ip: string }): Promise<TokenPair> {
-  const { maxFailures, ipMaxFailures, windowSeconds } = rt.config.login;
-  const accountKey = keys.loginAccount(input.email, input.ip);
-  const ipKey = keys.loginIp(input.ip);
-  const [account, ip] = await Promise.all([rt.store.peek(accountKey), rt.store.peek(ipKey)]);
-  const locked = [account.count >= maxFailures ? account : null, ip.count >= ipMaxFailures ? ip : null].filter(
-    (x) => x !== null,
-  );
-  if (locked.length) {
-    const retry = Math.max(1, Math.ceil(Math.max(...locked.map((l) => l.resetMs)) / 1000));
-    rt.metrics.rateLimited.inc({ limiter: 'login' });
-    problem('rate_limited', 'Too many failed sign-ins: try again later', {
-      headers: { 'Retry-After': String(retry) },
-      audit: 'login_locked',
-    });
-  }
-  const [user] = await userByEmail(rt.database.db).execute({ email: input.email });
-  // Unknown emails verify against a dummy hash: same work, same answer, same time.
-  const ok = await verifyPassword(user?.passwordHash ?? (await rt.dummyHash), input.password);
+  let found: typeof users.$inferSelect | undefined;
+  // The look-up is inside the limits too: a locked attempt costs no query.
+  const ok = await verifyWithinLimits(passwordAttempts(rt), input, async () => {
+    [found] = await userByEmail(rt.database.db).execute({ email: input.email });
+    // Unknown emails verify against a dummy hash: same work, same answer, same time.
+    return verifyPassword(found?.passwordHash ?? (await rt.dummyHash), input.password);
+  });
+  const user = found;
   if (!user || !ok) {
-    const windowMs = windowSeconds * 1000;
-    await Promise.all([rt.store.hit(accountKey, windowMs), rt.store.hit(ipKey, windowMs)]);
     rt.stats.add('auth.loginFailed');
     problem('invalid_credentials', 'Invalid email or password', { audit: 'login_failed' });
   }
-  // Failures before this success no longer count (nothing to clear if none were counted).
-  if (account.count > 0) await rt.store.del(accountKey);
   if (needsRehash(user.passwordHash, rt.config.argon2)) {
     const passwordHash = await hashPassword(input.password, rt.config.argon2);
     await withTx(rt.database.db, (tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)));

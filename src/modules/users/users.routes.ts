@@ -25,19 +25,19 @@ export const usersRoutes = (rt: Runtime) =>
       routeMeta({
         action: 'users.me.update',
         summary: 'Change your name, email or password',
-        description: 'Changing the email or password needs currentPassword. A password change ends every other session.',
         permission: 'profile:update',
         tags: ['users'],
         body: true,
         responses: { 200: UserSchema },
         errors: ['current_password_required', 'invalid_credentials', 'email_taken'],
+        description: 'Changing the email or password needs currentPassword, checked under the sign-in limits (past them: 429). A password change ends every other session.',
       }),
       requirePermission('profile:update'),
       validate('json', UpdateMeBody),
       async (c) => {
         const caller = c.get('caller');
         const input = c.req.valid('json');
-        const user = await updateMe(rt, caller.userId!, caller.sessionId!, input);
+        const user = await updateMe(rt, { userId: caller.userId!, sessionId: caller.sessionId!, ip: c.get('clientIp') }, input);
         if (input.password !== undefined) c.set('auditDetail', 'password_changed');
         else if (input.email !== undefined) c.set('auditDetail', 'email_changed');
         return c.json(user, 200);

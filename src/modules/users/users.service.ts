@@ -10,6 +10,7 @@ import { withTx, type Tx } from '../../db/tx.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
 import { ALL_PERMISSIONS, SUPER_ROLE } from '../../security/permissions.js';
+import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
 import { hashPassword, isCommonPassword, verifyPassword } from '../../security/passwords.js';
 import type { Caller } from '../../security/caller.js';
 import {
@@ -171,7 +172,8 @@ export async function assignRoles(rt: Runtime, userId: string, wanted: string[])
 
 export type UpdateMe = { name?: string | undefined; email?: string | undefined; password?: string | undefined; currentPassword?: string | undefined };
 
-export async function updateMe(rt: Runtime, userId: string, sessionId: string, input: UpdateMe): Promise<User> {
+export async function updateMe(rt: Runtime, caller: { userId: string; sessionId: string; ip: string }, input: UpdateMe): Promise<User> {
+  const { userId, sessionId } = caller;
   const db = rt.database.db;
   const [row] = await db.select().from(users).where(eq(users.id, userId));
   if (!row) problem('not_found', 'No such user');
@@ -180,9 +182,15 @@ export async function updateMe(rt: Runtime, userId: string, sessionId: string, i
     if (input.currentPassword === undefined) {
       problem('current_password_required', 'Changing the email or password needs currentPassword');
     }
-    if (!(await verifyPassword(row.passwordHash, input.currentPassword))) {
-      problem('invalid_credentials', 'The current password is wrong', { status: 403 });
-    }
+    // Under the sign-in limits (same counters): a stolen access token buys no extra guesses.
+    const current = input.currentPassword;
+    const ok = await verifyWithinLimits(
+      passwordAttempts(rt),
+      { email: row.email, ip: caller.ip },
+      () => verifyPassword(row.passwordHash, current),
+      'current_password_locked',
+    );
+    if (!ok) problem('invalid_credentials', 'The current password is wrong', { status: 403, audit: 'current_password_failed' });
   }
   if (input.password !== undefined) await assertPasswordNotCommon(input.password);
   const passwordHash = input.password !== undefined ? await hashPassword(input.password, rt.config.argon2) : undefined;

@@ -1,0 +1,70 @@
+// Brute-force protection for every place that checks a password. The attempt
+// is counted before the (slow) verification and settled after it, atomically
+// per account+address and per address on every instance, so a parallel burst
+// gets exactly as many guesses as the limits allow, not one per request.
+import { problem } from '../lib/problem.js';
+import { keys, type Store } from '../store/store.js';
+
+export type AttemptLimits = { maxFailures: number; ipMaxFailures: number; windowSeconds: number };
+
+export type AttemptContext = {
+  store: Store;
+  limits: AttemptLimits;
+  /** Called once for every attempt refused by the limits. */
+  onLocked?: () => void;
+};
+
+/** The sign-in limits from an app's runtime (every check of a user's password shares them). */
+export const passwordAttempts = (rt: {
+  store: Store;
+  config: { login: AttemptLimits };
+  metrics: { rateLimited: { inc(labels: { limiter: string }): void } };
+}): AttemptContext => ({
+  store: rt.store,
+  limits: rt.config.login,
+  onLocked: () => rt.metrics.rateLimited.inc({ limiter: 'login' }),
+});
+
+/**
+ * Verify a password for this account from this address, within the limits:
+ * past either limit the attempt is refused with 429 (even a right password),
+ * without verifying. A failed verification stays counted; a success clears
+ * the account+address counter and gives its count back to the address; an
+ * attempt that could not be verified at all (verify threw) is given back too.
+ */
+export async function verifyWithinLimits(
+  ctx: AttemptContext,
+  who: { email: string; ip: string },
+  verify: () => Promise<boolean>,
+  audit = 'login_locked',
+): Promise<boolean> {
+  const { maxFailures, ipMaxFailures, windowSeconds } = ctx.limits;
+  const accountKey = keys.loginAccount(who.email, who.ip);
+  const ipKey = keys.loginIp(who.ip);
+  const r = await ctx.store.reserve(
+    [
+      { key: accountKey, limit: maxFailures },
+      { key: ipKey, limit: ipMaxFailures },
+    ],
+    windowSeconds * 1000,
+  );
+  if (!r.ok) {
+    const blocking = r.counts.filter((w, i) => w.count >= (i === 0 ? maxFailures : ipMaxFailures));
+    const retry = Math.max(1, Math.ceil(Math.max(...blocking.map((w) => w.resetMs)) / 1000));
+    ctx.onLocked?.();
+    problem('rate_limited', 'Too many failed attempts: try again later', {
+      headers: { 'Retry-After': String(retry) },
+      audit,
+    });
+  }
+  let ok: boolean;
+  try {
+    ok = await verify();
+  } catch (err) {
+    await Promise.all([ctx.store.release(accountKey), ctx.store.release(ipKey)]);
+    throw err;
+  }
+  // Failures before this success no longer count for the account.
+  if (ok) await Promise.all([ctx.store.del(accountKey), ctx.store.release(ipKey)]);
+  return ok;
+}
