@@ -1,10 +1,10 @@
 // Operations endpoints: liveness, readiness and metrics. Mounted ahead of the
 // API chain, so they are neither rate-limited nor written to the audit log.
-import { swaggerUI } from '@hono/swagger-ui';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import type { Runtime } from '../../deps.js';
 import { problemBody, Problem } from '../../lib/problem.js';
+import { docsHandlers } from './docs.js';
 import { openApiDocument } from './openapi.js';
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
@@ -18,6 +18,7 @@ const problemResponse = (description: string) => ({ description, content: { 'app
 /** `app` is the whole application, for the OpenAPI document (read lazily, once it is built). */
 export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
   const document = openApiDocument(app, '0.1.0');
+  const docs = docsHandlers();
   return new Hono<{ Variables: { requestId: string } }>()
     .get('/healthz', op('ops.healthz', 'Liveness: 200 while the process runs', { 200: { description: 'Alive' } }), (c) =>
       c.json({ status: 'ok' as const }, 200),
@@ -59,5 +60,14 @@ export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
     .get('/openapi.json', op('ops.openapi', 'This OpenAPI 3.1 document', { 200: { description: 'OpenAPI 3.1 JSON' } }), async (c) =>
       c.json((await document()) as Record<string, unknown>, 200),
     )
-    .get('/docs', op('ops.docs', 'Interactive API reference (Swagger UI)', { 200: { description: 'HTML' } }), swaggerUI({ url: '/openapi.json', title: 'auth-system API' }));
+    .get('/docs', op('ops.docs', 'Interactive API reference (Swagger UI)', { 200: { description: 'HTML' } }), docs.page)
+    // Listed in this document too: every route is (test/integration/openapi.test.ts).
+    .get(
+      '/docs/assets/:file',
+      op('ops.docsAsset', 'A static file of the /docs page (Swagger UI, from swagger-ui-dist)', {
+        200: { description: 'CSS, JavaScript or image' },
+        404: problemResponse('Problem `not_found`: not one of the page\'s files'),
+      }),
+      docs.asset,
+    );
 };
