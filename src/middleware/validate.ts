@@ -6,6 +6,7 @@ import type { ValidationTargets } from 'hono';
 import { validator } from 'hono-openapi';
 import type { z } from 'zod';
 import { problem, type FieldError } from '../lib/problem.js';
+import { PLAIN_TEXT, unstorableStrings } from '../lib/schemas.js';
 
 type Issue = { path?: readonly (PropertyKey | { key: PropertyKey })[]; message: string; code?: string; keys?: string[] };
 
@@ -24,10 +25,17 @@ export function fieldErrors(issues: readonly Issue[]): FieldError[] {
 
 export function validate<T extends z.ZodType, Target extends keyof ValidationTargets>(target: Target, schema: T) {
   return validator(target, schema, (result) => {
+    const where = target === 'json' ? 'body' : target === 'param' ? 'path' : target;
     if (!result.success) {
-      const where = target === 'json' ? 'body' : target === 'param' ? 'path' : target;
       problem('validation_failed', `The request ${where} is not valid`, {
         errors: fieldErrors(result.error as readonly Issue[]),
+      });
+    }
+    // Whatever a field's own schema allows, no string the database cannot store gets through.
+    const bad = unstorableStrings(result.data);
+    if (bad.length > 0) {
+      problem('validation_failed', `The request ${where} is not valid`, {
+        errors: bad.map((path) => ({ path, message: PLAIN_TEXT.message })),
       });
     }
   });

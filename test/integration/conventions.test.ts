@@ -1,5 +1,6 @@
 // HTTP conventions of API.md, on both database backends.
 import { describe, expect, it } from 'vitest';
+import { loginAdmin, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 
@@ -80,6 +81,67 @@ describe.each(BACKENDS)('HTTP conventions on %s', (backend) => {
   it('sets nosniff on every response', async () => {
     for (const path of ['/healthz', '/posts', '/nope']) {
       expect((await call('GET', path)).headers.get('x-content-type-options')).toBe('nosniff');
+    }
+  });
+
+  it('refuses NUL, control characters and unpaired surrogates in any string that reaches the database with 400, never 500', async () => {
+    const admin = await loginAdmin(call);
+    const user = await registerAndLogin(call);
+    const cases: [string, string, { body?: unknown; token?: string }, string][] = [];
+    for (const bad of ['a\u0000b', 'a\u001bb', 'a\ud800b']) {
+      // An unpaired surrogate cannot be percent-encoded (its bytes decode to U+FFFD): bodies only.
+      const inUrl = !bad.includes('\ud800');
+      const q = inUrl ? encodeURIComponent(bad) : '';
+      cases.push(
+        ['POST', '/auth/register', { body: { email: uniqueEmail(), password: PASSWORD, name: bad } }, 'name'],
+        ['POST', '/auth/register', { body: { email: `x${bad}@example.test`, password: PASSWORD, name: 'N' } }, 'email'],
+        ['POST', '/auth/login', { body: { email: `a${bad}@example.test`, password: PASSWORD } }, 'email'],
+        ['POST', '/posts', { token: user.accessToken, body: { title: `t${bad}`, body: 'b' } }, 'title'],
+        ['PUT', '/users/me', { token: user.accessToken, body: { name: bad } }, 'name'],
+        ['PUT', `/users/${user.userId}/roles`, { token: admin.accessToken, body: { roles: [`user${bad}`] } }, 'roles.0'],
+        ['POST', '/roles', { token: admin.accessToken, body: { name: 'ctl-role', description: bad } }, 'description'],
+      );
+      // A password may hold any character but the two no database stores.
+      if (bad !== 'a\u001bb') cases.push(['POST', '/auth/register', { body: { email: uniqueEmail(), password: `${PASSWORD}${bad}`, name: 'N' } }, 'password']);
+      if (inUrl) {
+        cases.push(
+          ['GET', `/users?q=${q}`, { token: admin.accessToken }, 'q'],
+          ['GET', `/users?role=${q}`, { token: admin.accessToken }, 'role'],
+          ['GET', `/admin/logs?action=${q}`, { token: admin.accessToken }, 'action'],
+          ['PUT', `/roles/${q}/permissions`, { token: admin.accessToken, body: { permissions: [] } }, 'role'],
+        );
+      }
+    }
+    // A post body may hold line breaks and tabs, but not NUL or other controls.
+    cases.push(['POST', '/posts', { token: user.accessToken, body: { title: 't', body: 'b\u0000' } }, 'body']);
+    cases.push(['POST', '/posts', { token: user.accessToken, body: { title: 't', body: 'b\u0007' } }, 'body']);
+    for (const [method, path, opts, field] of cases) {
+      const res = await call(method, path, opts);
+      expect(res.status, `${method} ${path} ${JSON.stringify(opts.body)}`).toBe(400);
+      expect(res.body.code).toBe('validation_failed');
+      expect(res.body.errors.map((e: { path: string }) => e.path), `${method} ${path}`).toContain(field);
+    }
+    expect((await call('POST', '/posts', { token: user.accessToken, body: { title: 't', body: 'line one\n\tline two\r\n' } })).status).toBe(201);
+  });
+
+  it('refuses times and cursors outside the years 0001-9999 with 400, never 500', async () => {
+    const admin = await loginAdmin(call);
+    const cursor = (ms: string) => Buffer.from(`${ms}.00000000-0000-4000-8000-000000000000`).toString('base64url');
+    const paths = [
+      `/admin/logs?until=${encodeURIComponent('0000-01-01T00:00:00Z')}`,
+      `/admin/logs?since=${encodeURIComponent('0001-01-01T00:00:00+05:00')}`,
+      `/admin/logs?until=${encodeURIComponent('9999-12-31T23:59:59-05:00')}`,
+      `/admin/logs?cursor=${cursor('999999999999999')}`,
+      `/users?cursor=${cursor('253402300800000')}`,
+      `/posts?cursor=${cursor('900000000000000')}`,
+    ];
+    for (const path of paths) {
+      const res = await call('GET', path, { token: admin.accessToken });
+      expect(res.status, path).toBe(400);
+      expect(res.body.code, path).toBe('validation_failed');
+    }
+    for (const path of [`/admin/logs?since=${encodeURIComponent('0001-01-01T00:00:00Z')}`, `/admin/logs?until=${encodeURIComponent('9999-12-31T23:59:59Z')}`, `/posts?cursor=${cursor('253402300799999')}`]) {
+      expect((await call('GET', path, { token: admin.accessToken })).status, path).toBe(200);
     }
   });
 });

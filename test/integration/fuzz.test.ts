@@ -29,7 +29,16 @@ describe('fuzzing every endpoint', () => {
   });
 
   const uuid = fc.uuid();
-  const segment = fc.oneof(uuid, fc.string({ maxLength: 40 }), fc.constantFrom('me', 'admin', '..', '%00', '%E0%A4%A', 'null', '__proto__', 'a'.repeat(300)));
+  // Text the database refuses or that breaks UTF-8: NUL, other controls, unpaired surrogates.
+  const hostileText = fc.string({ unit: fc.oneof(fc.constantFrom('\u0000', '\u0001', '\u001b', '\u007f', '\ud800', '\udfff', '\n', '\t'), fc.constantFrom('a', 'Z', '@', '.', '-', ' ')), maxLength: 30 });
+  const text = (maxLength: number) => fc.oneof(fc.string({ maxLength }), hostileText);
+  // Times at and past what timestamptz and toISOString() agree on; cursors that decode to them.
+  const extremeTime = fc.oneof(
+    fc.constantFrom('0000-01-01T00:00:00Z', '0001-01-01T00:00:00+05:00', '9999-12-31T23:59:59-05:00', '+275760-09-13T00:00:00Z', '-000001-01-01T00:00:00Z', '1970-01-01T00:00:00Z'),
+    fc.date({ min: new Date(-8.64e15), max: new Date(8.64e15), noInvalidDate: true }).map((d) => d.toISOString()),
+  );
+  const craftedCursor = fc.tuple(fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 16n }), fc.constantFrom(253402300800000n, 999999999999999n)), fc.oneof(fc.uuid(), hostileText)).map(([ms, id]) => Buffer.from(`${ms}.${id}`).toString('base64url'));
+  const segment = fc.oneof(uuid, fc.string({ maxLength: 40 }), hostileText, fc.constantFrom('me', 'admin', 'guest', '..', '%00', '%E0%A4%A', '%ED%A0%80', 'null', '__proto__', 'a'.repeat(300)));
   const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'roles', 'toString', '');
   const leaf = fc.oneof(fc.string({ maxLength: 50 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.string({ minLength: 5000, maxLength: 20000 }));
   const json: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
@@ -40,13 +49,14 @@ describe('fuzzing every endpoint', () => {
   const deep = fc.integer({ min: 50, max: 5000 }).map((n) => '['.repeat(n) + ']'.repeat(n));
   const plausibleBody = fc.record(
     {
-      email: fc.oneof(fc.emailAddress(), fc.string(), fc.constant(null)),
-      password: fc.oneof(fc.string({ maxLength: 200 }), fc.integer()),
-      name: fc.oneof(fc.string({ maxLength: 120 }), fc.constant([])),
-      title: fc.string({ maxLength: 250 }),
-      body: fc.string({ maxLength: 300 }),
-      roles: fc.oneof(fc.array(fc.string({ maxLength: 20 })), fc.string()),
-      permissions: fc.array(fc.string({ maxLength: 30 })),
+      email: fc.oneof(fc.emailAddress(), fc.string(), hostileText.map((t) => `${t}@example.test`), fc.constant(null)),
+      password: fc.oneof(text(200), fc.integer()),
+      name: fc.oneof(text(120), fc.constant([])),
+      title: text(250),
+      body: text(300),
+      description: text(100),
+      roles: fc.oneof(fc.array(text(20)), fc.string()),
+      permissions: fc.array(text(30)),
       refreshToken: fc.oneof(fc.string({ maxLength: 600 }), fc.constant(null)),
       currentPassword: fc.string({ maxLength: 50 }),
     },
@@ -70,7 +80,8 @@ describe('fuzzing every endpoint', () => {
     fc.constantFrom('Bearer', 'Basic dXNlcjpwYXNz', 'bearer  a.b.c', `Bearer ${b64({ alg: 'none' })}.${b64({ sub: 'x' })}.`),
   );
   const contentType = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/merge-patch+json', '', 'application/json; boundary=x');
-  const query = fc.dictionary(fc.constantFrom('limit', 'cursor', 'q', 'role', 'actorId', 'action', 'status', 'since', 'until', 'x', '__proto__'), fc.string({ maxLength: 60 }), { maxKeys: 4 });
+  const queryValue = fc.oneof(fc.string({ maxLength: 60 }), hostileText, extremeTime, craftedCursor);
+  const query = fc.dictionary(fc.constantFrom('limit', 'cursor', 'q', 'role', 'actorId', 'action', 'status', 'since', 'until', 'x', '__proto__'), queryValue, { maxKeys: 4 });
   const extraHeaders = fc.dictionary(fc.constantFrom('x-request-id', 'x-forwarded-for', 'accept', 'origin', 'content-length'), fc.string({ maxLength: 300 }).filter((s) => /^[\x20-\x7e]*$/.test(s)), { maxKeys: 3 });
 
   it(`answers ${RUNS} hostile requests with documented problems, never a 5xx`, async () => {
@@ -88,7 +99,7 @@ describe('fuzzing every endpoint', () => {
         async (pick, segs, q, body, type, auth, headers) => {
           const route = routes[pick % routes.length]!;
           let i = 0;
-          const path = route.path.replace(/:[A-Za-z]+/g, () => encodeURIComponent(segs[i++ % 2]!));
+          const path = route.path.replace(/:[A-Za-z]+/g, () => encodeURIComponent(segs[i++ % 2]!.toWellFormed()));
           const qs = new URLSearchParams(q).toString();
           const h: Record<string, string> = { ...headers };
           delete h['content-length'];

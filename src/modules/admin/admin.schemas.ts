@@ -1,19 +1,20 @@
 // Request and response schemas of the admin module.
 import { z } from 'zod';
+import { isoTimeSchema, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 import { limitSchema } from '../users/users.schemas.js';
 
 export const LogsQuery = z.strictObject({
   limit: limitSchema,
   cursor: z.string().max(200).optional(),
   actorId: z.uuid({ message: 'actorId must be a UUID' }).optional(),
-  action: z.string().min(1).max(100).optional(),
+  action: z.string().min(1).max(100).refine(singleLine, PLAIN_TEXT).optional(),
   status: z
     .string()
     .regex(/^[1-5]\d\d$/, 'Must be an HTTP status')
     .transform(Number)
     .optional(),
-  since: z.iso.datetime({ offset: true, message: 'Must be an ISO 8601 time' }).optional(),
-  until: z.iso.datetime({ offset: true, message: 'Must be an ISO 8601 time' }).optional(),
+  since: isoTimeSchema.optional(),
+  until: isoTimeSchema.optional(),
 });
 
 export const LogEntrySchema = z.object({

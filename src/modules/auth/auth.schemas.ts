@@ -1,5 +1,6 @@
 // Request and response schemas of the auth module.
 import { z } from 'zod';
+import { PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 import { emailSchema, nameSchema, newPasswordSchema, UserSchema } from '../users/users.schemas.js';
 
 export const RegisterBody = z.strictObject({
@@ -10,7 +11,7 @@ export const RegisterBody = z.strictObject({
 
 export const LoginBody = z.strictObject({
   // Not format-checked: any string gets the same 401 as a wrong password.
-  email: z.string().trim().toLowerCase().min(1).max(254),
+  email: z.string().trim().toLowerCase().min(1).max(254).refine(singleLine, PLAIN_TEXT),
   password: z.string().min(1).max(1024),
 });
 

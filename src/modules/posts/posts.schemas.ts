@@ -1,5 +1,6 @@
 // Request and response schemas of the posts module.
 import { z } from 'zod';
+import { multiLine, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 import { limitSchema } from '../users/users.schemas.js';
 
 export const PostSchema = z.object({
@@ -15,8 +16,8 @@ export const PostListSchema = z.object({ items: z.array(PostSchema), nextCursor:
 export type PostList = z.infer<typeof PostListSchema>;
 
 export const CreatePostBody = z.strictObject({
-  title: z.string().trim().min(1, 'Must not be empty').max(200, 'At most 200 characters'),
-  body: z.string().min(1, 'Must not be empty').max(10_000, 'At most 10000 characters'),
+  title: z.string().trim().min(1, 'Must not be empty').max(200, 'At most 200 characters').refine(singleLine, PLAIN_TEXT),
+  body: z.string().min(1, 'Must not be empty').max(10_000, 'At most 10000 characters').refine(multiLine, PLAIN_TEXT),
 });
 
 export const ListPostsQuery = z.strictObject({ limit: limitSchema, cursor: z.string().max(200).optional() });

@@ -1,5 +1,6 @@
 // Request and response schemas of the roles module.
 import { z } from 'zod';
+import { PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 import { roleNameSchema } from '../users/users.schemas.js';
 
 export const RoleSchema = z.object({
@@ -16,14 +17,14 @@ export const PermissionListSchema = z.object({
   items: z.array(z.object({ name: z.string(), description: z.string() })),
 });
 
-const permissionList = z.array(z.string().min(1).max(100)).max(100);
+const permissionList = z.array(z.string().min(1).max(100).refine(singleLine, PLAIN_TEXT)).max(100);
 
 export const CreateRoleBody = z.strictObject({
   name: roleNameSchema,
-  description: z.string().trim().max(500).optional(),
+  description: z.string().trim().max(500).refine(singleLine, PLAIN_TEXT).optional(),
   permissions: permissionList.optional(),
 });
 
 export const SetPermissionsBody = z.strictObject({ permissions: permissionList });
 
-export const RoleParam = z.strictObject({ role: z.string().min(1).max(40) });
+export const RoleParam = z.strictObject({ role: z.string().min(1).max(40).refine(singleLine, PLAIN_TEXT) });

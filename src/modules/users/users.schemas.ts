@@ -1,6 +1,7 @@
 // Request and response schemas of the users module (and the User shape that
 // auth returns too).
 import { z } from 'zod';
+import { PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 
 export const IdParam = z.strictObject({ id: z.uuid({ message: 'Must be a UUID' }) });
 
@@ -9,6 +10,7 @@ export const emailSchema = z
   .trim()
   .toLowerCase()
   .max(254)
+  .refine(singleLine, PLAIN_TEXT)
   .pipe(z.email({ message: 'Must be an email address' }));
 
 /** 8–128 Unicode code points after NFKC normalization (NIST SP 800-63B). */
@@ -20,7 +22,7 @@ export const newPasswordSchema = z.string().refine(
   { message: 'Must be 8 to 128 characters' },
 );
 
-export const nameSchema = z.string().trim().min(1, 'Must not be empty').max(100, 'At most 100 characters');
+export const nameSchema = z.string().trim().min(1, 'Must not be empty').max(100, 'At most 100 characters').refine(singleLine, PLAIN_TEXT);
 
 export const UserSchema = z.object({
   id: z.uuid(),
@@ -44,7 +46,7 @@ export const UpdateMeBody = z.strictObject({
 export const roleNameSchema = z.string().regex(/^[a-z][a-z0-9_-]{1,39}$/, 'Role names match ^[a-z][a-z0-9_-]{1,39}$');
 
 export const AssignRolesBody = z.strictObject({
-  roles: z.array(z.string().min(1).max(40)).min(1, 'At least one role').max(50),
+  roles: z.array(z.string().min(1).max(40).refine(singleLine, PLAIN_TEXT)).min(1, 'At least one role').max(50),
 });
 
 export const limitSchema = z
@@ -57,8 +59,8 @@ export const limitSchema = z
 export const ListUsersQuery = z.strictObject({
   limit: limitSchema,
   cursor: z.string().max(200).optional(),
-  role: z.string().max(40).optional(),
-  q: z.string().max(100).optional(),
+  role: z.string().max(40).refine(singleLine, PLAIN_TEXT).optional(),
+  q: z.string().max(100).refine(singleLine, PLAIN_TEXT).optional(),
 });
 
 export const UserListSchema = z.object({ items: z.array(UserSchema), nextCursor: z.string().nullable() });
