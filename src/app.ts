@@ -54,6 +54,7 @@ function createRuntime(deps: Deps, opts: AppOptions): Runtime {
       issuer: deps.config.jwt.issuer,
       audience: deps.config.jwt.audience,
       now: deps.clock,
+      maxLifetimeSeconds: deps.config.jwt.accessTtlSeconds,
     }),
     get dummyHash() {
       dummy ??= makeDummyHash(deps.config.argon2);
@@ -121,6 +122,8 @@ function buildApp(rt: Runtime, opts: AppOptions, inFlight: { count: number }) {
           now: rt.clock,
         },
         rateWindowMs: config.rateLimit.windowSeconds * 1000,
+        rateLimit: config.rateLimit.requests,
+        onFlood: () => rt.metrics.rateLimited.inc({ limiter: 'invalid_tokens' }),
       }),
     )
     .use(rateLimit({ limit: config.rateLimit.requests, onReject: () => rt.metrics.rateLimited.inc({ limiter: 'requests' }) }))

@@ -2,7 +2,9 @@
 // without a token, the token's user otherwise. A request that sends a token is
 // judged by it, even on guest routes. The session/roles lookup and the rate
 // limit hit share one store round trip, so the rate-limit middleware only
-// applies the count fetched here.
+// applies the count fetched here. Failed verifications are counted per
+// address; past the per-client limit, a token this instance has not already
+// verified is refused before any signature check (forged tokens cost nothing).
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
 import { requestHeader } from '../lib/request-header.js';
@@ -20,24 +22,47 @@ export type AuthVariables = {
   prefetched: Prefetched | undefined;
 };
 
-const BEARER = /^Bearer +([A-Za-z0-9._~+/-]+=*) *$/i;
+const BEARER = /^Bearer +(\S+) *$/i;
 
-export const authenticate = (opts: { verify: TokenVerifier; callers: CallerContext; rateWindowMs: number }) =>
+export const authenticate = (opts: {
+  verify: TokenVerifier;
+  callers: CallerContext;
+  rateWindowMs: number;
+  /** The per-client limit: also how many failed verifications an address may have in the window. */
+  rateLimit: number;
+  onFlood?: () => void;
+}) =>
   createMiddleware<{ Variables: AuthVariables }>(async (c, next) => {
     const header = requestHeader(c, 'authorization');
     let claims: AccessClaims | null = null;
     if (header !== undefined) {
-      const m = BEARER.exec(header);
-      try {
-        if (!m) throw new InvalidTokenError('not a Bearer token');
-        claims = await opts.verify(m[1]!);
-      } catch (err) {
-        if (!(err instanceof InvalidTokenError)) throw err;
-        // Still count the attempt against the address: bad tokens are not free.
-        c.set('rate', await opts.callers.store.hit(keys.rate(`ip:${c.get('clientIp')}`), opts.rateWindowMs));
-        problem('invalid_token', 'The access token is invalid or expired', {
-          headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
-        });
+      const ip = c.get('clientIp');
+      const token = BEARER.exec(header)?.[1];
+      claims = token === undefined ? null : (opts.verify.known(token) ?? null);
+      if (claims === null) {
+        const failures = await opts.callers.store.peek(keys.tokenFailures(ip));
+        if (failures.count > opts.rateLimit) {
+          opts.onFlood?.();
+          problem('rate_limited', 'Too many invalid tokens from this address: try again later', {
+            headers: { 'Retry-After': String(Math.max(1, Math.ceil(failures.resetMs / 1000))) },
+            audit: 'invalid_token_flood',
+          });
+        }
+        try {
+          if (token === undefined) throw new InvalidTokenError('not a Bearer token');
+          claims = await opts.verify(token);
+        } catch (err) {
+          if (!(err instanceof InvalidTokenError)) throw err;
+          // Bad tokens are not free: they count against the address's requests and its failures.
+          const [rate] = await Promise.all([
+            opts.callers.store.hit(keys.rate(`ip:${ip}`), opts.rateWindowMs),
+            opts.callers.store.hit(keys.tokenFailures(ip), opts.rateWindowMs),
+          ]);
+          c.set('rate', rate);
+          problem('invalid_token', 'The access token is invalid or expired', {
+            headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+          });
+        }
       }
     }
     c.set('claims', claims);

@@ -2,7 +2,7 @@
 // session liveness, current roles and profile, the roles version and the rate-limit hit.
 import type { Db } from '../db/connect.js';
 import { problem } from '../lib/problem.js';
-import { SESSION_ALIVE, SESSION_REVOKED, keys, type Store, type WindowCount } from '../store/store.js';
+import { SESSION_REVOKED, keys, sessionAlive, type Store, type WindowCount } from '../store/store.js';
 import { BASE_ROLE, type Permission } from './permissions.js';
 import type { RoleCache } from './role-cache.js';
 import { loadSessionAlive, loadUserRoles, type SessionStateOptions } from './session-state.js';
@@ -71,11 +71,12 @@ export async function resolveCaller(
   });
   const [sessionState, rolesRaw, version, profile] = values;
   const alive =
-    sessionState === SESSION_ALIVE
+    sessionState === sessionAlive(claims.sub)
       ? true
       : sessionState === SESSION_REVOKED
         ? false
-        : await loadSessionAlive(ctx.db, ctx.store, ctx.session, claims.sid, claims.sub, ctx.now());
+        : // Missing, or alive for another user: the database decides (sid and sub together).
+          await loadSessionAlive(ctx.db, ctx.store, ctx.session, claims.sid, claims.sub, ctx.now());
   if (!alive) {
     problem('invalid_token', 'The session has ended', {
       headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },

@@ -4,7 +4,7 @@
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
 import { sessions, userRoles } from '../db/schema.js';
-import { SESSION_ALIVE, SESSION_REVOKED, keys, type Store } from '../store/store.js';
+import { SESSION_REVOKED, keys, sessionAlive, type Store } from '../store/store.js';
 
 const ROLES_TTL_MS = 24 * 3600 * 1000;
 const ALIVE_TTL_MS = 3600 * 1000;
@@ -29,7 +29,7 @@ export async function loadSessionAlive(
     .where(and(eq(sessions.id, sid), eq(sessions.userId, userId)));
   const alive = !!row && row.revokedAt === null && row.expiresAt.getTime() > nowMs;
   // NX: never overwrite a tombstone written by a revocation that raced this read.
-  await store.set(keys.session(sid), alive ? SESSION_ALIVE : SESSION_REVOKED, {
+  await store.set(keys.session(sid), alive ? sessionAlive(userId) : SESSION_REVOKED, {
     ttlMs: alive ? Math.min(ALIVE_TTL_MS, row!.expiresAt.getTime() - nowMs) : tombstoneTtl(o),
     nx: true,
   });
@@ -70,8 +70,8 @@ export async function publishRevokedSessions(store: Store, o: SessionStateOption
  * A new or refreshed session is alive. NX: a revocation that raced this call
  * (a reused refresh token revoking the session) must win over it.
  */
-export async function publishSessionAlive(store: Store, sid: string, ttlMs: number): Promise<void> {
-  await store.set(keys.session(sid), SESSION_ALIVE, { ttlMs: Math.min(ttlMs, ALIVE_TTL_MS), nx: true });
+export async function publishSessionAlive(store: Store, sid: string, userId: string, ttlMs: number): Promise<void> {
+  await store.set(keys.session(sid), sessionAlive(userId), { ttlMs: Math.min(ttlMs, ALIVE_TTL_MS), nx: true });
 }
 
 /**

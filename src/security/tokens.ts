@@ -1,5 +1,5 @@
 // Signing keys and access tokens. Keys are imported once into CryptoKeys; a
-// verified token's claims are cached by signature until the token expires,
+// verified token's claims are cached by its exact text until it expires,
 // because signature verification is the most expensive step of a request.
 import { createHash, createPrivateKey, createPublicKey, randomBytes, type JsonWebKey as NodeJwk, type KeyObject } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -137,36 +137,59 @@ export const hashRefreshToken = (token: string) => createHash('sha256').update(t
 
 const CLOCK_SKEW_SECONDS = 30;
 const MAX_TOKEN_LENGTH = 4096;
+/** The only spelling accepted: three unpadded base64url segments (RFC 7515 compact form). */
+const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export type TokenVerifier = (token: string) => Promise<AccessClaims>;
+/**
+ * A segment decodes to bytes that encode back to the very same text: no
+ * padding, and no stray low bits in the last character (which would give one
+ * signature many spellings).
+ */
+const canonical = (segment: string) => Buffer.from(segment, 'base64url').toString('base64url') === segment;
+
+export type TokenVerifier = {
+  (token: string): Promise<AccessClaims>;
+  /** The claims of this exact token if this instance has verified it and it has not expired; no work done. */
+  known(token: string): AccessClaims | undefined;
+};
 
 /** A verifier bound to a key ring, with its own bounded cache of verified claims. */
 export function createTokenVerifier(
   ring: KeyRing,
-  opts: { issuer: string; audience: string; now: () => number; cacheSize?: number },
+  opts: {
+    issuer: string;
+    audience: string;
+    now: () => number;
+    /** The configured access-token life: a token claiming a longer one was not issued here. */
+    maxLifetimeSeconds?: number;
+    cacheSize?: number;
+  },
 ): TokenVerifier {
-  const cache = new LRUCache<string, { signed: string; claims: AccessClaims }>({ max: opts.cacheSize ?? 10_000 });
+  // Keyed by the exact token text, so only that spelling is ever vouched for.
+  const cache = new LRUCache<string, AccessClaims>({ max: opts.cacheSize ?? 10_000 });
   const nowSec = () => Math.floor(opts.now() / 1000);
+  const maxLifetime = (opts.maxLifetimeSeconds ?? 86_400) + CLOCK_SKEW_SECONDS;
 
-  return async (token) => {
-    if (token.length > MAX_TOKEN_LENGTH) throw new InvalidTokenError('too long');
-    const dot = token.lastIndexOf('.');
-    const signed = token.slice(0, dot);
-    const sig = token.slice(dot + 1);
-    const hit = cache.get(sig);
-    // The signature alone is not the key: the signed part must match too.
-    if (hit && hit.signed === signed) {
-      if (hit.claims.exp + CLOCK_SKEW_SECONDS <= nowSec()) {
-        cache.delete(sig);
-        throw new InvalidTokenError('expired');
-      }
-      return hit.claims;
+  const known = (token: string): AccessClaims | undefined => {
+    const hit = cache.get(token);
+    if (hit && hit.exp + CLOCK_SKEW_SECONDS <= nowSec()) {
+      cache.delete(token);
+      return undefined;
     }
-    const parts = token.split('.');
-    if (parts.length !== 3) throw new InvalidTokenError('malformed');
+    return hit;
+  };
+
+  const verify = async (token: string): Promise<AccessClaims> => {
+    if (token.length > MAX_TOKEN_LENGTH) throw new InvalidTokenError('too long');
+    const hit = known(token);
+    if (hit) return hit;
+    if (!COMPACT.test(token)) throw new InvalidTokenError('malformed');
+    const parts = token.split('.') as [string, string, string];
+    if (!parts.every(canonical)) throw new InvalidTokenError('not canonical base64url');
     let header: { alg?: unknown; kid?: unknown };
     try {
-      header = JSON.parse(Buffer.from(parts[0]!, 'base64url').toString('utf8')) as typeof header;
+      header = JSON.parse(Buffer.from(parts[0], 'base64url').toString('utf8')) as typeof header;
     } catch {
       throw new InvalidTokenError('malformed header');
     }
@@ -195,13 +218,17 @@ export function createTokenVerifier(
     const { sub, sid, jti, iat, exp, roles, iss, aud } = payload;
     if (typeof exp !== 'number' || exp + CLOCK_SKEW_SECONDS <= now) throw new InvalidTokenError('expired');
     if (typeof iat !== 'number' || iat > now + CLOCK_SKEW_SECONDS) throw new InvalidTokenError('issued in the future');
+    if (exp - iat > maxLifetime) throw new InvalidTokenError('lives longer than access tokens are issued for');
     if (typeof payload.nbf === 'number' && payload.nbf > now + CLOCK_SKEW_SECONDS) throw new InvalidTokenError('not yet valid');
     if (typeof sub !== 'string' || typeof sid !== 'string' || typeof jti !== 'string') {
       throw new InvalidTokenError('missing claims');
     }
+    // Ids are UUIDs everywhere else; anything else would reach the database as a bad cast.
+    if (!UUID.test(sub) || !UUID.test(sid)) throw new InvalidTokenError('sub or sid is not a UUID');
     if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) throw new InvalidTokenError('bad roles');
     const claims: AccessClaims = { iss: iss as string, aud: aud as string, sub, sid, jti, iat, exp, roles };
-    cache.set(sig, { signed, claims }, { ttl: Math.max(1, (exp + CLOCK_SKEW_SECONDS - now) * 1000) });
+    cache.set(token, claims, { ttl: Math.max(1, (exp + CLOCK_SKEW_SECONDS - now) * 1000) });
     return claims;
   };
+  return Object.assign(verify, { known });
 }

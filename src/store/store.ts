@@ -51,10 +51,16 @@ export const keys = {
    */
   postsVersion: 'pv',
   rate: (client: string) => `rl:${client}`,
+  /** Failed access-token verifications from one address, in the rate-limit window. */
+  tokenFailures: (ip: string) => `tf:${ip}`,
   loginAccount: (email: string, ip: string) => `lf:a:${ip}:${email}`,
   loginIp: (ip: string) => `lf:ip:${ip}`,
 } as const;
 
-/** Values of the session key. A tombstone outlives every access token of the session. */
-export const SESSION_ALIVE = '1';
+/**
+ * Values of the session key: the user id of a live session (bound to `sub` as
+ * the database check is: a token naming another user is not vouched for), or
+ * the tombstone, which outlives every access token of the session.
+ */
+export const sessionAlive = (userId: string) => userId;
 export const SESSION_REVOKED = '0';

@@ -205,4 +205,37 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     );
     expect(tally(statuses)).toEqual({ 401: 5, 429: 55 });
   });
+
+  it('counts requests with an invalid token against their address', async () => {
+    const { call } = await app({ RATE_LIMIT_REQUESTS: '3' });
+    for (let i = 0; i < 3; i++) expect((await call('GET', '/posts', from('203.0.113.70', { token: `not.a.token${i}` }))).status).toBe(401);
+    expect((await call('GET', '/posts', from('203.0.113.70'))).status).toBe(429);
+    expect((await call('GET', '/posts', from('203.0.113.71'))).status).toBe(200);
+  });
+
+  it('refuses unverified tokens from an address past the limit in failed verifications, and keeps verified ones in their user’s bucket', async () => {
+    const { call } = await app({ RATE_LIMIT_REQUESTS: '3' });
+    const s = await registerAndLogin(call);
+    const flooder = '203.0.113.80';
+    expect((await call('GET', '/users/me', from(flooder, { token: s.accessToken }))).status).toBe(200);
+    // Forged: our header and kid, a signature that is not ours.
+    const [h, p] = s.accessToken.split('.');
+    const forged = (i: number) => `${h}.${p}.${Buffer.from(`forged-signature-${i}`.padEnd(64, 'x')).toString('base64url')}`;
+    const statuses = [];
+    for (let i = 0; i < 6; i++) statuses.push((await call('GET', '/posts', from(flooder, { token: forged(i) }))).status);
+    expect(statuses).toEqual([401, 401, 401, 401, 429, 429]);
+    const refused = await call('GET', '/posts', from(flooder, { token: forged(99) }));
+    expect(refused.body.code).toBe('rate_limited');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
+    // A token this instance already verified keeps working from that address, on its user's own budget.
+    const mine = await call('GET', '/users/me', from(flooder, { token: s.accessToken }));
+    expect(mine.status).toBe(200);
+    expect(mine.headers.get('ratelimit-remaining')).toBe('1');
+    // A new token from that address is not known yet: refused until the window passes; elsewhere it works.
+    const fresh = await call('POST', '/auth/login', from('203.0.113.81', { body: { email: s.email, password: PASSWORD } }));
+    expect((await call('GET', '/posts', from(flooder, { token: fresh.body.accessToken }))).status).toBe(429);
+    expect((await call('GET', '/posts', from('203.0.113.81', { token: fresh.body.accessToken }))).status).toBe(200);
+    const metrics = await call('GET', '/metrics');
+    expect(metrics.text).toMatch(/rate_limit_rejections_total\{limiter="invalid_tokens"\} 4/);
+  });
 });

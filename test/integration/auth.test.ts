@@ -5,12 +5,14 @@ import { eq } from 'drizzle-orm';
 import { users } from '../../src/db/schema.js';
 import { hashPassword } from '../../src/security/passwords.js';
 import { buildKeyRing, signAccessToken } from '../../src/security/tokens.js';
+import { keys } from '../../src/store/store.js';
 import { ADMIN } from '../helpers/app.js';
 import { login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+const B64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const decode = (jwt: string) => ({
   header: JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()),
   payload: JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()),
@@ -137,6 +139,16 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
         'unknown kid': await signWith({}, other),
         garbage: 'not.a.jwt',
         'two parts': `${h}.${sig}`,
+        'issued in the future': await signWith({ iat: payload.iat + 3600, exp: payload.iat + 3600 + 900 }),
+        'a longer life than access tokens get': await signWith({ exp: payload.iat + 900 + 3600 }),
+        'sub not a UUID': await signWith({ sub: 'not-a-uuid' }),
+        'sid not a UUID': await signWith({ sid: "x' or '1'='1" }),
+        // One signature, other spellings of it (RFC 7515 compact form is unpadded base64url).
+        'padded signature': `${s.accessToken}==`,
+        'one pad character': `${s.accessToken}=`,
+        'standard base64 alphabet': `${h}.${s.accessToken.split('.')[1]}.${Buffer.from(sig, 'base64url').toString('base64')}`,
+        'stray low bits in the last character': `${h}.${s.accessToken.split('.')[1]}.${sig.slice(0, -1)}${B64URL[B64URL.indexOf(sig.at(-1)!) ^ 1]}`,
+        'padded header': `${h}==.${s.accessToken.split('.')[1]}.${sig}`,
       };
       for (const [name, token] of Object.entries(attacks)) {
         for (const path of ['/users/me', '/posts']) {
@@ -225,6 +237,27 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       expect((await call('POST', '/auth/logout', { body: { refreshToken: 'never-issued' } })).status).toBe(204);
     });
 
+    it('judges a revoked session by the database when the store has lost its entry', async () => {
+      const s = await registerAndLogin(call);
+      const other = await login(call, s.email, PASSWORD);
+      expect((await call('POST', '/auth/logout', { body: { refreshToken: s.refreshToken } })).status).toBe(204);
+      // A store emptied or evicted: nothing says "revoked" any more; the database still does.
+      await app.t.deps.store.del(keys.session(decode(s.accessToken).payload.sid));
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body.code).toBe('invalid_token');
+      await app.t.deps.store.del(keys.session(decode(other.accessToken).payload.sid));
+      expect((await call('GET', '/users/me', { token: other.accessToken })).status).toBe(200);
+    });
+
+    it('refuses a token whose sid is another user’s live session, even while the store says that session is alive', async () => {
+      const victim = await registerAndLogin(call);
+      const s = await registerAndLogin(call);
+      expect((await call('GET', '/users/me', { token: victim.accessToken })).status).toBe(200);
+      const mixed = await signAccessToken(app.t.deps.keys, { ...decode(s.accessToken).payload, sid: decode(victim.accessToken).payload.sid });
+      const res = await call('GET', '/users/me', { token: mixed });
+      expect(res.status).toBe(401);
+      expect(res.body.code).toBe('invalid_token');
+    });
+
     it('refuses refresh to a user without auth:refresh (guest only) with 403', async () => {
       const s = await registerAndLogin(call);
       const admin = await loginAdmin(call);
@@ -304,12 +337,16 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
     await call('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } });
     await call('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } });
     await call('GET', '/users/me', { token: s.accessToken });
+    const other = await login(call, s.email, PASSWORD);
+    await call('POST', '/auth/logout', { body: { refreshToken: other.refreshToken } });
+    await call('POST', '/auth/logout', { body: { refreshToken: other.refreshToken } });
     await app.t.stop(); // flush audit and counters, which may log
     const logs = app.t.logs.text;
     // The capture works: every request above left a line.
     expect(logs).toContain('"action":"auth.refresh"');
     expect(logs).toContain('"detail":"refresh_token_reused"');
-    for (const secret of [PASSWORD, 'wrong-password-xyz', s.refreshToken, s.accessToken, s.accessToken.split('.')[2]!, '$argon2id$']) {
+    expect(logs).toContain('"action":"auth.logout"');
+    for (const secret of [PASSWORD, 'wrong-password-xyz', s.refreshToken, s.accessToken, s.accessToken.split('.')[2]!, other.refreshToken, other.accessToken.split('.')[2]!, '$argon2id$']) {
       expect(logs).not.toContain(secret);
     }
   });

@@ -64,7 +64,7 @@ async function issueTokens(
     roles: [...roleNames].sort(),
   });
   await Promise.all([
-    publishSessionAlive(rt.store, sessionId, sessionExpiresAt.getTime() - rt.clock()),
+    publishSessionAlive(rt.store, sessionId, userId, sessionExpiresAt.getTime() - rt.clock()),
     cacheUserRoles(rt.store, userId, roleNames),
   ]);
   return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: ttl };
