@@ -53,6 +53,24 @@ export const BUILT_IN_DEFAULTS: Record<BuiltInRole, { description: string; permi
   admin: { description: 'Everything, always', permissions: ALL_PERMISSIONS },
 };
 
+/**
+ * What the guest role may ever hold: permissions of routes meant for anyone.
+ * Whatever guest holds, every anonymous request holds.
+ */
+export const GUEST_ALLOWED: ReadonlySet<Permission> = new Set<Permission>(['auth:register', 'posts:read']);
+
+/** Whoever changes roles or their permissions: what they hold themselves. */
+export type Grantor = { roles: readonly string[]; permissions: ReadonlySet<string> };
+
+/**
+ * Delegated administration stays within what the grantor holds: the first of
+ * these permissions that the grantor does not hold, if any.
+ */
+export function firstNotHeld(grantor: Grantor, permissions: Iterable<string>): string | undefined {
+  for (const p of permissions) if (!grantor.permissions.has(p)) return p;
+  return undefined;
+}
+
 /** Deny by default: allowed only when the set holds the permission. */
 export function can(granted: ReadonlySet<string>, permission: Permission): boolean {
   return granted.has(permission);

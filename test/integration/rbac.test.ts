@@ -1,4 +1,5 @@
 // RBAC (API.md "Roles and permissions", Users, Roles, Posts), on both backends.
+import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { metaOf } from '../../src/middleware/route-meta.js';
 import { assignRoles } from '../../src/modules/users/users.service.js';
@@ -8,6 +9,8 @@ import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const NIL = '00000000-0000-4000-8000-000000000000';
+/** What the two demoting admins hold, for calling the service directly. */
+const ANY_ADMIN = { roles: ['admin'], permissions: new Set<string>(ALL_PERMISSIONS) };
 
 describe.each(BACKENDS)('RBAC on %s', (backend) => {
   const app = useTestApp(backend);
@@ -125,6 +128,74 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     expect((await call('GET', '/users/me', { token: s.accessToken })).body.roles).toEqual(['user']);
   });
 
+  describe('delegated administration stays within what the delegate holds', () => {
+    const role = async (name: string, permissions: Permission[]) => {
+      const res = await call('POST', '/roles', { token: admin.accessToken, body: { name, permissions } });
+      expect(res.status, res.text).toBe(201);
+    };
+    const tag = () => Math.random().toString(36).slice(2, 8);
+    const refused = (res: { status: number; body: any }, permission: string) => {
+      expect(res.status).toBe(403);
+      expect(res.body.code).toBe('forbidden');
+      expect(res.body.detail).toContain(permission);
+    };
+
+    it('lets only an admin grant or remove the admin role, and nobody grant a role carrying a permission they lack', async () => {
+      const name = `assigner-${tag()}`;
+      await role(name, ['users:roles:assign', 'users:read']);
+      const d = await userWithRoles(call, admin, ['user', name]);
+      const other = await registerAndLogin(call);
+      refused(await call('PUT', `/users/${d.userId}/roles`, { token: d.accessToken, body: { roles: ['user', name, 'admin'] } }), 'admin');
+      refused(await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['user'] } }), 'admin');
+      refused(await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['admin'] } }), 'admin');
+      // moderator carries posts:delete:any, which the delegate lacks.
+      refused(await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['user', 'moderator'] } }), 'posts:delete:any');
+      // Within what it holds, delegation works: its own role and user.
+      const ok = await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['user', name] } });
+      expect(ok.status).toBe(200);
+      expect(ok.body.roles).toEqual(['user', name].sort());
+      // An admin's other roles may change, as long as admin stays.
+      expect((await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['admin', 'user'] } })).status).toBe(200);
+      expect((await call('GET', `/users/${admin.userId}`, { token: admin.accessToken })).body.roles).toContain('admin');
+      await app.t.runtime.audit.flush();
+      const entry = (await call('GET', `/admin/logs?actorId=${d.userId}&status=403&limit=10`, { token: admin.accessToken })).body.items;
+      expect(entry.map((e: { detail: string }) => e.detail)).toContain('escalation_refused: admin');
+    });
+
+    it('lets nobody add to a role, or create one with, a permission they do not hold', async () => {
+      const name = `editor-${tag()}`;
+      await role(name, ['roles:update', 'roles:create', 'roles:read']);
+      const e = await userWithRoles(call, admin, ['user', name]);
+      refused(await call('PUT', `/roles/${name}/permissions`, { token: e.accessToken, body: { permissions: ['roles:update', 'roles:create', 'roles:read', 'users:roles:assign'] } }), 'users:roles:assign');
+      refused(await call('PUT', '/roles/user/permissions', { token: e.accessToken, body: { permissions: [...BUILT_IN_DEFAULTS.user.permissions, 'admin:logs:read'] } }), 'admin:logs:read');
+      refused(await call('POST', '/roles', { token: e.accessToken, body: { name: `mine-${tag()}`, permissions: ['users:read'] } }), 'users:read');
+      // Removing, and adding what it holds, are fine.
+      const trimmed = await call('PUT', `/roles/${name}/permissions`, { token: e.accessToken, body: { permissions: ['roles:update', 'roles:read', 'roles:create', 'posts:read'] } });
+      expect(trimmed.status).toBe(200);
+      expect((await call('POST', '/roles', { token: e.accessToken, body: { name: `mine-${tag()}`, permissions: ['posts:read', 'roles:read'] } })).status).toBe(201);
+      expect((await call('GET', '/users/me', { token: e.accessToken })).body.permissions).not.toContain('users:roles:assign');
+    });
+
+    it('never lets the guest role hold a permission outside auth:register and posts:read, whatever the database says', async () => {
+      refused(await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: ['auth:register', 'posts:read', 'users:roles:assign'] } }), 'users:roles:assign');
+      refused(await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: ['auth:refresh'] } }), 'auth:refresh');
+      const victim = await registerAndLogin(call);
+      // A row written before this rule (or by hand) gives anonymous callers nothing.
+      await app.database.db.execute(sql`INSERT INTO role_permissions (role_name, permission) VALUES ('guest', 'users:roles:assign')`);
+      try {
+        await call('PUT', '/roles/user/permissions', { token: admin.accessToken, body: { permissions: BUILT_IN_DEFAULTS.user.permissions } }); // bumps the roles version
+        const anon = await call('PUT', `/users/${victim.userId}/roles`, { body: { roles: ['admin'] } });
+        expect(anon.status).toBe(401);
+        expect(anon.body.code).toBe('unauthenticated');
+        const guest = (await call('GET', '/roles', { token: admin.accessToken })).body.items.find((r: { name: string }) => r.name === 'guest');
+        expect(guest.permissions).toEqual(['auth:register', 'posts:read']);
+      } finally {
+        await app.database.db.execute(sql`DELETE FROM role_permissions WHERE role_name = 'guest' AND permission = 'users:roles:assign'`);
+      }
+      expect((await call('GET', `/users/${victim.userId}`, { token: admin.accessToken })).body.roles).toEqual(['user']);
+    });
+  });
+
   it('applies a change of the guest role to anonymous callers', async () => {
     expect((await call('GET', '/posts')).status).toBe(200);
     await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: ['auth:register'] } });
@@ -210,8 +281,8 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     it('refuses one of two concurrent demotions that both passed authorization (serializable check)', async () => {
       const second = await userWithRoles(call, admin, ['admin']);
       const results = await Promise.allSettled([
-        assignRoles(app.t.runtime, second.userId, ['user']),
-        assignRoles(app.t.runtime, admin.userId, ['user']),
+        assignRoles(app.t.runtime, ANY_ADMIN, second.userId, ['user']),
+        assignRoles(app.t.runtime, ANY_ADMIN, admin.userId, ['user']),
       ]);
       const refused = results.filter((r) => r.status === 'rejected');
       expect(refused).toHaveLength(1);
@@ -221,8 +292,8 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       );
       expect(admins.userCount).toBe(1);
       if (results[1].status === 'fulfilled') {
-        await assignRoles(app.t.runtime, admin.userId, ['admin']);
-        await assignRoles(app.t.runtime, second.userId, ['user']);
+        await assignRoles(app.t.runtime, ANY_ADMIN, admin.userId, ['admin']);
+        await assignRoles(app.t.runtime, ANY_ADMIN, second.userId, ['user']);
       }
     });
 

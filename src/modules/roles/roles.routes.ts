@@ -36,7 +36,7 @@ export const rolesRoutes = (rt: Runtime) =>
       requirePermission('roles:create'),
       validate('json', CreateRoleBody),
       async (c) => {
-        const role = await createRole(rt, c.req.valid('json'));
+        const role = await createRole(rt, c.get('caller'), c.req.valid('json'));
         c.set('auditDetail', `role_created: ${role.name}`);
         return c.json(role, 201);
       },
@@ -56,7 +56,7 @@ export const rolesRoutes = (rt: Runtime) =>
       validate('param', RoleParam),
       validate('json', SetPermissionsBody),
       async (c) => {
-        const role = await setRolePermissions(rt, c.req.valid('param').role, c.req.valid('json').permissions);
+        const role = await setRolePermissions(rt, c.get('caller'), c.req.valid('param').role, c.req.valid('json').permissions);
         c.set('auditDetail', `role_permissions_changed: ${role.name}`);
         return c.json(role, 200);
       },

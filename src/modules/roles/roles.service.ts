@@ -11,9 +11,14 @@ import {
   ALL_PERMISSIONS,
   BUILT_IN_DEFAULTS,
   BUILT_IN_ROLES,
+  BASE_ROLE,
+  GUEST_ALLOWED,
   PERMISSIONS,
   SUPER_ROLE,
+  firstNotHeld,
   isPermission,
+  type Grantor,
+  type Permission,
 } from '../../security/permissions.js';
 import { publishRolesChanged, publishUserRoles } from '../../security/session-state.js';
 import { rolesOf } from '../users/users.service.js';
@@ -38,11 +43,29 @@ export function listPermissions() {
   return { items: ALL_PERMISSIONS.map((name) => ({ name, description: PERMISSIONS[name] })) };
 }
 
-function assertKnownPermissions(perms: string[]): string[] {
+function assertKnownPermissions(perms: string[]): Permission[] {
   const unknown = perms.filter((p) => !isPermission(p));
   if (unknown.length) problem('unknown_permission', `Unknown permission: ${unknown.join(', ')}`);
-  return [...new Set(perms)].sort();
+  return [...new Set(perms as Permission[])].sort();
 }
+
+/** Nobody adds to a role a permission they do not hold; guest never holds one outside GUEST_ALLOWED. */
+function assertMayAdd(grantor: Grantor, role: string, added: Permission[], all: Permission[] = added): void {
+  if (role === BASE_ROLE) {
+    const unsafe = all.find((p) => !GUEST_ALLOWED.has(p));
+    if (unsafe) {
+      problem('forbidden', `The guest role cannot hold ${unsafe}: every anonymous caller would have it`, { audit: `escalation_refused: ${unsafe}` });
+    }
+  }
+  const missing = firstNotHeld(grantor, added);
+  if (missing) {
+    problem('forbidden', `Adding ${missing} to a role needs permission ${missing}, which you do not hold`, { audit: `escalation_refused: ${missing}` });
+  }
+}
+
+/** What the role effectively holds: guest only what is allowed for anyone, whatever older rows say. */
+export const effectivePermissions = (role: string, perms: Permission[]): Permission[] =>
+  role === SUPER_ROLE ? ALL_PERMISSIONS : role === BASE_ROLE ? perms.filter((p) => GUEST_ALLOWED.has(p)) : perms;
 
 async function describeRoles(db: Db | Tx, names?: string[]): Promise<Role[]> {
   const roleRows = await (names ? db.select().from(roles).where(inArray(roles.name, names)) : db.select().from(roles)).orderBy(
@@ -59,10 +82,14 @@ async function describeRoles(db: Db | Tx, names?: string[]): Promise<Role[]> {
   return roleRows.map((r) => ({
     name: r.name,
     description: r.description,
-    permissions:
-      r.name === SUPER_ROLE
-        ? ALL_PERMISSIONS
-        : permRows.filter((p) => p.roleName === r.name && isPermission(p.permission)).map((p) => p.permission).sort(),
+    permissions: effectivePermissions(
+      r.name,
+      permRows
+        .filter((p) => p.roleName === r.name)
+        .map((p) => p.permission)
+        .filter(isPermission)
+        .sort(),
+    ),
     builtIn: r.builtIn,
     userCount: Number(counts.find((c) => c.role === r.name)?.n ?? 0),
   }));
@@ -77,9 +104,11 @@ async function changed(rt: Runtime): Promise<void> {
 
 export async function createRole(
   rt: Runtime,
+  grantor: Grantor,
   input: { name: string; description?: string | undefined; permissions?: string[] | undefined },
 ): Promise<Role> {
   const perms = assertKnownPermissions(input.permissions ?? []);
+  assertMayAdd(grantor, input.name, perms);
   try {
     await withTx(rt.database.db, async (tx) => {
       await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(rt.clock()) });
@@ -93,12 +122,15 @@ export async function createRole(
   return (await describeRoles(rt.database.db, [input.name]))[0]!;
 }
 
-export async function setRolePermissions(rt: Runtime, name: string, permissions: string[]): Promise<Role> {
+export async function setRolePermissions(rt: Runtime, grantor: Grantor, name: string, permissions: string[]): Promise<Role> {
   const perms = assertKnownPermissions(permissions);
   await withTx(rt.database.db, async (tx) => {
     const [role] = await tx.select().from(roles).where(eq(roles.name, name));
     if (!role) problem('not_found', `No role named ${name}`);
     if (role.name === SUPER_ROLE) problem('role_locked', 'The admin role always holds every permission');
+    const held = await tx.select({ p: rolePermissions.permission }).from(rolePermissions).where(eq(rolePermissions.roleName, name));
+    const before = new Set(held.map((h) => h.p));
+    assertMayAdd(grantor, name, perms.filter((p) => !before.has(p)), perms);
     await tx.delete(rolePermissions).where(eq(rolePermissions.roleName, name));
     if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: name, permission })));
   });

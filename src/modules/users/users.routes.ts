@@ -67,12 +67,13 @@ export const usersRoutes = (rt: Runtime) =>
         body: true,
         responses: { 200: UserSchema },
         errors: ['not_found', 'unknown_role', 'last_admin'],
+        description: 'Only a holder of `admin` may grant or remove `admin`; a role that carries a permission the caller does not hold cannot be granted (403 forbidden, naming it).',
       }),
       requirePermission('users:roles:assign'),
       validate('param', IdParam),
       validate('json', AssignRolesBody),
       async (c) => {
-        const user = await assignRoles(rt, c.req.valid('param').id, c.req.valid('json').roles);
+        const user = await assignRoles(rt, c.get('caller'), c.req.valid('param').id, c.req.valid('json').roles);
         c.set('auditDetail', `role_assigned: ${user.roles.join(',')}`);
         return c.json(user, 200);
       },

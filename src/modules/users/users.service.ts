@@ -5,11 +5,11 @@ import type { Runtime } from '../../deps.js';
 import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { newestFirst, olderThan } from '../../db/keyset.js';
-import { roles, sessions, userRoles, users } from '../../db/schema.js';
+import { rolePermissions, roles, sessions, userRoles, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
-import { ALL_PERMISSIONS, SUPER_ROLE } from '../../security/permissions.js';
+import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../security/permissions.js';
 import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
 import { hashPassword, isCommonPassword, verifyPassword } from '../../security/passwords.js';
 import type { Caller } from '../../security/caller.js';
@@ -134,8 +134,12 @@ export async function listUsers(
   };
 }
 
-/** Replace a user's roles. The last admin keeps `admin`, even against concurrent demotions. */
-export async function assignRoles(rt: Runtime, userId: string, wanted: string[]): Promise<User> {
+/**
+ * Replace a user's roles. The last admin keeps `admin`, even against concurrent
+ * demotions. Only an admin grants or removes `admin`, and nobody grants a role
+ * carrying a permission they do not hold themselves.
+ */
+export async function assignRoles(rt: Runtime, grantor: Grantor, userId: string, wanted: string[]): Promise<User> {
   const unique = [...new Set(wanted)];
   const result = await withTx(
     rt.database.db,
@@ -146,6 +150,20 @@ export async function assignRoles(rt: Runtime, userId: string, wanted: string[])
       const missing = unique.filter((r) => !known.some((k) => k.name === r));
       if (missing.length) problem('unknown_role', `Unknown role: ${missing.join(', ')}`);
       const current = (await rolesOf(tx, [userId])).get(userId) ?? [];
+      const granted = unique.filter((r) => !current.includes(r));
+      const removed = current.filter((r) => !unique.includes(r));
+      if ((granted.includes(SUPER_ROLE) || removed.includes(SUPER_ROLE)) && !grantor.roles.includes(SUPER_ROLE)) {
+        problem('forbidden', 'Only a holder of the admin role may grant or remove the admin role', { audit: 'escalation_refused: admin' });
+      }
+      const grantedPerms = granted.length
+        ? await tx.select().from(rolePermissions).where(inArray(rolePermissions.roleName, granted)).orderBy(rolePermissions.roleName, rolePermissions.permission)
+        : [];
+      const over = grantedPerms.find((p) => firstNotHeld(grantor, [p.permission]) !== undefined);
+      if (over) {
+        problem('forbidden', `Granting the role ${over.roleName} needs permission ${over.permission}, which you do not hold`, {
+          audit: `escalation_refused: ${over.permission}`,
+        });
+      }
       if (current.includes(SUPER_ROLE) && !unique.includes(SUPER_ROLE)) {
         // Under SERIALIZABLE, two admins demoting each other cannot both see another admin.
         const others = await tx
