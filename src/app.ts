@@ -27,7 +27,7 @@ import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
 import { rolesRoutes } from './modules/roles/roles.routes.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { usersRoutes } from './modules/users/users.routes.js';
-import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency } from './security/passwords.js';
+import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
 import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/tokens.js';
 import { keys } from './store/store.js';
@@ -42,8 +42,11 @@ export type AppOptions = {
 
 function createRuntime(deps: Deps, opts: AppOptions): Runtime {
   setArgon2Concurrency(deps.config.argon2Concurrency ?? defaultArgon2Concurrency());
+  setArgon2MaxWait(deps.config.passwordQueueMaxWaitMs);
   const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false });
-  let dummy: Promise<string> | undefined;
+  // Made now, so that the first unknown-email login costs what the others do.
+  const dummy = makeDummyHash(deps.config.argon2);
+  dummy.catch(() => {}); // awaited where used; a failure surfaces there
   return {
     ...deps,
     metrics,
@@ -56,10 +59,7 @@ function createRuntime(deps: Deps, opts: AppOptions): Runtime {
       now: deps.clock,
       maxLifetimeSeconds: deps.config.jwt.accessTtlSeconds,
     }),
-    get dummyHash() {
-      dummy ??= makeDummyHash(deps.config.argon2);
-      return dummy;
-    },
+    dummyHash: dummy,
     sessionOptions: { accessTtlSeconds: deps.config.jwt.accessTtlSeconds },
   };
 }

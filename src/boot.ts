@@ -5,6 +5,7 @@ import { createApp, prepareDatabase, type AppHandle, type AppOptions } from './a
 import { ConfigError, loadConfig, loadDotEnv, type Config } from './config.js';
 import { connectDatabase, type Database } from './db/connect.js';
 import type { Deps } from './deps.js';
+import { prepareDataDir } from './lib/data-dir.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
 import { loadKeyRing } from './security/tokens.js';
@@ -25,6 +26,13 @@ export type Listening = {
 export type Listen = (handle: AppHandle, where: { port: number; hostname: string }) => Promise<Listening>;
 
 export async function buildDeps(config: Config, logger: Logger) {
+  // DATA_DIR is made private (umask 0o077 too) before anything is written there. With a
+  // database URL and a configured key nothing is, and the file system may be read-only.
+  if (!config.database.url || !config.jwt.privateKey) {
+    const { umaskSet, failed } = prepareDataDir(config.dataDir);
+    if (!umaskSet) logger.warn({ dataDir: config.dataDir }, 'cannot set the process umask: files created later in DATA_DIR rely on the 0700 directory');
+    if (failed.length > 0) logger.warn({ dataDir: config.dataDir, paths: failed.slice(0, 10), count: failed.length }, 'DATA_DIR: could not make these private');
+  }
   const database: Database = await connectDatabase({ ...config.database, dataDir: config.dataDir });
   // Set once the app (and its metrics) exist; Redis may report trouble before that.
   let degraded: ((op: string) => void) | undefined;
@@ -75,6 +83,7 @@ export async function startWith(
   try {
     await prepareDatabase(deps);
     handle = createApp(deps, { defaultMetrics: true, ...appOptions });
+    await handle.runtime.dummyHash;
     onDegraded((operation) => handle.runtime.metrics.storeDegraded.inc({ operation }));
     server = await listen(handle, { port: config.port, hostname: config.host });
   } catch (err) {

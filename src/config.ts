@@ -51,6 +51,9 @@ const envSchema = z.object({
   ARGON2_TIME_COST: intIn(1, 100).default(2),
   ARGON2_PARALLELISM: intIn(1, 16).default(1),
   ARGON2_CONCURRENCY: intIn(1, 1024).optional(),
+  PASSWORD_QUEUE_MAX_WAIT_MS: intIn(0, 600_000).default(3_000),
+  REQUEST_TIMEOUT_SECONDS: intIn(1, 3_600).default(30),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   AUDIT_RETENTION_DAYS: intIn(1, 36_500).default(90),
   AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   CORS_ORIGINS: csv.optional(),
@@ -87,6 +90,12 @@ export type Config = {
   argon2: { memoryCost: number; timeCost: number; parallelism: number };
   /** How many argon2 computations run at once (unset: defaultArgon2Concurrency()). */
   argon2Concurrency: number | undefined;
+  /** A password check that would wait longer than this in the argon2 queue gets 503. */
+  passwordQueueMaxWaitMs: number;
+  /** Node's server: the whole request (headers and body) must arrive within this. */
+  requestTimeoutSeconds: number;
+  /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
+  metricsToken: string | undefined;
   audit: { enabled: boolean; retentionDays: number };
   corsOrigins: string[];
   shutdownTimeoutSeconds: number;
@@ -193,6 +202,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     argon2: { memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
     argon2Concurrency: e.ARGON2_CONCURRENCY,
+    passwordQueueMaxWaitMs: e.PASSWORD_QUEUE_MAX_WAIT_MS,
+    requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
+    metricsToken: e.METRICS_TOKEN,
     audit: { enabled: e.AUDIT_LOG === 'on', retentionDays: e.AUDIT_RETENTION_DAYS },
     corsOrigins: e.CORS_ORIGINS ?? [],
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,

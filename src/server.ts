@@ -8,7 +8,16 @@ export { buildDeps, type Started } from './boot.js';
 
 const nodeListen: Listen = (handle, { port, hostname }) =>
   new Promise((resolve, reject) => {
-    const server = serve({ fetch: handle.app.fetch, port, hostname }, (info) =>
+    // A client that stalls its headers or body is cut off (408) instead of
+    // holding a socket and a handler: the whole request must arrive within
+    // REQUEST_TIMEOUT_SECONDS, its headers within 10 s of that; checked every second.
+    const requestTimeout = handle.runtime.config.requestTimeoutSeconds * 1000;
+    const serverOptions = {
+      requestTimeout,
+      headersTimeout: Math.min(requestTimeout, 10_000),
+      connectionsCheckingInterval: 1_000,
+    };
+    const server = serve({ fetch: handle.app.fetch, port, hostname, serverOptions }, (info) =>
       resolve({
         port: info.port,
         close: (graceMs) =>

@@ -20,7 +20,8 @@ export type AccessLogVariables = {
   auditDetail: string | undefined;
 };
 
-const SECRET_PARAM = /token|password|secret|key|code|signature|credential/i;
+// Any parameter whose name suggests a secret (pw, pwd, pass, passcode, jwt, session, auth, ...).
+const SECRET_PARAM = /token|pass|pw|secret|key|code|signature|credential|jwt|session|auth|otp/i;
 
 /** The path with its query string, secrets replaced. */
 export function loggablePath(path: string, url: string): string {

@@ -7,6 +7,7 @@ import { matchedRoutes } from 'hono/route';
 import { describeRoute, resolver } from 'hono-openapi';
 import type { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../lib/problem.js';
+import { setResponseHeader } from '../lib/response-headers.js';
 import { BUILT_IN_DEFAULTS, type Permission } from '../security/permissions.js';
 
 export const ROUTE_META = Symbol('routeMeta');
@@ -32,6 +33,8 @@ export type RouteMeta = {
    * (see the auth middleware) and handed over as the `prefetched` variable.
    */
   prefetch?: readonly string[];
+  /** The response carries personal data: `Cache-Control: no-store`, errors included. */
+  personal?: boolean;
 };
 
 export type MetaMiddleware = MiddlewareHandler & { [ROUTE_META]: RouteMeta };
@@ -80,7 +83,13 @@ export function routeMeta(meta: RouteMeta): MetaMiddleware {
     'x-audit-action': meta.action,
     responses: { ...success, ...errorResponses(meta) },
   } as Parameters<typeof describeRoute>[0]);
-  return Object.assign(mw, { [ROUTE_META]: meta });
+  if (!meta.personal) return Object.assign(mw, { [ROUTE_META]: meta });
+  const noStore: MiddlewareHandler = async (c, next) => {
+    setResponseHeader(c, 'Cache-Control', 'no-store');
+    await next();
+  };
+  // describeRoute's own marker (a symbol property) is copied, so the document still finds it.
+  return Object.assign(noStore, mw, { [ROUTE_META]: meta });
 }
 
 export function metaOf(handler: unknown): RouteMeta | undefined {

@@ -3,6 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
 import pLimit from 'p-limit';
+import { Problem } from '../lib/problem.js';
 
 export type Argon2Params = { memoryCost: number; timeCost: number; parallelism: number };
 
@@ -38,16 +39,55 @@ export function setArgon2Concurrency(n: number): void {
 
 export const argon2Concurrency = (): number => argon2Slots.concurrency;
 
-export function hashPassword(password: string, params: Argon2Params): Promise<string> {
-  return argon2Slots(() => hash(normalizePassword(password), { ...params, algorithm: ARGON2ID }));
+// A flood of logins must not delay the others without limit: a computation
+// that would wait longer than this in the queue is refused (503) instead.
+let maxWaitMs = 3_000;
+// Recent duration of one computation (exponential moving average), for the wait estimate.
+let typicalMs: number | undefined;
+
+/** Set from PASSWORD_QUEUE_MAX_WAIT_MS when the app starts. */
+export function setArgon2MaxWait(ms: number): void {
+  maxWaitMs = ms;
 }
 
-export async function verifyPassword(stored: string, password: string): Promise<boolean> {
-  try {
-    return await argon2Slots(() => verify(stored, normalizePassword(password)));
-  } catch {
-    return false; // a malformed stored hash never verifies
-  }
+function busy(waitMs: number): Problem {
+  return new Problem('service_unavailable', 'Too many sign-ins at once: try again shortly', {
+    headers: { 'Retry-After': String(Math.max(1, Math.ceil(waitMs / 1000))) },
+    audit: 'password_queue_full',
+  });
+}
+
+/** Queue a computation, or refuse it at once when the queue ahead would take longer than allowed. */
+function scheduled<T>(job: () => Promise<T>): Promise<T> {
+  const expected = typicalMs === undefined ? 0 : ((argon2Slots.pendingCount + 1) / argon2Slots.concurrency) * typicalMs;
+  if (expected > maxWaitMs) return Promise.reject(busy(expected));
+  const queued = performance.now();
+  return argon2Slots(async () => {
+    const started = performance.now();
+    // The estimate can be wrong (a burst of slow hashes): the deadline holds anyway.
+    if (started - queued > maxWaitMs) throw busy(started - queued);
+    try {
+      return await job();
+    } finally {
+      const took = performance.now() - started;
+      typicalMs = typicalMs === undefined ? took : typicalMs * 0.8 + took * 0.2;
+    }
+  });
+}
+
+export function hashPassword(password: string, params: Argon2Params): Promise<string> {
+  return scheduled(() => hash(normalizePassword(password), { ...params, algorithm: ARGON2ID }));
+}
+
+/** Whether the password matches; throws 503 service_unavailable when the queue is full. */
+export function verifyPassword(stored: string, password: string): Promise<boolean> {
+  return scheduled(async () => {
+    try {
+      return await verify(stored, normalizePassword(password));
+    } catch {
+      return false; // a malformed stored hash never verifies
+    }
+  });
 }
 
 /** True when the stored hash was made with other parameters (or another variant). */

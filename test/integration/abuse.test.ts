@@ -238,4 +238,23 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     const metrics = await call('GET', '/metrics');
     expect(metrics.text).toMatch(/rate_limit_rejections_total\{limiter="invalid_tokens"\} 4/);
   });
+
+  it('refuses a password check that would wait too long behind a flood with 503 and Retry-After, and serves the rest', async () => {
+    const { t, call } = await app({ ...REAL_ARGON2, ARGON2_CONCURRENCY: '1', PASSWORD_QUEUE_MAX_WAIT_MS: '150', LOGIN_MAX_FAILURES: '10000', LOGIN_IP_MAX_FAILURES: '10000' });
+    const s = await registerAndLogin(call);
+    const base = await served(t);
+    const flood = await Promise.all(
+      Array.from({ length: 60 }, async () => {
+        const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: uniqueEmail('flood'), password: 'flooding-password' }) });
+        const body = (await res.json()) as { code: string };
+        return { status: res.status, code: body.code, retry: res.headers.get('retry-after') };
+      }),
+    );
+    const busy = flood.filter((r) => r.status === 503);
+    expect(busy.length).toBeGreaterThan(0);
+    expect(busy.every((r) => r.code === 'service_unavailable' && Number(r.retry) >= 1)).toBe(true);
+    expect(flood.filter((r) => r.status !== 503).every((r) => r.status === 401)).toBe(true);
+    // Refused checks were not counted as failures, and the queue drains: the right password works.
+    expect((await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD } })).status).toBe(200);
+  });
 });

@@ -89,6 +89,8 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     const s = await registerAndLogin(call, { password: secret });
     const fresh = await call('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } });
     await call('GET', `/posts?token=${s.accessToken}&password=${secret}&limit=5`, { token: s.accessToken });
+    const named = ['pw', 'pwd', 'pass', 'passcode', 'jwt', 'session', 'auth', 'id_token', 'api_key', 'otp'];
+    await call('GET', `/posts?${named.map((k, i) => `${k}=${secret}-${i}`).join('&')}&limit=5`, { token: s.accessToken });
     await call('POST', '/auth/login', { body: { email: s.email, password: `${secret}-wrong` } });
     await call('POST', '/auth/logout', { body: { refreshToken: fresh.body.refreshToken } });
     await app.t.runtime.audit.flush();

@@ -6,7 +6,7 @@ import { createLogger } from '../../src/lib/logger.js';
 import type { Store } from '../../src/store/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { createTestApp, LogCapture, testConfig } from '../helpers/app.js';
-import { client, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
+import { client, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useServedApp, useTestApp } from '../helpers/use-app.js';
 
@@ -31,6 +31,27 @@ describe('security checks', () => {
     expect(refreshed.headers.get('cache-control')).toBe('no-store');
     const login = await call('POST', '/auth/login', { body: { email: s.email, password: 'a-Long-and-Unusual-passphrase-42' } });
     expect(login.headers.get('cache-control')).toBe('no-store');
+  });
+
+  it('marks every response carrying personal data Cache-Control: no-store, refusals included', async () => {
+    const s = await registerAndLogin(call);
+    const admin = await loginAdmin(call);
+    const cases: [string, string, string, unknown?][] = [
+      ['GET', '/users/me', s.accessToken],
+      ['PUT', '/users/me', s.accessToken, { name: 'Private Name' }],
+      ['GET', `/users/${s.userId}`, admin.accessToken],
+      ['GET', '/users', admin.accessToken],
+      ['PUT', `/users/${s.userId}/roles`, admin.accessToken, { roles: ['user'] }],
+      ['GET', '/admin/logs', admin.accessToken],
+      ['GET', '/admin/stats', admin.accessToken],
+      ['GET', '/admin/logs', s.accessToken],
+      ['GET', '/users', s.accessToken],
+    ];
+    for (const [method, path, token, body] of cases) {
+      const res = await call(method, path, { token, body });
+      expect(res.status, `${method} ${path}`).toBeLessThan(500);
+      expect(res.headers.get('cache-control'), `${method} ${path} (${res.status})`).toBe('no-store');
+    }
   });
 
   it('allows cross-origin browser access only to the configured origins', async () => {
@@ -80,6 +101,23 @@ describe('security checks', () => {
       const res = await call('GET', path, { token: s.accessToken });
       expect(res.text).not.toMatch(/argon2|passwordHash|password_hash/);
     }
+  });
+});
+
+describe('GET /metrics with METRICS_TOKEN', () => {
+  const app = useTestApp('pglite', { overrides: { METRICS_TOKEN: 'metrics-token-for-the-scraper' } });
+
+  it('answers only a request that carries the token', async () => {
+    for (const authorization of [undefined, 'Bearer wrong-token', 'metrics-token-for-the-scraper', 'Bearer metrics-token-for-the-scraperX']) {
+      const res = await app.call('GET', '/metrics', { headers: authorization ? { authorization } : {} });
+      expect(res.status, String(authorization)).toBe(401);
+      expect(res.body.code).toBe('unauthenticated');
+      expect(res.headers.get('www-authenticate')).toContain('Bearer');
+      expect(res.text).not.toContain('http_requests_total');
+    }
+    const ok = await app.call('GET', '/metrics', { headers: { authorization: 'Bearer metrics-token-for-the-scraper' } });
+    expect(ok.status).toBe(200);
+    expect(ok.text).toContain('http_requests_total');
   });
 });
 

@@ -1,5 +1,6 @@
 // The service as a process: start on a bare machine, persist, shut down gracefully.
 import { mkdtempSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
@@ -76,6 +77,31 @@ describe('the service process', () => {
     } finally {
       await server.stop('SIGKILL');
       await db.dispose();
+    }
+  });
+
+  it('cuts off a request whose body stalls with 408 once REQUEST_TIMEOUT_SECONDS have passed', async () => {
+    const server = new ServerProcess(await freePort(), { DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-stall-')), REQUEST_TIMEOUT_SECONDS: '2' });
+    await server.start(30_000);
+    try {
+      const started = Date.now();
+      const answer = await new Promise<{ text: string; ms: number }>((resolve, reject) => {
+        const socket = connect(server.port, '127.0.0.1', () => {
+          // Headers promise 100 bytes; only one ever comes.
+          socket.write('POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+        });
+        let text = '';
+        socket.on('data', (d) => (text += d));
+        socket.on('close', () => resolve({ text, ms: Date.now() - started }));
+        socket.on('error', reject);
+        setTimeout(() => reject(new Error('still open after 15 s')), 15_000).unref();
+      });
+      expect(answer.text).toMatch(/^HTTP\/1\.1 408/);
+      expect(answer.ms).toBeGreaterThanOrEqual(1_900);
+      // The service goes on answering others.
+      expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
+    } finally {
+      expect(await server.stop('SIGTERM')).toBe(0);
     }
   });
 });

@@ -12,14 +12,14 @@ export const adminRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .get(
       '/logs',
-      routeMeta({ action: 'admin.logs.read', summary: 'Search the audit log, newest first', permission: 'admin:logs:read', tags: ['admin'], responses: { 200: LogListSchema } }),
+      routeMeta({ action: 'admin.logs.read', personal: true, summary: 'Search the audit log, newest first', permission: 'admin:logs:read', tags: ['admin'], responses: { 200: LogListSchema } }),
       requirePermission('admin:logs:read'),
       validate('query', LogsQuery),
       async (c) => c.json(await listLogs(rt, c.req.valid('query')), 200),
     )
     .get(
       '/stats',
-      routeMeta({ action: 'admin.stats.read', summary: 'RBAC usage statistics', permission: 'admin:stats:read', tags: ['admin'], responses: { 200: StatsSchema } }),
+      routeMeta({ action: 'admin.stats.read', personal: true, summary: 'RBAC usage statistics', permission: 'admin:stats:read', tags: ['admin'], responses: { 200: StatsSchema } }),
       requirePermission('admin:stats:read'),
       async (c) => c.json(await getStats(rt), 200),
     );

@@ -1,11 +1,15 @@
 // Operations endpoints: liveness, readiness and metrics. Mounted ahead of the
 // API chain, so they are neither rate-limited nor written to the audit log.
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import type { Runtime } from '../../deps.js';
 import { problemBody, Problem } from '../../lib/problem.js';
 import { docsHandlers } from './docs.js';
 import { openApiDocument } from './openapi.js';
+
+/** Constant-time comparison of two strings (their digests, so lengths do not leak either). */
+const sameSecret = (a: string, b: string) => timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest());
 
 const withTimeout = <T>(p: Promise<T>, ms: number) =>
   Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), ms).unref())]);
@@ -18,6 +22,7 @@ const problemResponse = (description: string) => ({ description, content: { 'app
 /** `app` is the whole application, for the OpenAPI document (read lazily, once it is built). */
 export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
   const document = openApiDocument(app, '0.1.0');
+  const metricsToken = rt.config.metricsToken;
   const docs = docsHandlers();
   return new Hono<{ Variables: { requestId: string } }>()
     .get('/healthz', op('ops.healthz', 'Liveness: 200 while the process runs', { 200: { description: 'Alive' } }), (c) =>
@@ -50,7 +55,16 @@ export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
       return c.body(JSON.stringify({ ...problemBody(p, c.get('requestId')), checks }), 503);
       },
     )
-    .get('/metrics', op('ops.metrics', 'Prometheus metrics', { 200: { description: 'Prometheus text format' } }), async (c) => {
+    .get('/metrics', op('ops.metrics', 'Prometheus metrics (with METRICS_TOKEN set: `Authorization: Bearer <METRICS_TOKEN>`)', {
+      200: { description: 'Prometheus text format' },
+      401: problemResponse('Problem `unauthenticated`: METRICS_TOKEN is set and the request does not carry it'),
+    }), async (c) => {
+      if (metricsToken && !sameSecret(c.req.header('authorization') ?? '', `Bearer ${metricsToken}`)) {
+        const p = new Problem('unauthenticated', 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>');
+        c.header('Content-Type', 'application/problem+json');
+        c.header('WWW-Authenticate', 'Bearer realm="metrics"');
+        return c.body(JSON.stringify(problemBody(p, c.get('requestId'))), 401);
+      }
       const pool = rt.database.poolStats();
       rt.metrics.poolMax.set(pool.max);
       rt.metrics.poolInUse.set(pool.inUse);

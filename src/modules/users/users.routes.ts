@@ -12,7 +12,7 @@ export const usersRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .get(
       '/me',
-      routeMeta({ action: 'users.me.read', summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'], responses: { 200: MeSchema } }),
+      routeMeta({ action: 'users.me.read', personal: true, summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'], responses: { 200: MeSchema } }),
       requirePermission('profile:read'),
       async (c) => {
         const caller = c.get('caller');
@@ -23,7 +23,7 @@ export const usersRoutes = (rt: Runtime) =>
     .put(
       '/me',
       routeMeta({
-        action: 'users.me.update',
+        action: 'users.me.update', personal: true,
         summary: 'Change your name, email or password',
         permission: 'profile:update',
         tags: ['users'],
@@ -45,14 +45,14 @@ export const usersRoutes = (rt: Runtime) =>
     )
     .get(
       '/',
-      routeMeta({ action: 'users.list', summary: 'List users, newest first (filter by role, search email or name)', permission: 'users:read', tags: ['users'], responses: { 200: UserListSchema } }),
+      routeMeta({ action: 'users.list', personal: true, summary: 'List users, newest first (filter by role, search email or name)', permission: 'users:read', tags: ['users'], responses: { 200: UserListSchema } }),
       requirePermission('users:read'),
       validate('query', ListUsersQuery),
       async (c) => c.json(await listUsers(rt, c.req.valid('query')), 200),
     )
     .get(
       '/:id',
-      routeMeta({ action: 'users.read', summary: 'Read a user', permission: 'users:read', tags: ['users'], responses: { 200: UserSchema }, errors: ['not_found'] }),
+      routeMeta({ action: 'users.read', personal: true, summary: 'Read a user', permission: 'users:read', tags: ['users'], responses: { 200: UserSchema }, errors: ['not_found'] }),
       requirePermission('users:read'),
       validate('param', IdParam),
       async (c) => c.json(await getUser(rt, c.req.valid('param').id), 200),
@@ -60,7 +60,7 @@ export const usersRoutes = (rt: Runtime) =>
     .put(
       '/:id/roles',
       routeMeta({
-        action: 'users.roles.assign',
+        action: 'users.roles.assign', personal: true,
         summary: 'Replace a user’s roles',
         permission: 'users:roles:assign',
         tags: ['users'],
