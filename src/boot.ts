@@ -29,8 +29,8 @@ export async function buildDeps(config: Config, logger: Logger) {
   // DATA_DIR is made private (umask 0o077 too) before anything is written there. With a
   // database URL and a configured key nothing is, and the file system may be read-only.
   if (!config.database.url || !config.jwt.privateKey) {
-    const { umaskSet, failed } = prepareDataDir(config.dataDir);
-    if (!umaskSet) logger.warn({ dataDir: config.dataDir }, 'cannot set the process umask: files created later in DATA_DIR rely on the 0700 directory');
+    const { umaskSet, umaskError, failed } = prepareDataDir(config.dataDir);
+    if (!umaskSet) logger.warn({ dataDir: config.dataDir, reason: umaskError }, 'process umask not set: DATA_DIR is 0700, its files keep the modes they are created with');
     if (failed.length > 0) logger.warn({ dataDir: config.dataDir, paths: failed.slice(0, 10), count: failed.length }, 'DATA_DIR: could not make these private');
   }
   const database: Database = await connectDatabase({ ...config.database, dataDir: config.dataDir });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { ownerOnlyPgliteFs } from '../lib/data-dir.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -99,8 +100,9 @@ export async function connectPglite(dataDir: string | null): Promise<Database> {
   if (dataDir === null) client = new PGlite();
   else {
     const dir = join(dataDir, 'pglite');
-    mkdirSync(dir, { recursive: true });
-    client = new PGlite(dir);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // Owner-only modes for every file PGlite writes (the process umask does not reach them).
+    client = new PGlite({ dataDir: dir, fs: await ownerOnlyPgliteFs(dir) });
   }
   await client.waitReady;
   const db = drizzle({ client, schema }) as unknown as Db;

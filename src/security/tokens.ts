@@ -113,7 +113,7 @@ export async function loadKeyRing(opts: {
   if (opts.privateKey) return buildKeyRing(opts.privateKey, opts.publicKeys);
   const file = join(opts.dataDir, 'jwt-private.pem');
   if (!existsSync(file)) {
-    mkdirSync(opts.dataDir, { recursive: true });
+    mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 });
     const { generateKeyPairSync } = await import('node:crypto');
     const { privateKey } = generateKeyPairSync('ed25519');
     writeFileSync(file, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600, flag: 'wx' });
