@@ -57,7 +57,7 @@ export function methodIndex(app: Hono<any, any, any>): (path: string) => string[
               .split('/')
               .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
               .join('/') +
-            '/?$',
+            '$',
         ),
       }));
     const methods = new Set(table.filter((t) => t.re.test(path)).map((t) => t.method));

@@ -1,11 +1,12 @@
-// The permission guard. Deny by default; every decision is recorded on the
-// context (the access log turns it into audit detail and statistics).
-import { createMiddleware } from 'hono/factory';
+// The permission check behind every route declaration. Deny by default; every
+// decision is recorded on the context (the access log turns it into audit
+// detail and statistics).
+import type { Context } from 'hono';
 import { problem } from '../lib/problem.js';
 import type { Caller } from '../security/caller.js';
-import { can, type Permission } from '../security/permissions.js';
+import { can, type Decision, type Permission } from '../security/permissions.js';
 
-export type Decision = { permission: Permission; allowed: boolean };
+export type { Decision };
 export type RbacVariables = { caller: Caller; decision: Decision | undefined };
 
 export function deny(caller: Caller, permission: Permission): never {
@@ -17,10 +18,10 @@ export function deny(caller: Caller, permission: Permission): never {
   problem('forbidden', `Missing permission ${permission}`);
 }
 
-export const requirePermission = (permission: Permission) =>
-  createMiddleware<{ Variables: RbacVariables }>(async (c, next) => {
-    const allowed = can(c.get('caller').permissions, permission);
-    c.set('decision', { permission, allowed });
-    if (!allowed) deny(c.get('caller'), permission);
-    await next();
-  });
+/** Judge the caller on one permission, record the decision, and refuse when not held. */
+export function checkPermission(c: Context<{ Variables: RbacVariables }>, permission: Permission): void {
+  const caller = c.get('caller');
+  const allowed = can(caller.permissions, permission);
+  c.set('decision', { permission, allowed });
+  if (!allowed) deny(caller, permission);
+}

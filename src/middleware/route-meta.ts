@@ -1,6 +1,7 @@
-// Per-route metadata: the audit action, the permission, and the OpenAPI
-// operation. Built as hono-openapi's describeRoute middleware (so the document
-// is generated from the route table and the same zod schemas), tagged with our
+// The one declaration per route: its permission (enforced here), audit action,
+// store reads, documented errors with their real statuses, and the OpenAPI
+// operation. Built around hono-openapi's describeRoute (so the document is
+// generated from the route table and the same zod schemas), tagged with our
 // own metadata that the access log and the tests read back from the matched route.
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
@@ -9,6 +10,7 @@ import type { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../lib/problem.js';
 import { setResponseHeader } from '../lib/response-headers.js';
 import { BUILT_IN_DEFAULTS, type Permission } from '../security/permissions.js';
+import { checkPermission } from './rbac.js';
 
 export const ROUTE_META = Symbol('routeMeta');
 
@@ -19,15 +21,28 @@ export type RouteMeta = {
   description?: string;
   /** OpenAPI tags. */
   tags: string[];
-  /** The permission checked (for DELETE /posts/:id, the own-post one; `also` lists the rest). */
+  /** The permission the route needs, enforced by the declaration (for DELETE /posts/:id, the own-post one; `also` lists the rest). */
   permission?: Permission;
   also?: Permission[];
+  /**
+   * Where what is checked before the handler differs from `permission`: the
+   * permission checked up front (DELETE /posts/:id checks `posts:read`, then
+   * its handler decides between own and any), or null when the handler judges
+   * someone other than the caller (POST /auth/refresh: the refresh token's user).
+   */
+  guard?: Permission | null;
   /** Success responses: status -> body schema (null: no body). */
   responses: Partial<Record<200 | 201 | 204, z.ZodType | null>>;
-  /** Does the route take a JSON body? (adds 400 invalid_json, 413, 415) */
+  /**
+   * Does the route take a JSON body, or (DELETE) check one if sent? Documents
+   * 400 invalid_json, 413 and 415, which the body middleware answers.
+   */
   body?: boolean;
-  /** Route-specific error codes beyond the ones every route can answer. */
-  errors?: ErrorCode[];
+  /**
+   * Route-specific errors beyond the ones every route can answer, each under
+   * the status the route really answers it with (a code's usual one unless given).
+   */
+  errors?: (ErrorCode | { code: ErrorCode; status: number })[];
   /**
    * Store keys the handler needs, read in the request's one store round trip
    * (see the auth middleware) and handed over as the `prefetched` variable.
@@ -41,13 +56,20 @@ export type MetaMiddleware = MiddlewareHandler & { [ROUTE_META]: RouteMeta };
 
 const PROBLEM_REF = { $ref: '#/components/schemas/Problem' };
 
+/** Every problem the route can answer: code -> status (what the OpenAPI document lists). */
+export function problemsOf(meta: RouteMeta): Map<ErrorCode, number> {
+  const out = new Map<ErrorCode, number>();
+  const add = (code: ErrorCode, status: number = ERROR_CODES[code].status) => out.set(code, status);
+  (['validation_failed', 'invalid_token', 'rate_limited', 'internal_error', 'service_unavailable'] as const).forEach((c) => add(c));
+  if (meta.permission) (['unauthenticated', 'forbidden'] as const).forEach((c) => add(c));
+  if (meta.body) (['invalid_json', 'payload_too_large', 'unsupported_media_type'] as const).forEach((c) => add(c));
+  for (const e of meta.errors ?? []) typeof e === 'string' ? add(e) : add(e.code, e.status);
+  return out;
+}
+
 function errorResponses(meta: RouteMeta) {
-  const codes = new Set<ErrorCode>(['validation_failed', 'invalid_token', 'rate_limited', 'internal_error', 'service_unavailable']);
-  if (meta.permission) ['unauthenticated', 'forbidden'].forEach((c) => codes.add(c as ErrorCode));
-  if (meta.body) ['invalid_json', 'payload_too_large', 'unsupported_media_type'].forEach((c) => codes.add(c as ErrorCode));
-  for (const c of meta.errors ?? []) codes.add(c);
   const byStatus = new Map<number, ErrorCode[]>();
-  for (const c of codes) byStatus.set(ERROR_CODES[c].status, [...(byStatus.get(ERROR_CODES[c].status) ?? []), c]);
+  for (const [c, status] of problemsOf(meta)) byStatus.set(status, [...(byStatus.get(status) ?? []), c]);
   const out: Record<string, object> = {};
   for (const [status, list] of [...byStatus].sort((a, b) => a[0] - b[0])) {
     out[String(status)] = {
@@ -58,7 +80,8 @@ function errorResponses(meta: RouteMeta) {
   return out;
 }
 
-export function routeMeta(meta: RouteMeta): MetaMiddleware {
+export function declareRoute(meta: RouteMeta): MetaMiddleware {
+  if (meta.guard !== undefined && !meta.permission) throw new Error(`${meta.action}: a guard needs the permission it stands for`);
   const guestByDefault = !meta.permission || BUILT_IN_DEFAULTS.guest.permissions.includes(meta.permission);
   const permissions = meta.permission ? [meta.permission, ...(meta.also ?? [])] : [];
   const success: Record<string, object> = {};
@@ -83,13 +106,15 @@ export function routeMeta(meta: RouteMeta): MetaMiddleware {
     'x-audit-action': meta.action,
     responses: { ...success, ...errorResponses(meta) },
   } as Parameters<typeof describeRoute>[0]);
-  if (!meta.personal) return Object.assign(mw, { [ROUTE_META]: meta });
-  const noStore: MiddlewareHandler = async (c, next) => {
-    setResponseHeader(c, 'Cache-Control', 'no-store');
+  const guard = meta.guard === undefined ? meta.permission : meta.guard;
+  const personal = meta.personal === true;
+  const enforce: MiddlewareHandler = async (c, next) => {
+    if (personal) setResponseHeader(c, 'Cache-Control', 'no-store');
+    if (guard) checkPermission(c, guard);
     await next();
   };
   // describeRoute's own marker (a symbol property) is copied, so the document still finds it.
-  return Object.assign(noStore, mw, { [ROUTE_META]: meta });
+  return Object.assign(enforce, mw, { [ROUTE_META]: meta });
 }
 
 export function metaOf(handler: unknown): RouteMeta | undefined {

@@ -71,6 +71,9 @@ export function firstNotHeld(grantor: Grantor, permissions: Iterable<string>): s
   return undefined;
 }
 
+/** One permission check's outcome (the access log audits it and counts it). */
+export type Decision = { permission: Permission; allowed: boolean };
+
 /** Deny by default: allowed only when the set holds the permission. */
 export function can(granted: ReadonlySet<string>, permission: Permission): boolean {
   return granted.has(permission);

@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/lib/problem.js';
 import { metaOf } from '../../src/middleware/route-meta.js';
+import { documentedProblems } from '../helpers/documented.js';
 import { loginAdmin, registerAndLogin, type Session } from '../helpers/http.js';
 import { useTestApp } from '../helpers/use-app.js';
 
@@ -16,8 +17,10 @@ describe('fuzzing every endpoint', () => {
   let user: Session;
   let admin: Session;
   let routes: { method: string; path: string }[];
+  let documented: ReturnType<typeof documentedProblems>;
 
   beforeAll(async () => {
+    documented = documentedProblems(app.t.app, await (await app.t.request('/openapi.json')).json());
     const { call } = app;
     user = await registerAndLogin(call);
     admin = await loginAdmin(call);
@@ -121,6 +124,9 @@ describe('fuzzing every endpoint', () => {
             const p = JSON.parse(text) as { code: string; status: number };
             expect(codes.has(p.code), p.code).toBe(true);
             expect(p.status).toBe(res.status);
+            // The OpenAPI document lists this code under this status for the route that answered.
+            const op = documented(route.method, path);
+            if (op) expect(op.documents(res.status, p.code), `${op.route} answered ${res.status} ${p.code}, not in its documented responses`).toBe(true);
           }
         },
       ),

@@ -2,8 +2,7 @@
 import { Hono } from 'hono';
 import type { Runtime } from '../../deps.js';
 import type { AppEnv } from '../../middleware/env.js';
-import { requirePermission } from '../../middleware/rbac.js';
-import { routeMeta } from '../../middleware/route-meta.js';
+import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { LogListSchema, LogsQuery, StatsSchema } from './admin.schemas.js';
 import { getStats, listLogs } from './admin.service.js';
@@ -12,14 +11,12 @@ export const adminRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .get(
       '/logs',
-      routeMeta({ action: 'admin.logs.read', personal: true, summary: 'Search the audit log, newest first', permission: 'admin:logs:read', tags: ['admin'], responses: { 200: LogListSchema } }),
-      requirePermission('admin:logs:read'),
+      declareRoute({ action: 'admin.logs.read', personal: true, summary: 'Search the audit log, newest first', permission: 'admin:logs:read', tags: ['admin'], responses: { 200: LogListSchema } }),
       validate('query', LogsQuery),
       async (c) => c.json(await listLogs(rt, c.req.valid('query')), 200),
     )
     .get(
       '/stats',
-      routeMeta({ action: 'admin.stats.read', personal: true, summary: 'RBAC usage statistics', permission: 'admin:stats:read', tags: ['admin'], responses: { 200: StatsSchema } }),
-      requirePermission('admin:stats:read'),
+      declareRoute({ action: 'admin.stats.read', personal: true, summary: 'RBAC usage statistics', permission: 'admin:stats:read', tags: ['admin'], responses: { 200: StatsSchema } }),
       async (c) => c.json(await getStats(rt), 200),
     );

@@ -2,8 +2,7 @@
 import { Hono } from 'hono';
 import type { Runtime } from '../../deps.js';
 import type { AppEnv } from '../../middleware/env.js';
-import { requirePermission } from '../../middleware/rbac.js';
-import { routeMeta } from '../../middleware/route-meta.js';
+import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { JwksSchema, LoginBody, RefreshBody, RegisterBody, RegisteredSchema, TokenPairSchema } from './auth.schemas.js';
 import { login, logout, refresh, registerUser } from './auth.service.js';
@@ -15,7 +14,7 @@ export const authRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .post(
       '/register',
-      routeMeta({
+      declareRoute({
         action: 'auth.register',
         summary: 'Create an account',
         permission: 'auth:register',
@@ -24,7 +23,6 @@ export const authRoutes = (rt: Runtime) =>
         responses: { 201: RegisteredSchema },
         errors: ['email_taken'],
       }),
-      requirePermission('auth:register'),
       validate('json', RegisterBody),
       async (c) => {
         const user = await registerUser(rt, c.req.valid('json'));
@@ -33,7 +31,7 @@ export const authRoutes = (rt: Runtime) =>
     )
     .post(
       '/login',
-      routeMeta({
+      declareRoute({
         action: 'auth.login',
         summary: 'Sign in with email and password',
         description: 'Failures per account+address and per address are limited; past the limit even the right password gets 429.',
@@ -50,10 +48,12 @@ export const authRoutes = (rt: Runtime) =>
     )
     .post(
       '/refresh',
-      routeMeta({
+      declareRoute({
         action: 'auth.refresh',
         summary: 'Rotate a refresh token for a new token pair',
         permission: 'auth:refresh',
+        // Judged by the service on the refresh token's user, not on the caller.
+        guard: null,
         tags: ['auth'],
         description: 'Refresh tokens rotate. A spent token presented again revokes its whole session. The permission is judged on the refresh token’s user; no Bearer token is needed.',
         body: true,
@@ -68,7 +68,7 @@ export const authRoutes = (rt: Runtime) =>
     )
     .post(
       '/logout',
-      routeMeta({
+      declareRoute({
         action: 'auth.logout',
         summary: 'End the refresh token’s session (idempotent)',
         tags: ['auth'],
@@ -85,7 +85,7 @@ export const authRoutes = (rt: Runtime) =>
 export const wellKnownRoutes = (rt: Runtime) =>
   new Hono<AppEnv>().get(
     '/jwks.json',
-    routeMeta({ action: 'auth.jwks', summary: 'Public keys that verify access tokens', tags: ['auth'], responses: { 200: JwksSchema } }),
+    declareRoute({ action: 'auth.jwks', summary: 'Public keys that verify access tokens', tags: ['auth'], responses: { 200: JwksSchema } }),
     (c) => {
       c.header('Cache-Control', 'public, max-age=300');
       return c.json(rt.keys.jwks, 200);

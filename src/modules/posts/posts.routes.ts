@@ -2,8 +2,8 @@
 import { Hono, type TypedResponse } from 'hono';
 import type { Runtime } from '../../deps.js';
 import type { AppEnv } from '../../middleware/env.js';
-import { deny, requirePermission } from '../../middleware/rbac.js';
-import { routeMeta } from '../../middleware/route-meta.js';
+import { deny } from '../../middleware/rbac.js';
+import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { keys } from '../../store/store.js';
 import { IdParam } from '../users/users.schemas.js';
@@ -18,7 +18,7 @@ export const postsRoutes = (rt: Runtime) => {
   return new Hono<AppEnv>()
     .get(
       '/',
-      routeMeta({
+      declareRoute({
         action: 'posts.list',
         summary: 'List posts, newest first',
         permission: 'posts:read',
@@ -26,7 +26,6 @@ export const postsRoutes = (rt: Runtime) => {
         responses: { 200: PostListSchema },
         prefetch: [keys.postsVersion],
       }),
-      requirePermission('posts:read'),
       validate('query', ListPostsQuery),
       async (c) => {
         const q = c.req.valid('query');
@@ -42,39 +41,37 @@ export const postsRoutes = (rt: Runtime) => {
     )
     .get(
       '/:id',
-      routeMeta({ action: 'posts.read', summary: 'Read a post', permission: 'posts:read', tags: ['posts'], responses: { 200: PostSchema }, errors: ['not_found'] }),
-      requirePermission('posts:read'),
+      declareRoute({ action: 'posts.read', summary: 'Read a post', permission: 'posts:read', tags: ['posts'], responses: { 200: PostSchema }, errors: ['not_found'] }),
       validate('param', IdParam),
       async (c) => c.json(await getPost(rt, c.req.valid('param').id), 200),
     )
     .post(
       '/',
-      routeMeta({ action: 'posts.create', summary: 'Write a post', permission: 'posts:create', tags: ['posts'], body: true, responses: { 201: PostSchema } }),
-      requirePermission('posts:create'),
+      declareRoute({ action: 'posts.create', summary: 'Write a post', permission: 'posts:create', tags: ['posts'], body: true, responses: { 201: PostSchema } }),
       validate('json', CreatePostBody),
       async (c) => c.json(await createPost(rt, c.get('caller').userId!, c.req.valid('json')), 201),
     )
     .delete(
       '/:id',
-      routeMeta({
+      declareRoute({
         action: 'posts.delete',
         summary: 'Delete a post',
+        body: true,
         permission: 'posts:delete:own',
         also: ['posts:delete:any'],
+        // 404 comes before ownership for anyone who may read posts; the handler decides the rest.
+        guard: 'posts:read',
         tags: ['posts'],
         description: 'Own post: posts:delete:own; anyone’s: posts:delete:any. An unknown id is 404 for anyone who may read posts.',
         responses: { 204: null },
         errors: ['not_found'],
       }),
-      requirePermission('posts:read'),
       validate('param', IdParam),
       async (c) => {
         const caller = c.get('caller');
-        const used = await deletePost(rt, caller, c.req.valid('param').id, (permission) => {
-          c.set('decision', { permission, allowed: false });
-          return deny(caller, permission);
-        });
-        c.set('decision', { permission: used, allowed: true });
+        const decision = await deletePost(rt, caller, c.req.valid('param').id);
+        c.set('decision', decision);
+        if (!decision.allowed) deny(caller, decision.permission);
         return c.body(null, 204);
       },
     );

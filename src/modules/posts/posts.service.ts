@@ -10,7 +10,7 @@ import { withTx } from '../../db/tx.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../security/caller.js';
-import { can, type Permission } from '../../security/permissions.js';
+import { can, type Decision, type Permission } from '../../security/permissions.js';
 import { keys, type Store } from '../../store/store.js';
 import type { Post } from './posts.schemas.js';
 
@@ -84,19 +84,15 @@ export async function createPost(rt: Runtime, authorId: string, input: { title: 
 
 /**
  * Delete a post: unknown is 404 (checked before ownership), then own/any rules.
- * Returns the permission that allowed it, for the audit trail.
+ * Returns the decision: the permission that allowed the deletion, or the one
+ * that was missing (nothing deleted), for the caller to answer and audit.
  */
-export async function deletePost(
-  rt: Runtime,
-  caller: Caller,
-  id: string,
-  deny: (p: Permission) => never,
-): Promise<Permission> {
+export async function deletePost(rt: Runtime, caller: Pick<Caller, 'userId' | 'permissions'>, id: string): Promise<Decision> {
   const [row] = await rt.database.db.select({ authorId: posts.authorId }).from(posts).where(eq(posts.id, id));
   if (!row) problem('not_found', 'No such post');
   const own = caller.userId !== null && row.authorId === caller.userId;
   const needed: Permission = own && can(caller.permissions, 'posts:delete:own') ? 'posts:delete:own' : 'posts:delete:any';
-  if (!can(caller.permissions, needed)) deny(needed);
+  if (!can(caller.permissions, needed)) return { permission: needed, allowed: false };
   // Conditional delete: of concurrent deletions exactly one sees the row. In a
   // retried transaction because a SERIALIZABLE database may refuse even one statement.
   const gone = await withTx(rt.database.db, (tx) => tx.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id }), {
@@ -104,5 +100,5 @@ export async function deletePost(
   });
   if (gone.length === 0) problem('not_found', 'No such post');
   await postsChanged(rt.store);
-  return needed;
+  return { permission: needed, allowed: true };
 }

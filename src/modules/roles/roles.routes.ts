@@ -2,8 +2,7 @@
 import { Hono } from 'hono';
 import type { Runtime } from '../../deps.js';
 import type { AppEnv } from '../../middleware/env.js';
-import { requirePermission } from '../../middleware/rbac.js';
-import { routeMeta } from '../../middleware/route-meta.js';
+import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { CreateRoleBody, PermissionListSchema, RoleListSchema, RoleParam, RoleSchema, SetPermissionsBody } from './roles.schemas.js';
 import { createRole, deleteRole, listPermissions, listRoles, setRolePermissions } from './roles.service.js';
@@ -12,19 +11,17 @@ export const rolesRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .get(
       '/roles',
-      routeMeta({ action: 'roles.list', summary: 'List roles with their permissions and member counts', permission: 'roles:read', tags: ['roles'], responses: { 200: RoleListSchema } }),
-      requirePermission('roles:read'),
+      declareRoute({ action: 'roles.list', summary: 'List roles with their permissions and member counts', permission: 'roles:read', tags: ['roles'], responses: { 200: RoleListSchema } }),
       async (c) => c.json(await listRoles(rt), 200),
     )
     .get(
       '/permissions',
-      routeMeta({ action: 'permissions.list', summary: 'The permission catalogue', permission: 'roles:read', tags: ['roles'], responses: { 200: PermissionListSchema } }),
-      requirePermission('roles:read'),
+      declareRoute({ action: 'permissions.list', summary: 'The permission catalogue', permission: 'roles:read', tags: ['roles'], responses: { 200: PermissionListSchema } }),
       (c) => c.json(listPermissions(), 200),
     )
     .post(
       '/roles',
-      routeMeta({
+      declareRoute({
         action: 'roles.create',
         summary: 'Create a role',
         permission: 'roles:create',
@@ -33,7 +30,6 @@ export const rolesRoutes = (rt: Runtime) =>
         responses: { 201: RoleSchema },
         errors: ['role_exists', 'unknown_permission'],
       }),
-      requirePermission('roles:create'),
       validate('json', CreateRoleBody),
       async (c) => {
         const role = await createRole(rt, c.get('caller'), c.req.valid('json'));
@@ -43,7 +39,7 @@ export const rolesRoutes = (rt: Runtime) =>
     )
     .put(
       '/roles/:role/permissions',
-      routeMeta({
+      declareRoute({
         action: 'roles.update',
         summary: 'Replace a role’s permissions',
         permission: 'roles:update',
@@ -52,7 +48,6 @@ export const rolesRoutes = (rt: Runtime) =>
         responses: { 200: RoleSchema },
         errors: ['not_found', 'unknown_permission', 'role_locked'],
       }),
-      requirePermission('roles:update'),
       validate('param', RoleParam),
       validate('json', SetPermissionsBody),
       async (c) => {
@@ -63,15 +58,15 @@ export const rolesRoutes = (rt: Runtime) =>
     )
     .delete(
       '/roles/:role',
-      routeMeta({
+      declareRoute({
         action: 'roles.delete',
         summary: 'Delete a custom role (members lose it)',
+        body: true,
         permission: 'roles:update',
         tags: ['roles'],
         responses: { 204: null },
         errors: ['not_found', 'role_locked'],
       }),
-      requirePermission('roles:update'),
       validate('param', RoleParam),
       async (c) => {
         const { role } = c.req.valid('param');

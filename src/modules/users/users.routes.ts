@@ -2,8 +2,7 @@
 import { Hono } from 'hono';
 import type { Runtime } from '../../deps.js';
 import type { AppEnv } from '../../middleware/env.js';
-import { requirePermission } from '../../middleware/rbac.js';
-import { routeMeta } from '../../middleware/route-meta.js';
+import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { AssignRolesBody, IdParam, ListUsersQuery, MeSchema, UpdateMeBody, UserListSchema, UserSchema } from './users.schemas.js';
 import { assignRoles, getMe, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
@@ -12,8 +11,7 @@ export const usersRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .get(
       '/me',
-      routeMeta({ action: 'users.me.read', personal: true, summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'], responses: { 200: MeSchema } }),
-      requirePermission('profile:read'),
+      declareRoute({ action: 'users.me.read', personal: true, summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'], responses: { 200: MeSchema }, errors: ['not_found'] }),
       async (c) => {
         const caller = c.get('caller');
         const user = await getMe(rt, caller);
@@ -22,17 +20,16 @@ export const usersRoutes = (rt: Runtime) =>
     )
     .put(
       '/me',
-      routeMeta({
+      declareRoute({
         action: 'users.me.update', personal: true,
         summary: 'Change your name, email or password',
         permission: 'profile:update',
         tags: ['users'],
         body: true,
         responses: { 200: UserSchema },
-        errors: ['current_password_required', 'invalid_credentials', 'email_taken'],
+        errors: ['current_password_required', { code: 'invalid_credentials', status: 403 }, 'email_taken', 'not_found'],
         description: 'Changing the email or password needs currentPassword, checked under the sign-in limits (past them: 429). A password change ends every other session.',
       }),
-      requirePermission('profile:update'),
       validate('json', UpdateMeBody),
       async (c) => {
         const caller = c.get('caller');
@@ -45,21 +42,19 @@ export const usersRoutes = (rt: Runtime) =>
     )
     .get(
       '/',
-      routeMeta({ action: 'users.list', personal: true, summary: 'List users, newest first (filter by role, search email or name)', permission: 'users:read', tags: ['users'], responses: { 200: UserListSchema } }),
-      requirePermission('users:read'),
+      declareRoute({ action: 'users.list', personal: true, summary: 'List users, newest first (filter by role, search email or name)', permission: 'users:read', tags: ['users'], responses: { 200: UserListSchema } }),
       validate('query', ListUsersQuery),
       async (c) => c.json(await listUsers(rt, c.req.valid('query')), 200),
     )
     .get(
       '/:id',
-      routeMeta({ action: 'users.read', personal: true, summary: 'Read a user', permission: 'users:read', tags: ['users'], responses: { 200: UserSchema }, errors: ['not_found'] }),
-      requirePermission('users:read'),
+      declareRoute({ action: 'users.read', personal: true, summary: 'Read a user', permission: 'users:read', tags: ['users'], responses: { 200: UserSchema }, errors: ['not_found'] }),
       validate('param', IdParam),
       async (c) => c.json(await getUser(rt, c.req.valid('param').id), 200),
     )
     .put(
       '/:id/roles',
-      routeMeta({
+      declareRoute({
         action: 'users.roles.assign', personal: true,
         summary: 'Replace a user’s roles',
         permission: 'users:roles:assign',
@@ -69,7 +64,6 @@ export const usersRoutes = (rt: Runtime) =>
         errors: ['not_found', 'unknown_role', 'last_admin'],
         description: 'Only a holder of `admin` may grant or remove `admin`; a role that carries a permission the caller does not hold cannot be granted (403 forbidden, naming it).',
       }),
-      requirePermission('users:roles:assign'),
       validate('param', IdParam),
       validate('json', AssignRolesBody),
       async (c) => {
