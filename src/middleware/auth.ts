@@ -8,7 +8,7 @@
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
 import { requestHeader } from '../lib/request-header.js';
-import { resolveCaller, type Caller, type CallerContext, type Prefetched } from '../security/caller.js';
+import { resolveCaller, type Caller, type CallerContext, type StoreValues } from '../security/caller.js';
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/tokens.js';
 import { keys, type WindowCount } from '../store/store.js';
 import { matchedRoute } from './route-meta.js';
@@ -18,8 +18,8 @@ export type AuthVariables = {
   caller: Caller;
   claims: AccessClaims | null;
   rate: WindowCount | undefined;
-  /** The store keys the route's metadata asked for (`prefetch`), read in the same round trip. */
-  prefetched: Prefetched | undefined;
+  /** The values the route declared it reads from the store (`storeReads`), by name, read in the same round trip. */
+  storeValues: StoreValues;
 };
 
 const BEARER = /^Bearer +(\S+) *$/i;
@@ -68,14 +68,14 @@ export const authenticate = (opts: {
     c.set('claims', claims);
     const client = claims ? `u:${claims.sub}` : `ip:${c.get('clientIp')}`;
     // A revoked session throws invalid_token here, like a bad token.
-    const { caller, rate, prefetched } = await resolveCaller(
+    const { caller, rate, values } = await resolveCaller(
       opts.callers,
       claims,
       { key: keys.rate(client), windowMs: opts.rateWindowMs },
-      matchedRoute(c)?.meta.prefetch,
+      matchedRoute(c)?.meta.storeReads,
     );
     c.set('caller', caller);
     c.set('rate', rate);
-    if (prefetched) c.set('prefetched', prefetched);
+    c.set('storeValues', values);
     await next();
   });

@@ -9,6 +9,7 @@ import { describeRoute, resolver } from 'hono-openapi';
 import type { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../lib/problem.js';
 import { setResponseHeader } from '../lib/response-headers.js';
+import type { StoreRead } from '../security/caller.js';
 import { BUILT_IN_DEFAULTS, type Permission } from '../security/permissions.js';
 import { checkPermission } from './rbac.js';
 
@@ -44,10 +45,10 @@ export type RouteMeta = {
    */
   errors?: (ErrorCode | { code: ErrorCode; status: number })[];
   /**
-   * Store keys the handler needs, read in the request's one store round trip
-   * (see the auth middleware) and handed over as the `prefetched` variable.
+   * Store values the handler needs, read in the request's one store round trip
+   * (see the auth middleware) and handed over by name as `storeValues`.
    */
-  prefetch?: readonly string[];
+  storeReads?: readonly StoreRead[];
   /** The response carries personal data: `Cache-Control: no-store`, errors included. */
   personal?: boolean;
 };

@@ -1,5 +1,6 @@
 // Who is calling and what they may do, resolved in one store round trip:
-// session liveness, current roles and profile, the roles version and the rate-limit hit.
+// session liveness, current roles, the roles version, the rate-limit hit, and
+// whatever store values the route declared it needs.
 import type { Db } from '../db/connect.js';
 import { problem } from '../lib/problem.js';
 import { SESSION_REVOKED, keys, sessionAlive, type Store, type WindowCount } from '../store/store.js';
@@ -15,8 +16,6 @@ export type Caller = {
   roles: readonly string[];
   /** Effective permissions: guest's plus every role's. */
   permissions: ReadonlySet<Permission>;
-  /** The user's cached profile (JSON), read in the same round trip; null on a miss. */
-  profile: string | null;
 };
 
 export type CallerContext = {
@@ -26,6 +25,16 @@ export type CallerContext = {
   session: SessionStateOptions;
   now: () => number;
 };
+
+/**
+ * A store value a route needs, read in the request's one store round trip
+ * (declared with the route: `storeReads`). The key may depend on the caller;
+ * null skips the read (an anonymous caller has no profile).
+ */
+export type StoreRead = { readonly name: string; key(userId: string | null): string | null };
+
+/** The values of a route's declared reads, by name (null: missing, or skipped). */
+export type StoreValues = Readonly<Record<string, string | null>>;
 
 function parseRoles(raw: string | null): string[] | null {
   if (raw === null) return null;
@@ -37,39 +46,32 @@ function parseRoles(raw: string | null): string[] | null {
   }
 }
 
-const NONE: readonly string[] = [];
-
-/** Values of the extra keys asked for, by key (null: missing or unreadable). */
-export type Prefetched = Readonly<Record<string, string | null>>;
-
-function prefetched(extra: readonly string[], values: (string | null)[], from: number): Prefetched | undefined {
-  if (extra.length === 0) return undefined;
-  const out: Record<string, string | null> = {};
-  for (let i = 0; i < extra.length; i++) out[extra[i]!] = values[from + i] ?? null;
-  return out;
-}
+const NONE: readonly StoreRead[] = [];
+const NO_VALUES: StoreValues = Object.freeze({});
 
 export async function resolveCaller(
   ctx: CallerContext,
   claims: AccessClaims | null,
   rate?: { key: string; windowMs: number },
-  /** More keys to read in the same round trip, for the route's handler. */
-  extra: readonly string[] = NONE,
-): Promise<{ caller: Caller; rate?: WindowCount; prefetched?: Prefetched }> {
-  if (!claims) {
-    const { values, hit } = await ctx.store.batch({ gets: [keys.rolesVersion, ...extra], ...(rate ? { hit: rate } : {}) });
-    const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE], values[0] ?? null);
-    return {
-      caller: { userId: null, sessionId: null, roles: [], permissions, profile: null },
-      ...(hit ? { rate: hit } : {}),
-      ...(extra.length ? { prefetched: prefetched(extra, values, 1) } : {}),
-    };
+  reads: readonly StoreRead[] = NONE,
+): Promise<{ caller: Caller; rate?: WindowCount; values: StoreValues }> {
+  // The caller's own keys first, then the route's: one batch, one round trip.
+  const own = claims ? [keys.session(claims.sid), keys.userRoles(claims.sub), keys.rolesVersion] : [keys.rolesVersion];
+  const extra = reads.map((r) => r.key(claims?.sub ?? null));
+  const gets = [...own, ...extra.filter((k): k is string => k !== null)];
+  const { values, hit } = await ctx.store.batch({ gets, ...(rate ? { hit: rate } : {}) });
+  let routeValues: StoreValues = NO_VALUES;
+  if (reads.length > 0) {
+    const out: Record<string, string | null> = {};
+    let i = own.length;
+    reads.forEach((r, j) => (out[r.name] = extra[j] === null ? null : (values[i++] ?? null)));
+    routeValues = out;
   }
-  const { values, hit } = await ctx.store.batch({
-    gets: [keys.session(claims.sid), keys.userRoles(claims.sub), keys.rolesVersion, keys.userProfile(claims.sub), ...extra],
-    ...(rate ? { hit: rate } : {}),
-  });
-  const [sessionState, rolesRaw, version, profile] = values;
+  if (!claims) {
+    const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE], values[0] ?? null);
+    return { caller: { userId: null, sessionId: null, roles: [], permissions }, ...(hit ? { rate: hit } : {}), values: routeValues };
+  }
+  const [sessionState, rolesRaw, version] = values;
   const alive =
     sessionState === sessionAlive(claims.sub)
       ? true
@@ -84,9 +86,5 @@ export async function resolveCaller(
   }
   const roles = parseRoles(rolesRaw ?? null) ?? (await loadUserRoles(ctx.db, ctx.store, claims.sub));
   const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE, ...roles], version ?? null);
-  return {
-    caller: { userId: claims.sub, sessionId: claims.sid, roles, permissions, profile: profile ?? null },
-    ...(hit ? { rate: hit } : {}),
-    ...(extra.length ? { prefetched: prefetched(extra, values, 4) } : {}),
-  };
+  return { caller: { userId: claims.sub, sessionId: claims.sid, roles, permissions }, ...(hit ? { rate: hit } : {}), values: routeValues };
 }

@@ -43,21 +43,6 @@ export async function loadUserRoles(db: Db, store: Store, userId: string): Promi
   return list;
 }
 
-export type CachedProfile = { id: string; email: string; name: string; createdAt: string; updatedAt: string };
-
-/**
- * Cache a profile read from the database, unless present (a newer one written
- * after a commit must not be replaced by an older read).
- */
-export async function cacheUserProfile(store: Store, p: CachedProfile): Promise<void> {
-  await store.set(keys.userProfile(p.id), JSON.stringify(p), { ttlMs: ROLES_TTL_MS, nx: true });
-}
-
-/** After the database commit: the user's current profile for every instance. */
-export async function publishUserProfile(store: Store, p: CachedProfile): Promise<void> {
-  await store.setMany([[keys.userProfile(p.id), JSON.stringify(p)]], ROLES_TTL_MS);
-}
-
 /** After the database commit: mark sessions dead for every instance. */
 export async function publishRevokedSessions(store: Store, o: SessionStateOptions, sids: string[]): Promise<void> {
   await store.setMany(

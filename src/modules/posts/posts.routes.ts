@@ -5,9 +5,8 @@ import type { AppEnv } from '../../middleware/env.js';
 import { deny } from '../../middleware/rbac.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { keys } from '../../store/store.js';
 import { IdParam } from '../users/users.schemas.js';
-import { FirstPageCache } from './posts.cache.js';
+import { FirstPageCache, postsVersionRead } from './posts.cache.js';
 import { CreatePostBody, ListPostsQuery, PostListSchema, PostSchema, type PostList } from './posts.schemas.js';
 import { createPost, deletePost, getPost, listPosts } from './posts.service.js';
 
@@ -24,12 +23,12 @@ export const postsRoutes = (rt: Runtime) => {
         permission: 'posts:read',
         tags: ['posts'],
         responses: { 200: PostListSchema },
-        prefetch: [keys.postsVersion],
+        storeReads: [postsVersionRead],
       }),
       validate('query', ListPostsQuery),
       async (c) => {
         const q = c.req.valid('query');
-        const version = q.cursor === undefined ? (c.get('prefetched')?.[keys.postsVersion] ?? null) : null;
+        const version = q.cursor === undefined ? (c.get('storeValues')[postsVersionRead.name] ?? null) : null;
         let json = version === null ? undefined : firstPages.get(q.limit, version);
         if (json === undefined) {
           json = JSON.stringify(await listPosts(rt, q));

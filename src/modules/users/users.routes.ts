@@ -5,16 +5,17 @@ import type { AppEnv } from '../../middleware/env.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { AssignRolesBody, IdParam, ListUsersQuery, MeSchema, UpdateMeBody, UserListSchema, UserSchema } from './users.schemas.js';
+import { profileRead } from './users.cache.js';
 import { assignRoles, getMe, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
 
 export const usersRoutes = (rt: Runtime) =>
   new Hono<AppEnv>()
     .get(
       '/me',
-      declareRoute({ action: 'users.me.read', personal: true, summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'], responses: { 200: MeSchema }, errors: ['not_found'] }),
+      declareRoute({ action: 'users.me.read', personal: true, summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'], responses: { 200: MeSchema }, errors: ['not_found'], storeReads: [profileRead] }),
       async (c) => {
         const caller = c.get('caller');
-        const user = await getMe(rt, caller);
+        const user = await getMe(rt, caller, c.get('storeValues')[profileRead.name]);
         return c.json({ ...user, permissions: sortedPermissions(caller.permissions) }, 200);
       },
     )

@@ -13,13 +13,8 @@ import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../s
 import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
 import { hashPassword, isCommonPassword, verifyPassword } from '../../security/passwords.js';
 import type { Caller } from '../../security/caller.js';
-import {
-  cacheUserProfile,
-  publishRevokedSessions,
-  publishUserProfile,
-  publishUserRoles,
-  type CachedProfile,
-} from '../../security/session-state.js';
+import { publishRevokedSessions, publishUserRoles } from '../../security/session-state.js';
+import { cacheUserProfile, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
 import type { User } from './users.schemas.js';
 
 type UserRow = typeof users.$inferSelect;
@@ -50,31 +45,13 @@ export async function getUser(rt: Runtime, id: string): Promise<User> {
   return toUser(row, r.get(id) ?? []);
 }
 
-const profileOf = (u: User | UserRow): CachedProfile => ({
-  id: u.id,
-  email: u.email,
-  name: u.name,
-  createdAt: typeof u.createdAt === 'string' ? u.createdAt : u.createdAt.toISOString(),
-  updatedAt: typeof u.updatedAt === 'string' ? u.updatedAt : u.updatedAt.toISOString(),
-});
-
-function parseProfile(raw: string | null, id: string): CachedProfile | null {
-  if (raw === null) return null;
-  try {
-    const p = JSON.parse(raw) as CachedProfile;
-    return p.id === id && typeof p.email === 'string' ? p : null;
-  } catch {
-    return null;
-  }
-}
-
 /**
  * The signed-in user (GET /users/me): profile and roles as the auth middleware
  * already read them from the store, so steady state needs no database query.
  */
-export async function getMe(rt: Runtime, caller: Caller): Promise<User> {
+export async function getMe(rt: Runtime, caller: Pick<Caller, 'userId' | 'roles'>, cached: string | null | undefined): Promise<User> {
   const id = caller.userId!;
-  let profile = parseProfile(caller.profile, id);
+  let profile = parseProfile(cached, id);
   if (!profile) {
     const [row] = await rt.database.db.select().from(users).where(eq(users.id, id));
     if (!row) problem('not_found', 'No such user');

@@ -1,0 +1,45 @@
+// The signed-in user's profile as GET /users/me serves it: kept in the store,
+// read in the request's one store round trip (the route declares the read), so
+// steady state needs no database query. Every profile change publishes the new
+// one after its commit; a read from the database fills a miss without
+// overwriting what a change wrote meanwhile.
+import type { StoreRead } from '../../security/caller.js';
+import { keys, type Store } from '../../store/store.js';
+
+const PROFILE_TTL_MS = 24 * 3600 * 1000;
+
+export type CachedProfile = { id: string; email: string; name: string; createdAt: string; updatedAt: string };
+
+/** GET /users/me reads the caller's cached profile with the caller's own keys. */
+export const profileRead: StoreRead = { name: 'profile', key: (userId) => (userId === null ? null : keys.userProfile(userId)) };
+
+export function profileOf(u: { id: string; email: string; name: string; createdAt: Date | string; updatedAt: Date | string }): CachedProfile {
+  return {
+    id: u.id,
+    email: u.email,
+    name: u.name,
+    createdAt: typeof u.createdAt === 'string' ? u.createdAt : u.createdAt.toISOString(),
+    updatedAt: typeof u.updatedAt === 'string' ? u.updatedAt : u.updatedAt.toISOString(),
+  };
+}
+
+/** The cached profile of this user, or null (missing, unreadable or someone else's). */
+export function parseProfile(raw: string | null | undefined, id: string): CachedProfile | null {
+  if (raw == null) return null;
+  try {
+    const p = JSON.parse(raw) as CachedProfile;
+    return p.id === id && typeof p.email === 'string' ? p : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Cache a profile read from the database, unless present (a newer one written after a commit wins). */
+export async function cacheUserProfile(store: Store, p: CachedProfile): Promise<void> {
+  await store.set(keys.userProfile(p.id), JSON.stringify(p), { ttlMs: PROFILE_TTL_MS, nx: true });
+}
+
+/** After the database commit: the user's current profile for every instance. */
+export async function publishUserProfile(store: Store, p: CachedProfile): Promise<void> {
+  await store.setMany([[keys.userProfile(p.id), JSON.stringify(p)]], PROFILE_TTL_MS);
+}
