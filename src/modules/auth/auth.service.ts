@@ -19,6 +19,8 @@ import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service
 import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';
 
+type UserRow = typeof users.$inferSelect;
+
 export async function registerUser(rt: Runtime, input: { email: string; password: string; name: string }): Promise<User> {
   await assertPasswordNotCommon(input.password);
   const passwordHash = await hashPassword(input.password, rt.config.argon2);
@@ -34,7 +36,7 @@ export async function registerUser(rt: Runtime, input: { email: string; password
         await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
         return u!;
       },
-      { onRetry: () => rt.metrics.txRetries.inc() },
+      { retries: rt.metrics.txRetries },
     );
     return toUser(row, [DEFAULT_USER_ROLE]);
   } catch (err) {
@@ -106,15 +108,21 @@ async function startSession(
 ): Promise<string[]> {
   const values = { ...s, expiresAt: s.expiresAt.toISOString(), createdAt: s.createdAt.toISOString() };
   const result = await retrying(() => startSessionStatement(rt.database.db, values), {
-    onRetry: () => rt.metrics.txRetries.inc(),
+    retries: rt.metrics.txRetries,
   });
   const rows = rowsOf<{ session_id: string; role_name: string | null }>(result);
   if (rows.length === 0) throw new Error('session was not created');
   return rows.flatMap((r) => (r.role_name === null ? [] : [r.role_name]));
 }
 
-export async function login(rt: Runtime, input: { email: string; password: string; ip: string }): Promise<TokenPair> {
-  let found: typeof users.$inferSelect | undefined;
+/**
+ * Sign-in, step 1: the user whose password this is, checked within the
+ * brute-force limits (a failure is counted and answered 401 here); a hash made
+ * with older parameters is upgraded. A second factor, when there is one, is
+ * checked between this step and startSessionFor().
+ */
+export async function verifyCredentials(rt: Runtime, input: { email: string; password: string; ip: string }): Promise<UserRow> {
+  let found: UserRow | undefined;
   // The look-up is inside the limits too: a locked attempt costs no query.
   const ok = await verifyWithinLimits(passwordAttempts(rt), input, async () => {
     [found] = await userByEmail(rt.database.db).execute({ email: input.email });
@@ -128,20 +136,38 @@ export async function login(rt: Runtime, input: { email: string; password: strin
   }
   if (needsRehash(user.passwordHash, rt.config.argon2)) {
     const passwordHash = await hashPassword(input.password, rt.config.argon2);
-    await withTx(rt.database.db, (tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)));
+    await withTx(rt.database.db, (tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)), {
+      retries: rt.metrics.txRetries,
+    });
   }
+  return user;
+}
+
+/**
+ * Sign-in, last step: a new session for this user and its first token pair.
+ * Whatever proved who the user is (a password, later a password reset or a
+ * passkey) ends here.
+ */
+export async function startSessionFor(rt: Runtime, userId: string): Promise<TokenPair> {
   const refreshToken = newRefreshToken();
   const expiresAt = new Date(rt.clock() + rt.config.jwt.refreshTtlSeconds * 1000);
   const sessionId = randomUUID();
   const roleNames = await startSession(rt, {
     sessionId,
-    userId: user.id,
+    userId,
     tokenHash: hashRefreshToken(refreshToken),
     expiresAt,
     createdAt: new Date(rt.clock()),
   });
+  return issueTokens(rt, userId, sessionId, roleNames, refreshToken, expiresAt);
+}
+
+/** POST /auth/login: the password, then a session. */
+export async function login(rt: Runtime, input: { email: string; password: string; ip: string }): Promise<TokenPair> {
+  const user = await verifyCredentials(rt, input);
+  const pair = await startSessionFor(rt, user.id);
   rt.stats.add('auth.loginSucceeded');
-  return issueTokens(rt, user.id, sessionId, roleNames, refreshToken, expiresAt);
+  return pair;
 }
 
 type RefreshOutcome =
@@ -182,7 +208,7 @@ export async function refresh(rt: Runtime, token: string): Promise<TokenPair> {
       await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(next), sessionId: session.id, expiresAt: session.expiresAt });
       return { kind: 'ok', userId: session.userId, sessionId: session.id, roles: roleNames, expiresAt: session.expiresAt };
     },
-    { onRetry: () => rt.metrics.txRetries.inc() },
+    { retries: rt.metrics.txRetries },
   );
   if (outcome.kind === 'invalid') problem('invalid_refresh_token', 'The refresh token is unknown or expired');
   if (outcome.kind === 'reused') {
@@ -209,6 +235,7 @@ export async function logout(rt: Runtime, token: string): Promise<void> {
       .update(sessions)
       .set({ revokedAt: new Date(rt.clock()), revokedReason: 'logout' })
       .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`)),
+    { retries: rt.metrics.txRetries },
   );
   await publishRevokedSessions(rt.store, rt.sessionOptions, [row.sessionId]);
 }
