@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { AuditWriter } from './audit/audit-log.js';
-import { createMetrics } from './audit/metrics.js';
 import { StatsCounters } from './audit/stats.js';
 import type { Deps, Runtime } from './deps.js';
 import { migrate } from './db/migrate.js';
@@ -35,23 +34,20 @@ import { keys } from './store/store.js';
 export type AppOptions = {
   /** How to read the peer address on this runtime (Node's by default). */
   remoteAddress?: RemoteAddress;
-  /** Collect process metrics (off in tests, where many apps share a process). */
-  defaultMetrics?: boolean;
   audit?: { flushMs?: number; batchSize?: number; maxBuffer?: number };
 };
 
 function createRuntime(deps: Deps, opts: AppOptions): Runtime {
   setArgon2Concurrency(deps.config.argon2Concurrency ?? defaultArgon2Concurrency());
   setArgon2MaxWait(deps.config.passwordQueueMaxWaitMs);
-  const metrics = createMetrics({ defaultMetrics: opts.defaultMetrics ?? false });
+  const { metrics } = deps;
   // Made now, so that the first unknown-email login costs what the others do.
   const dummy = makeDummyHash(deps.config.argon2);
   dummy.catch(() => {}); // awaited where used; a failure surfaces there
   return {
     ...deps,
-    metrics,
     audit: new AuditWriter(deps.database.db, deps.logger, metrics, { ...opts.audit, enabled: deps.config.audit.enabled }),
-    stats: new StatsCounters(deps.database.db, deps.logger),
+    stats: new StatsCounters(deps.database.db, deps.logger, metrics.txRetries),
     roleCache: new RoleCache(deps.database.db, deps.clock),
     verifyToken: createTokenVerifier(deps.keys, {
       issuer: deps.config.jwt.issuer,
@@ -181,9 +177,9 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
  * Bring the database up to date: migrations, built-in roles, the statistics
  * epoch and the bootstrap admin. Idempotent; safe when instances start together.
  */
-export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | 'store'>): Promise<void> {
+export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | 'store' | 'metrics'>): Promise<void> {
   await migrate(deps.database.db);
-  await ensureBuiltInRoles(deps.database.db);
+  await ensureBuiltInRoles(deps.database.db, deps.metrics.txRetries);
   await deps.database.db.insert(statsCounters).values({ name: 'since', value: 0 }).onConflictDoNothing();
   // The first version of the posts (kept if another instance set one): see posts.cache.ts.
   await deps.store.set(keys.postsVersion, randomUUID(), { nx: true });

@@ -7,6 +7,7 @@ import { connectDatabase, type Database } from './db/connect.js';
 import type { Deps } from './deps.js';
 import { prepareDataDir } from './lib/data-dir.js';
 import { createLogger, type Logger } from './lib/logger.js';
+import { createMetrics } from './lib/metrics.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
 import { loadKeyRing } from './security/tokens.js';
 import { MemoryStore } from './store/memory.js';
@@ -33,9 +34,9 @@ export async function buildDeps(config: Config, logger: Logger) {
     if (!umaskSet) logger.warn({ dataDir: config.dataDir, reason: umaskError }, 'process umask not set: DATA_DIR is 0700, its files keep the modes they are created with');
     if (failed.length > 0) logger.warn({ dataDir: config.dataDir, paths: failed.slice(0, 10), count: failed.length }, 'DATA_DIR: could not make these private');
   }
+  // Process metrics too: one app per process here (tests build apps without them).
+  const metrics = createMetrics({ defaultMetrics: true });
   const database: Database = await connectDatabase({ ...config.database, dataDir: config.dataDir });
-  // Set once the app (and its metrics) exist; Redis may report trouble before that.
-  let degraded: ((op: string) => void) | undefined;
   let store: Store;
   if (config.redisUrl) {
     let lastWarn = 0;
@@ -47,7 +48,7 @@ export async function buildDeps(config: Config, logger: Logger) {
           lastWarn = now;
           logger.warn({ operation, err }, 'redis unreachable: per-instance limits, database for sessions');
         }
-        degraded?.(operation);
+        metrics.storeDegraded.inc({ operation });
       },
       onRecovered: () => logger.info('redis is back: cached session and role state cleared'),
     });
@@ -61,13 +62,8 @@ export async function buildDeps(config: Config, logger: Logger) {
     store = new MemoryStore();
   }
   const keys = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
-  const deps: Deps = { config, database, store, keys, clock: Date.now, logger };
-  return {
-    deps,
-    onDegraded: (fn: (op: string) => void) => {
-      degraded = fn;
-    },
-  };
+  const deps: Deps = { config, database, store, keys, clock: Date.now, logger, metrics };
+  return deps;
 }
 
 /** Build and serve the app with the runtime's listener; close() drains, flushes and disconnects. */
@@ -77,14 +73,13 @@ export async function startWith(
   logger: Logger = createLogger(config.logLevel),
   appOptions: AppOptions = {},
 ): Promise<Started> {
-  const { deps, onDegraded } = await buildDeps(config, logger);
+  const deps = await buildDeps(config, logger);
   let handle: AppHandle;
   let server: Listening;
   try {
     await prepareDatabase(deps);
-    handle = createApp(deps, { defaultMetrics: true, ...appOptions });
+    handle = createApp(deps, appOptions);
     await handle.runtime.dummyHash;
-    onDegraded((operation) => handle.runtime.metrics.storeDegraded.inc({ operation }));
     server = await listen(handle, { port: config.port, hostname: config.host });
   } catch (err) {
     // A failed start leaves no connection open (a pool or Redis socket would keep the process alive).

@@ -1,7 +1,7 @@
 // What an app is built from. Passed in, never imported as singletons, so tests
 // can build several apps over one database and store.
 import type { AuditWriter } from './audit/audit-log.js';
-import type { Metrics } from './audit/metrics.js';
+import type { Metrics } from './lib/metrics.js';
 import type { StatsCounters } from './audit/stats.js';
 import type { Config } from './config.js';
 import type { Database } from './db/connect.js';
@@ -19,11 +19,12 @@ export type Deps = {
   /** Milliseconds since the epoch; tests freeze or advance it. */
   clock: () => number;
   logger: Logger;
+  /** One registry per app (tests build several in one process). */
+  metrics: Metrics;
 };
 
 /** What route modules and services work with: the deps plus the app's own caches and writers. */
 export type Runtime = Deps & {
-  metrics: Metrics;
   audit: AuditWriter;
   stats: StatsCounters;
   roleCache: RoleCache;

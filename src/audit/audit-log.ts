@@ -11,7 +11,7 @@ import { preparedSql } from '../db/prepared.js';
 import { auditLogs } from '../db/schema.js';
 import type { Logger } from '../lib/logger.js';
 import { storableText } from '../lib/text.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics } from '../lib/metrics.js';
 
 export type AuditEntry = Omit<typeof auditLogs.$inferInsert, 'id'>;
 

@@ -4,7 +4,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
 import { statsCounters } from '../db/schema.js';
-import { withTx } from '../db/tx.js';
+import { withTx, type TxOptions } from '../db/tx.js';
 import type { Logger } from '../lib/logger.js';
 
 export type CounterName =
@@ -25,6 +25,7 @@ export class StatsCounters {
   constructor(
     private readonly db: Db,
     private readonly logger: Logger,
+    private readonly retries: TxOptions['retries'],
     private readonly flushMs = 1_000,
   ) {}
 
@@ -54,7 +55,7 @@ export class StatsCounters {
           .insert(statsCounters)
           .values(rows)
           .onConflictDoUpdate({ target: statsCounters.name, set: { value: sql`${statsCounters.value} + excluded.value` } });
-      });
+      }, { retries: this.retries });
     } catch (err) {
       for (const [k, v] of batch) this.deltas.set(k, (this.deltas.get(k) ?? 0) + v);
       this.logger.warn({ err }, 'stats flush failed; will retry');

@@ -3,7 +3,7 @@
 // statistics. Nothing here waits on I/O: the writers batch off the request path.
 import { createMiddleware } from 'hono/factory';
 import type { AuditWriter } from '../audit/audit-log.js';
-import type { Metrics } from '../audit/metrics.js';
+import type { Metrics } from '../lib/metrics.js';
 import type { StatsCounters } from '../audit/stats.js';
 import type { Logger } from '../lib/logger.js';
 import { Problem } from '../lib/problem.js';

@@ -10,6 +10,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { Database } from '../../src/db/connect.js';
 import type { Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/lib/logger.js';
+import { createMetrics } from '../../src/lib/metrics.js';
 import { loadKeyRing, type KeyRing } from '../../src/security/tokens.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
@@ -69,6 +70,7 @@ export async function createTestApp(opts: {
     keys: opts.keys ?? (await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir })),
     clock: opts.clock ?? Date.now,
     logger: createLogger(config.logLevel, logs),
+    metrics: createMetrics(),
   };
   if (opts.prepare !== false) await prepareDatabase(deps);
   const handle = createApp(deps, { audit: { flushMs: 50 }, ...opts.app });

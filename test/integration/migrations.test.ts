@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { prepareDatabase } from '../../src/app.js';
 import { connectPostgres, tlsFromUrl } from '../../src/db/connect.js';
 import { describeError } from '../../src/lib/logger.js';
+import { createMetrics } from '../../src/lib/metrics.js';
 import { migrate, MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
 import { logsPage } from '../../src/modules/admin/admin.service.js';
 import { MemoryStore } from '../../src/store/memory.js';
@@ -35,15 +36,15 @@ describe('migrations and seeding', () => {
     const config = testConfig();
     const conns = await Promise.all([1, 2, 3, 4].map(() => connectPostgres({ url: db.url, poolSize: 2 })));
     try {
-      const results = await Promise.allSettled(conns.map((database) => prepareDatabase({ database, config, store: new MemoryStore() })));
-      // The SQLSTATE and driver message (not just drizzle's "Failed query"), so a failure says why.
+      const results = await Promise.allSettled(conns.map((database) => prepareDatabase({ database, config, store: new MemoryStore(), metrics: createMetrics() })));
+      // The SQLSTATE, constraint and table (never drizzle's 'Failed query'), so a failure says why.
       expect(results.filter((r) => r.status === 'rejected').map((r) => describeError((r as PromiseRejectedResult).reason))).toEqual([]);
       expect(await count(db.url, 'select count(*) as n from schema_migrations')).toBe(MIGRATIONS);
       expect(await count(db.url, 'select count(*) as n from roles where built_in')).toBe(4);
       expect(await count(db.url, `select count(*) as n from users where email = '${ADMIN.email}'`)).toBe(1);
       expect(await count(db.url, "select count(*) as n from user_roles where role_name = 'admin'")).toBe(1);
       // And again: idempotent.
-      await prepareDatabase({ database: conns[0]!, config, store: new MemoryStore() });
+      await prepareDatabase({ database: conns[0]!, config, store: new MemoryStore(), metrics: createMetrics() });
       expect(await count(db.url, 'select count(*) as n from role_permissions')).toBeGreaterThan(10);
     } finally {
       await Promise.all(conns.map((c) => c.close()));

@@ -57,6 +57,7 @@ describe('withTx at SERIALIZABLE on PostgreSQL', () => {
   it('two conflicting transactions both succeed through the retry, numbered as if run one after the other', async () => {
     const bothRead = barrier(2);
     const retries: { attempt: number; code: string | undefined }[] = [];
+    const counted = { n: 0, inc() { this.n++; } };
     const attempts = [0, 0];
     const run = (i: 0 | 1) =>
       withTx(
@@ -68,10 +69,12 @@ describe('withTx at SERIALIZABLE on PostgreSQL', () => {
           if (attempts[i] === 1) await bothRead();
           await insert(n + 1);
         },
-        { onRetry: (attempt, err) => retries.push({ attempt, code: dbErrorCode(err) }) },
+        { retries: counted, onRetry: (attempt, err) => retries.push({ attempt, code: dbErrorCode(err) }) },
       );
 
     await Promise.all([run(0), run(1)]);
+    // Every retry is counted (what db_transaction_retries_total reports).
+    expect(counted.n).toBe(retries.length);
 
     expect(retries.length).toBeGreaterThanOrEqual(1);
     expect(retries.every((r) => r.code === '40001')).toBe(true);
@@ -108,7 +111,7 @@ describe('withTx at SERIALIZABLE on PostgreSQL', () => {
         calls++;
         await tx.insert(users).values({ email: duplicateEmail, name: 'Second', passwordHash: 'x' });
       },
-      { onRetry: () => retried++ },
+      { retries: { inc: () => retried++ } },
     ).catch((e: unknown) => e);
 
     expect(dbErrorCode(err)).toBe('23505');
@@ -124,7 +127,7 @@ describe('withTx at SERIALIZABLE on PostgreSQL', () => {
         calls++;
         throw Object.assign(new Error('could not serialize access'), { code: '40001' });
       },
-      { maxAttempts: 3 },
+      { retries: { inc: () => {} }, maxAttempts: 3 },
     ).catch((e: unknown) => e);
 
     expect(dbErrorCode(err)).toBe('40001');

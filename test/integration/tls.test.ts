@@ -155,7 +155,7 @@ describe.skipIf(!TLS_URL)('the TLS, client-certificate, serializable database (T
       const id = await withTx(database.db, async (tx) => {
         const [u] = await tx.insert(users).values({ email, name: 'TLS', passwordHash: 'x' }).returning({ id: users.id });
         return u!.id;
-      });
+      }, { retries: { inc: () => {} } });
       const [row] = rowsOf<{ email: string }>(await database.db.execute(sql`SELECT email FROM users WHERE id = ${id}`));
       expect(row?.email).toBe(email);
     });

@@ -3,7 +3,7 @@
 import { like } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuditWriter, type AuditEntry } from '../../src/audit/audit-log.js';
-import { createMetrics } from '../../src/audit/metrics.js';
+import { createMetrics } from '../../src/lib/metrics.js';
 import { connectPglite, connectPostgres, type Database } from '../../src/db/connect.js';
 import { migrate } from '../../src/db/migrate.js';
 import { auditLogs } from '../../src/db/schema.js';

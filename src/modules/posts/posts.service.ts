@@ -96,7 +96,7 @@ export async function deletePost(rt: Runtime, caller: Pick<Caller, 'userId' | 'p
   // Conditional delete: of concurrent deletions exactly one sees the row. In a
   // retried transaction because a SERIALIZABLE database may refuse even one statement.
   const gone = await withTx(rt.database.db, (tx) => tx.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id }), {
-    onRetry: () => rt.metrics.txRetries.inc(),
+    retries: rt.metrics.txRetries,
   });
   if (gone.length === 0) problem('not_found', 'No such post');
   await postsChanged(rt.store);

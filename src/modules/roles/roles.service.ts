@@ -5,7 +5,7 @@ import type { Runtime } from '../../deps.js';
 import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { rolePermissions, roles, userRoles } from '../../db/schema.js';
-import { withTx, type Tx } from '../../db/tx.js';
+import { withTx, type Tx, type TxOptions } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
 import {
   ALL_PERMISSIONS,
@@ -25,7 +25,7 @@ import { rolesOf } from '../users/users.service.js';
 import type { Role } from './roles.schemas.js';
 
 /** Seed the built-in roles with their defaults, once; later edits are kept. Safe to run concurrently. */
-export async function ensureBuiltInRoles(db: Db): Promise<void> {
+export async function ensureBuiltInRoles(db: Db, retries: TxOptions['retries']): Promise<void> {
   await withTx(db, async (tx) => {
     const created = await tx
       .insert(roles)
@@ -36,7 +36,7 @@ export async function ensureBuiltInRoles(db: Db): Promise<void> {
       .filter((r) => r.name !== SUPER_ROLE)
       .flatMap((r) => BUILT_IN_DEFAULTS[r.name as keyof typeof BUILT_IN_DEFAULTS].permissions.map((permission) => ({ roleName: r.name, permission })));
     if (rows.length) await tx.insert(rolePermissions).values(rows).onConflictDoNothing();
-  });
+  }, { retries: retries });
 }
 
 export function listPermissions() {
@@ -113,7 +113,7 @@ export async function createRole(
     await withTx(rt.database.db, async (tx) => {
       await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(rt.clock()) });
       if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: input.name, permission })));
-    });
+    }, { retries: rt.metrics.txRetries });
   } catch (err) {
     if (isUniqueViolation(err)) problem('role_exists', `The role ${input.name} already exists`);
     throw err;
@@ -133,7 +133,7 @@ export async function setRolePermissions(rt: Runtime, grantor: Grantor, name: st
     assertMayAdd(grantor, name, perms.filter((p) => !before.has(p)), perms);
     await tx.delete(rolePermissions).where(eq(rolePermissions.roleName, name));
     if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: name, permission })));
-  });
+  }, { retries: rt.metrics.txRetries });
   await changed(rt);
   return (await describeRoles(rt.database.db, [name]))[0]!;
 }
@@ -146,7 +146,7 @@ export async function deleteRole(rt: Runtime, name: string): Promise<void> {
     const rows = await tx.select({ userId: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, name));
     await tx.delete(roles).where(eq(roles.name, name)); // memberships cascade
     return rows.map((r) => r.userId);
-  });
+  }, { retries: rt.metrics.txRetries });
   await changed(rt);
   if (members.length) {
     const current = await rolesOf(rt.database.db, members);

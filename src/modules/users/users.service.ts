@@ -159,7 +159,7 @@ export async function assignRoles(rt: Runtime, grantor: Grantor, userId: string,
         .returning();
       return updated!;
     },
-    { onRetry: () => rt.metrics.txRetries.inc() },
+    { retries: rt.metrics.txRetries },
   );
   await Promise.all([publishUserRoles(rt.store, [{ userId, roles: unique }]), publishUserProfile(rt.store, profileOf(result))]);
   return toUser(result, unique);
@@ -217,7 +217,7 @@ export async function updateMe(rt: Runtime, caller: { userId: string; sessionId:
         }
         return u!;
       },
-      { onRetry: () => rt.metrics.txRetries.inc() },
+      { retries: rt.metrics.txRetries },
     );
   } catch (err) {
     if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
@@ -238,7 +238,7 @@ export function sortedPermissions(perms: ReadonlySet<string>): string[] {
  * BOOTSTRAP_ADMIN_*: make sure this user exists and is an admin. Idempotent and
  * safe when two instances start at once; an existing user's password is kept.
  */
-export async function ensureBootstrapAdmin(rt: Pick<Runtime, 'database' | 'config' | 'store'>): Promise<void> {
+export async function ensureBootstrapAdmin(rt: Pick<Runtime, 'database' | 'config' | 'store' | 'metrics'>): Promise<void> {
   const admin = rt.config.bootstrapAdmin;
   if (!admin) return;
   const db = rt.database.db;
@@ -247,7 +247,7 @@ export async function ensureBootstrapAdmin(rt: Pick<Runtime, 'database' | 'confi
     await tx.insert(users).values({ email: admin.email, name: 'Administrator', passwordHash }).onConflictDoNothing();
     const [u] = await tx.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
     await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE }).onConflictDoNothing();
-  });
+  }, { retries: rt.metrics.txRetries });
   const [u] = await db.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
   const r = await rolesOf(db, [u!.id]);
   await publishUserRoles(rt.store, [{ userId: u!.id, roles: r.get(u!.id) ?? [] }]);
