@@ -2,9 +2,9 @@
 // Imports only types from the server, so a bundle of this file carries hono's
 // small client and nothing else (no database, Redis or argon2 code).
 import { hc } from 'hono/client';
+// AppType is not re-exported: it names the server's internals (database, logger...),
+// which a frontend cannot resolve. `Client` carries the routes' types.
 import type { AppType } from './app.js';
-
-export type { AppType };
 
 export type Tokens = { accessToken: string; refreshToken: string };
 
