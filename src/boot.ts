@@ -8,6 +8,7 @@ import type { Deps } from './deps.js';
 import { prepareDataDir } from './lib/data-dir.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createMetrics } from './lib/metrics.js';
+import { FileMailer } from './adapters/mail/file-mailer.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
 import { loadKeyRing } from './security/tokens.js';
 import { MemoryStore } from './store/memory.js';
@@ -62,7 +63,8 @@ export async function buildDeps(config: Config, logger: Logger) {
     store = new MemoryStore();
   }
   const keys = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
-  const deps: Deps = { config, database, store, keys, clock: Date.now, logger, metrics };
+  const mailer = new FileMailer(config.dataDir, config.mailFrom, logger);
+  const deps: Deps = { config, database, store, keys, clock: Date.now, logger, metrics, mailer };
   return deps;
 }
 
@@ -106,6 +108,7 @@ export async function startWith(
       // The audit log and counters are flushed before the database they go to is closed.
       await handle.stop();
       await deps.store.close();
+      await deps.mailer.close();
       await deps.database.close();
       logger.info('stopped');
     })());

@@ -54,6 +54,7 @@ const envSchema = z.object({
   PASSWORD_QUEUE_MAX_WAIT_MS: intIn(0, 600_000).default(3_000),
   REQUEST_TIMEOUT_SECONDS: intIn(1, 3_600).default(30),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  MAIL_FROM: z.string().trim().min(3).default('auth-system <no-reply@localhost>'),
   AUDIT_RETENTION_DAYS: intIn(1, 36_500).default(90),
   AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   CORS_ORIGINS: csv.optional(),
@@ -96,6 +97,8 @@ export type Config = {
   requestTimeoutSeconds: number;
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /** The sender of every mail. */
+  mailFrom: string;
   audit: { enabled: boolean; retentionDays: number };
   corsOrigins: string[];
   shutdownTimeoutSeconds: number;
@@ -205,6 +208,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     passwordQueueMaxWaitMs: e.PASSWORD_QUEUE_MAX_WAIT_MS,
     requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
     metricsToken: e.METRICS_TOKEN,
+    mailFrom: e.MAIL_FROM,
     audit: { enabled: e.AUDIT_LOG === 'on', retentionDays: e.AUDIT_RETENTION_DAYS },
     corsOrigins: e.CORS_ORIGINS ?? [],
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,

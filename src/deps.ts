@@ -3,6 +3,7 @@
 import type { AuditWriter } from './audit/audit-log.js';
 import type { Metrics } from './lib/metrics.js';
 import type { StatsCounters } from './audit/stats.js';
+import type { Mailer } from './adapters/mail/mailer.js';
 import type { Config } from './config.js';
 import type { Database } from './db/connect.js';
 import type { Logger } from './lib/logger.js';
@@ -21,6 +22,8 @@ export type Deps = {
   logger: Logger;
   /** One registry per app (tests build several in one process). */
   metrics: Metrics;
+  /** Outbound mail (adapters/mail). */
+  mailer: Mailer;
 };
 
 /** What route modules and services work with: the deps plus the app's own caches and writers. */

@@ -11,6 +11,7 @@ import type { Database } from '../../src/db/connect.js';
 import type { Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
+import { FileMailer } from '../../src/adapters/mail/file-mailer.js';
 import { loadKeyRing, type KeyRing } from '../../src/security/tokens.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
@@ -63,14 +64,16 @@ export async function createTestApp(opts: {
 }): Promise<TestApp> {
   const config = opts.config ?? testConfig(opts.overrides);
   const logs = new LogCapture();
+  const logger = createLogger(config.logLevel, logs);
   const deps: Deps = {
     config,
     database: opts.database,
     store: opts.store ?? new MemoryStore(),
     keys: opts.keys ?? (await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir })),
     clock: opts.clock ?? Date.now,
-    logger: createLogger(config.logLevel, logs),
+    logger,
     metrics: createMetrics(),
+    mailer: new FileMailer(config.dataDir, config.mailFrom, logger),
   };
   if (opts.prepare !== false) await prepareDatabase(deps);
   const handle = createApp(deps, { audit: { flushMs: 50 }, ...opts.app });
