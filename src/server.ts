@@ -1,10 +1,6 @@
 // Node entry: config -> deps -> serve -> graceful shutdown (the shared part is in boot.ts).
 import { serve } from '@hono/node-server';
-import type { Config } from './config.js';
-import { runMain, startWith, type Listen, type Started } from './boot.js';
-import { createLogger } from './lib/logger.js';
-
-export { buildDeps, type Started } from './boot.js';
+import { runMain, type Listen } from './boot.js';
 
 const nodeListen: Listen = (handle, { port, hostname }) =>
   new Promise((resolve, reject) => {
@@ -39,11 +35,4 @@ const nodeListen: Listen = (handle, { port, hostname }) =>
     server.once('error', reject);
   });
 
-export function start(config: Config, logger = createLogger(config.logLevel)): Promise<Started> {
-  return startWith(nodeListen, config, logger);
-}
-
-// Run only as the entry point (tests import start()).
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('server.ts') || process.argv[1]?.endsWith('server.js')) {
-  await runMain(nodeListen);
-}
+await runMain(nodeListen);

@@ -108,9 +108,8 @@ export const posts = pgTable(
 // that scales with traffic. The primary key leads with the time: every insert
 // lands at the right-hand end of the index (a random-UUID key touched a random
 // leaf page per row), and the newest-first pages read that same index
-// backwards, so no separate time index is kept. Measured with PostgreSQL on 1M+
-// rows, 200k rows in batches of 500: 4.9–5.1 s before, 3.2–4.0 s after. The
-// indexes are ascending; queries say plain `DESC` and scan them backwards
+// backwards, so no separate time index is kept (the measurement:
+// test/bench/README.md). The indexes are ascending; queries say plain `DESC` and scan them backwards
 // (see src/db/keyset.ts). On CockroachDB a time-leading key puts the inserts on
 // one range, as the time index it replaces already did; a deployment whose
 // insert rate outgrows one range can make it hash-sharded there.

@@ -49,6 +49,7 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
 
     const decision = c.get('decision');
     if (decision) {
+      if (!decision.allowed) opts.metrics.permissionDenials.inc({ permission: decision.permission });
       opts.stats.add(decision.allowed ? 'access.allowed' : 'access.denied');
       opts.stats.add(`perm.${decision.permission}.${decision.allowed ? 'allowed' : 'denied'}`);
     }

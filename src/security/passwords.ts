@@ -15,21 +15,20 @@ export const normalizePassword = (pw: string) => pw.normalize('NFKC');
 
 /**
  * How many argon2 computations may run at once by default: one per core plus
- * one, so that a core does not sit idle while the event loop is busy handing
- * it the next job (bench scenario 3, 3-round runs, ratio to the raw-argon2
- * yardstick: one per core 0.72–0.79 in three runs, cores + 1 0.85, 0.88, 0.79
- * and 0.76 in four, cores + 2 0.79 in one; /healthz p99 during the flood
- * 7 / 9–13 / 17 ms). More only oversubscribes the CPU that
- * the event loop, the database and Redis share, and multiplies the 19 MiB each
- * computation holds. The jobs run on libuv's thread pool (UV_THREADPOOL_SIZE,
- * 4 by default), so at least one pool thread stays free for the rest (file
- * reads, DNS, WebCrypto signatures).
+ * one, so that a core does not sit idle while the event loop hands it the next
+ * job (the runs that chose it: test/bench/README.md, scenario 3). More only
+ * oversubscribes the CPU that the event loop, the database and Redis share,
+ * and multiplies the 19 MiB each computation holds. The jobs run on libuv's
+ * thread pool (UV_THREADPOOL_SIZE, 4 by default), so at least one pool thread
+ * stays free for the rest (file reads, DNS, WebCrypto signatures).
  */
 export function defaultArgon2Concurrency(cores = availableParallelism(), pool = Number(process.env.UV_THREADPOOL_SIZE) || 4): number {
   return Math.max(1, Math.min(cores + 1, pool - 1));
 }
 
-// Process-wide (the CPU is): callers beyond the limit queue here.
+// Process-wide on purpose: the CPU and libuv's thread pool are the process's,
+// so two apps in one process (tests) share one queue rather than each
+// believing it has every core. The last createApp's settings apply.
 const argon2Slots = pLimit(defaultArgon2Concurrency());
 
 /** Set from ARGON2_CONCURRENCY (or the default) when the app starts. */
