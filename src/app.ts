@@ -5,7 +5,7 @@ import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { AuditWriter } from './audit/audit-log.js';
 import { StatsCounters } from './audit/stats.js';
-import type { Deps, Runtime } from './deps.js';
+import type { Deps, AppServices } from './deps.js';
 import { migrate } from './db/migrate.js';
 import { statsCounters } from './db/schema.js';
 import { Problem } from './lib/problem.js';
@@ -29,7 +29,7 @@ import { usersRoutes } from './modules/users/users.routes.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
 import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/tokens.js';
-import { keys } from './store/store.js';
+import { storeKeys } from './store/store.js';
 
 export type AppOptions = {
   /** How to read the peer address on this runtime (Node's by default). */
@@ -37,7 +37,7 @@ export type AppOptions = {
   audit?: { flushMs?: number; batchSize?: number; maxBuffer?: number };
 };
 
-function createRuntime(deps: Deps, opts: AppOptions): Runtime {
+function createServices(deps: Deps, opts: AppOptions): AppServices {
   setArgon2Concurrency(deps.config.argon2Concurrency ?? defaultArgon2Concurrency());
   setArgon2MaxWait(deps.config.passwordQueueMaxWaitMs);
   const { metrics } = deps;
@@ -49,7 +49,7 @@ function createRuntime(deps: Deps, opts: AppOptions): Runtime {
     audit: new AuditWriter(deps.database.db, deps.logger, metrics, { ...opts.audit, enabled: deps.config.audit.enabled }),
     stats: new StatsCounters(deps.database.db, deps.logger, metrics.txRetries),
     roleCache: new RoleCache(deps.database.db, deps.clock),
-    verifyToken: createTokenVerifier(deps.keys, {
+    verifyToken: createTokenVerifier(deps.keyRing, {
       issuer: deps.config.jwt.issuer,
       audience: deps.config.jwt.audience,
       now: deps.clock,
@@ -66,8 +66,8 @@ const SECURITY_HEADERS = {
   'Referrer-Policy': 'no-referrer',
 } as const;
 
-function buildApp(rt: Runtime, opts: AppOptions, inFlight: { count: number }) {
-  const { config } = rt;
+function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number }) {
+  const { config } = svc;
   const corsOrigins = new Set(config.corsOrigins);
   const corsMiddleware = cors({
     origin: (origin) => (corsOrigins.has(origin) ? origin : null),
@@ -102,33 +102,33 @@ function buildApp(rt: Runtime, opts: AppOptions, inFlight: { count: number }) {
     })
     .use(requestId())
     // Registered before the API chain: these answer without passing through it.
-    .route('/', opsRoutes(rt, () => self!))
+    .route('/', opsRoutes(svc, () => self!))
     .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
-    .use(accessLog({ audit: rt.audit, stats: rt.stats, metrics: rt.metrics, logger: rt.logger, now: rt.clock }))
+    .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock }))
     .use(limitBody(config.bodyLimitBytes))
     .use(jsonBody())
     .use(
       authenticate({
-        verify: rt.verifyToken,
+        verify: svc.verifyToken,
         callers: {
-          db: rt.database.db,
-          store: rt.store,
-          roleCache: rt.roleCache,
-          session: rt.sessionOptions,
-          now: rt.clock,
+          db: svc.database.db,
+          store: svc.store,
+          roleCache: svc.roleCache,
+          session: svc.sessionOptions,
+          now: svc.clock,
         },
         rateWindowMs: config.rateLimit.windowSeconds * 1000,
         rateLimit: config.rateLimit.requests,
-        onFlood: () => rt.metrics.rateLimited.inc({ limiter: 'invalid_tokens' }),
+        onFlood: () => svc.metrics.rateLimited.inc({ limiter: 'invalid_tokens' }),
       }),
     )
-    .use(rateLimit({ limit: config.rateLimit.requests, onReject: () => rt.metrics.rateLimited.inc({ limiter: 'requests' }) }))
-    .route('/.well-known', wellKnownRoutes(rt))
-    .route('/auth', authRoutes(rt))
-    .route('/users', usersRoutes(rt))
-    .route('/', rolesRoutes(rt))
-    .route('/posts', postsRoutes(rt))
-    .route('/admin', adminRoutes(rt));
+    .use(rateLimit({ limit: config.rateLimit.requests, onReject: () => svc.metrics.rateLimited.inc({ limiter: 'requests' }) }))
+    .route('/.well-known', wellKnownRoutes(svc))
+    .route('/auth', authRoutes(svc))
+    .route('/users', usersRoutes(svc))
+    .route('/', rolesRoutes(svc))
+    .route('/posts', postsRoutes(svc))
+    .route('/admin', adminRoutes(svc));
 
   self = app;
   const allowed = methodIndex(app);
@@ -140,7 +140,7 @@ function buildApp(rt: Runtime, opts: AppOptions, inFlight: { count: number }) {
     }
     return renderProblem(c, new Problem('not_found', `No route for ${c.req.method} ${c.req.path}`), requestId);
   });
-  app.onError(problemHandler(rt.logger));
+  app.onError(problemHandler(svc.logger));
   return app;
 }
 
@@ -149,7 +149,7 @@ export type AppType = ReturnType<typeof buildApp>;
 
 export type AppHandle = {
   app: AppType;
-  runtime: Runtime;
+  services: AppServices;
   /**
    * Wait for requests in progress (up to graceMs), then flush the audit log and
    * counters. Call on graceful shutdown, before closing the store and database.
@@ -158,17 +158,17 @@ export type AppHandle = {
 };
 
 export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
-  const runtime = createRuntime(deps, opts);
+  const services = createServices(deps, opts);
   const inFlight = { count: 0 };
-  const app = buildApp(runtime, opts, inFlight);
+  const app = buildApp(services, opts, inFlight);
   return {
     app,
-    runtime,
+    services,
     async stop(graceMs = deps.config.shutdownTimeoutSeconds * 1000) {
       // Handlers of requests whose clients already left may still be running.
       const until = Date.now() + graceMs;
       while (inFlight.count > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      await Promise.all([runtime.audit.stop(), runtime.stats.stop()]);
+      await Promise.all([services.audit.stop(), services.stats.stop()]);
     },
   };
 }
@@ -182,6 +182,6 @@ export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | '
   await ensureBuiltInRoles(deps.database.db, deps.metrics.txRetries);
   await deps.database.db.insert(statsCounters).values({ name: 'since', value: 0 }).onConflictDoNothing();
   // The first version of the posts (kept if another instance set one): see posts.cache.ts.
-  await deps.store.set(keys.postsVersion, randomUUID(), { nx: true });
+  await deps.store.set(storeKeys.postsVersion, randomUUID(), { nx: true });
   await ensureBootstrapAdmin(deps);
 }

@@ -62,9 +62,9 @@ export async function buildDeps(config: Config, logger: Logger) {
   } else {
     store = new MemoryStore();
   }
-  const keys = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
+  const keyRing = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
   const mailer = new FileMailer(config.dataDir, config.mailFrom, logger);
-  const deps: Deps = { config, database, store, keys, clock: Date.now, logger, metrics, mailer };
+  const deps: Deps = { config, database, store, keyRing, clock: Date.now, logger, metrics, mailer };
   return deps;
 }
 
@@ -81,7 +81,7 @@ export async function startWith(
   try {
     await prepareDatabase(deps);
     handle = createApp(deps, appOptions);
-    await handle.runtime.dummyHash;
+    await handle.services.dummyHash;
     server = await listen(handle, { port: config.port, hostname: config.host });
   } catch (err) {
     // A failed start leaves no connection open (a pool or Redis socket would keep the process alive).
@@ -91,7 +91,7 @@ export async function startWith(
   }
 
   const prune = setInterval(() => {
-    pruneAuditLog(handle.runtime).catch((err: unknown) => logger.warn({ err }, 'audit pruning failed'));
+    pruneAuditLog(handle.services).catch((err: unknown) => logger.warn({ err }, 'audit pruning failed'));
   }, 3600_000);
   (prune as { unref?: () => void }).unref?.();
 

@@ -16,7 +16,8 @@ export type Deps = {
   config: Config;
   database: Database;
   store: Store;
-  keys: KeyRing;
+  /** JWT signing and verification keys. */
+  keyRing: KeyRing;
   /** Milliseconds since the epoch; tests freeze or advance it. */
   clock: () => number;
   logger: Logger;
@@ -27,7 +28,7 @@ export type Deps = {
 };
 
 /** What route modules and services work with: the deps plus the app's own caches and writers. */
-export type Runtime = Deps & {
+export type AppServices = Deps & {
   audit: AuditWriter;
   stats: StatsCounters;
   roleCache: RoleCache;

@@ -7,7 +7,7 @@ const nodeListen: Listen = (handle, { port, hostname }) =>
     // A client that stalls its headers or body is cut off (408) instead of
     // holding a socket and a handler: the whole request must arrive within
     // REQUEST_TIMEOUT_SECONDS, its headers within 10 s of that; checked every second.
-    const requestTimeout = handle.runtime.config.requestTimeoutSeconds * 1000;
+    const requestTimeout = handle.services.config.requestTimeoutSeconds * 1000;
     const serverOptions = {
       requestTimeout,
       headersTimeout: Math.min(requestTimeout, 10_000),

@@ -7,18 +7,19 @@ import type { Metrics } from '../lib/metrics.js';
 import type { StatsCounters } from '../audit/stats.js';
 import type { Logger } from '../lib/logger.js';
 import { Problem } from '../lib/problem.js';
-import type { Caller } from '../security/caller.js';
 import { matchedRoute } from './route-meta.js';
-import type { Decision } from './rbac.js';
+import type { AuthVariables } from './auth.js';
+import type { ClientIpVariables } from './client-ip.js';
+import type { RbacVariables } from './rbac.js';
+import type { RequestIdVariables } from './request-id.js';
 
+/** The access log's own variable: handlers set it for security events that end in success (e.g. role_assigned). */
 export type AccessLogVariables = {
-  requestId: string;
-  clientIp: string;
-  caller: Caller | undefined;
-  decision: Decision | undefined;
-  /** Set by handlers for security events that end in success (e.g. role_assigned). */
   auditDetail: string | undefined;
 };
+
+/** What it reads, set by the middleware before or after it (absent when the chain stopped early). */
+type Reads = RequestIdVariables & Partial<ClientIpVariables & Pick<AuthVariables, 'caller'> & RbacVariables>;
 
 // Any parameter whose name suggests a secret (pw, pwd, pass, passcode, jwt, session, auth, ...).
 const SECRET_PARAM = /token|pass|pw|secret|key|code|signature|credential|jwt|session|auth|otp/i;
@@ -34,7 +35,7 @@ export function loggablePath(path: string, url: string): string {
 }
 
 export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metrics: Metrics; logger: Logger; now: () => number }) =>
-  createMiddleware<{ Variables: AccessLogVariables }>(async (c, next) => {
+  createMiddleware<{ Variables: AccessLogVariables & Reads }>(async (c, next) => {
     const started = performance.now();
     await next();
     const status = c.res.status;

@@ -10,11 +10,12 @@ import { problem } from '../lib/problem.js';
 import { requestHeader } from '../lib/request-header.js';
 import { resolveCaller, type Caller, type CallerContext, type StoreValues } from '../security/caller.js';
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/tokens.js';
-import { keys, type WindowCount } from '../store/store.js';
+import { storeKeys, type WindowCount } from '../store/store.js';
+import type { ClientIpVariables } from './client-ip.js';
 import { matchedRoute } from './route-meta.js';
 
+/** What authentication sets (it reads clientIp, set by the client-ip middleware). */
 export type AuthVariables = {
-  clientIp: string;
   caller: Caller;
   claims: AccessClaims | null;
   rate: WindowCount | undefined;
@@ -32,7 +33,7 @@ export const authenticate = (opts: {
   rateLimit: number;
   onFlood?: () => void;
 }) =>
-  createMiddleware<{ Variables: AuthVariables }>(async (c, next) => {
+  createMiddleware<{ Variables: AuthVariables & ClientIpVariables }>(async (c, next) => {
     const header = requestHeader(c, 'authorization');
     let claims: AccessClaims | null = null;
     if (header !== undefined) {
@@ -40,7 +41,7 @@ export const authenticate = (opts: {
       const token = BEARER.exec(header)?.[1];
       claims = token === undefined ? null : (opts.verify.known(token) ?? null);
       if (claims === null) {
-        const failures = await opts.callers.store.peek(keys.tokenFailures(ip));
+        const failures = await opts.callers.store.peek(storeKeys.tokenFailures(ip));
         if (failures.count > opts.rateLimit) {
           opts.onFlood?.();
           problem('rate_limited', 'Too many invalid tokens from this address: try again later', {
@@ -55,8 +56,8 @@ export const authenticate = (opts: {
           if (!(err instanceof InvalidTokenError)) throw err;
           // Bad tokens are not free: they count against the address's requests and its failures.
           const [rate] = await Promise.all([
-            opts.callers.store.hit(keys.rate(`ip:${ip}`), opts.rateWindowMs),
-            opts.callers.store.hit(keys.tokenFailures(ip), opts.rateWindowMs),
+            opts.callers.store.hit(storeKeys.rate(`ip:${ip}`), opts.rateWindowMs),
+            opts.callers.store.hit(storeKeys.tokenFailures(ip), opts.rateWindowMs),
           ]);
           c.set('rate', rate);
           problem('invalid_token', 'The access token is invalid or expired', {
@@ -71,7 +72,7 @@ export const authenticate = (opts: {
     const { caller, rate, values } = await resolveCaller(
       opts.callers,
       claims,
-      { key: keys.rate(client), windowMs: opts.rateWindowMs },
+      { key: storeKeys.rate(client), windowMs: opts.rateWindowMs },
       matchedRoute(c)?.meta.storeReads,
     );
     c.set('caller', caller);

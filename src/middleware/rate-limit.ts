@@ -5,8 +5,8 @@ import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
 import { setResponseHeaders } from '../lib/response-headers.js';
 import type { WindowCount } from '../store/store.js';
+import type { AuthVariables } from './auth.js';
 
-export type RateLimitVariables = { rate: WindowCount | undefined };
 
 export function rateHeaders(limit: number, rate: WindowCount): Record<string, string> {
   return {
@@ -17,7 +17,8 @@ export function rateHeaders(limit: number, rate: WindowCount): Record<string, st
 }
 
 export const rateLimit = (opts: { limit: number; onReject: () => void }) =>
-  createMiddleware<{ Variables: RateLimitVariables }>(async (c, next) => {
+  // Sets no variable; reads the count the auth middleware fetched.
+  createMiddleware<{ Variables: Pick<AuthVariables, 'rate'> }>(async (c, next) => {
     const rate = c.get('rate');
     if (rate) {
       const headers = rateHeaders(opts.limit, rate);

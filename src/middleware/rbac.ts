@@ -4,10 +4,12 @@
 import type { Context } from 'hono';
 import { problem } from '../lib/problem.js';
 import type { Caller } from '../security/caller.js';
+import type { AuthVariables } from './auth.js';
 import { can, type Decision, type Permission } from '../security/permissions.js';
 
 export type { Decision };
-export type RbacVariables = { caller: Caller; decision: Decision | undefined };
+/** The permission decision of the request (read by the access log). */
+export type RbacVariables = { decision: Decision | undefined };
 
 export function deny(caller: Caller, permission: Permission): never {
   if (caller.userId === null) {
@@ -19,7 +21,7 @@ export function deny(caller: Caller, permission: Permission): never {
 }
 
 /** Judge the caller on one permission, record the decision, and refuse when not held. */
-export function checkPermission(c: Context<{ Variables: RbacVariables }>, permission: Permission): void {
+export function checkPermission(c: Context<{ Variables: RbacVariables & Pick<AuthVariables, 'caller'> }>, permission: Permission): void {
   const caller = c.get('caller');
   const allowed = can(caller.permissions, permission);
   c.set('decision', { permission, allowed });

@@ -3,7 +3,7 @@
 // whatever store values the route declared it needs.
 import type { Db } from '../db/connect.js';
 import { problem } from '../lib/problem.js';
-import { SESSION_REVOKED, keys, sessionAlive, type Store, type WindowCount } from '../store/store.js';
+import { SESSION_REVOKED, storeKeys, sessionAlive, type Store, type WindowCount } from '../store/store.js';
 import { BASE_ROLE, type Permission } from './permissions.js';
 import type { RoleCache } from './role-cache.js';
 import { loadSessionAlive, loadUserRoles, type SessionStateOptions } from './session-state.js';
@@ -56,7 +56,7 @@ export async function resolveCaller(
   reads: readonly StoreRead[] = NONE,
 ): Promise<{ caller: Caller; rate?: WindowCount; values: StoreValues }> {
   // The caller's own keys first, then the route's: one batch, one round trip.
-  const own = claims ? [keys.session(claims.sid), keys.userRoles(claims.sub), keys.rolesVersion] : [keys.rolesVersion];
+  const own = claims ? [storeKeys.session(claims.sid), storeKeys.userRoles(claims.sub), storeKeys.rolesVersion] : [storeKeys.rolesVersion];
   const extra = reads.map((r) => r.key(claims?.sub ?? null));
   const gets = [...own, ...extra.filter((k): k is string => k !== null)];
   const { values, hit } = await ctx.store.batch({ gets, ...(rate ? { hit: rate } : {}) });

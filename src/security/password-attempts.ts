@@ -3,7 +3,7 @@
 // per account+address and per address on every instance, so a parallel burst
 // gets exactly as many guesses as the limits allow, not one per request.
 import { problem } from '../lib/problem.js';
-import { keys, type Store } from '../store/store.js';
+import { storeKeys, type Store } from '../store/store.js';
 
 export type AttemptLimits = { maxFailures: number; ipMaxFailures: number; windowSeconds: number };
 
@@ -15,14 +15,14 @@ export type AttemptContext = {
 };
 
 /** The sign-in limits from an app's runtime (every check of a user's password shares them). */
-export const passwordAttempts = (rt: {
+export const passwordAttempts = (svc: {
   store: Store;
   config: { login: AttemptLimits };
   metrics: { rateLimited: { inc(labels: { limiter: string }): void } };
 }): AttemptContext => ({
-  store: rt.store,
-  limits: rt.config.login,
-  onLocked: () => rt.metrics.rateLimited.inc({ limiter: 'login' }),
+  store: svc.store,
+  limits: svc.config.login,
+  onLocked: () => svc.metrics.rateLimited.inc({ limiter: 'login' }),
 });
 
 /**
@@ -39,8 +39,8 @@ export async function verifyWithinLimits(
   audit = 'login_locked',
 ): Promise<boolean> {
   const { maxFailures, ipMaxFailures, windowSeconds } = ctx.limits;
-  const accountKey = keys.loginAccount(who.email, who.ip);
-  const ipKey = keys.loginIp(who.ip);
+  const accountKey = storeKeys.loginAccount(who.email, who.ip);
+  const ipKey = storeKeys.loginIp(who.ip);
   const r = await ctx.store.reserve(
     [
       { key: accountKey, limit: maxFailures },

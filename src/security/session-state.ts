@@ -4,7 +4,7 @@
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
 import { sessions, userRoles } from '../db/schema.js';
-import { SESSION_REVOKED, keys, sessionAlive, type Store } from '../store/store.js';
+import { SESSION_REVOKED, storeKeys, sessionAlive, type Store } from '../store/store.js';
 
 const ROLES_TTL_MS = 24 * 3600 * 1000;
 const ALIVE_TTL_MS = 3600 * 1000;
@@ -29,7 +29,7 @@ export async function loadSessionAlive(
     .where(and(eq(sessions.id, sid), eq(sessions.userId, userId)));
   const alive = !!row && row.revokedAt === null && row.expiresAt.getTime() > nowMs;
   // NX: never overwrite a tombstone written by a revocation that raced this read.
-  await store.set(keys.session(sid), alive ? sessionAlive(userId) : SESSION_REVOKED, {
+  await store.set(storeKeys.session(sid), alive ? sessionAlive(userId) : SESSION_REVOKED, {
     ttlMs: alive ? Math.min(ALIVE_TTL_MS, row!.expiresAt.getTime() - nowMs) : tombstoneTtl(o),
     nx: true,
   });
@@ -39,14 +39,14 @@ export async function loadSessionAlive(
 export async function loadUserRoles(db: Db, store: Store, userId: string): Promise<string[]> {
   const rows = await db.select({ role: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId));
   const list = rows.map((r) => r.role).sort();
-  await store.set(keys.userRoles(userId), JSON.stringify(list), { ttlMs: ROLES_TTL_MS, nx: true });
+  await store.set(storeKeys.userRoles(userId), JSON.stringify(list), { ttlMs: ROLES_TTL_MS, nx: true });
   return list;
 }
 
 /** After the database commit: mark sessions dead for every instance. */
 export async function publishRevokedSessions(store: Store, o: SessionStateOptions, sids: string[]): Promise<void> {
   await store.setMany(
-    sids.map((sid) => [keys.session(sid), SESSION_REVOKED]),
+    sids.map((sid) => [storeKeys.session(sid), SESSION_REVOKED]),
     tombstoneTtl(o),
   );
 }
@@ -56,7 +56,7 @@ export async function publishRevokedSessions(store: Store, o: SessionStateOption
  * (a reused refresh token revoking the session) must win over it.
  */
 export async function publishSessionAlive(store: Store, sid: string, userId: string, ttlMs: number): Promise<void> {
-  await store.set(keys.session(sid), sessionAlive(userId), { ttlMs: Math.min(ttlMs, ALIVE_TTL_MS), nx: true });
+  await store.set(storeKeys.session(sid), sessionAlive(userId), { ttlMs: Math.min(ttlMs, ALIVE_TTL_MS), nx: true });
 }
 
 /**
@@ -64,18 +64,18 @@ export async function publishSessionAlive(store: Store, sid: string, userId: str
  * meanwhile has already written the newer set, which must not be overwritten.
  */
 export async function cacheUserRoles(store: Store, userId: string, roles: string[]): Promise<void> {
-  await store.set(keys.userRoles(userId), JSON.stringify([...roles].sort()), { ttlMs: ROLES_TTL_MS, nx: true });
+  await store.set(storeKeys.userRoles(userId), JSON.stringify([...roles].sort()), { ttlMs: ROLES_TTL_MS, nx: true });
 }
 
 /** After the database commit: the users' current roles for every instance. */
 export async function publishUserRoles(store: Store, entries: { userId: string; roles: string[] }[]): Promise<void> {
   await store.setMany(
-    entries.map((e) => [keys.userRoles(e.userId), JSON.stringify([...e.roles].sort())]),
+    entries.map((e) => [storeKeys.userRoles(e.userId), JSON.stringify([...e.roles].sort())]),
     ROLES_TTL_MS,
   );
 }
 
 /** After a role or its permissions changed: every instance reloads its role cache. */
 export async function publishRolesChanged(store: Store): Promise<void> {
-  await store.incr(keys.rolesVersion);
+  await store.incr(storeKeys.rolesVersion);
 }

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { MemoryStore } from './memory.js';
 import type { BatchRequest, BatchResult, Reservation, Store, WindowCount } from './store.js';
-import { keys } from './store.js';
+import { storeKeys } from './store.js';
 
 // A whole request's store work as one command: GET every key but the last,
 // then, when ARGV[1] is a window length, a fixed-window hit on the last key.
@@ -142,7 +142,7 @@ export class RedisStore implements Store {
 
   private async clearCaches(): Promise<boolean> {
     try {
-      for (const pattern of [keys.session('*'), keys.userRoles('*'), keys.userProfile('*')]) {
+      for (const pattern of [storeKeys.session('*'), storeKeys.userRoles('*'), storeKeys.userProfile('*')]) {
         let cursor = '0';
         do {
           // SCAN patterns are not prefixed by ioredis: add the prefix, strip it to delete.
@@ -151,8 +151,8 @@ export class RedisStore implements Store {
           if (found.length) await this.redis.del(...found.map((k) => k.slice(this.prefix.length)));
         } while (cursor !== '0');
       }
-      await this.redis.incr(keys.rolesVersion);
-      await this.redis.set(keys.postsVersion, randomUUID());
+      await this.redis.incr(storeKeys.rolesVersion);
+      await this.redis.set(storeKeys.postsVersion, randomUUID());
       this.droppedWrites = false;
       this.opts.onRecovered?.();
       return true;

@@ -38,7 +38,7 @@ export interface Store {
 }
 
 /** Store keys, in one place so that every writer and reader agrees. */
-export const keys = {
+export const storeKeys = {
   session: (sid: string) => `s:${sid}`,
   userRoles: (userId: string) => `ur:${userId}`,
   /** The user's public profile (the User shape without roles), for GET /users/me. */

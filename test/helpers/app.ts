@@ -57,7 +57,7 @@ export async function createTestApp(opts: {
   store?: Store;
   config?: Config;
   overrides?: Record<string, string>;
-  keys?: KeyRing;
+  keyRing?: KeyRing;
   clock?: () => number;
   app?: AppOptions;
   prepare?: boolean;
@@ -69,7 +69,7 @@ export async function createTestApp(opts: {
     config,
     database: opts.database,
     store: opts.store ?? new MemoryStore(),
-    keys: opts.keys ?? (await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir })),
+    keyRing: opts.keyRing ?? (await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir })),
     clock: opts.clock ?? Date.now,
     logger,
     metrics: createMetrics(),

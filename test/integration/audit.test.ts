@@ -93,7 +93,7 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     await call('GET', `/posts?${named.map((k, i) => `${k}=${secret}-${i}`).join('&')}&limit=5`, { token: s.accessToken });
     await call('POST', '/auth/login', { body: { email: s.email, password: `${secret}-wrong` } });
     await call('POST', '/auth/logout', { body: { refreshToken: fresh.body.refreshToken } });
-    await app.t.runtime.audit.flush();
+    await app.t.services.audit.flush();
     const rows = JSON.stringify(await app.database.db.select().from(auditLogs));
     expect(rows).toContain('[redacted]');
     for (const needle of [secret, s.refreshToken, fresh.body.refreshToken, s.accessToken.split('.')[2]!, fresh.body.accessToken.split('.')[2]!, '$argon2']) {
@@ -106,7 +106,7 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     const since = new Date().toISOString();
     for (let i = 0; i < 7; i++) await call('GET', '/posts', { token: s.accessToken });
     await call('GET', '/users/me', { token: s.accessToken });
-    await app.t.runtime.audit.flush();
+    await app.t.services.audit.flush();
     const q = (qs: string) => call('GET', `/admin/logs?${qs}`, { token: admin.accessToken });
     const mine = await q(`actorId=${s.userId}&action=posts.list&status=200&since=${encodeURIComponent(since)}&limit=3`);
     expect(mine.status).toBe(200);
@@ -161,7 +161,7 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
 
   it('adds up counters of two instances', async () => {
     const before = (await call('GET', '/admin/stats', { token: admin.accessToken })).body.auth.loginFailed;
-    const second = await createTestApp({ database: app.database, config, prepare: false, keys: app.t.deps.keys });
+    const second = await createTestApp({ database: app.database, config, prepare: false, keyRing: app.t.deps.keyRing });
     const c2 = client(second);
     const s = await registerAndLogin(call);
     for (const c of [call, c2, c2]) await c('POST', '/auth/login', { body: { email: s.email, password: 'nope-nope-nope' } });
@@ -176,12 +176,12 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     await app.database.db.insert(auditLogs).values(
       Array.from({ length: 25 }, (_, i) => ({ at: old, requestId: `${tag}-${i}`, ip: '127.0.0.1', method: 'GET', path: '/x', route: '/x', status: 200, action: 'posts.list' })),
     );
-    await app.t.runtime.audit.flush();
+    await app.t.services.audit.flush();
     const before = (await app.database.db.select({ id: auditLogs.id }).from(auditLogs)).length;
-    const removed = await pruneAuditLog(app.t.runtime, 10);
+    const removed = await pruneAuditLog(app.t.services, 10);
     expect(removed).toBe(25);
     expect((await app.database.db.select({ id: auditLogs.id }).from(auditLogs)).length).toBe(before - 25);
-    expect(await pruneAuditLog(app.t.runtime, 10)).toBe(0);
+    expect(await pruneAuditLog(app.t.services, 10)).toBe(0);
   });
 
   it('loses no entry of answered requests when stopped right after them', async () => {
@@ -216,7 +216,7 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
       const paths = ['/posts', '/refused-secret-path', '/posts', '/nowhere'];
       for (const [i, path] of paths.entries()) await call('GET', path, { headers: { 'x-request-id': `${tag}-${i}` } });
       for (const i of [0, 2, 3]) await entryOf(`${tag}-${i}`);
-      await app.t.runtime.audit.flush();
+      await app.t.services.audit.flush();
       const rows = await app.database.db.select({ r: auditLogs.requestId }).from(auditLogs);
       expect(rows.filter((r) => r.r.startsWith(tag)).map((r) => r.r).sort()).toEqual([`${tag}-0`, `${tag}-2`, `${tag}-3`]);
       const warning = app.t.logs.lines.find((l) => l.includes('refused by the database'));

@@ -5,7 +5,7 @@ import { eq } from 'drizzle-orm';
 import { users } from '../../src/db/schema.js';
 import { hashPassword } from '../../src/security/passwords.js';
 import { buildKeyRing, signAccessToken } from '../../src/security/tokens.js';
-import { keys } from '../../src/store/store.js';
+import { storeKeys } from '../../src/store/store.js';
 import { ADMIN } from '../helpers/app.js';
 import { login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
@@ -128,7 +128,7 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
         return `${head}.${createHmac('sha256', secret).update(head).digest('base64url')}`;
       };
       const other = await buildKeyRing(generateKeyPairSync('ed25519').privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
-      const signWith = (claims: Record<string, unknown>, ring = app.t.deps.keys) => signAccessToken(ring, { ...payload, ...claims });
+      const signWith = (claims: Record<string, unknown>, ring = app.t.deps.keyRing) => signAccessToken(ring, { ...payload, ...claims });
       const attacks: Record<string, string> = {
         'alg none': `${b64({ alg: 'none', typ: 'JWT' })}.${b64(payload)}.`,
         'HS256 with the public key as secret': hs(pem),
@@ -245,9 +245,9 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       const other = await login(call, s.email, PASSWORD);
       expect((await call('POST', '/auth/logout', { body: { refreshToken: s.refreshToken } })).status).toBe(204);
       // A store emptied or evicted: nothing says "revoked" any more; the database still does.
-      await app.t.deps.store.del(keys.session(decode(s.accessToken).payload.sid));
+      await app.t.deps.store.del(storeKeys.session(decode(s.accessToken).payload.sid));
       expect((await call('GET', '/users/me', { token: s.accessToken })).body.code).toBe('invalid_token');
-      await app.t.deps.store.del(keys.session(decode(other.accessToken).payload.sid));
+      await app.t.deps.store.del(storeKeys.session(decode(other.accessToken).payload.sid));
       expect((await call('GET', '/users/me', { token: other.accessToken })).status).toBe(200);
     });
 
@@ -255,7 +255,7 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       const victim = await registerAndLogin(call);
       const s = await registerAndLogin(call);
       expect((await call('GET', '/users/me', { token: victim.accessToken })).status).toBe(200);
-      const mixed = await signAccessToken(app.t.deps.keys, { ...decode(s.accessToken).payload, sid: decode(victim.accessToken).payload.sid });
+      const mixed = await signAccessToken(app.t.deps.keyRing, { ...decode(s.accessToken).payload, sid: decode(victim.accessToken).payload.sid });
       const res = await call('GET', '/users/me', { token: mixed });
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('invalid_token');

@@ -157,7 +157,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       // An admin's other roles may change, as long as admin stays.
       expect((await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['admin', 'user'] } })).status).toBe(200);
       expect((await call('GET', `/users/${admin.userId}`, { token: admin.accessToken })).body.roles).toContain('admin');
-      await app.t.runtime.audit.flush();
+      await app.t.services.audit.flush();
       const entry = (await call('GET', `/admin/logs?actorId=${d.userId}&status=403&limit=10`, { token: admin.accessToken })).body.items;
       expect(entry.map((e: { detail: string }) => e.detail)).toContain('escalation_refused: admin');
     });
@@ -281,8 +281,8 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     it('refuses one of two concurrent demotions that both passed authorization (serializable check)', async () => {
       const second = await userWithRoles(call, admin, ['admin']);
       const results = await Promise.allSettled([
-        assignRoles(app.t.runtime, ANY_ADMIN, second.userId, ['user']),
-        assignRoles(app.t.runtime, ANY_ADMIN, admin.userId, ['user']),
+        assignRoles(app.t.services, ANY_ADMIN, second.userId, ['user']),
+        assignRoles(app.t.services, ANY_ADMIN, admin.userId, ['user']),
       ]);
       const refused = results.filter((r) => r.status === 'rejected');
       expect(refused).toHaveLength(1);
@@ -292,8 +292,8 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       );
       expect(admins.userCount).toBe(1);
       if (results[1].status === 'fulfilled') {
-        await assignRoles(app.t.runtime, ANY_ADMIN, admin.userId, ['admin']);
-        await assignRoles(app.t.runtime, ANY_ADMIN, second.userId, ['user']);
+        await assignRoles(app.t.services, ANY_ADMIN, admin.userId, ['admin']);
+        await assignRoles(app.t.services, ANY_ADMIN, second.userId, ['user']);
       }
     });
 

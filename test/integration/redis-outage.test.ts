@@ -87,7 +87,7 @@ describe('Redis outage', () => {
     await proxy.open();
     const viaProxy = new RedisStore({ url: `redis://127.0.0.1:${proxy.port}` });
     await viaProxy.ready();
-    const p = await createTestApp({ database: t.deps.database, store: viaProxy, keys: t.deps.keys, prepare: false, overrides: { RATE_LIMIT_REQUESTS: '1000' } });
+    const p = await createTestApp({ database: t.deps.database, store: viaProxy, keyRing: t.deps.keyRing, prepare: false, overrides: { RATE_LIMIT_REQUESTS: '1000' } });
     const callP = client(p);
     try {
       const s = await registerAndLogin(callP);

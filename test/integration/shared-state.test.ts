@@ -36,7 +36,7 @@ describe('two instances over one PostgreSQL and one Redis', () => {
     await Promise.all(stores.map((s) => s.ready()));
     const config = testConfig({ RATE_LIMIT_REQUESTS: '40', RATE_LIMIT_WINDOW_SECONDS: '60' });
     a = await createTestApp({ database: db.database, store: stores[0], config });
-    b = await createTestApp({ database: db.database, store: stores[1], config, keys: a.deps.keys, prepare: false });
+    b = await createTestApp({ database: db.database, store: stores[1], config, keyRing: a.deps.keyRing, prepare: false });
     await prepareDatabase(b.deps); // idempotent: a second instance starting up
     callA = client(a);
     callB = client(b);

@@ -1,7 +1,7 @@
 // The audit log's read side, its retention, and the usage statistics.
 import { and, count, eq, gt, gte, isNull, lt, lte, min, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/connect.js';
-import type { Runtime } from '../../deps.js';
+import type { AppServices } from '../../deps.js';
 import { newestFirstBackward, olderThan } from '../../db/keyset.js';
 import { auditLogs, posts, roles, sessions, statsCounters, userRoles, users } from '../../db/schema.js';
 import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
@@ -40,8 +40,8 @@ export function logsPage(db: Db, q: LogQuery) {
     .limit(q.limit + 1);
 }
 
-export async function listLogs(rt: Runtime, q: LogQuery) {
-  const rows = await logsPage(rt.database.db, q);
+export async function listLogs(svc: AppServices, q: LogQuery) {
+  const rows = await logsPage(svc.database.db, q);
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);
   return {
@@ -68,20 +68,20 @@ export function pruneBatch(db: Db, cutoff: Date, batch: number) {
 }
 
 /** Delete audit rows older than the retention, a small batch at a time. */
-export async function pruneAuditLog(rt: Runtime, batch = 1_000): Promise<number> {
-  const cutoff = new Date(rt.clock() - rt.config.audit.retentionDays * 86_400_000);
+export async function pruneAuditLog(svc: AppServices, batch = 1_000): Promise<number> {
+  const cutoff = new Date(svc.clock() - svc.config.audit.retentionDays * 86_400_000);
   let total = 0;
   for (;;) {
-    const gone = await pruneBatch(rt.database.db, cutoff, batch);
+    const gone = await pruneBatch(svc.database.db, cutoff, batch);
     total += gone.length;
     if (gone.length < batch) return total;
   }
 }
 
-export async function getStats(rt: Runtime): Promise<Stats> {
-  await rt.stats.flush();
-  const db = rt.database.db;
-  const now = new Date(rt.clock());
+export async function getStats(svc: AppServices): Promise<Stats> {
+  await svc.stats.flush();
+  const db = svc.database.db;
+  const now = new Date(svc.clock());
   const [[userTotal], byRoleRows, roleRows, [postTotal], [active], counterRows, [since]] = await Promise.all([
     db.select({ n: count() }).from(users),
     db.select({ role: userRoles.roleName, n: count() }).from(userRoles).groupBy(userRoles.roleName),

@@ -1,7 +1,7 @@
 // /auth: register, login, refresh, logout; and the public keys at /.well-known.
 import { Hono } from 'hono';
-import type { Runtime } from '../../deps.js';
-import type { AppEnv } from '../../middleware/env.js';
+import type { AppServices } from '../../deps.js';
+import type { AppEnv } from '../../middleware/app-env.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { JwksSchema, LoginBody, RefreshBody, RegisterBody, RegisteredSchema, TokenPairSchema } from './auth.schemas.js';
@@ -10,7 +10,7 @@ import { login, logout, refresh, registerUser } from './auth.service.js';
 // Token responses must never be cached (RFC 6749 §5.1).
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
-export const authRoutes = (rt: Runtime) =>
+export const authRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
     .post(
       '/register',
@@ -25,7 +25,7 @@ export const authRoutes = (rt: Runtime) =>
       }),
       validate('json', RegisterBody),
       async (c) => {
-        const user = await registerUser(rt, c.req.valid('json'));
+        const user = await registerUser(svc, c.req.valid('json'));
         return c.json({ user }, 201);
       },
     )
@@ -42,7 +42,7 @@ export const authRoutes = (rt: Runtime) =>
       }),
       validate('json', LoginBody),
       async (c) => {
-        const pair = await login(rt, { ...c.req.valid('json'), ip: c.get('clientIp') });
+        const pair = await login(svc, { ...c.req.valid('json'), ip: c.get('clientIp') });
         return c.json(pair, 200, NO_STORE);
       },
     )
@@ -62,7 +62,7 @@ export const authRoutes = (rt: Runtime) =>
       }),
       validate('json', RefreshBody),
       async (c) => {
-        const pair = await refresh(rt, c.req.valid('json').refreshToken);
+        const pair = await refresh(svc, c.req.valid('json').refreshToken);
         return c.json(pair, 200, NO_STORE);
       },
     )
@@ -77,17 +77,17 @@ export const authRoutes = (rt: Runtime) =>
       }),
       validate('json', RefreshBody),
       async (c) => {
-        await logout(rt, c.req.valid('json').refreshToken);
+        await logout(svc, c.req.valid('json').refreshToken);
         return c.body(null, 204);
       },
     );
 
-export const wellKnownRoutes = (rt: Runtime) =>
+export const wellKnownRoutes = (svc: AppServices) =>
   new Hono<AppEnv>().get(
     '/jwks.json',
     declareRoute({ action: 'auth.jwks', summary: 'Public keys that verify access tokens', tags: ['auth'], responses: { 200: JwksSchema } }),
     (c) => {
       c.header('Cache-Control', 'public, max-age=300');
-      return c.json(rt.keys.jwks, 200);
+      return c.json(svc.keyRing.jwks, 200);
     },
   );

@@ -2,13 +2,13 @@
 // reuse detection, and logout.
 import { randomUUID } from 'node:crypto';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
-import type { Runtime } from '../../deps.js';
+import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { refreshTokens, sessions, userRoles, users } from '../../db/schema.js';
 import { preparedQuery, preparedSql } from '../../db/prepared.js';
 import { retrying, withTx } from '../../db/tx.js';
 import { rowsOf } from '../../db/rows.js';
-import { keys } from '../../store/store.js';
+import { storeKeys } from '../../store/store.js';
 import { problem } from '../../lib/problem.js';
 import { BASE_ROLE, DEFAULT_USER_ROLE, can } from '../../security/permissions.js';
 import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
@@ -21,13 +21,13 @@ import type { TokenPair } from './auth.schemas.js';
 
 type UserRow = typeof users.$inferSelect;
 
-export async function registerUser(rt: Runtime, input: { email: string; password: string; name: string }): Promise<User> {
+export async function registerUser(svc: AppServices, input: { email: string; password: string; name: string }): Promise<User> {
   await assertPasswordNotCommon(input.password);
-  const passwordHash = await hashPassword(input.password, rt.config.argon2);
-  const now = new Date(rt.clock());
+  const passwordHash = await hashPassword(input.password, svc.config.argon2);
+  const now = new Date(svc.clock());
   try {
     const row = await withTx(
-      rt.database.db,
+      svc.database.db,
       async (tx) => {
         const [u] = await tx
           .insert(users)
@@ -36,7 +36,7 @@ export async function registerUser(rt: Runtime, input: { email: string; password
         await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
         return u!;
       },
-      { retries: rt.metrics.txRetries },
+      { retries: svc.metrics.txRetries },
     );
     return toUser(row, [DEFAULT_USER_ROLE]);
   } catch (err) {
@@ -46,18 +46,18 @@ export async function registerUser(rt: Runtime, input: { email: string; password
 }
 
 async function issueTokens(
-  rt: Runtime,
+  svc: AppServices,
   userId: string,
   sessionId: string,
   roleNames: string[],
   refreshToken: string,
   sessionExpiresAt: Date,
 ): Promise<TokenPair> {
-  const iat = Math.floor(rt.clock() / 1000);
-  const ttl = rt.config.jwt.accessTtlSeconds;
-  const accessToken = await signAccessToken(rt.keys, {
-    iss: rt.config.jwt.issuer,
-    aud: rt.config.jwt.audience,
+  const iat = Math.floor(svc.clock() / 1000);
+  const ttl = svc.config.jwt.accessTtlSeconds;
+  const accessToken = await signAccessToken(svc.keyRing, {
+    iss: svc.config.jwt.issuer,
+    aud: svc.config.jwt.audience,
     sub: userId,
     sid: sessionId,
     jti: randomUUID(),
@@ -66,8 +66,8 @@ async function issueTokens(
     roles: [...roleNames].sort(),
   });
   await Promise.all([
-    publishSessionAlive(rt.store, sessionId, userId, sessionExpiresAt.getTime() - rt.clock()),
-    cacheUserRoles(rt.store, userId, roleNames),
+    publishSessionAlive(svc.store, sessionId, userId, sessionExpiresAt.getTime() - svc.clock()),
+    cacheUserRoles(svc.store, userId, roleNames),
   ]);
   return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: ttl };
 }
@@ -103,12 +103,12 @@ const startSessionStatement = preparedSql(
 );
 
 async function startSession(
-  rt: Runtime,
+  svc: AppServices,
   s: { sessionId: string; userId: string; tokenHash: string; expiresAt: Date; createdAt: Date },
 ): Promise<string[]> {
   const values = { ...s, expiresAt: s.expiresAt.toISOString(), createdAt: s.createdAt.toISOString() };
-  const result = await retrying(() => startSessionStatement(rt.database.db, values), {
-    retries: rt.metrics.txRetries,
+  const result = await retrying(() => startSessionStatement(svc.database.db, values), {
+    retries: svc.metrics.txRetries,
   });
   const rows = rowsOf<{ session_id: string; role_name: string | null }>(result);
   if (rows.length === 0) throw new Error('session was not created');
@@ -121,23 +121,23 @@ async function startSession(
  * with older parameters is upgraded. A second factor, when there is one, is
  * checked between this step and startSessionFor().
  */
-export async function verifyCredentials(rt: Runtime, input: { email: string; password: string; ip: string }): Promise<UserRow> {
+export async function verifyCredentials(svc: AppServices, input: { email: string; password: string; ip: string }): Promise<UserRow> {
   let found: UserRow | undefined;
   // The look-up is inside the limits too: a locked attempt costs no query.
-  const ok = await verifyWithinLimits(passwordAttempts(rt), input, async () => {
-    [found] = await userByEmail(rt.database.db).execute({ email: input.email });
+  const ok = await verifyWithinLimits(passwordAttempts(svc), input, async () => {
+    [found] = await userByEmail(svc.database.db).execute({ email: input.email });
     // Unknown emails verify against a dummy hash: same work, same answer, same time.
-    return verifyPassword(found?.passwordHash ?? (await rt.dummyHash), input.password);
+    return verifyPassword(found?.passwordHash ?? (await svc.dummyHash), input.password);
   });
   const user = found;
   if (!user || !ok) {
-    rt.stats.add('auth.loginFailed');
+    svc.stats.add('auth.loginFailed');
     problem('invalid_credentials', 'Invalid email or password', { audit: 'login_failed' });
   }
-  if (needsRehash(user.passwordHash, rt.config.argon2)) {
-    const passwordHash = await hashPassword(input.password, rt.config.argon2);
-    await withTx(rt.database.db, (tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)), {
-      retries: rt.metrics.txRetries,
+  if (needsRehash(user.passwordHash, svc.config.argon2)) {
+    const passwordHash = await hashPassword(input.password, svc.config.argon2);
+    await withTx(svc.database.db, (tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)), {
+      retries: svc.metrics.txRetries,
     });
   }
   return user;
@@ -148,25 +148,25 @@ export async function verifyCredentials(rt: Runtime, input: { email: string; pas
  * Whatever proved who the user is (a password, later a password reset or a
  * passkey) ends here.
  */
-export async function startSessionFor(rt: Runtime, userId: string): Promise<TokenPair> {
+export async function startSessionFor(svc: AppServices, userId: string): Promise<TokenPair> {
   const refreshToken = newRefreshToken();
-  const expiresAt = new Date(rt.clock() + rt.config.jwt.refreshTtlSeconds * 1000);
+  const expiresAt = new Date(svc.clock() + svc.config.jwt.refreshTtlSeconds * 1000);
   const sessionId = randomUUID();
-  const roleNames = await startSession(rt, {
+  const roleNames = await startSession(svc, {
     sessionId,
     userId,
     tokenHash: hashRefreshToken(refreshToken),
     expiresAt,
-    createdAt: new Date(rt.clock()),
+    createdAt: new Date(svc.clock()),
   });
-  return issueTokens(rt, userId, sessionId, roleNames, refreshToken, expiresAt);
+  return issueTokens(svc, userId, sessionId, roleNames, refreshToken, expiresAt);
 }
 
 /** POST /auth/login: the password, then a session. */
-export async function login(rt: Runtime, input: { email: string; password: string; ip: string }): Promise<TokenPair> {
-  const user = await verifyCredentials(rt, input);
-  const pair = await startSessionFor(rt, user.id);
-  rt.stats.add('auth.loginSucceeded');
+export async function login(svc: AppServices, input: { email: string; password: string; ip: string }): Promise<TokenPair> {
+  const user = await verifyCredentials(svc, input);
+  const pair = await startSessionFor(svc, user.id);
+  svc.stats.add('auth.loginSucceeded');
   return pair;
 }
 
@@ -176,13 +176,13 @@ type RefreshOutcome =
   | { kind: 'invalid' };
 
 /** Rotate a refresh token. A spent token presented again revokes its whole session. */
-export async function refresh(rt: Runtime, token: string): Promise<TokenPair> {
+export async function refresh(svc: AppServices, token: string): Promise<TokenPair> {
   const hash = hashRefreshToken(token);
   const next = newRefreshToken();
-  const now = new Date(rt.clock());
-  const permissionsOf = await rt.roleCache.snapshot(await rt.store.get(keys.rolesVersion));
+  const now = new Date(svc.clock());
+  const permissionsOf = await svc.roleCache.snapshot(await svc.store.get(storeKeys.rolesVersion));
   const outcome = await withTx<RefreshOutcome>(
-    rt.database.db,
+    svc.database.db,
     async (tx) => {
       const [spent] = await tx
         .update(refreshTokens)
@@ -208,23 +208,23 @@ export async function refresh(rt: Runtime, token: string): Promise<TokenPair> {
       await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(next), sessionId: session.id, expiresAt: session.expiresAt });
       return { kind: 'ok', userId: session.userId, sessionId: session.id, roles: roleNames, expiresAt: session.expiresAt };
     },
-    { retries: rt.metrics.txRetries },
+    { retries: svc.metrics.txRetries },
   );
   if (outcome.kind === 'invalid') problem('invalid_refresh_token', 'The refresh token is unknown or expired');
   if (outcome.kind === 'reused') {
-    await publishRevokedSessions(rt.store, rt.sessionOptions, [outcome.sessionId]);
-    rt.stats.add('auth.refreshReused');
+    await publishRevokedSessions(svc.store, svc.sessionOptions, [outcome.sessionId]);
+    svc.stats.add('auth.refreshReused');
     problem('refresh_token_reused', 'This refresh token was already used: the session is revoked', {
       audit: 'refresh_token_reused',
     });
   }
-  rt.stats.add('auth.refreshed');
-  return issueTokens(rt, outcome.userId, outcome.sessionId, outcome.roles, next, outcome.expiresAt);
+  svc.stats.add('auth.refreshed');
+  return issueTokens(svc, outcome.userId, outcome.sessionId, outcome.roles, next, outcome.expiresAt);
 }
 
 /** End the refresh token's session. Unknown tokens are fine: logout is idempotent. */
-export async function logout(rt: Runtime, token: string): Promise<void> {
-  const db = rt.database.db;
+export async function logout(svc: AppServices, token: string): Promise<void> {
+  const db = svc.database.db;
   const [row] = await db
     .select({ sessionId: refreshTokens.sessionId })
     .from(refreshTokens)
@@ -233,9 +233,9 @@ export async function logout(rt: Runtime, token: string): Promise<void> {
   await withTx(db, (tx) =>
     tx
       .update(sessions)
-      .set({ revokedAt: new Date(rt.clock()), revokedReason: 'logout' })
+      .set({ revokedAt: new Date(svc.clock()), revokedReason: 'logout' })
       .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`)),
-    { retries: rt.metrics.txRetries },
+    { retries: svc.metrics.txRetries },
   );
-  await publishRevokedSessions(rt.store, rt.sessionOptions, [row.sessionId]);
+  await publishRevokedSessions(svc.store, svc.sessionOptions, [row.sessionId]);
 }

@@ -3,7 +3,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
-import type { Runtime } from '../../deps.js';
+import type { AppServices } from '../../deps.js';
 import { problemBody, Problem } from '../../lib/problem.js';
 import { docsHandlers } from './docs.js';
 import { openApiDocument } from './openapi.js';
@@ -20,9 +20,9 @@ const op = (operationId: string, summary: string, responses: Record<string, obje
 const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } });
 
 /** `app` is the whole application, for the OpenAPI document (read lazily, once it is built). */
-export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
+export const opsRoutes = (svc: AppServices, app: () => Hono<any, any, any>) => {
   const document = openApiDocument(app, '0.1.0');
-  const metricsToken = rt.config.metricsToken;
+  const metricsToken = svc.config.metricsToken;
   const docs = docsHandlers();
   return new Hono<{ Variables: { requestId: string } }>()
     .get('/healthz', op('ops.healthz', 'Liveness: 200 while the process runs', { 200: { description: 'Alive' } }), (c) =>
@@ -36,8 +36,8 @@ export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
       }),
       async (c) => {
       const checks: Record<string, 'up' | 'down'> = {};
-      const probes: [string, () => Promise<void>][] = [['database', () => rt.database.ping()]];
-      if (rt.store.kind === 'redis') probes.push(['redis', () => rt.store.ping()]);
+      const probes: [string, () => Promise<void>][] = [['database', () => svc.database.ping()]];
+      if (svc.store.kind === 'redis') probes.push(['redis', () => svc.store.ping()]);
       await Promise.all(
         probes.map(async ([name, probe]) => {
           try {
@@ -65,11 +65,11 @@ export const opsRoutes = (rt: Runtime, app: () => Hono<any, any, any>) => {
         c.header('WWW-Authenticate', 'Bearer realm="metrics"');
         return c.body(JSON.stringify(problemBody(p, c.get('requestId'))), 401);
       }
-      const pool = rt.database.poolStats();
-      rt.metrics.poolMax.set(pool.max);
-      rt.metrics.poolInUse.set(pool.inUse);
-      c.header('Content-Type', rt.metrics.registry.contentType);
-      return c.body(await rt.metrics.registry.metrics(), 200);
+      const pool = svc.database.poolStats();
+      svc.metrics.poolMax.set(pool.max);
+      svc.metrics.poolInUse.set(pool.inUse);
+      c.header('Content-Type', svc.metrics.registry.contentType);
+      return c.body(await svc.metrics.registry.metrics(), 200);
     })
     .get('/openapi.json', op('ops.openapi', 'This OpenAPI 3.1 document', { 200: { description: 'OpenAPI 3.1 JSON' } }), async (c) =>
       c.json((await document()) as Record<string, unknown>, 200),

@@ -6,12 +6,12 @@
 // cache is bypassed. MAX_AGE_MS bounds what a write made outside the API
 // (SQL by an operator) can leave visible.
 import type { StoreRead } from '../../security/caller.js';
-import { keys } from '../../store/store.js';
+import { storeKeys } from '../../store/store.js';
 
 const MAX_AGE_MS = 5_000;
 
-/** GET /posts reads the posts version with the caller's own keys. */
-export const postsVersionRead: StoreRead = { name: 'postsVersion', key: () => keys.postsVersion };
+/** GET /posts reads the posts version with the caller's own storeKeys. */
+export const postsVersionRead: StoreRead = { name: 'postsVersion', key: () => storeKeys.postsVersion };
 
 type Entry = { version: string; at: number; json: string };
 

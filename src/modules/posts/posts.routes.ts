@@ -1,7 +1,7 @@
 // /posts: list, read, write, delete with ownership.
 import { Hono, type TypedResponse } from 'hono';
-import type { Runtime } from '../../deps.js';
-import type { AppEnv } from '../../middleware/env.js';
+import type { AppServices } from '../../deps.js';
+import type { AppEnv } from '../../middleware/app-env.js';
 import { deny } from '../../middleware/rbac.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
@@ -12,8 +12,8 @@ import { createPost, deletePost, getPost, listPosts } from './posts.service.js';
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 
-export const postsRoutes = (rt: Runtime) => {
-  const firstPages = new FirstPageCache(rt.clock);
+export const postsRoutes = (svc: AppServices) => {
+  const firstPages = new FirstPageCache(svc.clock);
   return new Hono<AppEnv>()
     .get(
       '/',
@@ -31,7 +31,7 @@ export const postsRoutes = (rt: Runtime) => {
         const version = q.cursor === undefined ? (c.get('storeValues')[postsVersionRead.name] ?? null) : null;
         let json = version === null ? undefined : firstPages.get(q.limit, version);
         if (json === undefined) {
-          json = JSON.stringify(await listPosts(rt, q));
+          json = JSON.stringify(await listPosts(svc, q));
           if (version !== null) firstPages.set(q.limit, version, json);
         }
         // Sent as built (the cached string is the serialized page), typed for the RPC client.
@@ -42,13 +42,13 @@ export const postsRoutes = (rt: Runtime) => {
       '/:id',
       declareRoute({ action: 'posts.read', summary: 'Read a post', permission: 'posts:read', tags: ['posts'], responses: { 200: PostSchema }, errors: ['not_found'] }),
       validate('param', IdParam),
-      async (c) => c.json(await getPost(rt, c.req.valid('param').id), 200),
+      async (c) => c.json(await getPost(svc, c.req.valid('param').id), 200),
     )
     .post(
       '/',
       declareRoute({ action: 'posts.create', summary: 'Write a post', permission: 'posts:create', tags: ['posts'], body: true, responses: { 201: PostSchema } }),
       validate('json', CreatePostBody),
-      async (c) => c.json(await createPost(rt, c.get('caller').userId!, c.req.valid('json')), 201),
+      async (c) => c.json(await createPost(svc, c.get('caller').userId!, c.req.valid('json')), 201),
     )
     .delete(
       '/:id',
@@ -68,7 +68,7 @@ export const postsRoutes = (rt: Runtime) => {
       validate('param', IdParam),
       async (c) => {
         const caller = c.get('caller');
-        const decision = await deletePost(rt, caller, c.req.valid('param').id);
+        const decision = await deletePost(svc, caller, c.req.valid('param').id);
         c.set('decision', decision);
         if (!decision.allowed) deny(caller, decision.permission);
         return c.body(null, 204);

@@ -2,7 +2,7 @@
 // posts:delete:own for one's own post or posts:delete:any for anyone's.
 import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
-import type { Runtime } from '../../deps.js';
+import type { AppServices } from '../../deps.js';
 import { newestFirst, olderThanPlaceholders } from '../../db/keyset.js';
 import { preparedQuery } from '../../db/prepared.js';
 import { posts } from '../../db/schema.js';
@@ -11,7 +11,7 @@ import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
 import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../security/caller.js';
 import { can, type Decision, type Permission } from '../../security/permissions.js';
-import { keys, type Store } from '../../store/store.js';
+import { storeKeys, type Store } from '../../store/store.js';
 import type { Post } from './posts.schemas.js';
 
 const toPost = (r: typeof posts.$inferSelect): Post => ({
@@ -24,7 +24,7 @@ const toPost = (r: typeof posts.$inferSelect): Post => ({
 
 /** After a post write commits: every instance's cached first page is out of date. */
 export async function postsChanged(store: Store): Promise<void> {
-  await store.set(keys.postsVersion, randomUUID());
+  await store.set(storeKeys.postsVersion, randomUUID());
 }
 
 // The two shapes of a page, prepared (src/db/prepared.ts): the first page
@@ -50,14 +50,14 @@ const pageAfter = preparedQuery((db) =>
 /** For the plan test: the statements behind a page. */
 export const pageStatements = { firstPage, pageAfter };
 
-export async function listPosts(rt: Runtime, q: { limit: number; cursor?: string | undefined }) {
+export async function listPosts(svc: AppServices, q: { limit: number; cursor?: string | undefined }) {
   let rows: (typeof posts.$inferSelect)[];
   if (q.cursor !== undefined) {
     const c = decodeCursor(q.cursor);
     if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
-    rows = await pageAfter(rt.database.db).execute({ cursorAt: c.at.toISOString(), cursorId: c.id, limit: q.limit + 1 });
+    rows = await pageAfter(svc.database.db).execute({ cursorAt: c.at.toISOString(), cursorId: c.id, limit: q.limit + 1 });
   } else {
-    rows = await firstPage(rt.database.db).execute({ limit: q.limit + 1 });
+    rows = await firstPage(svc.database.db).execute({ limit: q.limit + 1 });
   }
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);
@@ -67,18 +67,18 @@ export async function listPosts(rt: Runtime, q: { limit: number; cursor?: string
   };
 }
 
-export async function getPost(rt: Runtime, id: string): Promise<Post> {
-  const [row] = await rt.database.db.select().from(posts).where(eq(posts.id, id));
+export async function getPost(svc: AppServices, id: string): Promise<Post> {
+  const [row] = await svc.database.db.select().from(posts).where(eq(posts.id, id));
   if (!row) problem('not_found', 'No such post');
   return toPost(row);
 }
 
-export async function createPost(rt: Runtime, authorId: string, input: { title: string; body: string }): Promise<Post> {
-  const [row] = await rt.database.db
+export async function createPost(svc: AppServices, authorId: string, input: { title: string; body: string }): Promise<Post> {
+  const [row] = await svc.database.db
     .insert(posts)
-    .values({ authorId, title: input.title, body: input.body, createdAt: new Date(rt.clock()) })
+    .values({ authorId, title: input.title, body: input.body, createdAt: new Date(svc.clock()) })
     .returning();
-  await postsChanged(rt.store);
+  await postsChanged(svc.store);
   return toPost(row!);
 }
 
@@ -87,18 +87,18 @@ export async function createPost(rt: Runtime, authorId: string, input: { title: 
  * Returns the decision: the permission that allowed the deletion, or the one
  * that was missing (nothing deleted), for the caller to answer and audit.
  */
-export async function deletePost(rt: Runtime, caller: Pick<Caller, 'userId' | 'permissions'>, id: string): Promise<Decision> {
-  const [row] = await rt.database.db.select({ authorId: posts.authorId }).from(posts).where(eq(posts.id, id));
+export async function deletePost(svc: AppServices, caller: Pick<Caller, 'userId' | 'permissions'>, id: string): Promise<Decision> {
+  const [row] = await svc.database.db.select({ authorId: posts.authorId }).from(posts).where(eq(posts.id, id));
   if (!row) problem('not_found', 'No such post');
   const own = caller.userId !== null && row.authorId === caller.userId;
   const needed: Permission = own && can(caller.permissions, 'posts:delete:own') ? 'posts:delete:own' : 'posts:delete:any';
   if (!can(caller.permissions, needed)) return { permission: needed, allowed: false };
   // Conditional delete: of concurrent deletions exactly one sees the row. In a
   // retried transaction because a SERIALIZABLE database may refuse even one statement.
-  const gone = await withTx(rt.database.db, (tx) => tx.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id }), {
-    retries: rt.metrics.txRetries,
+  const gone = await withTx(svc.database.db, (tx) => tx.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id }), {
+    retries: svc.metrics.txRetries,
   });
   if (gone.length === 0) problem('not_found', 'No such post');
-  await postsChanged(rt.store);
+  await postsChanged(svc.store);
   return { permission: needed, allowed: true };
 }

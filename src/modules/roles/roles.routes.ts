@@ -1,18 +1,18 @@
 // /roles and /permissions: the catalogue and role administration.
 import { Hono } from 'hono';
-import type { Runtime } from '../../deps.js';
-import type { AppEnv } from '../../middleware/env.js';
+import type { AppServices } from '../../deps.js';
+import type { AppEnv } from '../../middleware/app-env.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { CreateRoleBody, PermissionListSchema, RoleListSchema, RoleParam, RoleSchema, SetPermissionsBody } from './roles.schemas.js';
 import { createRole, deleteRole, listPermissions, listRoles, setRolePermissions } from './roles.service.js';
 
-export const rolesRoutes = (rt: Runtime) =>
+export const rolesRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
     .get(
       '/roles',
       declareRoute({ action: 'roles.list', summary: 'List roles with their permissions and member counts', permission: 'roles:read', tags: ['roles'], responses: { 200: RoleListSchema } }),
-      async (c) => c.json(await listRoles(rt), 200),
+      async (c) => c.json(await listRoles(svc), 200),
     )
     .get(
       '/permissions',
@@ -32,7 +32,7 @@ export const rolesRoutes = (rt: Runtime) =>
       }),
       validate('json', CreateRoleBody),
       async (c) => {
-        const role = await createRole(rt, c.get('caller'), c.req.valid('json'));
+        const role = await createRole(svc, c.get('caller'), c.req.valid('json'));
         c.set('auditDetail', `role_created: ${role.name}`);
         return c.json(role, 201);
       },
@@ -51,7 +51,7 @@ export const rolesRoutes = (rt: Runtime) =>
       validate('param', RoleParam),
       validate('json', SetPermissionsBody),
       async (c) => {
-        const role = await setRolePermissions(rt, c.get('caller'), c.req.valid('param').role, c.req.valid('json').permissions);
+        const role = await setRolePermissions(svc, c.get('caller'), c.req.valid('param').role, c.req.valid('json').permissions);
         c.set('auditDetail', `role_permissions_changed: ${role.name}`);
         return c.json(role, 200);
       },
@@ -70,7 +70,7 @@ export const rolesRoutes = (rt: Runtime) =>
       validate('param', RoleParam),
       async (c) => {
         const { role } = c.req.valid('param');
-        await deleteRole(rt, role);
+        await deleteRole(svc, role);
         c.set('auditDetail', `role_deleted: ${role}`);
         return c.body(null, 204);
       },

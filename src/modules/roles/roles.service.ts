@@ -1,7 +1,7 @@
 // Roles and their permissions. Every change bumps the roles version in the
 // store, so every instance's role cache reloads on its next request.
 import { count, eq, inArray } from 'drizzle-orm';
-import type { Runtime } from '../../deps.js';
+import type { AppServices } from '../../deps.js';
 import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { rolePermissions, roles, userRoles } from '../../db/schema.js';
@@ -95,36 +95,36 @@ async function describeRoles(db: Db | Tx, names?: string[]): Promise<Role[]> {
   }));
 }
 
-export const listRoles = async (rt: Runtime) => ({ items: await describeRoles(rt.database.db) });
+export const listRoles = async (svc: AppServices) => ({ items: await describeRoles(svc.database.db) });
 
-async function changed(rt: Runtime): Promise<void> {
-  rt.roleCache.invalidate();
-  await publishRolesChanged(rt.store);
+async function changed(svc: AppServices): Promise<void> {
+  svc.roleCache.invalidate();
+  await publishRolesChanged(svc.store);
 }
 
 export async function createRole(
-  rt: Runtime,
+  svc: AppServices,
   grantor: Grantor,
   input: { name: string; description?: string | undefined; permissions?: string[] | undefined },
 ): Promise<Role> {
   const perms = assertKnownPermissions(input.permissions ?? []);
   assertMayAdd(grantor, input.name, perms);
   try {
-    await withTx(rt.database.db, async (tx) => {
-      await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(rt.clock()) });
+    await withTx(svc.database.db, async (tx) => {
+      await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(svc.clock()) });
       if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: input.name, permission })));
-    }, { retries: rt.metrics.txRetries });
+    }, { retries: svc.metrics.txRetries });
   } catch (err) {
     if (isUniqueViolation(err)) problem('role_exists', `The role ${input.name} already exists`);
     throw err;
   }
-  await changed(rt);
-  return (await describeRoles(rt.database.db, [input.name]))[0]!;
+  await changed(svc);
+  return (await describeRoles(svc.database.db, [input.name]))[0]!;
 }
 
-export async function setRolePermissions(rt: Runtime, grantor: Grantor, name: string, permissions: string[]): Promise<Role> {
+export async function setRolePermissions(svc: AppServices, grantor: Grantor, name: string, permissions: string[]): Promise<Role> {
   const perms = assertKnownPermissions(permissions);
-  await withTx(rt.database.db, async (tx) => {
+  await withTx(svc.database.db, async (tx) => {
     const [role] = await tx.select().from(roles).where(eq(roles.name, name));
     if (!role) problem('not_found', `No role named ${name}`);
     if (role.name === SUPER_ROLE) problem('role_locked', 'The admin role always holds every permission');
@@ -133,25 +133,25 @@ export async function setRolePermissions(rt: Runtime, grantor: Grantor, name: st
     assertMayAdd(grantor, name, perms.filter((p) => !before.has(p)), perms);
     await tx.delete(rolePermissions).where(eq(rolePermissions.roleName, name));
     if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: name, permission })));
-  }, { retries: rt.metrics.txRetries });
-  await changed(rt);
-  return (await describeRoles(rt.database.db, [name]))[0]!;
+  }, { retries: svc.metrics.txRetries });
+  await changed(svc);
+  return (await describeRoles(svc.database.db, [name]))[0]!;
 }
 
-export async function deleteRole(rt: Runtime, name: string): Promise<void> {
-  const members = await withTx(rt.database.db, async (tx) => {
+export async function deleteRole(svc: AppServices, name: string): Promise<void> {
+  const members = await withTx(svc.database.db, async (tx) => {
     const [role] = await tx.select().from(roles).where(eq(roles.name, name));
     if (!role) problem('not_found', `No role named ${name}`);
     if (role.builtIn) problem('role_locked', 'Built-in roles cannot be deleted');
     const rows = await tx.select({ userId: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, name));
     await tx.delete(roles).where(eq(roles.name, name)); // memberships cascade
     return rows.map((r) => r.userId);
-  }, { retries: rt.metrics.txRetries });
-  await changed(rt);
+  }, { retries: svc.metrics.txRetries });
+  await changed(svc);
   if (members.length) {
-    const current = await rolesOf(rt.database.db, members);
+    const current = await rolesOf(svc.database.db, members);
     await publishUserRoles(
-      rt.store,
+      svc.store,
       members.map((userId) => ({ userId, roles: current.get(userId) ?? [] })),
     );
   }

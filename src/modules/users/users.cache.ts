@@ -4,14 +4,14 @@
 // one after its commit; a read from the database fills a miss without
 // overwriting what a change wrote meanwhile.
 import type { StoreRead } from '../../security/caller.js';
-import { keys, type Store } from '../../store/store.js';
+import { storeKeys, type Store } from '../../store/store.js';
 
 const PROFILE_TTL_MS = 24 * 3600 * 1000;
 
 export type CachedProfile = { id: string; email: string; name: string; createdAt: string; updatedAt: string };
 
-/** GET /users/me reads the caller's cached profile with the caller's own keys. */
-export const profileRead: StoreRead = { name: 'profile', key: (userId) => (userId === null ? null : keys.userProfile(userId)) };
+/** GET /users/me reads the caller's cached profile with the caller's own storeKeys. */
+export const profileRead: StoreRead = { name: 'profile', key: (userId) => (userId === null ? null : storeKeys.userProfile(userId)) };
 
 export function profileOf(u: { id: string; email: string; name: string; createdAt: Date | string; updatedAt: Date | string }): CachedProfile {
   return {
@@ -36,10 +36,10 @@ export function parseProfile(raw: string | null | undefined, id: string): Cached
 
 /** Cache a profile read from the database, unless present (a newer one written after a commit wins). */
 export async function cacheUserProfile(store: Store, p: CachedProfile): Promise<void> {
-  await store.set(keys.userProfile(p.id), JSON.stringify(p), { ttlMs: PROFILE_TTL_MS, nx: true });
+  await store.set(storeKeys.userProfile(p.id), JSON.stringify(p), { ttlMs: PROFILE_TTL_MS, nx: true });
 }
 
 /** After the database commit: the user's current profile for every instance. */
 export async function publishUserProfile(store: Store, p: CachedProfile): Promise<void> {
-  await store.setMany([[keys.userProfile(p.id), JSON.stringify(p)]], PROFILE_TTL_MS);
+  await store.setMany([[storeKeys.userProfile(p.id), JSON.stringify(p)]], PROFILE_TTL_MS);
 }

@@ -1,7 +1,7 @@
 // Users: profiles, role assignment (with the last-admin rule), listing, and the
 // bootstrap admin.
 import { and, eq, ilike, inArray, ne, or, sql, type SQL } from 'drizzle-orm';
-import type { Runtime } from '../../deps.js';
+import type { AppServices } from '../../deps.js';
 import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { newestFirst, olderThan } from '../../db/keyset.js';
@@ -38,10 +38,10 @@ export async function rolesOf(db: Db | Tx, userIds: string[]): Promise<Map<strin
   return out;
 }
 
-export async function getUser(rt: Runtime, id: string): Promise<User> {
-  const [row] = await rt.database.db.select().from(users).where(eq(users.id, id));
+export async function getUser(svc: AppServices, id: string): Promise<User> {
+  const [row] = await svc.database.db.select().from(users).where(eq(users.id, id));
   if (!row) problem('not_found', 'No such user');
-  const r = await rolesOf(rt.database.db, [id]);
+  const r = await rolesOf(svc.database.db, [id]);
   return toUser(row, r.get(id) ?? []);
 }
 
@@ -49,14 +49,14 @@ export async function getUser(rt: Runtime, id: string): Promise<User> {
  * The signed-in user (GET /users/me): profile and roles as the auth middleware
  * already read them from the store, so steady state needs no database query.
  */
-export async function getMe(rt: Runtime, caller: Pick<Caller, 'userId' | 'roles'>, cached: string | null | undefined): Promise<User> {
+export async function getMe(svc: AppServices, caller: Pick<Caller, 'userId' | 'roles'>, cached: string | null | undefined): Promise<User> {
   const id = caller.userId!;
   let profile = parseProfile(cached, id);
   if (!profile) {
-    const [row] = await rt.database.db.select().from(users).where(eq(users.id, id));
+    const [row] = await svc.database.db.select().from(users).where(eq(users.id, id));
     if (!row) problem('not_found', 'No such user');
     profile = profileOf(row);
-    await cacheUserProfile(rt.store, profile);
+    await cacheUserProfile(svc.store, profile);
   }
   return { ...profile, roles: [...caller.roles].sort() };
 }
@@ -71,7 +71,7 @@ export async function assertPasswordNotCommon(password: string): Promise<void> {
 }
 
 export async function listUsers(
-  rt: Runtime,
+  svc: AppServices,
   q: { limit: number; cursor?: string | undefined; role?: string | undefined; q?: string | undefined },
 ): Promise<{ items: User[]; nextCursor: string | null }> {
   const where: SQL[] = [];
@@ -89,11 +89,11 @@ export async function listUsers(
     where.push(
       inArray(
         users.id,
-        rt.database.db.select({ id: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, q.role)),
+        svc.database.db.select({ id: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, q.role)),
       ),
     );
   }
-  const rows = await rt.database.db
+  const rows = await svc.database.db
     .select()
     .from(users)
     .where(where.length ? and(...where) : undefined)
@@ -101,7 +101,7 @@ export async function listUsers(
     .limit(q.limit + 1);
   const page = rows.slice(0, q.limit);
   const r = await rolesOf(
-    rt.database.db,
+    svc.database.db,
     page.map((u) => u.id),
   );
   const last = page.at(-1);
@@ -116,10 +116,10 @@ export async function listUsers(
  * demotions. Only an admin grants or removes `admin`, and nobody grants a role
  * carrying a permission they do not hold themselves.
  */
-export async function assignRoles(rt: Runtime, grantor: Grantor, userId: string, wanted: string[]): Promise<User> {
+export async function assignRoles(svc: AppServices, grantor: Grantor, userId: string, wanted: string[]): Promise<User> {
   const unique = [...new Set(wanted)];
   const result = await withTx(
-    rt.database.db,
+    svc.database.db,
     async (tx) => {
       const [row] = await tx.select().from(users).where(eq(users.id, userId));
       if (!row) problem('not_found', 'No such user');
@@ -154,22 +154,22 @@ export async function assignRoles(rt: Runtime, grantor: Grantor, userId: string,
       await tx.insert(userRoles).values(unique.map((roleName) => ({ userId, roleName })));
       const [updated] = await tx
         .update(users)
-        .set({ updatedAt: new Date(rt.clock()) })
+        .set({ updatedAt: new Date(svc.clock()) })
         .where(eq(users.id, userId))
         .returning();
       return updated!;
     },
-    { retries: rt.metrics.txRetries },
+    { retries: svc.metrics.txRetries },
   );
-  await Promise.all([publishUserRoles(rt.store, [{ userId, roles: unique }]), publishUserProfile(rt.store, profileOf(result))]);
+  await Promise.all([publishUserRoles(svc.store, [{ userId, roles: unique }]), publishUserProfile(svc.store, profileOf(result))]);
   return toUser(result, unique);
 }
 
 export type UpdateMe = { name?: string | undefined; email?: string | undefined; password?: string | undefined; currentPassword?: string | undefined };
 
-export async function updateMe(rt: Runtime, caller: { userId: string; sessionId: string; ip: string }, input: UpdateMe): Promise<User> {
+export async function updateMe(svc: AppServices, caller: { userId: string; sessionId: string; ip: string }, input: UpdateMe): Promise<User> {
   const { userId, sessionId } = caller;
-  const db = rt.database.db;
+  const db = svc.database.db;
   const [row] = await db.select().from(users).where(eq(users.id, userId));
   if (!row) problem('not_found', 'No such user');
   const sensitive = input.email !== undefined || input.password !== undefined;
@@ -180,7 +180,7 @@ export async function updateMe(rt: Runtime, caller: { userId: string; sessionId:
     // Under the sign-in limits (same counters): a stolen access token buys no extra guesses.
     const current = input.currentPassword;
     const ok = await verifyWithinLimits(
-      passwordAttempts(rt),
+      passwordAttempts(svc),
       { email: row.email, ip: caller.ip },
       () => verifyPassword(row.passwordHash, current),
       'current_password_locked',
@@ -188,8 +188,8 @@ export async function updateMe(rt: Runtime, caller: { userId: string; sessionId:
     if (!ok) problem('invalid_credentials', 'The current password is wrong', { status: 403, audit: 'current_password_failed' });
   }
   if (input.password !== undefined) await assertPasswordNotCommon(input.password);
-  const passwordHash = input.password !== undefined ? await hashPassword(input.password, rt.config.argon2) : undefined;
-  const now = new Date(rt.clock());
+  const passwordHash = input.password !== undefined ? await hashPassword(input.password, svc.config.argon2) : undefined;
+  const now = new Date(svc.clock());
   let ended: string[] = [];
   let updated: UserRow;
   try {
@@ -217,14 +217,14 @@ export async function updateMe(rt: Runtime, caller: { userId: string; sessionId:
         }
         return u!;
       },
-      { retries: rt.metrics.txRetries },
+      { retries: svc.metrics.txRetries },
     );
   } catch (err) {
     if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
     throw err;
   }
-  await publishUserProfile(rt.store, profileOf(updated));
-  if (ended.length) await publishRevokedSessions(rt.store, rt.sessionOptions, ended);
+  await publishUserProfile(svc.store, profileOf(updated));
+  if (ended.length) await publishRevokedSessions(svc.store, svc.sessionOptions, ended);
   const r = await rolesOf(db, [userId]);
   return toUser(updated, r.get(userId) ?? []);
 }
@@ -238,18 +238,18 @@ export function sortedPermissions(perms: ReadonlySet<string>): string[] {
  * BOOTSTRAP_ADMIN_*: make sure this user exists and is an admin. Idempotent and
  * safe when two instances start at once; an existing user's password is kept.
  */
-export async function ensureBootstrapAdmin(rt: Pick<Runtime, 'database' | 'config' | 'store' | 'metrics'>): Promise<void> {
-  const admin = rt.config.bootstrapAdmin;
+export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | 'config' | 'store' | 'metrics'>): Promise<void> {
+  const admin = svc.config.bootstrapAdmin;
   if (!admin) return;
-  const db = rt.database.db;
-  const passwordHash = await hashPassword(admin.password, rt.config.argon2);
+  const db = svc.database.db;
+  const passwordHash = await hashPassword(admin.password, svc.config.argon2);
   await withTx(db, async (tx) => {
     await tx.insert(users).values({ email: admin.email, name: 'Administrator', passwordHash }).onConflictDoNothing();
     const [u] = await tx.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
     await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE }).onConflictDoNothing();
-  }, { retries: rt.metrics.txRetries });
+  }, { retries: svc.metrics.txRetries });
   const [u] = await db.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
   const r = await rolesOf(db, [u!.id]);
-  await publishUserRoles(rt.store, [{ userId: u!.id, roles: r.get(u!.id) ?? [] }]);
+  await publishUserRoles(svc.store, [{ userId: u!.id, roles: r.get(u!.id) ?? [] }]);
 }
 
