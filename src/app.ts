@@ -15,7 +15,8 @@ import { accessLog } from './middleware/access-log.js';
 import { authenticate } from './middleware/auth.js';
 import { jsonBody, limitBody } from './middleware/body.js';
 import { clientIp, nodeRemoteAddress, type RemoteAddress } from './middleware/client-ip.js';
-import { methodIndex, problemHandler, renderProblem } from './middleware/problem.js';
+import { methodIndex } from './middleware/method-not-allowed.js';
+import { problemHandler, renderProblem } from './middleware/problem.js';
 import { rateLimit } from './middleware/rate-limit.js';
 import { requestId } from './middleware/request-id.js';
 import { adminRoutes } from './modules/admin/admin.routes.js';
@@ -28,7 +29,7 @@ import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { usersRoutes } from './modules/users/users.routes.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
 import { RoleCache } from './security/role-cache.js';
-import { createTokenVerifier } from './security/tokens.js';
+import { createTokenVerifier } from './security/access-tokens.js';
 import { storeKeys } from './store/store.js';
 
 export type AppOptions = {

@@ -10,7 +10,7 @@ import { createLogger, type Logger } from './lib/logger.js';
 import { createMetrics } from './lib/metrics.js';
 import { FileMailer } from './adapters/mail/file-mailer.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
-import { loadKeyRing } from './security/tokens.js';
+import { loadKeyRing } from './security/key-ring.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
 import type { Store } from './store/store.js';

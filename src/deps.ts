@@ -9,7 +9,8 @@ import type { Database } from './db/connect.js';
 import type { Logger } from './lib/logger.js';
 import type { RoleCache } from './security/role-cache.js';
 import type { SessionStateOptions } from './security/session-state.js';
-import type { KeyRing, TokenVerifier } from './security/tokens.js';
+import type { TokenVerifier } from './security/access-tokens.js';
+import type { KeyRing } from './security/key-ring.js';
 import type { Store } from './store/store.js';
 
 export type Deps = {

@@ -37,3 +37,35 @@ export function unstorableStrings(value: unknown, path: string[] = [], out: stri
   }
   return out;
 }
+
+// Fields several modules take.
+
+export const IdParam = z.strictObject({ id: z.uuid({ message: 'Must be a UUID' }) });
+
+export const emailSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(254)
+  .refine(singleLine, PLAIN_TEXT)
+  .pipe(z.email({ message: 'Must be an email address' }));
+
+/** 8–128 Unicode code points after NFKC normalization (NIST SP 800-63B). */
+export const newPasswordSchema = z.string().refine(
+  (pw) => {
+    const n = [...pw.normalize('NFKC')].length;
+    return n >= 8 && n <= 128;
+  },
+  { message: 'Must be 8 to 128 characters' },
+);
+
+export const nameSchema = z.string().trim().min(1, 'Must not be empty').max(100, 'At most 100 characters').refine(singleLine, PLAIN_TEXT);
+
+export const roleNameSchema = z.string().regex(/^[a-z][a-z0-9_-]{1,39}$/, 'Role names match ^[a-z][a-z0-9_-]{1,39}$');
+
+export const limitSchema = z
+  .string()
+  .regex(/^\d{1,3}$/, 'Must be an integer from 1 to 100')
+  .transform(Number)
+  .pipe(z.number().int().min(1, 'Must be at least 1').max(100, 'Must be at most 100'))
+  .default(20);

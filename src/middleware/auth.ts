@@ -9,7 +9,7 @@ import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
 import { requestHeader } from '../lib/request-header.js';
 import { resolveCaller, type Caller, type CallerContext, type StoreValues } from '../security/caller.js';
-import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/tokens.js';
+import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/access-tokens.js';
 import { storeKeys, type WindowCount } from '../store/store.js';
 import type { ClientIpVariables } from './client-ip.js';
 import { matchedRoute } from './route-meta.js';

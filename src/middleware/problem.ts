@@ -1,7 +1,7 @@
 // The one error path: every thrown thing becomes RFC 9457 problem JSON. Known
 // problems keep their code; an unreachable database is 503; anything else is
 // logged with its request id and answered 500 without its message.
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { isDatabaseUnavailable } from '../db/errors.js';
 import type { Logger } from '../lib/logger.js';
@@ -40,28 +40,5 @@ export function problemHandler(logger: Logger) {
       );
     }
     return renderProblem(c, p, requestId);
-  };
-}
-
-/** Turns Hono's route table into "which methods does this path allow?" for 405s. */
-export function methodIndex(app: Hono<any, any, any>): (path: string) => string[] {
-  let table: { re: RegExp; method: string }[] | undefined;
-  return (path) => {
-    table ??= app.routes
-      .filter((r) => r.method !== 'ALL')
-      .map((r) => ({
-        method: r.method,
-        re: new RegExp(
-          '^' +
-            r.path
-              .split('/')
-              .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
-              .join('/') +
-            '$',
-        ),
-      }));
-    const methods = new Set(table.filter((t) => t.re.test(path)).map((t) => t.method));
-    if (methods.has('GET')) methods.add('HEAD');
-    return [...methods].sort();
   };
 }

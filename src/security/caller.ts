@@ -7,7 +7,7 @@ import { SESSION_REVOKED, storeKeys, sessionAlive, type Store, type WindowCount 
 import { BASE_ROLE, type Permission } from './permissions.js';
 import type { RoleCache } from './role-cache.js';
 import { loadSessionAlive, loadUserRoles, type SessionStateOptions } from './session-state.js';
-import type { AccessClaims } from './tokens.js';
+import type { AccessClaims } from './access-tokens.js';
 
 export type Caller = {
   userId: string | null;

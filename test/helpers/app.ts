@@ -12,7 +12,7 @@ import type { Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
 import { FileMailer } from '../../src/adapters/mail/file-mailer.js';
-import { loadKeyRing, type KeyRing } from '../../src/security/tokens.js';
+import { loadKeyRing, type KeyRing } from '../../src/security/key-ring.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';

@@ -1,10 +1,11 @@
-// Identity and tokens (API.md "Auth" and "Users /me"), on both database backends.
+// Identity and tokens (docs/api.md "Auth" and "Users", /users/me), on both database backends.
 import { createPublicKey, createHmac, verify as cryptoVerify, randomUUID, generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { users } from '../../src/db/schema.js';
 import { hashPassword } from '../../src/security/passwords.js';
-import { buildKeyRing, signAccessToken } from '../../src/security/tokens.js';
+import { signAccessToken } from '../../src/security/access-tokens.js';
+import { buildKeyRing } from '../../src/security/key-ring.js';
 import { storeKeys } from '../../src/store/store.js';
 import { ADMIN } from '../helpers/app.js';
 import { login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';

@@ -4,7 +4,8 @@ import { mkdtempSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildKeyRing, createTokenVerifier, loadKeyRing, signAccessToken, type AccessClaims, type KeyRing } from '../../src/security/tokens.js';
+import { createTokenVerifier, signAccessToken, type AccessClaims } from '../../src/security/access-tokens.js';
+import { buildKeyRing, loadKeyRing, type KeyRing } from '../../src/security/key-ring.js';
 
 const claims = (): AccessClaims => {
   const iat = Math.floor(Date.now() / 1000);

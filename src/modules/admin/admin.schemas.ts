@@ -1,7 +1,6 @@
 // Request and response schemas of the admin module.
 import { z } from 'zod';
-import { isoTimeSchema, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
-import { limitSchema } from '../users/users.schemas.js';
+import { isoTimeSchema, limitSchema, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 
 export const LogsQuery = z.strictObject({
   limit: limitSchema,

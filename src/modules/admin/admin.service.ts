@@ -4,8 +4,7 @@ import type { Db } from '../../db/connect.js';
 import type { AppServices } from '../../deps.js';
 import { newestFirstBackward, olderThan } from '../../db/keyset.js';
 import { auditLogs, posts, roles, sessions, statsCounters, userRoles, users } from '../../db/schema.js';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
-import { problem } from '../../lib/problem.js';
+import { cursorOf, pageOf } from '../../lib/page.js';
 import { ALL_PERMISSIONS } from '../../security/permissions.js';
 import type { Stats } from './admin.schemas.js';
 
@@ -23,8 +22,7 @@ export type LogQuery = {
 export function logsPage(db: Db, q: LogQuery) {
   const where: SQL[] = [];
   if (q.cursor !== undefined) {
-    const c = decodeCursor(q.cursor);
-    if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
+    const c = cursorOf(q.cursor);
     where.push(olderThan(auditLogs.at, auditLogs.id, c));
   }
   if (q.actorId) where.push(eq(auditLogs.actorId, q.actorId));
@@ -42,12 +40,7 @@ export function logsPage(db: Db, q: LogQuery) {
 
 export async function listLogs(svc: AppServices, q: LogQuery) {
   const rows = await logsPage(svc.database.db, q);
-  const page = rows.slice(0, q.limit);
-  const last = page.at(-1);
-  return {
-    items: page.map((r) => ({ ...r, at: r.at.toISOString() })),
-    nextCursor: rows.length > q.limit && last ? encodeCursor({ at: last.at, id: last.id }) : null,
-  };
+  return pageOf(rows, q.limit, (r) => ({ at: r.at, id: r.id }), (r) => ({ ...r, at: r.at.toISOString() }));
 }
 
 /**

@@ -1,7 +1,7 @@
 // Request and response schemas of the auth module.
 import { z } from 'zod';
-import { PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
-import { emailSchema, nameSchema, newPasswordSchema, UserSchema } from '../users/users.schemas.js';
+import { emailSchema, nameSchema, newPasswordSchema, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
+import { UserSchema } from '../users/users.schemas.js';
 
 export const RegisterBody = z.strictObject({
   email: emailSchema,

@@ -14,7 +14,8 @@ import { BASE_ROLE, DEFAULT_USER_ROLE, can } from '../../security/permissions.js
 import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
 import { hashPassword, needsRehash, verifyPassword } from '../../security/passwords.js';
 import { cacheUserRoles, publishRevokedSessions, publishSessionAlive } from '../../security/session-state.js';
-import { hashRefreshToken, newRefreshToken, signAccessToken } from '../../security/tokens.js';
+import { signAccessToken } from '../../security/access-tokens.js';
+import { hashRefreshToken, newRefreshToken } from '../../security/opaque-tokens.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
 import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';

@@ -5,7 +5,7 @@ import type { AppEnv } from '../../middleware/app-env.js';
 import { deny } from '../../middleware/rbac.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { IdParam } from '../users/users.schemas.js';
+import { IdParam } from '../../lib/schemas.js';
 import { FirstPageCache, postsVersionRead } from './posts.cache.js';
 import { CreatePostBody, ListPostsQuery, PostListSchema, PostSchema, type PostList } from './posts.schemas.js';
 import { createPost, deletePost, getPost, listPosts } from './posts.service.js';

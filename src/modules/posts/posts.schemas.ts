@@ -1,7 +1,6 @@
 // Request and response schemas of the posts module.
 import { z } from 'zod';
-import { multiLine, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
-import { limitSchema } from '../users/users.schemas.js';
+import { limitSchema, multiLine, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 
 export const PostSchema = z.object({
   id: z.uuid(),

@@ -7,7 +7,7 @@ import { newestFirst, olderThanPlaceholders } from '../../db/keyset.js';
 import { preparedQuery } from '../../db/prepared.js';
 import { posts } from '../../db/schema.js';
 import { withTx } from '../../db/tx.js';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { cursorOf, pageOf } from '../../lib/page.js';
 import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../security/caller.js';
 import { can, type Decision, type Permission } from '../../security/permissions.js';
@@ -53,18 +53,12 @@ export const pageStatements = { firstPage, pageAfter };
 export async function listPosts(svc: AppServices, q: { limit: number; cursor?: string | undefined }) {
   let rows: (typeof posts.$inferSelect)[];
   if (q.cursor !== undefined) {
-    const c = decodeCursor(q.cursor);
-    if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
+    const c = cursorOf(q.cursor);
     rows = await pageAfter(svc.database.db).execute({ cursorAt: c.at.toISOString(), cursorId: c.id, limit: q.limit + 1 });
   } else {
     rows = await firstPage(svc.database.db).execute({ limit: q.limit + 1 });
   }
-  const page = rows.slice(0, q.limit);
-  const last = page.at(-1);
-  return {
-    items: page.map(toPost),
-    nextCursor: rows.length > q.limit && last ? encodeCursor({ at: last.createdAt, id: last.id }) : null,
-  };
+  return pageOf(rows, q.limit, (p) => ({ at: p.createdAt, id: p.id }), toPost);
 }
 
 export async function getPost(svc: AppServices, id: string): Promise<Post> {

@@ -1,7 +1,6 @@
 // Request and response schemas of the roles module.
 import { z } from 'zod';
-import { PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
-import { roleNameSchema } from '../users/users.schemas.js';
+import { PLAIN_TEXT, roleNameSchema, singleLine } from '../../lib/schemas.js';
 
 export const RoleSchema = z.object({
   name: z.string(),

@@ -4,7 +4,8 @@ import type { AppServices } from '../../deps.js';
 import type { AppEnv } from '../../middleware/app-env.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { AssignRolesBody, IdParam, ListUsersQuery, MeSchema, UpdateMeBody, UserListSchema, UserSchema } from './users.schemas.js';
+import { IdParam } from '../../lib/schemas.js';
+import { AssignRolesBody, ListUsersQuery, MeSchema, UpdateMeBody, UserListSchema, UserSchema } from './users.schemas.js';
 import { profileRead } from './users.cache.js';
 import { assignRoles, getMe, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
 

@@ -7,7 +7,7 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { newestFirst, olderThan } from '../../db/keyset.js';
 import { rolePermissions, roles, sessions, userRoles, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
-import { decodeCursor, encodeCursor } from '../../lib/cursor.js';
+import { cursorOf, pageOf } from '../../lib/page.js';
 import { problem } from '../../lib/problem.js';
 import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../security/permissions.js';
 import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
@@ -76,8 +76,7 @@ export async function listUsers(
 ): Promise<{ items: User[]; nextCursor: string | null }> {
   const where: SQL[] = [];
   if (q.cursor !== undefined) {
-    const c = decodeCursor(q.cursor);
-    if (!c) problem('validation_failed', 'The cursor is not valid', { errors: [{ path: 'cursor', message: 'Invalid cursor' }] });
+    const c = cursorOf(q.cursor);
     where.push(olderThan(users.createdAt, users.id, c));
   }
   if (q.q) {
@@ -99,16 +98,11 @@ export async function listUsers(
     .where(where.length ? and(...where) : undefined)
     .orderBy(...newestFirst(users.createdAt, users.id))
     .limit(q.limit + 1);
-  const page = rows.slice(0, q.limit);
   const r = await rolesOf(
     svc.database.db,
-    page.map((u) => u.id),
+    rows.slice(0, q.limit).map((u) => u.id),
   );
-  const last = page.at(-1);
-  return {
-    items: page.map((u) => toUser(u, r.get(u.id) ?? [])),
-    nextCursor: rows.length > q.limit && last ? encodeCursor({ at: last.createdAt, id: last.id }) : null,
-  };
+  return pageOf(rows, q.limit, (u) => ({ at: u.createdAt, id: u.id }), (u) => toUser(u, r.get(u.id) ?? []));
 }
 
 /**
