@@ -7,7 +7,7 @@
 // verified is refused before any signature check (forged tokens cost nothing).
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
-import { requestHeader } from '../lib/request-header.js';
+import { requestHeader } from '../lib/node-fast-path.js';
 import { resolveCaller, type Caller, type CallerContext, type StoreValues } from '../security/caller.js';
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/access-tokens.js';
 import { storeKeys, type WindowCount } from '../store/store.js';

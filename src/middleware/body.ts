@@ -3,8 +3,7 @@
 import { bodyLimit } from 'hono/body-limit';
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
-import { nodeBindings } from '../lib/node-bindings.js';
-import { requestHeader } from '../lib/request-header.js';
+import { requestHasBody, requestHeader } from '../lib/node-fast-path.js';
 
 const JSON_TYPE = /^application\/([\w.-]+\+)?json$/i;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
@@ -34,16 +33,7 @@ export const limitBody = (maxSize: number) => {
 export const jsonBody = () =>
   createMiddleware(async (c, next) => {
     if (BODY_METHODS.has(c.req.method)) {
-      const length = requestHeader(c, 'content-length');
-      // HTTP/1.1: without Content-Length or Transfer-Encoding a request has no body
-      // (Node's adapter still hands over an empty stream); elsewhere trust `body`.
-      const hasBody = requestHeader(c, 'transfer-encoding')
-        ? true
-        : length !== undefined
-          ? Number(length) > 0
-          : nodeBindings(c).incoming
-            ? false
-            : c.req.raw.body !== null;
+      const hasBody = requestHasBody(c);
       const type = requestHeader(c, 'content-type');
       if (hasBody || type) {
         const media = (type ?? '').split(';')[0]!.trim();

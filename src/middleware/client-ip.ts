@@ -4,15 +4,14 @@
 import proxyaddr from 'proxy-addr';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import { nodeBindings } from '../lib/node-bindings.js';
-import { requestHeader } from '../lib/request-header.js';
+import { forwardedFor, nodeRemoteAddress } from '../lib/node-fast-path.js';
 
 export type ClientIpVariables = { clientIp: string };
 
 /** How the runtime exposes the peer address (Node's default reads c.env.incoming). */
 export type RemoteAddress = (c: Context) => string | undefined;
 
-export const nodeRemoteAddress: RemoteAddress = (c) => nodeBindings(c).incoming?.socket?.remoteAddress;
+export { nodeRemoteAddress };
 
 export function compileTrust(trustProxy: string | undefined): (addr: string, i: number) => boolean {
   if (!trustProxy) return () => false;
@@ -31,9 +30,8 @@ export const clientIp = (opts: { trustProxy: string | undefined; remoteAddress: 
     const socket = opts.remoteAddress(c) ?? '0.0.0.0';
     let ip = socket;
     if (trusting) {
-      const fake = { connection: { remoteAddress: socket }, socket: { remoteAddress: socket }, headers: { 'x-forwarded-for': requestHeader(c, 'x-forwarded-for') ?? '' } };
       try {
-        ip = proxyaddr(fake as never, trust);
+        ip = proxyaddr(forwardedFor(c, socket), trust);
       } catch {
         ip = socket;
       }

@@ -24,8 +24,7 @@ export function renderProblem(c: Context, p: Problem, requestId: string): Respon
     'X-Request-Id': requestId,
     ...(p.extra.headers ?? {}),
   };
-  for (const [k, v] of Object.entries(headers)) c.header(k, v);
-  return c.body(JSON.stringify(problemBody(p, requestId)), p.status as 400);
+  return c.body(JSON.stringify(problemBody(p, requestId)), p.status as 400, headers);
 }
 
 export function problemHandler(logger: Logger) {

@@ -3,7 +3,7 @@
 // applies it: RateLimit-* headers on every response, 429 past the limit.
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
-import { setResponseHeaders } from '../lib/response-headers.js';
+import { setResponseHeaders } from '../lib/node-fast-path.js';
 import type { WindowCount } from '../store/store.js';
 import type { AuthVariables } from './auth.js';
 

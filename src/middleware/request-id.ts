@@ -1,8 +1,7 @@
 // X-Request-Id: echo a well-formed incoming id, else mint one.
 import { randomUUID } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
-import { requestHeader } from '../lib/request-header.js';
-import { setResponseHeader } from '../lib/response-headers.js';
+import { requestHeader, setResponseHeader } from '../lib/node-fast-path.js';
 
 const VALID = /^[A-Za-z0-9._-]{1,128}$/;
 

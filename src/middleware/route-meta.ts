@@ -8,7 +8,7 @@ import { matchedRoutes } from 'hono/route';
 import { describeRoute, resolver } from 'hono-openapi';
 import type { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../lib/problem.js';
-import { setResponseHeader } from '../lib/response-headers.js';
+import { setResponseHeader } from '../lib/node-fast-path.js';
 import type { StoreRead } from '../security/caller.js';
 import { BUILT_IN_DEFAULTS, type Permission } from '../security/permissions.js';
 import { checkPermission } from './rbac.js';

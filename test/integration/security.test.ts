@@ -232,3 +232,25 @@ describe.each(BACKENDS)('database errors in the server log on %s', (backend) => 
     }
   });
 });
+
+describe('headers from route declarations through the Node HTTP server', () => {
+  const served = useServedApp();
+
+  it('sends no-store on personal data over a real socket, on a success and on a refusal', async () => {
+    const { base } = served;
+    const json = { 'content-type': 'application/json' };
+    const reg = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'wire@example.test', password: 'Wire-Passphrase-77!', name: 'W' }) });
+    expect(reg.status).toBe(201);
+    const login = (await (await fetch(`${base}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'wire@example.test', password: 'Wire-Passphrase-77!' }) })).json()) as { accessToken: string };
+    const auth = { authorization: `Bearer ${login.accessToken}` };
+    for (const [path, status] of [['/users/me', 200], ['/admin/logs', 403]] as const) {
+      const res = await fetch(`${base}${path}`, { headers: auth });
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get('cache-control'), path).toBe('no-store');
+      await res.text();
+    }
+    // Response-carried headers win over early ones: the JWKS is public and cacheable.
+    const jwks = await fetch(`${base}/.well-known/jwks.json`);
+    expect(jwks.headers.get('cache-control')).toBe('public, max-age=300');
+  });
+});

@@ -87,7 +87,6 @@ export const wellKnownRoutes = (svc: AppServices) =>
     '/jwks.json',
     declareRoute({ action: 'auth.jwks', summary: 'Public keys that verify access tokens', tags: ['auth'], responses: { 200: JwksSchema } }),
     (c) => {
-      c.header('Cache-Control', 'public, max-age=300');
-      return c.json(svc.keyRing.jwks, 200);
+      return c.json(svc.keyRing.jwks, 200, { 'Cache-Control': 'public, max-age=300' });
     },
   );

@@ -74,18 +74,13 @@ export function docsHandlers() {
 
   return {
     page: (c: Context) => {
-      c.header('Content-Security-Policy', DOCS_CSP);
-      c.header('X-Frame-Options', 'DENY');
-      c.header('Cache-Control', 'no-cache');
-      return c.html(PAGE, 200);
+      return c.html(PAGE, 200, { 'Content-Security-Policy': DOCS_CSP, 'X-Frame-Options': 'DENY', 'Cache-Control': 'no-cache' });
     },
     asset: (c: Context) => {
       const name = c.req.param('file') ?? '';
       const asset = ASSETS.get(name);
       if (!asset) problem('not_found', `No docs asset ${name}`);
-      c.header('Content-Type', asset.type);
-      c.header('Cache-Control', 'public, max-age=3600');
-      return c.body(body(name, asset), 200);
+      return c.body(body(name, asset), 200, { 'Content-Type': asset.type, 'Cache-Control': 'public, max-age=3600' });
     },
   };
 }

@@ -4,6 +4,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import type { AppServices } from '../../deps.js';
+import { requestHeader } from '../../lib/node-fast-path.js';
 import { problemBody, Problem } from '../../lib/problem.js';
 import { docsHandlers } from './docs.js';
 import { openApiDocument } from './openapi.js';
@@ -51,25 +52,24 @@ export const opsRoutes = (svc: AppServices, app: () => Hono<any, any, any>) => {
       const down = Object.keys(checks).filter((k) => checks[k] === 'down');
       if (down.length === 0) return c.json({ status: 'ready' as const, checks }, 200);
       const p = new Problem('service_unavailable', `Not ready: ${down.join(', ')} down`);
-      c.header('Content-Type', 'application/problem+json');
-      return c.body(JSON.stringify({ ...problemBody(p, c.get('requestId')), checks }), 503);
+      return c.body(JSON.stringify({ ...problemBody(p, c.get('requestId')), checks }), 503, { 'Content-Type': 'application/problem+json' });
       },
     )
     .get('/metrics', op('ops.metrics', 'Prometheus metrics (with METRICS_TOKEN set: `Authorization: Bearer <METRICS_TOKEN>`)', {
       200: { description: 'Prometheus text format' },
       401: problemResponse('Problem `unauthenticated`: METRICS_TOKEN is set and the request does not carry it'),
     }), async (c) => {
-      if (metricsToken && !sameSecret(c.req.header('authorization') ?? '', `Bearer ${metricsToken}`)) {
+      if (metricsToken && !sameSecret(requestHeader(c, 'authorization') ?? '', `Bearer ${metricsToken}`)) {
         const p = new Problem('unauthenticated', 'GET /metrics needs Authorization: Bearer <METRICS_TOKEN>');
-        c.header('Content-Type', 'application/problem+json');
-        c.header('WWW-Authenticate', 'Bearer realm="metrics"');
-        return c.body(JSON.stringify(problemBody(p, c.get('requestId'))), 401);
+        return c.body(JSON.stringify(problemBody(p, c.get('requestId'))), 401, {
+          'Content-Type': 'application/problem+json',
+          'WWW-Authenticate': 'Bearer realm="metrics"',
+        });
       }
       const pool = svc.database.poolStats();
       svc.metrics.poolMax.set(pool.max);
       svc.metrics.poolInUse.set(pool.inUse);
-      c.header('Content-Type', svc.metrics.registry.contentType);
-      return c.body(await svc.metrics.registry.metrics(), 200);
+      return c.body(await svc.metrics.registry.metrics(), 200, { 'Content-Type': svc.metrics.registry.contentType });
     })
     .get('/openapi.json', op('ops.openapi', 'This OpenAPI 3.1 document', { 200: { description: 'OpenAPI 3.1 JSON' } }), async (c) =>
       c.json((await document()) as Record<string, unknown>, 200),
