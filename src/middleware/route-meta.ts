@@ -61,10 +61,14 @@ const PROBLEM_REF = { $ref: '#/components/schemas/Problem' };
 export function problemsOf(meta: RouteMeta): Map<ErrorCode, number> {
   const out = new Map<ErrorCode, number>();
   const add = (code: ErrorCode, status: number = ERROR_CODES[code].status) => out.set(code, status);
-  (['validation_failed', 'invalid_token', 'rate_limited', 'internal_error', 'service_unavailable'] as const).forEach((c) => add(c));
-  if (meta.permission) (['unauthenticated', 'forbidden'] as const).forEach((c) => add(c));
-  if (meta.body) (['invalid_json', 'payload_too_large', 'unsupported_media_type'] as const).forEach((c) => add(c));
-  for (const e of meta.errors ?? []) typeof e === 'string' ? add(e) : add(e.code, e.status);
+  for (const c of ['validation_failed', 'invalid_token', 'rate_limited', 'internal_error', 'service_unavailable'] as const) add(c);
+  // A route that judges someone other than the caller (guard: null) lists its own.
+  if (meta.permission && meta.guard !== null) for (const c of ['unauthenticated', 'forbidden'] as const) add(c);
+  if (meta.body) for (const c of ['invalid_json', 'payload_too_large', 'unsupported_media_type'] as const) add(c);
+  for (const e of meta.errors ?? []) {
+    if (typeof e === 'string') add(e);
+    else add(e.code, e.status);
+  }
   return out;
 }
 

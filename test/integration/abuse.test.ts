@@ -1,5 +1,5 @@
-// Rate limits, brute-force protection and client addresses (API.md "Rate
-// limits and abuse"), with the in-process store and with Redis.
+// Rate limits, brute-force protection and client addresses (docs/api.md
+// "Rate limits and abuse"), with the in-process store and with Redis.
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,15 +24,12 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     dispose = db.dispose;
     database = db.database;
   });
-  afterAll(async () => {
-    for (const a of apps) await a.stop();
-    for (const s of stores) await s.close();
-    await dispose();
-  });
-
   const servers: ReturnType<typeof serve>[] = [];
   afterAll(async () => {
     for (const s of servers) await new Promise((r) => s.close(r));
+    for (const a of apps) await a.stop();
+    for (const s of stores) await s.close();
+    await dispose();
   });
 
   async function newStore(prefix?: string): Promise<Store> {
@@ -69,7 +66,11 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     await res.arrayBuffer();
     return res.status;
   };
-  const tally = (statuses: number[]) => statuses.reduce<Record<number, number>>((m, st) => ((m[st] = (m[st] ?? 0) + 1), m), {});
+  const tally = (statuses: number[]) => {
+    const out: Record<number, number> = {};
+    for (const st of statuses) out[st] = (out[st] ?? 0) + 1;
+    return out;
+  };
 
   // Real argon2 cost, so that the verifications of a burst overlap as they do in production.
   const REAL_ARGON2 = { ARGON2_MEMORY_KIB: '19456', ARGON2_TIME_COST: '2' };

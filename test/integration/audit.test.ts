@@ -1,4 +1,4 @@
-// Audit log and statistics (API.md "Admin"), on both database backends.
+// Audit log and statistics (docs/api.md "Admin"), on both database backends.
 import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs } from '../../src/db/schema.js';

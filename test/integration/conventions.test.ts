@@ -1,4 +1,4 @@
-// HTTP conventions of API.md, on both database backends.
+// HTTP conventions (docs/api.md "Conventions"), on both database backends.
 import { describe, expect, it } from 'vitest';
 import { loginAdmin, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';

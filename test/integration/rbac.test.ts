@@ -1,4 +1,4 @@
-// RBAC (API.md "Roles and permissions", Users, Roles, Posts), on both backends.
+// RBAC (docs/api.md "Roles and permissions", "Users", "Roles", "Posts"), on both backends.
 import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { metaOf } from '../../src/middleware/route-meta.js';
@@ -70,7 +70,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     const used = new Set<string>();
     for (const r of app.t.app.routes) {
       const meta = metaOf(r.handler);
-      if (meta?.permission) [meta.permission, ...(meta.also ?? [])].forEach((p) => used.add(p));
+      if (meta?.permission) for (const p of [meta.permission, ...(meta.also ?? [])]) used.add(p);
     }
     expect([...used].sort()).toEqual([...ALL_PERMISSIONS]);
   });

@@ -16,6 +16,7 @@ export const authRoutes = (svc: AppServices) =>
       '/register',
       declareRoute({
         action: 'auth.register',
+        personal: true,
         summary: 'Create an account',
         permission: 'auth:register',
         tags: ['auth'],
