@@ -54,7 +54,7 @@ const CLI_OPTIONS = {
 } satisfies ParseArgsConfig['options'];
 
 function parseOptions(argv: string[]): Options {
-  let values;
+  let values: ReturnType<typeof parseArgs<{ args: string[]; options: typeof CLI_OPTIONS; strict: true }>>['values'];
   try {
     ({ values } = parseArgs({ args: argv, options: CLI_OPTIONS, strict: true }));
   } catch (err) {
@@ -69,7 +69,10 @@ function parseOptions(argv: string[]): Options {
     if (!/^\d+$/.test(v) || Number(v) < 1) throw new UsageError(`--${name} must be a positive whole number of days`);
     return Number(v);
   };
-  const users = values.users.split(',').map((u) => u.trim()).filter(Boolean);
+  const users = values.users
+    .split(',')
+    .map((u) => u.trim())
+    .filter(Boolean);
   for (const u of users) {
     // The user name becomes a file name and a certificate CN: keep it to SQL identifiers.
     if (!/^[a-z_][a-z0-9_]{0,62}$/.test(u)) throw new UsageError(`--users: "${u}" is not a plain lower-case SQL user name`);
@@ -77,7 +80,8 @@ function parseOptions(argv: string[]): Options {
   if (users.length === 0) throw new UsageError('--users: at least one user');
   if (values['keep-ca'] && values['rotate-ca']) throw new UsageError('--keep-ca and --rotate-ca exclude each other');
   for (const s of values.san ?? []) {
-    if (!isIP(s) && !/^[A-Za-z0-9*]([A-Za-z0-9.-]{0,252})$/.test(s)) throw new UsageError(`--san: "${s}" is neither an IP address nor a DNS name`);
+    if (!isIP(s) && !/^[A-Za-z0-9*]([A-Za-z0-9.-]{0,252})$/.test(s))
+      throw new UsageError(`--san: "${s}" is neither an IP address nor a DNS name`);
   }
   return {
     out: resolve(values.out ?? join(here, 'out')),
@@ -138,7 +142,27 @@ subjectKeyIdentifier = hash
 `,
   );
   newKey('ca.key', 4096, work);
-  openssl(['req', '-new', '-x509', '-config', 'ca.cnf', '-extensions', 'v3_ca', '-key', 'ca.key', '-out', 'ca.crt', '-days', String(days), '-sha256', '-set_serial', serial()], work);
+  openssl(
+    [
+      'req',
+      '-new',
+      '-x509',
+      '-config',
+      'ca.cnf',
+      '-extensions',
+      'v3_ca',
+      '-key',
+      'ca.key',
+      '-out',
+      'ca.crt',
+      '-days',
+      String(days),
+      '-sha256',
+      '-set_serial',
+      serial(),
+    ],
+    work,
+  );
 }
 
 /** Signs a leaf certificate with the CA in `work`; CockroachDB wants CN=node for nodes and CN=<user> for clients. */
@@ -164,7 +188,27 @@ ${san ? `subjectAltName = ${san}\n` : ''}`,
   newKey(`${name}.key`, 2048, work);
   openssl(['req', '-new', '-config', `${name}.cnf`, '-key', `${name}.key`, '-out', `${name}.csr`], work);
   openssl(
-    ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-set_serial', serial(), '-days', String(days), '-sha256', '-extfile', `${name}.cnf`, '-extensions', 'ext', '-out', `${name}.crt`],
+    [
+      'x509',
+      '-req',
+      '-in',
+      `${name}.csr`,
+      '-CA',
+      'ca.crt',
+      '-CAkey',
+      'ca.key',
+      '-set_serial',
+      serial(),
+      '-days',
+      String(days),
+      '-sha256',
+      '-extfile',
+      `${name}.cnf`,
+      '-extensions',
+      'ext',
+      '-out',
+      `${name}.crt`,
+    ],
     work,
   );
 }
@@ -178,7 +222,8 @@ function main(): void {
   const reuse = opts.keepCa || opts.rotateCa;
   if (reuse) {
     for (const f of ['ca.crt', 'ca.key']) {
-      if (!existsSync(join(opts.out, f))) throw new UsageError(`${opts.keepCa ? '--keep-ca' : '--rotate-ca'} needs an existing ${join(opts.out, f)}`);
+      if (!existsSync(join(opts.out, f)))
+        throw new UsageError(`${opts.keepCa ? '--keep-ca' : '--rotate-ca'} needs an existing ${join(opts.out, f)}`);
     }
   } else if (!opts.force) {
     const present = targets.filter((f) => existsSync(join(opts.out, f)));
@@ -223,7 +268,11 @@ function main(): void {
     rmSync(work, { recursive: true, force: true });
   }
 
-  const what = opts.keepCa ? 're-issued from the existing CA' : opts.rotateCa ? 'issued from a new CA (ca.crt holds new + previous)' : 'written';
+  const what = opts.keepCa
+    ? 're-issued from the existing CA'
+    : opts.rotateCa
+      ? 'issued from a new CA (ca.crt holds new + previous)'
+      : 'written';
   process.stdout.write(
     `certificates ${what} in ${opts.out}:\n` +
       targets.map((f) => `  ${f}${f.endsWith('.key') ? '  (0600)' : ''}`).join('\n') +

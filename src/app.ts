@@ -76,6 +76,7 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
     maxAge: 600,
   });
   // Read lazily by the OpenAPI document, which describes the finished app.
+  // biome-ignore lint/suspicious/noExplicitAny: any Hono app, whatever its env and routes
   let self: Hono<any, any, any> | undefined;
   const app = new Hono()
     // Counts requests in progress, so a graceful stop waits for their handlers
@@ -102,7 +103,10 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
     })
     .use(requestId())
     // Registered before the API chain: these answer without passing through it.
-    .route('/', opsRoutes(svc, () => self!))
+    .route(
+      '/',
+      opsRoutes(svc, () => self!),
+    )
     .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
     .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock }))
     .use(limitBody(config.bodyLimitBytes))
@@ -136,7 +140,11 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
     const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
     const methods = allowed(c.req.path);
     if (methods.length > 0) {
-      return renderProblem(c, new Problem('method_not_allowed', `Use ${methods.join(', ')}`, { headers: { Allow: methods.join(', ') } }), requestId);
+      return renderProblem(
+        c,
+        new Problem('method_not_allowed', `Use ${methods.join(', ')}`, { headers: { Allow: methods.join(', ') } }),
+        requestId,
+      );
     }
     return renderProblem(c, new Problem('not_found', `No route for ${c.req.method} ${c.req.path}`), requestId);
   });
@@ -145,7 +153,6 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
 }
 
 export type AppType = ReturnType<typeof buildApp>;
-
 
 export type AppHandle = {
   app: AppType;

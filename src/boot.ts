@@ -32,8 +32,13 @@ export async function buildDeps(config: Config, logger: Logger) {
   // database URL and a configured key nothing is, and the file system may be read-only.
   if (!config.database.url || !config.jwt.privateKey) {
     const { umaskSet, umaskError, failed } = prepareDataDir(config.dataDir);
-    if (!umaskSet) logger.warn({ dataDir: config.dataDir, reason: umaskError }, 'process umask not set: DATA_DIR is 0700, its files keep the modes they are created with');
-    if (failed.length > 0) logger.warn({ dataDir: config.dataDir, paths: failed.slice(0, 10), count: failed.length }, 'DATA_DIR: could not make these private');
+    if (!umaskSet)
+      logger.warn(
+        { dataDir: config.dataDir, reason: umaskError },
+        'process umask not set: DATA_DIR is 0700, its files keep the modes they are created with',
+      );
+    if (failed.length > 0)
+      logger.warn({ dataDir: config.dataDir, paths: failed.slice(0, 10), count: failed.length }, 'DATA_DIR: could not make these private');
   }
   // Process metrics too: one app per process here (tests build apps without them).
   const metrics = createMetrics({ defaultMetrics: true });

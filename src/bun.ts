@@ -4,11 +4,10 @@ import { runMain, type Listen } from './boot.js';
 
 // The slice of Bun's API used here (the project type-checks against Node's types).
 declare const Bun: {
-  serve(options: {
+  serve(options: { port: number; hostname: string; fetch: (req: Request, server: unknown) => Response | Promise<Response> }): {
     port: number;
-    hostname: string;
-    fetch: (req: Request, server: unknown) => Response | Promise<Response>;
-  }): { port: number; stop(closeActiveConnections?: boolean): Promise<void> };
+    stop(closeActiveConnections?: boolean): Promise<void>;
+  };
 };
 
 const bunListen: Listen = async (handle, { port, hostname }) => {

@@ -11,9 +11,12 @@ const intIn = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min).max(max));
 
-const csv = z
-  .string()
-  .transform((s) => s.split(',').map((p) => p.trim()).filter(Boolean));
+const csv = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean),
+);
 
 const logLevels = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -30,7 +33,10 @@ const envSchema = z.object({
   DATABASE_CLIENT_CERT: z.string().min(1).optional(),
   DATABASE_CLIENT_KEY: z.string().min(1).optional(),
   DATABASE_POOL_SIZE: intIn(1, 200).default(10),
-  REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
   JWT_PRIVATE_KEY: z.string().min(1).optional(),
   JWT_PUBLIC_KEYS: z.string().min(1).optional(),
   JWT_ISSUER: z.string().min(1).default('auth-system'),
@@ -144,9 +150,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (production) {
     if (!e.JWT_PRIVATE_KEY) problems.push('JWT_PRIVATE_KEY: required when NODE_ENV=production');
     if (e.BOOTSTRAP_ADMIN_PASSWORD !== undefined && weakPassword(e.BOOTSTRAP_ADMIN_PASSWORD)) {
-      problems.push(
-        'BOOTSTRAP_ADMIN_PASSWORD: too weak for production (12+ characters from 3 of: lower, upper, digit, symbol)',
-      );
+      problems.push('BOOTSTRAP_ADMIN_PASSWORD: too weak for production (12+ characters from 3 of: lower, upper, digit, symbol)');
     }
     if (e.DATABASE_URL) {
       let url: URL | undefined;

@@ -50,12 +50,16 @@ export class StatsCounters {
     this.deltas = new Map();
     const rows = [...batch].map(([name, value]) => ({ name, value }));
     try {
-      await withTx(this.db, async (tx) => {
-        await tx
-          .insert(statsCounters)
-          .values(rows)
-          .onConflictDoUpdate({ target: statsCounters.name, set: { value: sql`${statsCounters.value} + excluded.value` } });
-      }, { retries: this.retries });
+      await withTx(
+        this.db,
+        async (tx) => {
+          await tx
+            .insert(statsCounters)
+            .values(rows)
+            .onConflictDoUpdate({ target: statsCounters.name, set: { value: sql`${statsCounters.value} + excluded.value` } });
+        },
+        { retries: this.retries },
+      );
     } catch (err) {
       for (const [k, v] of batch) this.deltas.set(k, (this.deltas.get(k) ?? 0) + v);
       this.logger.warn({ err }, 'stats flush failed; will retry');

@@ -96,7 +96,7 @@ export async function connectPostgres(opts: PostgresOptions): Promise<Database> 
 export async function connectPglite(dataDir: string | null): Promise<Database> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { drizzle } = await import('drizzle-orm/pglite');
-  let client;
+  let client: InstanceType<typeof PGlite>;
   if (dataDir === null) client = new PGlite();
   else {
     const dir = join(dataDir, 'pglite');

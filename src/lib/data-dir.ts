@@ -39,7 +39,7 @@ export function prepareDataDir(dir: string): PreparedDataDir {
 }
 
 function walk(dir: string, failed: string[]): void {
-  let entries;
+  let entries: import('node:fs').Dirent[];
   try {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch {

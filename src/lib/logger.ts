@@ -100,7 +100,8 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
         logMethod(args, method) {
           const [first, ...rest] = args as unknown[];
           if (first instanceof Error) {
-            const msg = typeof rest[0] === 'string' ? rest.shift() : describeError(first).kind === 'database' ? 'database error' : first.message;
+            const msg =
+              typeof rest[0] === 'string' ? rest.shift() : describeError(first).kind === 'database' ? 'database error' : first.message;
             return method.apply(this, [{ err: first }, msg, ...rest] as Parameters<typeof method>);
           }
           return method.apply(this, args);

@@ -31,7 +31,7 @@ export function unstorableStrings(value: unknown, path: string[] = [], out: stri
   if (typeof value === 'string') {
     if (value.includes('\u0000') || !value.isWellFormed()) out.push(path.join('.'));
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => unstorableStrings(v, [...path, String(i)], out));
+    for (const [i, v] of value.entries()) unstorableStrings(v, [...path, String(i)], out);
   } else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) unstorableStrings(v, [...path, k], out);
   }

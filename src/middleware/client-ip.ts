@@ -19,7 +19,12 @@ export function compileTrust(trustProxy: string | undefined): (addr: string, i: 
     const hops = Number(trustProxy);
     return (_addr, i) => i < hops;
   }
-  return proxyaddr.compile(trustProxy.split(',').map((s) => s.trim()).filter(Boolean));
+  return proxyaddr.compile(
+    trustProxy
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  );
 }
 
 export const clientIp = (opts: { trustProxy: string | undefined; remoteAddress: RemoteAddress }) => {

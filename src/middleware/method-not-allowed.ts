@@ -3,6 +3,7 @@
 import type { Hono } from 'hono';
 
 /** Turns Hono's route table into "which methods does this path allow?" for 405s. */
+// biome-ignore lint/suspicious/noExplicitAny: any Hono app, whatever its env and routes
 export function methodIndex(app: Hono<any, any, any>): (path: string) => string[] {
   let table: { re: RegExp; method: string }[] | undefined;
   return (path) => {

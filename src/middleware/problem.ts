@@ -14,7 +14,8 @@ export function toProblem(err: unknown): Problem {
     if (err.status === 400) return new Problem('invalid_json', 'The body could not be read');
     if (err.status === 401) return new Problem('invalid_token');
   }
-  if (isDatabaseUnavailable(err)) return new Problem('service_unavailable', 'The database is unavailable', { headers: { 'Retry-After': '5' } });
+  if (isDatabaseUnavailable(err))
+    return new Problem('service_unavailable', 'The database is unavailable', { headers: { 'Retry-After': '5' } });
   return new Problem('internal_error', 'Something went wrong; the request id identifies it in the logs');
 }
 

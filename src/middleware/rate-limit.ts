@@ -7,7 +7,6 @@ import { setResponseHeaders } from '../lib/node-fast-path.js';
 import type { WindowCount } from '../store/store.js';
 import type { AuthVariables } from './auth.js';
 
-
 export function rateHeaders(limit: number, rate: WindowCount): Record<string, string> {
   return {
     'RateLimit-Limit': String(limit),

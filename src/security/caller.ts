@@ -64,7 +64,7 @@ export async function resolveCaller(
   if (reads.length > 0) {
     const out: Record<string, string | null> = {};
     let i = own.length;
-    reads.forEach((r, j) => (out[r.name] = extra[j] === null ? null : (values[i++] ?? null)));
+    for (const [j, r] of reads.entries()) out[r.name] = extra[j] === null ? null : (values[i++] ?? null);
     routeValues = out;
   }
   if (!claims) {

@@ -26,8 +26,7 @@ function algOf(key: KeyObject): { alg: SigningAlg; params: EcKeyImportParams | A
 
 /** RFC 7638 thumbprint: a stable kid derived from the public key itself. */
 function thumbprint(jwk: JsonWebKey): string {
-  const members =
-    jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
+  const members = jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { crv: jwk.crv, kty: jwk.kty, x: jwk.x };
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url');
 }
 

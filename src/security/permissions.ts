@@ -36,14 +36,7 @@ export const BASE_ROLE = 'guest';
 export const DEFAULT_USER_ROLE = 'user';
 
 const guest: Permission[] = ['auth:register', 'posts:read'];
-const user: Permission[] = [
-  ...guest,
-  'auth:refresh',
-  'profile:read',
-  'profile:update',
-  'posts:create',
-  'posts:delete:own',
-];
+const user: Permission[] = [...guest, 'auth:refresh', 'profile:read', 'profile:update', 'posts:create', 'posts:delete:own'];
 const moderator: Permission[] = [...user, 'posts:delete:any', 'users:read'];
 
 export const BUILT_IN_DEFAULTS: Record<BuiltInRole, { description: string; permissions: Permission[] }> = {

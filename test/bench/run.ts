@@ -19,7 +19,15 @@ import { databaseExists, recreateDatabase, tableCounts, urlFor } from './lib/pg.
 import { printProfile, summariseProfile, type ProfileSummary } from './lib/profile.js';
 import { closeMeter, waitForQuiet } from './lib/machine.js';
 import { sampleRss, type Proc } from './lib/proc.js';
-import { extraServiceEnv, imageNodeFlags, prepareService, REPO_ROOT, startBenchServer, startService, type ServiceBuild } from './lib/service.js';
+import {
+  extraServiceEnv,
+  imageNodeFlags,
+  prepareService,
+  REPO_ROOT,
+  startBenchServer,
+  startService,
+  type ServiceBuild,
+} from './lib/service.js';
 import { FULL_SCALE, SEED_PASSWORD, seed, type SeedCounts } from './seed.js';
 
 // ---------------------------------------------------------------- settings
@@ -89,15 +97,21 @@ const record = (key: string, f: LoadFigures) => {
   log(
     `  ${key.padEnd(28)} ${f.rps.toFixed(0).padStart(7)} rps  p50 ${f.p50} ms  p99 ${f.p99} ms  RSS ${f.rssMb ?? '-'} MB  cpu svc ${f.cpu.servers} pg ${f.cpu.postgres} redis ${f.cpu.redis} gen ${f.cpu.generator}  foreign ${f.foreignCores}${
       (f.drainMs ?? 0) > 1_000 ? `  (backlog drained in ${f.drainMs} ms)` : ''
-    }${
-      bad ? `  !! non2xx ${f.non2xx} errors ${f.errors} timeouts ${f.timeouts} ${JSON.stringify(f.statusCodes)}` : ''
-    }`,
+    }${bad ? `  !! non2xx ${f.non2xx} errors ${f.errors} timeouts ${f.timeouts} ${JSON.stringify(f.statusCodes)}` : ''}`,
   );
   return f;
 };
 const med = (key: string): LoadFigures | undefined => (runs[key]?.length ? medianRun(runs[key]!) : undefined);
 
-type Row = { id: string; scenario: string; value: number | null; unit: 'ratio' | 'ms' | 'MB' | '%'; target: string; pass: boolean | null; detail: string };
+type Row = {
+  id: string;
+  scenario: string;
+  value: number | null;
+  unit: 'ratio' | 'ms' | 'MB' | '%';
+  target: string;
+  pass: boolean | null;
+  detail: string;
+};
 const rows: Row[] = [];
 const extra: Record<string, unknown> = {};
 const problems: string[] = [];
@@ -105,7 +119,13 @@ const problems: string[] = [];
 // ---------------------------------------------------------------- scenarios' loads
 
 const spec = {
-  ping: (p: Proc): LoadSpec => ({ url: `${p.url}/ping`, connections: S.connections, durationS: S.durationS, warmupS: S.warmupS, target: p }),
+  ping: (p: Proc): LoadSpec => ({
+    url: `${p.url}/ping`,
+    connections: S.connections,
+    durationS: S.durationS,
+    warmupS: S.warmupS,
+    target: p,
+  }),
   me: (p: Proc, setup: Setup): LoadSpec => ({
     url: `${p.url}/users/me`,
     connections: S.connections,
@@ -114,7 +134,13 @@ const spec = {
     target: p,
     requests: rotating(setup.tokens, (t) => ({ method: 'GET', path: '/users/me', headers: { authorization: `Bearer ${t}` } })),
   }),
-  posts: (p: Proc): LoadSpec => ({ url: `${p.url}/posts`, connections: S.connections, durationS: S.durationS, warmupS: S.warmupS, target: p }),
+  posts: (p: Proc): LoadSpec => ({
+    url: `${p.url}/posts`,
+    connections: S.connections,
+    durationS: S.durationS,
+    warmupS: S.warmupS,
+    target: p,
+  }),
   logs: (p: Proc, setup: Setup, cursor: string | null): LoadSpec => ({
     url: `${p.url}/admin/logs?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
     connections: S.connections,
@@ -146,9 +172,18 @@ async function stopService(p: Proc) {
   const counters = (extra.counters ??= {}) as Record<string, unknown>;
   counters[p.name] = c;
   if (c) {
-    log(`  ${p.name}: ${c.requests} requests, ${c.status5xx} 5xx, ${c.txRetries} tx retries, audit ${c.auditWritten} written/${c.auditDropped} dropped, ${c.storeDegraded} store degradations`);
+    log(
+      `  ${p.name}: ${c.requests} requests, ${c.status5xx} 5xx, ${c.txRetries} tx retries, audit ${c.auditWritten} written/${c.auditDropped} dropped, ${c.storeDegraded} store degradations`,
+    );
     const m = c.memory;
-    log(`  ${p.name} memory (MB): RSS ${m.resident_memory}, V8 heap ${m.heap_size_used} used of ${m.heap_size_total}, external ${m.external_memory}; spaces ${Object.entries(m).filter(([k]) => k.startsWith('heap_space_total.')).map(([k, v]) => `${k.slice(17)} ${v}`).join(', ')}`);
+    log(
+      `  ${p.name} memory (MB): RSS ${m.resident_memory}, V8 heap ${m.heap_size_used} used of ${m.heap_size_total}, external ${m.external_memory}; spaces ${Object.entries(
+        m,
+      )
+        .filter(([k]) => k.startsWith('heap_space_total.'))
+        .map(([k, v]) => `${k.slice(17)} ${v}`)
+        .join(', ')}`,
+    );
     if (c.status5xx) problems.push(`${p.name}: ${c.status5xx} responses with status 5xx (see ${p.logFile})`);
     if (c.auditDropped) problems.push(`${p.name}: ${c.auditDropped} audit entries dropped`);
     if (c.storeDegraded) problems.push(`${p.name}: ${c.storeDegraded} degraded store operations`);
@@ -181,7 +216,9 @@ async function phaseEmpty(build: ServiceBuild, baseline: Proc) {
   const postsPage2 = wants('2')
     ? `${on.url}/posts?cursor=${encodeURIComponent(((await (await fetch(`${on.url}/posts`)).json()) as { nextCursor: string }).nextCursor)}`
     : undefined;
-  const off = wants('6') ? await startService({ name: 'svc-empty-auditoff', build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl, audit: false }) : undefined;
+  const off = wants('6')
+    ? await startService({ name: 'svc-empty-auditoff', build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl, audit: false })
+    : undefined;
   for (let r = 0; r < S.rounds; r++) {
     log(`round ${r + 1}/${S.rounds}`);
     record('baseline.ping', await load(spec.ping(baseline)));
@@ -418,8 +455,22 @@ function buildTable() {
   const scale = (key: string): [string, string] => [key, 'baseline.ping.scale'];
   addNormalized('5a', 'scale: GET /users/me, 100k/100k/1M vs empty', scale('s1.me.scale'), ['s1.me', 'baseline.ping'], 0.85, '≥ 0.85');
   addNormalized('5b', 'scale: GET /posts, vs empty', scale('s2.posts.scale'), ['s2.posts', 'baseline.ping'], 0.85, '≥ 0.85');
-  addNormalized('5c', 'scale: GET /admin/logs first page, vs empty', scale('logs.first.scale'), ['logs.first.empty', 'baseline.ping.logs'], 0.85, '≥ 0.85');
-  addNormalized('5d', 'scale: GET /admin/logs page 50, vs empty', scale('logs.deep.scale'), ['logs.deep.empty', 'baseline.ping.logs'], 0.85, '≥ 0.85');
+  addNormalized(
+    '5c',
+    'scale: GET /admin/logs first page, vs empty',
+    scale('logs.first.scale'),
+    ['logs.first.empty', 'baseline.ping.logs'],
+    0.85,
+    '≥ 0.85',
+  );
+  addNormalized(
+    '5d',
+    'scale: GET /admin/logs page 50, vs empty',
+    scale('logs.deep.scale'),
+    ['logs.deep.empty', 'baseline.ping.logs'],
+    0.85,
+    '≥ 0.85',
+  );
   addRatio('6', 'GET /users/me audit log on vs off', 's1.me', 's1.me.auditOff', 0.9, '≥ 0.90');
   const hz = med('s7.healthz.duringLoginFlood');
   const flood = med('s7.loginFlood');
@@ -435,18 +486,28 @@ function buildTable() {
     });
   }
   addRatio('info', 'GET /healthz (no API chain) vs /ping (info)', 'info.healthz', 'baseline.ping', 0, '—');
-  addRatio('info2', 'GET /posts page 2 (cursor: never cached, from the database) vs /ping (info)', 'info.posts.page2', 'baseline.ping', 0, '—');
+  addRatio(
+    'info2',
+    'GET /posts page 2 (cursor: never cached, from the database) vs /ping (info)',
+    'info.posts.page2',
+    'baseline.ping',
+    0,
+    '—',
+  );
   addRatio('emb1', 'embedded: GET /users/me vs /ping (info)', 'embedded.s1.me', 'baseline.ping.embedded', 0, '—');
   addRatio('emb2', 'embedded: GET /posts vs /ping (info)', 'embedded.s2.posts', 'baseline.ping.embedded', 0, '—');
   for (const r of rows) if (r.id.startsWith('emb') || r.id.startsWith('info')) r.pass = null;
 }
 
 function printTable() {
-  const fmt = (r: Row) => (r.value === null ? '-' : r.unit === 'ratio' ? r.value.toFixed(2) : r.unit === '%' ? `${r.value}%` : `${r.value} ${r.unit}`);
+  const fmt = (r: Row) =>
+    r.value === null ? '-' : r.unit === 'ratio' ? r.value.toFixed(2) : r.unit === '%' ? `${r.value}%` : `${r.value} ${r.unit}`;
   const lines = [
     '| # | scenario | result | target | pass | figures |',
     '|---|---|---|---|---|---|',
-    ...rows.map((r) => `| ${r.id} | ${r.scenario} | ${fmt(r)} | ${r.target} | ${r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL'} | ${r.detail} |`),
+    ...rows.map(
+      (r) => `| ${r.id} | ${r.scenario} | ${fmt(r)} | ${r.target} | ${r.pass === null ? 'info' : r.pass ? 'PASS' : 'FAIL'} | ${r.detail} |`,
+    ),
   ];
   const raw = [
     '| run (median of rounds) | rps | p50 ms | p99 ms | RSS MB | non-2xx/errors | CPU cores: server / PostgreSQL / Redis / generator | foreign CPU |',
@@ -482,7 +543,15 @@ async function profileMode(build: ServiceBuild) {
     ['s3-login', (p: Proc) => spec.login(p, setup.emails), true],
   ] as const) {
     if (only && !only.some((o) => name.startsWith(`s${o}-`) || name === o)) continue;
-    const svc = await startService({ name: `prof-${name}`, build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl, cpuProfDir: profDir, audit });
+    const svc = await startService({
+      name: `prof-${name}`,
+      build,
+      runDir,
+      databaseUrl: urlFor(DB_EMPTY),
+      redisUrl,
+      cpuProfDir: profDir,
+      audit,
+    });
     record(`profile.${name}`, await load(mk(svc)));
     await svc.stop();
     const file = readdirSync(profDir).find((f) => f === `prof-${name}.cpuprofile`);
@@ -521,13 +590,21 @@ function scanLogs(): Record<string, { warn: number; error: number; samples: stri
 async function main() {
   const started = Date.now();
   const build = prepareService({ ...(opt('--ref') ? { ref: opt('--ref')! } : {}), tsx: flag('--tsx'), build: !flag('--no-build'), log });
-  log(`service: ${build.source} (${build.kind}) in ${build.dir}, node ${imageNodeFlags(build.dir).join(' ')} (the Dockerfile's CMD); logs in ${runDir}`);
+  log(
+    `service: ${build.source} (${build.kind}) in ${build.dir}, node ${imageNodeFlags(build.dir).join(' ')} (the Dockerfile's CMD); logs in ${runDir}`,
+  );
   if (Object.keys(extraServiceEnv()).length) log(`extra service environment: ${JSON.stringify(extraServiceEnv())}`);
   const result: Record<string, unknown> = {
     startedAt: new Date(started).toISOString(),
     mode: flag('--profile') ? 'profile' : quick ? 'quick' : 'full',
     machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    service: { source: build.source, kind: build.kind, buildOk: build.buildOk, nodeFlags: imageNodeFlags(build.dir), extraEnv: extraServiceEnv() },
+    service: {
+      source: build.source,
+      kind: build.kind,
+      buildOk: build.buildOk,
+      nodeFlags: imageNodeFlags(build.dir),
+      extraEnv: extraServiceEnv(),
+    },
     settings: S,
     only: only ?? null,
     logsDir: runDir,
@@ -559,10 +636,19 @@ async function main() {
   const logProblems = scanLogs();
   if (Object.keys(logProblems).length) {
     console.log('warnings/errors in the servers’ logs:');
-    for (const [f, e] of Object.entries(logProblems)) console.log(`  ${f}: ${e.error} error(s), ${e.warn} warning(s)\n    ${e.samples.join('\n    ')}`);
+    for (const [f, e] of Object.entries(logProblems))
+      console.log(`  ${f}: ${e.error} error(s), ${e.warn} warning(s)\n    ${e.samples.join('\n    ')}`);
   }
   for (const p of problems) console.log(`problem: ${p}`);
-  Object.assign(result, { rows, runs, medians: Object.fromEntries(Object.keys(runs).map((k) => [k, med(k)])), extra, logProblems, problems, ...printed });
+  Object.assign(result, {
+    rows,
+    runs,
+    medians: Object.fromEntries(Object.keys(runs).map((k) => [k, med(k)])),
+    extra,
+    logProblems,
+    problems,
+    ...printed,
+  });
   result.seconds = Math.round((Date.now() - started) / 1000);
   const out = join(resultsDir, `${stamp}.json`);
   writeFileSync(out, JSON.stringify(result, null, 2));

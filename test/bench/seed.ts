@@ -22,16 +22,61 @@ const BATCH = 5_000; // 10 columns x 5000 rows stays under PostgreSQL's 65535 pa
 const DAY = 86_400_000;
 
 // Weighted like a service's real traffic: mostly reads, some failures and denials.
-const AUDIT_KINDS: { w: number; method: string; path: string; route: string; status: number; action: string; detail: string | null; actor: boolean }[] = [
+const AUDIT_KINDS: {
+  w: number;
+  method: string;
+  path: string;
+  route: string;
+  status: number;
+  action: string;
+  detail: string | null;
+  actor: boolean;
+}[] = [
   { w: 40, method: 'GET', path: '/users/me', route: '/users/me', status: 200, action: 'users.me.read', detail: null, actor: true },
   { w: 30, method: 'GET', path: '/posts', route: '/posts', status: 200, action: 'posts.list', detail: null, actor: false },
   { w: 8, method: 'POST', path: '/auth/login', route: '/auth/login', status: 200, action: 'auth.login', detail: null, actor: true },
-  { w: 3, method: 'POST', path: '/auth/login', route: '/auth/login', status: 401, action: 'auth.login', detail: 'login_failed', actor: false },
+  {
+    w: 3,
+    method: 'POST',
+    path: '/auth/login',
+    route: '/auth/login',
+    status: 401,
+    action: 'auth.login',
+    detail: 'login_failed',
+    actor: false,
+  },
   { w: 6, method: 'POST', path: '/auth/refresh', route: '/auth/refresh', status: 200, action: 'auth.refresh', detail: null, actor: false },
   { w: 5, method: 'POST', path: '/posts', route: '/posts', status: 201, action: 'posts.create', detail: null, actor: true },
-  { w: 2, method: 'DELETE', path: '/posts/:id', route: '/posts/:id', status: 403, action: 'posts.delete', detail: 'permission_denied: posts:delete:any', actor: true },
-  { w: 2, method: 'GET', path: '/users/me', route: '/users/me', status: 401, action: 'users.me.read', detail: 'invalid_token', actor: false },
-  { w: 2, method: 'GET', path: '/admin/logs', route: '/admin/logs', status: 403, action: 'admin.logs.read', detail: 'permission_denied: admin:logs:read', actor: true },
+  {
+    w: 2,
+    method: 'DELETE',
+    path: '/posts/:id',
+    route: '/posts/:id',
+    status: 403,
+    action: 'posts.delete',
+    detail: 'permission_denied: posts:delete:any',
+    actor: true,
+  },
+  {
+    w: 2,
+    method: 'GET',
+    path: '/users/me',
+    route: '/users/me',
+    status: 401,
+    action: 'users.me.read',
+    detail: 'invalid_token',
+    actor: false,
+  },
+  {
+    w: 2,
+    method: 'GET',
+    path: '/admin/logs',
+    route: '/admin/logs',
+    status: 403,
+    action: 'admin.logs.read',
+    detail: 'permission_denied: admin:logs:read',
+    actor: true,
+  },
   { w: 2, method: 'GET', path: '/nope', route: '-', status: 404, action: 'unknown', detail: null, actor: false },
 ];
 const KIND_TABLE = AUDIT_KINDS.flatMap((k) => Array.from({ length: k.w }, () => k));
@@ -60,7 +105,8 @@ export async function seed(url: string, counts: SeedCounts, log: (s: string) => 
   const sql = postgres(url, { max: 2, onnotice: () => {} });
   try {
     const [role] = await sql`select name from roles where name = 'user'`;
-    if (!role) throw new Error('the database has no `user` role: start the service on it once (migrations and built-in roles) before seeding');
+    if (!role)
+      throw new Error('the database has no `user` role: start the service on it once (migrations and built-in roles) before seeding');
     const passwordHash = await hash(SEED_PASSWORD.normalize('NFKC'), {
       memoryCost: Number(process.env.ARGON2_MEMORY_KIB ?? 19_456),
       timeCost: Number(process.env.ARGON2_TIME_COST ?? 2),

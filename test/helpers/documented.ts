@@ -12,7 +12,13 @@ export function documentedProblems(app: Hono<any, any, any>, doc: { paths: Recor
     .map((r) => ({
       method: r.method,
       path: r.path,
-      re: new RegExp(`^${r.path.replace(/\/$/, '').split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}$`),
+      re: new RegExp(
+        `^${r.path
+          .replace(/\/$/, '')
+          .split('/')
+          .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+          .join('/')}$`,
+      ),
     }));
   const toOpenApiPath = (p: string) => (p.replace(/\/$/, '') || '/').replace(/:([A-Za-z_]+)/g, '{$1}');
   return (method: string, path: string): { route: string; documents: (status: number, code: string) => boolean } | undefined => {

@@ -23,7 +23,7 @@ export function client(app: Pick<TestApp, 'request'>): Call {
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     const res = await app.request(path, { method, headers, ...(body !== undefined ? { body } : {}) }, opts.env as never);
     const text = await res.text();
-    let parsed: unknown = undefined;
+    let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;
     } catch {

@@ -166,7 +166,9 @@ export class PostgresProcess {
     const asPostgres = process.getuid?.() === 0;
     const [file, args] = asPostgres ? ['su', ['postgres', '-c', cmd]] : ['sh', ['-c', cmd]];
     return new Promise((resolve, reject) =>
-      execFile(file, args as string[], { timeout: 60_000 }, (err, stdout, stderr) => (err ? reject(new Error(`${cmd}: ${stderr || err.message}`)) : resolve(stdout))),
+      execFile(file, args as string[], { timeout: 60_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${cmd}: ${stderr || err.message}`)) : resolve(stdout),
+      ),
     );
   }
 
@@ -188,7 +190,9 @@ export class PostgresProcess {
   }
 
   async start(): Promise<void> {
-    await this.run(`${this.bin('pg_ctl')} -D ${this.dir}/data -l ${this.dir}/log -w -o "-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1" start >/dev/null`);
+    await this.run(
+      `${this.bin('pg_ctl')} -D ${this.dir}/data -l ${this.dir}/log -w -o "-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1" start >/dev/null`,
+    );
   }
 
   async stop(mode: 'fast' | 'immediate' = 'fast'): Promise<void> {

@@ -36,7 +36,12 @@ export async function freshPostgres(baseUrl = PG_URL): Promise<{ url: string; di
 
 async function adminClient(url: string) {
   const { tlsFromUrl } = await import('../../src/db/connect.js');
-  const t = tlsFromUrl({ url, caCert: process.env.TEST_DATABASE_CA, clientCert: process.env.TEST_DATABASE_CERT, clientKey: process.env.TEST_DATABASE_KEY });
+  const t = tlsFromUrl({
+    url,
+    caCert: process.env.TEST_DATABASE_CA,
+    clientCert: process.env.TEST_DATABASE_CERT,
+    clientKey: process.env.TEST_DATABASE_KEY,
+  });
   return postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
 }
 

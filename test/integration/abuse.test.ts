@@ -85,7 +85,13 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
       expect(Number(res.headers.get('ratelimit-reset'))).toBeGreaterThan(0);
       expect(Number(res.headers.get('ratelimit-reset'))).toBeLessThanOrEqual(30);
     }
-    expect(seen).toEqual([['5', '4'], ['5', '3'], ['5', '2'], ['5', '1'], ['5', '0']]);
+    expect(seen).toEqual([
+      ['5', '4'],
+      ['5', '3'],
+      ['5', '2'],
+      ['5', '1'],
+      ['5', '0'],
+    ]);
     const refused = await call('GET', '/posts', from('203.0.113.7'));
     expect(refused.status).toBe(429);
     expect(refused.body.code).toBe('rate_limited');
@@ -166,7 +172,9 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     const { t, call } = await app({ ...REAL_ARGON2, LOGIN_MAX_FAILURES: '5' });
     const victim = await registerAndLogin(call);
     const base = await served(t);
-    const burst = Array.from({ length: 59 }, (_, i) => post(`${base}/auth/login`, { email: victim.email, password: `wrong-guess-${i}-password` }));
+    const burst = Array.from({ length: 59 }, (_, i) =>
+      post(`${base}/auth/login`, { email: victim.email, password: `wrong-guess-${i}-password` }),
+    );
     // While the first guesses are still being verified.
     await sleep(20);
     const right = post(`${base}/auth/login`, { email: victim.email, password: PASSWORD });
@@ -178,7 +186,9 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
   it('verifies no more than LOGIN_IP_MAX_FAILURES passwords of a parallel spray over many accounts from one address', async () => {
     const { t } = await app({ ...REAL_ARGON2, LOGIN_MAX_FAILURES: '5', LOGIN_IP_MAX_FAILURES: '100' });
     const base = await served(t);
-    const statuses = await Promise.all(Array.from({ length: 150 }, () => post(`${base}/auth/login`, { email: uniqueEmail('spray'), password: 'sprayed-password-1' })));
+    const statuses = await Promise.all(
+      Array.from({ length: 150 }, () => post(`${base}/auth/login`, { email: uniqueEmail('spray'), password: 'sprayed-password-1' })),
+    );
     expect(tally(statuses)).toEqual({ 401: 100, 429: 50 });
   });
 
@@ -187,7 +197,9 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     const s = await registerAndLogin(call);
     const base = await served(t);
     const statuses = await Promise.all(
-      Array.from({ length: 20 }, (_, i) => post(`${base}/users/me`, { email: uniqueEmail('taken'), currentPassword: `guess-${i}-password` }, s.accessToken, 'PUT')),
+      Array.from({ length: 20 }, (_, i) =>
+        post(`${base}/users/me`, { email: uniqueEmail('taken'), currentPassword: `guess-${i}-password` }, s.accessToken, 'PUT'),
+      ),
     );
     expect(tally(statuses)).toEqual({ 403: 5, 429: 15 });
     // Locked for sign-in from that address too, even with the right password.
@@ -202,7 +214,9 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     const victim = await registerAndLogin(a.call);
     const bases = [await served(a.t), await served(b.t)];
     const statuses = await Promise.all(
-      Array.from({ length: 60 }, (_, i) => post(`${bases[i % 2]}/auth/login`, { email: victim.email, password: `wrong-guess-${i}-password` })),
+      Array.from({ length: 60 }, (_, i) =>
+        post(`${bases[i % 2]}/auth/login`, { email: victim.email, password: `wrong-guess-${i}-password` }),
+      ),
     );
     expect(tally(statuses)).toEqual({ 401: 5, 429: 55 });
   });
@@ -241,12 +255,22 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
   });
 
   it('refuses a password check that would wait too long behind a flood with 503 and Retry-After, and serves the rest', async () => {
-    const { t, call } = await app({ ...REAL_ARGON2, ARGON2_CONCURRENCY: '1', PASSWORD_QUEUE_MAX_WAIT_MS: '150', LOGIN_MAX_FAILURES: '10000', LOGIN_IP_MAX_FAILURES: '10000' });
+    const { t, call } = await app({
+      ...REAL_ARGON2,
+      ARGON2_CONCURRENCY: '1',
+      PASSWORD_QUEUE_MAX_WAIT_MS: '150',
+      LOGIN_MAX_FAILURES: '10000',
+      LOGIN_IP_MAX_FAILURES: '10000',
+    });
     const s = await registerAndLogin(call);
     const base = await served(t);
     const flood = await Promise.all(
       Array.from({ length: 60 }, async () => {
-        const res = await fetch(`${base}/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email: uniqueEmail('flood'), password: 'flooding-password' }) });
+        const res = await fetch(`${base}/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ email: uniqueEmail('flood'), password: 'flooding-password' }),
+        });
         const body = (await res.json()) as { code: string };
         return { status: res.status, code: body.code, retry: res.headers.get('retry-after') };
       }),

@@ -38,22 +38,93 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     const post = (await call('POST', '/posts', { token: other.accessToken, body: { title: 't', body: 'b' } })).body.id;
     const rid = (n: string) => ({ 'x-request-id': `audit-${backend}-${n}-${Math.random().toString(36).slice(2, 8)}` });
     const cases: [string, () => Promise<{ headers: Headers; status: number }>, Partial<Record<string, unknown>>][] = [
-      ['login ok', () => call('POST', '/auth/login', { headers: rid('a'), body: { email: s.email, password: PASSWORD } }), { status: 200, action: 'auth.login', detail: null, route: '/auth/login' }],
-      ['login failed', () => call('POST', '/auth/login', { headers: rid('b'), body: { email: s.email, password: 'wrong-password-1' } }), { status: 401, action: 'auth.login', detail: 'login_failed' }],
-      ['bad token', () => call('GET', '/users/me', { headers: rid('c'), token: 'x.y.z' }), { status: 401, action: 'users.me.read', detail: 'invalid_token', actorId: null }],
-      ['denied', () => call('DELETE', `/posts/${post}`, { headers: rid('d'), token: s.accessToken }), { status: 403, action: 'posts.delete', detail: 'permission_denied: posts:delete:any', actorId: s.userId }],
+      [
+        'login ok',
+        () => call('POST', '/auth/login', { headers: rid('a'), body: { email: s.email, password: PASSWORD } }),
+        { status: 200, action: 'auth.login', detail: null, route: '/auth/login' },
+      ],
+      [
+        'login failed',
+        () => call('POST', '/auth/login', { headers: rid('b'), body: { email: s.email, password: 'wrong-password-1' } }),
+        { status: 401, action: 'auth.login', detail: 'login_failed' },
+      ],
+      [
+        'bad token',
+        () => call('GET', '/users/me', { headers: rid('c'), token: 'x.y.z' }),
+        { status: 401, action: 'users.me.read', detail: 'invalid_token', actorId: null },
+      ],
+      [
+        'denied',
+        () => call('DELETE', `/posts/${post}`, { headers: rid('d'), token: s.accessToken }),
+        { status: 403, action: 'posts.delete', detail: 'permission_denied: posts:delete:any', actorId: s.userId },
+      ],
       ['unknown route', () => call('GET', '/nowhere', { headers: rid('e') }), { status: 404, action: 'unknown', route: '-' }],
       ['wrong method', () => call('PATCH', '/posts', { headers: rid('f') }), { status: 405, action: 'method_not_allowed' }],
-      ['too large', () => call('POST', '/posts', { headers: { ...rid('g'), 'content-type': 'application/json', 'content-length': '70000' }, raw: 'x'.repeat(70000), token: s.accessToken }), { status: 413, action: 'posts.create' }],
-      ['wrong type', () => call('POST', '/posts', { headers: { ...rid('h'), 'content-type': 'text/plain' }, raw: 'hi', token: s.accessToken }), { status: 415, action: 'posts.create' }],
-      ['role assigned', () => call('PUT', `/users/${other.userId}/roles`, { headers: rid('i'), token: admin.accessToken, body: { roles: ['user', 'moderator'] } }), { status: 200, action: 'users.roles.assign', detail: 'role_assigned: moderator,user' }],
-      ['role permissions', () => call('PUT', '/roles/moderator/permissions', { headers: rid('j'), token: admin.accessToken, body: { permissions: ['posts:read', 'users:read', 'posts:delete:any', 'posts:delete:own', 'posts:create', 'profile:read', 'profile:update', 'auth:refresh', 'auth:register'] } }), { status: 200, action: 'roles.update', detail: 'role_permissions_changed: moderator' }],
-      ['login failed again', () => call('POST', '/auth/login', { headers: rid('k'), body: { email: s.email, password: 'wrong-password-2' } }), { status: 401, detail: 'login_failed' }],
-      ['locked', () => call('POST', '/auth/login', { headers: rid('l'), body: { email: s.email, password: PASSWORD } }), { status: 429, action: 'auth.login', detail: 'login_locked' }],
-      ['reused', async () => {
-        await call('POST', '/auth/refresh', { body: { refreshToken: other.refreshToken } });
-        return call('POST', '/auth/refresh', { headers: rid('m'), body: { refreshToken: other.refreshToken } });
-      }, { status: 401, action: 'auth.refresh', detail: 'refresh_token_reused' }],
+      [
+        'too large',
+        () =>
+          call('POST', '/posts', {
+            headers: { ...rid('g'), 'content-type': 'application/json', 'content-length': '70000' },
+            raw: 'x'.repeat(70000),
+            token: s.accessToken,
+          }),
+        { status: 413, action: 'posts.create' },
+      ],
+      [
+        'wrong type',
+        () => call('POST', '/posts', { headers: { ...rid('h'), 'content-type': 'text/plain' }, raw: 'hi', token: s.accessToken }),
+        { status: 415, action: 'posts.create' },
+      ],
+      [
+        'role assigned',
+        () =>
+          call('PUT', `/users/${other.userId}/roles`, {
+            headers: rid('i'),
+            token: admin.accessToken,
+            body: { roles: ['user', 'moderator'] },
+          }),
+        { status: 200, action: 'users.roles.assign', detail: 'role_assigned: moderator,user' },
+      ],
+      [
+        'role permissions',
+        () =>
+          call('PUT', '/roles/moderator/permissions', {
+            headers: rid('j'),
+            token: admin.accessToken,
+            body: {
+              permissions: [
+                'posts:read',
+                'users:read',
+                'posts:delete:any',
+                'posts:delete:own',
+                'posts:create',
+                'profile:read',
+                'profile:update',
+                'auth:refresh',
+                'auth:register',
+              ],
+            },
+          }),
+        { status: 200, action: 'roles.update', detail: 'role_permissions_changed: moderator' },
+      ],
+      [
+        'login failed again',
+        () => call('POST', '/auth/login', { headers: rid('k'), body: { email: s.email, password: 'wrong-password-2' } }),
+        { status: 401, detail: 'login_failed' },
+      ],
+      [
+        'locked',
+        () => call('POST', '/auth/login', { headers: rid('l'), body: { email: s.email, password: PASSWORD } }),
+        { status: 429, action: 'auth.login', detail: 'login_locked' },
+      ],
+      [
+        'reused',
+        async () => {
+          await call('POST', '/auth/refresh', { body: { refreshToken: other.refreshToken } });
+          return call('POST', '/auth/refresh', { headers: rid('m'), body: { refreshToken: other.refreshToken } });
+        },
+        { status: 401, action: 'auth.refresh', detail: 'refresh_token_reused' },
+      ],
     ];
     for (const [name, run, expected] of cases) {
       const res = await run();
@@ -67,7 +138,8 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
 
   it('writes nothing for /healthz, /readyz and /metrics', async () => {
     const tag = `ops-${backend}-${Math.random().toString(36).slice(2)}`;
-    for (const path of ['/healthz', '/readyz', '/metrics']) await call('GET', path, { headers: { 'x-request-id': `${tag}${path.replace('/', '-')}` } });
+    for (const path of ['/healthz', '/readyz', '/metrics'])
+      await call('GET', path, { headers: { 'x-request-id': `${tag}${path.replace('/', '-')}` } });
     const marker = await call('GET', '/posts', { headers: { 'x-request-id': `${tag}-marker` } });
     await entryOf(marker.headers.get('x-request-id')!);
     const rows = await app.database.db.select({ r: auditLogs.requestId }).from(auditLogs);
@@ -81,7 +153,11 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     const refused = await c('GET', '/posts');
     expect(refused.status).toBe(429);
     await limited.stop();
-    expect(await entryOf(refused.headers.get('x-request-id')!)).toMatchObject({ status: 429, action: 'posts.list', detail: 'rate_limited' });
+    expect(await entryOf(refused.headers.get('x-request-id')!)).toMatchObject({
+      status: 429,
+      action: 'posts.list',
+      detail: 'rate_limited',
+    });
   });
 
   it('stores no password, token or hash anywhere in the log', async () => {
@@ -96,7 +172,14 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     await app.t.services.audit.flush();
     const rows = JSON.stringify(await app.database.db.select().from(auditLogs));
     expect(rows).toContain('[redacted]');
-    for (const needle of [secret, s.refreshToken, fresh.body.refreshToken, s.accessToken.split('.')[2]!, fresh.body.accessToken.split('.')[2]!, '$argon2']) {
+    for (const needle of [
+      secret,
+      s.refreshToken,
+      fresh.body.refreshToken,
+      s.accessToken.split('.')[2]!,
+      fresh.body.accessToken.split('.')[2]!,
+      '$argon2',
+    ]) {
       expect(rows).not.toContain(needle);
     }
   });
@@ -174,7 +257,16 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
     const old = new Date(Date.now() - 91 * 86_400_000);
     const tag = `old-${backend}-${Math.random().toString(36).slice(2)}`;
     await app.database.db.insert(auditLogs).values(
-      Array.from({ length: 25 }, (_, i) => ({ at: old, requestId: `${tag}-${i}`, ip: '127.0.0.1', method: 'GET', path: '/x', route: '/x', status: 200, action: 'posts.list' })),
+      Array.from({ length: 25 }, (_, i) => ({
+        at: old,
+        requestId: `${tag}-${i}`,
+        ip: '127.0.0.1',
+        method: 'GET',
+        path: '/x',
+        route: '/x',
+        status: 200,
+        action: 'posts.list',
+      })),
     );
     await app.t.services.audit.flush();
     const before = (await app.database.db.select({ id: auditLogs.id }).from(auditLogs)).length;
@@ -185,7 +277,12 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
   });
 
   it('loses no entry of answered requests when stopped right after them', async () => {
-    const slow = await createTestApp({ database: app.database, config, prepare: false, app: { audit: { flushMs: 60_000, batchSize: 10_000 } } });
+    const slow = await createTestApp({
+      database: app.database,
+      config,
+      prepare: false,
+      app: { audit: { flushMs: 60_000, batchSize: 10_000 } },
+    });
     const c = client(slow);
     const tag = `stop-${backend}-${Math.random().toString(36).slice(2)}`;
     const res = await Promise.all(Array.from({ length: 60 }, (_, i) => c('GET', '/posts', { headers: { 'x-request-id': `${tag}-${i}` } })));
@@ -218,7 +315,12 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
       for (const i of [0, 2, 3]) await entryOf(`${tag}-${i}`);
       await app.t.services.audit.flush();
       const rows = await app.database.db.select({ r: auditLogs.requestId }).from(auditLogs);
-      expect(rows.filter((r) => r.r.startsWith(tag)).map((r) => r.r).sort()).toEqual([`${tag}-0`, `${tag}-2`, `${tag}-3`]);
+      expect(
+        rows
+          .filter((r) => r.r.startsWith(tag))
+          .map((r) => r.r)
+          .sort(),
+      ).toEqual([`${tag}-0`, `${tag}-2`, `${tag}-3`]);
       const warning = app.t.logs.lines.find((l) => l.includes('refused by the database'));
       expect(warning).toBeDefined();
       expect(JSON.parse(warning!)).toMatchObject({ dropped: 1, sqlstate: { '23514': 1 } });

@@ -200,7 +200,9 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       expect(reuse.status).toBe(401);
       expect(reuse.body.code).toBe('refresh_token_reused');
       // The newest refresh token and every access token of the session are dead.
-      expect((await call('POST', '/auth/refresh', { body: { refreshToken: r1.body.refreshToken } })).body.code).toBe('invalid_refresh_token');
+      expect((await call('POST', '/auth/refresh', { body: { refreshToken: r1.body.refreshToken } })).body.code).toBe(
+        'invalid_refresh_token',
+      );
       expect((await call('GET', '/users/me', { token: r1.body.accessToken })).body.code).toBe('invalid_token');
       expect((await call('GET', '/users/me', { token: s.accessToken })).body.code).toBe('invalid_token');
       // Other sessions of the same user live on.
@@ -210,7 +212,9 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
 
     it('lets exactly one of 50 parallel refreshes of one token succeed, and the reuse revokes the session', async () => {
       const s = await registerAndLogin(call);
-      const results = await Promise.all(Array.from({ length: 50 }, () => call('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } })));
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => call('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } })),
+      );
       const ok = results.filter((r) => r.status === 200);
       expect(ok).toHaveLength(1);
       expect(results.filter((r) => r.status === 401)).toHaveLength(49);
@@ -256,7 +260,10 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       const victim = await registerAndLogin(call);
       const s = await registerAndLogin(call);
       expect((await call('GET', '/users/me', { token: victim.accessToken })).status).toBe(200);
-      const mixed = await signAccessToken(app.t.deps.keyRing, { ...decode(s.accessToken).payload, sid: decode(victim.accessToken).payload.sid });
+      const mixed = await signAccessToken(app.t.deps.keyRing, {
+        ...decode(s.accessToken).payload,
+        sid: decode(victim.accessToken).payload.sid,
+      });
       const res = await call('GET', '/users/me', { token: mixed });
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('invalid_token');
@@ -307,11 +314,17 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       const named = await call('PUT', '/users/me', { token: s.accessToken, body: { name: 'New Name' } });
       expect(named.status).toBe(200);
       expect(named.body.name).toBe('New Name');
-      expect((await call('GET', '/users/me', { token: s.accessToken })).body).toMatchObject({ name: 'New Name', updatedAt: named.body.updatedAt });
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body).toMatchObject({
+        name: 'New Name',
+        updatedAt: named.body.updatedAt,
+      });
       const missing = await call('PUT', '/users/me', { token: s.accessToken, body: { email: uniqueEmail() } });
       expect(missing.status).toBe(403);
       expect(missing.body.code).toBe('current_password_required');
-      const wrong = await call('PUT', '/users/me', { token: s.accessToken, body: { password: 'another-passphrase-77', currentPassword: 'wrong-one' } });
+      const wrong = await call('PUT', '/users/me', {
+        token: s.accessToken,
+        body: { password: 'another-passphrase-77', currentPassword: 'wrong-one' },
+      });
       expect(wrong.status).toBe(403);
       expect(wrong.body.code).toBe('invalid_credentials');
       const newEmail = uniqueEmail();
@@ -326,7 +339,10 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
     it('a password change ends every other session of the user', async () => {
       const s = await registerAndLogin(call);
       const other = await login(call, s.email, PASSWORD);
-      const res = await call('PUT', '/users/me', { token: s.accessToken, body: { password: 'brand-new-passphrase-31', currentPassword: PASSWORD } });
+      const res = await call('PUT', '/users/me', {
+        token: s.accessToken,
+        body: { password: 'brand-new-passphrase-31', currentPassword: PASSWORD },
+      });
       expect(res.status).toBe(200);
       expect((await call('GET', '/users/me', { token: other.accessToken })).body.code).toBe('invalid_token');
       expect((await call('POST', '/auth/refresh', { body: { refreshToken: other.refreshToken } })).body.code).toBe('invalid_refresh_token');
@@ -350,7 +366,16 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
     expect(logs).toContain('"action":"auth.refresh"');
     expect(logs).toContain('"detail":"refresh_token_reused"');
     expect(logs).toContain('"action":"auth.logout"');
-    for (const secret of [PASSWORD, 'wrong-password-xyz', s.refreshToken, s.accessToken, s.accessToken.split('.')[2]!, other.refreshToken, other.accessToken.split('.')[2]!, '$argon2id$']) {
+    for (const secret of [
+      PASSWORD,
+      'wrong-password-xyz',
+      s.refreshToken,
+      s.accessToken,
+      s.accessToken.split('.')[2]!,
+      other.refreshToken,
+      other.accessToken.split('.')[2]!,
+      '$argon2id$',
+    ]) {
       expect(logs).not.toContain(secret);
     }
   });

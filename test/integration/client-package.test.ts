@@ -80,12 +80,23 @@ describe('client package', () => {
     mkdirSync(app);
     writeFileSync(
       join(app, 'package.json'),
-      JSON.stringify({ name: 'frontend', private: true, type: 'module', dependencies: { hono: `file:${join(repo, 'node_modules/hono')}` } }),
+      JSON.stringify({
+        name: 'frontend',
+        private: true,
+        type: 'module',
+        dependencies: { hono: `file:${join(repo, 'node_modules/hono')}` },
+      }),
     );
     await run('npm', ['install', '--offline', '--no-audit', '--no-fund', tarball], app);
-    expect(readdirSync(join(app, 'node_modules')).filter((f) => !f.startsWith('.')).sort()).toEqual(['auth-system', 'hono']);
+    expect(
+      readdirSync(join(app, 'node_modules'))
+        .filter((f) => !f.startsWith('.'))
+        .sort(),
+    ).toEqual(['auth-system', 'hono']);
     const entry = readFileSync(join(app, 'node_modules/auth-system/client.js'), 'utf8');
-    expect([...entry.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']/g)].map((m) => m[1] ?? m[2])).toEqual(['hono/client']);
+    expect([...entry.matchAll(/\bfrom\s*["']([^"']+)["']|\bimport\s*\(\s*["']([^"']+)["']/g)].map((m) => m[1] ?? m[2])).toEqual([
+      'hono/client',
+    ]);
 
     // Checked as a frontend would, libraries included (no skipLibCheck): an
     // unresolved import in the declarations, or types that decayed to any

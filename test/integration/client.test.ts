@@ -11,7 +11,11 @@ describe('typed client', () => {
   let server: ServerProcess;
 
   beforeAll(async () => {
-    server = new ServerProcess(await freePort(), { DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-client-')), ARGON2_MEMORY_KIB: '1024', ARGON2_TIME_COST: '1' });
+    server = new ServerProcess(await freePort(), {
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-client-')),
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_TIME_COST: '1',
+    });
     await server.start(60_000);
   });
   afterAll(async () => {
@@ -89,8 +93,21 @@ describe('client bundle', () => {
       logLevel: 'silent',
     });
     const inputs = Object.keys(out.metafile.inputs);
-    for (const pkg of ['postgres', 'ioredis', '@node-rs/argon2', '@electric-sql/pglite', 'drizzle-orm', 'pino', 'prom-client', 'zod', 'hono-openapi']) {
-      expect(inputs.filter((i) => i.includes(`node_modules/${pkg}/`)), pkg).toEqual([]);
+    for (const pkg of [
+      'postgres',
+      'ioredis',
+      '@node-rs/argon2',
+      '@electric-sql/pglite',
+      'drizzle-orm',
+      'pino',
+      'prom-client',
+      'zod',
+      'hono-openapi',
+    ]) {
+      expect(
+        inputs.filter((i) => i.includes(`node_modules/${pkg}/`)),
+        pkg,
+      ).toEqual([]);
     }
     expect(inputs.some((i) => i.includes('node_modules/hono/'))).toBe(true);
     const bytes = out.outputFiles[0]!.contents.length;

@@ -16,20 +16,37 @@ describe.each(BACKENDS)('HTTP conventions on %s', (backend) => {
   };
 
   it('answers malformed JSON with 400 invalid_json', async () => {
-    expectProblem(await call('POST', '/auth/login', { raw: '{"email":', headers: { 'content-type': 'application/json' } }), 400, 'invalid_json');
+    expectProblem(
+      await call('POST', '/auth/login', { raw: '{"email":', headers: { 'content-type': 'application/json' } }),
+      400,
+      'invalid_json',
+    );
   });
 
   it('answers a non-JSON body with 415 unsupported_media_type', async () => {
-    expectProblem(await call('POST', '/auth/login', { raw: 'email=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'unsupported_media_type');
+    expectProblem(
+      await call('POST', '/auth/login', { raw: 'email=a', headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      415,
+      'unsupported_media_type',
+    );
   });
 
   it('answers a body over 64 KiB with 413 payload_too_large', async () => {
     const big = JSON.stringify({ email: 'a@b.c', password: 'x'.repeat(70 * 1024) });
-    expectProblem(await call('POST', '/auth/login', { raw: big, headers: { 'content-type': 'application/json', 'content-length': String(big.length) } }), 413, 'payload_too_large');
+    expectProblem(
+      await call('POST', '/auth/login', {
+        raw: big,
+        headers: { 'content-type': 'application/json', 'content-length': String(big.length) },
+      }),
+      413,
+      'payload_too_large',
+    );
   });
 
   it('rejects unknown fields with 400 validation_failed listing the field', async () => {
-    const res = await call('POST', '/auth/register', { body: { email: 'x@example.test', password: 'a-long-passphrase-9', name: 'X', roles: ['admin'] } });
+    const res = await call('POST', '/auth/register', {
+      body: { email: 'x@example.test', password: 'a-long-passphrase-9', name: 'X', roles: ['admin'] },
+    });
     expectProblem(res, 400, 'validation_failed');
     expect(res.body.errors).toContainEqual({ path: 'roles', message: expect.any(String) });
   });
@@ -102,7 +119,8 @@ describe.each(BACKENDS)('HTTP conventions on %s', (backend) => {
         ['POST', '/roles', { token: admin.accessToken, body: { name: 'ctl-role', description: bad } }, 'description'],
       );
       // A password may hold any character but the two no database stores.
-      if (bad !== 'a\u001bb') cases.push(['POST', '/auth/register', { body: { email: uniqueEmail(), password: `${PASSWORD}${bad}`, name: 'N' } }, 'password']);
+      if (bad !== 'a\u001bb')
+        cases.push(['POST', '/auth/register', { body: { email: uniqueEmail(), password: `${PASSWORD}${bad}`, name: 'N' } }, 'password']);
       if (inUrl) {
         cases.push(
           ['GET', `/users?q=${q}`, { token: admin.accessToken }, 'q'],
@@ -119,9 +137,14 @@ describe.each(BACKENDS)('HTTP conventions on %s', (backend) => {
       const res = await call(method, path, opts);
       expect(res.status, `${method} ${path} ${JSON.stringify(opts.body)}`).toBe(400);
       expect(res.body.code).toBe('validation_failed');
-      expect(res.body.errors.map((e: { path: string }) => e.path), `${method} ${path}`).toContain(field);
+      expect(
+        res.body.errors.map((e: { path: string }) => e.path),
+        `${method} ${path}`,
+      ).toContain(field);
     }
-    expect((await call('POST', '/posts', { token: user.accessToken, body: { title: 't', body: 'line one\n\tline two\r\n' } })).status).toBe(201);
+    expect((await call('POST', '/posts', { token: user.accessToken, body: { title: 't', body: 'line one\n\tline two\r\n' } })).status).toBe(
+      201,
+    );
   });
 
   it('refuses times and cursors outside the years 0001-9999 with 400, never 500', async () => {
@@ -140,7 +163,11 @@ describe.each(BACKENDS)('HTTP conventions on %s', (backend) => {
       expect(res.status, path).toBe(400);
       expect(res.body.code, path).toBe('validation_failed');
     }
-    for (const path of [`/admin/logs?since=${encodeURIComponent('0001-01-01T00:00:00Z')}`, `/admin/logs?until=${encodeURIComponent('9999-12-31T23:59:59Z')}`, `/posts?cursor=${cursor('253402300799999')}`]) {
+    for (const path of [
+      `/admin/logs?since=${encodeURIComponent('0001-01-01T00:00:00Z')}`,
+      `/admin/logs?until=${encodeURIComponent('9999-12-31T23:59:59Z')}`,
+      `/posts?cursor=${cursor('253402300799999')}`,
+    ]) {
       expect((await call('GET', path, { token: admin.accessToken })).status, path).toBe(200);
     }
   });

@@ -57,7 +57,9 @@ describe('DATA_DIR modes', () => {
       expect(login.status).toBe(200);
       const tokens = (await login.json()) as { accessToken: string; refreshToken: string };
       expect((await fetch(`${server.url}/users/me`, { headers: { authorization: `Bearer ${tokens.accessToken}` } })).status).toBe(200);
-      expect((await fetch(`${server.url}/posts`, json({ title: 'Modes', body: 'Written to the WAL.' }, tokens.accessToken))).status).toBe(201);
+      expect((await fetch(`${server.url}/posts`, json({ title: 'Modes', body: 'Written to the WAL.' }, tokens.accessToken))).status).toBe(
+        201,
+      );
       expect((await fetch(`${server.url}/auth/refresh`, json({ refreshToken: tokens.refreshToken }))).status).toBe(200);
       expect((await fetch(`${server.url}/auth/login`, json({ email, password: 'not-the-passphrase' }))).status).toBe(401);
     } finally {

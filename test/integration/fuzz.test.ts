@@ -13,7 +13,9 @@ import { useTestApp } from '../helpers/use-app.js';
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2500);
 
 describe('fuzzing every endpoint', () => {
-  const app = useTestApp('pglite', { overrides: { RATE_LIMIT_REQUESTS: '1000000', LOGIN_MAX_FAILURES: '10000', LOGIN_IP_MAX_FAILURES: '1000000' } });
+  const app = useTestApp('pglite', {
+    overrides: { RATE_LIMIT_REQUESTS: '1000000', LOGIN_MAX_FAILURES: '10000', LOGIN_IP_MAX_FAILURES: '1000000' },
+  });
   let user: Session;
   let admin: Session;
   let routes: { method: string; path: string }[];
@@ -33,17 +35,47 @@ describe('fuzzing every endpoint', () => {
 
   const uuid = fc.uuid();
   // Text the database refuses or that breaks UTF-8: NUL, other controls, unpaired surrogates.
-  const hostileText = fc.string({ unit: fc.oneof(fc.constantFrom('\u0000', '\u0001', '\u001b', '\u007f', '\ud800', '\udfff', '\n', '\t'), fc.constantFrom('a', 'Z', '@', '.', '-', ' ')), maxLength: 30 });
+  const hostileText = fc.string({
+    unit: fc.oneof(
+      fc.constantFrom('\u0000', '\u0001', '\u001b', '\u007f', '\ud800', '\udfff', '\n', '\t'),
+      fc.constantFrom('a', 'Z', '@', '.', '-', ' '),
+    ),
+    maxLength: 30,
+  });
   const text = (maxLength: number) => fc.oneof(fc.string({ maxLength }), hostileText);
   // Times at and past what timestamptz and toISOString() agree on; cursors that decode to them.
   const extremeTime = fc.oneof(
-    fc.constantFrom('0000-01-01T00:00:00Z', '0001-01-01T00:00:00+05:00', '9999-12-31T23:59:59-05:00', '+275760-09-13T00:00:00Z', '-000001-01-01T00:00:00Z', '1970-01-01T00:00:00Z'),
+    fc.constantFrom(
+      '0000-01-01T00:00:00Z',
+      '0001-01-01T00:00:00+05:00',
+      '9999-12-31T23:59:59-05:00',
+      '+275760-09-13T00:00:00Z',
+      '-000001-01-01T00:00:00Z',
+      '1970-01-01T00:00:00Z',
+    ),
     fc.date({ min: new Date(-8.64e15), max: new Date(8.64e15), noInvalidDate: true }).map((d) => d.toISOString()),
   );
-  const craftedCursor = fc.tuple(fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 16n }), fc.constantFrom(253402300800000n, 999999999999999n)), fc.oneof(fc.uuid(), hostileText)).map(([ms, id]) => Buffer.from(`${ms}.${id}`).toString('base64url'));
-  const segment = fc.oneof(uuid, fc.string({ maxLength: 40 }), hostileText, fc.constantFrom('me', 'admin', 'guest', '..', '%00', '%E0%A4%A', '%ED%A0%80', 'null', '__proto__', 'a'.repeat(300)));
+  const craftedCursor = fc
+    .tuple(
+      fc.oneof(fc.bigInt({ min: 0n, max: 10n ** 16n }), fc.constantFrom(253402300800000n, 999999999999999n)),
+      fc.oneof(fc.uuid(), hostileText),
+    )
+    .map(([ms, id]) => Buffer.from(`${ms}.${id}`).toString('base64url'));
+  const segment = fc.oneof(
+    uuid,
+    fc.string({ maxLength: 40 }),
+    hostileText,
+    fc.constantFrom('me', 'admin', 'guest', '..', '%00', '%E0%A4%A', '%ED%A0%80', 'null', '__proto__', 'a'.repeat(300)),
+  );
   const hostileKey = fc.constantFrom('__proto__', 'constructor', 'prototype', 'roles', 'toString', '');
-  const leaf = fc.oneof(fc.string({ maxLength: 50 }), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.string({ minLength: 5000, maxLength: 20000 }));
+  const leaf = fc.oneof(
+    fc.string({ maxLength: 50 }),
+    fc.integer(),
+    fc.double(),
+    fc.boolean(),
+    fc.constant(null),
+    fc.string({ minLength: 5000, maxLength: 20000 }),
+  );
   const json: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
     value: fc.oneof({ depthSize: 'small', withCrossShrink: true }, leaf, tie('array'), tie('object')),
     array: fc.array(tie('value'), { maxLength: 5 }),
@@ -52,7 +84,12 @@ describe('fuzzing every endpoint', () => {
   const deep = fc.integer({ min: 50, max: 5000 }).map((n) => '['.repeat(n) + ']'.repeat(n));
   const plausibleBody = fc.record(
     {
-      email: fc.oneof(fc.emailAddress(), fc.string(), hostileText.map((t) => `${t}@example.test`), fc.constant(null)),
+      email: fc.oneof(
+        fc.emailAddress(),
+        fc.string(),
+        hostileText.map((t) => `${t}@example.test`),
+        fc.constant(null),
+      ),
       password: fc.oneof(text(200), fc.integer()),
       name: fc.oneof(text(120), fc.constant([])),
       title: text(250),
@@ -82,10 +119,26 @@ describe('fuzzing every endpoint', () => {
     fc.tuple(json, json, fc.string({ maxLength: 40 })).map(([h, p, s]) => `Bearer ${b64(h)}.${b64(p)}.${s}`),
     fc.constantFrom('Bearer', 'Basic dXNlcjpwYXNz', 'bearer  a.b.c', `Bearer ${b64({ alg: 'none' })}.${b64({ sub: 'x' })}.`),
   );
-  const contentType = fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain', 'application/x-www-form-urlencoded', 'application/merge-patch+json', '', 'application/json; boundary=x');
+  const contentType = fc.constantFrom(
+    'application/json',
+    'application/json; charset=utf-8',
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'application/merge-patch+json',
+    '',
+    'application/json; boundary=x',
+  );
   const queryValue = fc.oneof(fc.string({ maxLength: 60 }), hostileText, extremeTime, craftedCursor);
-  const query = fc.dictionary(fc.constantFrom('limit', 'cursor', 'q', 'role', 'actorId', 'action', 'status', 'since', 'until', 'x', '__proto__'), queryValue, { maxKeys: 4 });
-  const extraHeaders = fc.dictionary(fc.constantFrom('x-request-id', 'x-forwarded-for', 'accept', 'origin', 'content-length'), fc.string({ maxLength: 300 }).filter((s) => /^[\x20-\x7e]*$/.test(s)), { maxKeys: 3 });
+  const query = fc.dictionary(
+    fc.constantFrom('limit', 'cursor', 'q', 'role', 'actorId', 'action', 'status', 'since', 'until', 'x', '__proto__'),
+    queryValue,
+    { maxKeys: 4 },
+  );
+  const extraHeaders = fc.dictionary(
+    fc.constantFrom('x-request-id', 'x-forwarded-for', 'accept', 'origin', 'content-length'),
+    fc.string({ maxLength: 300 }).filter((s) => /^[\x20-\x7e]*$/.test(s)),
+    { maxKeys: 3 },
+  );
 
   it(`answers ${RUNS} hostile requests with documented problems, never a 5xx`, async () => {
     const codes = new Set(Object.keys(ERROR_CODES));
@@ -126,7 +179,11 @@ describe('fuzzing every endpoint', () => {
             expect(p.status).toBe(res.status);
             // The OpenAPI document lists this code under this status for the route that answered.
             const op = documented(route.method, path);
-            if (op) expect(op.documents(res.status, p.code), `${op.route} answered ${res.status} ${p.code}, not in its documented responses`).toBe(true);
+            if (op)
+              expect(
+                op.documents(res.status, p.code),
+                `${op.route} answered ${res.status} ${p.code}, not in its documented responses`,
+              ).toBe(true);
           }
         },
       ),

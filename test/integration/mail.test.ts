@@ -15,7 +15,12 @@ describe('mail written to files', () => {
     const logs = new LogCapture();
     const mailer = new FileMailer(dataDir, 'auth-system <no-reply@example.test>', createLogger('info', logs));
     const link = 'https://auth.example.test/reset-password#token=secret-token-value';
-    const first = await mailer.send({ to: 'ann@example.test', subject: 'Reset your password', text: `Open ${link}\n`, html: `<p><a href="${link}">Reset</a></p>` });
+    const first = await mailer.send({
+      to: 'ann@example.test',
+      subject: 'Reset your password',
+      text: `Open ${link}\n`,
+      html: `<p><a href="${link}">Reset</a></p>`,
+    });
     const second = await mailer.send({ to: 'bob@example.test', subject: 'Ünïcødé subject', text: 'Plain only' });
     expect(readdirSync(join(dataDir, 'mail')).sort()).toHaveLength(2);
     expect(statSync(join(dataDir, 'mail')).mode & 0o777).toBe(0o700);

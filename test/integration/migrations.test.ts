@@ -36,7 +36,9 @@ describe('migrations and seeding', () => {
     const config = testConfig();
     const conns = await Promise.all([1, 2, 3, 4].map(() => connectPostgres({ url: db.url, poolSize: 2 })));
     try {
-      const results = await Promise.allSettled(conns.map((database) => prepareDatabase({ database, config, store: new MemoryStore(), metrics: createMetrics() })));
+      const results = await Promise.allSettled(
+        conns.map((database) => prepareDatabase({ database, config, store: new MemoryStore(), metrics: createMetrics() })),
+      );
       // The SQLSTATE, constraint and table (never drizzle's 'Failed query'), so a failure says why.
       expect(results.filter((r) => r.status === 'rejected').map((r) => describeError((r as PromiseRejectedResult).reason))).toEqual([]);
       expect(await count(db.url, 'select count(*) as n from schema_migrations')).toBe(MIGRATIONS);

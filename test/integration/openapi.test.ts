@@ -31,7 +31,7 @@ describe('OpenAPI document', () => {
       if (meta) {
         expect(op.operationId).toBe(meta.action);
         expect(op['x-permission']).toEqual(meta.permission ? [meta.permission, ...(meta.also ?? [])] : []);
-        (op['x-permission'] ?? []).forEach((p: string) => perms.add(p));
+        for (const p of op['x-permission'] ?? []) perms.add(p);
       }
     }
     expect([...perms].sort()).toEqual([...ALL_PERMISSIONS]);
@@ -48,7 +48,9 @@ describe('OpenAPI document', () => {
       expect(register.responses[status].content['application/problem+json'].schema).toEqual({ $ref: '#/components/schemas/Problem' });
     }
     expect(register.responses['409'].description).toContain('email_taken');
-    expect(doc.components.schemas.Problem.required).toEqual(expect.arrayContaining(['type', 'title', 'status', 'detail', 'code', 'requestId']));
+    expect(doc.components.schemas.Problem.required).toEqual(
+      expect.arrayContaining(['type', 'title', 'status', 'detail', 'code', 'requestId']),
+    );
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' });
     expect(doc.paths['/users/me'].get.security).toEqual([{ bearerAuth: [] }]);
     expect(doc.paths['/posts'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['cursor', 'limit']);
@@ -61,7 +63,10 @@ describe('OpenAPI document', () => {
     const s = await registerAndLogin(call);
     const guestOnly = await userWithRoles(call, admin, ['guest']);
     const post = (await call('POST', '/posts', { token: admin.accessToken, body: { title: 't', body: 'b' } })).body.id;
-    const helper = await call('POST', '/roles', { token: admin.accessToken, body: { name: 'doc-helper', permissions: ['users:roles:assign'] } });
+    const helper = await call('POST', '/roles', {
+      token: admin.accessToken,
+      body: { name: 'doc-helper', permissions: ['users:roles:assign'] },
+    });
     expect(helper.status).toBe(201);
     const delegate = await userWithRoles(call, admin, ['user', 'doc-helper']);
     const cases: [string, string, { body?: unknown; token?: string; raw?: string; headers?: Record<string, string> }][] = [
@@ -96,7 +101,10 @@ describe('OpenAPI document', () => {
       const res = await call(method, path, opts);
       expect(res.status, `${method} ${path}`).toBeGreaterThanOrEqual(400);
       const op = documented(method, path)!;
-      expect(op.documents(res.status, res.body.code), `${op.route} answered ${res.status} ${res.body.code}, not in its documented responses`).toBe(true);
+      expect(
+        op.documents(res.status, res.body.code),
+        `${op.route} answered ${res.status} ${res.body.code}, not in its documented responses`,
+      ).toBe(true);
       seen.add(`${res.status} ${res.body.code}`);
     }
     // The case that drifted: PUT /users/me answers a wrong currentPassword with 403, and says so.

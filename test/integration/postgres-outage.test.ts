@@ -38,7 +38,10 @@ describe('PostgreSQL outage', () => {
     let running = true;
     const worker = async (w: number) => {
       for (let i = 0; running; i++) {
-        const res = i % 2 ? await call('POST', '/posts', { token: s.accessToken, body: { title: `w${w}-${i}`, body: 'b' } }) : await call('GET', '/posts', { token: s.accessToken });
+        const res =
+          i % 2
+            ? await call('POST', '/posts', { token: s.accessToken, body: { title: `w${w}-${i}`, body: 'b' } })
+            : await call('GET', '/posts', { token: s.accessToken });
         statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
         if (res.status >= 400) codes.add(res.body.code);
         if (res.status === 201) acknowledged.push(res.body.id);
@@ -89,6 +92,8 @@ describe('PostgreSQL outage', () => {
     const stored = new Set((await database.db.select({ id: posts.id }).from(posts)).map((r) => r.id));
     expect(acknowledged.length).toBeGreaterThan(5);
     expect(acknowledged.filter((id) => !stored.has(id))).toEqual([]);
-    console.log(`postgres outage: statuses ${JSON.stringify(Object.fromEntries(statuses))}, ${acknowledged.length} acknowledged writes all stored`);
+    console.log(
+      `postgres outage: statuses ${JSON.stringify(Object.fromEntries(statuses))}, ${acknowledged.length} acknowledged writes all stored`,
+    );
   }, 120_000);
 });

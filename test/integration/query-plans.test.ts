@@ -24,9 +24,15 @@ describe('query plans on PostgreSQL', () => {
     const d = database.db;
     await migrate(d);
     await d.execute(sql`insert into users (id, email, name, password_hash) values (${author}, 'plan@example.test', 'p', 'x')`);
-    await d.execute(sql`insert into users (email, name, password_hash) select 'u' || g || '@x.test', 'n', 'x' from generate_series(1, 5000) g`);
-    await d.execute(sql`insert into posts (author_id, title, body, created_at) select ${author}, 't', 'b', now() - (g || ' seconds')::interval from generate_series(1, 20000) g`);
-    await d.execute(sql`insert into audit_logs (at, request_id, actor_id, ip, method, path, route, status, action) select now() - (g || ' ms')::interval, 'r' || g, case when g % 10 = 0 then ${author}::uuid end, '1.2.3.4', 'GET', '/posts', '/posts', case when g % 50 = 0 then 403 else 200 end, case when g % 50 = 0 then 'auth.login' else 'posts.list' end from generate_series(1, 50000) g`);
+    await d.execute(
+      sql`insert into users (email, name, password_hash) select 'u' || g || '@x.test', 'n', 'x' from generate_series(1, 5000) g`,
+    );
+    await d.execute(
+      sql`insert into posts (author_id, title, body, created_at) select ${author}, 't', 'b', now() - (g || ' seconds')::interval from generate_series(1, 20000) g`,
+    );
+    await d.execute(
+      sql`insert into audit_logs (at, request_id, actor_id, ip, method, path, route, status, action) select now() - (g || ' ms')::interval, 'r' || g, case when g % 10 = 0 then ${author}::uuid end, '1.2.3.4', 'GET', '/posts', '/posts', case when g % 50 = 0 then 403 else 200 end, case when g % 50 = 0 then 'auth.login' else 'posts.list' end from generate_series(1, 50000) g`,
+    );
     await d.execute(sql`analyze`);
   }, 120_000);
   afterAll(async () => {
@@ -40,15 +46,27 @@ describe('query plans on PostgreSQL', () => {
       return typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`;
     });
     const r = await database.db.execute(sql.raw(`explain ${inlined}`));
-    return rowsOf<Record<string, string>>(r).map((row) => row['QUERY PLAN']).join('\n');
+    return rowsOf<Record<string, string>>(r)
+      .map((row) => row['QUERY PLAN'])
+      .join('\n');
   }
 
   const page = (table: typeof posts | typeof users, where?: SQL) =>
-    database.db.select().from(table).where(where).orderBy(...newestFirst(table.createdAt, table.id)).limit(21);
+    database.db
+      .select()
+      .from(table)
+      .where(where)
+      .orderBy(...newestFirst(table.createdAt, table.id))
+      .limit(21);
 
   it('reads the first and a deep page of posts and users from the index', async () => {
     const cursor = { at: new Date(Date.now() - 10_000 * 1000), id: 'ffffffff-ffff-4fff-bfff-ffffffffffff' };
-    for (const q of [page(posts), page(posts, olderThan(posts.createdAt, posts.id, cursor)), page(users), page(users, olderThan(users.createdAt, users.id, cursor))]) {
+    for (const q of [
+      page(posts),
+      page(posts, olderThan(posts.createdAt, posts.id, cursor)),
+      page(users),
+      page(users, olderThan(users.createdAt, users.id, cursor)),
+    ]) {
       const p = await plan(q);
       expect(p).toMatch(/Index Scan using (posts|users)_created_idx/);
       expect(p).not.toMatch(/Sort/);
@@ -70,7 +88,9 @@ describe('query plans on PostgreSQL', () => {
         await tx.execute(sql.raw(`prepare page_plan as ${statement.getQuery().sql}`));
         const r = await tx.execute(sql.raw(`explain execute page_plan(${args})`));
         await tx.execute(sql.raw('deallocate page_plan'));
-        return rowsOf<Record<string, string>>(r).map((row) => row['QUERY PLAN']).join('\n');
+        return rowsOf<Record<string, string>>(r)
+          .map((row) => row['QUERY PLAN'])
+          .join('\n');
       });
       expect(p).toMatch(/Index Scan using posts_created_idx/);
       expect(p).not.toMatch(/Sort/);

@@ -21,11 +21,16 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     admin = await loginAdmin(call);
   });
 
-  const newPost = async (s: Session) => (await call('POST', '/posts', { token: s.accessToken, body: { title: 't', body: 'b' } })).body.id as string;
+  const newPost = async (s: Session) =>
+    (await call('POST', '/posts', { token: s.accessToken, body: { title: 't', body: 'b' } })).body.id as string;
 
   /** One request per guarded route, built fresh for each attempt (so allowed deletes have something to delete). */
   const routeRequests: Record<string, (who: Session | null) => Promise<{ method: string; path: string; body?: unknown }>> = {
-    'POST /auth/register': async () => ({ method: 'POST', path: '/auth/register', body: { email: uniqueEmail(), password: PASSWORD, name: 'M' } }),
+    'POST /auth/register': async () => ({
+      method: 'POST',
+      path: '/auth/register',
+      body: { email: uniqueEmail(), password: PASSWORD, name: 'M' },
+    }),
     'GET /posts': async () => ({ method: 'GET', path: '/posts' }),
     'GET /posts/:id': async () => ({ method: 'GET', path: `/posts/${await newPost(admin)}` }),
     'POST /posts': async () => ({ method: 'POST', path: '/posts', body: { title: 'x', body: 'y' } }),
@@ -35,11 +40,19 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     'PUT /users/me': async () => ({ method: 'PUT', path: '/users/me', body: { name: 'Renamed' } }),
     'GET /users': async () => ({ method: 'GET', path: '/users' }),
     'GET /users/:id': async () => ({ method: 'GET', path: `/users/${admin.userId}` }),
-    'PUT /users/:id/roles': async () => ({ method: 'PUT', path: `/users/${(await registerAndLogin(call)).userId}/roles`, body: { roles: ['user'] } }),
+    'PUT /users/:id/roles': async () => ({
+      method: 'PUT',
+      path: `/users/${(await registerAndLogin(call)).userId}/roles`,
+      body: { roles: ['user'] },
+    }),
     'GET /roles': async () => ({ method: 'GET', path: '/roles' }),
     'GET /permissions': async () => ({ method: 'GET', path: '/permissions' }),
     'POST /roles': async () => ({ method: 'POST', path: '/roles', body: { name: `r${Math.random().toString(36).slice(2, 10)}` } }),
-    'PUT /roles/:role/permissions': async () => ({ method: 'PUT', path: '/roles/moderator/permissions', body: { permissions: BUILT_IN_DEFAULTS.moderator.permissions } }),
+    'PUT /roles/:role/permissions': async () => ({
+      method: 'PUT',
+      path: '/roles/moderator/permissions',
+      body: { permissions: BUILT_IN_DEFAULTS.moderator.permissions },
+    }),
     'DELETE /roles/:role': async () => {
       const name = `d${Math.random().toString(36).slice(2, 10)}`;
       await call('POST', '/roles', { token: admin.accessToken, body: { name } });
@@ -149,13 +162,18 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       refused(await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['user'] } }), 'admin');
       refused(await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['admin'] } }), 'admin');
       // moderator carries posts:delete:any, which the delegate lacks.
-      refused(await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['user', 'moderator'] } }), 'posts:delete:any');
+      refused(
+        await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['user', 'moderator'] } }),
+        'posts:delete:any',
+      );
       // Within what it holds, delegation works: its own role and user.
       const ok = await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['user', name] } });
       expect(ok.status).toBe(200);
       expect(ok.body.roles).toEqual(['user', name].sort());
       // An admin's other roles may change, as long as admin stays.
-      expect((await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['admin', 'user'] } })).status).toBe(200);
+      expect((await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['admin', 'user'] } })).status).toBe(
+        200,
+      );
       expect((await call('GET', `/users/${admin.userId}`, { token: admin.accessToken })).body.roles).toContain('admin');
       await app.t.services.audit.flush();
       const entry = (await call('GET', `/admin/logs?actorId=${d.userId}&status=403&limit=10`, { token: admin.accessToken })).body.items;
@@ -166,28 +184,63 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       const name = `editor-${tag()}`;
       await role(name, ['roles:update', 'roles:create', 'roles:read']);
       const e = await userWithRoles(call, admin, ['user', name]);
-      refused(await call('PUT', `/roles/${name}/permissions`, { token: e.accessToken, body: { permissions: ['roles:update', 'roles:create', 'roles:read', 'users:roles:assign'] } }), 'users:roles:assign');
-      refused(await call('PUT', '/roles/user/permissions', { token: e.accessToken, body: { permissions: [...BUILT_IN_DEFAULTS.user.permissions, 'admin:logs:read'] } }), 'admin:logs:read');
-      refused(await call('POST', '/roles', { token: e.accessToken, body: { name: `mine-${tag()}`, permissions: ['users:read'] } }), 'users:read');
+      refused(
+        await call('PUT', `/roles/${name}/permissions`, {
+          token: e.accessToken,
+          body: { permissions: ['roles:update', 'roles:create', 'roles:read', 'users:roles:assign'] },
+        }),
+        'users:roles:assign',
+      );
+      refused(
+        await call('PUT', '/roles/user/permissions', {
+          token: e.accessToken,
+          body: { permissions: [...BUILT_IN_DEFAULTS.user.permissions, 'admin:logs:read'] },
+        }),
+        'admin:logs:read',
+      );
+      refused(
+        await call('POST', '/roles', { token: e.accessToken, body: { name: `mine-${tag()}`, permissions: ['users:read'] } }),
+        'users:read',
+      );
       // Removing, and adding what it holds, are fine.
-      const trimmed = await call('PUT', `/roles/${name}/permissions`, { token: e.accessToken, body: { permissions: ['roles:update', 'roles:read', 'roles:create', 'posts:read'] } });
+      const trimmed = await call('PUT', `/roles/${name}/permissions`, {
+        token: e.accessToken,
+        body: { permissions: ['roles:update', 'roles:read', 'roles:create', 'posts:read'] },
+      });
       expect(trimmed.status).toBe(200);
-      expect((await call('POST', '/roles', { token: e.accessToken, body: { name: `mine-${tag()}`, permissions: ['posts:read', 'roles:read'] } })).status).toBe(201);
+      expect(
+        (await call('POST', '/roles', { token: e.accessToken, body: { name: `mine-${tag()}`, permissions: ['posts:read', 'roles:read'] } }))
+          .status,
+      ).toBe(201);
       expect((await call('GET', '/users/me', { token: e.accessToken })).body.permissions).not.toContain('users:roles:assign');
     });
 
     it('never lets the guest role hold a permission outside auth:register and posts:read, whatever the database says', async () => {
-      refused(await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: ['auth:register', 'posts:read', 'users:roles:assign'] } }), 'users:roles:assign');
-      refused(await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: ['auth:refresh'] } }), 'auth:refresh');
+      refused(
+        await call('PUT', '/roles/guest/permissions', {
+          token: admin.accessToken,
+          body: { permissions: ['auth:register', 'posts:read', 'users:roles:assign'] },
+        }),
+        'users:roles:assign',
+      );
+      refused(
+        await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: ['auth:refresh'] } }),
+        'auth:refresh',
+      );
       const victim = await registerAndLogin(call);
       // A row written before this rule (or by hand) gives anonymous callers nothing.
       await app.database.db.execute(sql`INSERT INTO role_permissions (role_name, permission) VALUES ('guest', 'users:roles:assign')`);
       try {
-        await call('PUT', '/roles/user/permissions', { token: admin.accessToken, body: { permissions: BUILT_IN_DEFAULTS.user.permissions } }); // bumps the roles version
+        await call('PUT', '/roles/user/permissions', {
+          token: admin.accessToken,
+          body: { permissions: BUILT_IN_DEFAULTS.user.permissions },
+        }); // bumps the roles version
         const anon = await call('PUT', `/users/${victim.userId}/roles`, { body: { roles: ['admin'] } });
         expect(anon.status).toBe(401);
         expect(anon.body.code).toBe('unauthenticated');
-        const guest = (await call('GET', '/roles', { token: admin.accessToken })).body.items.find((r: { name: string }) => r.name === 'guest');
+        const guest = (await call('GET', '/roles', { token: admin.accessToken })).body.items.find(
+          (r: { name: string }) => r.name === 'guest',
+        );
         expect(guest.permissions).toEqual(['auth:register', 'posts:read']);
       } finally {
         await app.database.db.execute(sql`DELETE FROM role_permissions WHERE role_name = 'guest' AND permission = 'users:roles:assign'`);
@@ -204,7 +257,10 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('unauthenticated');
     } finally {
-      await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: BUILT_IN_DEFAULTS.guest.permissions } });
+      await call('PUT', '/roles/guest/permissions', {
+        token: admin.accessToken,
+        body: { permissions: BUILT_IN_DEFAULTS.guest.permissions },
+      });
     }
     expect((await call('GET', '/posts')).status).toBe(200);
   });
@@ -223,9 +279,18 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
 
     it('enforces names, uniqueness, known permissions and locks', async () => {
       const tok = admin.accessToken;
-      const created = await call('POST', '/roles', { token: tok, body: { name: 'support_agent', description: 'Support', permissions: ['users:read'] } });
+      const created = await call('POST', '/roles', {
+        token: tok,
+        body: { name: 'support_agent', description: 'Support', permissions: ['users:read'] },
+      });
       expect(created.status).toBe(201);
-      expect(created.body).toEqual({ name: 'support_agent', description: 'Support', permissions: ['users:read'], builtIn: false, userCount: 0 });
+      expect(created.body).toEqual({
+        name: 'support_agent',
+        description: 'Support',
+        permissions: ['users:read'],
+        builtIn: false,
+        userCount: 0,
+      });
       expect((await call('POST', '/roles', { token: tok, body: { name: 'support_agent' } })).body.code).toBe('role_exists');
       expect((await call('POST', '/roles', { token: tok, body: { name: 'x', permissions: [] } })).body.code).toBe('validation_failed');
       expect((await call('POST', '/roles', { token: tok, body: { name: 'Bad Name' } })).body.code).toBe('validation_failed');
@@ -246,7 +311,10 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
   describe('users administration', () => {
     it('replaces roles, refuses unknown roles, and returns the user', async () => {
       const s = await registerAndLogin(call);
-      const res = await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['moderator', 'user', 'user'] } });
+      const res = await call('PUT', `/users/${s.userId}/roles`, {
+        token: admin.accessToken,
+        body: { roles: ['moderator', 'user', 'user'] },
+      });
       expect(res.status).toBe(200);
       expect(res.body.roles).toEqual(['moderator', 'user']);
       const unknown = await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['wizard'] } });
@@ -287,9 +355,9 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       const refused = results.filter((r) => r.status === 'rejected');
       expect(refused).toHaveLength(1);
       expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'last_admin' });
-      const admins = (await call('GET', '/roles', { token: (results[0].status === 'fulfilled' ? admin : second).accessToken })).body.items.find(
-        (r: { name: string }) => r.name === 'admin',
-      );
+      const admins = (
+        await call('GET', '/roles', { token: (results[0].status === 'fulfilled' ? admin : second).accessToken })
+      ).body.items.find((r: { name: string }) => r.name === 'admin');
       expect(admins.userCount).toBe(1);
       if (results[1].status === 'fulfilled') {
         await assignRoles(app.t.services, ANY_ADMIN, admin.userId, ['admin']);
@@ -383,7 +451,13 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
 
     it('validates post bodies', async () => {
       const s = await registerAndLogin(call);
-      for (const body of [{ title: '', body: 'b' }, { title: 'x'.repeat(201), body: 'b' }, { title: 't', body: 'x'.repeat(10_001) }, { title: 't' }, { title: 't', body: 'b', authorId: NIL }]) {
+      for (const body of [
+        { title: '', body: 'b' },
+        { title: 'x'.repeat(201), body: 'b' },
+        { title: 't', body: 'x'.repeat(10_001) },
+        { title: 't' },
+        { title: 't', body: 'b', authorId: NIL },
+      ]) {
         const res = await call('POST', '/posts', { token: s.accessToken, body });
         expect(res.status, JSON.stringify(body).slice(0, 50)).toBe(400);
       }

@@ -87,16 +87,24 @@ describe('Redis outage', () => {
     await proxy.open();
     const viaProxy = new RedisStore({ url: `redis://127.0.0.1:${proxy.port}` });
     await viaProxy.ready();
-    const p = await createTestApp({ database: t.deps.database, store: viaProxy, keyRing: t.deps.keyRing, prepare: false, overrides: { RATE_LIMIT_REQUESTS: '1000' } });
+    const p = await createTestApp({
+      database: t.deps.database,
+      store: viaProxy,
+      keyRing: t.deps.keyRing,
+      prepare: false,
+      overrides: { RATE_LIMIT_REQUESTS: '1000' },
+    });
     const callP = client(p);
     try {
       const s = await registerAndLogin(callP);
       expect((await callP('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
       await proxy.cut();
-      expect((await callP('POST', '/auth/logout', { body: { refreshToken: s.refreshToken } }))).toMatchObject({ status: 204 });
+      expect(await callP('POST', '/auth/logout', { body: { refreshToken: s.refreshToken } })).toMatchObject({ status: 204 });
       expect((await callP('GET', '/users/me', { token: s.accessToken })).status).toBe(401);
       // Redis still says "alive" (the user's id) for this session.
-      expect(await redis.cli('GET', `auth:s:${JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid}`)).toBe(s.userId);
+      expect(await redis.cli('GET', `auth:s:${JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid}`)).toBe(
+        s.userId,
+      );
       await proxy.open();
       await viaProxy.ready(5_000).catch(() => {});
       for (let i = 0; i < 5; i++) expect((await callP('GET', '/users/me', { token: s.accessToken })).status).toBe(401);

@@ -16,7 +16,13 @@ describe('security checks', () => {
 
   it('sends security headers on every response, errors included', async () => {
     const s = await registerAndLogin(call);
-    for (const [method, path, token] of [['GET', '/posts'], ['GET', '/nope'], ['GET', '/users/me', s.accessToken], ['GET', '/users/me'], ['GET', '/healthz']] as const) {
+    for (const [method, path, token] of [
+      ['GET', '/posts'],
+      ['GET', '/nope'],
+      ['GET', '/users/me', s.accessToken],
+      ['GET', '/users/me'],
+      ['GET', '/healthz'],
+    ] as const) {
       const res = await call(method, path, { token });
       expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
       expect(res.headers.get('x-frame-options'), path).toBe('SAMEORIGIN');
@@ -55,7 +61,13 @@ describe('security checks', () => {
   });
 
   it('allows cross-origin browser access only to the configured origins', async () => {
-    const allowed = await call('OPTIONS', '/posts', { headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' } });
+    const allowed = await call('OPTIONS', '/posts', {
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'authorization,content-type',
+      },
+    });
     expect(allowed.status).toBe(204);
     expect(allowed.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     expect(allowed.headers.get('access-control-allow-headers')?.toLowerCase()).toContain('authorization');
@@ -63,7 +75,9 @@ describe('security checks', () => {
     expect(simple.headers.get('access-control-allow-origin')).toBe('https://app.example.com');
     const denied = await call('GET', '/posts', { headers: { origin: 'https://evil.example.net' } });
     expect(denied.headers.get('access-control-allow-origin')).toBeNull();
-    const preflightDenied = await call('OPTIONS', '/posts', { headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'DELETE' } });
+    const preflightDenied = await call('OPTIONS', '/posts', {
+      headers: { origin: 'https://evil.example.net', 'access-control-request-method': 'DELETE' },
+    });
     expect(preflightDenied.headers.get('access-control-allow-origin')).toBeNull();
   });
 
@@ -108,7 +122,12 @@ describe('GET /metrics with METRICS_TOKEN', () => {
   const app = useTestApp('pglite', { overrides: { METRICS_TOKEN: 'metrics-token-for-the-scraper' } });
 
   it('answers only a request that carries the token', async () => {
-    for (const authorization of [undefined, 'Bearer wrong-token', 'metrics-token-for-the-scraper', 'Bearer metrics-token-for-the-scraperX']) {
+    for (const authorization of [
+      undefined,
+      'Bearer wrong-token',
+      'metrics-token-for-the-scraper',
+      'Bearer metrics-token-for-the-scraperX',
+    ]) {
       const res = await app.call('GET', '/metrics', { headers: authorization ? { authorization } : {} });
       expect(res.status, String(authorization)).toBe(401);
       expect(res.body.code).toBe('unauthenticated');
@@ -161,7 +180,11 @@ describe('request bodies through the Node HTTP server', () => {
   it('reads a JSON body, and refuses one over the limit whether sized by Content-Length or chunked', async () => {
     const { base } = served;
     const json = { 'content-type': 'application/json' };
-    const ok = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'socket@example.test', password: 'Socket-Passphrase-91!', name: 'S' }) });
+    const ok = await fetch(`${base}/auth/register`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ email: 'socket@example.test', password: 'Socket-Passphrase-91!', name: 'S' }),
+    });
     expect(ok.status).toBe(201);
     const big = JSON.stringify({ email: 'big@example.test', password: 'Socket-Passphrase-91!', name: 'x'.repeat(200_000) });
     const sized = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: big });
@@ -191,23 +214,43 @@ describe.each(BACKENDS)('database errors in the server log on %s', (backend) => 
     await exec(`ALTER TABLE posts ADD CONSTRAINT refuse_test_body CHECK (body NOT LIKE '%refused-body%')`);
     try {
       const email = uniqueEmail('logged');
-      const reg = await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Refused Name' }, headers: { 'x-request-id': `dberr-${backend}-1` } });
+      const reg = await call('POST', '/auth/register', {
+        body: { email, password: PASSWORD, name: 'Refused Name' },
+        headers: { 'x-request-id': `dberr-${backend}-1` },
+      });
       expect(reg.status).toBe(500);
       expect(reg.body.code).toBe('internal_error');
       const s = await registerAndLogin(call);
-      const post = await call('POST', '/posts', { token: s.accessToken, body: { title: 'fine title', body: 'a refused-body with private words' } });
+      const post = await call('POST', '/posts', {
+        token: s.accessToken,
+        body: { title: 'fine title', body: 'a refused-body with private words' },
+      });
       expect(post.status).toBe(500);
       const rename = await call('PUT', '/users/me', { token: s.accessToken, body: { name: 'Refused Name' } });
       expect(rename.status).toBe(500);
 
       const errors = app.t.logs.lines.filter((l) => l.includes('"unhandled error"')).map((l) => JSON.parse(l));
       expect(errors).toHaveLength(3);
-      expect(errors[0]).toMatchObject({ requestId: `dberr-${backend}-1`, err: { kind: 'database', code: '23514', constraint: 'refuse_test_name', table: 'users' } });
+      expect(errors[0]).toMatchObject({
+        requestId: `dberr-${backend}-1`,
+        err: { kind: 'database', code: '23514', constraint: 'refuse_test_name', table: 'users' },
+      });
       expect(errors[1].err).toMatchObject({ code: '23514', constraint: 'refuse_test_body', table: 'posts' });
       expect(errors[2].err).toMatchObject({ code: '23514', constraint: 'refuse_test_name', table: 'users' });
       const [row] = await app.database.db.select({ h: users.passwordHash }).from(users).where(sql`${users.email} = ${s.email}`);
       for (const line of errors.map((e) => JSON.stringify(e))) {
-        for (const needle of ['$argon2id', row!.h, email, 'refused-body', 'private words', 'Refused Name', 'Failed query', 'params', 'insert into', 'update ']) {
+        for (const needle of [
+          '$argon2id',
+          row!.h,
+          email,
+          'refused-body',
+          'private words',
+          'Refused Name',
+          'Failed query',
+          'params',
+          'insert into',
+          'update ',
+        ]) {
           expect(line, needle).not.toContain(needle);
         }
       }
@@ -220,7 +263,10 @@ describe.each(BACKENDS)('database errors in the server log on %s', (backend) => 
   it('describes a database error the same way wherever it is logged from', async () => {
     const logs = new LogCapture();
     const logger = createLogger('info', logs);
-    const err = await app.database.db.execute(sql`select ${'not-a-uuid-secret'}::uuid`).then(() => undefined, (e: unknown) => e);
+    const err = await app.database.db.execute(sql`select ${'not-a-uuid-secret'}::uuid`).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeDefined();
     logger.fatal({ err }, 'failed to start');
     logger.warn({ err: new Error('outer', { cause: err }) }, 'wrapped');
@@ -239,11 +285,24 @@ describe('headers from route declarations through the Node HTTP server', () => {
   it('sends no-store on personal data over a real socket, on a success and on a refusal', async () => {
     const { base } = served;
     const json = { 'content-type': 'application/json' };
-    const reg = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'wire@example.test', password: 'Wire-Passphrase-77!', name: 'W' }) });
+    const reg = await fetch(`${base}/auth/register`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({ email: 'wire@example.test', password: 'Wire-Passphrase-77!', name: 'W' }),
+    });
     expect(reg.status).toBe(201);
-    const login = (await (await fetch(`${base}/auth/login`, { method: 'POST', headers: json, body: JSON.stringify({ email: 'wire@example.test', password: 'Wire-Passphrase-77!' }) })).json()) as { accessToken: string };
+    const login = (await (
+      await fetch(`${base}/auth/login`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({ email: 'wire@example.test', password: 'Wire-Passphrase-77!' }),
+      })
+    ).json()) as { accessToken: string };
     const auth = { authorization: `Bearer ${login.accessToken}` };
-    for (const [path, status] of [['/users/me', 200], ['/admin/logs', 403]] as const) {
+    for (const [path, status] of [
+      ['/users/me', 200],
+      ['/admin/logs', 403],
+    ] as const) {
       const res = await fetch(`${base}${path}`, { headers: auth });
       expect(res.status, path).toBe(status);
       expect(res.headers.get('cache-control'), path).toBe('no-store');

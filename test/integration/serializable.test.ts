@@ -57,7 +57,12 @@ describe('withTx at SERIALIZABLE on PostgreSQL', () => {
   it('two conflicting transactions both succeed through the retry, numbered as if run one after the other', async () => {
     const bothRead = barrier(2);
     const retries: { attempt: number; code: string | undefined }[] = [];
-    const counted = { n: 0, inc() { this.n++; } };
+    const counted = {
+      n: 0,
+      inc() {
+        this.n++;
+      },
+    };
     const attempts = [0, 0];
     const run = (i: 0 | 1) =>
       withTx(

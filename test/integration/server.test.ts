@@ -18,9 +18,14 @@ describe('the service process', () => {
     // Start-up time is a figure for the closing note, not a test assertion
     // (a loaded CI machine makes timing flaky); the bound here is generous.
     await server.start(30_000);
-    const reg = await fetch(`${server.url}/auth/register`, json({ email: 'persist@example.test', password: 'persisted-passphrase-1', name: 'P' }));
+    const reg = await fetch(
+      `${server.url}/auth/register`,
+      json({ email: 'persist@example.test', password: 'persisted-passphrase-1', name: 'P' }),
+    );
     expect(reg.status).toBe(201);
-    const first = await (await fetch(`${server.url}/auth/login`, json({ email: 'persist@example.test', password: 'persisted-passphrase-1' }))).json();
+    const first = await (
+      await fetch(`${server.url}/auth/login`, json({ email: 'persist@example.test', password: 'persisted-passphrase-1' }))
+    ).json();
     expect(await server.stop('SIGTERM')).toBe(0);
 
     const again = new ServerProcess(server.port, { DATA_DIR: dataDir });
@@ -38,7 +43,11 @@ describe('the service process', () => {
 
   it('on SIGTERM finishes in-flight requests, flushes the audit log and exits 0', async () => {
     const db = await freshPostgres();
-    const server = new ServerProcess(await freePort(), { DATABASE_URL: db.url, DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-pg-')), RATE_LIMIT_REQUESTS: '100000' });
+    const server = new ServerProcess(await freePort(), {
+      DATABASE_URL: db.url,
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-pg-')),
+      RATE_LIMIT_REQUESTS: '100000',
+    });
     await server.start(30_000);
     try {
       expect((await fetch(`${server.url}/readyz`)).status).toBe(200);
@@ -68,7 +77,7 @@ describe('the service process', () => {
       expect(answered).toBeGreaterThan(50);
       const tls = tlsFromUrl({ url: db.url });
       const sql = postgres(tls.url, { ssl: tls.ssl, max: 1, onnotice: () => {} });
-      const [row] = await sql`select count(*)::int as n from audit_logs where request_id like ${tag + '-%'}`;
+      const [row] = await sql`select count(*)::int as n from audit_logs where request_id like ${`${tag}-%`}`;
       await sql.end();
       // Every request that got a response has its audit entry (a request cut
       // off by the closing connection after it was handled may add one more).
@@ -81,7 +90,10 @@ describe('the service process', () => {
   });
 
   it('cuts off a request whose body stalls with 408 once REQUEST_TIMEOUT_SECONDS have passed', async () => {
-    const server = new ServerProcess(await freePort(), { DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-stall-')), REQUEST_TIMEOUT_SECONDS: '2' });
+    const server = new ServerProcess(await freePort(), {
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-stall-')),
+      REQUEST_TIMEOUT_SECONDS: '2',
+    });
     await server.start(30_000);
     try {
       const started = Date.now();

@@ -92,12 +92,15 @@ describe.skipIf(!TLS_URL)('the TLS, client-certificate, serializable database (T
 
   // tls-postgres.sh leaves client.root.* beside client.app.*; elsewhere this case may not apply.
   const root = cert ? { crt: join(dirname(cert), 'client.root.crt'), key: join(dirname(cert), 'client.root.key') } : undefined;
-  it.skipIf(!root || !existsSync(root.crt))("refuses a client certificate issued to another user (the CN must be the user's name)", async () => {
-    const asApp = new URL(variant(base, { sslmode: 'verify-full', sslrootcert: ca, sslcert: root!.crt, sslkey: root!.key }));
-    asApp.username = 'app';
-    const err = await tryQuery(asApp.toString()).catch((e: unknown) => e);
-    expectRefusedByServer(err);
-  });
+  it.skipIf(!root || !existsSync(root.crt))(
+    "refuses a client certificate issued to another user (the CN must be the user's name)",
+    async () => {
+      const asApp = new URL(variant(base, { sslmode: 'verify-full', sslrootcert: ca, sslcert: root!.crt, sslkey: root!.key }));
+      asApp.username = 'app';
+      const err = await tryQuery(asApp.toString()).catch((e: unknown) => e);
+      expectRefusedByServer(err);
+    },
+  );
 
   it("verifies the server's certificate against our CA, not the system's", async () => {
     // verify-full without sslrootcert: Node's default CAs cannot vouch for a private CA.
@@ -152,10 +155,14 @@ describe.skipIf(!TLS_URL)('the TLS, client-certificate, serializable database (T
 
     it('writes through withTx over the verified connection', async () => {
       const email = `tls-${Date.now()}@example.test`;
-      const id = await withTx(database.db, async (tx) => {
-        const [u] = await tx.insert(users).values({ email, name: 'TLS', passwordHash: 'x' }).returning({ id: users.id });
-        return u!.id;
-      }, { retries: { inc: () => {} } });
+      const id = await withTx(
+        database.db,
+        async (tx) => {
+          const [u] = await tx.insert(users).values({ email, name: 'TLS', passwordHash: 'x' }).returning({ id: users.id });
+          return u!.id;
+        },
+        { retries: { inc: () => {} } },
+      );
       const [row] = rowsOf<{ email: string }>(await database.db.execute(sql`SELECT email FROM users WHERE id = ${id}`));
       expect(row?.email).toBe(email);
     });

@@ -114,7 +114,9 @@ const at = (sec: number) => samples.reduce((best, s) => (Math.abs(s.t - sec) < M
 const first = at(60);
 const last = samples.at(-1)!;
 console.log('\nsoak summary');
-console.log(`  duration ${SECONDS}s, concurrency ${CONCURRENCY}, requests served ${served} (${Math.round(served / SECONDS)}/s), 5xx ${fiveHundreds}`);
+console.log(
+  `  duration ${SECONDS}s, concurrency ${CONCURRENCY}, requests served ${served} (${Math.round(served / SECONDS)}/s), 5xx ${fiveHundreds}`,
+);
 console.log(`  statuses ${JSON.stringify(Object.fromEntries([...byStatus].sort()))}`);
 console.log(`  RSS at ~1 min ${first.rssMb} MB, at end ${last.rssMb} MB; heap at ~1 min ${first.heapMb} MB, at end ${last.heapMb} MB`);
 console.log(`  event-loop lag p99: max ${Math.max(...samples.map((s) => s.lagP99Ms))} ms`);

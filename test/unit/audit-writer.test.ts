@@ -25,7 +25,11 @@ const entry = (requestId: string, over: Partial<AuditEntry> = {}): AuditEntry =>
   detail: null,
   ...over,
 });
-const written = (db: Database, tag: string) => db.db.select().from(auditLogs).where(like(auditLogs.requestId, `${tag}%`));
+const written = (db: Database, tag: string) =>
+  db.db
+    .select()
+    .from(auditLogs)
+    .where(like(auditLogs.requestId, `${tag}%`));
 const metric = async (m: ReturnType<typeof createMetrics>, name: string) =>
   Number(/ (\d+)$/m.exec(await m.registry.getSingleMetricAsString(name))?.[1] ?? 0);
 
@@ -42,9 +46,20 @@ describe('audit writer', () => {
     const writer = new AuditWriter(database.db, createLogger('silent'), metrics, { flushMs: 10 });
     const odd = ['plain', 'with "quotes"', 'back\\slash', '{braces},commas', 'NULL', '', 'ünïcødé 🔑', "it's"];
     const at = new Date('2026-01-02T03:04:05.678Z');
-    odd.forEach((s, i) =>
-      writer.record({ at, requestId: `odd-${i}`, actorId: i % 2 ? null : '00000000-0000-4000-8000-000000000001', ip: s, method: 'GET', path: s, route: s, status: 200 + i, action: s, detail: i % 3 ? s : null }),
-    );
+    odd.forEach((s, i) => {
+      writer.record({
+        at,
+        requestId: `odd-${i}`,
+        actorId: i % 2 ? null : '00000000-0000-4000-8000-000000000001',
+        ip: s,
+        method: 'GET',
+        path: s,
+        route: s,
+        status: 200 + i,
+        action: s,
+        detail: i % 3 ? s : null,
+      });
+    });
     await writer.stop();
     const rows = (await database.db.select().from(auditLogs)).sort((a, b) => a.status - b.status);
     expect(rows.map((r) => r.path)).toEqual(odd);
@@ -59,7 +74,18 @@ describe('audit writer', () => {
     const writer = new AuditWriter(database.db, createLogger('silent'), metrics, { batchSize: 10, flushMs: 1_500 });
     const before = (await database.db.select().from(auditLogs)).length;
     for (let i = 0; i < 25; i++) {
-      writer.record({ at: new Date(), requestId: `batch-${i}`, actorId: null, ip: '127.0.0.1', method: 'GET', path: '/x', route: '/x', status: 200, action: 'x', detail: null });
+      writer.record({
+        at: new Date(),
+        requestId: `batch-${i}`,
+        actorId: null,
+        ip: '127.0.0.1',
+        method: 'GET',
+        path: '/x',
+        route: '/x',
+        status: 200,
+        action: 'x',
+        detail: null,
+      });
     }
     const count = async () => (await database.db.select().from(auditLogs)).length - before;
     // Two full batches go out at once; the last 5 wait for the timer (or stop()).
@@ -75,7 +101,7 @@ describe('audit writer', () => {
     const metrics = createMetrics();
     const writer = new AuditWriter(database.db, createLogger('silent'), metrics, { flushMs: 10 });
     const hostile = ['/\u0000', '/a\u0000b\u001b[31m\u007f', '/\ud800', '/x\udfffy', '/tab\there'];
-    hostile.forEach((path, i) => writer.record(entry(`ctl-${i}`, { path, detail: path, action: path, ip: path })));
+    for (const [i, path] of hostile.entries()) writer.record(entry(`ctl-${i}`, { path, detail: path, action: path, ip: path }));
     writer.record(entry('ctl-after'));
     await writer.stop();
     const rows = (await written(database, 'ctl-')).sort((a, b) => a.requestId.localeCompare(b.requestId));

@@ -78,7 +78,9 @@ describe('configuration', () => {
         BOOTSTRAP_ADMIN_PASSWORD: 'Str0ng-and-Long!',
       }),
     ).toEqual([]);
-    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/x' })).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/x' })).toEqual(
+      [],
+    );
   });
 
   it('stops the service with one message naming each problem and a non-zero exit', () => {

@@ -13,9 +13,7 @@ describe('.env.example', () => {
   });
 
   it('is a valid configuration as written', () => {
-    const env = Object.fromEntries(
-      [...readFileSync('.env.example', 'utf8').matchAll(/^([A-Z_0-9]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]),
-    );
+    const env = Object.fromEntries([...readFileSync('.env.example', 'utf8').matchAll(/^([A-Z_0-9]+)=(.*)$/gm)].map((m) => [m[1]!, m[2]!]));
     expect(() => loadConfig(env)).not.toThrow();
   });
 });

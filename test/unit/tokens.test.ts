@@ -9,7 +9,16 @@ import { buildKeyRing, loadKeyRing, type KeyRing } from '../../src/security/key-
 
 const claims = (): AccessClaims => {
   const iat = Math.floor(Date.now() / 1000);
-  return { iss: 'auth-system', aud: 'auth-system', sub: randomUUID(), sid: randomUUID(), jti: randomUUID(), iat, exp: iat + 600, roles: ['user'] };
+  return {
+    iss: 'auth-system',
+    aud: 'auth-system',
+    sub: randomUUID(),
+    sid: randomUUID(),
+    jti: randomUUID(),
+    iat,
+    exp: iat + 600,
+    roles: ['user'],
+  };
 };
 const verifierOf = (ring: KeyRing) => createTokenVerifier(ring, { issuer: 'auth-system', audience: 'auth-system', now: Date.now });
 const pem = (type: 'ed25519' | 'ec') =>

@@ -40,7 +40,12 @@ export function logsPage(db: Db, q: LogQuery) {
 
 export async function listLogs(svc: AppServices, q: LogQuery) {
   const rows = await logsPage(svc.database.db, q);
-  return pageOf(rows, q.limit, (r) => ({ at: r.at, id: r.id }), (r) => ({ ...r, at: r.at.toISOString() }));
+  return pageOf(
+    rows,
+    q.limit,
+    (r) => ({ at: r.at, id: r.id }),
+    (r) => ({ ...r, at: r.at.toISOString() }),
+  );
 }
 
 /**
@@ -54,10 +59,7 @@ export function pruneBatch(db: Db, cutoff: Date, batch: number) {
     .where(lt(auditLogs.at, cutoff))
     .orderBy(auditLogs.at, auditLogs.id)
     .limit(batch);
-  return db
-    .delete(auditLogs)
-    .where(sql`(${auditLogs.at}, ${auditLogs.id}) IN (${old})`)
-    .returning({ id: auditLogs.id });
+  return db.delete(auditLogs).where(sql`(${auditLogs.at}, ${auditLogs.id}) IN (${old})`).returning({ id: auditLogs.id });
 }
 
 /** Delete audit rows older than the retention, a small batch at a time. */

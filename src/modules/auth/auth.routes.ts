@@ -56,7 +56,8 @@ export const authRoutes = (svc: AppServices) =>
         // Judged by the service on the refresh token's user, not on the caller.
         guard: null,
         tags: ['auth'],
-        description: 'Refresh tokens rotate. A spent token presented again revokes its whole session. The permission is judged on the refresh token’s user; no Bearer token is needed.',
+        description:
+          'Refresh tokens rotate. A spent token presented again revokes its whole session. The permission is judged on the refresh token’s user; no Bearer token is needed.',
         body: true,
         responses: { 200: TokenPairSchema },
         errors: ['refresh_token_reused', 'invalid_refresh_token', 'forbidden'],

@@ -29,6 +29,14 @@ export const RegisteredSchema = z.object({ user: UserSchema });
 
 export const JwksSchema = z.object({
   keys: z.array(
-    z.object({ kty: z.string(), crv: z.string(), x: z.string(), y: z.string().optional(), kid: z.string(), alg: z.string(), use: z.string() }),
+    z.object({
+      kty: z.string(),
+      crv: z.string(),
+      x: z.string(),
+      y: z.string().optional(),
+      kid: z.string(),
+      alg: z.string(),
+      use: z.string(),
+    }),
   ),
 });

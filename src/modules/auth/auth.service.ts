@@ -231,11 +231,13 @@ export async function logout(svc: AppServices, token: string): Promise<void> {
     .from(refreshTokens)
     .where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
   if (!row) return;
-  await withTx(db, (tx) =>
-    tx
-      .update(sessions)
-      .set({ revokedAt: new Date(svc.clock()), revokedReason: 'logout' })
-      .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`)),
+  await withTx(
+    db,
+    (tx) =>
+      tx
+        .update(sessions)
+        .set({ revokedAt: new Date(svc.clock()), revokedReason: 'logout' })
+        .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`)),
     { retries: svc.metrics.txRetries },
   );
   await publishRevokedSessions(svc.store, svc.sessionOptions, [row.sessionId]);

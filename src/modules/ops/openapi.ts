@@ -23,6 +23,7 @@ function jsonSchema(schema: z.ZodType): Record<string, unknown> {
   return rest;
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: any Hono app, whatever its env and routes
 export function openApiDocument(app: () => Hono<any, any, any>, version: string) {
   let cached: Promise<unknown> | undefined;
   return () =>
@@ -50,7 +51,12 @@ export function openApiDocument(app: () => Hono<any, any, any>, version: string)
         ],
         components: {
           securitySchemes: {
-            bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from /auth/login or /auth/refresh (EdDSA, keys at /.well-known/jwks.json)' },
+            bearerAuth: {
+              type: 'http',
+              scheme: 'bearer',
+              bearerFormat: 'JWT',
+              description: 'Access token from /auth/login or /auth/refresh (EdDSA, keys at /.well-known/jwks.json)',
+            },
           },
           schemas: { Problem: jsonSchema(ProblemSchema) as never },
         },

@@ -40,13 +40,27 @@ export const postsRoutes = (svc: AppServices) => {
     )
     .get(
       '/:id',
-      declareRoute({ action: 'posts.read', summary: 'Read a post', permission: 'posts:read', tags: ['posts'], responses: { 200: PostSchema }, errors: ['not_found'] }),
+      declareRoute({
+        action: 'posts.read',
+        summary: 'Read a post',
+        permission: 'posts:read',
+        tags: ['posts'],
+        responses: { 200: PostSchema },
+        errors: ['not_found'],
+      }),
       validate('param', IdParam),
       async (c) => c.json(await getPost(svc, c.req.valid('param').id), 200),
     )
     .post(
       '/',
-      declareRoute({ action: 'posts.create', summary: 'Write a post', permission: 'posts:create', tags: ['posts'], body: true, responses: { 201: PostSchema } }),
+      declareRoute({
+        action: 'posts.create',
+        summary: 'Write a post',
+        permission: 'posts:create',
+        tags: ['posts'],
+        body: true,
+        responses: { 201: PostSchema },
+      }),
       validate('json', CreatePostBody),
       async (c) => c.json(await createPost(svc, c.get('caller').userId!, c.req.valid('json')), 201),
     )

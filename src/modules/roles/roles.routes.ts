@@ -11,12 +11,24 @@ export const rolesRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
     .get(
       '/roles',
-      declareRoute({ action: 'roles.list', summary: 'List roles with their permissions and member counts', permission: 'roles:read', tags: ['roles'], responses: { 200: RoleListSchema } }),
+      declareRoute({
+        action: 'roles.list',
+        summary: 'List roles with their permissions and member counts',
+        permission: 'roles:read',
+        tags: ['roles'],
+        responses: { 200: RoleListSchema },
+      }),
       async (c) => c.json(await listRoles(svc), 200),
     )
     .get(
       '/permissions',
-      declareRoute({ action: 'permissions.list', summary: 'The permission catalogue', permission: 'roles:read', tags: ['roles'], responses: { 200: PermissionListSchema } }),
+      declareRoute({
+        action: 'permissions.list',
+        summary: 'The permission catalogue',
+        permission: 'roles:read',
+        tags: ['roles'],
+        responses: { 200: PermissionListSchema },
+      }),
       (c) => c.json(listPermissions(), 200),
     )
     .post(

@@ -26,17 +26,23 @@ import type { Role } from './roles.schemas.js';
 
 /** Seed the built-in roles with their defaults, once; later edits are kept. Safe to run concurrently. */
 export async function ensureBuiltInRoles(db: Db, retries: TxOptions['retries']): Promise<void> {
-  await withTx(db, async (tx) => {
-    const created = await tx
-      .insert(roles)
-      .values(BUILT_IN_ROLES.map((name) => ({ name, description: BUILT_IN_DEFAULTS[name].description, builtIn: true })))
-      .onConflictDoNothing()
-      .returning({ name: roles.name });
-    const rows = created
-      .filter((r) => r.name !== SUPER_ROLE)
-      .flatMap((r) => BUILT_IN_DEFAULTS[r.name as keyof typeof BUILT_IN_DEFAULTS].permissions.map((permission) => ({ roleName: r.name, permission })));
-    if (rows.length) await tx.insert(rolePermissions).values(rows).onConflictDoNothing();
-  }, { retries: retries });
+  await withTx(
+    db,
+    async (tx) => {
+      const created = await tx
+        .insert(roles)
+        .values(BUILT_IN_ROLES.map((name) => ({ name, description: BUILT_IN_DEFAULTS[name].description, builtIn: true })))
+        .onConflictDoNothing()
+        .returning({ name: roles.name });
+      const rows = created
+        .filter((r) => r.name !== SUPER_ROLE)
+        .flatMap((r) =>
+          BUILT_IN_DEFAULTS[r.name as keyof typeof BUILT_IN_DEFAULTS].permissions.map((permission) => ({ roleName: r.name, permission })),
+        );
+      if (rows.length) await tx.insert(rolePermissions).values(rows).onConflictDoNothing();
+    },
+    { retries: retries },
+  );
 }
 
 export function listPermissions() {
@@ -54,12 +60,16 @@ function assertMayAdd(grantor: Grantor, role: string, added: Permission[], all: 
   if (role === BASE_ROLE) {
     const unsafe = all.find((p) => !GUEST_ALLOWED.has(p));
     if (unsafe) {
-      problem('forbidden', `The guest role cannot hold ${unsafe}: every anonymous caller would have it`, { audit: `escalation_refused: ${unsafe}` });
+      problem('forbidden', `The guest role cannot hold ${unsafe}: every anonymous caller would have it`, {
+        audit: `escalation_refused: ${unsafe}`,
+      });
     }
   }
   const missing = firstNotHeld(grantor, added);
   if (missing) {
-    problem('forbidden', `Adding ${missing} to a role needs permission ${missing}, which you do not hold`, { audit: `escalation_refused: ${missing}` });
+    problem('forbidden', `Adding ${missing} to a role needs permission ${missing}, which you do not hold`, {
+      audit: `escalation_refused: ${missing}`,
+    });
   }
 }
 
@@ -110,10 +120,14 @@ export async function createRole(
   const perms = assertKnownPermissions(input.permissions ?? []);
   assertMayAdd(grantor, input.name, perms);
   try {
-    await withTx(svc.database.db, async (tx) => {
-      await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(svc.clock()) });
-      if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: input.name, permission })));
-    }, { retries: svc.metrics.txRetries });
+    await withTx(
+      svc.database.db,
+      async (tx) => {
+        await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(svc.clock()) });
+        if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: input.name, permission })));
+      },
+      { retries: svc.metrics.txRetries },
+    );
   } catch (err) {
     if (isUniqueViolation(err)) problem('role_exists', `The role ${input.name} already exists`);
     throw err;
@@ -124,29 +138,42 @@ export async function createRole(
 
 export async function setRolePermissions(svc: AppServices, grantor: Grantor, name: string, permissions: string[]): Promise<Role> {
   const perms = assertKnownPermissions(permissions);
-  await withTx(svc.database.db, async (tx) => {
-    const [role] = await tx.select().from(roles).where(eq(roles.name, name));
-    if (!role) problem('not_found', `No role named ${name}`);
-    if (role.name === SUPER_ROLE) problem('role_locked', 'The admin role always holds every permission');
-    const held = await tx.select({ p: rolePermissions.permission }).from(rolePermissions).where(eq(rolePermissions.roleName, name));
-    const before = new Set(held.map((h) => h.p));
-    assertMayAdd(grantor, name, perms.filter((p) => !before.has(p)), perms);
-    await tx.delete(rolePermissions).where(eq(rolePermissions.roleName, name));
-    if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: name, permission })));
-  }, { retries: svc.metrics.txRetries });
+  await withTx(
+    svc.database.db,
+    async (tx) => {
+      const [role] = await tx.select().from(roles).where(eq(roles.name, name));
+      if (!role) problem('not_found', `No role named ${name}`);
+      if (role.name === SUPER_ROLE) problem('role_locked', 'The admin role always holds every permission');
+      const held = await tx.select({ p: rolePermissions.permission }).from(rolePermissions).where(eq(rolePermissions.roleName, name));
+      const before = new Set(held.map((h) => h.p));
+      assertMayAdd(
+        grantor,
+        name,
+        perms.filter((p) => !before.has(p)),
+        perms,
+      );
+      await tx.delete(rolePermissions).where(eq(rolePermissions.roleName, name));
+      if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: name, permission })));
+    },
+    { retries: svc.metrics.txRetries },
+  );
   await changed(svc);
   return (await describeRoles(svc.database.db, [name]))[0]!;
 }
 
 export async function deleteRole(svc: AppServices, name: string): Promise<void> {
-  const members = await withTx(svc.database.db, async (tx) => {
-    const [role] = await tx.select().from(roles).where(eq(roles.name, name));
-    if (!role) problem('not_found', `No role named ${name}`);
-    if (role.builtIn) problem('role_locked', 'Built-in roles cannot be deleted');
-    const rows = await tx.select({ userId: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, name));
-    await tx.delete(roles).where(eq(roles.name, name)); // memberships cascade
-    return rows.map((r) => r.userId);
-  }, { retries: svc.metrics.txRetries });
+  const members = await withTx(
+    svc.database.db,
+    async (tx) => {
+      const [role] = await tx.select().from(roles).where(eq(roles.name, name));
+      if (!role) problem('not_found', `No role named ${name}`);
+      if (role.builtIn) problem('role_locked', 'Built-in roles cannot be deleted');
+      const rows = await tx.select({ userId: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, name));
+      await tx.delete(roles).where(eq(roles.name, name)); // memberships cascade
+      return rows.map((r) => r.userId);
+    },
+    { retries: svc.metrics.txRetries },
+  );
   await changed(svc);
   if (members.length) {
     const current = await rolesOf(svc.database.db, members);

@@ -13,7 +13,13 @@ export type CachedProfile = { id: string; email: string; name: string; createdAt
 /** GET /users/me reads the caller's cached profile with the caller's own storeKeys. */
 export const profileRead: StoreRead = { name: 'profile', key: (userId) => (userId === null ? null : storeKeys.userProfile(userId)) };
 
-export function profileOf(u: { id: string; email: string; name: string; createdAt: Date | string; updatedAt: Date | string }): CachedProfile {
+export function profileOf(u: {
+  id: string;
+  email: string;
+  name: string;
+  createdAt: Date | string;
+  updatedAt: Date | string;
+}): CachedProfile {
   return {
     id: u.id,
     email: u.email,

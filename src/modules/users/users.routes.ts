@@ -13,7 +13,16 @@ export const usersRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
     .get(
       '/me',
-      declareRoute({ action: 'users.me.read', personal: true, summary: 'Your profile and effective permissions', permission: 'profile:read', tags: ['users'], responses: { 200: MeSchema }, errors: ['not_found'], storeReads: [profileRead] }),
+      declareRoute({
+        action: 'users.me.read',
+        personal: true,
+        summary: 'Your profile and effective permissions',
+        permission: 'profile:read',
+        tags: ['users'],
+        responses: { 200: MeSchema },
+        errors: ['not_found'],
+        storeReads: [profileRead],
+      }),
       async (c) => {
         const caller = c.get('caller');
         const user = await getMe(svc, caller, c.get('storeValues')[profileRead.name]);
@@ -23,14 +32,16 @@ export const usersRoutes = (svc: AppServices) =>
     .put(
       '/me',
       declareRoute({
-        action: 'users.me.update', personal: true,
+        action: 'users.me.update',
+        personal: true,
         summary: 'Change your name, email or password',
         permission: 'profile:update',
         tags: ['users'],
         body: true,
         responses: { 200: UserSchema },
         errors: ['current_password_required', { code: 'invalid_credentials', status: 403 }, 'email_taken', 'not_found'],
-        description: 'Changing the email or password needs currentPassword, checked under the sign-in limits (past them: 429). A password change ends every other session.',
+        description:
+          'Changing the email or password needs currentPassword, checked under the sign-in limits (past them: 429). A password change ends every other session.',
       }),
       validate('json', UpdateMeBody),
       async (c) => {
@@ -44,27 +55,44 @@ export const usersRoutes = (svc: AppServices) =>
     )
     .get(
       '/',
-      declareRoute({ action: 'users.list', personal: true, summary: 'List users, newest first (filter by role, search email or name)', permission: 'users:read', tags: ['users'], responses: { 200: UserListSchema } }),
+      declareRoute({
+        action: 'users.list',
+        personal: true,
+        summary: 'List users, newest first (filter by role, search email or name)',
+        permission: 'users:read',
+        tags: ['users'],
+        responses: { 200: UserListSchema },
+      }),
       validate('query', ListUsersQuery),
       async (c) => c.json(await listUsers(svc, c.req.valid('query')), 200),
     )
     .get(
       '/:id',
-      declareRoute({ action: 'users.read', personal: true, summary: 'Read a user', permission: 'users:read', tags: ['users'], responses: { 200: UserSchema }, errors: ['not_found'] }),
+      declareRoute({
+        action: 'users.read',
+        personal: true,
+        summary: 'Read a user',
+        permission: 'users:read',
+        tags: ['users'],
+        responses: { 200: UserSchema },
+        errors: ['not_found'],
+      }),
       validate('param', IdParam),
       async (c) => c.json(await getUser(svc, c.req.valid('param').id), 200),
     )
     .put(
       '/:id/roles',
       declareRoute({
-        action: 'users.roles.assign', personal: true,
+        action: 'users.roles.assign',
+        personal: true,
         summary: 'Replace a user’s roles',
         permission: 'users:roles:assign',
         tags: ['users'],
         body: true,
         responses: { 200: UserSchema },
         errors: ['not_found', 'unknown_role', 'last_admin'],
-        description: 'Only a holder of `admin` may grant or remove `admin`; a role that carries a permission the caller does not hold cannot be granted (403 forbidden, naming it).',
+        description:
+          'Only a holder of `admin` may grant or remove `admin`; a role that carries a permission the caller does not hold cannot be granted (403 forbidden, naming it).',
       }),
       validate('param', IdParam),
       validate('json', AssignRolesBody),

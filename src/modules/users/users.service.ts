@@ -85,12 +85,7 @@ export async function listUsers(
     where.push(or(ilike(users.email, pattern), ilike(users.name, pattern))!);
   }
   if (q.role) {
-    where.push(
-      inArray(
-        users.id,
-        svc.database.db.select({ id: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, q.role)),
-      ),
-    );
+    where.push(inArray(users.id, svc.database.db.select({ id: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, q.role))));
   }
   const rows = await svc.database.db
     .select()
@@ -102,7 +97,12 @@ export async function listUsers(
     svc.database.db,
     rows.slice(0, q.limit).map((u) => u.id),
   );
-  return pageOf(rows, q.limit, (u) => ({ at: u.createdAt, id: u.id }), (u) => toUser(u, r.get(u.id) ?? []));
+  return pageOf(
+    rows,
+    q.limit,
+    (u) => ({ at: u.createdAt, id: u.id }),
+    (u) => toUser(u, r.get(u.id) ?? []),
+  );
 }
 
 /**
@@ -127,7 +127,11 @@ export async function assignRoles(svc: AppServices, grantor: Grantor, userId: st
         problem('forbidden', 'Only a holder of the admin role may grant or remove the admin role', { audit: 'escalation_refused: admin' });
       }
       const grantedPerms = granted.length
-        ? await tx.select().from(rolePermissions).where(inArray(rolePermissions.roleName, granted)).orderBy(rolePermissions.roleName, rolePermissions.permission)
+        ? await tx
+            .select()
+            .from(rolePermissions)
+            .where(inArray(rolePermissions.roleName, granted))
+            .orderBy(rolePermissions.roleName, rolePermissions.permission)
         : [];
       const over = grantedPerms.find((p) => firstNotHeld(grantor, [p.permission]) !== undefined);
       if (over) {
@@ -159,9 +163,18 @@ export async function assignRoles(svc: AppServices, grantor: Grantor, userId: st
   return toUser(result, unique);
 }
 
-export type UpdateMe = { name?: string | undefined; email?: string | undefined; password?: string | undefined; currentPassword?: string | undefined };
+export type UpdateMe = {
+  name?: string | undefined;
+  email?: string | undefined;
+  password?: string | undefined;
+  currentPassword?: string | undefined;
+};
 
-export async function updateMe(svc: AppServices, caller: { userId: string; sessionId: string; ip: string }, input: UpdateMe): Promise<User> {
+export async function updateMe(
+  svc: AppServices,
+  caller: { userId: string; sessionId: string; ip: string },
+  input: UpdateMe,
+): Promise<User> {
   const { userId, sessionId } = caller;
   const db = svc.database.db;
   const [row] = await db.select().from(users).where(eq(users.id, userId));
@@ -237,13 +250,16 @@ export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | '
   if (!admin) return;
   const db = svc.database.db;
   const passwordHash = await hashPassword(admin.password, svc.config.argon2);
-  await withTx(db, async (tx) => {
-    await tx.insert(users).values({ email: admin.email, name: 'Administrator', passwordHash }).onConflictDoNothing();
-    const [u] = await tx.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
-    await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE }).onConflictDoNothing();
-  }, { retries: svc.metrics.txRetries });
+  await withTx(
+    db,
+    async (tx) => {
+      await tx.insert(users).values({ email: admin.email, name: 'Administrator', passwordHash }).onConflictDoNothing();
+      const [u] = await tx.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
+      await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE }).onConflictDoNothing();
+    },
+    { retries: svc.metrics.txRetries },
+  );
   const [u] = await db.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
   const r = await rolesOf(db, [u!.id]);
   await publishUserRoles(svc.store, [{ userId: u!.id, roles: r.get(u!.id) ?? [] }]);
 }
-

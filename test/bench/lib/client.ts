@@ -65,14 +65,29 @@ export async function setUp(base: string, o: { users: number; posts: number; aud
   });
   const adminToken = await login(base, ADMIN.email, ADMIN.password);
   const postIds: string[] = [];
-  await pool(Array.from({ length: o.posts }, (_, i) => i), 8, async (i) => {
-    const p = await expectStatus(base, 'POST', '/posts', 201, { title: `Bench post ${i}`, body: 'Bench post body. '.repeat(12).trim() }, tokens[i % tokens.length]);
-    postIds.push(p.id as string);
-  });
+  await pool(
+    Array.from({ length: o.posts }, (_, i) => i),
+    8,
+    async (i) => {
+      const p = await expectStatus(
+        base,
+        'POST',
+        '/posts',
+        201,
+        { title: `Bench post ${i}`, body: 'Bench post body. '.repeat(12).trim() },
+        tokens[i % tokens.length],
+      );
+      postIds.push(p.id as string);
+    },
+  );
   // Audit rows: every API request writes one; these make the log at least 50 pages long.
-  await pool(Array.from({ length: o.auditRows }, (_, i) => i), 16, async () => {
-    await expectStatus(base, 'GET', '/posts?limit=1', 200);
-  });
+  await pool(
+    Array.from({ length: o.auditRows }, (_, i) => i),
+    16,
+    async () => {
+      await expectStatus(base, 'GET', '/posts?limit=1', 200);
+    },
+  );
   const deepCursor = await cursorOfPage(base, adminToken, 50);
   return { tokens, emails, adminToken, postIds, deepCursor };
 }
@@ -84,7 +99,14 @@ export async function cursorOfPage(base: string, adminToken: string, page: numbe
     let cursor: string | null = null;
     let pages = 1;
     for (; pages < page; pages++) {
-      const r = await expectStatus(base, 'GET', `/admin/logs?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, 200, undefined, adminToken);
+      const r = await expectStatus(
+        base,
+        'GET',
+        `/admin/logs?limit=20${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        200,
+        undefined,
+        adminToken,
+      );
       cursor = r.nextCursor as string | null;
       if (!cursor) break;
     }
@@ -142,7 +164,10 @@ function memoryOf(text: string): Record<string, number> {
   const mb = (v: number) => Math.round((v / 2 ** 20) * 10) / 10;
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const m = /^(process_resident_memory_bytes|nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes|nodejs_heap_space_size_total_bytes)(\{space="([a-z_]+)"\})?\s+([0-9.eE+]+)$/.exec(line);
+    const m =
+      /^(process_resident_memory_bytes|nodejs_heap_size_total_bytes|nodejs_heap_size_used_bytes|nodejs_external_memory_bytes|nodejs_heap_space_size_total_bytes)(\{space="([a-z_]+)"\})?\s+([0-9.eE+]+)$/.exec(
+        line,
+      );
     if (!m) continue;
     const name = m[1]!.replace(/^(process_|nodejs_)/, '').replace(/_bytes$/, '');
     out[m[3] ? `heap_space_total.${m[3]}` : name] = mb(Number(m[4]));

@@ -134,7 +134,9 @@ export function summariseProfile(file: string, top = 30): ProfileSummary {
 
 export function printProfile(s: ProfileSummary, print: (line: string) => void, top = 25): void {
   print(`${s.file}`);
-  print(`  busy ${s.busyMs} ms of ${s.totalMs} ms sampled (idle ${s.idleMs} ms, GC ${s.gcMs} ms = ${((s.gcMs / s.busyMs) * 100).toFixed(1)}% of busy)`);
+  print(
+    `  busy ${s.busyMs} ms of ${s.totalMs} ms sampled (idle ${s.idleMs} ms, GC ${s.gcMs} ms = ${((s.gcMs / s.busyMs) * 100).toFixed(1)}% of busy)`,
+  );
   print('  self time by module (% of busy):');
   for (const m of s.modules.slice(0, 15)) print(`    ${m.pct.toFixed(1).padStart(5)}%  ${m.module}`);
   print('  self time by function (% of busy):');

@@ -54,7 +54,9 @@ export function prepareService(opts: { ref?: string; tsx?: boolean; build?: bool
   const build = sh('npm', ['run', '--silent', 'build'], REPO_ROOT);
   if (!build.ok) {
     if (!existsSync(join(REPO_ROOT, 'dist/server.js'))) throw new Error(`npm run build failed:\n${build.out.slice(-4000)}`);
-    opts.log(`WARNING: npm run build reported errors (JavaScript was still emitted; benchmarking it):\n${build.out.split('\n').slice(0, 8).join('\n')}`);
+    opts.log(
+      `WARNING: npm run build reported errors (JavaScript was still emitted; benchmarking it):\n${build.out.split('\n').slice(0, 8).join('\n')}`,
+    );
   }
   return { dir: REPO_ROOT, kind: 'dist', source: 'working tree', buildOk: build.ok, buildLog: build.out };
 }
