@@ -174,18 +174,17 @@ describe('response headers through the Node HTTP server', () => {
   });
 });
 
-describe('request bodies through the Node HTTP server', () => {
+describe('request bodies and route-declared headers through the Node HTTP server', () => {
   const served = useServedApp();
+  const postJson = (path: string, body: unknown) =>
+    fetch(`${served.base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   it('reads a JSON body, and refuses one over the limit whether sized by Content-Length or chunked', async () => {
     const { base } = served;
     const json = { 'content-type': 'application/json' };
-    const ok = await fetch(`${base}/auth/register`, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({ email: 'socket@example.test', password: 'Socket-Passphrase-91!', name: 'S' }),
-    });
-    expect(ok.status).toBe(201);
+    expect((await postJson('/auth/register', { email: 'socket@example.test', password: 'Socket-Passphrase-91!', name: 'S' })).status).toBe(
+      201,
+    );
     const big = JSON.stringify({ email: 'big@example.test', password: 'Socket-Passphrase-91!', name: 'x'.repeat(200_000) });
     const sized = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: big });
     expect(sized.status).toBe(413);
@@ -198,6 +197,26 @@ describe('request bodies through the Node HTTP server', () => {
     });
     const chunked = await fetch(`${base}/auth/register`, { method: 'POST', headers: json, body: chunks, duplex: 'half' } as RequestInit);
     expect(chunked.status).toBe(413);
+  });
+
+  it('sends no-store on personal data over a real socket, on a success and on a refusal', async () => {
+    const { base } = served;
+    const account = { email: 'wire@example.test', password: 'Wire-Passphrase-77!' };
+    expect((await postJson('/auth/register', { ...account, name: 'W' })).status).toBe(201);
+    const login = (await (await postJson('/auth/login', account)).json()) as { accessToken: string };
+    const auth = { authorization: `Bearer ${login.accessToken}` };
+    for (const [path, status] of [
+      ['/users/me', 200],
+      ['/admin/logs', 403],
+    ] as const) {
+      const res = await fetch(`${base}${path}`, { headers: auth });
+      expect(res.status, path).toBe(status);
+      expect(res.headers.get('cache-control'), path).toBe('no-store');
+      await res.text();
+    }
+    // Response-carried headers win over early ones: the JWKS is public and cacheable.
+    const jwks = await fetch(`${base}/.well-known/jwks.json`);
+    expect(jwks.headers.get('cache-control')).toBe('public, max-age=300');
   });
 });
 
@@ -276,40 +295,5 @@ describe.each(BACKENDS)('database errors in the server log on %s', (backend) => 
       expect(JSON.parse(line).err).toEqual({ kind: 'database', code: '22P02' });
       expect(line).not.toContain('not-a-uuid-secret');
     }
-  });
-});
-
-describe('headers from route declarations through the Node HTTP server', () => {
-  const served = useServedApp();
-
-  it('sends no-store on personal data over a real socket, on a success and on a refusal', async () => {
-    const { base } = served;
-    const json = { 'content-type': 'application/json' };
-    const reg = await fetch(`${base}/auth/register`, {
-      method: 'POST',
-      headers: json,
-      body: JSON.stringify({ email: 'wire@example.test', password: 'Wire-Passphrase-77!', name: 'W' }),
-    });
-    expect(reg.status).toBe(201);
-    const login = (await (
-      await fetch(`${base}/auth/login`, {
-        method: 'POST',
-        headers: json,
-        body: JSON.stringify({ email: 'wire@example.test', password: 'Wire-Passphrase-77!' }),
-      })
-    ).json()) as { accessToken: string };
-    const auth = { authorization: `Bearer ${login.accessToken}` };
-    for (const [path, status] of [
-      ['/users/me', 200],
-      ['/admin/logs', 403],
-    ] as const) {
-      const res = await fetch(`${base}${path}`, { headers: auth });
-      expect(res.status, path).toBe(status);
-      expect(res.headers.get('cache-control'), path).toBe('no-store');
-      await res.text();
-    }
-    // Response-carried headers win over early ones: the JWKS is public and cacheable.
-    const jwks = await fetch(`${base}/.well-known/jwks.json`);
-    expect(jwks.headers.get('cache-control')).toBe('public, max-age=300');
   });
 });

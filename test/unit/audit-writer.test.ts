@@ -74,18 +74,7 @@ describe('audit writer', () => {
     const writer = new AuditWriter(database.db, createLogger('silent'), metrics, { batchSize: 10, flushMs: 1_500 });
     const before = (await database.db.select().from(auditLogs)).length;
     for (let i = 0; i < 25; i++) {
-      writer.record({
-        at: new Date(),
-        requestId: `batch-${i}`,
-        actorId: null,
-        ip: '127.0.0.1',
-        method: 'GET',
-        path: '/x',
-        route: '/x',
-        status: 200,
-        action: 'x',
-        detail: null,
-      });
+      writer.record(entry(`batch-${i}`));
     }
     const count = async () => (await database.db.select().from(auditLogs)).length - before;
     // Two full batches go out at once; the last 5 wait for the timer (or stop()).
