@@ -33,6 +33,8 @@ const envSchema = z.object({
   DATABASE_CLIENT_CERT: z.string().min(1).optional(),
   DATABASE_CLIENT_KEY: z.string().min(1).optional(),
   DATABASE_POOL_SIZE: intIn(1, 200).default(10),
+  DATABASE_STATEMENT_TIMEOUT_MS: intIn(100, 3_600_000).default(30_000),
+  DATABASE_LOCK_TIMEOUT_MS: intIn(10, 3_600_000).default(5_000),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
@@ -78,6 +80,9 @@ export type Config = {
     clientCert: string | undefined;
     clientKey: string | undefined;
     poolSize: number;
+    /** Server-side limits per statement and per lock wait (a stuck query frees its pool slot). */
+    statementTimeoutMs: number;
+    lockTimeoutMs: number;
   };
   redisUrl: string | undefined;
   jwt: {
@@ -184,6 +189,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       clientCert: e.DATABASE_CLIENT_CERT,
       clientKey: e.DATABASE_CLIENT_KEY,
       poolSize: e.DATABASE_POOL_SIZE,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+      lockTimeoutMs: e.DATABASE_LOCK_TIMEOUT_MS,
     },
     redisUrl: e.REDIS_URL,
     jwt: {

@@ -26,6 +26,8 @@ export type PostgresOptions = {
   clientCert?: string | undefined;
   clientKey?: string | undefined;
   poolSize?: number;
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
 };
 
 /**
@@ -72,6 +74,13 @@ export async function connectPostgres(opts: PostgresOptions): Promise<Database> 
     // promptly while the database is down and recovers within a second.
     backoff: () => 0.25,
     onnotice: () => {},
+    // Sent as startup parameters, which PostgreSQL and CockroachDB both take as
+    // session settings: no statement or lock wait holds a pool slot for ever.
+    connection: {
+      application_name: 'auth-system',
+      statement_timeout: opts.statementTimeoutMs ?? 30_000,
+      lock_timeout: opts.lockTimeoutMs ?? 5_000,
+    },
   });
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
@@ -125,6 +134,8 @@ export async function connectDatabase(cfg: {
   clientCert?: string | undefined;
   clientKey?: string | undefined;
   poolSize?: number;
+  statementTimeoutMs?: number;
+  lockTimeoutMs?: number;
   dataDir: string;
 }): Promise<Database> {
   if (cfg.url) return connectPostgres({ ...cfg, url: cfg.url });

@@ -30,6 +30,10 @@ const UNAVAILABLE_CODES = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'CONNECT_TIMEOUT',
+  // A statement or lock wait past DATABASE_STATEMENT_TIMEOUT_MS / DATABASE_LOCK_TIMEOUT_MS:
+  // the database is too busy for this request now, which is a 503, not a bug.
+  '57014',
+  '55P03',
   '57P01',
   '57P02',
   '57P03',
