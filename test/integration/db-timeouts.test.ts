@@ -37,11 +37,12 @@ describe('database timeouts on PostgreSQL', () => {
     const t = await createTestApp({ database, overrides: { DATABASE_LOCK_TIMEOUT_MS: '300' } });
     const direct = tlsFromUrl({ url: fresh.url, ...tls });
     const holder = postgres(direct.url, { ssl: direct.ssl, max: 1, onnotice: () => {} });
+    let reserved: Awaited<ReturnType<typeof holder.reserve>> | undefined;
     try {
       const call = client(t);
       const s = await registerAndLogin(call);
       // Another session holds the user's row lock, as a long transaction would.
-      const reserved = await holder.reserve();
+      reserved = await holder.reserve();
       await reserved`BEGIN`;
       await reserved`SELECT id FROM users WHERE id = ${s.userId} FOR UPDATE`;
       const started = Date.now();
@@ -52,10 +53,16 @@ describe('database timeouts on PostgreSQL', () => {
       expect(Date.now() - started).toBeLessThan(5_000);
       await reserved`ROLLBACK`;
       reserved.release();
+      reserved = undefined;
       const again = await call('PUT', '/users/me', { token: s.accessToken, body: { name: 'Renamed After' } });
       expect(again.status).toBe(200);
       expect(again.body.name).toBe('Renamed After');
     } finally {
+      // A failed assertion must not leave the lock held (the rest would wait on it).
+      if (reserved) {
+        await reserved`ROLLBACK`.catch(() => {});
+        reserved.release();
+      }
       await t.stop();
       await holder.end();
       await database.close();

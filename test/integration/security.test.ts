@@ -141,7 +141,7 @@ describe('GET /metrics with METRICS_TOKEN', () => {
 });
 
 // On Node the headers known before the handler runs are written straight onto
-// the ServerResponse (src/lib/response-headers.ts): check them over a real socket.
+// the ServerResponse (src/lib/node-fast-path.ts): check them over a real socket.
 describe('response headers through the Node HTTP server', () => {
   const served = useServedApp({ config: testConfig({ RATE_LIMIT_REQUESTS: '3', RATE_LIMIT_WINDOW_SECONDS: '60' }) });
 
