@@ -1,7 +1,9 @@
-// Migrations and start-up seeding: safe when instances start together; the
-// standalone `npm run db:migrate` applies them too.
+// Migrations and start-up seeding: safe when instances start together, in one
+// transaction per migration (PostgreSQL) or one statement at a time
+// (CockroachDB, simulated here by mode: 'per-statement'); the standalone
+// `npm run db:migrate` applies them too.
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readMigrationFiles } from 'drizzle-orm/migrator';
@@ -101,6 +103,121 @@ describe('migrations and seeding', () => {
       await database.close();
       await db.dispose();
       rmSync(first, { recursive: true, force: true });
+    }
+  });
+
+  /** A migrations folder as drizzle-kit writes one, with these migrations (statements joined by breakpoints). */
+  function folderWith(migrations: { tag: string; statements: string[] }[]): string {
+    const dir = mkdtempSync(join(tmpdir(), 'auth-migrations-'));
+    mkdirSync(join(dir, 'meta'));
+    const entries = migrations.map((m, idx) => ({ idx, version: '7', when: 1_800_000_000_000 + idx, tag: m.tag, breakpoints: true }));
+    writeFileSync(join(dir, 'meta/_journal.json'), JSON.stringify({ version: '7', dialect: 'postgresql', entries }));
+    for (const m of migrations) writeFileSync(join(dir, `${m.tag}.sql`), m.statements.join('\n--> statement-breakpoint\n'));
+    return dir;
+  }
+
+  const FAILS_THIRD = [
+    'CREATE TABLE "mig_a" ("id" integer PRIMARY KEY, "v" integer)',
+    'CREATE INDEX "mig_a_v_idx" ON "mig_a" ("v")',
+    // Fails until mig_b exists (42P01), after two statements that succeed.
+    'ALTER TABLE "mig_a" ADD CONSTRAINT "mig_a_v_fk" FOREIGN KEY ("v") REFERENCES "mig_b" ("id")',
+    'CREATE INDEX "mig_a_id_v_idx" ON "mig_a" ("id", "v")',
+  ];
+
+  for (const mode of ['transaction', 'per-statement'] as const) {
+    it(`leaves a migration whose third statement fails out of the journal, and completes it on a re-run (${mode})`, async () => {
+      const db = await freshPostgres();
+      const database = await connectPostgres({ url: db.url, poolSize: 2 });
+      const folder = folderWith([{ tag: '0000_fails_third', statements: FAILS_THIRD }]);
+      try {
+        const failed = await migrate(database.db, { folder, mode }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(describeError(failed)).toMatchObject({ kind: 'database', code: '42P01' });
+        expect(await count(db.url, 'select count(*) as n from schema_migrations')).toBe(0);
+        // In one transaction nothing stayed; one statement at a time, the first two did.
+        expect(await count(db.url, "select count(*) as n from information_schema.tables where table_name = 'mig_a'")).toBe(mode === 'transaction' ? 0 : 1);
+        expect(await count(db.url, 'select count(*) as n from schema_migration_lease')).toBe(0);
+
+        const t = tlsFromUrl({ url: db.url });
+        const fix = postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
+        await fix`CREATE TABLE mig_b (id integer PRIMARY KEY)`;
+        await fix.end();
+        expect(await migrate(database.db, { folder, mode })).toEqual({ applied: 1 });
+        expect(await count(db.url, 'select count(*) as n from schema_migrations')).toBe(1);
+        expect(await count(db.url, "select count(*) as n from information_schema.table_constraints where constraint_name = 'mig_a_v_fk'")).toBe(1);
+        expect(await count(db.url, "select count(*) as n from pg_indexes where indexname in ('mig_a_v_idx', 'mig_a_id_v_idx')")).toBe(2);
+        expect(await migrate(database.db, { folder, mode })).toEqual({ applied: 0 });
+      } finally {
+        await database.close();
+        await db.dispose();
+        rmSync(folder, { recursive: true, force: true });
+      }
+    });
+  }
+
+  it('applies each migration once when four instances start together one statement at a time, ending with the same schema as one transaction each', async () => {
+    const [perStatement, oneTx] = [await freshPostgres(), await freshPostgres()];
+    const conns = await Promise.all([1, 2, 3, 4].map(() => connectPostgres({ url: perStatement.url, poolSize: 2 })));
+    const single = await connectPostgres({ url: oneTx.url, poolSize: 2 });
+    try {
+      const results = await Promise.all(conns.map((c) => migrate(c.db, { mode: 'per-statement', leaseMs: 2_000 })));
+      expect(results.reduce((n, r) => n + r.applied, 0)).toBe(MIGRATIONS);
+      expect(await count(perStatement.url, 'select count(*) as n from schema_migrations')).toBe(MIGRATIONS);
+      await migrate(single.db, { mode: 'transaction' });
+      const schema = async (url: string) => {
+        const t = tlsFromUrl({ url });
+        const q = postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
+        try {
+          const columns = await q`select table_name, column_name, data_type, is_nullable, column_default from information_schema.columns where table_schema = 'public' order by 1, 2`;
+          const indexes = await q`select tablename, indexname, indexdef from pg_indexes where schemaname = 'public' order by 1, 2`;
+          // NOT NULL checks are named after OIDs, which differ between databases: left out.
+          const constraints = await q`select table_name, constraint_name, constraint_type from information_schema.table_constraints where table_schema = 'public' and constraint_type <> 'CHECK' order by 1, 2`;
+          return JSON.stringify({ columns, indexes, constraints });
+        } finally {
+          await q.end();
+        }
+      };
+      expect(await schema(perStatement.url)).toBe(await schema(oneTx.url));
+    } finally {
+      await Promise.all([...conns, single].map((c) => c.close()));
+      await Promise.all([perStatement.dispose(), oneTx.dispose()]);
+    }
+  });
+
+  it('waits out the lease of an instance that died while migrating, then takes over; gives up on a live holder after waitMs', async () => {
+    const db = await freshPostgres();
+    const database = await connectPostgres({ url: db.url, poolSize: 2 });
+    const t = tlsFromUrl({ url: db.url });
+    const q = postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
+    try {
+      await q`CREATE TABLE schema_migration_lease (id int PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)`;
+      // A holder that will never renew: its lease runs out in 1.5 s.
+      await q`INSERT INTO schema_migration_lease VALUES (1, 'crashed-instance', now() + interval '1500 milliseconds')`;
+      const started = Date.now();
+      expect(await migrate(database.db, { waitMs: 10_000 })).toEqual({ applied: MIGRATIONS });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+      expect(await count(db.url, 'select count(*) as n from schema_migration_lease')).toBe(0);
+
+      const later = await freshPostgres();
+      const other = await connectPostgres({ url: later.url, poolSize: 2 });
+      const t2 = tlsFromUrl({ url: later.url });
+      const q2 = postgres(t2.url, { ssl: t2.ssl, max: 1, onnotice: () => {} });
+      try {
+        await q2`CREATE TABLE schema_migration_lease (id int PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)`;
+        await q2`INSERT INTO schema_migration_lease VALUES (1, 'live-instance', now() + interval '1 minute')`;
+        await expect(migrate(other.db, { waitMs: 500 })).rejects.toThrow(/another instance holds the migration lease/);
+        expect(await count(later.url, 'select count(*) as n from schema_migrations')).toBe(0);
+      } finally {
+        await q2.end();
+        await other.close();
+        await later.dispose();
+      }
+    } finally {
+      await q.end();
+      await database.close();
+      await db.dispose();
     }
   });
 });
