@@ -51,7 +51,11 @@ export async function migrate(db: Db, opts: MigrateOptions | string = {}): Promi
   const migrations = readMigrationFiles({ migrationsFolder: o.folder ?? MIGRATIONS_FOLDER });
   await ensureTables(db);
   const pending = async () => {
-    const done = new Set(rowsOf<{ created_at: string | number }>(await db.execute(sql.raw(`SELECT created_at FROM ${JOURNAL}`))).map((r) => Number(r.created_at)));
+    const done = new Set(
+      rowsOf<{ created_at: string | number }>(await db.execute(sql.raw(`SELECT created_at FROM ${JOURNAL}`))).map((r) =>
+        Number(r.created_at),
+      ),
+    );
     return migrations.filter((m) => !done.has(m.folderMillis));
   };
   // The usual start: nothing to do, no lease taken.
@@ -154,7 +158,9 @@ async function acquireLease(db: Db, leaseMs: number, waitMs: number): Promise<Le
   const renew = async () => {
     try {
       const kept = rowsOf(
-        await db.execute(sql`UPDATE ${sql.raw(LEASE)} SET expires_at = now() + ${life}::interval WHERE id = 1 AND holder = ${me} RETURNING id`),
+        await db.execute(
+          sql`UPDATE ${sql.raw(LEASE)} SET expires_at = now() + ${life}::interval WHERE id = 1 AND holder = ${me} RETURNING id`,
+        ),
       );
       if (kept.length === 0) lost = new Error('migrations: the migration lease was lost (expired and taken by another instance)');
     } catch {
@@ -162,9 +168,12 @@ async function acquireLease(db: Db, leaseMs: number, waitMs: number): Promise<Le
     }
   };
   let renewing: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    renewing = renew();
-  }, Math.max(50, Math.floor(leaseMs / 3)));
+  const timer = setInterval(
+    () => {
+      renewing = renew();
+    },
+    Math.max(50, Math.floor(leaseMs / 3)),
+  );
   timer.unref?.();
   return {
     async check() {

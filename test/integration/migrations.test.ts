@@ -137,7 +137,9 @@ describe('migrations and seeding', () => {
         expect(describeError(failed)).toMatchObject({ kind: 'database', code: '42P01' });
         expect(await count(db.url, 'select count(*) as n from schema_migrations')).toBe(0);
         // In one transaction nothing stayed; one statement at a time, the first two did.
-        expect(await count(db.url, "select count(*) as n from information_schema.tables where table_name = 'mig_a'")).toBe(mode === 'transaction' ? 0 : 1);
+        expect(await count(db.url, "select count(*) as n from information_schema.tables where table_name = 'mig_a'")).toBe(
+          mode === 'transaction' ? 0 : 1,
+        );
         expect(await count(db.url, 'select count(*) as n from schema_migration_lease')).toBe(0);
 
         const t = tlsFromUrl({ url: db.url });
@@ -146,7 +148,9 @@ describe('migrations and seeding', () => {
         await fix.end();
         expect(await migrate(database.db, { folder, mode })).toEqual({ applied: 1 });
         expect(await count(db.url, 'select count(*) as n from schema_migrations')).toBe(1);
-        expect(await count(db.url, "select count(*) as n from information_schema.table_constraints where constraint_name = 'mig_a_v_fk'")).toBe(1);
+        expect(
+          await count(db.url, "select count(*) as n from information_schema.table_constraints where constraint_name = 'mig_a_v_fk'"),
+        ).toBe(1);
         expect(await count(db.url, "select count(*) as n from pg_indexes where indexname in ('mig_a_v_idx', 'mig_a_id_v_idx')")).toBe(2);
         expect(await migrate(database.db, { folder, mode })).toEqual({ applied: 0 });
       } finally {
@@ -170,10 +174,12 @@ describe('migrations and seeding', () => {
         const t = tlsFromUrl({ url });
         const q = postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
         try {
-          const columns = await q`select table_name, column_name, data_type, is_nullable, column_default from information_schema.columns where table_schema = 'public' order by 1, 2`;
+          const columns =
+            await q`select table_name, column_name, data_type, is_nullable, column_default from information_schema.columns where table_schema = 'public' order by 1, 2`;
           const indexes = await q`select tablename, indexname, indexdef from pg_indexes where schemaname = 'public' order by 1, 2`;
           // NOT NULL checks are named after OIDs, which differ between databases: left out.
-          const constraints = await q`select table_name, constraint_name, constraint_type from information_schema.table_constraints where table_schema = 'public' and constraint_type <> 'CHECK' order by 1, 2`;
+          const constraints =
+            await q`select table_name, constraint_name, constraint_type from information_schema.table_constraints where table_schema = 'public' and constraint_type <> 'CHECK' order by 1, 2`;
           return JSON.stringify({ columns, indexes, constraints });
         } finally {
           await q.end();
