@@ -1,0 +1,96 @@
+// The compose file's one-shot roach-init job, run for real with sh against a
+// stand-in `cockroach` (no CockroachDB binary or Docker engine here): its
+// first `up` must not fail while the nodes come up, and the licence key
+// must never appear on a command line.
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+
+type Compose = { services: Record<string, { command?: string[]; environment?: Record<string, string> }> };
+
+/** The roach-init script as the container's sh receives it (compose turns $$ into $). */
+function roachInitScript(): string {
+  const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as Compose;
+  const command = compose.services['roach-init']?.command?.[0];
+  if (!command) throw new Error('roach-init has no command');
+  return command.replaceAll('$$', '$');
+}
+
+/**
+ * A bin directory with a fake `cockroach` (init refused `initFailures` times,
+ * then "already initialized"; SQL refused `sqlFailures` times, then answering)
+ * and a `sleep` that returns at once. Every argv and every stdin is logged.
+ */
+function fakeCluster(opts: { initFailures: number; sqlFailures: number }) {
+  const dir = mkdtempSync(join(tmpdir(), 'roach-init-'));
+  const write = (name: string, body: string) => {
+    writeFileSync(join(dir, name), `#!/bin/sh\n${body}\n`);
+    chmodSync(join(dir, name), 0o755);
+  };
+  write(
+    'cockroach',
+    `echo "$*" >> "${dir}/argv.log"
+n() { c=$(cat "${dir}/$1" 2>/dev/null || echo 0); c=$((c + 1)); echo "$c" > "${dir}/$1"; echo "$c"; }
+case "$1" in
+  init) [ "$(n init.count)" -gt ${opts.initFailures} ] && { echo "ERROR: cluster has already been initialized"; exit 1; }; echo "connection refused" >&2; exit 1 ;;
+  sql)
+    case "$*" in *"--execute=SELECT 1"*) [ "$(n select.count)" -gt ${opts.sqlFailures} ] && exit 0; echo "node is not ready" >&2; exit 1 ;; esac
+    cat >> "${dir}/stdin.log"; exit 0 ;;
+esac
+exit 2`,
+  );
+  write('sleep', 'exit 0');
+  const read = (f: string) => {
+    try {
+      return readFileSync(join(dir, f), 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return {
+    run: (env: Record<string, string>) =>
+      spawnSync('sh', ['-ec', roachInitScript()], { env: { PATH: `${dir}:${process.env.PATH}`, ...env }, encoding: 'utf8', timeout: 30_000 }),
+    argv: () => read('argv.log'),
+    stdin: () => read('stdin.log'),
+  };
+}
+
+describe('compose: roach-init', () => {
+  it('waits for init and for SQL to answer, then creates the database, the certificate-only user and its isolation level', () => {
+    const cluster = fakeCluster({ initFailures: 2, sqlFailures: 3 });
+    const run = cluster.run({});
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('database auth and user app ready');
+    const calls = cluster.argv().trim().split('\n');
+    expect(calls.filter((c) => c.startsWith('init'))).toHaveLength(3);
+    expect(calls.filter((c) => c.includes('--execute=SELECT 1'))).toHaveLength(4);
+    const sql = cluster.stdin();
+    expect(sql).toContain('CREATE DATABASE IF NOT EXISTS auth;');
+    expect(sql).toContain('CREATE USER IF NOT EXISTS app;');
+    expect(sql).toContain("ALTER ROLE app SET default_transaction_isolation = 'serializable';");
+    expect(sql).toContain('host all app all cert');
+    expect(sql).not.toContain('enterprise.license');
+  });
+
+  it('sets the organization and licence through stdin, quoted, never on a command line', () => {
+    const cluster = fakeCluster({ initFailures: 0, sqlFailures: 0 });
+    const run = cluster.run({ COCKROACH_LICENSE: 'crl-0-secret-licence-key', COCKROACH_ORGANIZATION: "O'Brien & Co" });
+    expect(run.status, run.stderr).toBe(0);
+    expect(cluster.stdin()).toContain("SET CLUSTER SETTING cluster.organization = 'O''Brien & Co';");
+    expect(cluster.stdin()).toContain("SET CLUSTER SETTING enterprise.license = 'crl-0-secret-licence-key';");
+    expect(cluster.argv()).not.toContain('crl-0-secret-licence-key');
+    expect(run.stdout + run.stderr).not.toContain('crl-0-secret-licence-key');
+  });
+
+  it('refuses a licence without its organization, and gives up (bounded) when SQL never answers', () => {
+    const noOrg = fakeCluster({ initFailures: 0, sqlFailures: 0 }).run({ COCKROACH_LICENSE: 'crl-0-key' });
+    expect(noOrg.status).toBe(1);
+    expect(noOrg.stderr).toContain('COCKROACH_ORGANIZATION');
+    const silent = fakeCluster({ initFailures: 0, sqlFailures: 1_000 }).run({});
+    expect(silent.status).toBe(1);
+    expect(silent.stderr).toContain('did not accept SQL');
+  });
+});
