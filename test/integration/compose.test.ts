@@ -52,7 +52,11 @@ exit 2`,
   };
   return {
     run: (env: Record<string, string>) =>
-      spawnSync('sh', ['-ec', roachInitScript()], { env: { PATH: `${dir}:${process.env.PATH}`, ...env }, encoding: 'utf8', timeout: 30_000 }),
+      spawnSync('sh', ['-ec', roachInitScript()], {
+        env: { PATH: `${dir}:${process.env.PATH}`, ...env },
+        encoding: 'utf8',
+        timeout: 30_000,
+      }),
     argv: () => read('argv.log'),
     stdin: () => read('stdin.log'),
   };
