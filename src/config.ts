@@ -2,6 +2,7 @@
 // through deps. A bad configuration is reported all at once, never piecemeal.
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { parseDatabaseUrl } from './lib/database-url.js';
 
 const intIn = (min: number, max: number) =>
   z
@@ -158,13 +159,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       problems.push('BOOTSTRAP_ADMIN_PASSWORD: too weak for production (12+ characters from 3 of: lower, upper, digit, symbol)');
     }
     if (e.DATABASE_URL) {
-      let url: URL | undefined;
+      let db: ReturnType<typeof parseDatabaseUrl> | undefined;
       try {
-        url = new URL(e.DATABASE_URL);
+        db = parseDatabaseUrl(e.DATABASE_URL);
       } catch {
         problems.push('DATABASE_URL: not a valid URL');
       }
-      if (url && !LOCAL_HOSTS.has(url.hostname) && url.searchParams.get('sslmode') !== 'verify-full') {
+      // Every host of a list counts: one remote host is enough to need TLS.
+      const remote = db?.hosts.some((h) => !LOCAL_HOSTS.has(h.replace(/:\d+$/, '')));
+      if (db && remote && db.url.searchParams.get('sslmode') !== 'verify-full') {
         problems.push('DATABASE_URL: a remote database needs sslmode=verify-full when NODE_ENV=production');
       }
     }

@@ -6,6 +6,7 @@ import type { ConnectionOptions } from 'node:tls';
 import { sql } from 'drizzle-orm';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { ownerOnlyPgliteFs } from '../lib/data-dir.js';
+import { parseDatabaseUrl } from '../lib/database-url.js';
 import * as schema from './schema.js';
 
 export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
@@ -36,20 +37,22 @@ export type PostgresOptions = {
  * parameters are removed from the URL and handed over as explicit `ssl` options.
  */
 export function tlsFromUrl(opts: PostgresOptions): { url: string; ssl: false | ConnectionOptions } {
-  const u = new URL(opts.url);
+  const parsed = parseDatabaseUrl(opts.url);
+  const u = parsed.url;
   const p = u.searchParams;
   const mode = p.get('sslmode') ?? (opts.caCert ? 'verify-full' : 'disable');
   const caFile = opts.caCert ?? p.get('sslrootcert') ?? undefined;
   const certFile = opts.clientCert ?? p.get('sslcert') ?? undefined;
   const keyFile = opts.clientKey ?? p.get('sslkey') ?? undefined;
   for (const k of ['sslmode', 'sslrootcert', 'sslcert', 'sslkey']) p.delete(k);
-  const url = u.toString();
+  const url = parsed.toString();
   if (mode === 'disable') return { url, ssl: false };
   const ssl: ConnectionOptions = {
     ca: caFile ? readFileSync(caFile) : undefined,
     cert: certFile ? readFileSync(certFile) : undefined,
     key: keyFile ? readFileSync(keyFile) : undefined,
-    servername: u.hostname,
+    // Several hosts: postgres.js names each host it connects to (verify-full checks each).
+    ...(parsed.hosts.length > 1 ? {} : { servername: u.hostname }),
   };
   if (mode === 'verify-full') return { url, ssl: { ...ssl, rejectUnauthorized: true } };
   if (mode === 'verify-ca') return { url, ssl: { ...ssl, rejectUnauthorized: true, checkServerIdentity: () => undefined } };

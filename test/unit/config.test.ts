@@ -1,6 +1,7 @@
 // Configuration: parsed once, every problem reported together.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
+import { tlsFromUrl } from '../../src/db/connect.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { argon2Concurrency, defaultArgon2Concurrency, setArgon2Concurrency } from '../../src/security/passwords.js';
 
@@ -81,6 +82,20 @@ describe('configuration', () => {
     expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/x' })).toEqual(
       [],
     );
+  });
+
+  it('takes a list of database hosts, and needs verify-full in production when any of them is remote', () => {
+    const list = 'postgresql://app@roach1:26257,roach2:26257,roach3:26257/auth';
+    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: `${list}?sslmode=verify-full` })).toEqual([]);
+    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: list }).join('\n')).toMatch(/verify-full/);
+    const mixed = 'postgresql://app@127.0.0.1:26257,db.example.com:26257/auth';
+    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: mixed }).join('\n')).toMatch(/verify-full/);
+    // The list reaches the driver intact; TLS parameters become options, each host named by the driver.
+    const t = tlsFromUrl({ url: `${list}?sslmode=verify-full&application_name=x` });
+    expect(t.url).toBe('postgresql://app@roach1:26257,roach2:26257,roach3:26257/auth?application_name=x');
+    expect(t.ssl).toMatchObject({ rejectUnauthorized: true });
+    expect((t.ssl as { servername?: string }).servername).toBeUndefined();
+    expect(tlsFromUrl({ url: 'postgresql://app@roach1:26257/auth?sslmode=verify-full' }).ssl).toMatchObject({ servername: 'roach1' });
   });
 
   it('stops the service with one message naming each problem and a non-zero exit', () => {
