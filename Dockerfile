@@ -3,7 +3,8 @@
 # TypeScript at run time, production dependencies only, running as the
 # unprivileged `node` user. No key, certificate or .env is copied in (see
 # .dockerignore): they arrive at run time as environment or mounted files.
-ARG NODE_VERSION=20
+# The current Node LTS; the project also runs on 20.19+ (development, CI).
+ARG NODE_VERSION=24
 
 FROM node:${NODE_VERSION}-bookworm-slim AS base
 WORKDIR /app
