@@ -185,7 +185,7 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
  * epoch and the bootstrap admin. Idempotent; safe when instances start together.
  */
 export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | 'store' | 'metrics'>): Promise<void> {
-  await migrate(deps.database.db);
+  await migrate(deps.database.db, { retries: deps.metrics.txRetries });
   await ensureBuiltInRoles(deps.database.db, deps.metrics.txRetries);
   await deps.database.db.insert(statsCounters).values({ name: 'since', value: 0 }).onConflictDoNothing();
   // The first version of the posts (kept if another instance set one): see posts.cache.ts.

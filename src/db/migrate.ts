@@ -21,6 +21,7 @@ import { readMigrationFiles } from 'drizzle-orm/migrator';
 import type { Db } from './connect.js';
 import { dbErrorCode, isSerializationFailure, isUniqueViolation } from './errors.js';
 import { rowsOf } from './rows.js';
+import { retrying, withTx, type TxOptions } from './tx.js';
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
 
@@ -35,7 +36,11 @@ export type MigrateOptions = {
   leaseMs?: number;
   /** How long to wait for another instance's lease before giving up. */
   waitMs?: number;
+  /** Counts serialization retries (the app passes db_transaction_retries_total). */
+  retries?: TxOptions['retries'];
 };
+
+const UNCOUNTED: TxOptions['retries'] = { inc() {} };
 
 // SQLSTATEs that mean a DDL statement's effect is already there: a duplicate
 // table (or index), object, column or schema; and, for a DROP only, an
@@ -70,14 +75,19 @@ export async function migrate(db: Db, opts: MigrateOptions | string = {}): Promi
       await lease.check();
       const record = sql`INSERT INTO ${sql.raw(JOURNAL)} (hash, created_at) VALUES (${m.hash}, ${m.folderMillis})`;
       const statements = m.sql.filter((s) => s.trim());
+      const retries = o.retries ?? UNCOUNTED;
       if (mode === 'transaction') {
-        await db.transaction(async (tx) => {
-          for (const stmt of statements) await tx.execute(sql.raw(stmt));
-          await tx.execute(record);
-        });
+        await withTx(
+          db,
+          async (tx) => {
+            for (const stmt of statements) await tx.execute(sql.raw(stmt));
+            await tx.execute(record);
+          },
+          { retries },
+        );
       } else {
-        for (const stmt of statements) await runAlone(db, stmt);
-        await db.execute(record);
+        for (const stmt of statements) await runAlone(db, stmt, retries);
+        await retrying(() => db.execute(record), { retries });
       }
       applied++;
     }
@@ -88,17 +98,13 @@ export async function migrate(db: Db, opts: MigrateOptions | string = {}): Promi
 }
 
 /** One DDL statement in its own implicit transaction; one whose effect is already there counts as done. */
-async function runAlone(db: Db, stmt: string): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await db.execute(sql.raw(stmt));
-      return;
-    } catch (err) {
-      const code = dbErrorCode(err) ?? '';
-      if (ALREADY_THERE.has(code) || (ALREADY_GONE.has(code) && DROPS.test(stmt))) return;
-      if (isSerializationFailure(err) && attempt < 10) continue;
-      throw err;
-    }
+async function runAlone(db: Db, stmt: string, retries: TxOptions['retries']): Promise<void> {
+  try {
+    await retrying(() => db.execute(sql.raw(stmt)), { retries });
+  } catch (err) {
+    const code = dbErrorCode(err) ?? '';
+    if (ALREADY_THERE.has(code) || (ALREADY_GONE.has(code) && DROPS.test(stmt))) return;
+    throw err;
   }
 }
 
