@@ -52,6 +52,9 @@ export const BUILT_IN_DEFAULTS: Record<BuiltInRole, { description: string; permi
  */
 export const GUEST_ALLOWED: ReadonlySet<Permission> = new Set<Permission>(['auth:register', 'posts:read']);
 
+/** Whether a role may hold this permission at all: guest only what GUEST_ALLOWED lists, whatever a row says. */
+export const mayHold = (role: string, permission: Permission): boolean => role !== BASE_ROLE || GUEST_ALLOWED.has(permission);
+
 /** Whoever changes roles or their permissions: what they hold themselves. */
 export type Grantor = { roles: readonly string[]; permissions: ReadonlySet<string> };
 

@@ -4,7 +4,7 @@
 // (store unreachable or emptied) it reloads at most once a second.
 import type { Db } from '../db/connect.js';
 import { rolePermissions, roles } from '../db/schema.js';
-import { ALL_PERMISSIONS, BASE_ROLE, GUEST_ALLOWED, isPermission, SUPER_ROLE, type Permission } from './permissions.js';
+import { ALL_PERMISSIONS, isPermission, mayHold, SUPER_ROLE, type Permission } from './permissions.js';
 
 const UNVERSIONED_TTL_MS = 1_000;
 
@@ -41,7 +41,7 @@ export class RoleCache {
     for (const p of permRows) {
       if (!isPermission(p.permission) || p.roleName === SUPER_ROLE) continue;
       // Whatever a row says, anonymous callers never get more than GUEST_ALLOWED.
-      if (p.roleName === BASE_ROLE && !GUEST_ALLOWED.has(p.permission)) continue;
+      if (!mayHold(p.roleName, p.permission)) continue;
       next.get(p.roleName)?.add(p.permission);
     }
     this.perms = next;

@@ -11,8 +11,7 @@ import {
   ALL_PERMISSIONS,
   BUILT_IN_DEFAULTS,
   BUILT_IN_ROLES,
-  BASE_ROLE,
-  GUEST_ALLOWED,
+  mayHold,
   PERMISSIONS,
   SUPER_ROLE,
   firstNotHeld,
@@ -57,13 +56,11 @@ function assertKnownPermissions(perms: string[]): Permission[] {
 
 /** Nobody adds to a role a permission they do not hold; guest never holds one outside GUEST_ALLOWED. */
 function assertMayAdd(grantor: Grantor, role: string, added: Permission[], all: Permission[] = added): void {
-  if (role === BASE_ROLE) {
-    const unsafe = all.find((p) => !GUEST_ALLOWED.has(p));
-    if (unsafe) {
-      problem('forbidden', `The guest role cannot hold ${unsafe}: every anonymous caller would have it`, {
-        audit: `escalation_refused: ${unsafe}`,
-      });
-    }
+  const unsafe = all.find((p) => !mayHold(role, p));
+  if (unsafe) {
+    problem('forbidden', `The guest role cannot hold ${unsafe}: every anonymous caller would have it`, {
+      audit: `escalation_refused: ${unsafe}`,
+    });
   }
   const missing = firstNotHeld(grantor, added);
   if (missing) {
@@ -74,8 +71,8 @@ function assertMayAdd(grantor: Grantor, role: string, added: Permission[], all: 
 }
 
 /** What the role effectively holds: guest only what is allowed for anyone, whatever older rows say. */
-export const effectivePermissions = (role: string, perms: Permission[]): Permission[] =>
-  role === SUPER_ROLE ? ALL_PERMISSIONS : role === BASE_ROLE ? perms.filter((p) => GUEST_ALLOWED.has(p)) : perms;
+const effectivePermissions = (role: string, perms: Permission[]): Permission[] =>
+  role === SUPER_ROLE ? ALL_PERMISSIONS : perms.filter((p) => mayHold(role, p));
 
 async function describeRoles(db: Db | Tx, names?: string[]): Promise<Role[]> {
   const roleRows = await (names ? db.select().from(roles).where(inArray(roles.name, names)) : db.select().from(roles)).orderBy(
