@@ -3,14 +3,15 @@
 
 // C0 controls, DEL and UTF-16 surrogates (paired ones are told apart below).
 const SUSPECT = /[\u0000-\u001f\u007f\ud800-\udfff]/;
-const CONTROL = /[\u0000-\u001f\u007f]/g;
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const EVERY_CONTROL = new RegExp(CONTROL.source, 'g');
 const CONTROL_BUT_WHITESPACE = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/;
 
 /** No control characters and no lone surrogates (multi-line text may keep tab, CR and LF). */
 export function isPlainText(s: string, opts: { multiline?: boolean } = {}): boolean {
   if (!SUSPECT.test(s)) return true;
   if (!s.isWellFormed()) return false;
-  return !(opts.multiline ? CONTROL_BUT_WHITESPACE : /[\u0000-\u001f\u007f]/).test(s);
+  return !(opts.multiline ? CONTROL_BUT_WHITESPACE : CONTROL).test(s);
 }
 
 /**
@@ -20,5 +21,5 @@ export function isPlainText(s: string, opts: { multiline?: boolean } = {}): bool
  */
 export function storableText(s: string): string {
   if (!SUSPECT.test(s)) return s;
-  return s.toWellFormed().replace(CONTROL, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return s.toWellFormed().replace(EVERY_CONTROL, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }

@@ -4,14 +4,12 @@
 import proxyaddr from 'proxy-addr';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import { forwardedFor, nodeRemoteAddress } from '../lib/node-fast-path.js';
+import { forwardedFor } from '../lib/node-fast-path.js';
 
 export type ClientIpVariables = { clientIp: string };
 
 /** How the runtime exposes the peer address (Node's default reads c.env.incoming). */
 export type RemoteAddress = (c: Context) => string | undefined;
-
-export { nodeRemoteAddress };
 
 export function compileTrust(trustProxy: string | undefined): (addr: string, i: number) => boolean {
   if (!trustProxy) return () => false;

@@ -58,7 +58,7 @@ export type MetaMiddleware = MiddlewareHandler & { [ROUTE_META]: RouteMeta };
 const PROBLEM_REF = { $ref: '#/components/schemas/Problem' };
 
 /** Every problem the route can answer: code -> status (what the OpenAPI document lists). */
-export function problemsOf(meta: RouteMeta): Map<ErrorCode, number> {
+function problemsOf(meta: RouteMeta): Map<ErrorCode, number> {
   const out = new Map<ErrorCode, number>();
   const add = (code: ErrorCode, status: number = ERROR_CODES[code].status) => out.set(code, status);
   for (const c of ['validation_failed', 'invalid_token', 'rate_limited', 'internal_error', 'service_unavailable'] as const) add(c);

@@ -5,6 +5,7 @@ import { LRUCache } from 'lru-cache';
 import { encodeBase64Url } from 'hono/utils/encode';
 import { verify as verifyJws } from 'hono/utils/jwt/jwt';
 import { signing } from 'hono/utils/jwt/jws';
+import { isUuid } from '../lib/cursor.js';
 import { ALLOWED_ALGS, type KeyRing } from './key-ring.js';
 
 export type AccessClaims = {
@@ -39,7 +40,6 @@ const CLOCK_SKEW_SECONDS = 30;
 const MAX_TOKEN_LENGTH = 4096;
 /** The only spelling accepted: three unpadded base64url segments (RFC 7515 compact form). */
 const COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
  * A segment decodes to bytes that encode back to the very same text: no
@@ -124,7 +124,7 @@ export function createTokenVerifier(
       throw new InvalidTokenError('missing claims');
     }
     // Ids are UUIDs everywhere else; anything else would reach the database as a bad cast.
-    if (!UUID.test(sub) || !UUID.test(sid)) throw new InvalidTokenError('sub or sid is not a UUID');
+    if (!isUuid(sub) || !isUuid(sid)) throw new InvalidTokenError('sub or sid is not a UUID');
     if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) throw new InvalidTokenError('bad roles');
     const claims: AccessClaims = { iss: iss as string, aud: aud as string, sub, sid, jti, iat, exp, roles };
     cache.set(token, claims, { ttl: Math.max(1, (exp + CLOCK_SKEW_SECONDS - now) * 1000) });
