@@ -19,9 +19,14 @@ import { MemoryStore } from '../../src/store/memory.js';
 import { ADMIN, testConfig } from '../helpers/app.js';
 import { freshPostgres } from '../helpers/services.js';
 
-async function count(url: string, query: string): Promise<number> {
+/** A single-connection client of its own (beside the pools under test), TLS as the URL says. */
+function direct(url: string) {
   const t = tlsFromUrl({ url });
-  const sql = postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
+  return postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
+}
+
+async function count(url: string, query: string): Promise<number> {
+  const sql = direct(url);
   try {
     const [row] = await sql.unsafe(query);
     return Number(row!.n);
@@ -89,8 +94,7 @@ describe('migrations and seeding', () => {
       journal.entries = journal.entries.filter((e) => e.idx === 0);
       writeFileSync(join(first, 'meta/_journal.json'), JSON.stringify(journal));
       expect(await migrate(database.db, first)).toEqual({ applied: 1 });
-      const t = tlsFromUrl({ url: db.url });
-      const sql = postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
+      const sql = direct(db.url);
       await sql`insert into audit_logs (at, request_id, ip, method, path, route, status, action)
         select now() - (g || ' minutes')::interval, 'old-' || g, '1.2.3.4', 'GET', '/posts', '/posts', 200, 'posts.list' from generate_series(1, 300) g`;
       await sql.end();
@@ -142,8 +146,7 @@ describe('migrations and seeding', () => {
         );
         expect(await count(db.url, 'select count(*) as n from schema_migration_lease')).toBe(0);
 
-        const t = tlsFromUrl({ url: db.url });
-        const fix = postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
+        const fix = direct(db.url);
         await fix`CREATE TABLE mig_b (id integer PRIMARY KEY)`;
         await fix.end();
         expect(await migrate(database.db, { folder, mode })).toEqual({ applied: 1 });
@@ -171,8 +174,7 @@ describe('migrations and seeding', () => {
       expect(await count(perStatement.url, 'select count(*) as n from schema_migrations')).toBe(MIGRATIONS);
       await migrate(single.db, { mode: 'transaction' });
       const schema = async (url: string) => {
-        const t = tlsFromUrl({ url });
-        const q = postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
+        const q = direct(url);
         try {
           const columns =
             await q`select table_name, column_name, data_type, is_nullable, column_default from information_schema.columns where table_schema = 'public' order by 1, 2`;
@@ -192,38 +194,39 @@ describe('migrations and seeding', () => {
     }
   });
 
-  it('waits out the lease of an instance that died while migrating, then takes over; gives up on a live holder after waitMs', async () => {
+  /** A fresh database whose migration lease another instance holds for `life` (an SQL interval). */
+  async function leaseHeld(holder: string, life: string) {
     const db = await freshPostgres();
     const database = await connectPostgres({ url: db.url, poolSize: 2 });
-    const t = tlsFromUrl({ url: db.url });
-    const q = postgres(t.url, { ssl: t.ssl, max: 1, onnotice: () => {} });
-    try {
-      await q`CREATE TABLE schema_migration_lease (id int PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)`;
-      // A holder that will never renew: its lease runs out in 1.5 s.
-      await q`INSERT INTO schema_migration_lease VALUES (1, 'crashed-instance', now() + interval '1500 milliseconds')`;
-      const started = Date.now();
-      expect(await migrate(database.db, { waitMs: 10_000 })).toEqual({ applied: MIGRATIONS });
-      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
-      expect(await count(db.url, 'select count(*) as n from schema_migration_lease')).toBe(0);
+    const q = direct(db.url);
+    await q`CREATE TABLE schema_migration_lease (id int PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)`;
+    await q`INSERT INTO schema_migration_lease VALUES (1, ${holder}, now() + ${life}::interval)`;
+    await q.end();
+    return {
+      url: db.url,
+      database,
+      dispose: async () => {
+        await database.close();
+        await db.dispose();
+      },
+    };
+  }
 
-      const later = await freshPostgres();
-      const other = await connectPostgres({ url: later.url, poolSize: 2 });
-      const t2 = tlsFromUrl({ url: later.url });
-      const q2 = postgres(t2.url, { ssl: t2.ssl, max: 1, onnotice: () => {} });
-      try {
-        await q2`CREATE TABLE schema_migration_lease (id int PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)`;
-        await q2`INSERT INTO schema_migration_lease VALUES (1, 'live-instance', now() + interval '1 minute')`;
-        await expect(migrate(other.db, { waitMs: 500 })).rejects.toThrow(/another instance holds the migration lease/);
-        expect(await count(later.url, 'select count(*) as n from schema_migrations')).toBe(0);
-      } finally {
-        await q2.end();
-        await other.close();
-        await later.dispose();
-      }
+  it('waits out the lease of an instance that died while migrating, then takes over; gives up on a live holder after waitMs', async () => {
+    // A holder that will never renew: its lease runs out in 1.5 s.
+    const crashed = await leaseHeld('crashed-instance', '1500 milliseconds');
+    const live = await leaseHeld('live-instance', '1 minute');
+    try {
+      const started = Date.now();
+      expect(await migrate(crashed.database.db, { waitMs: 10_000 })).toEqual({ applied: MIGRATIONS });
+      expect(Date.now() - started).toBeGreaterThanOrEqual(1_000);
+      expect(await count(crashed.url, 'select count(*) as n from schema_migration_lease')).toBe(0);
+
+      await expect(migrate(live.database.db, { waitMs: 500 })).rejects.toThrow(/another instance holds the migration lease/);
+      expect(await count(live.url, 'select count(*) as n from schema_migrations')).toBe(0);
     } finally {
-      await q.end();
-      await database.close();
-      await db.dispose();
+      await crashed.dispose();
+      await live.dispose();
     }
   });
 });
