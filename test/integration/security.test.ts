@@ -42,7 +42,8 @@ describe('security checks', () => {
   it('marks every response carrying personal data Cache-Control: no-store, refusals included', async () => {
     const s = await registerAndLogin(call);
     const admin = await loginAdmin(call);
-    const cases: [string, string, string, unknown?][] = [
+    const cases: [string, string, string | undefined, unknown?][] = [
+      ['POST', '/auth/register', undefined, { email: uniqueEmail('nostore'), password: PASSWORD, name: 'New User' }],
       ['GET', '/users/me', s.accessToken],
       ['PUT', '/users/me', s.accessToken, { name: 'Private Name' }],
       ['GET', `/users/${s.userId}`, admin.accessToken],
