@@ -26,15 +26,20 @@ import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
 import { rolesRoutes } from './modules/roles/roles.routes.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { usersRoutes } from './modules/users/users.routes.js';
+import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
 import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/access-tokens.js';
 import { storeKeys } from './store/store.js';
+import { OutboxSender, type OutboxOptions } from './adapters/mail/outbox.js';
+import { BackgroundTasks } from './lib/background.js';
 
 export type AppOptions = {
   /** How to read the peer address on this runtime (Node's by default). */
   remoteAddress?: RemoteAddress;
   audit?: { flushMs?: number; batchSize?: number; maxBuffer?: number };
+  /** The outbox sender's timing; `send: false` leaves mail in the outbox (another instance sends it). */
+  mail?: OutboxOptions & { send?: boolean };
 };
 
 function createServices(deps: Deps, opts: AppOptions): AppServices {
@@ -57,6 +62,14 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
     }),
     dummyHash: dummy,
     sessionOptions: { accessTtlSeconds: deps.config.jwt.accessTtlSeconds },
+    outbox: new OutboxSender(
+      deps.database.db,
+      deps.mailer,
+      deps.logger,
+      { clock: deps.clock, retries: metrics.txRetries, events: metrics.mail },
+      opts.mail,
+    ),
+    background: new BackgroundTasks(deps.logger),
   };
 }
 
@@ -129,6 +142,7 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
     .use(rateLimit({ limit: config.rateLimit.requests, onReject: () => svc.metrics.rateLimited.inc({ limiter: 'requests' }) }))
     .route('/.well-known', wellKnownRoutes(svc))
     .route('/auth', authRoutes(svc))
+    .route('/users', sessionsRoutes(svc))
     .route('/users', usersRoutes(svc))
     .route('/', rolesRoutes(svc))
     .route('/posts', postsRoutes(svc))
@@ -168,6 +182,7 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
   const services = createServices(deps, opts);
   const inFlight = { count: 0 };
   const app = buildApp(services, opts, inFlight);
+  if (opts.mail?.send !== false) services.outbox.start();
   return {
     app,
     services,
@@ -175,7 +190,9 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
       // Handlers of requests whose clients already left may still be running.
       const until = Date.now() + graceMs;
       while (inFlight.count > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-      await Promise.all([services.audit.stop(), services.stats.stop()]);
+      // Mail requests answered already still write their outbox rows; then the sender stops.
+      await services.background.idle();
+      await Promise.all([services.audit.stop(), services.stats.stop(), services.outbox.stop()]);
     },
   };
 }

@@ -9,6 +9,7 @@ import { prepareDataDir } from './lib/data-dir.js';
 import { createLogger, type Logger } from './lib/logger.js';
 import { createMetrics } from './lib/metrics.js';
 import { FileMailer } from './adapters/mail/file-mailer.js';
+import { SmtpMailer } from './adapters/mail/smtp-mailer.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
 import { loadKeyRing } from './security/key-ring.js';
 import { MemoryStore } from './store/memory.js';
@@ -30,7 +31,7 @@ export type Listen = (handle: AppHandle, where: { port: number; hostname: string
 export async function buildDeps(config: Config, logger: Logger) {
   // DATA_DIR is made private (umask 0o077 too) before anything is written there. With a
   // database URL and a configured key nothing is, and the file system may be read-only.
-  if (!config.database.url || !config.jwt.privateKey) {
+  if (!config.database.url || !config.jwt.privateKey || !config.mail.smtpUrl) {
     const { umaskSet, umaskError, failed } = prepareDataDir(config.dataDir);
     if (!umaskSet)
       logger.warn(
@@ -68,7 +69,9 @@ export async function buildDeps(config: Config, logger: Logger) {
     store = new MemoryStore();
   }
   const keyRing = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
-  const mailer = new FileMailer(config.dataDir, config.mailFrom, logger);
+  const mailer = config.mail.smtpUrl
+    ? new SmtpMailer({ url: config.mail.smtpUrl, from: config.mailFrom })
+    : new FileMailer(config.dataDir, config.mailFrom, logger);
   const deps: Deps = { config, database, store, keyRing, clock: Date.now, logger, metrics, mailer };
   return deps;
 }

@@ -64,6 +64,22 @@ const envSchema = z.object({
   REQUEST_TIMEOUT_SECONDS: intIn(1, 3_600).default(30),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   MAIL_FROM: z.string().trim().min(3).default('auth-system <no-reply@localhost>'),
+  PUBLIC_URL: z
+    .string()
+    .trim()
+    .regex(/^https?:\/\/[^/?#\s]+\/?$/, 'must be an origin such as https://auth.example.com (no path, query or fragment)')
+    .optional(),
+  SMTP_URL: z
+    .string()
+    .trim()
+    .regex(/^smtps?:\/\/[^/\s]+/, 'must be an smtp:// or smtps:// URL')
+    .optional(),
+  EMAIL_VERIFICATION: z.enum(['off', 'optional', 'required']).default('optional'),
+  VERIFY_EMAIL_URL: z.string().trim().optional(),
+  RESET_PASSWORD_URL: z.string().trim().optional(),
+  EMAIL_VERIFICATION_TTL_SECONDS: intIn(60, 30 * 86_400).default(86_400),
+  PASSWORD_RESET_TTL_SECONDS: intIn(60, 86_400).default(1_800),
+  MAIL_PER_ADDRESS_PER_HOUR: intIn(1, 1_000).default(3),
   AUDIT_RETENTION_DAYS: intIn(1, 36_500).default(90),
   AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   CORS_ORIGINS: csv.optional(),
@@ -111,6 +127,19 @@ export type Config = {
   metricsToken: string | undefined;
   /** The sender of every mail. */
   mailFrom: string;
+  /** The service's public origin (links in mail), without a trailing slash. */
+  publicUrl: string;
+  mail: {
+    /** Unset: .eml files under DATA_DIR/mail (never in production). */
+    smtpUrl: string | undefined;
+    /** Link templates with `{token}` in the fragment. */
+    verifyEmailUrl: string;
+    resetPasswordUrl: string;
+    perAddressPerHour: number;
+  };
+  emailVerification: 'off' | 'optional' | 'required';
+  emailVerificationTtlSeconds: number;
+  passwordResetTtlSeconds: number;
   audit: { enabled: boolean; retentionDays: number };
   corsOrigins: string[];
   shutdownTimeoutSeconds: number;
@@ -153,8 +182,22 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (e.BOOTSTRAP_ADMIN_PASSWORD !== undefined && [...e.BOOTSTRAP_ADMIN_PASSWORD].length < 8) {
     problems.push('BOOTSTRAP_ADMIN_PASSWORD: must be at least 8 characters');
   }
+  const publicUrl = (e.PUBLIC_URL ?? `http://localhost:${e.PORT}`).replace(/\/$/, '');
+  for (const [name, template] of [
+    ['VERIFY_EMAIL_URL', e.VERIFY_EMAIL_URL],
+    ['RESET_PASSWORD_URL', e.RESET_PASSWORD_URL],
+  ] as const) {
+    if (template === undefined) continue;
+    const hash = template.indexOf('#');
+    if (!/^https?:\/\//.test(template)) problems.push(`${name}: must be an http(s) URL`);
+    // In the fragment, the token never reaches a server log or a Referer.
+    else if (hash < 0 || !template.slice(hash).includes('{token}'))
+      problems.push(`${name}: must carry {token} in the fragment (…#token={token})`);
+  }
   if (production) {
     if (!e.JWT_PRIVATE_KEY) problems.push('JWT_PRIVATE_KEY: required when NODE_ENV=production');
+    if (!e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production (mail must be delivered)');
+    if (!publicUrl.startsWith('https://')) problems.push('PUBLIC_URL: must be an https:// origin when NODE_ENV=production');
     if (e.BOOTSTRAP_ADMIN_PASSWORD !== undefined && weakPassword(e.BOOTSTRAP_ADMIN_PASSWORD)) {
       problems.push('BOOTSTRAP_ADMIN_PASSWORD: too weak for production (12+ characters from 3 of: lower, upper, digit, symbol)');
     }
@@ -223,6 +266,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
     metricsToken: e.METRICS_TOKEN,
     mailFrom: e.MAIL_FROM,
+    publicUrl,
+    mail: {
+      smtpUrl: e.SMTP_URL,
+      verifyEmailUrl: e.VERIFY_EMAIL_URL ?? `${publicUrl}/verify-email#token={token}`,
+      resetPasswordUrl: e.RESET_PASSWORD_URL ?? `${publicUrl}/reset-password#token={token}`,
+      perAddressPerHour: e.MAIL_PER_ADDRESS_PER_HOUR,
+    },
+    emailVerification: e.EMAIL_VERIFICATION,
+    emailVerificationTtlSeconds: e.EMAIL_VERIFICATION_TTL_SECONDS,
+    passwordResetTtlSeconds: e.PASSWORD_RESET_TTL_SECONDS,
     audit: { enabled: e.AUDIT_LOG === 'on', retentionDays: e.AUDIT_RETENTION_DAYS },
     corsOrigins: e.CORS_ORIGINS ?? [],
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,

@@ -4,6 +4,8 @@ import type { AuditWriter } from './audit/audit-log.js';
 import type { Metrics } from './lib/metrics.js';
 import type { StatsCounters } from './audit/stats.js';
 import type { Mailer } from './adapters/mail/mailer.js';
+import type { OutboxSender } from './adapters/mail/outbox.js';
+import type { BackgroundTasks } from './lib/background.js';
 import type { Config } from './config.js';
 import type { Database } from './db/connect.js';
 import type { Logger } from './lib/logger.js';
@@ -37,4 +39,8 @@ export type AppServices = Deps & {
   /** Verified against for unknown emails, so they cost what a wrong password costs. */
   dummyHash: Promise<string>;
   sessionOptions: SessionStateOptions;
+  /** Sends what the outbox holds; woken after a commit that enqueued mail. */
+  outbox: OutboxSender;
+  /** Work done after the response (enumeration-safe mail requests). */
+  background: BackgroundTasks;
 };

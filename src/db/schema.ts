@@ -13,6 +13,8 @@ export const users = pgTable(
     email: text('email').notNull().unique('users_email_key'),
     name: text('name').notNull(),
     passwordHash: text('password_hash').notNull(),
+    /** When the current email was proven (a verification link, a password reset); null: not yet. */
+    emailVerifiedAt: ts('email_verified_at'),
     createdAt: ts('created_at').notNull().default(sql`now()`),
     updatedAt: ts('updated_at').notNull().default(sql`now()`),
   },
@@ -61,8 +63,61 @@ export const sessions = pgTable(
     expiresAt: ts('expires_at').notNull(),
     revokedAt: ts('revoked_at'),
     revokedReason: text('revoked_reason'),
+    /** Where and with what the session was started (shown in the user's session list). */
+    ip: text('ip').notNull().default(''),
+    userAgent: text('user_agent').notNull().default(''),
+    lastRefreshedAt: ts('last_refreshed_at'),
   },
   (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
+/**
+ * Single-use tokens sent by mail (email verification, password reset). Only
+ * the SHA-256 of a token is stored; `email` is the address it was sent to, so a
+ * token stops working when the account's email changes.
+ */
+export const emailTokens = pgTable(
+  'email_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    kind: text('kind').notNull(),
+    email: text('email').notNull(),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [index('email_tokens_user_kind_idx').on(t.userId, t.kind)],
+);
+
+/**
+ * The transactional outbox: a mail is inserted in the transaction of the change
+ * that causes it and sent afterwards by whichever instance claims it. A sent
+ * (or abandoned) message keeps its row without its body, so a link never stays
+ * in the table once it has gone out.
+ */
+export const mailOutbox = pgTable(
+  'mail_outbox',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    kind: text('kind').notNull(),
+    toAddress: text('to_address').notNull(),
+    subject: text('subject').notNull(),
+    textBody: text('text_body'),
+    htmlBody: text('html_body'),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    /** Past this the message is no longer worth sending (its link has expired). */
+    expiresAt: ts('expires_at').notNull(),
+    nextAttemptAt: ts('next_attempt_at').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    claimedBy: text('claimed_by'),
+    claimedUntil: ts('claimed_until'),
+    sentAt: ts('sent_at'),
+    failedAt: ts('failed_at'),
+    lastError: text('last_error'),
+  },
+  (t) => [index('mail_outbox_due_idx').on(t.sentAt, t.failedAt, t.nextAttemptAt)],
 );
 
 export const refreshTokens = pgTable(
@@ -91,7 +146,11 @@ export const posts = pgTable(
     body: text('body').notNull(),
     createdAt: ts('created_at').notNull().default(sql`now()`),
   },
-  (t) => [index('posts_created_idx').on(t.createdAt.desc(), t.id.desc())],
+  // The author index serves a user's export pages and the cascade when a user is deleted.
+  (t) => [
+    index('posts_created_idx').on(t.createdAt.desc(), t.id.desc()),
+    index('posts_author_idx').on(t.authorId, t.createdAt.desc(), t.id.desc()),
+  ],
 );
 
 // The audit log takes one row per API request, so its write cost is the one

@@ -52,6 +52,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     help: 'Transactions retried after a serialization failure',
     registers: [registry],
   });
+  const mail = new Counter({
+    name: 'mail_outbox_events_total',
+    help: 'Outbox mail: sent, retried (not handed over yet) and abandoned (refused for good or expired)',
+    labelNames: ['event'],
+    registers: [registry],
+  });
   const poolMax = new Gauge({ name: 'db_pool_max', help: 'Configured database pool size', registers: [registry] });
   const poolInUse = new Gauge({
     name: 'db_pool_in_use',
@@ -68,6 +74,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     auditDropped,
     auditWritten,
     txRetries,
+    mail,
     poolMax,
     poolInUse,
   };

@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   rate_limited: { status: 429, title: 'Too many requests' },
   service_unavailable: { status: 503, title: 'A dependency is unavailable' },
   internal_error: { status: 500, title: 'Internal error' },
+  invalid_email_token: { status: 400, title: 'The link is not valid' },
+  email_not_verified: { status: 403, title: 'The email address is not verified' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -16,6 +16,8 @@ import type { RequestIdVariables } from './request-id.js';
 /** The access log's own variable: handlers set it for security events that end in success (e.g. role_assigned). */
 export type AccessLogVariables = {
   auditDetail: string | undefined;
+  /** Whom an unauthenticated security event was about (a password reset names the account it reset). */
+  auditActor: string | undefined;
 };
 
 /** What it reads, set by the middleware before or after it (absent when the chain stopped early). */
@@ -65,7 +67,7 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     const entry = {
       at: new Date(opts.now()),
       requestId: c.get('requestId'),
-      actorId: c.get('caller')?.userId ?? null,
+      actorId: c.get('auditActor') ?? c.get('caller')?.userId ?? null,
       ip: c.get('clientIp') ?? 'unknown',
       method: c.req.method,
       path: loggablePath(c.req.path, c.req.url),

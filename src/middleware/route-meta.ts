@@ -33,7 +33,7 @@ export type RouteMeta = {
    */
   guard?: Permission | null;
   /** Success responses: status -> body schema (null: no body). */
-  responses: Partial<Record<200 | 201 | 204, z.ZodType | null>>;
+  responses: Partial<Record<200 | 201 | 202 | 204, z.ZodType | null>>;
   /**
    * Does the route take a JSON body, or (DELETE) check one if sent? Documents
    * 400 invalid_json, 413 and 415, which the body middleware answers.

@@ -2,6 +2,7 @@
 // is counted before the (slow) verification and settled after it, atomically
 // per account+address and per address on every instance, so a parallel burst
 // gets exactly as many guesses as the limits allow, not one per request.
+import { randomUUID } from 'node:crypto';
 import { problem } from '../lib/problem.js';
 import { storeKeys, type Store } from '../store/store.js';
 
@@ -39,7 +40,8 @@ export async function verifyWithinLimits(
   audit = 'login_locked',
 ): Promise<boolean> {
   const { maxFailures, ipMaxFailures, windowSeconds } = ctx.limits;
-  const accountKey = storeKeys.loginAccount(who.email, who.ip);
+  const epoch = (await ctx.store.get(storeKeys.loginEpoch(who.email))) ?? '0';
+  const accountKey = storeKeys.loginAccount(who.email, who.ip, epoch);
   const ipKey = storeKeys.loginIp(who.ip);
   const r = await ctx.store.reserve(
     [
@@ -67,4 +69,13 @@ export async function verifyWithinLimits(
   // Failures before this success no longer count for the account.
   if (ok) await Promise.all([ctx.store.del(accountKey), ctx.store.release(ipKey)]);
   return ok;
+}
+
+/**
+ * Clear the account's lockout from every address (a password reset proved the
+ * owner): counters are keyed by an epoch, and a new epoch starts from zero.
+ * The epoch outlives the window, so old counters have expired when it lapses.
+ */
+export async function clearAccountLockout(ctx: AttemptContext, email: string): Promise<void> {
+  await ctx.store.set(storeKeys.loginEpoch(email), randomUUID(), { ttlMs: ctx.limits.windowSeconds * 2000 });
 }

@@ -17,6 +17,8 @@ export const PERMISSIONS = {
   'roles:update': 'Change or delete roles (PUT /roles/:role/permissions, DELETE /roles/:role)',
   'admin:logs:read': 'Read the audit log (GET /admin/logs)',
   'admin:stats:read': 'Read usage statistics (GET /admin/stats)',
+  'users:sessions:revoke': 'End all of a user’s sessions (DELETE /users/:id/sessions)',
+  'users:delete': 'Delete a user (DELETE /users/:id)',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;

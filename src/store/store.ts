@@ -53,7 +53,12 @@ export const storeKeys = {
   rate: (client: string) => `rl:${client}`,
   /** Failed access-token verifications from one address, in the rate-limit window. */
   tokenFailures: (ip: string) => `tf:${ip}`,
-  loginAccount: (email: string, ip: string) => `lf:a:${ip}:${email}`,
+  /** Failed sign-ins of an account from an address, within the account's current lockout epoch. */
+  loginAccount: (email: string, ip: string, epoch: string) => `lf:a:${epoch}:${ip}:${email}`,
+  /** Replaced by a password reset: every account+address counter of the old epoch stops counting. */
+  loginEpoch: (email: string) => `lf:e:${email}`,
+  /** Mails of one kind sent to one address in the current hour. */
+  mailAddress: (kind: string, email: string) => `ml:${kind}:${email}`,
   loginIp: (ip: string) => `lf:ip:${ip}`,
 } as const;
 

@@ -30,7 +30,8 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       const res = await call('POST', '/auth/register', { body: { email: `  ${email.toUpperCase()} `, password: PASSWORD, name: 'Ann' } });
       expect(res.status).toBe(201);
       expect(res.body.user).toMatchObject({ email: email.toLowerCase(), name: 'Ann', roles: ['user'] });
-      expect(Object.keys(res.body.user).sort()).toEqual(['createdAt', 'email', 'id', 'name', 'roles', 'updatedAt']);
+      expect(Object.keys(res.body.user).sort()).toEqual(['createdAt', 'email', 'emailVerified', 'id', 'mfa', 'name', 'roles', 'updatedAt']);
+      expect(res.body.user).toMatchObject({ emailVerified: false, mfa: { totp: false, passkeys: 0 } });
       expect(res.text).not.toContain('argon2');
     });
 

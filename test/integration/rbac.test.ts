@@ -4,7 +4,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { metaOf } from '../../src/middleware/route-meta.js';
 import { assignRoles } from '../../src/modules/users/users.service.js';
 import { ALL_PERMISSIONS, BUILT_IN_DEFAULTS, type Permission } from '../../src/security/permissions.js';
-import { loginAdmin, registerAndLogin, uniqueEmail, userWithRoles, PASSWORD, type Session } from '../helpers/http.js';
+import { ADMIN } from '../helpers/app.js';
+import { login, loginAdmin, registerAndLogin, uniqueEmail, userWithRoles, PASSWORD, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 
@@ -25,42 +26,62 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     (await call('POST', '/posts', { token: s.accessToken, body: { title: 't', body: 'b' } })).body.id as string;
 
   /** One request per guarded route, built fresh for each attempt (so allowed deletes have something to delete). */
-  const routeRequests: Record<string, (who: Session | null) => Promise<{ method: string; path: string; body?: unknown }>> = {
-    'POST /auth/register': async () => ({
-      method: 'POST',
-      path: '/auth/register',
-      body: { email: uniqueEmail(), password: PASSWORD, name: 'M' },
-    }),
-    'GET /posts': async () => ({ method: 'GET', path: '/posts' }),
-    'GET /posts/:id': async () => ({ method: 'GET', path: `/posts/${await newPost(admin)}` }),
-    'POST /posts': async () => ({ method: 'POST', path: '/posts', body: { title: 'x', body: 'y' } }),
-    // someone else's post: needs posts:delete:any
-    'DELETE /posts/:id': async () => ({ method: 'DELETE', path: `/posts/${await newPost(admin)}` }),
-    'GET /users/me': async () => ({ method: 'GET', path: '/users/me' }),
-    'PUT /users/me': async () => ({ method: 'PUT', path: '/users/me', body: { name: 'Renamed' } }),
-    'GET /users': async () => ({ method: 'GET', path: '/users' }),
-    'GET /users/:id': async () => ({ method: 'GET', path: `/users/${admin.userId}` }),
-    'PUT /users/:id/roles': async () => ({
-      method: 'PUT',
-      path: `/users/${(await registerAndLogin(call)).userId}/roles`,
-      body: { roles: ['user'] },
-    }),
-    'GET /roles': async () => ({ method: 'GET', path: '/roles' }),
-    'GET /permissions': async () => ({ method: 'GET', path: '/permissions' }),
-    'POST /roles': async () => ({ method: 'POST', path: '/roles', body: { name: `r${Math.random().toString(36).slice(2, 10)}` } }),
-    'PUT /roles/:role/permissions': async () => ({
-      method: 'PUT',
-      path: '/roles/moderator/permissions',
-      body: { permissions: BUILT_IN_DEFAULTS.moderator.permissions },
-    }),
-    'DELETE /roles/:role': async () => {
-      const name = `d${Math.random().toString(36).slice(2, 10)}`;
-      await call('POST', '/roles', { token: admin.accessToken, body: { name } });
-      return { method: 'DELETE', path: `/roles/${name}` };
-    },
-    'GET /admin/logs': async () => ({ method: 'GET', path: '/admin/logs' }),
-    'GET /admin/stats': async () => ({ method: 'GET', path: '/admin/stats' }),
-  };
+  const claimsOf = (s: Session) => JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString());
+  /** Another sign-in of the same user: a session that is not the caller's current one. */
+  const secondSession = async (s: Session) => login(call, s.email, s.email === ADMIN.email ? ADMIN.password : PASSWORD);
+  const routeRequests: Record<string, (who: Session | null) => Promise<{ method: string; path: string; body?: unknown; token?: string }>> =
+    {
+      'POST /auth/register': async () => ({
+        method: 'POST',
+        path: '/auth/register',
+        body: { email: uniqueEmail(), password: PASSWORD, name: 'M' },
+      }),
+      'GET /posts': async () => ({ method: 'GET', path: '/posts' }),
+      'GET /posts/:id': async () => ({ method: 'GET', path: `/posts/${await newPost(admin)}` }),
+      'POST /posts': async () => ({ method: 'POST', path: '/posts', body: { title: 'x', body: 'y' } }),
+      // someone else's post: needs posts:delete:any
+      'DELETE /posts/:id': async () => ({ method: 'DELETE', path: `/posts/${await newPost(admin)}` }),
+      'GET /users/me': async () => ({ method: 'GET', path: '/users/me' }),
+      'PUT /users/me': async () => ({ method: 'PUT', path: '/users/me', body: { name: 'Renamed' } }),
+      'GET /users': async () => ({ method: 'GET', path: '/users' }),
+      'GET /users/:id': async () => ({ method: 'GET', path: `/users/${admin.userId}` }),
+      'PUT /users/:id/roles': async () => ({
+        method: 'PUT',
+        path: `/users/${(await registerAndLogin(call)).userId}/roles`,
+        body: { roles: ['user'] },
+      }),
+      'GET /roles': async () => ({ method: 'GET', path: '/roles' }),
+      'GET /permissions': async () => ({ method: 'GET', path: '/permissions' }),
+      'POST /roles': async () => ({ method: 'POST', path: '/roles', body: { name: `r${Math.random().toString(36).slice(2, 10)}` } }),
+      'PUT /roles/:role/permissions': async () => ({
+        method: 'PUT',
+        path: '/roles/moderator/permissions',
+        body: { permissions: BUILT_IN_DEFAULTS.moderator.permissions },
+      }),
+      'DELETE /roles/:role': async () => {
+        const name = `d${Math.random().toString(36).slice(2, 10)}`;
+        await call('POST', '/roles', { token: admin.accessToken, body: { name } });
+        return { method: 'DELETE', path: `/roles/${name}` };
+      },
+      'GET /users/me/sessions': async () => ({ method: 'GET', path: '/users/me/sessions' }),
+      'DELETE /users/me/sessions/:id': async (who) => ({
+        method: 'DELETE',
+        path: `/users/me/sessions/${who ? claimsOf(await secondSession(who)).sid : NIL}`,
+      }),
+      'DELETE /users/me/sessions': async () => ({ method: 'DELETE', path: '/users/me/sessions' }),
+      'DELETE /users/:id/sessions': async () => ({ method: 'DELETE', path: `/users/${(await registerAndLogin(call)).userId}/sessions` }),
+      'GET /users/me/export': async () => ({ method: 'GET', path: '/users/me/export' }),
+      // A stand-in holding the caller's roles is deleted, so the caller lives on for the next routes.
+      'DELETE /users/me': async (who) => ({
+        method: 'DELETE',
+        path: '/users/me',
+        body: { currentPassword: PASSWORD },
+        ...(who ? { token: (await userWithRoles(call, admin, claimsOf(who).roles)).accessToken } : {}),
+      }),
+      'DELETE /users/:id': async () => ({ method: 'DELETE', path: `/users/${(await registerAndLogin(call)).userId}` }),
+      'GET /admin/logs': async () => ({ method: 'GET', path: '/admin/logs' }),
+      'GET /admin/stats': async () => ({ method: 'GET', path: '/admin/stats' }),
+    };
 
   /**
    * The route table, read from the app itself: METHOD path -> permission.
@@ -102,7 +123,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     for (const [who, session, perms] of callers) {
       for (const [route, permission] of table) {
         const req = await routeRequests[route]!(session);
-        const res = await call(req.method, req.path, { token: session?.accessToken, body: req.body });
+        const res = await call(req.method, req.path, { token: req.token ?? session?.accessToken, body: req.body });
         const label = `${who} ${route} (${permission})`;
         if (perms.has(permission)) {
           expect([200, 201, 204], `${label}: ${res.text}`).toContain(res.status);

@@ -15,6 +15,8 @@ const problemsOf = (env: Record<string, string>) => {
   return [];
 };
 
+const PROD_MAIL = { SMTP_URL: 'smtps://mailer:secret@smtp.example.com:465', PUBLIC_URL: 'https://auth.example.com' };
+
 describe('configuration', () => {
   it('has the documented defaults', () => {
     const c = loadConfig({});
@@ -57,6 +59,26 @@ describe('configuration', () => {
     expect(problems.join('\n')).toMatch(/LOG_LEVEL/);
   });
 
+  it('needs SMTP_URL and an https PUBLIC_URL in production, and {token} in the fragment of link templates', () => {
+    const prod = { NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k' };
+    const missing = problemsOf(prod).join('\n');
+    expect(missing).toMatch(/SMTP_URL: required/);
+    expect(missing).toMatch(/PUBLIC_URL: must be an https/);
+    expect(problemsOf({ ...prod, SMTP_URL: 'smtp://mail', PUBLIC_URL: 'http://auth.example.com' }).join('\n')).toMatch(/PUBLIC_URL/);
+    expect(problemsOf({ ...prod, ...PROD_MAIL })).toEqual([]);
+    expect(problemsOf({ PUBLIC_URL: 'https://auth.example.com/path' }).join('\n')).toMatch(/PUBLIC_URL/);
+    expect(problemsOf({ SMTP_URL: 'http://mail' }).join('\n')).toMatch(/SMTP_URL/);
+    expect(problemsOf({ RESET_PASSWORD_URL: 'https://app.example.com/reset?token={token}' }).join('\n')).toMatch(/fragment/);
+    expect(problemsOf({ VERIFY_EMAIL_URL: 'https://app.example.com/verify#done' }).join('\n')).toMatch(/fragment/);
+    expect(problemsOf({ VERIFY_EMAIL_URL: 'https://app.example.com/verify#token={token}' })).toEqual([]);
+    const c = loadConfig({ PORT: '4000' });
+    expect(c.publicUrl).toBe('http://localhost:4000');
+    expect(c.mail.resetPasswordUrl).toBe('http://localhost:4000/reset-password#token={token}');
+    expect(c.mail.verifyEmailUrl).toBe('http://localhost:4000/verify-email#token={token}');
+    expect(c.emailVerification).toBe('optional');
+    expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' }).publicUrl).toBe('https://auth.example.com');
+  });
+
   it('refuses unsafe production settings, listing each', () => {
     const problems = problemsOf({
       NODE_ENV: 'production',
@@ -72,6 +94,7 @@ describe('configuration', () => {
   it('accepts a safe production setup and a local database without TLS', () => {
     expect(
       problemsOf({
+        ...PROD_MAIL,
         NODE_ENV: 'production',
         JWT_PRIVATE_KEY: '-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----',
         DATABASE_URL: 'postgresql://app@db.example.com:26257/auth?sslmode=verify-full',
@@ -79,17 +102,23 @@ describe('configuration', () => {
         BOOTSTRAP_ADMIN_PASSWORD: 'Str0ng-and-Long!',
       }),
     ).toEqual([]);
-    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/x' })).toEqual(
-      [],
-    );
+    expect(
+      problemsOf({ ...PROD_MAIL, NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/x' }),
+    ).toEqual([]);
   });
 
   it('takes a list of database hosts, and needs verify-full in production when any of them is remote', () => {
     const list = 'postgresql://app@roach1:26257,roach2:26257,roach3:26257/auth';
-    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: `${list}?sslmode=verify-full` })).toEqual([]);
-    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: list }).join('\n')).toMatch(/verify-full/);
+    expect(problemsOf({ ...PROD_MAIL, NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: `${list}?sslmode=verify-full` })).toEqual(
+      [],
+    );
+    expect(problemsOf({ ...PROD_MAIL, NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: list }).join('\n')).toMatch(
+      /verify-full/,
+    );
     const mixed = 'postgresql://app@127.0.0.1:26257,db.example.com:26257/auth';
-    expect(problemsOf({ NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: mixed }).join('\n')).toMatch(/verify-full/);
+    expect(problemsOf({ ...PROD_MAIL, NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', DATABASE_URL: mixed }).join('\n')).toMatch(
+      /verify-full/,
+    );
     // The list reaches the driver intact; TLS parameters become options, each host named by the driver.
     const t = tlsFromUrl({ url: `${list}?sslmode=verify-full&application_name=x` });
     expect(t.url).toBe('postgresql://app@roach1:26257,roach2:26257,roach3:26257/auth?application_name=x');

@@ -4,8 +4,27 @@ import type { AppServices } from '../../deps.js';
 import type { AppEnv } from '../../middleware/app-env.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { JwksSchema, LoginBody, RefreshBody, RegisterBody, RegisteredSchema, TokenPairSchema } from './auth.schemas.js';
+import { requestHeader } from '../../lib/node-fast-path.js';
+import {
+  EmailTokenBody,
+  JwksSchema,
+  LoginBody,
+  MailAcceptedSchema,
+  MailRequestBody,
+  RefreshBody,
+  RegisterBody,
+  RegisteredSchema,
+  ResetPasswordBody,
+  TokenPairSchema,
+  VerifiedSchema,
+} from './auth.schemas.js';
 import { login, logout, refresh, registerUser } from './auth.service.js';
+import { requestPasswordReset, resendVerification, resetPassword, verifyEmail } from './email.service.js';
+
+const ACCEPTED = {
+  resend: { status: 'accepted', message: 'If this address belongs to an account that is not verified yet, a new link is on its way.' },
+  forgot: { status: 'accepted', message: 'If this address belongs to an account, a link to reset its password is on its way.' },
+} as const;
 
 // Token responses must never be cached (RFC 6749 §5.1).
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
@@ -26,7 +45,7 @@ export const authRoutes = (svc: AppServices) =>
       }),
       validate('json', RegisterBody),
       async (c) => {
-        const user = await registerUser(svc, c.req.valid('json'));
+        const user = await registerUser(svc, c.req.valid('json'), c.get('clientIp'));
         return c.json({ user }, 201);
       },
     )
@@ -39,12 +58,90 @@ export const authRoutes = (svc: AppServices) =>
         tags: ['auth'],
         body: true,
         responses: { 200: TokenPairSchema },
-        errors: ['invalid_credentials'],
+        errors: ['invalid_credentials', 'email_not_verified'],
       }),
       validate('json', LoginBody),
       async (c) => {
-        const pair = await login(svc, { ...c.req.valid('json'), ip: c.get('clientIp') });
+        const pair = await login(svc, { ...c.req.valid('json'), ip: c.get('clientIp'), userAgent: requestHeader(c, 'user-agent') ?? '' });
         return c.json(pair, 200, NO_STORE);
+      },
+    )
+    .post(
+      '/verify-email',
+      declareRoute({
+        action: 'auth.verify_email',
+        personal: true,
+        summary: 'Confirm an email address with the token from the mailed link',
+        tags: ['auth'],
+        body: true,
+        responses: { 200: VerifiedSchema },
+        errors: ['invalid_email_token'],
+      }),
+      validate('json', EmailTokenBody),
+      async (c) => {
+        const user = await verifyEmail(svc, c.req.valid('json').token);
+        c.set('auditDetail', 'email.verified');
+        return c.json({ user }, 200);
+      },
+    )
+    .post(
+      '/verify-email/resend',
+      declareRoute({
+        action: 'auth.verify_email.resend',
+        summary: 'Mail a new verification link (same answer whether or not the account exists)',
+        description:
+          'Always 202 with the same body and about the same time: the look-up happens after the response. At most MAIL_PER_ADDRESS_PER_HOUR mails per address.',
+        tags: ['auth'],
+        body: true,
+        responses: { 202: MailAcceptedSchema },
+      }),
+      validate('json', MailRequestBody),
+      async (c) => {
+        const { email } = c.req.valid('json');
+        const ip = c.get('clientIp');
+        svc.background.run('verify-email resend', () => resendVerification(svc, email, ip));
+        c.set('auditDetail', 'email.verification_requested');
+        return c.json(ACCEPTED.resend, 202);
+      },
+    )
+    .post(
+      '/password/forgot',
+      declareRoute({
+        action: 'auth.password.forgot',
+        summary: 'Mail a password-reset link (same answer whether or not the account exists)',
+        description:
+          'Always 202 with the same body and about the same time: the look-up, the token and the mail happen after the response. At most MAIL_PER_ADDRESS_PER_HOUR mails per address.',
+        tags: ['auth'],
+        body: true,
+        responses: { 202: MailAcceptedSchema },
+      }),
+      validate('json', MailRequestBody),
+      async (c) => {
+        const { email } = c.req.valid('json');
+        const ip = c.get('clientIp');
+        svc.background.run('password forgot', () => requestPasswordReset(svc, email, ip));
+        c.set('auditDetail', 'password.reset_requested');
+        return c.json(ACCEPTED.forgot, 202);
+      },
+    )
+    .post(
+      '/password/reset',
+      declareRoute({
+        action: 'auth.password.reset',
+        summary: 'Set a new password with the token from the mailed link',
+        description:
+          'The password follows the register rules. Every session of the user ends, the sign-in lockout of the account is cleared and the address counts as verified; no tokens are issued.',
+        tags: ['auth'],
+        body: true,
+        responses: { 204: null },
+        errors: ['invalid_email_token'],
+      }),
+      validate('json', ResetPasswordBody),
+      async (c) => {
+        const { userId } = await resetPassword(svc, c.req.valid('json'));
+        c.set('auditDetail', 'password.reset');
+        c.set('auditActor', userId);
+        return c.body(null, 204);
       },
     )
     .post(

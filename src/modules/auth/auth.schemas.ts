@@ -15,6 +15,22 @@ export const LoginBody = z.strictObject({
   password: z.string().min(1).max(1024),
 });
 
+const mailedToken = z.string().min(1).max(512).refine(singleLine, PLAIN_TEXT);
+
+export const EmailTokenBody = z.strictObject({ token: mailedToken });
+
+export const MailRequestBody = z.strictObject({ email: emailSchema });
+
+export const ResetPasswordBody = z.strictObject({
+  token: mailedToken,
+  password: newPasswordSchema,
+  /** A TOTP or recovery code, for accounts with a second factor. */
+  code: z.string().min(1).max(64).refine(singleLine, PLAIN_TEXT).optional(),
+});
+
+/** The answer to a mail request: the same whether or not the account exists. */
+export const MailAcceptedSchema = z.object({ status: z.literal('accepted'), message: z.string() });
+
 export const RefreshBody = z.strictObject({ refreshToken: z.string().min(1).max(512) });
 
 export const TokenPairSchema = z.object({
@@ -26,6 +42,7 @@ export const TokenPairSchema = z.object({
 export type TokenPair = z.infer<typeof TokenPairSchema>;
 
 export const RegisteredSchema = z.object({ user: UserSchema });
+export const VerifiedSchema = z.object({ user: UserSchema });
 
 export const JwksSchema = z.object({
   keys: z.array(

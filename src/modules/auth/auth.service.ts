@@ -19,13 +19,17 @@ import { hashRefreshToken, newRefreshToken } from '../../security/opaque-tokens.
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
 import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';
+import { mayMail, queueVerificationMail } from './email.service.js';
+import { storableText } from '../../lib/text.js';
 
 type UserRow = typeof users.$inferSelect;
 
-export async function registerUser(svc: AppServices, input: { email: string; password: string; name: string }): Promise<User> {
+export async function registerUser(svc: AppServices, input: { email: string; password: string; name: string }, ip: string): Promise<User> {
   await assertPasswordNotCommon(input.password);
   const passwordHash = await hashPassword(input.password, svc.config.argon2);
   const now = new Date(svc.clock());
+  // Unless verification is off, the link is mailed; the mail commits with the account.
+  const mail = svc.config.emailVerification !== 'off' && (await mayMail(svc, 'verify_email', input.email));
   try {
     const row = await withTx(
       svc.database.db,
@@ -35,10 +39,12 @@ export async function registerUser(svc: AppServices, input: { email: string; pas
           .values({ email: input.email, name: input.name, passwordHash, createdAt: now, updatedAt: now })
           .returning();
         await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
+        if (mail) await queueVerificationMail(tx, svc, u!, ip, now);
         return u!;
       },
       { retries: svc.metrics.txRetries },
     );
+    if (mail) svc.outbox.wake();
     return toUser(row, [DEFAULT_USER_ROLE]);
   } catch (err) {
     if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
@@ -92,8 +98,8 @@ const startSessionStatement = preparedSql(
   'start_session',
   sql`
     WITH s AS (
-      INSERT INTO ${sessions} (id, user_id, expires_at, created_at)
-      VALUES (${sql.placeholder('sessionId')}::uuid, ${sql.placeholder('userId')}::uuid, ${sql.placeholder('expiresAt')}::timestamptz, ${sql.placeholder('createdAt')}::timestamptz)
+      INSERT INTO ${sessions} (id, user_id, expires_at, created_at, ip, user_agent)
+      VALUES (${sql.placeholder('sessionId')}::uuid, ${sql.placeholder('userId')}::uuid, ${sql.placeholder('expiresAt')}::timestamptz, ${sql.placeholder('createdAt')}::timestamptz, ${sql.placeholder('ip')}::text, ${sql.placeholder('userAgent')}::text)
       RETURNING id
     ), t AS (
       INSERT INTO ${refreshTokens} (token_hash, session_id, expires_at)
@@ -105,7 +111,7 @@ const startSessionStatement = preparedSql(
 
 async function startSession(
   svc: AppServices,
-  s: { sessionId: string; userId: string; tokenHash: string; expiresAt: Date; createdAt: Date },
+  s: { sessionId: string; userId: string; tokenHash: string; expiresAt: Date; createdAt: Date; ip: string; userAgent: string },
 ): Promise<string[]> {
   const values = { ...s, expiresAt: s.expiresAt.toISOString(), createdAt: s.createdAt.toISOString() };
   const result = await retrying(() => startSessionStatement(svc.database.db, values), {
@@ -144,12 +150,14 @@ export async function verifyCredentials(svc: AppServices, input: { email: string
   return user;
 }
 
+/** Where a sign-in comes from: kept with the session for the user's session list. */
+export type SignInOrigin = { ip: string; userAgent: string };
+
 /**
  * Sign-in, last step: a new session for this user and its first token pair.
- * Whatever proved who the user is (a password, later a password reset or a
- * passkey) ends here.
+ * Whatever proved who the user is (a password, later a passkey) ends here.
  */
-export async function startSessionFor(svc: AppServices, userId: string): Promise<TokenPair> {
+export async function startSessionFor(svc: AppServices, userId: string, origin: SignInOrigin): Promise<TokenPair> {
   const refreshToken = newRefreshToken();
   const expiresAt = new Date(svc.clock() + svc.config.jwt.refreshTtlSeconds * 1000);
   const sessionId = randomUUID();
@@ -159,14 +167,23 @@ export async function startSessionFor(svc: AppServices, userId: string): Promise
     tokenHash: hashRefreshToken(refreshToken),
     expiresAt,
     createdAt: new Date(svc.clock()),
+    ip: origin.ip,
+    // Shown back to the user: bounded and storable whatever the client sent.
+    userAgent: storableText(origin.userAgent.slice(0, 512)),
   });
   return issueTokens(svc, userId, sessionId, roleNames, refreshToken, expiresAt);
 }
 
-/** POST /auth/login: the password, then a session. */
-export async function login(svc: AppServices, input: { email: string; password: string; ip: string }): Promise<TokenPair> {
+/** POST /auth/login: the password, then (with EMAIL_VERIFICATION=required) a verified address, then a session. */
+export async function login(
+  svc: AppServices,
+  input: { email: string; password: string; ip: string; userAgent: string },
+): Promise<TokenPair> {
   const user = await verifyCredentials(svc, input);
-  const pair = await startSessionFor(svc, user.id);
+  if (svc.config.emailVerification === 'required' && user.emailVerifiedAt === null) {
+    problem('email_not_verified', 'Confirm your email address first (the link is in the mail we sent)', { audit: 'email_not_verified' });
+  }
+  const pair = await startSessionFor(svc, user.id, input);
   svc.stats.add('auth.loginSucceeded');
   return pair;
 }
@@ -207,6 +224,7 @@ export async function refresh(svc: AppServices, token: string): Promise<TokenPai
         problem('forbidden', 'Missing permission auth:refresh', { audit: 'permission_denied: auth:refresh' });
       }
       await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(next), sessionId: session.id, expiresAt: session.expiresAt });
+      await tx.update(sessions).set({ lastRefreshedAt: now }).where(eq(sessions.id, session.id));
       return { kind: 'ok', userId: session.userId, sessionId: session.id, roles: roleNames, expiresAt: session.expiresAt };
     },
     { retries: svc.metrics.txRetries },

@@ -8,7 +8,15 @@ import { storeKeys, type Store } from '../../store/store.js';
 
 const PROFILE_TTL_MS = 24 * 3600 * 1000;
 
-export type CachedProfile = { id: string; email: string; name: string; createdAt: string; updatedAt: string };
+export type CachedProfile = {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  name: string;
+  mfa: { totp: boolean; passkeys: number };
+  createdAt: string;
+  updatedAt: string;
+};
 
 /** GET /users/me reads the caller's cached profile with the caller's own storeKeys. */
 export const profileRead: StoreRead = { name: 'profile', key: (userId) => (userId === null ? null : storeKeys.userProfile(userId)) };
@@ -16,6 +24,7 @@ export const profileRead: StoreRead = { name: 'profile', key: (userId) => (userI
 export function profileOf(u: {
   id: string;
   email: string;
+  emailVerifiedAt: Date | null;
   name: string;
   createdAt: Date | string;
   updatedAt: Date | string;
@@ -23,7 +32,10 @@ export function profileOf(u: {
   return {
     id: u.id,
     email: u.email,
+    emailVerified: u.emailVerifiedAt !== null,
     name: u.name,
+    // Second factors arrive with their own tables; until then nobody has one.
+    mfa: { totp: false, passkeys: 0 },
     createdAt: typeof u.createdAt === 'string' ? u.createdAt : u.createdAt.toISOString(),
     updatedAt: typeof u.updatedAt === 'string' ? u.updatedAt : u.updatedAt.toISOString(),
   };
@@ -34,7 +46,8 @@ export function parseProfile(raw: string | null | undefined, id: string): Cached
   if (raw == null) return null;
   try {
     const p = JSON.parse(raw) as CachedProfile;
-    return p.id === id && typeof p.email === 'string' ? p : null;
+    // A profile cached by an older version (no emailVerified) is read again from the database.
+    return p.id === id && typeof p.email === 'string' && typeof p.emailVerified === 'boolean' && typeof p.mfa === 'object' ? p : null;
   } catch {
     return null;
   }
@@ -43,6 +56,11 @@ export function parseProfile(raw: string | null | undefined, id: string): Cached
 /** Cache a profile read from the database, unless present (a newer one written after a commit wins). */
 export async function cacheUserProfile(store: Store, p: CachedProfile): Promise<void> {
   await store.set(storeKeys.userProfile(p.id), JSON.stringify(p), { ttlMs: PROFILE_TTL_MS, nx: true });
+}
+
+/** After a deletion: no instance serves the profile any more. */
+export async function forgetUser(store: Store, userId: string): Promise<void> {
+  await store.del(storeKeys.userProfile(userId), storeKeys.userRoles(userId));
 }
 
 /** After the database commit: the user's current profile for every instance. */

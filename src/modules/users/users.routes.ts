@@ -5,9 +5,19 @@ import type { AppEnv } from '../../middleware/app-env.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { IdParam } from '../../lib/schemas.js';
-import { AssignRolesBody, ListUsersQuery, MeSchema, UpdateMeBody, UserListSchema, UserSchema } from './users.schemas.js';
+import {
+  AssignRolesBody,
+  DeleteMeBody,
+  ExportSchema,
+  ListUsersQuery,
+  MeSchema,
+  UpdateMeBody,
+  UserListSchema,
+  UserSchema,
+} from './users.schemas.js';
 import { profileRead } from './users.cache.js';
-import { assignRoles, getMe, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
+import { exportAccount } from './users.export.js';
+import { assignRoles, deleteMe, deleteUser, getMe, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
 
 export const usersRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
@@ -53,6 +63,67 @@ export const usersRoutes = (svc: AppServices) =>
         return c.json(user, 200);
       },
     )
+    .delete(
+      '/me',
+      declareRoute({
+        action: 'users.me.delete',
+        personal: true,
+        summary: 'Delete your account',
+        description:
+          'Needs the current password (checked under the sign-in limits). The account, its sessions, factors and posts are deleted; audit entries keep only the actor id.',
+        permission: 'profile:update',
+        tags: ['users'],
+        body: true,
+        responses: { 204: null },
+        errors: [{ code: 'invalid_credentials', status: 403 }, 'last_admin', 'not_found'],
+      }),
+      validate('json', DeleteMeBody),
+      async (c) => {
+        const caller = c.get('caller');
+        await deleteMe(svc, { ...caller, userId: caller.userId!, ip: c.get('clientIp') }, c.req.valid('json').currentPassword);
+        c.set('auditDetail', 'user.deleted: self');
+        return c.body(null, 204);
+      },
+    )
+    .get(
+      '/me/export',
+      declareRoute({
+        action: 'users.me.export',
+        personal: true,
+        summary: 'Download everything the service holds about you (one JSON document)',
+        description:
+          'Profile, roles, sessions, second factors (names and dates only), pending mailed links (kind and dates), posts and your own audit entries of the last AUDIT_RETENTION_DAYS days. Streamed; served as an attachment.',
+        permission: 'profile:read',
+        tags: ['users'],
+        responses: { 200: ExportSchema },
+        errors: ['not_found'],
+      }),
+      async (c) => {
+        const userId = c.get('caller').userId!;
+        const chunks = await exportAccount(svc, userId);
+        const encoder = new TextEncoder();
+        const body = new ReadableStream<Uint8Array>({
+          async pull(controller) {
+            try {
+              const next = await chunks.next();
+              if (next.done) controller.close();
+              else controller.enqueue(encoder.encode(next.value));
+            } catch (err) {
+              svc.logger.error({ err }, 'export failed while streaming');
+              controller.error(err);
+            }
+          },
+          async cancel() {
+            await chunks.return(undefined);
+          },
+        });
+        c.set('auditDetail', 'user.exported');
+        return c.body(body, 200, {
+          'Content-Type': 'application/json; charset=utf-8',
+          'Content-Disposition': `attachment; filename="auth-system-export-${userId}.json"`,
+        });
+      },
+    )
     .get(
       '/',
       declareRoute({
@@ -79,6 +150,26 @@ export const usersRoutes = (svc: AppServices) =>
       }),
       validate('param', IdParam),
       async (c) => c.json(await getUser(svc, c.req.valid('param').id), 200),
+    )
+    .delete(
+      '/:id',
+      declareRoute({
+        action: 'users.delete',
+        personal: true,
+        summary: 'Delete a user',
+        description:
+          'The user, their sessions, factors and posts are deleted (in force on the next request); audit entries keep only the actor id. Only a holder of `admin` deletes an admin.',
+        permission: 'users:delete',
+        tags: ['users'],
+        responses: { 204: null },
+        errors: ['not_found', 'last_admin'],
+      }),
+      validate('param', IdParam),
+      async (c) => {
+        await deleteUser(svc, c.get('caller'), c.req.valid('param').id);
+        c.set('auditDetail', 'user.deleted');
+        return c.body(null, 204);
+      },
     )
     .put(
       '/:id/roles',

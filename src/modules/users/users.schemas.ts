@@ -3,11 +3,15 @@
 import { z } from 'zod';
 import { emailSchema, limitSchema, nameSchema, newPasswordSchema, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 
+export const MfaSummarySchema = z.object({ totp: z.boolean(), passkeys: z.number().int() });
+
 export const UserSchema = z.object({
   id: z.uuid(),
   email: z.string(),
+  emailVerified: z.boolean(),
   name: z.string(),
   roles: z.array(z.string()),
+  mfa: MfaSummarySchema,
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
 });
@@ -20,6 +24,21 @@ export const UpdateMeBody = z.strictObject({
   email: emailSchema.optional(),
   password: newPasswordSchema.optional(),
   currentPassword: z.string().max(1024).optional(),
+});
+
+export const DeleteMeBody = z.strictObject({ currentPassword: z.string().min(1).max(1024) });
+
+/** The export document's shape, for the OpenAPI document (the route streams it). */
+export const ExportSchema = z.object({
+  format: z.string(),
+  exportedAt: z.iso.datetime(),
+  profile: UserSchema,
+  roles: z.array(z.string()),
+  factors: z.object({ totp: z.null(), passkeys: z.array(z.unknown()), recoveryCodes: z.null() }),
+  pendingEmailLinks: z.array(z.object({ kind: z.string(), email: z.string(), createdAt: z.string(), expiresAt: z.string() })),
+  sessions: z.array(z.record(z.string(), z.unknown())),
+  posts: z.array(z.object({ id: z.uuid(), title: z.string(), body: z.string(), createdAt: z.string() })),
+  auditLog: z.array(z.record(z.string(), z.unknown())),
 });
 
 export const AssignRolesBody = z.strictObject({

@@ -5,7 +5,7 @@ import type { AppServices } from '../../deps.js';
 import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { newestFirst, olderThan } from '../../db/keyset.js';
-import { rolePermissions, roles, sessions, userRoles, users } from '../../db/schema.js';
+import { mailOutbox, rolePermissions, roles, sessions, userRoles, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
 import { cursorOf, pageOf } from '../../lib/page.js';
 import { problem } from '../../lib/problem.js';
@@ -14,19 +14,24 @@ import { passwordAttempts, verifyWithinLimits } from '../../security/password-at
 import { hashPassword, isCommonPassword, verifyPassword } from '../../security/passwords.js';
 import type { Caller } from '../../security/caller.js';
 import { publishRevokedSessions, publishUserRoles } from '../../security/session-state.js';
-import { cacheUserProfile, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
+import { cacheUserProfile, forgetUser, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
+import { mayMail, queueEmailChangedNotice, queueVerificationMail } from '../auth/email.service.js';
+import { postsChanged } from '../posts/posts.service.js';
 import type { User } from './users.schemas.js';
 
 type UserRow = typeof users.$inferSelect;
 
 export function toUser(row: UserRow, roleNames: readonly string[]): User {
+  const p = profileOf(row);
   return {
-    id: row.id,
-    email: row.email,
-    name: row.name,
+    id: p.id,
+    email: p.email,
+    emailVerified: p.emailVerified,
+    name: p.name,
     roles: [...roleNames].sort(),
-    createdAt: row.createdAt.toISOString(),
-    updatedAt: row.updatedAt.toISOString(),
+    mfa: p.mfa,
+    createdAt: p.createdAt,
+    updatedAt: p.updatedAt,
   };
 }
 
@@ -197,6 +202,9 @@ export async function updateMe(
   if (input.password !== undefined) await assertPasswordNotCommon(input.password);
   const passwordHash = input.password !== undefined ? await hashPassword(input.password, svc.config.argon2) : undefined;
   const now = new Date(svc.clock());
+  // A new address is unverified until its link is used; the old one is told.
+  const newEmail = input.email !== undefined && input.email !== row.email ? input.email : undefined;
+  const verify = newEmail !== undefined && svc.config.emailVerification !== 'off' && (await mayMail(svc, 'verify_email', newEmail));
   let ended: string[] = [];
   let updated: UserRow;
   try {
@@ -207,12 +215,16 @@ export async function updateMe(
           .update(users)
           .set({
             ...(input.name !== undefined ? { name: input.name } : {}),
-            ...(input.email !== undefined ? { email: input.email } : {}),
+            ...(newEmail !== undefined ? { email: newEmail, emailVerifiedAt: null } : {}),
             ...(passwordHash !== undefined ? { passwordHash } : {}),
             updatedAt: now,
           })
           .where(eq(users.id, userId))
           .returning();
+        if (newEmail !== undefined) {
+          if (verify) await queueVerificationMail(tx, svc, { id: userId, email: newEmail }, caller.ip, now);
+          await queueEmailChangedNotice(tx, svc, row.email, newEmail, caller.ip, now);
+        }
         if (passwordHash !== undefined) {
           // A password change ends every other session of the user.
           const rows = await tx
@@ -230,10 +242,69 @@ export async function updateMe(
     if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
     throw err;
   }
+  if (newEmail !== undefined) svc.outbox.wake();
   await publishUserProfile(svc.store, profileOf(updated));
   if (ended.length) await publishRevokedSessions(svc.store, svc.sessionOptions, ended);
   const r = await rolesOf(db, [userId]);
   return toUser(updated, r.get(userId) ?? []);
+}
+
+/**
+ * DELETE /users/me (after the password check) and DELETE /users/:id: the user
+ * and, by cascade, their roles, sessions, refresh tokens, mailed tokens and
+ * posts. Audit rows keep only the actor id. The last admin stays (under
+ * SERIALIZABLE two admins deleting each other cannot both see the other), and
+ * only an admin deletes an admin.
+ */
+export async function deleteUser(svc: AppServices, deleter: Grantor, userId: string): Promise<void> {
+  const sessionIds = await withTx(
+    svc.database.db,
+    async (tx) => {
+      const [row] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.id, userId));
+      if (!row) problem('not_found', 'No such user');
+      const held = (await rolesOf(tx, [userId])).get(userId) ?? [];
+      if (held.includes(SUPER_ROLE)) {
+        if (!deleter.roles.includes(SUPER_ROLE)) {
+          problem('forbidden', 'Only a holder of the admin role may delete an admin', { audit: 'escalation_refused: admin' });
+        }
+        const others = await tx
+          .select({ id: userRoles.userId })
+          .from(userRoles)
+          .where(and(eq(userRoles.roleName, SUPER_ROLE), ne(userRoles.userId, userId)))
+          .limit(1);
+        if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
+      }
+      const live = await tx
+        .select({ id: sessions.id })
+        .from(sessions)
+        .where(and(eq(sessions.userId, userId), sql`${sessions.revokedAt} IS NULL`));
+      await tx.delete(users).where(eq(users.id, userId));
+      // Mail to the account's address, sent or waiting, goes with it.
+      await tx.delete(mailOutbox).where(eq(mailOutbox.toAddress, row.email));
+      return live.map((r) => r.id);
+    },
+    { retries: svc.metrics.txRetries },
+  );
+  // Every instance: the sessions are dead, the cached profile and roles gone, the first posts page stale.
+  await Promise.all([
+    sessionIds.length ? publishRevokedSessions(svc.store, svc.sessionOptions, sessionIds) : Promise.resolve(),
+    forgetUser(svc.store, userId),
+    postsChanged(svc.store),
+  ]);
+}
+
+/** DELETE /users/me: the current password (under the sign-in limits), then deleteUser. */
+export async function deleteMe(svc: AppServices, caller: Grantor & { userId: string; ip: string }, currentPassword: string): Promise<void> {
+  const [row] = await svc.database.db.select().from(users).where(eq(users.id, caller.userId));
+  if (!row) problem('not_found', 'No such user');
+  const ok = await verifyWithinLimits(
+    passwordAttempts(svc),
+    { email: row.email, ip: caller.ip },
+    () => verifyPassword(row.passwordHash, currentPassword),
+    'current_password_locked',
+  );
+  if (!ok) problem('invalid_credentials', 'The current password is wrong', { status: 403, audit: 'current_password_failed' });
+  await deleteUser(svc, caller, caller.userId);
 }
 
 /** Effective permissions of a caller, sorted (GET /users/me). */
@@ -253,7 +324,15 @@ export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | '
   await withTx(
     db,
     async (tx) => {
-      await tx.insert(users).values({ email: admin.email, name: 'Administrator', passwordHash }).onConflictDoNothing();
+      // The operator chose this address: it counts as verified.
+      await tx
+        .insert(users)
+        .values({ email: admin.email, name: 'Administrator', passwordHash, emailVerifiedAt: new Date() })
+        .onConflictDoNothing();
+      await tx
+        .update(users)
+        .set({ emailVerifiedAt: new Date() })
+        .where(and(eq(users.email, admin.email), sql`${users.emailVerifiedAt} IS NULL`));
       const [u] = await tx.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
       await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE }).onConflictDoNothing();
     },

@@ -112,6 +112,10 @@ export async function startService(o: ServiceOptions): Promise<Proc> {
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     JWT_PRIVATE_KEY: benchJwk,
+    // Production needs both; the bench sends no mail (verification is off).
+    SMTP_URL: 'smtp://127.0.0.1:9',
+    PUBLIC_URL: 'https://bench.example.test',
+    EMAIL_VERIFICATION: 'off',
     HOST: '127.0.0.1',
     PORT: String(port),
     DATA_DIR: dataDir,

@@ -1,0 +1,71 @@
+// A user's sessions (one per sign-in, alive while its refresh-token chain is):
+// listed for their owner, ended one by one, all but the current one, or all of
+// them by an administrator. Every end is committed, then published to the
+// store, so it is in force on the next request on every instance.
+import { and, desc, eq, gt, isNull, ne, type SQL } from 'drizzle-orm';
+import type { AppServices } from '../../deps.js';
+import { sessions, users } from '../../db/schema.js';
+import { withTx } from '../../db/tx.js';
+import { problem } from '../../lib/problem.js';
+import { publishRevokedSessions } from '../../security/session-state.js';
+import type { SessionView } from './sessions.schemas.js';
+
+/** The newest sessions listed; a user with more sees these (older ones can still be ended all at once). */
+export const SESSION_LIST_MAX = 100;
+
+const live = (now: Date) => and(isNull(sessions.revokedAt), gt(sessions.expiresAt, now));
+
+export async function listSessions(svc: AppServices, userId: string, currentSid: string | null): Promise<SessionView[]> {
+  const now = new Date(svc.clock());
+  const rows = await svc.database.db
+    .select()
+    .from(sessions)
+    .where(and(eq(sessions.userId, userId), live(now)))
+    .orderBy(desc(sessions.createdAt), desc(sessions.id))
+    .limit(SESSION_LIST_MAX);
+  return rows.map((s) => ({
+    id: s.id,
+    createdAt: s.createdAt.toISOString(),
+    lastRefreshedAt: s.lastRefreshedAt?.toISOString() ?? null,
+    expiresAt: s.expiresAt.toISOString(),
+    ip: s.ip,
+    userAgent: s.userAgent,
+    current: s.id === currentSid,
+  }));
+}
+
+/** End the live sessions of a user that match `which`; returns how many ended. */
+async function endSessions(svc: AppServices, userId: string, which: SQL | undefined, reason: string): Promise<string[]> {
+  const now = new Date(svc.clock());
+  const ended = await withTx(
+    svc.database.db,
+    (tx) =>
+      tx
+        .update(sessions)
+        .set({ revokedAt: now, revokedReason: reason })
+        .where(and(eq(sessions.userId, userId), live(now), which))
+        .returning({ id: sessions.id }),
+    { retries: svc.metrics.txRetries },
+  );
+  const ids = ended.map((r) => r.id);
+  if (ids.length) await publishRevokedSessions(svc.store, svc.sessionOptions, ids);
+  return ids;
+}
+
+/** DELETE /users/me/sessions/:id: one of the caller's own live sessions (the current one too). */
+export async function endOwnSession(svc: AppServices, userId: string, sessionId: string): Promise<void> {
+  const ended = await endSessions(svc, userId, eq(sessions.id, sessionId), 'ended_by_user');
+  if (ended.length === 0) problem('not_found', 'No such session');
+}
+
+/** DELETE /users/me/sessions: every session of the caller but the current one. */
+export async function endOtherSessions(svc: AppServices, userId: string, currentSid: string): Promise<number> {
+  return (await endSessions(svc, userId, ne(sessions.id, currentSid), 'ended_by_user')).length;
+}
+
+/** DELETE /users/:id/sessions: every session of that user. */
+export async function endAllSessions(svc: AppServices, userId: string): Promise<number> {
+  const [u] = await svc.database.db.select({ id: users.id }).from(users).where(eq(users.id, userId));
+  if (!u) problem('not_found', 'No such user');
+  return (await endSessions(svc, userId, undefined, 'ended_by_admin')).length;
+}
