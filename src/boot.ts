@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './lib/logger.js';
 import { createMetrics } from './lib/metrics.js';
 import { FileMailer } from './adapters/mail/file-mailer.js';
 import { SmtpMailer } from './adapters/mail/smtp-mailer.js';
+import type { Mailer } from './adapters/mail/mailer.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
 import { loadKeyRing } from './security/key-ring.js';
 import { MemoryStore } from './store/memory.js';
@@ -27,6 +28,13 @@ export type Listening = {
 
 /** How a runtime serves a fetch handler (Node: @hono/node-server, Bun.serve, Deno.serve). */
 export type Listen = (handle: AppHandle, where: { port: number; hostname: string }) => Promise<Listening>;
+
+/** SMTP when SMTP_URL is set; otherwise (never in production) .eml files under DATA_DIR/mail. */
+export function createMailer(config: Config, logger: Logger): Mailer {
+  return config.mail.smtpUrl
+    ? new SmtpMailer({ url: config.mail.smtpUrl, from: config.mailFrom })
+    : new FileMailer(config.dataDir, config.mailFrom, logger);
+}
 
 export async function buildDeps(config: Config, logger: Logger) {
   // DATA_DIR is made private (umask 0o077 too) before anything is written there. With a
@@ -69,9 +77,7 @@ export async function buildDeps(config: Config, logger: Logger) {
     store = new MemoryStore();
   }
   const keyRing = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
-  const mailer = config.mail.smtpUrl
-    ? new SmtpMailer({ url: config.mail.smtpUrl, from: config.mailFrom })
-    : new FileMailer(config.dataDir, config.mailFrom, logger);
+  const mailer = createMailer(config, logger);
   const deps: Deps = { config, database, store, keyRing, clock: Date.now, logger, metrics, mailer };
   return deps;
 }

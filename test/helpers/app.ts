@@ -11,7 +11,7 @@ import type { Database } from '../../src/db/connect.js';
 import type { Deps } from '../../src/deps.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
-import { FileMailer } from '../../src/adapters/mail/file-mailer.js';
+import { createMailer } from '../../src/boot.js';
 import { loadKeyRing, type KeyRing } from '../../src/security/key-ring.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
@@ -75,7 +75,7 @@ export async function createTestApp(opts: {
     clock: opts.clock ?? Date.now,
     logger,
     metrics: createMetrics(),
-    mailer: new FileMailer(config.dataDir, config.mailFrom, logger),
+    mailer: createMailer(config, logger),
   };
   if (opts.prepare !== false) await prepareDatabase(deps);
   const handle = createApp(deps, { audit: { flushMs: 50 }, ...opts.app });

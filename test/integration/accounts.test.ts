@@ -1,0 +1,296 @@
+// Accounts (docs/api.md "Accounts"): email verification, password reset and
+// email change, with mail delivered over SMTP to a real server in this process,
+// on both backends. The outbox's own guarantees (outages, restarts, several
+// instances) are in mail-outbox.test.ts.
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mailOutbox } from '../../src/db/schema.js';
+import { ADMIN } from '../helpers/app.js';
+import { login, registerAndLogin, uniqueEmail, PASSWORD, type Session } from '../helpers/http.js';
+import { BACKENDS } from '../helpers/services.js';
+import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
+import { useTestApp } from '../helpers/use-app.js';
+
+const NEW_PASSWORD = 'another-Long-passphrase-77';
+const FAST_MAIL = { pollMs: 50, baseBackoffMs: 50, maxBackoffMs: 200 };
+const from = (ip: string) => ({ env: { incoming: { socket: { remoteAddress: ip } } } });
+
+describe.each(BACKENDS)('accounts on %s', (backend) => {
+  const smtp = new TestSmtp();
+  let skewMs = 0;
+  beforeAll(() => smtp.start());
+  afterAll(() => smtp.stop());
+  const app = useTestApp(backend, () => ({
+    overrides: { SMTP_URL: smtp.url, MAIL_FROM: 'Example Auth <auth@example.test>', PUBLIC_URL: 'https://auth.example.test' },
+    clock: () => Date.now() + skewMs,
+    app: { mail: FAST_MAIL },
+  }));
+  const { call } = app;
+
+  const register = async (email = uniqueEmail()) => {
+    const res = await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Ann' } });
+    expect(res.status, res.text).toBe(201);
+    return res.body.user as { id: string; email: string; emailVerified: boolean };
+  };
+
+  describe('email verification', () => {
+    it('mails a working link on register; the link verifies the address once', async () => {
+      const user = await register();
+      expect(user.emailVerified).toBe(false);
+      const [mail] = await smtp.waitFor(user.email);
+      expect(mail!.parsed.from?.value[0]).toMatchObject({ name: 'Example Auth', address: 'auth@example.test' });
+      expect(mail!.subject).toMatch(/confirm/i);
+      expect(mail!.text).toMatch(/https:\/\/auth\.example\.test\/verify-email#token=[A-Za-z0-9_-]{43}/);
+      expect(mail!.html).toContain('https://auth.example.test/verify-email#token=');
+      // Names the service, where the request came from and when, and what to do if it was not you.
+      expect(mail!.text).toContain('auth-system (auth.example.test)');
+      expect(mail!.text).toMatch(/from the address \S+ at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC/);
+      expect(mail!.text).toMatch(/if it was not you/i);
+
+      const token = tokenFrom(mail!);
+      const ok = await call('POST', '/auth/verify-email', { body: { token } });
+      expect(ok.status, ok.text).toBe(200);
+      expect(ok.body.user).toMatchObject({ id: user.id, email: user.email, emailVerified: true });
+      const s = await login(call, user.email, PASSWORD);
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body.emailVerified).toBe(true);
+
+      const again = await call('POST', '/auth/verify-email', { body: { token } });
+      expect(again.status).toBe(400);
+      expect(again.body.code).toBe('invalid_email_token');
+    });
+
+    it('refuses unknown, malformed and expired tokens with 400 invalid_email_token or validation_failed', async () => {
+      expect((await call('POST', '/auth/verify-email', { body: { token: 'x'.repeat(43) } })).body.code).toBe('invalid_email_token');
+      expect((await call('POST', '/auth/verify-email', { body: {} })).body.code).toBe('validation_failed');
+      expect((await call('POST', '/auth/verify-email', { body: { token: 'a', extra: 1 } })).body.code).toBe('validation_failed');
+      const user = await register();
+      const token = tokenFrom((await smtp.waitFor(user.email))[0]!);
+      skewMs = 86_400_000 + 1000;
+      try {
+        const res = await call('POST', '/auth/verify-email', { body: { token } });
+        expect(res.status).toBe(400);
+        expect(res.body.code).toBe('invalid_email_token');
+      } finally {
+        skewMs = 0;
+      }
+    });
+
+    it('resend answers 202 with the same body for unknown, unverified and verified addresses, and mails only the unverified', async () => {
+      const unverified = await register();
+      await smtp.waitFor(unverified.email);
+      const verified = await register();
+      await call('POST', '/auth/verify-email', { body: { token: tokenFrom((await smtp.waitFor(verified.email))[0]!) } });
+      const ghost = uniqueEmail('ghost');
+      const answers = [];
+      for (const email of [unverified.email, verified.email, ghost]) {
+        const res = await call('POST', '/auth/verify-email/resend', { body: { email } });
+        answers.push({ status: res.status, body: res.text, type: res.headers.get('content-type') });
+      }
+      expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
+      expect(answers[0]!.status).toBe(202);
+      const mails = await smtp.waitFor(unverified.email, 2);
+      await app.t.services.background.idle();
+      await new Promise((r) => setTimeout(r, 300));
+      expect(smtp.to(verified.email)).toHaveLength(1);
+      expect(smtp.to(ghost)).toHaveLength(0);
+      // The newer link replaces the older one.
+      const [first, second] = mails.map((m) => tokenFrom(m));
+      expect((await call('POST', '/auth/verify-email', { body: { token: first } })).body.code).toBe('invalid_email_token');
+      expect((await call('POST', '/auth/verify-email', { body: { token: second } })).status).toBe(200);
+    });
+
+    it('sends at most MAIL_PER_ADDRESS_PER_HOUR mails of one kind to one address, answering 202 all the same', async () => {
+      const user = await register(); // the register mail counts: 1
+      for (let i = 0; i < 4; i++) {
+        expect((await call('POST', '/auth/verify-email/resend', { body: { email: user.email } })).status).toBe(202);
+      }
+      await app.t.services.background.idle();
+      await new Promise((r) => setTimeout(r, 400));
+      expect(smtp.to(user.email)).toHaveLength(3);
+      // Another kind has its own count.
+      expect((await call('POST', '/auth/password/forgot', { body: { email: user.email } })).status).toBe(202);
+      await smtp.waitFor(user.email, 4);
+    });
+  });
+
+  describe('password reset', () => {
+    it('answers forgot-password with the same 202 body whether or not the account exists, and mails only an account', async () => {
+      const s = await registerAndLogin(call);
+      const ghost = uniqueEmail('ghost');
+      const known = await call('POST', '/auth/password/forgot', { body: { email: s.email } });
+      const unknown = await call('POST', '/auth/password/forgot', { body: { email: ghost } });
+      expect(known.status).toBe(202);
+      expect(unknown.status).toBe(202);
+      expect(unknown.text).toBe(known.text);
+      expect(unknown.headers.get('content-type')).toBe(known.headers.get('content-type'));
+      const mail = (await smtp.waitFor(s.email, 2)).find((m) => /reset/i.test(m.subject))!;
+      expect(mail.text).toMatch(/https:\/\/auth\.example\.test\/reset-password#token=/);
+      expect(mail.text).toMatch(/if it was not you/i);
+      await app.t.services.background.idle();
+      expect(smtp.to(ghost)).toHaveLength(0);
+    });
+
+    it('resets with the mailed token: every session ends, the old password stops working, the token works once, no tokens are issued', async () => {
+      const s = await registerAndLogin(call);
+      const other = await login(call, s.email, PASSWORD);
+      await call('POST', '/auth/password/forgot', { body: { email: s.email } });
+      const mail = (await smtp.waitFor(s.email, 2)).find((m) => /reset/i.test(m.subject))!;
+      const token = tokenFrom(mail);
+
+      const weak = await call('POST', '/auth/password/reset', { body: { token, password: 'short' } });
+      expect(weak.body.code).toBe('validation_failed');
+      const common = await call('POST', '/auth/password/reset', { body: { token, password: 'password123' } });
+      expect(common.body.code).toBe('validation_failed');
+
+      const res = await call('POST', '/auth/password/reset', { body: { token, password: NEW_PASSWORD } });
+      expect(res.status, res.text).toBe(204);
+      expect(res.text).toBe('');
+      for (const session of [s, other]) {
+        expect((await call('GET', '/users/me', { token: session.accessToken })).body.code).toBe('invalid_token');
+        expect((await call('POST', '/auth/refresh', { body: { refreshToken: session.refreshToken } })).status).toBe(401);
+      }
+      expect((await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD } })).status).toBe(401);
+      const fresh = await login(call, s.email, NEW_PASSWORD);
+      // The mail reached the address: it counts as verified.
+      expect((await call('GET', '/users/me', { token: fresh.accessToken })).body.emailVerified).toBe(true);
+      const again = await call('POST', '/auth/password/reset', { body: { token, password: 'yet-another-passphrase-9' } });
+      expect(again.status).toBe(400);
+      expect(again.body.code).toBe('invalid_email_token');
+    });
+
+    it('clears the account’s sign-in lockout from every address', async () => {
+      const s = await registerAndLogin(call);
+      for (const ip of ['10.7.0.1', '10.7.0.2']) {
+        for (let i = 0; i < 5; i++)
+          await call('POST', '/auth/login', { body: { email: s.email, password: 'wrong-password-x' }, ...from(ip) });
+        const locked = await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD }, ...from(ip) });
+        expect(locked.status).toBe(429);
+      }
+      await call('POST', '/auth/password/forgot', { body: { email: s.email } });
+      const mail = (await smtp.waitFor(s.email, 2)).find((m) => /reset/i.test(m.subject))!;
+      expect((await call('POST', '/auth/password/reset', { body: { token: tokenFrom(mail), password: NEW_PASSWORD } })).status).toBe(204);
+      for (const ip of ['10.7.0.1', '10.7.0.2']) {
+        const res = await call('POST', '/auth/login', { body: { email: s.email, password: NEW_PASSWORD }, ...from(ip) });
+        expect(res.status, `${ip}: ${res.text}`).toBe(200);
+      }
+    });
+
+    it('refuses an expired reset token, and a link of an address the account no longer has', async () => {
+      const s = await registerAndLogin(call);
+      await call('POST', '/auth/password/forgot', { body: { email: s.email } });
+      const token = tokenFrom((await smtp.waitFor(s.email, 2)).find((m) => /reset/i.test(m.subject))!);
+      skewMs = 1800_000 + 1000;
+      try {
+        expect((await call('POST', '/auth/password/reset', { body: { token, password: NEW_PASSWORD } })).body.code).toBe(
+          'invalid_email_token',
+        );
+      } finally {
+        skewMs = 0;
+      }
+      const t = await registerAndLogin(call);
+      await call('POST', '/auth/password/forgot', { body: { email: t.email } });
+      const resetToken = tokenFrom((await smtp.waitFor(t.email, 2)).find((m) => /reset/i.test(m.subject))!);
+      const moved = uniqueEmail('moved');
+      expect((await call('PUT', '/users/me', { token: t.accessToken, body: { email: moved, currentPassword: PASSWORD } })).status).toBe(
+        200,
+      );
+      expect((await call('POST', '/auth/password/reset', { body: { token: resetToken, password: NEW_PASSWORD } })).body.code).toBe(
+        'invalid_email_token',
+      );
+    });
+  });
+
+  describe('email change', () => {
+    it('marks the new address unverified, mails it a link and tells the old address without a link', async () => {
+      const s = await registerAndLogin(call);
+      const oldLink = tokenFrom((await smtp.waitFor(s.email))[0]!);
+      const next = uniqueEmail('next');
+      const res = await call('PUT', '/users/me', { token: s.accessToken, body: { email: next, currentPassword: PASSWORD } });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body).toMatchObject({ email: next, emailVerified: false });
+      const [verify] = await smtp.waitFor(next);
+      const [, notice] = await smtp.waitFor(s.email, 2);
+      expect(notice!.subject).toMatch(/changed/i);
+      expect(notice!.text).toContain(next);
+      expect(notice!.text).not.toContain('#token=');
+      expect(notice!.html).not.toContain('#token=');
+      // The link sent to the old address proves nothing about the new one.
+      expect((await call('POST', '/auth/verify-email', { body: { token: oldLink } })).body.code).toBe('invalid_email_token');
+      const ok = await call('POST', '/auth/verify-email', { body: { token: tokenFrom(verify!) } });
+      expect(ok.body.user).toMatchObject({ email: next, emailVerified: true });
+    });
+  });
+
+  it('audits the events without tokens, and never writes a token or link to the log', async () => {
+    const user = await register();
+    const token = tokenFrom((await smtp.waitFor(user.email))[0]!);
+    await call('POST', '/auth/verify-email', { body: { token } });
+    await call('POST', '/auth/password/forgot', { body: { email: user.email } });
+    const resetToken = tokenFrom((await smtp.waitFor(user.email, 2))[1]!);
+    await call('POST', '/auth/password/reset', { body: { token: resetToken, password: NEW_PASSWORD } });
+    await app.t.services.background.idle();
+    await new Promise((r) => setTimeout(r, 200));
+    const admin = await login(call, ADMIN.email, ADMIN.password);
+    const logs = await call('GET', `/admin/logs?actorId=${user.id}&limit=100`, { token: admin.accessToken });
+    const details = (logs.body.items as { action: string; detail: string | null }[]).map((e) => `${e.action} ${e.detail}`);
+    expect(details).toContain('auth.password.reset password.reset');
+    const all = await call('GET', '/admin/logs?limit=100', { token: admin.accessToken });
+    expect(all.text).toContain('email.verified');
+    expect(all.text).toContain('password.reset_requested');
+    for (const secret of [token, resetToken, NEW_PASSWORD]) {
+      expect(all.text).not.toContain(secret);
+      expect(app.t.logs.text).not.toContain(secret);
+    }
+    // Sent mail leaves no link behind in the outbox.
+    const rows = await app.database.db.select().from(mailOutbox).where(eq(mailOutbox.toAddress, user.email));
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) {
+      expect(r.sentAt).not.toBeNull();
+      expect(r.textBody).toBeNull();
+      expect(r.htmlBody).toBeNull();
+    }
+  });
+});
+
+describe('EMAIL_VERIFICATION=required', () => {
+  const smtp = new TestSmtp();
+  beforeAll(() => smtp.start());
+  afterAll(() => smtp.stop());
+  const app = useTestApp('pglite', () => ({ overrides: { SMTP_URL: smtp.url, EMAIL_VERIFICATION: 'required' }, app: { mail: FAST_MAIL } }));
+  const { call } = app;
+
+  it('refuses a correct login of an unverified user with 403 email_not_verified, and signs them in once verified', async () => {
+    const email = uniqueEmail();
+    await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Ann' } });
+    const refused = await call('POST', '/auth/login', { body: { email, password: PASSWORD } });
+    expect(refused.status).toBe(403);
+    expect(refused.body.code).toBe('email_not_verified');
+    // A wrong password still says only that.
+    expect((await call('POST', '/auth/login', { body: { email, password: 'wrong-password-x' } })).body.code).toBe('invalid_credentials');
+    const [mail] = await smtp.waitFor(email);
+    expect((await call('POST', '/auth/verify-email', { body: { token: tokenFrom(mail!) } })).status).toBe(200);
+    expect((await call('POST', '/auth/login', { body: { email, password: PASSWORD } })).status).toBe(200);
+  });
+
+  it('counts the bootstrap admin as verified', async () => {
+    expect((await call('POST', '/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } })).status).toBe(200);
+  });
+});
+
+describe('EMAIL_VERIFICATION=off', () => {
+  const smtp = new TestSmtp();
+  beforeAll(() => smtp.start());
+  afterAll(() => smtp.stop());
+  const app = useTestApp('pglite', () => ({ overrides: { SMTP_URL: smtp.url, EMAIL_VERIFICATION: 'off' }, app: { mail: FAST_MAIL } }));
+
+  it('sends no verification mail on register or resend, and still mails password resets', async () => {
+    const s: Session = await registerAndLogin(app.call);
+    expect((await app.call('POST', '/auth/verify-email/resend', { body: { email: s.email } })).status).toBe(202);
+    await app.call('POST', '/auth/password/forgot', { body: { email: s.email } });
+    const mails = await smtp.waitFor(s.email);
+    await app.t.services.background.idle();
+    await new Promise((r) => setTimeout(r, 300));
+    expect(smtp.to(s.email)).toHaveLength(1);
+    expect(mails[0]!.subject).toMatch(/reset/i);
+  });
+});
