@@ -56,6 +56,10 @@ export class TestSmtp {
     if (s) await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
+  get running(): boolean {
+    return this.server !== undefined;
+  }
+
   get url(): string {
     return `smtp://127.0.0.1:${this.port}`;
   }

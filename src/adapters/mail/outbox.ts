@@ -96,7 +96,8 @@ export class OutboxSender {
 
   /** Look for due messages now (called after a commit that enqueued one). */
   wake(): void {
-    if (this.stopped) return;
+    // Not started: this instance leaves the outbox to the others.
+    if (this.stopped || !this.timer) return;
     if (this.running) {
       this.again = true;
       return;
