@@ -99,6 +99,32 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
       if (tokens) await api.auth.logout.$post({ json: { refreshToken: tokens.refreshToken } });
       await setTokens(null);
     },
+    /** Confirm an address with the token from a mailed link's fragment (`#token=…`). */
+    verifyEmail: (token: string) => api.auth['verify-email'].$post({ json: { token } }),
+    /** Mail a new verification link (202 whether or not the account exists). */
+    resendVerification: (email: string) => api.auth['verify-email'].resend.$post({ json: { email } }),
+    /** Mail a password-reset link (202 whether or not the account exists). */
+    forgotPassword: (email: string) => api.auth.password.forgot.$post({ json: { email } }),
+    /** Set a new password with the mailed token. Every session ends (tokens held here are forgotten): sign in again. */
+    async resetPassword(token: string, password: string, code?: string) {
+      const res = await api.auth.password.reset.$post({ json: { token, password, ...(code !== undefined ? { code } : {}) } });
+      if (res.status === 204) await setTokens(null);
+      return res;
+    },
+    /** Your live sessions, newest first (`current` marks this one). */
+    sessions: () => api.users.me.sessions.$get(),
+    /** End one of your sessions. */
+    endSession: (id: string) => api.users.me.sessions[':id'].$delete({ param: { id } }),
+    /** Sign out everywhere else. */
+    endOtherSessions: () => api.users.me.sessions.$delete(),
+    /** Everything the service holds about you, as one JSON document. */
+    exportAccount: () => api.users.me.export.$get(),
+    /** Delete your account; on success the tokens are forgotten. */
+    async deleteAccount(currentPassword: string) {
+      const res = await api.users.me.$delete({ json: { currentPassword } });
+      if (res.status === 204) await setTokens(null);
+      return res;
+    },
   };
 }
 

@@ -1,18 +1,21 @@
 // The typed client against a real started server, and the bundle a frontend gets.
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { simpleParser } from 'mailparser';
 import { createClient, type Tokens } from '../../src/client.js';
+import { tokenFrom } from '../helpers/smtp.js';
 import { freePort, ServerProcess } from '../helpers/processes.js';
 
 describe('typed client', () => {
   let server: ServerProcess;
+  const dataDir = mkdtempSync(join(tmpdir(), 'auth-client-'));
 
   beforeAll(async () => {
     server = new ServerProcess(await freePort(), {
-      DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-client-')),
+      DATA_DIR: dataDir,
       ARGON2_MEMORY_KIB: '1024',
       ARGON2_TIME_COST: '1',
     });
@@ -52,6 +55,50 @@ describe('typed client', () => {
     const after = await fetch(`${server.url}/users/me`, { headers: { authorization: `Bearer ${pair!.accessToken}` } });
     expect(after.status).toBe(401);
     expect(seen.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('resets a forgotten password from the mailed link, lists and ends sessions, exports and deletes the account', async () => {
+    const client = createClient(server.url);
+    const email = `account-${Date.now()}@example.test`;
+    expect((await client.api.auth.register.$post({ json: { email, password: 'client-passphrase-77', name: 'Client' } })).status).toBe(201);
+    expect((await client.login(email, 'client-passphrase-77')).status).toBe(200);
+    const other = createClient(server.url);
+    expect((await other.login(email, 'client-passphrase-77')).status).toBe(200);
+    const listed = await client.sessions();
+    expect(listed.status).toBe(200);
+    const items = listed.status === 200 ? (await listed.json()).items : [];
+    expect(items).toHaveLength(2);
+    const mine = items.find((i) => i.current)!;
+    const theirs = items.find((i) => !i.current)!;
+    expect((await client.endSession(theirs.id)).status).toBe(204);
+    expect((await other.api.users.me.$get()).status).toBe(401);
+    expect((await client.endOtherSessions()).status).toBe(204);
+    expect(mine.id).toBeTruthy();
+
+    // Without SMTP_URL the server writes the mail to DATA_DIR/mail as an .eml file.
+    expect((await client.forgotPassword(email)).status).toBe(202);
+    const mailDir = join(dataDir, 'mail');
+    let token: string | undefined;
+    for (let i = 0; i < 200 && !token; i++) {
+      for (const f of existsSync(mailDir) ? readdirSync(mailDir) : []) {
+        const mail = await simpleParser(readFileSync(join(mailDir, f)));
+        if ((mail.to as { text: string }).text === email && /reset/i.test(mail.subject ?? '')) token = tokenFrom({ text: mail.text ?? '' });
+      }
+      if (!token) await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(token).toBeDefined();
+    expect((await client.resetPassword(token!, 'client-new-passphrase-88')).status).toBe(204);
+    expect((await client.login(email, 'client-new-passphrase-88')).status).toBe(200);
+
+    const exported = await client.exportAccount();
+    expect(exported.status).toBe(200);
+    expect(exported.headers.get('content-disposition')).toMatch(/^attachment/);
+    const doc = (await exported.json()) as { profile: { email: string } };
+    expect(doc.profile.email).toBe(email);
+
+    expect((await client.deleteAccount('client-new-passphrase-88')).status).toBe(204);
+    expect(await client.getTokens()).toBeNull();
+    expect((await client.login(email, 'client-new-passphrase-88')).status).toBe(401);
   });
 
   it('refreshes once on invalid_token for concurrent requests and keeps the rotated tokens', async () => {

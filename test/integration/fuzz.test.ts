@@ -99,6 +99,8 @@ describe('fuzzing every endpoint', () => {
       permissions: fc.array(text(30)),
       refreshToken: fc.oneof(fc.string({ maxLength: 600 }), fc.constant(null)),
       currentPassword: fc.string({ maxLength: 50 }),
+      token: fc.oneof(fc.string({ maxLength: 600 }), fc.base64String({ minLength: 40, maxLength: 48 }), hostileText, fc.constant(null)),
+      code: fc.oneof(fc.string({ maxLength: 80 }), fc.integer(), hostileText),
     },
     { requiredKeys: [] },
   );

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueMail } from '../../src/adapters/mail/outbox.js';
 import { mailOutbox } from '../../src/db/schema.js';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
-import { registerAndLogin, uniqueEmail } from '../helpers/http.js';
+import { client, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
 import { useTestApp } from '../helpers/use-app.js';
@@ -89,12 +89,7 @@ describe.each(BACKENDS)('the mail outbox on %s', (backend) => {
 
   it('loses nothing when the instance stops between the request and the send: the next one sends it, once', async () => {
     const first = await instance({ send: false });
-    const s = await registerAndLogin((m, p, o) =>
-      call(first)(m, p, o?.body).then(async (r) => {
-        const text = await r.text();
-        return { status: r.status, body: text ? JSON.parse(text) : undefined, headers: r.headers, text };
-      }),
-    );
+    const s = await registerAndLogin(client(first));
     expect((await call(first)('POST', '/auth/password/forgot', { email: s.email })).status).toBe(202);
     await first.stop();
     apps.splice(apps.indexOf(first), 1);

@@ -169,7 +169,7 @@ export async function startSessionFor(svc: AppServices, userId: string, origin: 
     createdAt: new Date(svc.clock()),
     ip: origin.ip,
     // Shown back to the user: bounded and storable whatever the client sent.
-    userAgent: storableText(origin.userAgent.slice(0, 512)),
+    userAgent: storableText(storableText(origin.userAgent).slice(0, 512)),
   });
   return issueTokens(svc, userId, sessionId, roleNames, refreshToken, expiresAt);
 }

@@ -34,6 +34,8 @@ export const sessionsRoutes = (svc: AppServices) =>
         summary: 'End one of your sessions (in force on the next request)',
         permission: 'profile:update',
         tags: ['sessions'],
+        // A DELETE may still carry a body: it is checked like any other.
+        body: true,
         responses: { 204: null },
         errors: ['not_found'],
       }),
@@ -52,6 +54,7 @@ export const sessionsRoutes = (svc: AppServices) =>
         summary: 'Sign out everywhere else: end every session but this one',
         permission: 'profile:update',
         tags: ['sessions'],
+        body: true,
         responses: { 204: null },
       }),
       async (c) => {
@@ -69,6 +72,7 @@ export const sessionsRoutes = (svc: AppServices) =>
         summary: 'End every session of a user (in force on the next request)',
         permission: 'users:sessions:revoke',
         tags: ['sessions'],
+        body: true,
         responses: { 204: null },
         errors: ['not_found'],
       }),

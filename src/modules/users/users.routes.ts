@@ -161,6 +161,7 @@ export const usersRoutes = (svc: AppServices) =>
           'The user, their sessions, factors and posts are deleted (in force on the next request); audit entries keep only the actor id. Only a holder of `admin` deletes an admin.',
         permission: 'users:delete',
         tags: ['users'],
+        body: true,
         responses: { 204: null },
         errors: ['not_found', 'last_admin'],
       }),
