@@ -10,7 +10,7 @@ export class BackgroundTasks {
 
   /** Run `task` on a later turn of the event loop. */
   run(label: string, task: () => Promise<void>): void {
-    const p = new Promise<void>((resolve) => setImmediate(resolve))
+    const p = new Promise<void>((resolve) => setTimeout(resolve, 0))
       .then(task)
       .catch((err: unknown) => this.logger.error({ err, task: label }, 'background task failed'))
       .finally(() => this.pending.delete(p));

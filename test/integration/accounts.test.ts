@@ -104,6 +104,7 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       for (let i = 0; i < 4; i++) {
         expect((await call('POST', '/auth/verify-email/resend', { body: { email: user.email } })).status).toBe(202);
       }
+      await smtp.waitFor(user.email, 3);
       await app.t.services.background.idle();
       await new Promise((r) => setTimeout(r, 400));
       expect(smtp.to(user.email)).toHaveLength(3);

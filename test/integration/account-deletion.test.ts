@@ -1,0 +1,552 @@
+// Deleting an account (docs/api.md "Users": DELETE /users/me, DELETE /users/:id)
+// and downloading one's data (GET /users/me/export), on both backends: what the
+// user and the admins notice afterwards, the last-admin rule under concurrent
+// deletions, and the effect on a second instance sharing PostgreSQL and Redis.
+import { eq, inArray } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareDatabase } from '../../src/app.js';
+import { auditLogs, emailTokens, posts, refreshTokens, sessions, users } from '../../src/db/schema.js';
+import { deleteUser, ensureBootstrapAdmin } from '../../src/modules/users/users.service.js';
+import { ALL_PERMISSIONS } from '../../src/security/permissions.js';
+import type { RedisStore } from '../../src/store/redis.js';
+import { ADMIN, createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
+import {
+  client,
+  login,
+  loginAdmin,
+  PASSWORD,
+  registerAndLogin,
+  uniqueEmail,
+  userWithRoles,
+  type Call,
+  type Res,
+  type Session,
+} from '../helpers/http.js';
+import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { useTestApp } from '../helpers/use-app.js';
+
+const NIL = '00000000-0000-4000-8000-000000000000';
+const BROWSER = 'TestBrowser/1.0';
+/** What an admin holds, for calling the service directly. */
+const ANY_ADMIN = { roles: ['admin'], permissions: new Set<string>(ALL_PERMISSIONS) };
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sidOf = (s: Session): string => JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid;
+const tag = () => Math.random().toString(36).slice(2, 10);
+
+/** Polls until the check passes (audit entries are written in batches, every 50 ms here). */
+async function eventually<T>(check: () => Promise<T | undefined>, what: string, ms = 2_000): Promise<T> {
+  const start = Date.now();
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    await sleep(25);
+  }
+}
+
+type Stats = { users: { total: number; byRole: Record<string, number> }; posts: { total: number }; sessions: { active: number } };
+
+async function stats(call: Call, admin: Session): Promise<Stats> {
+  const res = await call('GET', '/admin/stats', { token: admin.accessToken });
+  expect(res.status, res.text).toBe(200);
+  return res.body;
+}
+
+async function newPost(call: Call, s: Session, title = `post ${tag()}`): Promise<string> {
+  const res = await call('POST', '/posts', { token: s.accessToken, body: { title, body: 'some text' } });
+  expect(res.status, res.text).toBe(201);
+  return res.body.id;
+}
+
+const listedPostIds = async (call: Call): Promise<string[]> => {
+  const res = await call('GET', '/posts');
+  expect(res.status).toBe(200);
+  return res.body.items.map((p: { id: string }) => p.id);
+};
+
+/** The account is gone for its owner: tokens refused, password no longer signs in. */
+async function expectGone(call: Call, s: Session, password = PASSWORD) {
+  const me = await call('GET', '/users/me', { token: s.accessToken });
+  expect(me.status).toBe(401);
+  expect(me.body.code).toBe('invalid_token');
+  const refreshed = await call('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } });
+  expect(refreshed.status).toBe(401);
+  expect(refreshed.body.code).toBe('invalid_refresh_token');
+  const again = await call('POST', '/auth/login', { body: { email: s.email, password } });
+  expect(again.status).toBe(401);
+  expect(again.body.code).toBe('invalid_credentials');
+}
+
+/** The one result with this status (exactly one has it). */
+const one = (results: Res[], status: number) => {
+  const hits = results.filter((r) => r.status === status);
+  expect(hits, results.map((r) => `${r.status} ${r.text}`).join('; ')).toHaveLength(1);
+  return hits[0]!;
+};
+
+describe.each(BACKENDS)('account deletion on %s', (backend) => {
+  const app = useTestApp(backend);
+  const { call } = app;
+  let admin: Session;
+
+  beforeAll(async () => {
+    admin = await loginAdmin(call);
+  });
+
+  describe('deleting your own account', () => {
+    it('ends every session, removes the posts from the list and the statistics, and lets nobody sign in with the old password', async () => {
+      const s = await registerAndLogin(call);
+      const other = await login(call, s.email, PASSWORD);
+      const bystander = await registerAndLogin(call);
+      const kept = await newPost(call, bystander);
+      const mine = [await newPost(call, s), await newPost(call, s)];
+      expect(await listedPostIds(call)).toEqual(expect.arrayContaining([...mine, kept]));
+      await listedPostIds(call); // served from the first-page cache from now on
+      const before = await stats(call, admin);
+
+      const res = await call('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      expect(res.status, res.text).toBe(204);
+
+      await expectGone(call, s);
+      const second = await call('GET', '/users/me/sessions', { token: other.accessToken });
+      expect(second.status).toBe(401);
+      expect(second.body.code).toBe('invalid_token');
+      const listed = await listedPostIds(call);
+      expect(listed).toContain(kept);
+      for (const id of mine) {
+        expect(listed).not.toContain(id);
+        expect((await call('GET', `/posts/${id}`)).status).toBe(404);
+      }
+      expect((await call('GET', `/users/${s.userId}`, { token: admin.accessToken })).status).toBe(404);
+      const after = await stats(call, admin);
+      expect(after.users.total).toBe(before.users.total - 1);
+      expect(after.users.byRole).toEqual({ ...before.users.byRole, user: before.users.byRole.user! - 1 });
+      expect(after.posts.total).toBe(before.posts.total - 2);
+      expect(after.sessions.active).toBe(before.sessions.active - 2);
+      expect((await call('GET', '/users/me', { token: bystander.accessToken })).status).toBe(200);
+    });
+
+    it('lets the email be registered again, as a new account with nothing of the old one', async () => {
+      const old = await registerAndLogin(call);
+      await newPost(call, old);
+      expect((await call('DELETE', '/users/me', { token: old.accessToken, body: { currentPassword: PASSWORD } })).status).toBe(204);
+      const reborn = await registerAndLogin(call, { email: old.email, password: `${PASSWORD}-new` });
+      expect(reborn.userId).not.toBe(old.userId);
+      const sessionsNow = await call('GET', '/users/me/sessions', { token: reborn.accessToken });
+      expect(sessionsNow.body.items.map((x: { id: string }) => x.id)).toEqual([sidOf(reborn)]);
+      const exported = JSON.parse((await call('GET', '/users/me/export', { token: reborn.accessToken })).text);
+      expect(exported.posts).toEqual([]);
+      expect(exported.profile.id).toBe(reborn.userId);
+      // The old password is not the new account's.
+      expect((await call('POST', '/auth/login', { body: { email: old.email, password: PASSWORD } })).body.code).toBe('invalid_credentials');
+      expect((await call('GET', '/users/me', { token: old.accessToken })).status).toBe(401);
+    });
+
+    it('keeps the deleted user’s audit entries under their id, with neither their email nor their name', async () => {
+      const name = `Quokka ${tag()}`;
+      const s = await registerAndLogin(call, { name });
+      await call('PUT', '/users/me', { token: s.accessToken, body: { name: `${name} Renamed` } });
+      await newPost(call, s);
+      await call('GET', '/users/me/sessions', { token: s.accessToken });
+      expect((await call('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD } })).status).toBe(204);
+      const entries = await eventually(async () => {
+        const res = await call('GET', `/admin/logs?actorId=${s.userId}&limit=100`, { token: admin.accessToken });
+        expect(res.status).toBe(200);
+        const items = res.body.items as { action: string; status: number; actorId: string }[];
+        return items.some((e) => e.action === 'users.me.delete') ? items : undefined;
+      }, 'the deletion in the audit log');
+      expect(entries.map((e) => e.action)).toEqual(expect.arrayContaining(['users.me.update', 'posts.create', 'users.me.delete']));
+      expect(entries.find((e) => e.action === 'users.me.delete')!.status).toBe(204);
+      expect(entries.every((e) => e.actorId === s.userId)).toBe(true);
+      const text = JSON.stringify(entries).toLowerCase();
+      expect(text).not.toContain(s.email.toLowerCase());
+      expect(text).not.toContain(s.email.split('@')[0]!.toLowerCase());
+      expect(text).not.toContain(name.toLowerCase());
+    });
+
+    it('refuses a wrong password (403 invalid_credentials) or a missing one (400 validation_failed), and keeps the account', async () => {
+      const s = await registerAndLogin(call);
+      const postId = await newPost(call, s);
+      const wrong = await call('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: 'not-my-password-at-all' } });
+      expect(wrong.status).toBe(403);
+      expect(wrong.body.code).toBe('invalid_credentials');
+      for (const body of [{}, { currentPassword: '' }]) {
+        const missing = await call('DELETE', '/users/me', { token: s.accessToken, body });
+        expect(missing.status, JSON.stringify(body)).toBe(400);
+        expect(missing.body.code).toBe('validation_failed');
+      }
+      expect((await call('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+      expect((await call('GET', `/posts/${postId}`)).status).toBe(200);
+      await login(call, s.email, PASSWORD);
+    });
+
+    it('refuses to let the last admin delete their own account (409 last_admin)', async () => {
+      const res = await call('DELETE', '/users/me', { token: admin.accessToken, body: { currentPassword: ADMIN.password } });
+      expect(res.status).toBe(409);
+      expect(res.body.code).toBe('last_admin');
+      expect((await call('GET', '/users/me', { token: admin.accessToken })).body.roles).toContain('admin');
+    });
+  });
+
+  describe('an admin deleting a user', () => {
+    it('ends their sessions, removes their posts and roles from the statistics, and frees their email', async () => {
+      const s = await userWithRoles(call, admin, ['user', 'moderator']);
+      const mine = [await newPost(call, s), await newPost(call, s), await newPost(call, s)];
+      expect(await listedPostIds(call)).toEqual(expect.arrayContaining(mine));
+      await listedPostIds(call);
+      const before = await stats(call, admin);
+
+      const res = await call('DELETE', `/users/${s.userId}`, { token: admin.accessToken });
+      expect(res.status, res.text).toBe(204);
+
+      await expectGone(call, s);
+      const listed = await listedPostIds(call);
+      for (const id of mine) expect(listed).not.toContain(id);
+      const after = await stats(call, admin);
+      expect(after.users.total).toBe(before.users.total - 1);
+      expect(after.users.byRole).toEqual({
+        ...before.users.byRole,
+        user: before.users.byRole.user! - 1,
+        moderator: before.users.byRole.moderator! - 1,
+      });
+      expect(after.posts.total).toBe(before.posts.total - 3);
+      // userWithRoles signed in twice (before and after the assignment).
+      expect(after.sessions.active).toBe(before.sessions.active - 2);
+      expect((await call('POST', '/auth/register', { body: { email: s.email, password: PASSWORD, name: 'Again' } })).status).toBe(201);
+      await eventually(async () => {
+        const logs = await call('GET', `/admin/logs?actorId=${admin.userId}&action=users.delete&limit=10`, { token: admin.accessToken });
+        return logs.body.items.some((e: { path: string; status: number }) => e.path === `/users/${s.userId}` && e.status === 204)
+          ? true
+          : undefined;
+      }, 'the deletion in the admin’s audit entries');
+    });
+
+    it('answers 404 for an unknown user and 400 for a malformed id', async () => {
+      const unknown = await call('DELETE', `/users/${NIL}`, { token: admin.accessToken });
+      expect(unknown.status).toBe(404);
+      expect(unknown.body.code).toBe('not_found');
+      const malformed = await call('DELETE', '/users/not-an-id', { token: admin.accessToken });
+      expect(malformed.status).toBe(400);
+      expect(malformed.body.code).toBe('validation_failed');
+    });
+
+    it('refuses to delete the last admin, even when the admin asks for themselves (409 last_admin)', async () => {
+      const res = await call('DELETE', `/users/${admin.userId}`, { token: admin.accessToken });
+      expect(res.status).toBe(409);
+      expect(res.body.code).toBe('last_admin');
+      expect((await call('GET', `/users/${admin.userId}`, { token: admin.accessToken })).body.roles).toContain('admin');
+    });
+
+    it('lets a non-admin holding users:delete delete a user but not an admin (403 forbidden)', async () => {
+      const role = `deleter${tag()}`;
+      const created = await call('POST', '/roles', { token: admin.accessToken, body: { name: role, permissions: ['users:delete'] } });
+      expect(created.status, created.text).toBe(201);
+      const deleter = await userWithRoles(call, admin, ['user', role]);
+      const second = await userWithRoles(call, admin, ['admin']);
+      for (const target of [admin, second]) {
+        const res = await call('DELETE', `/users/${target.userId}`, { token: deleter.accessToken });
+        expect(res.status).toBe(403);
+        expect(res.body.code).toBe('forbidden');
+        expect((await call('GET', '/users/me', { token: target.accessToken })).status).toBe(200);
+      }
+      const plain = await registerAndLogin(call);
+      expect((await call('DELETE', `/users/${plain.userId}`, { token: deleter.accessToken })).status).toBe(204);
+      await expectGone(call, plain);
+      // Without the permission: 403 as well.
+      const user = await registerAndLogin(call);
+      const victim = await registerAndLogin(call);
+      const refused = await call('DELETE', `/users/${victim.userId}`, { token: user.accessToken });
+      expect(refused.status).toBe(403);
+      expect(refused.body.code).toBe('forbidden');
+      expect((await call('DELETE', `/users/${second.userId}`, { token: admin.accessToken })).status).toBe(204);
+    });
+  });
+
+  describe('two admins deleting each other at the same time', () => {
+    /** After a race the bootstrap admin may be gone: bring it back (as a restart would) and leave it the only admin. */
+    async function restore(survivor: Session, other: Session) {
+      await ensureBootstrapAdmin(app.t.services);
+      admin = await loginAdmin(call);
+      if (survivor.userId !== admin.userId) {
+        expect((await call('DELETE', `/users/${survivor.userId}`, { token: admin.accessToken })).status).toBe(204);
+      }
+      expect(other.userId).not.toBe(admin.userId);
+      const admins = await call('GET', '/users?role=admin&limit=100', { token: admin.accessToken });
+      expect(admins.body.items.map((u: { id: string }) => u.id)).toEqual([admin.userId]);
+    }
+
+    /** Only `survivor` is an admin now, and the deleted one's token is refused. */
+    async function expectOneAdminLeft(survivor: Session, deleted: Session) {
+      const admins = await call('GET', '/users?role=admin&limit=100', { token: survivor.accessToken });
+      expect(admins.status, admins.text).toBe(200);
+      expect(admins.body.items.map((u: { id: string }) => u.id)).toEqual([survivor.userId]);
+      expect((await stats(call, survivor)).users.byRole.admin).toBe(1);
+      expect((await call('GET', '/users/me', { token: deleted.accessToken })).status).toBe(401);
+    }
+
+    it('deletes exactly one of them (DELETE /users/:id both ways): one 204, one 409 last_admin, one admin left', async () => {
+      for (let round = 0; round < 3; round++) {
+        const second = await userWithRoles(call, admin, ['admin']);
+        const pair: [Session, Session] = [admin, second];
+        // Both admins are signed in and active (their tokens already verified here), so both
+        // requests are authenticated before either deletion commits.
+        for (const s of pair) expect((await call('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+        // pair[i] deletes the other one: the caller whose request succeeded is left.
+        const results = await Promise.all([
+          call('DELETE', `/users/${second.userId}`, { token: admin.accessToken }),
+          call('DELETE', `/users/${admin.userId}`, { token: second.accessToken }),
+        ]);
+        const won = results.indexOf(one(results, 204));
+        expect(one(results, 409).body.code).toBe('last_admin');
+        await expectOneAdminLeft(pair[won]!, pair[1 - won]!);
+        await restore(pair[won]!, pair[1 - won]!);
+      }
+    });
+
+    it('deletes exactly one of them (both DELETE /users/me at once): one 204, one 409 last_admin, one admin left', async () => {
+      for (let round = 0; round < 3; round++) {
+        const second = await userWithRoles(call, admin, ['admin']);
+        const pair: [Session, Session] = [admin, second];
+        for (const s of pair) expect((await call('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+        // pair[i] deletes itself: the caller whose request was refused is left.
+        const results = await Promise.all([
+          call('DELETE', '/users/me', { token: admin.accessToken, body: { currentPassword: ADMIN.password } }),
+          call('DELETE', '/users/me', { token: second.accessToken, body: { currentPassword: PASSWORD } }),
+        ]);
+        const won = results.indexOf(one(results, 204));
+        expect(one(results, 409).body.code).toBe('last_admin');
+        await expectOneAdminLeft(pair[1 - won]!, pair[won]!);
+        await restore(pair[1 - won]!, pair[won]!);
+      }
+    });
+
+    it('refuses one of two concurrent deletions of admins that both passed authorization (serializable check)', async () => {
+      for (let round = 0; round < 3; round++) {
+        const second = await userWithRoles(call, admin, ['admin']);
+        const pair: [Session, Session] = [admin, second];
+        const settled = await Promise.allSettled([
+          deleteUser(app.t.services, ANY_ADMIN, second.userId),
+          deleteUser(app.t.services, ANY_ADMIN, admin.userId),
+        ]);
+        const refused = settled.filter((r) => r.status === 'rejected');
+        expect(refused).toHaveLength(1);
+        expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'last_admin' });
+        // settled[0] deleted second: then admin is left.
+        const won = settled[0]!.status === 'fulfilled' ? 0 : 1;
+        await expectOneAdminLeft(pair[won]!, pair[1 - won]!);
+        await restore(pair[won]!, pair[1 - won]!);
+      }
+    });
+  });
+
+  describe('exporting your data', () => {
+    it('downloads one JSON attachment with profile, sessions, every post and audit entry exactly once, and no secret', async () => {
+      const email = uniqueEmail('export');
+      const first = await registerAndLogin(call, { email, name: 'Exporting User' });
+      const browser = await call('POST', '/auth/login', { body: { email, password: PASSWORD }, headers: { 'user-agent': BROWSER } });
+      expect(browser.status).toBe(200);
+      const refreshed = await call('POST', '/auth/refresh', { body: { refreshToken: browser.body.refreshToken } });
+      expect(refreshed.status).toBe(200);
+      const ended = await login(call, email, PASSWORD);
+      expect((await call('POST', '/auth/logout', { body: { refreshToken: ended.refreshToken } })).status).toBe(204);
+      const me: Session = {
+        email,
+        userId: first.userId,
+        accessToken: refreshed.body.accessToken,
+        refreshToken: refreshed.body.refreshToken,
+      };
+      const apiPosts = [await newPost(call, me, 'Über "quoted" \\ title'), await newPost(call, me)];
+      const bystander = await registerAndLogin(call);
+      const foreignPost = await newPost(call, bystander);
+
+      // More than two pages (500 rows each) of posts, audit entries and sessions, straight into the
+      // database; half of each share one timestamp, so the pages must break ties by id.
+      const db = app.database.db;
+      const tie = new Date(Date.now() - 86_400_000);
+      const at = (i: number) => (i % 2 ? tie : new Date(tie.getTime() - i * 1000));
+      const bulk = 1200;
+      for (let from = 0; from < bulk; from += 400) {
+        await db.insert(posts).values(
+          Array.from({ length: 400 }, (_, j) => ({
+            authorId: me.userId,
+            title: `bulk ${from + j}`,
+            body: `line one\nline "two" ${from + j}`,
+            createdAt: at(from + j),
+          })),
+        );
+      }
+      await db.insert(auditLogs).values(
+        Array.from({ length: 1100 }, (_, i) => ({
+          at: at(i),
+          requestId: `bulk-${i}`,
+          actorId: me.userId,
+          ip: '198.51.100.1',
+          method: 'GET',
+          path: '/posts',
+          route: '/posts',
+          status: 200,
+          action: 'posts.list',
+        })),
+      );
+      await db.insert(sessions).values(
+        Array.from({ length: 600 }, (_, i) => ({
+          userId: me.userId,
+          createdAt: at(i),
+          expiresAt: new Date(tie.getTime() + 1000),
+          revokedAt: tie,
+          revokedReason: 'logout',
+          userAgent: `old ${i}`,
+        })),
+      );
+      await app.t.services.audit.flush();
+      const auditBefore = (await db.select({ id: auditLogs.id }).from(auditLogs).where(eq(auditLogs.actorId, me.userId))).map((r) => r.id);
+
+      const res = await call('GET', '/users/me/export', { token: me.accessToken });
+      expect(res.status, res.text.slice(0, 500)).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(res.headers.get('content-disposition')).toMatch(/^attachment; filename=\S+/);
+      const doc = JSON.parse(res.text);
+      expect(Object.keys(doc).sort()).toEqual(
+        ['auditLog', 'exportedAt', 'factors', 'format', 'pendingEmailLinks', 'posts', 'profile', 'roles', 'sessions'].sort(),
+      );
+      expect(typeof doc.format).toBe('string');
+      expect(new Date(doc.exportedAt).toISOString()).toBe(doc.exportedAt);
+      expect(Object.keys(doc.profile).sort()).toEqual(['createdAt', 'email', 'emailVerified', 'id', 'mfa', 'name', 'roles', 'updatedAt']);
+      expect(doc.profile).toMatchObject({ id: me.userId, email, name: 'Exporting User', roles: ['user'], emailVerified: false });
+      expect(doc.roles).toEqual(['user']);
+      expect(doc.factors).toBeDefined();
+      expect(doc.pendingEmailLinks.map((l: { kind: string }) => l.kind)).toEqual(['verify_email']);
+
+      // Sessions: the three sign-ins (one refreshed, one ended) and the 600 old ones, each once.
+      const sessionKeys = ['createdAt', 'endedAt', 'endedBecause', 'expiresAt', 'id', 'ip', 'lastRefreshedAt', 'userAgent'];
+      for (const s of doc.sessions) expect(Object.keys(s).sort()).toEqual(sessionKeys);
+      const sessionIds = doc.sessions.map((s: { id: string }) => s.id);
+      expect(new Set(sessionIds).size).toBe(sessionIds.length);
+      const dbSessions = (await db.select({ id: sessions.id }).from(sessions).where(eq(sessions.userId, me.userId))).map((r) => r.id);
+      expect(dbSessions).toHaveLength(603);
+      expect([...sessionIds].sort()).toEqual([...dbSessions].sort());
+      const byId = new Map(doc.sessions.map((s: { id: string }) => [s.id, s]));
+      expect(byId.get(sidOf(first))).toMatchObject({ endedAt: null, endedBecause: null, lastRefreshedAt: null });
+      expect(byId.get(sidOf(me))).toMatchObject({ userAgent: BROWSER, endedAt: null, lastRefreshedAt: expect.any(String) });
+      expect(byId.get(sidOf(ended))).toMatchObject({ endedAt: expect.any(String), endedBecause: 'logout' });
+      expect(sessionIds).not.toContain(sidOf(bystander));
+
+      // Posts: every one exactly once, nobody else's.
+      const postIds: string[] = doc.posts.map((p: { id: string }) => p.id);
+      expect(postIds).toHaveLength(bulk + apiPosts.length);
+      expect(new Set(postIds).size).toBe(postIds.length);
+      const dbPosts = (await db.select({ id: posts.id }).from(posts).where(eq(posts.authorId, me.userId))).map((r) => r.id);
+      expect([...postIds].sort()).toEqual([...dbPosts].sort());
+      expect(postIds).toEqual(expect.arrayContaining(apiPosts));
+      expect(postIds).not.toContain(foreignPost);
+      for (const p of doc.posts) expect(Object.keys(p).sort()).toEqual(['body', 'createdAt', 'id', 'title']);
+      expect(doc.posts.find((p: { id: string }) => p.id === apiPosts[0]).title).toBe('Über "quoted" \\ title');
+
+      // Audit entries: the caller's own, every one once (the export's own entry may be among them).
+      const auditIds: string[] = doc.auditLog.map((e: { id: string }) => e.id);
+      expect(new Set(auditIds).size).toBe(auditIds.length);
+      expect(auditBefore.length).toBeGreaterThan(1100);
+      expect(auditIds).toEqual(expect.arrayContaining(auditBefore));
+      const owners = await db.select({ actorId: auditLogs.actorId }).from(auditLogs).where(inArray(auditLogs.id, auditIds));
+      expect(owners).toHaveLength(auditIds.length);
+      expect(owners.every((o) => o.actorId === me.userId)).toBe(true);
+      expect(doc.auditLog.map((e: { action: string }) => e.action)).toEqual(expect.arrayContaining(['posts.create', 'posts.list']));
+
+      // No secret: no password hash, no token, no token hash.
+      expect(res.text).not.toContain('$argon2');
+      const [row] = await db.select({ hash: users.passwordHash }).from(users).where(eq(users.id, me.userId));
+      expect(res.text).not.toContain(row!.hash);
+      const tokens = [first, ended, me].flatMap((s) => [s.accessToken, s.refreshToken]);
+      tokens.push(browser.body.accessToken, browser.body.refreshToken);
+      for (const t of tokens) expect(res.text).not.toContain(t);
+      const hashes = await db
+        .select({ h: refreshTokens.tokenHash })
+        .from(refreshTokens)
+        .where(inArray(refreshTokens.sessionId, dbSessions));
+      expect(hashes.length).toBeGreaterThanOrEqual(4);
+      const mailed = await db.select({ h: emailTokens.tokenHash }).from(emailTokens).where(eq(emailTokens.userId, me.userId));
+      for (const { h } of [...hashes, ...mailed]) expect(res.text).not.toContain(h);
+    });
+
+    it('exports exactly two full pages of posts (1000) without losing or repeating one', async () => {
+      const s = await registerAndLogin(call);
+      const tie = new Date(Date.now() - 3_600_000);
+      await app.database.db
+        .insert(posts)
+        .values(Array.from({ length: 1000 }, (_, i) => ({ authorId: s.userId, title: `p${i}`, body: 'b', createdAt: tie })));
+      const res = await call('GET', '/users/me/export', { token: s.accessToken });
+      expect(res.status).toBe(200);
+      const titles = (JSON.parse(res.text).posts as { title: string }[]).map((p) => p.title);
+      expect(titles).toHaveLength(1000);
+      expect(new Set(titles).size).toBe(1000);
+    });
+
+    it('no longer serves the export once the account is deleted', async () => {
+      const s = await registerAndLogin(call);
+      expect((await call('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD } })).status).toBe(204);
+      const res = await call('GET', '/users/me/export', { token: s.accessToken });
+      expect(res.status).toBe(401);
+      expect(res.body.code).toBe('invalid_token');
+    });
+  });
+});
+
+describe('account deletion across two instances over one PostgreSQL and one Redis', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let callA: Call;
+  let callB: Call;
+  let stores: RedisStore[];
+  let dispose: () => Promise<void>;
+  let admin: Session;
+
+  beforeAll(async () => {
+    const db = await openDatabase('postgres');
+    dispose = db.dispose;
+    const prefix = `test:${Math.random().toString(36).slice(2)}:`;
+    stores = [redisStore(prefix), redisStore(prefix)];
+    await Promise.all(stores.map((s) => s.ready()));
+    const config = testConfig();
+    a = await createTestApp({ database: db.database, store: stores[0], config });
+    b = await createTestApp({ database: db.database, store: stores[1], config, keyRing: a.deps.keyRing, prepare: false });
+    await prepareDatabase(b.deps);
+    callA = client(a);
+    callB = client(b);
+    admin = await loginAdmin(callA);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await Promise.all((stores ?? []).map((s) => s.close()));
+    await dispose?.();
+  });
+
+  it('stops listing on B, on its next request, the posts of a user an admin deleted on A (B had the first page cached)', async () => {
+    const s = await registerAndLogin(callA);
+    const mine = [await newPost(callA, s), await newPost(callA, s)];
+    expect(await listedPostIds(callB)).toEqual(expect.arrayContaining(mine));
+    expect(await listedPostIds(callB)).toEqual(expect.arrayContaining(mine)); // from B's cache
+    expect((await callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+    const before = await stats(callB, admin);
+    expect((await callA('DELETE', `/users/${s.userId}`, { token: admin.accessToken })).status).toBe(204);
+    const listed = await listedPostIds(callB);
+    for (const id of mine) expect(listed).not.toContain(id);
+    await expectGone(callB, s);
+    const after = await stats(callB, admin);
+    expect(after.users.total).toBe(before.users.total - 1);
+    expect(after.posts.total).toBe(before.posts.total - 2);
+    expect(after.sessions.active).toBe(before.sessions.active - 1);
+  });
+
+  it('refuses on A, on its next request, an account its owner deleted on B, and lets the email register again', async () => {
+    const s = await registerAndLogin(callA);
+    const postId = await newPost(callA, s);
+    expect(await listedPostIds(callA)).toContain(postId);
+    await listedPostIds(callA);
+    expect((await callA('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+    expect((await callB('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD } })).status).toBe(204);
+    expect(await listedPostIds(callA)).not.toContain(postId);
+    await expectGone(callA, s);
+    expect((await callA('POST', '/auth/register', { body: { email: s.email, password: PASSWORD, name: 'Back' } })).status).toBe(201);
+  });
+});
