@@ -235,6 +235,7 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
     const logs = await call('GET', `/admin/logs?actorId=${user.id}&limit=100`, { token: admin.accessToken });
     const details = (logs.body.items as { action: string; detail: string | null }[]).map((e) => `${e.action} ${e.detail}`);
     expect(details).toContain('auth.password.reset password.reset');
+    expect(details).toContain('auth.verify_email email.verified');
     const all = await call('GET', '/admin/logs?limit=100', { token: admin.accessToken });
     expect(all.text).toContain('email.verified');
     expect(all.text).toContain('password.reset_requested');

@@ -81,6 +81,7 @@ export const authRoutes = (svc: AppServices) =>
       async (c) => {
         const user = await verifyEmail(svc, c.req.valid('json').token);
         c.set('auditDetail', 'email.verified');
+        c.set('auditActor', user.id);
         return c.json({ user }, 200);
       },
     )

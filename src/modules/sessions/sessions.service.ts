@@ -34,7 +34,7 @@ export async function listSessions(svc: AppServices, userId: string, currentSid:
   }));
 }
 
-/** End the live sessions of a user that match `which`; returns how many ended. */
+/** End the live sessions of a user that match `which`; returns the ids that ended. */
 async function endSessions(svc: AppServices, userId: string, which: SQL | undefined, reason: string): Promise<string[]> {
   const now = new Date(svc.clock());
   const ended = await withTx(
