@@ -66,6 +66,20 @@ export async function getMe(svc: AppServices, caller: Pick<Caller, 'userId' | 'r
   return { ...profile, roles: [...caller.roles].sort() };
 }
 
+/**
+ * currentPassword on a sensitive change, under the sign-in limits (same
+ * counters): a stolen access token buys no extra guesses. Wrong: 403.
+ */
+async function assertCurrentPassword(svc: AppServices, row: UserRow, currentPassword: string, ip: string): Promise<void> {
+  const ok = await verifyWithinLimits(
+    passwordAttempts(svc),
+    { email: row.email, ip },
+    () => verifyPassword(row.passwordHash, currentPassword),
+    'current_password_locked',
+  );
+  if (!ok) problem('invalid_credentials', 'The current password is wrong', { status: 403, audit: 'current_password_failed' });
+}
+
 /** Refuses a common password with the same error shape as schema validation. */
 export async function assertPasswordNotCommon(password: string): Promise<void> {
   if (await isCommonPassword(password)) {
@@ -189,15 +203,7 @@ export async function updateMe(
     if (input.currentPassword === undefined) {
       problem('current_password_required', 'Changing the email or password needs currentPassword');
     }
-    // Under the sign-in limits (same counters): a stolen access token buys no extra guesses.
-    const current = input.currentPassword;
-    const ok = await verifyWithinLimits(
-      passwordAttempts(svc),
-      { email: row.email, ip: caller.ip },
-      () => verifyPassword(row.passwordHash, current),
-      'current_password_locked',
-    );
-    if (!ok) problem('invalid_credentials', 'The current password is wrong', { status: 403, audit: 'current_password_failed' });
+    await assertCurrentPassword(svc, row, input.currentPassword, caller.ip);
   }
   if (input.password !== undefined) await assertPasswordNotCommon(input.password);
   const passwordHash = input.password !== undefined ? await hashPassword(input.password, svc.config.argon2) : undefined;
@@ -297,13 +303,7 @@ export async function deleteUser(svc: AppServices, deleter: Grantor, userId: str
 export async function deleteMe(svc: AppServices, caller: Grantor & { userId: string; ip: string }, currentPassword: string): Promise<void> {
   const [row] = await svc.database.db.select().from(users).where(eq(users.id, caller.userId));
   if (!row) problem('not_found', 'No such user');
-  const ok = await verifyWithinLimits(
-    passwordAttempts(svc),
-    { email: row.email, ip: caller.ip },
-    () => verifyPassword(row.passwordHash, currentPassword),
-    'current_password_locked',
-  );
-  if (!ok) problem('invalid_credentials', 'The current password is wrong', { status: 403, audit: 'current_password_failed' });
+  await assertCurrentPassword(svc, row, currentPassword, caller.ip);
   await deleteUser(svc, caller, caller.userId);
 }
 
