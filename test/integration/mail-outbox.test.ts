@@ -159,12 +159,11 @@ describe.each(BACKENDS)('the mail outbox on %s', (backend) => {
 });
 
 describe('forgot-password timing', () => {
-  const smtp = new TestSmtp();
-  beforeAll(() => smtp.start());
-  afterAll(() => smtp.stop());
+  // The sender stays off: its polling and SMTP sends would run during the
+  // timed requests and add noise that has nothing to do with the account.
   const app = useTestApp('pglite', () => ({
-    overrides: { SMTP_URL: smtp.url, MAIL_PER_ADDRESS_PER_HOUR: '1000', ARGON2_MEMORY_KIB: '19456', ARGON2_TIME_COST: '2' },
-    app: { mail: FAST_MAIL },
+    overrides: { SMTP_URL: 'smtp://127.0.0.1:9', MAIL_PER_ADDRESS_PER_HOUR: '1000', ARGON2_MEMORY_KIB: '19456', ARGON2_TIME_COST: '2' },
+    app: { mail: { ...FAST_MAIL, send: false } },
   }));
   const median = (xs: number[]) => {
     const s = [...xs].sort((a, b) => a - b);
@@ -186,14 +185,23 @@ describe('forgot-password timing', () => {
     const known: number[] = [];
     const unknown: number[] = [];
     for (let i = 0; i < 20; i++) {
-      known.push(await timed(s.email));
-      unknown.push(await timed(uniqueEmail('ghost')));
+      // Alternate which goes first, so a slow phase of the machine hits both.
+      if (i % 2 === 0) {
+        known.push(await timed(s.email));
+        unknown.push(await timed(uniqueEmail('ghost')));
+      } else {
+        unknown.push(await timed(uniqueEmail('ghost')));
+        known.push(await timed(s.email));
+      }
     }
+    await app.t.services.background.idle();
     const [mk, mu] = [median(known), median(unknown)];
     expect(Math.abs(mk - mu), `known ${mk.toFixed(2)} ms vs unknown ${mu.toFixed(2)} ms`).toBeLessThanOrEqual(
       Math.max(0.3 * Math.max(mk, mu), 1),
     );
-    await smtp.waitFor(s.email, 21);
+    // The known account really got its 20 mails queued (after the responses).
+    const rows = await app.t.services.database.db.select().from(mailOutbox).where(eq(mailOutbox.toAddress, s.email));
+    expect(rows.filter((r) => r.kind === 'reset_password')).toHaveLength(20);
   });
 });
 
