@@ -26,6 +26,10 @@ import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
 import { rolesRoutes } from './modules/roles/roles.routes.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { usersRoutes } from './modules/users/users.routes.js';
+import { mfaAccountRoutes, mfaLoginRoutes } from './modules/mfa/mfa.routes.js';
+import { hasSecondFactorNow } from './modules/mfa/mfa.step.js';
+import { mfaPolicy } from './middleware/mfa-policy.js';
+import { passkeyAccountRoutes, passkeyLoginRoutes } from './modules/passkeys/passkeys.routes.js';
 import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
 import { RoleCache } from './security/role-cache.js';
@@ -140,9 +144,14 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
       }),
     )
     .use(rateLimit({ limit: config.rateLimit.requests, onReject: () => svc.metrics.rateLimited.inc({ limiter: 'requests' }) }))
+    .use(mfaPolicy({ requiredRoles: config.mfa.requiredRoles, hasSecondFactor: (userId) => hasSecondFactorNow(svc, userId) }))
     .route('/.well-known', wellKnownRoutes(svc))
     .route('/auth', authRoutes(svc))
+    .route('/auth', mfaLoginRoutes(svc))
+    .route('/auth', passkeyLoginRoutes(svc))
     .route('/users', sessionsRoutes(svc))
+    .route('/users', mfaAccountRoutes(svc))
+    .route('/users', passkeyAccountRoutes(svc))
     .route('/users', usersRoutes(svc))
     .route('/', rolesRoutes(svc))
     .route('/posts', postsRoutes(svc))

@@ -13,6 +13,7 @@ import { SmtpMailer } from './adapters/mail/smtp-mailer.js';
 import type { Mailer } from './adapters/mail/mailer.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
 import { loadKeyRing } from './security/key-ring.js';
+import { loadSecretBox } from './security/secret-box.js';
 import { MemoryStore } from './store/memory.js';
 import { RedisStore } from './store/redis.js';
 import type { Store } from './store/store.js';
@@ -39,7 +40,7 @@ export function createMailer(config: Config, logger: Logger): Mailer {
 export async function buildDeps(config: Config, logger: Logger) {
   // DATA_DIR is made private (umask 0o077 too) before anything is written there. With a
   // database URL and a configured key nothing is, and the file system may be read-only.
-  if (!config.database.url || !config.jwt.privateKey || !config.mail.smtpUrl) {
+  if (!config.database.url || !config.jwt.privateKey || !config.mail.smtpUrl || !config.mfa.encryptionKey) {
     const { umaskSet, umaskError, failed } = prepareDataDir(config.dataDir);
     if (!umaskSet)
       logger.warn(
@@ -78,7 +79,8 @@ export async function buildDeps(config: Config, logger: Logger) {
   }
   const keyRing = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
   const mailer = createMailer(config, logger);
-  const deps: Deps = { config, database, store, keyRing, clock: Date.now, logger, metrics, mailer };
+  const secrets = loadSecretBox({ key: config.mfa.encryptionKey, dataDir: config.dataDir });
+  const deps: Deps = { config, database, store, keyRing, clock: Date.now, logger, metrics, mailer, secrets };
   return deps;
 }
 

@@ -84,7 +84,10 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     api,
     getTokens,
     setTokens,
-    /** Sign in and keep the tokens. */
+    /**
+     * Sign in and keep the tokens. A user with a second factor gets 401
+     * `mfa_required` whose body has `mfaToken` and `methods`: finish with verifyMfa().
+     */
     async login(email: string, password: string) {
       const res = await api.auth.login.$post({ json: { email, password } });
       if (res.status === 200) {
@@ -93,6 +96,43 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
       }
       return res;
     },
+    /** The MFA step of a sign-in: the mfaToken and a TOTP or recovery code, or a passkey assertion; keeps the tokens. */
+    async verifyMfa(mfaToken: string, answer: { code: string } | { passkey: PasskeyAssertion }) {
+      const res = await api.auth.mfa.verify.$post({ json: { mfaToken, ...answer } });
+      if (res.status === 200) {
+        const pair = await res.json();
+        await setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
+      }
+      return res;
+    },
+    /** Options for navigator.credentials.get(): passwordless (optionally for an email), or for an MFA step's mfaToken. */
+    passkeyOptions: (by: { email?: string } | { mfaToken: string } = {}) => api.auth.passkey.options.$post({ json: by }),
+    /** Passwordless sign-in with a passkey assertion; keeps the tokens. */
+    async passkeyLogin(response: PasskeyAssertion) {
+      const res = await api.auth.passkey.login.$post({ json: { response } });
+      if (res.status === 200) {
+        const pair = await res.json();
+        await setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
+      }
+      return res;
+    },
+    /** TOTP, step 1: a pending secret and its otpauth:// URI (show it as a QR code). `code` only when TOTP is already on. */
+    enrolTotp: (currentPassword: string) => api.users.me.mfa.totp.$post({ json: { currentPassword } }),
+    /** TOTP, step 2: the first code turns it on; the answer's recovery codes are shown once. */
+    confirmTotp: (code: string) => api.users.me.mfa.totp.confirm.$post({ json: { code } }),
+    /** Turn TOTP off (the current password and a TOTP or recovery code). */
+    disableTotp: (currentPassword: string, code: string) => api.users.me.mfa.totp.$delete({ json: { currentPassword, code } }),
+    /** A new set of recovery codes (the old ones stop working). */
+    regenerateRecoveryCodes: (currentPassword: string, code?: string) =>
+      api.users.me.mfa['recovery-codes'].$post({ json: { currentPassword, ...(code !== undefined ? { code } : {}) } }),
+    /** Registration options for a new passkey (pass to navigator.credentials.create()). */
+    passkeyRegistrationOptions: () => api.users.me.passkeys.options.$post(),
+    /** Keep the passkey the browser made, under a name. */
+    addPasskey: (name: string, response: PasskeyRegistration) => api.users.me.passkeys.$post({ json: { name, response } }),
+    /** Your passkeys. */
+    passkeys: () => api.users.me.passkeys.$get(),
+    /** Remove one of your passkeys. */
+    removePasskey: (id: string) => api.users.me.passkeys[':id'].$delete({ param: { id } }),
     /** End the session (server side too) and forget the tokens. */
     async logout() {
       const tokens = await getTokens();
@@ -119,9 +159,9 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     endOtherSessions: () => api.users.me.sessions.$delete(),
     /** Everything the service holds about you, as one JSON document. */
     exportAccount: () => api.users.me.export.$get(),
-    /** Delete your account; on success the tokens are forgotten. */
-    async deleteAccount(currentPassword: string) {
-      const res = await api.users.me.$delete({ json: { currentPassword } });
+    /** Delete your account (with TOTP on, a code too); on success the tokens are forgotten. */
+    async deleteAccount(currentPassword: string, code?: string) {
+      const res = await api.users.me.$delete({ json: { currentPassword, ...(code !== undefined ? { code } : {}) } });
       if (res.status === 204) await setTokens(null);
       return res;
     },
@@ -129,3 +169,23 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
 }
 
 export type Client = ReturnType<typeof createClient>;
+
+/** What PublicKeyCredential.toJSON() gives after navigator.credentials.get() (WebAuthn Level 3 JSON). */
+export type PasskeyAssertion = {
+  id: string;
+  rawId: string;
+  type: 'public-key';
+  response: { clientDataJSON: string; authenticatorData: string; signature: string; userHandle?: string | null };
+  clientExtensionResults?: Record<string, unknown>;
+  authenticatorAttachment?: 'platform' | 'cross-platform' | null;
+};
+
+/** What PublicKeyCredential.toJSON() gives after navigator.credentials.create(). */
+export type PasskeyRegistration = {
+  id: string;
+  rawId: string;
+  type: 'public-key';
+  response: { clientDataJSON: string; attestationObject: string; transports?: string[] };
+  clientExtensionResults?: Record<string, unknown>;
+  authenticatorAttachment?: 'platform' | 'cross-platform' | null;
+};

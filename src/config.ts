@@ -80,6 +80,16 @@ const envSchema = z.object({
   EMAIL_VERIFICATION_TTL_SECONDS: intIn(60, 30 * 86_400).default(86_400),
   PASSWORD_RESET_TTL_SECONDS: intIn(60, 86_400).default(1_800),
   MAIL_PER_ADDRESS_PER_HOUR: intIn(1, 1_000).default(3),
+  MFA_REQUIRED_ROLES: csv.optional(),
+  MFA_ENCRYPTION_KEY: z.string().trim().optional(),
+  WEBAUTHN_RP_ID: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .regex(/^[a-z0-9.-]+$/, 'must be a host name such as auth.example.com')
+    .optional(),
+  WEBAUTHN_ORIGINS: csv.optional(),
+  WEBAUTHN_RP_NAME: z.string().trim().min(1).max(100).default('auth-system'),
   AUDIT_RETENTION_DAYS: intIn(1, 36_500).default(90),
   AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   CORS_ORIGINS: csv.optional(),
@@ -140,6 +150,13 @@ export type Config = {
   emailVerification: 'off' | 'optional' | 'required';
   emailVerificationTtlSeconds: number;
   passwordResetTtlSeconds: number;
+  mfa: {
+    /** Holders of these roles must set up a second factor before anything else. */
+    requiredRoles: string[];
+    /** 32 bytes (base64 or hex) that encrypt TOTP secrets; unset outside production: generated in DATA_DIR. */
+    encryptionKey: string | undefined;
+  };
+  webauthn: { rpId: string; rpName: string; origins: string[] };
   audit: { enabled: boolean; retentionDays: number };
   corsOrigins: string[];
   shutdownTimeoutSeconds: number;
@@ -158,6 +175,13 @@ const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '::1', '[::1]']);
 function weakPassword(pw: string): boolean {
   const classes = [/[a-z]/, /[A-Z]/, /\d/, /[^A-Za-z0-9]/].filter((r) => r.test(pw)).length;
   return pw.length < 12 || classes < 3;
+}
+
+/** MFA_ENCRYPTION_KEY as 32 bytes (64 hex digits or base64 of 32 bytes), or null. */
+export function parseMfaKey(text: string): Buffer | null {
+  const t = text.trim();
+  const bytes = /^[0-9a-fA-F]{64}$/.test(t) ? Buffer.from(t, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(t) ? Buffer.from(t, 'base64') : null;
+  return bytes?.length === 32 ? bytes : null;
 }
 
 /**
@@ -194,7 +218,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     else if (hash < 0 || !template.slice(hash).includes('{token}'))
       problems.push(`${name}: must carry {token} in the fragment (…#token={token})`);
   }
+  if (e.MFA_ENCRYPTION_KEY !== undefined && parseMfaKey(e.MFA_ENCRYPTION_KEY) === null) {
+    problems.push('MFA_ENCRYPTION_KEY: must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)');
+  }
+  const publicOrigin = new URL(publicUrl);
+  const webauthnOrigins = (e.WEBAUTHN_ORIGINS ?? [publicUrl]).map((o) => o.replace(/\/$/, ''));
+  const rpId = e.WEBAUTHN_RP_ID ?? publicOrigin.hostname;
+  for (const o of webauthnOrigins) {
+    let host: string | undefined;
+    try {
+      const u = new URL(o);
+      host = u.origin === o ? u.hostname : undefined;
+    } catch {
+      host = undefined;
+    }
+    if (host === undefined) problems.push(`WEBAUTHN_ORIGINS: ${o} is not an origin such as https://auth.example.com`);
+    // WebAuthn: the RP ID must be the origin's host or a registrable suffix of it.
+    else if (host !== rpId && !host.endsWith(`.${rpId}`)) problems.push(`WEBAUTHN_ORIGINS: ${o} is not on ${rpId} (WEBAUTHN_RP_ID)`);
+  }
   if (production) {
+    if (!e.MFA_ENCRYPTION_KEY) problems.push('MFA_ENCRYPTION_KEY: required when NODE_ENV=production (it encrypts TOTP secrets)');
     if (!e.JWT_PRIVATE_KEY) problems.push('JWT_PRIVATE_KEY: required when NODE_ENV=production');
     if (!e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production (mail must be delivered)');
     if (!publicUrl.startsWith('https://')) problems.push('PUBLIC_URL: must be an https:// origin when NODE_ENV=production');
@@ -276,6 +319,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     emailVerification: e.EMAIL_VERIFICATION,
     emailVerificationTtlSeconds: e.EMAIL_VERIFICATION_TTL_SECONDS,
     passwordResetTtlSeconds: e.PASSWORD_RESET_TTL_SECONDS,
+    mfa: { requiredRoles: e.MFA_REQUIRED_ROLES ?? [], encryptionKey: e.MFA_ENCRYPTION_KEY },
+    webauthn: { rpId, rpName: e.WEBAUTHN_RP_NAME, origins: webauthnOrigins },
     audit: { enabled: e.AUDIT_LOG === 'on', retentionDays: e.AUDIT_RETENTION_DAYS },
     corsOrigins: e.CORS_ORIGINS ?? [],
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,

@@ -13,6 +13,7 @@ import type { RoleCache } from './security/role-cache.js';
 import type { SessionStateOptions } from './security/session-state.js';
 import type { TokenVerifier } from './security/access-tokens.js';
 import type { KeyRing } from './security/key-ring.js';
+import type { SecretBox } from './security/secret-box.js';
 import type { Store } from './store/store.js';
 
 export type Deps = {
@@ -28,6 +29,8 @@ export type Deps = {
   metrics: Metrics;
   /** Outbound mail (adapters/mail). */
   mailer: Mailer;
+  /** Seals secrets kept at rest (TOTP secrets) under MFA_ENCRYPTION_KEY. */
+  secrets: SecretBox;
 };
 
 /** What route modules and services work with: the deps plus the app's own caches and writers. */

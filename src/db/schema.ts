@@ -15,6 +15,10 @@ export const users = pgTable(
     passwordHash: text('password_hash').notNull(),
     /** When the current email was proven (a verification link, a password reset); null: not yet. */
     emailVerifiedAt: ts('email_verified_at'),
+    /** When TOTP was confirmed; null: off. With passkeyCount, what User.mfa shows without a join. */
+    totpEnabledAt: ts('totp_enabled_at'),
+    /** Kept in the transaction of every passkey insert and delete. */
+    passkeyCount: integer('passkey_count').notNull().default(0),
     createdAt: ts('created_at').notNull().default(sql`now()`),
     updatedAt: ts('updated_at').notNull().default(sql`now()`),
   },
@@ -67,8 +71,59 @@ export const sessions = pgTable(
     ip: text('ip').notNull().default(''),
     userAgent: text('user_agent').notNull().default(''),
     lastRefreshedAt: ts('last_refreshed_at'),
+    /** How the session's user proved who they are (RFC 8176 values, comma-separated): carried into every access token's `amr`. */
+    amr: text('amr').notNull().default('pwd'),
   },
   (t) => [index('sessions_user_idx').on(t.userId)],
+);
+
+/**
+ * A user's TOTP secret, sealed with MFA_ENCRYPTION_KEY (AES-256-GCM). Pending
+ * until confirmed with a code; `last_used_step` is the newest time step that
+ * was accepted, so each step works once (a conditional update claims it).
+ */
+export const totpFactors = pgTable('totp_factors', {
+  userId: uuid('user_id')
+    .primaryKey()
+    .references(() => users.id, { onDelete: 'cascade' }),
+  secretSealed: text('secret_sealed').notNull(),
+  confirmedAt: ts('confirmed_at'),
+  lastUsedStep: bigint('last_used_step', { mode: 'number' }),
+  createdAt: ts('created_at').notNull().default(sql`now()`),
+});
+
+/** One-time recovery codes: only their SHA-256 is stored (each has 80 random bits). */
+export const recoveryCodes = pgTable(
+  'recovery_codes',
+  {
+    codeHash: text('code_hash').primaryKey(),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    usedAt: ts('used_at'),
+  },
+  (t) => [index('recovery_codes_user_idx').on(t.userId)],
+);
+
+/** WebAuthn credentials. The public key is COSE, base64url; the counter is the authenticator's signature count. */
+export const passkeys = pgTable(
+  'passkeys',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    credentialId: text('credential_id').notNull().unique('passkeys_credential_key'),
+    publicKey: text('public_key').notNull(),
+    counter: bigint('counter', { mode: 'number' }).notNull().default(0),
+    transports: text('transports').notNull().default(''),
+    name: text('name').notNull(),
+    backedUp: boolean('backed_up').notNull().default(false),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    lastUsedAt: ts('last_used_at'),
+  },
+  (t) => [index('passkeys_user_idx').on(t.userId)],
 );
 
 /**

@@ -25,6 +25,15 @@ export const ERROR_CODES = {
   internal_error: { status: 500, title: 'Internal error' },
   invalid_email_token: { status: 400, title: 'The link is not valid' },
   email_not_verified: { status: 403, title: 'The email address is not verified' },
+  mfa_required: { status: 401, title: 'A second factor is required' },
+  invalid_mfa_token: { status: 401, title: 'The MFA token is not valid' },
+  invalid_mfa_code: { status: 401, title: 'The code is not valid' },
+  mfa_already_enabled: { status: 409, title: 'TOTP is already on' },
+  mfa_not_enabled: { status: 409, title: 'TOTP is not on' },
+  mfa_enrollment_required: { status: 403, title: 'Set up a second factor first' },
+  mfa_code_required: { status: 403, title: 'A second-factor code is required' },
+  invalid_passkey: { status: 400, title: 'The passkey response is not valid' },
+  passkey_not_found: { status: 404, title: 'No such passkey' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -42,6 +51,10 @@ export class Problem extends Error {
       status?: number;
       /** Audit-log detail for the security event this failure is (e.g. login_failed). */
       audit?: string;
+      /** Whom the event is about, when the request is not signed in (the account whose password was right at mfa_required). */
+      actor?: string;
+      /** Extension members of the problem body (RFC 9457 §3.2), e.g. mfa_required's mfaToken and methods. */
+      members?: Record<string, unknown>;
     } = {},
   ) {
     // Problems are answers, not bugs: skip the stack capture, which made every
@@ -68,6 +81,7 @@ export type ProblemBody = {
   code: ErrorCode;
   requestId: string;
   errors?: FieldError[];
+  [member: string]: unknown;
 };
 
 export function problemBody(p: Problem, requestId: string): ProblemBody {
@@ -80,5 +94,7 @@ export function problemBody(p: Problem, requestId: string): ProblemBody {
     requestId,
   };
   if (p.extra.errors) body.errors = p.extra.errors;
+  // Extension members never overwrite the standard ones.
+  for (const [k, v] of Object.entries(p.extra.members ?? {})) if (!(k in body)) body[k] = v;
   return body;
 }

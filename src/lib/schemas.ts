@@ -69,3 +69,6 @@ export const limitSchema = z
   .transform(Number)
   .pipe(z.number().int().min(1, 'Must be at least 1').max(100, 'Must be at most 100'))
   .default(20);
+
+/** A second-factor code: 6 TOTP digits or a recovery code (xxxx-xxxx-xxxx-xxxx); anything else is just wrong. */
+export const mfaCodeSchema = z.string().min(1).max(64).refine(singleLine, PLAIN_TEXT);

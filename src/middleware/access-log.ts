@@ -67,7 +67,7 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     const entry = {
       at: new Date(opts.now()),
       requestId: c.get('requestId'),
-      actorId: c.get('auditActor') ?? c.get('caller')?.userId ?? null,
+      actorId: c.get('auditActor') ?? (err instanceof Problem ? err.extra.actor : undefined) ?? c.get('caller')?.userId ?? null,
       ip: c.get('clientIp') ?? 'unknown',
       method: c.req.method,
       path: loggablePath(c.req.path, c.req.url),

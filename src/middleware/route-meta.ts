@@ -51,6 +51,12 @@ export type RouteMeta = {
   storeReads?: readonly StoreRead[];
   /** The response carries personal data: `Cache-Control: no-store`, errors included. */
   personal?: boolean;
+  /**
+   * Open to a user who must still set up a second factor (MFA_REQUIRED_ROLES):
+   * GET /users/me, the factor routes and logout. Every other route answers
+   * them 403 mfa_enrollment_required.
+   */
+  beforeMfa?: boolean;
 };
 
 export type MetaMiddleware = MiddlewareHandler & { [ROUTE_META]: RouteMeta };
@@ -65,6 +71,8 @@ function problemsOf(meta: RouteMeta): Map<ErrorCode, number> {
   // A route that judges someone other than the caller (guard: null) lists its own.
   if (meta.permission && meta.guard !== null) for (const c of ['unauthenticated', 'forbidden'] as const) add(c);
   if (meta.body) for (const c of ['invalid_json', 'payload_too_large', 'unsupported_media_type'] as const) add(c);
+  // A signed-in holder of an MFA_REQUIRED_ROLES role without a second factor (src/middleware/mfa-policy.ts).
+  if (meta.beforeMfa !== true) add('mfa_enrollment_required');
   for (const e of meta.errors ?? []) {
     if (typeof e === 'string') add(e);
     else add(e.code, e.status);

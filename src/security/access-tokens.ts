@@ -17,6 +17,8 @@ export type AccessClaims = {
   iat: number;
   exp: number;
   roles: string[];
+  /** How the user signed in (RFC 8176): ["pwd"], ["pwd","otp"], ["pwd","hwk"] or ["hwk"]. */
+  amr: string[];
 };
 
 export class InvalidTokenError extends Error {
@@ -115,7 +117,7 @@ export function createTokenVerifier(
       throw new InvalidTokenError('signature or claims rejected');
     }
     const now = nowSec();
-    const { sub, sid, jti, iat, exp, roles, iss, aud } = payload;
+    const { sub, sid, jti, iat, exp, roles, iss, aud, amr } = payload;
     if (typeof exp !== 'number' || exp + CLOCK_SKEW_SECONDS <= now) throw new InvalidTokenError('expired');
     if (typeof iat !== 'number' || iat > now + CLOCK_SKEW_SECONDS) throw new InvalidTokenError('issued in the future');
     if (exp - iat > maxLifetime) throw new InvalidTokenError('lives longer than access tokens are issued for');
@@ -126,7 +128,19 @@ export function createTokenVerifier(
     // Ids are UUIDs everywhere else; anything else would reach the database as a bad cast.
     if (!isUuid(sub) || !isUuid(sid)) throw new InvalidTokenError('sub or sid is not a UUID');
     if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) throw new InvalidTokenError('bad roles');
-    const claims: AccessClaims = { iss: iss as string, aud: aud as string, sub, sid, jti, iat, exp, roles };
+    // Tokens issued before second factors existed carry no amr: they were password sign-ins.
+    if (amr !== undefined && (!Array.isArray(amr) || !amr.every((m) => typeof m === 'string'))) throw new InvalidTokenError('bad amr');
+    const claims: AccessClaims = {
+      iss: iss as string,
+      aud: aud as string,
+      sub,
+      sid,
+      jti,
+      iat,
+      exp,
+      roles,
+      amr: (amr as string[] | undefined) ?? ['pwd'],
+    };
     cache.set(token, claims, { ttl: Math.max(1, (exp + CLOCK_SKEW_SECONDS - now) * 1000) });
     return claims;
   };

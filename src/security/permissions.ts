@@ -18,6 +18,7 @@ export const PERMISSIONS = {
   'admin:logs:read': 'Read the audit log (GET /admin/logs)',
   'admin:stats:read': 'Read usage statistics (GET /admin/stats)',
   'users:sessions:revoke': 'End all of a user’s sessions (DELETE /users/:id/sessions)',
+  'users:mfa:reset': 'Remove a user’s second factors when they lost them (DELETE /users/:id/mfa)',
   'users:delete': 'Delete a user (DELETE /users/:id)',
 } as const;
 

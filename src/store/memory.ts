@@ -51,6 +51,12 @@ export class MemoryStore implements Store {
     return this.live(key)?.value ?? null;
   }
 
+  async take(key: string): Promise<string | null> {
+    const v = this.live(key)?.value ?? null;
+    this.map.delete(key);
+    return v;
+  }
+
   async set(key: string, value: string, opts: { ttlMs?: number; nx?: boolean } = {}): Promise<boolean> {
     if (opts.nx && this.live(key)) return false;
     this.map.set(key, { value, expiresAt: opts.ttlMs ? this.now() + opts.ttlMs : null });

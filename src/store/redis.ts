@@ -190,6 +190,11 @@ export class RedisStore implements Store {
     }
   }
 
+  take(key: string): Promise<string | null> {
+    // GETDEL (Redis 6.2+); unreachable, nothing can be taken: single-use state fails closed.
+    return this.write('take', null, () => this.redis.getdel(key));
+  }
+
   private async write<T>(op: string, fallback: T, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();

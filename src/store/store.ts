@@ -15,6 +15,8 @@ export interface Store {
   /** Several reads and one counter increment in one round trip (one script call on Redis). */
   batch(req: BatchRequest): Promise<BatchResult>;
   get(key: string): Promise<string | null>;
+  /** Read and delete in one step: of several callers on any instance, one gets the value (single-use tokens, challenges). */
+  take(key: string): Promise<string | null>;
   /** Returns false when `nx` was asked and the key already existed. */
   set(key: string, value: string, opts?: { ttlMs?: number; nx?: boolean }): Promise<boolean>;
   /** Set several keys at once (each overwritten), all with one TTL. */
@@ -60,6 +62,12 @@ export const storeKeys = {
   /** Mails of one kind sent to one address in the current hour. */
   mailAddress: (kind: string, email: string) => `ml:${kind}:${email}`,
   loginIp: (ip: string) => `lf:ip:${ip}`,
+  /** A pending MFA sign-in step, by the SHA-256 of its mfaToken (taken when it is traded for tokens). */
+  mfaToken: (tokenHash: string) => `mfa:t:${tokenHash}`,
+  /** Wrong codes given for one mfaToken. */
+  mfaFailures: (tokenHash: string) => `mfa:f:${tokenHash}`,
+  /** A WebAuthn ceremony's challenge and what it is for, until one response takes it. */
+  webauthnChallenge: (challenge: string) => `wa:c:${challenge}`,
 } as const;
 
 /**

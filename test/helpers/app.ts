@@ -13,6 +13,7 @@ import { createLogger } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
 import { createMailer } from '../../src/boot.js';
 import { loadKeyRing, type KeyRing } from '../../src/security/key-ring.js';
+import { loadSecretBox } from '../../src/security/secret-box.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { RedisStore } from '../../src/store/redis.js';
 import type { Store } from '../../src/store/store.js';
@@ -76,6 +77,7 @@ export async function createTestApp(opts: {
     logger,
     metrics: createMetrics(),
     mailer: createMailer(config, logger),
+    secrets: loadSecretBox({ key: config.mfa.encryptionKey, dataDir: config.dataDir }),
   };
   if (opts.prepare !== false) await prepareDatabase(deps);
   const handle = createApp(deps, { audit: { flushMs: 50 }, ...opts.app });

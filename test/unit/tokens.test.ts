@@ -18,6 +18,7 @@ const claims = (): AccessClaims => {
     iat,
     exp: iat + 600,
     roles: ['user'],
+    amr: ['pwd'],
   };
 };
 const verifierOf = (ring: KeyRing) => createTokenVerifier(ring, { issuer: 'auth-system', audience: 'auth-system', now: Date.now });

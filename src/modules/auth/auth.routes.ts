@@ -53,12 +53,15 @@ export const authRoutes = (svc: AppServices) =>
       '/login',
       declareRoute({
         action: 'auth.login',
+        // The mfa_required problem carries an mfaToken.
+        personal: true,
         summary: 'Sign in with email and password',
-        description: 'Failures per account+address and per address are limited; past the limit even the right password gets 429.',
+        description:
+          'Failures per account+address and per address are limited; past the limit even the right password gets 429. A user with a second factor gets 401 mfa_required with `mfaToken` (single-use, 5 minutes) and `methods`; POST /auth/mfa/verify finishes the sign-in.',
         tags: ['auth'],
         body: true,
         responses: { 200: TokenPairSchema },
-        errors: ['invalid_credentials', 'email_not_verified'],
+        errors: ['invalid_credentials', 'email_not_verified', 'mfa_required'],
       }),
       validate('json', LoginBody),
       async (c) => {
@@ -131,15 +134,15 @@ export const authRoutes = (svc: AppServices) =>
         action: 'auth.password.reset',
         summary: 'Set a new password with the token from the mailed link',
         description:
-          'The password follows the register rules. Every session of the user ends, the sign-in lockout of the account is cleared and the address counts as verified; no tokens are issued.',
+          'The password follows the register rules. With TOTP on, `code` (a TOTP or recovery code) is needed too; when it is missing or wrong the token stays usable. Every session of the user ends, the sign-in lockout of the account is cleared and the address counts as verified; no tokens are issued.',
         tags: ['auth'],
         body: true,
         responses: { 204: null },
-        errors: ['invalid_email_token'],
+        errors: ['invalid_email_token', 'mfa_code_required', { code: 'invalid_mfa_code', status: 403 }],
       }),
       validate('json', ResetPasswordBody),
       async (c) => {
-        const { userId } = await resetPassword(svc, c.req.valid('json'));
+        const { userId } = await resetPassword(svc, c.req.valid('json'), c.get('clientIp'));
         c.set('auditDetail', 'password.reset');
         c.set('auditActor', userId);
         return c.body(null, 204);
@@ -170,6 +173,7 @@ export const authRoutes = (svc: AppServices) =>
       '/logout',
       declareRoute({
         action: 'auth.logout',
+        beforeMfa: true,
         summary: 'End the refresh token’s session (idempotent)',
         tags: ['auth'],
         body: true,

@@ -21,6 +21,7 @@ import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';
 import { mayMail, queueVerificationMail } from './email.service.js';
 import { storableText } from '../../lib/text.js';
+import { hasSecondFactor, requireSecondFactor } from '../mfa/mfa.step.js';
 
 type UserRow = typeof users.$inferSelect;
 
@@ -59,6 +60,7 @@ async function issueTokens(
   roleNames: string[],
   refreshToken: string,
   sessionExpiresAt: Date,
+  amr: readonly string[],
 ): Promise<TokenPair> {
   const iat = Math.floor(svc.clock() / 1000);
   const ttl = svc.config.jwt.accessTtlSeconds;
@@ -71,6 +73,7 @@ async function issueTokens(
     iat,
     exp: iat + ttl,
     roles: [...roleNames].sort(),
+    amr: [...amr],
   });
   await Promise.all([
     publishSessionAlive(svc.store, sessionId, userId, sessionExpiresAt.getTime() - svc.clock()),
@@ -98,8 +101,8 @@ const startSessionStatement = preparedSql(
   'start_session',
   sql`
     WITH s AS (
-      INSERT INTO ${sessions} (id, user_id, expires_at, created_at, ip, user_agent)
-      VALUES (${sql.placeholder('sessionId')}::uuid, ${sql.placeholder('userId')}::uuid, ${sql.placeholder('expiresAt')}::timestamptz, ${sql.placeholder('createdAt')}::timestamptz, ${sql.placeholder('ip')}::text, ${sql.placeholder('userAgent')}::text)
+      INSERT INTO ${sessions} (id, user_id, expires_at, created_at, ip, user_agent, amr)
+      VALUES (${sql.placeholder('sessionId')}::uuid, ${sql.placeholder('userId')}::uuid, ${sql.placeholder('expiresAt')}::timestamptz, ${sql.placeholder('createdAt')}::timestamptz, ${sql.placeholder('ip')}::text, ${sql.placeholder('userAgent')}::text, ${sql.placeholder('amr')}::text)
       RETURNING id
     ), t AS (
       INSERT INTO ${refreshTokens} (token_hash, session_id, expires_at)
@@ -111,7 +114,7 @@ const startSessionStatement = preparedSql(
 
 async function startSession(
   svc: AppServices,
-  s: { sessionId: string; userId: string; tokenHash: string; expiresAt: Date; createdAt: Date; ip: string; userAgent: string },
+  s: { sessionId: string; userId: string; tokenHash: string; expiresAt: Date; createdAt: Date; ip: string; userAgent: string; amr: string },
 ): Promise<string[]> {
   const values = { ...s, expiresAt: s.expiresAt.toISOString(), createdAt: s.createdAt.toISOString() };
   const result = await retrying(() => startSessionStatement(svc.database.db, values), {
@@ -153,11 +156,15 @@ export async function verifyCredentials(svc: AppServices, input: { email: string
 /** Where a sign-in comes from: kept with the session for the user's session list. */
 export type SignInOrigin = { ip: string; userAgent: string };
 
+/** How a sign-in proved who the user is (RFC 8176 amr values). */
+export type Amr = readonly ('pwd' | 'otp' | 'hwk')[];
+
 /**
  * Sign-in, last step: a new session for this user and its first token pair.
- * Whatever proved who the user is (a password, later a passkey) ends here.
+ * Whatever proved who the user is (a password, a second factor, a passkey)
+ * ends here; `amr` says which, for every access token of the session.
  */
-export async function startSessionFor(svc: AppServices, userId: string, origin: SignInOrigin): Promise<TokenPair> {
+export async function startSessionFor(svc: AppServices, userId: string, origin: SignInOrigin, amr: Amr = ['pwd']): Promise<TokenPair> {
   const refreshToken = newRefreshToken();
   const expiresAt = new Date(svc.clock() + svc.config.jwt.refreshTtlSeconds * 1000);
   const sessionId = randomUUID();
@@ -170,11 +177,16 @@ export async function startSessionFor(svc: AppServices, userId: string, origin: 
     ip: origin.ip,
     // Shown back to the user: bounded and storable whatever the client sent.
     userAgent: storableText(storableText(origin.userAgent).slice(0, 512)),
+    amr: amr.join(','),
   });
-  return issueTokens(svc, userId, sessionId, roleNames, refreshToken, expiresAt);
+  return issueTokens(svc, userId, sessionId, roleNames, refreshToken, expiresAt, amr);
 }
 
-/** POST /auth/login: the password, then (with EMAIL_VERIFICATION=required) a verified address, then a session. */
+/**
+ * POST /auth/login: the password, then (with EMAIL_VERIFICATION=required) a
+ * verified address, then a second factor when the user has one (401
+ * mfa_required with an mfaToken: POST /auth/mfa/verify finishes), then a session.
+ */
 export async function login(
   svc: AppServices,
   input: { email: string; password: string; ip: string; userAgent: string },
@@ -183,13 +195,14 @@ export async function login(
   if (svc.config.emailVerification === 'required' && user.emailVerifiedAt === null) {
     problem('email_not_verified', 'Confirm your email address first (the link is in the mail we sent)', { audit: 'email_not_verified' });
   }
+  if (hasSecondFactor(user)) await requireSecondFactor(svc, user);
   const pair = await startSessionFor(svc, user.id, input);
   svc.stats.add('auth.loginSucceeded');
   return pair;
 }
 
 type RefreshOutcome =
-  | { kind: 'ok'; userId: string; sessionId: string; roles: string[]; expiresAt: Date }
+  | { kind: 'ok'; userId: string; sessionId: string; roles: string[]; expiresAt: Date; amr: string[] }
   | { kind: 'reused'; sessionId: string }
   | { kind: 'invalid' };
 
@@ -225,7 +238,14 @@ export async function refresh(svc: AppServices, token: string): Promise<TokenPai
       }
       await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(next), sessionId: session.id, expiresAt: session.expiresAt });
       await tx.update(sessions).set({ lastRefreshedAt: now }).where(eq(sessions.id, session.id));
-      return { kind: 'ok', userId: session.userId, sessionId: session.id, roles: roleNames, expiresAt: session.expiresAt };
+      return {
+        kind: 'ok',
+        userId: session.userId,
+        sessionId: session.id,
+        roles: roleNames,
+        expiresAt: session.expiresAt,
+        amr: session.amr.split(','),
+      };
     },
     { retries: svc.metrics.txRetries },
   );
@@ -238,7 +258,7 @@ export async function refresh(svc: AppServices, token: string): Promise<TokenPai
     });
   }
   svc.stats.add('auth.refreshed');
-  return issueTokens(svc, outcome.userId, outcome.sessionId, outcome.roles, next, outcome.expiresAt);
+  return issueTokens(svc, outcome.userId, outcome.sessionId, outcome.roles, next, outcome.expiresAt, outcome.amr);
 }
 
 /** End the refresh token's session. Unknown tokens are fine: logout is idempotent. */

@@ -25,6 +25,7 @@ import { publishRevokedSessions } from '../../security/session-state.js';
 import { storeKeys } from '../../store/store.js';
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
+import { assertCode } from '../mfa/mfa.codes.js';
 import type { User } from '../users/users.schemas.js';
 
 type TokenKind = 'verify_email' | 'reset_password';
@@ -174,7 +175,11 @@ export async function requestPasswordReset(svc: AppServices, email: string, ip: 
  * session ends, the lockout is cleared and the address counts as verified
  * (the mail reached it). No tokens are issued: the user signs in anew.
  */
-export async function resetPassword(svc: AppServices, input: { token: string; password: string }): Promise<{ userId: string }> {
+export async function resetPassword(
+  svc: AppServices,
+  input: { token: string; password: string; code?: string | undefined },
+  ip: string,
+): Promise<{ userId: string }> {
   const now = new Date(svc.clock());
   const db = svc.database.db;
   // A cheap look first: a bad token costs no password hash.
@@ -186,6 +191,9 @@ export async function resetPassword(svc: AppServices, input: { token: string; pa
     );
   if (!known) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
   await assertPasswordNotCommon(input.password);
+  // With TOTP on, the mailbox alone is not enough: a code too (the token stays usable when it is wrong).
+  const [holder] = await db.select().from(users).where(eq(users.id, known.userId));
+  if (holder) await assertCode(svc, holder, input.code, ip);
   const passwordHash = await hashPassword(input.password, svc.config.argon2);
   const { user, ended } = await withTx(
     db,

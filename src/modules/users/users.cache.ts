@@ -26,6 +26,8 @@ export function profileOf(u: {
   email: string;
   emailVerifiedAt: Date | null;
   name: string;
+  totpEnabledAt: Date | null;
+  passkeyCount: number;
   createdAt: Date | string;
   updatedAt: Date | string;
 }): CachedProfile {
@@ -34,8 +36,7 @@ export function profileOf(u: {
     email: u.email,
     emailVerified: u.emailVerifiedAt !== null,
     name: u.name,
-    // Second factors arrive with their own tables; until then nobody has one.
-    mfa: { totp: false, passkeys: 0 },
+    mfa: { totp: u.totpEnabledAt !== null, passkeys: u.passkeyCount },
     createdAt: typeof u.createdAt === 'string' ? u.createdAt : u.createdAt.toISOString(),
     updatedAt: typeof u.updatedAt === 'string' ? u.updatedAt : u.updatedAt.toISOString(),
   };

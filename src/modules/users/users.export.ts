@@ -5,7 +5,7 @@
 // links as their kind and dates only.
 import { and, eq, gte, type AnyColumn, type SQL } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
-import { auditLogs, emailTokens, posts, sessions, users } from '../../db/schema.js';
+import { auditLogs, emailTokens, passkeys, posts, recoveryCodes, sessions, totpFactors, users } from '../../db/schema.js';
 import { newestFirst, newestFirstBackward, olderThan } from '../../db/keyset.js';
 import { problem } from '../../lib/problem.js';
 import { rolesOf, toUser } from './users.service.js';
@@ -44,14 +44,34 @@ export async function exportAccount(svc: AppServices, userId: string): Promise<A
     yield n === 0 ? ']' : '\n  ]';
   }
 
+  // Names and dates only: never a secret, code hash or public key.
+  async function factorsOf() {
+    const [totp] = await db
+      .select({ confirmedAt: totpFactors.confirmedAt, createdAt: totpFactors.createdAt })
+      .from(totpFactors)
+      .where(eq(totpFactors.userId, userId));
+    const keys = await db
+      .select({ id: passkeys.id, name: passkeys.name, createdAt: passkeys.createdAt, lastUsedAt: passkeys.lastUsedAt })
+      .from(passkeys)
+      .where(eq(passkeys.userId, userId));
+    const codes = await db
+      .select({ createdAt: recoveryCodes.createdAt, usedAt: recoveryCodes.usedAt })
+      .from(recoveryCodes)
+      .where(eq(recoveryCodes.userId, userId));
+    return {
+      totp: totp ? { enabled: totp.confirmedAt !== null, enabledAt: totp.confirmedAt, createdAt: totp.createdAt } : null,
+      passkeys: keys,
+      recoveryCodes: codes.length ? { createdAt: codes[0]!.createdAt, remaining: codes.filter((c) => c.usedAt === null).length } : null,
+    };
+  }
+
   async function* document(): AsyncGenerator<string> {
     const head = {
       format: 'auth-system account export, version 1',
       exportedAt: now.toISOString(),
       profile: toUser(row!, roles),
       roles: [...roles].sort(),
-      // Second factors come with their own tables; none are held yet.
-      factors: { totp: null, passkeys: [], recoveryCodes: null },
+      factors: await factorsOf(),
     };
     yield `{\n${Object.entries(head)
       .map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)}`)

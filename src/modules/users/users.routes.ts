@@ -26,6 +26,7 @@ export const usersRoutes = (svc: AppServices) =>
       declareRoute({
         action: 'users.me.read',
         personal: true,
+        beforeMfa: true,
         summary: 'Your profile and effective permissions',
         permission: 'profile:read',
         tags: ['users'],
@@ -49,9 +50,16 @@ export const usersRoutes = (svc: AppServices) =>
         tags: ['users'],
         body: true,
         responses: { 200: UserSchema },
-        errors: ['current_password_required', { code: 'invalid_credentials', status: 403 }, 'email_taken', 'not_found'],
+        errors: [
+          'current_password_required',
+          { code: 'invalid_credentials', status: 403 },
+          'mfa_code_required',
+          { code: 'invalid_mfa_code', status: 403 },
+          'email_taken',
+          'not_found',
+        ],
         description:
-          'Changing the email or password needs currentPassword, checked under the sign-in limits (past them: 429). A password change ends every other session.',
+          'Changing the email or password needs currentPassword and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429). A password change ends every other session.',
       }),
       validate('json', UpdateMeBody),
       async (c) => {
@@ -70,17 +78,23 @@ export const usersRoutes = (svc: AppServices) =>
         personal: true,
         summary: 'Delete your account',
         description:
-          'Needs the current password (checked under the sign-in limits). The account, its sessions, factors and posts are deleted; audit entries keep only the actor id.',
+          'Needs the current password and, with TOTP on, `code` (checked under the sign-in limits). The account, its sessions, factors and posts are deleted; audit entries keep only the actor id.',
         permission: 'profile:update',
         tags: ['users'],
         body: true,
         responses: { 204: null },
-        errors: [{ code: 'invalid_credentials', status: 403 }, 'last_admin', 'not_found'],
+        errors: [
+          { code: 'invalid_credentials', status: 403 },
+          'mfa_code_required',
+          { code: 'invalid_mfa_code', status: 403 },
+          'last_admin',
+          'not_found',
+        ],
       }),
       validate('json', DeleteMeBody),
       async (c) => {
         const caller = c.get('caller');
-        await deleteMe(svc, { ...caller, userId: caller.userId!, ip: c.get('clientIp') }, c.req.valid('json').currentPassword);
+        await deleteMe(svc, { ...caller, userId: caller.userId!, ip: c.get('clientIp') }, c.req.valid('json'));
         c.set('auditDetail', 'user.deleted: self');
         return c.body(null, 204);
       },

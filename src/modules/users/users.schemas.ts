@@ -1,7 +1,7 @@
 // Request and response schemas of the users module (and the User shape that
 // auth returns too).
 import { z } from 'zod';
-import { emailSchema, limitSchema, nameSchema, newPasswordSchema, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
+import { emailSchema, limitSchema, mfaCodeSchema, nameSchema, newPasswordSchema, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 
 export const MfaSummarySchema = z.object({ totp: z.boolean(), passkeys: z.number().int() });
 
@@ -24,9 +24,10 @@ export const UpdateMeBody = z.strictObject({
   email: emailSchema.optional(),
   password: newPasswordSchema.optional(),
   currentPassword: z.string().max(1024).optional(),
+  code: mfaCodeSchema.optional(),
 });
 
-export const DeleteMeBody = z.strictObject({ currentPassword: z.string().min(1).max(1024) });
+export const DeleteMeBody = z.strictObject({ currentPassword: z.string().min(1).max(1024), code: mfaCodeSchema.optional() });
 
 /** The export document's shape, for the OpenAPI document (the route streams it). */
 export const ExportSchema = z.object({
@@ -34,7 +35,11 @@ export const ExportSchema = z.object({
   exportedAt: z.iso.datetime(),
   profile: UserSchema,
   roles: z.array(z.string()),
-  factors: z.object({ totp: z.null(), passkeys: z.array(z.unknown()), recoveryCodes: z.null() }),
+  factors: z.object({
+    totp: z.object({ enabled: z.boolean(), enabledAt: z.iso.datetime().nullable(), createdAt: z.iso.datetime() }).nullable(),
+    passkeys: z.array(z.object({ id: z.uuid(), name: z.string(), createdAt: z.iso.datetime(), lastUsedAt: z.iso.datetime().nullable() })),
+    recoveryCodes: z.object({ createdAt: z.iso.datetime(), remaining: z.number().int() }).nullable(),
+  }),
   pendingEmailLinks: z.array(z.object({ kind: z.string(), email: z.string(), createdAt: z.string(), expiresAt: z.string() })),
   sessions: z.array(z.record(z.string(), z.unknown())),
   posts: z.array(z.object({ id: z.uuid(), title: z.string(), body: z.string(), createdAt: z.string() })),

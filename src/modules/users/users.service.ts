@@ -10,8 +10,8 @@ import { withTx, type Tx } from '../../db/tx.js';
 import { cursorOf, pageOf } from '../../lib/page.js';
 import { problem } from '../../lib/problem.js';
 import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../security/permissions.js';
-import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
-import { hashPassword, isCommonPassword, verifyPassword } from '../../security/passwords.js';
+import { hashPassword, isCommonPassword } from '../../security/passwords.js';
+import { assertReauthenticated } from '../mfa/mfa.codes.js';
 import type { Caller } from '../../security/caller.js';
 import { publishRevokedSessions, publishUserRoles } from '../../security/session-state.js';
 import { cacheUserProfile, forgetUser, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
@@ -64,20 +64,6 @@ export async function getMe(svc: AppServices, caller: Pick<Caller, 'userId' | 'r
     await cacheUserProfile(svc.store, profile);
   }
   return { ...profile, roles: [...caller.roles].sort() };
-}
-
-/**
- * currentPassword on a sensitive change, under the sign-in limits (same
- * counters): a stolen access token buys no extra guesses. Wrong: 403.
- */
-async function assertCurrentPassword(svc: AppServices, row: UserRow, currentPassword: string, ip: string): Promise<void> {
-  const ok = await verifyWithinLimits(
-    passwordAttempts(svc),
-    { email: row.email, ip },
-    () => verifyPassword(row.passwordHash, currentPassword),
-    'current_password_locked',
-  );
-  if (!ok) problem('invalid_credentials', 'The current password is wrong', { status: 403, audit: 'current_password_failed' });
 }
 
 /** Refuses a common password with the same error shape as schema validation. */
@@ -187,6 +173,7 @@ export type UpdateMe = {
   email?: string | undefined;
   password?: string | undefined;
   currentPassword?: string | undefined;
+  code?: string | undefined;
 };
 
 export async function updateMe(
@@ -203,7 +190,7 @@ export async function updateMe(
     if (input.currentPassword === undefined) {
       problem('current_password_required', 'Changing the email or password needs currentPassword');
     }
-    await assertCurrentPassword(svc, row, input.currentPassword, caller.ip);
+    await assertReauthenticated(svc, row, { currentPassword: input.currentPassword, code: input.code }, caller.ip);
   }
   if (input.password !== undefined) await assertPasswordNotCommon(input.password);
   const passwordHash = input.password !== undefined ? await hashPassword(input.password, svc.config.argon2) : undefined;
@@ -299,11 +286,15 @@ export async function deleteUser(svc: AppServices, deleter: Grantor, userId: str
   ]);
 }
 
-/** DELETE /users/me: the current password (under the sign-in limits), then deleteUser. */
-export async function deleteMe(svc: AppServices, caller: Grantor & { userId: string; ip: string }, currentPassword: string): Promise<void> {
+/** DELETE /users/me: the current password (and a code with TOTP on), under the sign-in limits, then deleteUser. */
+export async function deleteMe(
+  svc: AppServices,
+  caller: Grantor & { userId: string; ip: string },
+  given: { currentPassword: string; code?: string | undefined },
+): Promise<void> {
   const [row] = await svc.database.db.select().from(users).where(eq(users.id, caller.userId));
   if (!row) problem('not_found', 'No such user');
-  await assertCurrentPassword(svc, row, currentPassword, caller.ip);
+  await assertReauthenticated(svc, row, given, caller.ip);
   await deleteUser(svc, caller, caller.userId);
 }
 

@@ -1,0 +1,29 @@
+// MFA_REQUIRED_ROLES: a signed-in holder of such a role who has no second
+// factor yet may use only the routes declared `beforeMfa` (their profile, the
+// factor routes, logout); everything else is 403 mfa_enrollment_required. Only
+// those holders pay for the check (one store read of their cached profile).
+import { createMiddleware } from 'hono/factory';
+import { problem } from '../lib/problem.js';
+import type { AuthVariables } from './auth.js';
+import { matchedRoute } from './route-meta.js';
+
+export const mfaPolicy = (opts: {
+  requiredRoles: readonly string[];
+  /** Whether this user has a second factor now (TOTP on or a passkey). */
+  hasSecondFactor: (userId: string) => Promise<boolean>;
+}) => {
+  const required = new Set(opts.requiredRoles);
+  // Sets no variable; reads the caller.
+  return createMiddleware<{ Variables: Pick<AuthVariables, 'caller'> }>(async (c, next) => {
+    if (required.size > 0) {
+      const caller = c.get('caller');
+      const held = caller.userId === null ? [] : caller.roles.filter((r) => required.has(r));
+      if (held.length > 0 && matchedRoute(c)?.meta.beforeMfa !== true && !(await opts.hasSecondFactor(caller.userId!))) {
+        problem('mfa_enrollment_required', `The role ${held.join(', ')} needs a second factor: set up TOTP or a passkey first (/account)`, {
+          audit: 'mfa_enrollment_required',
+        });
+      }
+    }
+    await next();
+  });
+};

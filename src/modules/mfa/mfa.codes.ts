@@ -1,0 +1,139 @@
+// Spending a second-factor code (a TOTP code or a recovery code) and the
+// re-authentication that sensitive changes need (the current password, plus a
+// code when TOTP is on). Every check runs within the sign-in limits, so codes
+// cannot be guessed faster than passwords.
+import { and, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
+import type { AppServices } from '../../deps.js';
+import { recoveryCodes, totpFactors, type users } from '../../db/schema.js';
+import { withTx } from '../../db/tx.js';
+import { problem } from '../../lib/problem.js';
+import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
+import { verifyPassword } from '../../security/passwords.js';
+import { hashRecoveryCode, normalizeRecoveryCode } from '../../security/recovery-codes.js';
+import { matchTotp } from '../../security/totp.js';
+
+type UserRow = typeof users.$inferSelect;
+export type CodeKind = 'totp' | 'recovery_code';
+
+const TOTP_CODE = /^\d{6}$/;
+
+/** The user's confirmed TOTP secret, opened, or null. */
+export async function confirmedTotpSecret(svc: AppServices, userId: string): Promise<string | null> {
+  const [row] = await svc.database.db
+    .select({ sealed: totpFactors.secretSealed })
+    .from(totpFactors)
+    .where(and(eq(totpFactors.userId, userId), isNotNull(totpFactors.confirmedAt)));
+  return row ? svc.secrets.open(row.sealed, userId) : null;
+}
+
+/**
+ * Use one code of this user: a TOTP code whose time step is newer than the
+ * last one accepted (claimed with a conditional update, so two instances
+ * cannot both accept a step), or an unused recovery code (marked used the
+ * same way). Returns what it was, or null when it is wrong or already used.
+ */
+export async function spendCode(svc: AppServices, userId: string, code: string): Promise<CodeKind | null> {
+  const now = svc.clock();
+  const compact = code.replace(/\s/g, '');
+  if (TOTP_CODE.test(compact)) {
+    const secret = await confirmedTotpSecret(svc, userId);
+    const step = secret === null ? null : matchTotp(secret, compact, now);
+    if (step === null) return null;
+    const claimed = await withTx(
+      svc.database.db,
+      (tx) =>
+        tx
+          .update(totpFactors)
+          .set({ lastUsedStep: step })
+          .where(
+            and(
+              eq(totpFactors.userId, userId),
+              isNotNull(totpFactors.confirmedAt),
+              or(isNull(totpFactors.lastUsedStep), lt(totpFactors.lastUsedStep, step)),
+            ),
+          )
+          .returning({ userId: totpFactors.userId }),
+      { retries: svc.metrics.txRetries },
+    );
+    return claimed.length > 0 ? 'totp' : null;
+  }
+  const normalized = normalizeRecoveryCode(code);
+  if (normalized === null) return null;
+  const used = await withTx(
+    svc.database.db,
+    (tx) =>
+      tx
+        .update(recoveryCodes)
+        .set({ usedAt: new Date(now) })
+        .where(
+          and(eq(recoveryCodes.codeHash, hashRecoveryCode(normalized)), eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)),
+        )
+        .returning({ userId: recoveryCodes.userId }),
+    { retries: svc.metrics.txRetries },
+  );
+  return used.length > 0 ? 'recovery_code' : null;
+}
+
+/**
+ * A code within the sign-in limits of this account and address: a wrong code
+ * counts as a failed sign-in (past the limit: 429, even for a right code).
+ */
+export async function spendCodeWithinLimits(
+  svc: AppServices,
+  who: { userId: string; email: string; ip: string },
+  code: string,
+): Promise<CodeKind | null> {
+  let kind: CodeKind | null = null;
+  await verifyWithinLimits(
+    passwordAttempts(svc),
+    who,
+    async () => {
+      kind = await spendCode(svc, who.userId, code);
+      return kind !== null;
+    },
+    'mfa_locked',
+  );
+  return kind;
+}
+
+const STEP_UP_HINT = 'TOTP is on: give a code from the authenticator app (or a recovery code) as `code`';
+
+/**
+ * The current password on a sensitive change, and for a user with TOTP on a
+ * code as well (step-up: a stolen password, or a stolen token and password,
+ * is not enough). Both are checked as one attempt under the sign-in limits
+ * (same counters), so a right password does not reset the count of wrong
+ * codes. Wrong password: 403 invalid_credentials; wrong code: 403 invalid_mfa_code.
+ */
+export async function assertReauthenticated(
+  svc: AppServices,
+  row: UserRow,
+  given: { currentPassword: string; code?: string | undefined },
+  ip: string,
+): Promise<void> {
+  const stepUp = row.totpEnabledAt !== null;
+  if (stepUp && given.code === undefined) problem('mfa_code_required', STEP_UP_HINT, { audit: 'mfa_code_required' });
+  let passwordOk = false;
+  const ok = await verifyWithinLimits(
+    passwordAttempts(svc),
+    { email: row.email, ip },
+    async () => {
+      passwordOk = await verifyPassword(row.passwordHash, given.currentPassword);
+      // No code is spent on a wrong password.
+      if (!passwordOk || !stepUp) return passwordOk;
+      return (await spendCode(svc, row.id, given.code!)) !== null;
+    },
+    'current_password_locked',
+  );
+  if (ok) return;
+  if (!passwordOk) problem('invalid_credentials', 'The current password is wrong', { status: 403, audit: 'current_password_failed' });
+  problem('invalid_mfa_code', 'The code is wrong or was already used', { status: 403, audit: 'mfa.failed' });
+}
+
+/** A code alone, where the contract asks for one without a password (a password reset with TOTP on). */
+export async function assertCode(svc: AppServices, row: UserRow, code: string | undefined, ip: string): Promise<void> {
+  if (row.totpEnabledAt === null) return;
+  if (code === undefined) problem('mfa_code_required', STEP_UP_HINT, { audit: 'mfa_code_required' });
+  const kind = await spendCodeWithinLimits(svc, { userId: row.id, email: row.email, ip }, code);
+  if (kind === null) problem('invalid_mfa_code', 'The code is wrong or was already used', { status: 403, audit: 'mfa.failed' });
+}

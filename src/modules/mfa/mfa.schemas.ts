@@ -1,0 +1,28 @@
+// Request and response schemas of second factors (TOTP, recovery codes) and
+// the sign-in's MFA step.
+import { z } from 'zod';
+import { mfaCodeSchema } from '../../lib/schemas.js';
+import { AuthenticationResponseSchema } from '../passkeys/passkeys.schemas.js';
+
+const currentPassword = z.string().min(1).max(1024);
+
+export const EnrolTotpBody = z.strictObject({ currentPassword, code: mfaCodeSchema.optional() });
+export const TotpEnrolmentSchema = z.object({
+  /** Base32, for typing into an authenticator app. */
+  secret: z.string(),
+  /** otpauth://totp/... for a QR code. */
+  otpauthUri: z.string(),
+});
+
+export const ConfirmTotpBody = z.strictObject({ code: mfaCodeSchema });
+export const RecoveryCodesSchema = z.object({ recoveryCodes: z.array(z.string()) });
+
+// `code` is required, but a missing one is the step-up's 403 mfa_code_required, not a 400.
+export const DisableTotpBody = z.strictObject({ currentPassword, code: mfaCodeSchema.optional() });
+export const RegenerateCodesBody = z.strictObject({ currentPassword, code: mfaCodeSchema.optional() });
+
+const mfaToken = z.string().min(1).max(256);
+export const MfaVerifyBody = z.union([
+  z.strictObject({ mfaToken, code: mfaCodeSchema }),
+  z.strictObject({ mfaToken, passkey: AuthenticationResponseSchema }),
+]);

@@ -1,0 +1,216 @@
+// TOTP enrolment (pending secret, confirm, disable), recovery codes, the MFA
+// step of a sign-in, and an admin's reset of a user's second factors.
+import { and, eq, isNull } from 'drizzle-orm';
+import type { AppServices } from '../../deps.js';
+import { passkeys, recoveryCodes, sessions, totpFactors, userRoles, users } from '../../db/schema.js';
+import { withTx, type Tx } from '../../db/tx.js';
+import { problem } from '../../lib/problem.js';
+import { SUPER_ROLE, type Grantor } from '../../security/permissions.js';
+import { newRecoveryCodes } from '../../security/recovery-codes.js';
+import { publishRevokedSessions } from '../../security/session-state.js';
+import { matchTotp, newTotpSecret, totpUri } from '../../security/totp.js';
+import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
+import type { TokenPair } from '../auth/auth.schemas.js';
+import { dropOrphanRecoveryCodes, verifyAssertion } from '../passkeys/passkeys.service.js';
+import type { AuthenticationResponse } from '../passkeys/passkeys.schemas.js';
+import { profileOf, publishUserProfile } from '../users/users.cache.js';
+import { assertReauthenticated, spendCodeWithinLimits, type CodeKind } from './mfa.codes.js';
+import { failStep, takeStep, type PendingMfa } from './mfa.step.js';
+
+type UserRow = typeof users.$inferSelect;
+
+async function userRow(svc: AppServices, userId: string): Promise<UserRow> {
+  const [row] = await svc.database.db.select().from(users).where(eq(users.id, userId));
+  if (!row) problem('not_found', 'No such user');
+  return row;
+}
+
+/** A new set of recovery codes replaces the old one, in the caller's transaction. */
+async function replaceRecoveryCodes(tx: Tx, userId: string, now: Date): Promise<string[]> {
+  const { codes, hashes } = newRecoveryCodes();
+  await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+  await tx.insert(recoveryCodes).values(hashes.map((codeHash) => ({ codeHash, userId, createdAt: now })));
+  return codes;
+}
+
+/**
+ * POST /users/me/mfa/totp: a pending secret (not in force until confirmed); a
+ * new call replaces a pending one. Already on: 409 mfa_already_enabled.
+ */
+export async function enrolTotp(
+  svc: AppServices,
+  caller: { userId: string; ip: string },
+  given: { currentPassword: string; code?: string | undefined },
+): Promise<{ secret: string; otpauthUri: string }> {
+  const row = await userRow(svc, caller.userId);
+  if (row.totpEnabledAt !== null) problem('mfa_already_enabled', 'TOTP is already on: turn it off first to enrol a new device');
+  await assertReauthenticated(svc, row, given, caller.ip);
+  const secret = newTotpSecret();
+  const sealed = svc.secrets.seal(secret, row.id);
+  const now = new Date(svc.clock());
+  const stored = await withTx(
+    svc.database.db,
+    (tx) =>
+      tx
+        .insert(totpFactors)
+        .values({ userId: row.id, secretSealed: sealed, createdAt: now })
+        .onConflictDoUpdate({
+          target: totpFactors.userId,
+          set: { secretSealed: sealed, createdAt: now, lastUsedStep: null },
+          // A confirmed secret is never replaced this way.
+          setWhere: isNull(totpFactors.confirmedAt),
+        })
+        .returning({ userId: totpFactors.userId }),
+    { retries: svc.metrics.txRetries },
+  );
+  if (stored.length === 0) problem('mfa_already_enabled', 'TOTP is already on: turn it off first to enrol a new device');
+  return { secret, otpauthUri: totpUri(secret, row.email, svc.config.webauthn.rpName) };
+}
+
+/** POST /users/me/mfa/totp/confirm: the first code turns TOTP on; the recovery codes are shown this once. */
+export async function confirmTotp(svc: AppServices, userId: string, code: string): Promise<{ recoveryCodes: string[] }> {
+  const db = svc.database.db;
+  const [factor] = await db.select().from(totpFactors).where(eq(totpFactors.userId, userId));
+  if (!factor) problem('mfa_not_enabled', 'No TOTP enrolment is pending: POST /users/me/mfa/totp first');
+  if (factor.confirmedAt !== null) problem('mfa_already_enabled', 'TOTP is already on');
+  const step = matchTotp(svc.secrets.open(factor.secretSealed, userId), code.replace(/\s/g, ''), svc.clock());
+  if (step === null)
+    problem('invalid_mfa_code', 'The code does not match: check the device’s clock and try the current code', { status: 400 });
+  const now = new Date(svc.clock());
+  const { codes, user } = await withTx(
+    db,
+    async (tx) => {
+      // The secret confirmed is the one the code was checked against, and its step is spent.
+      const done = await tx
+        .update(totpFactors)
+        .set({ confirmedAt: now, lastUsedStep: step })
+        .where(and(eq(totpFactors.userId, userId), isNull(totpFactors.confirmedAt), eq(totpFactors.secretSealed, factor.secretSealed)))
+        .returning({ userId: totpFactors.userId });
+      if (done.length === 0) problem('invalid_mfa_code', 'The enrolment changed meanwhile: start again', { status: 400 });
+      const [u] = await tx.update(users).set({ totpEnabledAt: now, updatedAt: now }).where(eq(users.id, userId)).returning();
+      return { codes: await replaceRecoveryCodes(tx, userId, now), user: u! };
+    },
+    { retries: svc.metrics.txRetries },
+  );
+  await publishUserProfile(svc.store, profileOf(user));
+  return { recoveryCodes: codes };
+}
+
+/** DELETE /users/me/mfa/totp: the password and a code (TOTP or recovery). Not on: 409 mfa_not_enabled. */
+export async function disableTotp(
+  svc: AppServices,
+  caller: { userId: string; ip: string },
+  given: { currentPassword: string; code?: string | undefined },
+): Promise<void> {
+  const row = await userRow(svc, caller.userId);
+  if (row.totpEnabledAt === null) problem('mfa_not_enabled', 'TOTP is not on');
+  await assertReauthenticated(svc, row, given, caller.ip);
+  const now = new Date(svc.clock());
+  const user = await withTx(
+    svc.database.db,
+    async (tx) => {
+      await tx.delete(totpFactors).where(eq(totpFactors.userId, row.id));
+      const [u] = await tx.update(users).set({ totpEnabledAt: null, updatedAt: now }).where(eq(users.id, row.id)).returning();
+      await dropOrphanRecoveryCodes(tx, u!);
+      return u!;
+    },
+    { retries: svc.metrics.txRetries },
+  );
+  await publishUserProfile(svc.store, profileOf(user));
+}
+
+/** POST /users/me/mfa/recovery-codes: a new set; the old codes stop working. Needs a second factor. */
+export async function regenerateRecoveryCodes(
+  svc: AppServices,
+  caller: { userId: string; ip: string },
+  given: { currentPassword: string; code?: string | undefined },
+): Promise<{ recoveryCodes: string[] }> {
+  const row = await userRow(svc, caller.userId);
+  if (row.totpEnabledAt === null && row.passkeyCount === 0) {
+    problem('mfa_not_enabled', 'Recovery codes stand in for a second factor: turn TOTP on or add a passkey first');
+  }
+  await assertReauthenticated(svc, row, given, caller.ip);
+  const now = new Date(svc.clock());
+  const codes = await withTx(svc.database.db, (tx) => replaceRecoveryCodes(tx, row.id, now), { retries: svc.metrics.txRetries });
+  return { recoveryCodes: codes };
+}
+
+/**
+ * POST /auth/mfa/verify: the MFA step's token and a code or a passkey
+ * assertion, for a token pair. A wrong answer is 401 invalid_mfa_code (or
+ * invalid_passkey) and counts as a failed sign-in of the account; the 5th
+ * kills the token.
+ */
+export async function verifyMfaStep(
+  svc: AppServices,
+  step: { hash: string; pending: PendingMfa },
+  input: { code?: string | undefined; passkey?: AuthenticationResponse | undefined },
+  origin: SignInOrigin,
+): Promise<{ userId: string; pair: TokenPair; method: CodeKind | 'passkey' }> {
+  const { hash, pending } = step;
+  let method: CodeKind | 'passkey' | null = null;
+  try {
+    if (input.passkey !== undefined) {
+      await verifyAssertion(svc, input.passkey, { kind: 'mfa', userId: pending.userId, mfaTokenHash: hash });
+      method = 'passkey';
+    } else {
+      method = await spendCodeWithinLimits(svc, { userId: pending.userId, email: pending.email, ip: origin.ip }, input.code ?? '');
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === 'invalid_passkey') {
+      await failStep(svc, hash);
+      svc.stats.add('auth.loginFailed');
+    }
+    throw err;
+  }
+  if (method === null) {
+    await failStep(svc, hash);
+    svc.stats.add('auth.loginFailed');
+    problem('invalid_mfa_code', 'The code is wrong or was already used', { audit: 'mfa.failed' });
+  }
+  await takeStep(svc, hash);
+  const pair = await startSessionFor(svc, pending.userId, origin, method === 'passkey' ? ['pwd', 'hwk'] : ['pwd', 'otp']);
+  svc.stats.add('auth.loginSucceeded');
+  return { userId: pending.userId, pair, method };
+}
+
+/**
+ * DELETE /users/:id/mfa: TOTP, recovery codes and passkeys of a user who lost
+ * them go, and every session of theirs ends. Only an admin resets an admin.
+ */
+export async function resetMfa(svc: AppServices, grantor: Grantor, userId: string): Promise<void> {
+  const now = new Date(svc.clock());
+  const { user, ended } = await withTx(
+    svc.database.db,
+    async (tx) => {
+      const [row] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId));
+      if (!row) problem('not_found', 'No such user');
+      const admin = await tx
+        .select({ userId: userRoles.userId })
+        .from(userRoles)
+        .where(and(eq(userRoles.userId, userId), eq(userRoles.roleName, SUPER_ROLE)));
+      if (admin.length > 0 && !grantor.roles.includes(SUPER_ROLE)) {
+        problem('forbidden', 'Only a holder of the admin role may reset an admin’s second factors', { audit: 'escalation_refused: admin' });
+      }
+      await tx.delete(totpFactors).where(eq(totpFactors.userId, userId));
+      await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+      await tx.delete(passkeys).where(eq(passkeys.userId, userId));
+      const [u] = await tx
+        .update(users)
+        .set({ totpEnabledAt: null, passkeyCount: 0, updatedAt: now })
+        .where(eq(users.id, userId))
+        .returning();
+      const live = await tx
+        .update(sessions)
+        .set({ revokedAt: now, revokedReason: 'mfa_reset' })
+        .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+        .returning({ id: sessions.id });
+      return { user: u!, ended: live.map((s) => s.id) };
+    },
+    { retries: svc.metrics.txRetries },
+  );
+  await Promise.all([
+    publishUserProfile(svc.store, profileOf(user)),
+    ended.length ? publishRevokedSessions(svc.store, svc.sessionOptions, ended) : Promise.resolve(),
+  ]);
+}

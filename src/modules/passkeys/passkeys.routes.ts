@@ -1,0 +1,144 @@
+// Passkeys: /users/me/passkeys/... (register, list, remove) and the
+// passwordless sign-in at /auth/passkey/... (also the MFA step's options).
+import { Hono } from 'hono';
+import type { RegistrationResponseJSON } from '@simplewebauthn/server';
+import type { AppServices } from '../../deps.js';
+import type { AppEnv } from '../../middleware/app-env.js';
+import { declareRoute } from '../../middleware/route-meta.js';
+import { validate } from '../../middleware/validate.js';
+import { requestHeader } from '../../lib/node-fast-path.js';
+import { IdParam } from '../../lib/schemas.js';
+import { TokenPairSchema } from '../auth/auth.schemas.js';
+import { pendingStep } from '../mfa/mfa.step.js';
+import {
+  AddPasskeyBody,
+  CreationOptionsSchema,
+  PasskeyListSchema,
+  PasskeyLoginBody,
+  PasskeyOptionsBody,
+  PasskeySchema,
+  RequestOptionsSchema,
+} from './passkeys.schemas.js';
+import { addPasskey, authenticationOptions, listPasskeys, passkeyLogin, registrationOptions, removePasskey } from './passkeys.service.js';
+
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+
+export const passkeyAccountRoutes = (svc: AppServices) =>
+  new Hono<AppEnv>()
+    .post(
+      '/me/passkeys/options',
+      declareRoute({
+        action: 'users.me.passkeys.options',
+        personal: true,
+        beforeMfa: true,
+        summary: 'Options for navigator.credentials.create(): a new passkey for your account',
+        description: 'The challenge answers once, within 5 minutes. User verification and a resident key are preferred.',
+        permission: 'profile:update',
+        tags: ['passkeys'],
+        body: true,
+        responses: { 200: CreationOptionsSchema },
+      }),
+      async (c) => c.json(await registrationOptions(svc, c.get('caller').userId!), 200),
+    )
+    .post(
+      '/me/passkeys',
+      declareRoute({
+        action: 'users.me.passkeys.add',
+        personal: true,
+        beforeMfa: true,
+        summary: 'Register a passkey: the name you give it and the browser’s registration response',
+        permission: 'profile:update',
+        tags: ['passkeys'],
+        body: true,
+        responses: { 201: PasskeySchema },
+        errors: ['invalid_passkey'],
+      }),
+      validate('json', AddPasskeyBody),
+      async (c) => {
+        const { name, response } = c.req.valid('json');
+        const passkey = await addPasskey(svc, c.get('caller').userId!, { name, response: response as RegistrationResponseJSON });
+        c.set('auditDetail', 'passkey.added');
+        return c.json(passkey, 201);
+      },
+    )
+    .get(
+      '/me/passkeys',
+      declareRoute({
+        action: 'users.me.passkeys.list',
+        personal: true,
+        beforeMfa: true,
+        summary: 'Your passkeys, newest first',
+        permission: 'profile:read',
+        tags: ['passkeys'],
+        responses: { 200: PasskeyListSchema },
+      }),
+      async (c) => c.json({ items: await listPasskeys(svc, c.get('caller').userId!) }, 200),
+    )
+    .delete(
+      '/me/passkeys/:id',
+      declareRoute({
+        action: 'users.me.passkeys.remove',
+        personal: true,
+        beforeMfa: true,
+        summary: 'Remove one of your passkeys',
+        permission: 'profile:update',
+        tags: ['passkeys'],
+        body: true,
+        responses: { 204: null },
+        errors: ['passkey_not_found'],
+      }),
+      validate('param', IdParam),
+      async (c) => {
+        await removePasskey(svc, c.get('caller').userId!, c.req.valid('param').id);
+        c.set('auditDetail', 'passkey.removed');
+        return c.body(null, 204);
+      },
+    );
+
+export const passkeyLoginRoutes = (svc: AppServices) =>
+  new Hono<AppEnv>()
+    .post(
+      '/passkey/options',
+      declareRoute({
+        action: 'auth.passkey.options',
+        summary: 'Options for navigator.credentials.get(): a passwordless sign-in, or the MFA step’s passkey',
+        description:
+          'With `mfaToken`: that sign-in’s passkeys, for POST /auth/mfa/verify. With `email`: that account’s passkeys (an address without any gets a decoy, so the answer tells nothing). With neither: any passkey the browser holds for this site.',
+        tags: ['auth', 'passkeys'],
+        body: true,
+        responses: { 200: RequestOptionsSchema },
+        errors: ['invalid_mfa_token'],
+      }),
+      validate('json', PasskeyOptionsBody),
+      async (c) => {
+        const input = c.req.valid('json');
+        if ('mfaToken' in input) {
+          const { hash, pending } = await pendingStep(svc, input.mfaToken);
+          return c.json(await authenticationOptions(svc, { mfa: { userId: pending.userId, mfaTokenHash: hash } }), 200);
+        }
+        return c.json(await authenticationOptions(svc, { email: input.email }), 200);
+      },
+    )
+    .post(
+      '/passkey/login',
+      declareRoute({
+        action: 'auth.passkey.login',
+        personal: true,
+        summary: 'Sign in with a passkey (no password; amr ["hwk"])',
+        description: 'The response answers a challenge of POST /auth/passkey/options (once). User verification on the device is required.',
+        tags: ['auth', 'passkeys'],
+        body: true,
+        responses: { 200: TokenPairSchema },
+        errors: [{ code: 'invalid_passkey', status: 401 }, 'email_not_verified'],
+      }),
+      validate('json', PasskeyLoginBody),
+      async (c) => {
+        const { userId, pair } = await passkeyLogin(svc, c.req.valid('json').response, {
+          ip: c.get('clientIp'),
+          userAgent: requestHeader(c, 'user-agent') ?? '',
+        });
+        c.set('auditActor', userId);
+        c.set('auditDetail', 'passkey.login');
+        return c.json(pair, 200, NO_STORE);
+      },
+    );

@@ -1,0 +1,542 @@
+// Second factors (docs/api.md "Second factors"): TOTP enrolment, the MFA step of
+// a sign-in, recovery codes, the 5-failure rule, step-up on sensitive changes
+// and password reset, the MFA_REQUIRED_ROLES policy and an admin's reset, on
+// both backends; a used time step refused on another instance. Codes are
+// computed here from the secret with RFC 6238's own algorithm (not the
+// service's library), on the app's clock, which the tests move a step ahead
+// whenever they need a fresh code.
+import { eq } from 'drizzle-orm';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareDatabase } from '../../src/app.js';
+import { recoveryCodes, totpFactors } from '../../src/db/schema.js';
+import type { RedisStore } from '../../src/store/redis.js';
+import { createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
+import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';
+import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
+import { useTestApp } from '../helpers/use-app.js';
+import { rfc6238, STEP_MS } from '../helpers/totp.js';
+
+const NEW_PASSWORD = 'another-Long-passphrase-77';
+
+const claimsOf = (accessToken: string) => JSON.parse(Buffer.from(accessToken.split('.')[1]!, 'base64url').toString());
+const from = (ip: string) => ({ env: { incoming: { socket: { remoteAddress: ip } } } });
+let ipSeq = 0;
+/** A fresh client address per test, so sign-in limits of one test do not touch another. */
+const freshIp = () => `198.51.100.${(ipSeq++ % 250) + 1}`;
+
+/** A clock the tests move: real time plus a skew. */
+function movableClock() {
+  let skew = 0;
+  return {
+    now: () => Date.now() + skew,
+    /** Move to the next time step, so the next code is one no earlier request used. */
+    nextStep() {
+      skew += STEP_MS;
+    },
+  };
+}
+
+type Totp = { secret: string; recoveryCodes: string[] };
+
+async function enableTotp(call: Call, s: Session, clock: ReturnType<typeof movableClock>): Promise<Totp> {
+  const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+  expect(enrol.status, enrol.text).toBe(200);
+  clock.nextStep();
+  const confirm = await call('POST', '/users/me/mfa/totp/confirm', {
+    token: s.accessToken,
+    body: { code: rfc6238(enrol.body.secret, clock.now()) },
+  });
+  expect(confirm.status, confirm.text).toBe(200);
+  return { secret: enrol.body.secret, recoveryCodes: confirm.body.recoveryCodes };
+}
+
+describe.each(BACKENDS)('second factors on %s', (backend) => {
+  const clock = movableClock();
+  const smtp = new TestSmtp();
+  beforeAll(() => smtp.start());
+  afterAll(() => smtp.stop());
+  const app = useTestApp(backend, () => ({
+    clock: clock.now,
+    overrides: { SMTP_URL: smtp.url, MFA_REQUIRED_ROLES: 'moderator', MAIL_PER_ADDRESS_PER_HOUR: '100' },
+    app: { mail: { pollMs: 50, baseBackoffMs: 50, maxBackoffMs: 200 } },
+  }));
+  const { call } = app;
+
+  /** Password right: the MFA step's problem. */
+  async function mfaStep(email: string, ip = freshIp()) {
+    const res = await call('POST', '/auth/login', { body: { email, password: PASSWORD }, ...from(ip) });
+    expect(res.status, res.text).toBe(401);
+    expect(res.body.code).toBe('mfa_required');
+    expect(res.body.accessToken).toBeUndefined();
+    return res.body as { mfaToken: string; methods: string[] };
+  }
+
+  const verify = (mfaToken: string, code: string, ip = freshIp()) =>
+    call('POST', '/auth/mfa/verify', { body: { mfaToken, code }, ...from(ip) });
+
+  describe('TOTP enrolment', () => {
+    it('turns on only after a right code, shows 10 recovery codes once, and keeps the secret sealed in the database', async () => {
+      const s = await registerAndLogin(call);
+      const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      expect(enrol.status, enrol.text).toBe(200);
+      expect(enrol.body.secret).toMatch(/^[A-Z2-7]{32}$/);
+      const uri = new URL(enrol.body.otpauthUri);
+      expect(uri.protocol).toBe('otpauth:');
+      expect(uri.host).toBe('totp');
+      expect(decodeURIComponent(uri.pathname)).toContain(s.email);
+      expect(Object.fromEntries(uri.searchParams)).toMatchObject({
+        secret: enrol.body.secret,
+        algorithm: 'SHA1',
+        digits: '6',
+        period: '30',
+      });
+      // Pending is not on: sign-in needs no code yet.
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa).toEqual({ totp: false, passkeys: 0 });
+      await login(call, s.email, PASSWORD);
+
+      const wrong = await call('POST', '/users/me/mfa/totp/confirm', { token: s.accessToken, body: { code: '000000' } });
+      expect(wrong.status).toBe(400);
+      expect(wrong.body.code).toBe('invalid_mfa_code');
+
+      clock.nextStep();
+      const ok = await call('POST', '/users/me/mfa/totp/confirm', {
+        token: s.accessToken,
+        body: { code: rfc6238(enrol.body.secret, clock.now()) },
+      });
+      expect(ok.status, ok.text).toBe(200);
+      expect(ok.body.recoveryCodes).toHaveLength(10);
+      expect(new Set(ok.body.recoveryCodes).size).toBe(10);
+      for (const c of ok.body.recoveryCodes) expect(c).toMatch(/^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/);
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa).toEqual({ totp: true, passkeys: 0 });
+
+      const again = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD, code: '123456' } });
+      expect(again.status).toBe(409);
+      expect(again.body.code).toBe('mfa_already_enabled');
+
+      // At rest: no secret and no code in the clear.
+      const db = app.t.deps.database.db;
+      const [row] = await db.select().from(totpFactors).where(eq(totpFactors.userId, s.userId));
+      expect(row!.secretSealed).not.toContain(enrol.body.secret);
+      const hashes = (await db.select().from(recoveryCodes).where(eq(recoveryCodes.userId, s.userId))).map((r) => r.codeHash);
+      expect(hashes).toHaveLength(10);
+      for (const c of ok.body.recoveryCodes) expect(hashes.join()).not.toContain(c.replace(/-/g, ''));
+    });
+
+    it('needs the current password to enrol, and a pending enrolment to confirm', async () => {
+      const s = await registerAndLogin(call);
+      const noPending = await call('POST', '/users/me/mfa/totp/confirm', { token: s.accessToken, body: { code: '123456' } });
+      expect(noPending.status).toBe(409);
+      expect(noPending.body.code).toBe('mfa_not_enabled');
+      const wrongPw = await call('POST', '/users/me/mfa/totp', {
+        token: s.accessToken,
+        body: { currentPassword: 'not-my-password-1' },
+        ...from(freshIp()),
+      });
+      expect(wrongPw.status).toBe(403);
+      expect(wrongPw.body.code).toBe('invalid_credentials');
+      // A new enrolment replaces a pending one: the first secret's codes no longer confirm.
+      const first = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      const second = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      expect(second.body.secret).not.toBe(first.body.secret);
+      clock.nextStep();
+      const stale = await call('POST', '/users/me/mfa/totp/confirm', {
+        token: s.accessToken,
+        body: { code: rfc6238(first.body.secret, clock.now()) },
+      });
+      expect(stale.status).toBe(400);
+      const fresh = await call('POST', '/users/me/mfa/totp/confirm', {
+        token: s.accessToken,
+        body: { code: rfc6238(second.body.secret, clock.now()) },
+      });
+      expect(fresh.status, fresh.text).toBe(200);
+    });
+  });
+
+  describe('the MFA step of a sign-in', () => {
+    it('trades the mfaToken and a fresh code for tokens whose amr is pwd+otp (kept across refresh); the token and the step work once', async () => {
+      const s = await registerAndLogin(call);
+      const { secret } = await enableTotp(call, s, clock);
+      const step = await mfaStep(s.email);
+      expect(step.mfaToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(step.methods).toEqual(['totp', 'recovery_code']);
+
+      clock.nextStep();
+      const code = rfc6238(secret, clock.now());
+      const ok = await verify(step.mfaToken, code);
+      expect(ok.status, ok.text).toBe(200);
+      expect(ok.headers.get('cache-control')).toBe('no-store');
+      expect(claimsOf(ok.body.accessToken)).toMatchObject({ sub: s.userId, amr: ['pwd', 'otp'] });
+      expect((await call('GET', '/users/me', { token: ok.body.accessToken })).status).toBe(200);
+      const refreshed = await call('POST', '/auth/refresh', { body: { refreshToken: ok.body.refreshToken } });
+      expect(claimsOf(refreshed.body.accessToken).amr).toEqual(['pwd', 'otp']);
+
+      const tokenAgain = await verify(step.mfaToken, code);
+      expect(tokenAgain.status).toBe(401);
+      expect(tokenAgain.body.code).toBe('invalid_mfa_token');
+      // The same code (its time step is spent) on a new sign-in, and the step before it.
+      const replay = await verify((await mfaStep(s.email)).mfaToken, code);
+      expect(replay.status).toBe(401);
+      expect(replay.body.code).toBe('invalid_mfa_code');
+      const older = await verify((await mfaStep(s.email)).mfaToken, rfc6238(secret, clock.now() - STEP_MS));
+      expect(older.body.code).toBe('invalid_mfa_code');
+      clock.nextStep();
+      expect((await verify((await mfaStep(s.email)).mfaToken, rfc6238(secret, clock.now()))).status).toBe(200);
+    });
+
+    it('accepts a code one step old or one step ahead (clock drift), and not two', async () => {
+      const s = await registerAndLogin(call);
+      const { secret } = await enableTotp(call, s, clock);
+      clock.nextStep();
+      clock.nextStep();
+      clock.nextStep();
+      const tooOld = await verify((await mfaStep(s.email)).mfaToken, rfc6238(secret, clock.now() - 2 * STEP_MS));
+      expect(tooOld.body.code).toBe('invalid_mfa_code');
+      expect((await verify((await mfaStep(s.email)).mfaToken, rfc6238(secret, clock.now() - STEP_MS))).status).toBe(200);
+      expect((await verify((await mfaStep(s.email)).mfaToken, rfc6238(secret, clock.now() + STEP_MS))).status).toBe(200);
+      const tooNew = await verify((await mfaStep(s.email)).mfaToken, rfc6238(secret, clock.now() + 2 * STEP_MS));
+      expect(tooNew.body.code).toBe('invalid_mfa_code');
+    });
+
+    it('kills the mfaToken after 5 wrong codes, and counts them as failed sign-ins for the lockout', async () => {
+      const s = await registerAndLogin(call);
+      const { secret } = await enableTotp(call, s, clock);
+      const ip = freshIp();
+      const { mfaToken } = await mfaStep(s.email, ip);
+      for (let i = 0; i < 5; i++) {
+        const wrong = await verify(mfaToken, String(100000 + i), ip);
+        expect(wrong.status).toBe(401);
+        expect(wrong.body.code).toBe('invalid_mfa_code');
+      }
+      clock.nextStep();
+      const dead = await verify(mfaToken, rfc6238(secret, clock.now()), ip);
+      expect(dead.status).toBe(401);
+      expect(dead.body.code).toBe('invalid_mfa_token');
+      // LOGIN_MAX_FAILURES (5) reached for this account from this address: even the right password waits.
+      const locked = await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD }, ...from(ip) });
+      expect(locked.status).toBe(429);
+      expect(locked.body.code).toBe('rate_limited');
+    });
+
+    it('refuses a made-up mfaToken, and a body with both or neither of code and passkey', async () => {
+      const bad = await call('POST', '/auth/mfa/verify', { body: { mfaToken: 'x'.repeat(43), code: '123456' } });
+      expect(bad.status).toBe(401);
+      expect(bad.body.code).toBe('invalid_mfa_token');
+      const neither = await call('POST', '/auth/mfa/verify', { body: { mfaToken: 'x'.repeat(43) } });
+      expect(neither.status).toBe(400);
+      expect(neither.body.code).toBe('validation_failed');
+    });
+  });
+
+  describe('recovery codes', () => {
+    it('signs in with each code once; a new set replaces the old one and needs a TOTP code', async () => {
+      const s = await registerAndLogin(call);
+      const { secret, recoveryCodes: codes } = await enableTotp(call, s, clock);
+      const first = await verify((await mfaStep(s.email)).mfaToken, codes[0]!.toUpperCase());
+      expect(first.status, first.text).toBe(200);
+      expect(claimsOf(first.body.accessToken).amr).toEqual(['pwd', 'otp']);
+      const spent = await verify((await mfaStep(s.email)).mfaToken, codes[0]!);
+      expect(spent.status).toBe(401);
+      expect(spent.body.code).toBe('invalid_mfa_code');
+      // Typed without dashes, with spaces: still the same code.
+      expect((await verify((await mfaStep(s.email)).mfaToken, codes[1]!.replace(/-/g, ' '))).status).toBe(200);
+
+      const noCode = await call('POST', '/users/me/mfa/recovery-codes', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      expect(noCode.status).toBe(403);
+      expect(noCode.body.code).toBe('mfa_code_required');
+      clock.nextStep();
+      const fresh = await call('POST', '/users/me/mfa/recovery-codes', {
+        token: s.accessToken,
+        body: { currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) },
+      });
+      expect(fresh.status, fresh.text).toBe(200);
+      expect(fresh.body.recoveryCodes).toHaveLength(10);
+      expect((await verify((await mfaStep(s.email)).mfaToken, codes[2]!)).body.code).toBe('invalid_mfa_code');
+      expect((await verify((await mfaStep(s.email)).mfaToken, fresh.body.recoveryCodes[0])).status).toBe(200);
+    });
+
+    it('are refused to a user without a second factor', async () => {
+      const s = await registerAndLogin(call);
+      const res = await call('POST', '/users/me/mfa/recovery-codes', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      expect(res.status).toBe(409);
+      expect(res.body.code).toBe('mfa_not_enabled');
+    });
+  });
+
+  describe('turning TOTP off', () => {
+    it('needs the password and a code; afterwards sign-in needs none and the recovery codes are gone', async () => {
+      const s = await registerAndLogin(call);
+      const { secret, recoveryCodes: codes } = await enableTotp(call, s, clock);
+      const ip = freshIp();
+      const noCode = await call('DELETE', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD }, ...from(ip) });
+      expect(noCode.status).toBe(403);
+      expect(noCode.body.code).toBe('mfa_code_required');
+      const wrongCode = await call('DELETE', '/users/me/mfa/totp', {
+        token: s.accessToken,
+        body: { currentPassword: PASSWORD, code: '000000' },
+        ...from(ip),
+      });
+      expect(wrongCode.status).toBe(403);
+      expect(wrongCode.body.code).toBe('invalid_mfa_code');
+      clock.nextStep();
+      const code = rfc6238(secret, clock.now());
+      const wrongPw = await call('DELETE', '/users/me/mfa/totp', {
+        token: s.accessToken,
+        body: { currentPassword: 'not-my-password-1', code },
+        ...from(ip),
+      });
+      expect(wrongPw.status).toBe(403);
+      expect(wrongPw.body.code).toBe('invalid_credentials');
+      // The wrong password did not spend the code.
+      const off = await call('DELETE', '/users/me/mfa/totp', {
+        token: s.accessToken,
+        body: { currentPassword: PASSWORD, code },
+        ...from(ip),
+      });
+      expect(off.status, off.text).toBe(204);
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa.totp).toBe(false);
+      await login(call, s.email, PASSWORD);
+      expect(await app.t.deps.database.db.select().from(recoveryCodes).where(eq(recoveryCodes.userId, s.userId))).toHaveLength(0);
+      const again = await call('DELETE', '/users/me/mfa/totp', {
+        token: s.accessToken,
+        body: { currentPassword: PASSWORD, code: codes[0] },
+      });
+      expect(again.status).toBe(409);
+      expect(again.body.code).toBe('mfa_not_enabled');
+    });
+
+    it('also takes a recovery code', async () => {
+      const s = await registerAndLogin(call);
+      const { recoveryCodes: codes } = await enableTotp(call, s, clock);
+      const off = await call('DELETE', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD, code: codes[9] } });
+      expect(off.status, off.text).toBe(204);
+    });
+  });
+
+  describe('step-up with TOTP on', () => {
+    it('asks PUT and DELETE /users/me for a code besides the password (a name change needs neither)', async () => {
+      const s = await registerAndLogin(call);
+      const { secret } = await enableTotp(call, s, clock);
+      expect((await call('PUT', '/users/me', { token: s.accessToken, body: { name: 'Renamed' } })).status).toBe(200);
+      const ip = freshIp();
+      const noCode = await call('PUT', '/users/me', {
+        token: s.accessToken,
+        body: { password: NEW_PASSWORD, currentPassword: PASSWORD },
+        ...from(ip),
+      });
+      expect(noCode.status).toBe(403);
+      expect(noCode.body.code).toBe('mfa_code_required');
+      const wrong = await call('PUT', '/users/me', {
+        token: s.accessToken,
+        body: { email: uniqueEmail(), currentPassword: PASSWORD, code: '000000' },
+        ...from(ip),
+      });
+      expect(wrong.status).toBe(403);
+      expect(wrong.body.code).toBe('invalid_mfa_code');
+      const noDelete = await call('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD }, ...from(ip) });
+      expect(noDelete.body.code).toBe('mfa_code_required');
+      clock.nextStep();
+      const ok = await call('PUT', '/users/me', {
+        token: s.accessToken,
+        body: { password: NEW_PASSWORD, currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) },
+        ...from(ip),
+      });
+      expect(ok.status, ok.text).toBe(200);
+      clock.nextStep();
+      const gone = await call('DELETE', '/users/me', {
+        token: s.accessToken,
+        body: { currentPassword: NEW_PASSWORD, code: rfc6238(secret, clock.now()) },
+      });
+      expect(gone.status, gone.text).toBe(204);
+    });
+
+    it('asks a password reset for a code: the mailed token stays usable until a right one comes', async () => {
+      const s = await registerAndLogin(call);
+      const { secret } = await enableTotp(call, s, clock);
+      expect((await call('POST', '/auth/password/forgot', { body: { email: s.email } })).status).toBe(202);
+      const mails = await smtp.waitFor(s.email, 2);
+      const token = tokenFrom(mails.find((m) => /reset/i.test(m.subject))!);
+      const noCode = await call('POST', '/auth/password/reset', { body: { token, password: NEW_PASSWORD } });
+      expect(noCode.status).toBe(403);
+      expect(noCode.body.code).toBe('mfa_code_required');
+      const wrong = await call('POST', '/auth/password/reset', { body: { token, password: NEW_PASSWORD, code: '000000' } });
+      expect(wrong.status).toBe(403);
+      expect(wrong.body.code).toBe('invalid_mfa_code');
+      clock.nextStep();
+      const ok = await call('POST', '/auth/password/reset', {
+        body: { token, password: NEW_PASSWORD, code: rfc6238(secret, clock.now()) },
+      });
+      expect(ok.status, ok.text).toBe(204);
+      // The new password works, and the second factor is still asked for.
+      const step = await call('POST', '/auth/login', { body: { email: s.email, password: NEW_PASSWORD } });
+      expect(step.body.code).toBe('mfa_required');
+    });
+  });
+
+  describe('MFA_REQUIRED_ROLES=moderator', () => {
+    it('lets a moderator without a factor sign in to enrol and nothing else, until a factor is on', async () => {
+      const admin = await loginAdmin(call);
+      const s = await registerAndLogin(call);
+      expect((await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['moderator'] } })).status).toBe(
+        200,
+      );
+      const m = await login(call, s.email, PASSWORD);
+      for (const [method, path] of [
+        ['GET', '/users'],
+        ['GET', '/posts'],
+        ['GET', '/users/me/sessions'],
+        ['POST', '/posts'],
+      ] as const) {
+        const res = await call(method, path, { token: m.accessToken, ...(method === 'POST' ? { body: { title: 't', body: 'b' } } : {}) });
+        expect(res.status, `${method} ${path}`).toBe(403);
+        expect(res.body.code, `${method} ${path}`).toBe('mfa_enrollment_required');
+      }
+      expect((await call('GET', '/users/me', { token: m.accessToken })).status).toBe(200);
+      expect((await call('GET', '/users/me/passkeys', { token: m.accessToken })).status).toBe(200);
+      // Enrolling works with the same token, and then everything does.
+      await enableTotp(call, m, clock);
+      expect((await call('GET', '/users', { token: m.accessToken })).status).toBe(200);
+      expect((await call('GET', '/posts', { token: m.accessToken })).status).toBe(200);
+      // Users without the role are not concerned.
+      const plain = await registerAndLogin(call);
+      expect((await call('GET', '/posts', { token: plain.accessToken })).status).toBe(200);
+      expect((await call('POST', '/auth/logout', { token: m.accessToken, body: { refreshToken: m.refreshToken } })).status).toBe(204);
+    });
+  });
+
+  describe('admin reset', () => {
+    it('removes the factors of a user who lost them and ends their sessions; needs users:mfa:reset', async () => {
+      const admin = await loginAdmin(call);
+      const s = await registerAndLogin(call);
+      await enableTotp(call, s, clock);
+      const moderatorUser = await registerAndLogin(call);
+      await call('PUT', `/users/${moderatorUser.userId}/roles`, { token: admin.accessToken, body: { roles: ['moderator'] } });
+      const mod = await login(call, moderatorUser.email, PASSWORD);
+      const denied = await call('DELETE', `/users/${s.userId}/mfa`, { token: mod.accessToken });
+      expect(denied.status).toBe(403);
+
+      const reset = await call('DELETE', `/users/${s.userId}/mfa`, { token: admin.accessToken });
+      expect(reset.status, reset.text).toBe(204);
+      const old = await call('GET', '/users/me', { token: s.accessToken });
+      expect(old.status).toBe(401);
+      expect(old.body.code).toBe('invalid_token');
+      const fresh = await login(call, s.email, PASSWORD);
+      expect((await call('GET', '/users/me', { token: fresh.accessToken })).body.mfa).toEqual({ totp: false, passkeys: 0 });
+      expect(claimsOf(fresh.accessToken).amr).toEqual(['pwd']);
+      const unknown = await call('DELETE', '/users/00000000-0000-4000-8000-000000000000/mfa', { token: admin.accessToken });
+      expect(unknown.status).toBe(404);
+    });
+
+    it('lets only an admin reset an admin', async () => {
+      const admin = await loginAdmin(call);
+      const created = await call('POST', '/roles', {
+        token: admin.accessToken,
+        body: { name: `helpdesk-${ipSeq}`, permissions: ['users:mfa:reset'] },
+      });
+      expect(created.status, created.text).toBe(201);
+      const desk = await registerAndLogin(call);
+      await call('PUT', `/users/${desk.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', created.body.name] } });
+      const d = await login(call, desk.email, PASSWORD);
+      const refused = await call('DELETE', `/users/${admin.userId}/mfa`, { token: d.accessToken });
+      expect(refused.status).toBe(403);
+      expect(refused.body.code).toBe('forbidden');
+      const someone = await registerAndLogin(call);
+      expect((await call('DELETE', `/users/${someone.userId}/mfa`, { token: d.accessToken })).status).toBe(204);
+    });
+  });
+
+  it('audits every factor event by name, never with a secret or a code', async () => {
+    const s = await registerAndLogin(call);
+    const { secret, recoveryCodes: codes } = await enableTotp(call, s, clock);
+    await verify((await mfaStep(s.email)).mfaToken, '000000');
+    await verify((await mfaStep(s.email)).mfaToken, codes[0]!);
+    clock.nextStep();
+    await call('DELETE', '/users/me/mfa/totp', {
+      token: s.accessToken,
+      body: { currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) },
+    });
+    const admin = await loginAdmin(call);
+    await call('DELETE', `/users/${s.userId}/mfa`, { token: admin.accessToken });
+    await app.t.services.audit.flush();
+    const own = await call('GET', `/admin/logs?actorId=${s.userId}&limit=100`, { token: admin.accessToken });
+    const details = own.body.items.map((e: { detail: string | null }) => e.detail);
+    for (const d of [
+      'mfa.totp_pending',
+      'mfa.enabled: totp',
+      'mfa_required',
+      'mfa.failed',
+      'mfa.verified: recovery_code',
+      'mfa.disabled: totp',
+    ]) {
+      expect(details, d).toContain(d);
+    }
+    const byAdmin = await call('GET', `/admin/logs?actorId=${admin.userId}&action=users.mfa.reset&limit=5`, { token: admin.accessToken });
+    expect(byAdmin.body.items[0]).toMatchObject({ detail: 'mfa.reset', status: 204 });
+    const everything = `${JSON.stringify(own.body)}\n${app.t.logs.text}`;
+    expect(everything).not.toContain(secret);
+    for (const c of codes) expect(everything).not.toContain(c);
+  });
+});
+
+describe('a used time step on two instances (PostgreSQL, Redis)', () => {
+  let a: TestApp;
+  let b: TestApp;
+  let callA: Call;
+  let callB: Call;
+  let stores: RedisStore[];
+  let dispose: () => Promise<void>;
+  const clock = movableClock();
+
+  beforeAll(async () => {
+    const db = await openDatabase('postgres');
+    dispose = db.dispose;
+    const prefix = `test:${Math.random().toString(36).slice(2)}:`;
+    stores = [redisStore(prefix), redisStore(prefix)];
+    await Promise.all(stores.map((s) => s.ready()));
+    const config = testConfig();
+    a = await createTestApp({ database: db.database, store: stores[0], config, clock: clock.now });
+    b = await createTestApp({ database: db.database, store: stores[1], config, keyRing: a.deps.keyRing, prepare: false, clock: clock.now });
+    await prepareDatabase(b.deps);
+    callA = client(a);
+    callB = client(b);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await Promise.all((stores ?? []).map((s) => s.close()));
+    await dispose?.();
+  });
+
+  const step = async (call: Call, email: string) =>
+    (await call('POST', '/auth/login', { body: { email, password: PASSWORD } })).body.mfaToken as string;
+
+  it('refuses on B a code A accepted, and lets one of two simultaneous uses of a code win', async () => {
+    const s = await registerAndLogin(callA);
+    const { secret } = await enableTotp(callA, s, clock);
+    clock.nextStep();
+    const code = rfc6238(secret, clock.now());
+    expect((await callA('POST', '/auth/mfa/verify', { body: { mfaToken: await step(callA, s.email), code } })).status).toBe(200);
+    const onB = await callB('POST', '/auth/mfa/verify', { body: { mfaToken: await step(callB, s.email), code } });
+    expect(onB.status).toBe(401);
+    expect(onB.body.code).toBe('invalid_mfa_code');
+
+    clock.nextStep();
+    const next = rfc6238(secret, clock.now());
+    const [ta, tb] = [await step(callA, s.email), await step(callB, s.email)];
+    const both = await Promise.all([
+      callA('POST', '/auth/mfa/verify', { body: { mfaToken: ta, code: next } }),
+      callB('POST', '/auth/mfa/verify', { body: { mfaToken: tb, code: next } }),
+    ]);
+    expect(both.map((r) => r.status).sort()).toEqual([200, 401]);
+  });
+
+  it('finishes on B a sign-in step started on A', async () => {
+    const s = await registerAndLogin(callA);
+    const { secret } = await enableTotp(callA, s, clock);
+    const mfaToken = await step(callA, s.email);
+    clock.nextStep();
+    const ok = await callB('POST', '/auth/mfa/verify', { body: { mfaToken, code: rfc6238(secret, clock.now()) } });
+    expect(ok.status, ok.text).toBe(200);
+    // Taken: A cannot trade it again.
+    expect((await callA('POST', '/auth/mfa/verify', { body: { mfaToken, code: '123456' } })).body.code).toBe('invalid_mfa_token');
+  });
+});
