@@ -82,6 +82,34 @@ describe('fuzzing every endpoint', () => {
     object: fc.dictionary(fc.oneof(fc.string({ maxLength: 12 }), hostileKey), tie('value'), { maxKeys: 6 }),
   })).value;
   const deep = fc.integer({ min: 50, max: 5000 }).map((n) => '['.repeat(n) + ']'.repeat(n));
+  const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
+  const clientData = fc.oneof(
+    fc.record({
+      type: fc.constantFrom('webauthn.create', 'webauthn.get', 'x'),
+      challenge: fc.oneof(fc.base64String({ minLength: 20, maxLength: 60 }), hostileText, fc.integer()),
+      origin: fc.oneof(fc.constant('http://localhost:3000'), hostileText),
+    }),
+    json,
+  );
+  const credential = fc.record(
+    {
+      id: fc.oneof(fc.base64String({ maxLength: 60 }).map((s) => s.replace(/[+/=]/g, 'A')), hostileText),
+      rawId: fc.base64String({ maxLength: 60 }).map((s) => s.replace(/[+/=]/g, 'A')),
+      type: fc.constantFrom('public-key', 'x'),
+      response: fc.record(
+        {
+          clientDataJSON: fc.oneof(clientData.map(b64url), fc.string({ maxLength: 80 })),
+          attestationObject: fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b).toString('base64url')),
+          authenticatorData: fc.uint8Array({ maxLength: 100 }).map((b) => Buffer.from(b).toString('base64url')),
+          signature: fc.uint8Array({ maxLength: 80 }).map((b) => Buffer.from(b).toString('base64url')),
+          userHandle: fc.oneof(fc.base64String({ maxLength: 30 }), fc.constant(null)),
+        },
+        { requiredKeys: [] },
+      ),
+      clientExtensionResults: fc.oneof(fc.constant({}), json),
+    },
+    { requiredKeys: [] },
+  );
   const plausibleBody = fc.record(
     {
       email: fc.oneof(
@@ -101,6 +129,10 @@ describe('fuzzing every endpoint', () => {
       currentPassword: fc.string({ maxLength: 50 }),
       token: fc.oneof(fc.string({ maxLength: 600 }), fc.base64String({ minLength: 40, maxLength: 48 }), hostileText, fc.constant(null)),
       code: fc.oneof(fc.string({ maxLength: 80 }), fc.integer(), hostileText),
+      mfaToken: fc.oneof(fc.string({ maxLength: 300 }), fc.base64String({ minLength: 40, maxLength: 48 }), fc.constant(null)),
+      // WebAuthn credential JSON whose parts decode to garbage, hostile text or near-valid client data.
+      response: credential,
+      passkey: credential,
     },
     { requiredKeys: [] },
   );
