@@ -176,7 +176,7 @@ export type PasskeyAssertion = {
   rawId: string;
   type: 'public-key';
   response: { clientDataJSON: string; authenticatorData: string; signature: string; userHandle?: string | null };
-  clientExtensionResults?: Record<string, unknown>;
+  clientExtensionResults?: object;
   authenticatorAttachment?: 'platform' | 'cross-platform' | null;
 };
 
@@ -186,6 +186,6 @@ export type PasskeyRegistration = {
   rawId: string;
   type: 'public-key';
   response: { clientDataJSON: string; attestationObject: string; transports?: string[] };
-  clientExtensionResults?: Record<string, unknown>;
+  clientExtensionResults?: object;
   authenticatorAttachment?: 'platform' | 'cross-platform' | null;
 };

@@ -10,7 +10,8 @@ const b64url = z
   .max(16_384)
   .regex(/^[A-Za-z0-9_-]*={0,2}$/, 'Must be base64url');
 const credentialId = b64url.min(1).max(1_024);
-const extensionResults = z.looseObject({}).optional();
+// Any object (typed as the browser's AuthenticationExtensionsClientOutputs is: no index signature).
+const extensionResults = z.custom<object>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'Must be an object').optional();
 const attachment = z.enum(['platform', 'cross-platform']).nullable().optional();
 
 export const RegistrationResponseSchema = z.strictObject({

@@ -1,0 +1,58 @@
+// The pages' script and stylesheet. `npm run build` writes them next to the
+// compiled module (dist/web/assets/), and the production image serves those;
+// from source (`npm start`, tests) they are bundled once, in memory, on first
+// use, with esbuild from src/web/client/: no separate dev server, no CDN.
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+export type Asset = { type: string; body: Uint8Array<ArrayBuffer>; etag: string };
+
+const TYPES: Record<string, string> = { 'app.js': 'text/javascript; charset=utf-8', 'app.css': 'text/css; charset=utf-8' };
+export const ASSET_NAMES = Object.keys(TYPES);
+
+const asset = (name: string, body: Uint8Array): Asset => ({
+  type: TYPES[name]!,
+  body: new Uint8Array(body),
+  etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
+});
+
+/** Bundle the client from its sources (esbuild: a dev dependency, present wherever the sources run). */
+export async function bundleClient(opts: { minify?: boolean } = {}): Promise<Map<string, Uint8Array>> {
+  const { build } = await import('esbuild');
+  const entry = fileURLToPath(new URL('./client/main.tsx', import.meta.url));
+  const out = await build({
+    entryPoints: { app: entry },
+    bundle: true,
+    write: false,
+    outdir: 'out',
+    format: 'esm',
+    platform: 'browser',
+    target: ['chrome120', 'firefox120', 'safari17'],
+    minify: opts.minify ?? true,
+    legalComments: 'none',
+    jsx: 'automatic',
+    jsxImportSource: 'hono/jsx/dom',
+    logLevel: 'silent',
+  });
+  const files = new Map<string, Uint8Array>();
+  for (const f of out.outputFiles) files.set(f.path.slice(f.path.lastIndexOf('/') + 1), f.contents);
+  return files;
+}
+
+let loading: Promise<Map<string, Asset>> | undefined;
+
+/** The assets by name: the built files when there are any, else a bundle made now (once per process). */
+export function webAssets(): Promise<Map<string, Asset>> {
+  loading ??= (async () => {
+    const built = (name: string) => new URL(`./assets/${name}`, import.meta.url);
+    const files = ASSET_NAMES.every((n) => existsSync(built(n)))
+      ? new Map(ASSET_NAMES.map((n) => [n, new Uint8Array(readFileSync(built(n)))] as const))
+      : await bundleClient();
+    return new Map(ASSET_NAMES.map((n) => [n, asset(n, files.get(n) ?? new Uint8Array())]));
+  })();
+  loading.catch(() => {
+    loading = undefined;
+  });
+  return loading;
+}

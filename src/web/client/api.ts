@@ -1,0 +1,48 @@
+// The pages' one connection to the API: the project's typed client, with the
+// tokens in memory and sessionStorage (this tab only; never a cookie).
+import { createClient, type Tokens } from '../../client.js';
+
+const KEY = 'auth-system.tokens';
+
+function stored(): Tokens | null {
+  try {
+    const raw = sessionStorage.getItem(KEY);
+    return raw ? (JSON.parse(raw) as Tokens) : null;
+  } catch {
+    return null;
+  }
+}
+
+let tokens: Tokens | null = stored();
+
+export const client = createClient(location.origin, {
+  getTokens: () => tokens,
+  onTokens: (next) => {
+    tokens = next;
+    if (next) sessionStorage.setItem(KEY, JSON.stringify(next));
+    else sessionStorage.removeItem(KEY);
+  },
+});
+
+export const api = client.api;
+export const signedIn = () => tokens !== null;
+
+/** A problem answer as the pages show it: the detail, and field errors by path. */
+export type Problem = { status: number; code: string; detail: string; errors?: { path: string; message: string }[]; [k: string]: unknown };
+
+/** The JSON of a response, or the problem it carries. */
+export async function read<T>(res: Response, ok: number[] = [200, 201]): Promise<{ ok: true; data: T } | { ok: false; problem: Problem }> {
+  if (ok.includes(res.status)) return { ok: true, data: (res.status === 204 ? undefined : await res.json()) as T };
+  let body: Partial<Problem> = {};
+  try {
+    body = (await res.json()) as Partial<Problem>;
+  } catch {
+    body = {};
+  }
+  return { ok: false, problem: { ...body, status: res.status, code: body.code ?? 'error', detail: body.detail ?? res.statusText } };
+}
+
+/** Send the browser to the sign-in page, back here afterwards. */
+export function toLogin(): void {
+  location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
+}

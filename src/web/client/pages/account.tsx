@@ -1,0 +1,412 @@
+// /account: the signed-in user's profile, password, sessions, TOTP (QR code
+// rendered here, recovery codes shown once), passkeys, export and deletion.
+import { startRegistration } from '@simplewebauthn/browser';
+import { useEffect, useState } from 'hono/jsx/dom';
+import { encode } from 'uqr';
+import { api, client, read, signedIn, toLogin, type Problem } from '../api.js';
+import { Field, formValues, Layout, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
+
+type Me = {
+  id: string;
+  email: string;
+  emailVerified: boolean;
+  name: string;
+  roles: string[];
+  mfa: { totp: boolean; passkeys: number };
+  permissions: string[];
+};
+type Session = { id: string; createdAt: string; lastRefreshedAt: string | null; ip: string; userAgent: string; current: boolean };
+type Passkey = { id: string; name: string; createdAt: string; lastUsedAt: string | null };
+
+/** The QR code of an otpauth:// URI as SVG squares (no image from anywhere else). */
+function QrCode(props: { text: string }) {
+  const { data, size } = encode(props.text, { border: 2 });
+  const cells: string[] = [];
+  data.forEach((row, y) => row.forEach((on, x) => on && cells.push(`M${x} ${y}h1v1h-1z`)));
+  return (
+    <svg class="qr" viewBox={`0 0 ${size} ${size}`} role="img" aria-label="QR code for your authenticator app" shape-rendering="crispEdges">
+      <rect width={size} height={size} fill="#fff" />
+      <path d={cells.join('')} fill="#000" />
+    </svg>
+  );
+}
+
+export function AccountPage() {
+  const [me, setMe] = useState<Me | null>(null);
+  const [problem, setProblem] = useState<Problem | null>(null);
+  const reload = async () => {
+    const out = await read<Me>(await api.users.me.$get());
+    if (out.ok) setMe(out.data);
+    else if (out.problem.status === 401) toLogin();
+    else setProblem(out.problem);
+  };
+  useEffect(() => {
+    if (!signedIn()) toLogin();
+    else void reload();
+  }, []);
+  if (!me)
+    return (
+      <Layout title="Your account">
+        <ProblemBox problem={problem} />
+      </Layout>
+    );
+  return (
+    <Layout title="Your account">
+      <p class="who">
+        Signed in as <strong>{me.name}</strong> ({me.email}
+        {me.emailVerified ? ', confirmed' : ', not confirmed yet'}) · roles: {me.roles.join(', ')}
+      </p>
+      <Profile me={me} onChange={reload} />
+      <Password me={me} />
+      <Sessions />
+      <Totp me={me} onChange={reload} />
+      <Passkeys onChange={reload} />
+      <Data me={me} />
+      <button
+        type="button"
+        class="secondary"
+        onClick={async () => {
+          await client.logout();
+          location.assign('/login');
+        }}
+      >
+        Sign out
+      </button>
+    </Layout>
+  );
+}
+
+function Profile(props: { me: Me; onChange: () => void }) {
+  const [saved, setSaved] = useState(false);
+  const form = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    const emailChanged = v.email !== props.me.email;
+    const json = {
+      name: v.name,
+      ...(emailChanged ? { email: v.email, currentPassword: v.currentPassword } : {}),
+      ...(emailChanged && v.code ? { code: v.code } : {}),
+    };
+    const out = await read(await api.users.me.$put({ json }));
+    if (!out.ok) return out.problem;
+    setSaved(true);
+    props.onChange();
+    return null;
+  });
+  return (
+    <section class="card" aria-labelledby="profile-h">
+      <h2 id="profile-h">Profile</h2>
+      <form onSubmit={form.submit} aria-label="Profile">
+        <Field label="Name" name="name" autocomplete="name" value={props.me.name} problem={form.problem} />
+        <Field label="Email" name="email" type="email" autocomplete="email" value={props.me.email} problem={form.problem} />
+        <Field
+          label="Current password (to change the email)"
+          name="currentPassword"
+          type="password"
+          autocomplete="current-password"
+          required={false}
+          problem={form.problem}
+        />
+        {props.me.mfa.totp ? (
+          <Field
+            label="Authenticator code (to change the email)"
+            name="code"
+            autocomplete="one-time-code"
+            required={false}
+            problem={form.problem}
+          />
+        ) : null}
+        <ProblemBox problem={form.problem} />
+        {saved && !form.problem ? <Notice>Saved.</Notice> : null}
+        <Submit busy={form.busy}>Save</Submit>
+      </form>
+    </section>
+  );
+}
+
+function Password(props: { me: Me }) {
+  const [saved, setSaved] = useState(false);
+  const form = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    const json = { password: v.password, currentPassword: v.currentPassword, ...(v.code ? { code: v.code } : {}) };
+    const out = await read(await api.users.me.$put({ json }));
+    if (!out.ok) return out.problem;
+    (e.target as HTMLFormElement).reset();
+    setSaved(true);
+    return null;
+  });
+  return (
+    <section class="card" aria-labelledby="password-h">
+      <h2 id="password-h">Password</h2>
+      <form onSubmit={form.submit} aria-label="Change the password">
+        <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={form.problem} />
+        <Field
+          label="New password"
+          name="password"
+          type="password"
+          autocomplete="new-password"
+          hint="8 to 128 characters; your other sessions end"
+          problem={form.problem}
+        />
+        {props.me.mfa.totp ? <Field label="Authenticator code" name="code" autocomplete="one-time-code" problem={form.problem} /> : null}
+        <ProblemBox problem={form.problem} />
+        {saved && !form.problem ? <Notice>Password changed; your other sessions have ended.</Notice> : null}
+        <Submit busy={form.busy}>Change the password</Submit>
+      </form>
+    </section>
+  );
+}
+
+function Sessions() {
+  const [items, setItems] = useState<Session[]>([]);
+  const action = useSubmit(async (run?: () => Promise<Response>) => {
+    if (run) {
+      const out = await read(await run(), [204]);
+      if (!out.ok) return out.problem;
+    }
+    const list = await read<{ items: Session[] }>(await client.sessions());
+    if (!list.ok) return list.problem;
+    setItems(list.data.items);
+    return null;
+  });
+  useEffect(() => void action.submit(), []);
+  return (
+    <section class="card" aria-labelledby="sessions-h">
+      <h2 id="sessions-h">Sessions</h2>
+      <table>
+        <thead>
+          <tr>
+            <th scope="col">Device</th>
+            <th scope="col">Address</th>
+            <th scope="col">Signed in</th>
+            <th scope="col">Last refreshed</th>
+            <th scope="col">
+              <span class="sr-only">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((s) => (
+            <tr>
+              <td>{s.userAgent || 'unknown'}</td>
+              <td>{s.ip}</td>
+              <td>{when(s.createdAt)}</td>
+              <td>{when(s.lastRefreshedAt)}</td>
+              <td>
+                {s.current ? (
+                  <em>this one</em>
+                ) : (
+                  <button type="button" class="small" onClick={() => action.submit(() => client.endSession(s.id))}>
+                    End
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <ProblemBox problem={action.problem} />
+      <button type="button" class="secondary" onClick={() => action.submit(() => client.endOtherSessions())}>
+        Sign out everywhere else
+      </button>
+    </section>
+  );
+}
+
+function RecoveryCodes(props: { codes: string[] }) {
+  return (
+    <div class="notice" role="status">
+      <p>
+        <strong>Recovery codes</strong> — each works once if you lose your device. They are shown only now: keep them somewhere safe.
+      </p>
+      <ol class="codes" aria-label="Recovery codes">
+        {props.codes.map((c) => (
+          <li>
+            <code>{c}</code>
+          </li>
+        ))}
+      </ol>
+    </div>
+  );
+}
+
+function Totp(props: { me: Me; onChange: () => void }) {
+  const [pending, setPending] = useState<{ secret: string; otpauthUri: string } | null>(null);
+  const [codes, setCodes] = useState<string[] | null>(null);
+  const start = useSubmit(async (e: Event) => {
+    const out = await read<{ secret: string; otpauthUri: string }>(await client.enrolTotp(formValues(e).currentPassword ?? ''));
+    if (!out.ok) return out.problem;
+    setPending(out.data);
+    return null;
+  });
+  const confirm = useSubmit(async (e: Event) => {
+    const out = await read<{ recoveryCodes: string[] }>(await client.confirmTotp(formValues(e).code ?? ''));
+    if (!out.ok) return out.problem;
+    setPending(null);
+    setCodes(out.data.recoveryCodes);
+    props.onChange();
+    return null;
+  });
+  const off = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    const out = await read(await client.disableTotp(v.currentPassword ?? '', v.code ?? ''), [204]);
+    if (!out.ok) return out.problem;
+    setCodes(null);
+    props.onChange();
+    return null;
+  });
+  const renew = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    const out = await read<{ recoveryCodes: string[] }>(await client.regenerateRecoveryCodes(v.currentPassword ?? '', v.code || undefined));
+    if (!out.ok) return out.problem;
+    setCodes(out.data.recoveryCodes);
+    return null;
+  });
+  return (
+    <section class="card" aria-labelledby="totp-h">
+      <h2 id="totp-h">Authenticator app (TOTP)</h2>
+      {codes ? <RecoveryCodes codes={codes} /> : null}
+      {props.me.mfa.totp ? (
+        <>
+          <p>
+            <strong>On.</strong> Sign-in asks for a code from your app.
+          </p>
+          <form onSubmit={renew.submit} aria-label="New recovery codes">
+            <Field
+              label="Current password"
+              name="currentPassword"
+              type="password"
+              autocomplete="current-password"
+              problem={renew.problem}
+            />
+            <Field label="Authenticator code" name="code" autocomplete="one-time-code" problem={renew.problem} />
+            <ProblemBox problem={renew.problem} />
+            <Submit busy={renew.busy}>New recovery codes</Submit>
+          </form>
+          <form onSubmit={off.submit} aria-label="Turn TOTP off">
+            <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={off.problem} />
+            <Field label="Authenticator or recovery code" name="code" autocomplete="one-time-code" problem={off.problem} />
+            <ProblemBox problem={off.problem} />
+            <Submit busy={off.busy}>Turn off</Submit>
+          </form>
+        </>
+      ) : pending ? (
+        <form onSubmit={confirm.submit} aria-label="Confirm TOTP">
+          <p>Scan this with your authenticator app, or type the key, then enter the code it shows.</p>
+          <QrCode text={pending.otpauthUri} />
+          <p>
+            Key: <code class="secret">{pending.secret}</code>
+          </p>
+          <Field label="Code from the app" name="code" autocomplete="one-time-code" inputmode="numeric" problem={confirm.problem} />
+          <ProblemBox problem={confirm.problem} />
+          <Submit busy={confirm.busy}>Turn on</Submit>
+        </form>
+      ) : (
+        <form onSubmit={start.submit} aria-label="Set up TOTP">
+          <p>Off. Add a second step to sign-in with an authenticator app.</p>
+          <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={start.problem} />
+          <ProblemBox problem={start.problem} />
+          <Submit busy={start.busy}>Set up</Submit>
+        </form>
+      )}
+    </section>
+  );
+}
+
+function Passkeys(props: { onChange: () => void }) {
+  const [items, setItems] = useState<Passkey[]>([]);
+  const load = async () => {
+    const out = await read<{ items: Passkey[] }>(await client.passkeys());
+    if (out.ok) setItems(out.data.items);
+    return out.ok ? null : out.problem;
+  };
+  useEffect(() => void load(), []);
+  const add = useSubmit(async (e: Event) => {
+    const name = formValues(e).name ?? '';
+    const opts = await read<Parameters<typeof startRegistration>[0]['optionsJSON']>(await client.passkeyRegistrationOptions());
+    if (!opts.ok) return opts.problem;
+    let response: Awaited<ReturnType<typeof startRegistration>>;
+    try {
+      response = await startRegistration({ optionsJSON: opts.data });
+    } catch (err) {
+      return { status: 0, code: 'passkey_cancelled', detail: `No passkey was made (${err instanceof Error ? err.name : 'cancelled'})` };
+    }
+    const out = await read(await client.addPasskey(name, response));
+    if (!out.ok) return out.problem;
+    props.onChange();
+    return load();
+  });
+  const remove = useSubmit(async (id: string) => {
+    const out = await read(await client.removePasskey(id), [204]);
+    if (!out.ok) return out.problem;
+    props.onChange();
+    return load();
+  });
+  return (
+    <section class="card" aria-labelledby="passkeys-h">
+      <h2 id="passkeys-h">Passkeys</h2>
+      {items.length === 0 ? <p>No passkeys yet.</p> : null}
+      <ul class="list" aria-label="Your passkeys">
+        {items.map((p) => (
+          <li>
+            <span>
+              <strong>{p.name}</strong> · added {when(p.createdAt)} · last used {when(p.lastUsedAt)}
+            </span>
+            <button type="button" class="small" onClick={() => remove.submit(p.id)} aria-label={`Remove ${p.name}`}>
+              Remove
+            </button>
+          </li>
+        ))}
+      </ul>
+      <ProblemBox problem={remove.problem} />
+      <form onSubmit={add.submit} aria-label="Add a passkey">
+        <Field label="Name for the new passkey" name="name" value="My passkey" problem={add.problem} />
+        <ProblemBox problem={add.problem} />
+        <Submit busy={add.busy}>Add a passkey</Submit>
+      </form>
+    </section>
+  );
+}
+
+function Data(props: { me: Me }) {
+  const exportIt = useSubmit(async () => {
+    const res = await client.exportAccount();
+    if (res.status !== 200) {
+      const out = await read(res);
+      return out.ok ? null : out.problem;
+    }
+    const url = URL.createObjectURL(await res.blob());
+    const a = document.createElement('a');
+    a.href = url;
+    a.download = `auth-system-export-${props.me.id}.json`;
+    a.click();
+    URL.revokeObjectURL(url);
+    return null;
+  });
+  const remove = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    const out = await read(await client.deleteAccount(v.currentPassword ?? '', v.code || undefined), [204]);
+    if (!out.ok) return out.problem;
+    location.assign('/login');
+    return null;
+  });
+  return (
+    <section class="card" aria-labelledby="data-h">
+      <h2 id="data-h">Your data</h2>
+      <button type="button" class="secondary" onClick={() => exportIt.submit()} disabled={exportIt.busy}>
+        Download everything held about you (JSON)
+      </button>
+      <ProblemBox problem={exportIt.problem} />
+      <details>
+        <summary>Delete the account</summary>
+        <form onSubmit={remove.submit} aria-label="Delete the account">
+          <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={remove.problem} />
+          {props.me.mfa.totp ? (
+            <Field label="Authenticator code" name="code" autocomplete="one-time-code" problem={remove.problem} />
+          ) : null}
+          <ProblemBox problem={remove.problem} />
+          <Submit busy={remove.busy}>Delete my account and everything in it</Submit>
+        </form>
+      </details>
+    </section>
+  );
+}

@@ -1,0 +1,266 @@
+// The hosted account pages: sign-in (with the MFA step and passkeys),
+// registration, forgotten password, reset and email confirmation. Mailed
+// links carry their token in the fragment, read here and never sent to a server log.
+import { startAuthentication } from '@simplewebauthn/browser';
+import { useEffect, useState } from 'hono/jsx/dom';
+import { api, client, read, type Problem } from '../api.js';
+import { Field, formValues, Layout, Notice, ProblemBox, Submit, useSubmit } from '../ui.js';
+
+/** Where to go after signing in: a path of this site only. */
+function nextPath(): string {
+  const next = new URLSearchParams(location.search).get('next');
+  return next && /^\/(?!\/)[\w\-/]*$/.test(next) ? next : '/account';
+}
+
+const fragmentToken = () => new URLSearchParams(location.hash.slice(1)).get('token');
+
+type Step = { mfaToken: string; methods: string[] };
+
+/** A passkey ceremony in the browser; the browser's own refusal is shown like a problem. */
+async function withPasskey(
+  options: Promise<Response>,
+  finish: (assertion: Awaited<ReturnType<typeof startAuthentication>>) => Promise<Response>,
+) {
+  const opts = await read<Parameters<typeof startAuthentication>[0]['optionsJSON']>(await options);
+  if (!opts.ok) return opts.problem;
+  let assertion: Awaited<ReturnType<typeof startAuthentication>>;
+  try {
+    assertion = await startAuthentication({ optionsJSON: opts.data });
+  } catch (err) {
+    return {
+      status: 0,
+      code: 'passkey_cancelled',
+      detail: `No passkey was used (${err instanceof Error ? err.name : 'cancelled'})`,
+    } as Problem;
+  }
+  const done = await read(await finish(assertion));
+  if (!done.ok) return done.problem;
+  location.assign(nextPath());
+  return null;
+}
+
+export function LoginPage() {
+  const [step, setStep] = useState<Step | null>(null);
+  const password = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    const res = await client.login(v.email ?? '', v.password ?? '');
+    if (res.status === 200) {
+      location.assign(nextPath());
+      return null;
+    }
+    const out = await read(res);
+    if (!out.ok && out.problem.code === 'mfa_required') {
+      setStep({ mfaToken: String(out.problem.mfaToken), methods: (out.problem.methods as string[]) ?? [] });
+      return null;
+    }
+    return out.ok ? null : out.problem;
+  });
+  const passkey = useSubmit(() => withPasskey(client.passkeyOptions(), (a) => client.passkeyLogin(a)));
+
+  if (step) return <MfaStep step={step} onRestart={() => setStep(null)} />;
+  return (
+    <Layout title="Sign in">
+      <form onSubmit={password.submit} class="card" aria-label="Sign in with your password">
+        <Field label="Email" name="email" type="email" autocomplete="username webauthn" problem={password.problem} />
+        <Field label="Password" name="password" type="password" autocomplete="current-password" problem={password.problem} />
+        <ProblemBox problem={password.problem} />
+        <Submit busy={password.busy}>Sign in</Submit>
+      </form>
+      <div class="card">
+        <button type="button" class="secondary" onClick={() => passkey.submit()} disabled={passkey.busy}>
+          Sign in with a passkey
+        </button>
+        <ProblemBox problem={passkey.problem} />
+      </div>
+      <p class="links">
+        <a href="/register">Create an account</a> · <a href="/forgot-password">Forgot your password?</a>
+      </p>
+    </Layout>
+  );
+}
+
+function MfaStep(props: { step: Step; onRestart: () => void }) {
+  const { mfaToken, methods } = props.step;
+  const code = useSubmit(async (e: Event) => {
+    const res = await client.verifyMfa(mfaToken, { code: formValues(e).code ?? '' });
+    if (res.status === 200) {
+      location.assign(nextPath());
+      return null;
+    }
+    const out = await read(res);
+    return out.ok ? null : out.problem;
+  });
+  const passkey = useSubmit(() => withPasskey(client.passkeyOptions({ mfaToken }), (a) => client.verifyMfa(mfaToken, { passkey: a })));
+  const dead = code.problem?.code === 'invalid_mfa_token' || passkey.problem?.code === 'invalid_mfa_token';
+  return (
+    <Layout title="Second step">
+      {methods.includes('totp') || methods.includes('recovery_code') ? (
+        <form onSubmit={code.submit} class="card" aria-label="Sign in with a code">
+          <Field
+            label="Code from your authenticator app, or a recovery code"
+            name="code"
+            autocomplete="one-time-code"
+            inputmode="text"
+            problem={code.problem}
+          />
+          <ProblemBox problem={code.problem} />
+          <Submit busy={code.busy}>Continue</Submit>
+        </form>
+      ) : null}
+      {methods.includes('passkey') ? (
+        <div class="card">
+          <button type="button" onClick={() => passkey.submit()} disabled={passkey.busy}>
+            Use a passkey
+          </button>
+          <ProblemBox problem={passkey.problem} />
+        </div>
+      ) : null}
+      {dead ? (
+        <button type="button" class="secondary" onClick={props.onRestart}>
+          Start again
+        </button>
+      ) : null}
+    </Layout>
+  );
+}
+
+export function RegisterPage() {
+  const [done, setDone] = useState<string | null>(null);
+  const form = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    const out = await read<{ user: { email: string; emailVerified: boolean } }>(
+      await api.auth.register.$post({ json: { email: v.email ?? '', password: v.password ?? '', name: v.name ?? '' } }),
+    );
+    if (!out.ok) return out.problem;
+    setDone(out.data.user.email);
+    return null;
+  });
+  return (
+    <Layout title="Create an account">
+      {done ? (
+        <Notice>
+          The account for {done} is ready. If a confirmation mail was sent, open its link; then <a href="/login">sign in</a>.
+        </Notice>
+      ) : (
+        <form onSubmit={form.submit} class="card" aria-label="Create an account">
+          <Field label="Name" name="name" autocomplete="name" problem={form.problem} />
+          <Field label="Email" name="email" type="email" autocomplete="email" problem={form.problem} />
+          <Field
+            label="Password"
+            name="password"
+            type="password"
+            autocomplete="new-password"
+            hint="8 to 128 characters"
+            problem={form.problem}
+          />
+          <ProblemBox problem={form.problem} />
+          <Submit busy={form.busy}>Create the account</Submit>
+        </form>
+      )}
+      <p class="links">
+        <a href="/login">Already have an account? Sign in</a>
+      </p>
+    </Layout>
+  );
+}
+
+export function ForgotPage() {
+  const [message, setMessage] = useState<string | null>(null);
+  const form = useSubmit(async (e: Event) => {
+    const out = await read<{ message: string }>(
+      await api.auth.password.forgot.$post({ json: { email: formValues(e).email ?? '' } }),
+      [202],
+    );
+    if (!out.ok) return out.problem;
+    setMessage(out.data.message);
+    return null;
+  });
+  return (
+    <Layout title="Forgot your password?">
+      {message ? (
+        <Notice>{message}</Notice>
+      ) : (
+        <form onSubmit={form.submit} class="card" aria-label="Mail me a reset link">
+          <Field label="Email" name="email" type="email" autocomplete="email" problem={form.problem} />
+          <ProblemBox problem={form.problem} />
+          <Submit busy={form.busy}>Mail me a link</Submit>
+        </form>
+      )}
+      <p class="links">
+        <a href="/login">Back to sign-in</a>
+      </p>
+    </Layout>
+  );
+}
+
+export function ResetPage() {
+  const token = fragmentToken();
+  const [needsCode, setNeedsCode] = useState(false);
+  const [done, setDone] = useState(false);
+  const form = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    const res = await client.resetPassword(token ?? '', v.password ?? '', needsCode ? v.code : undefined);
+    if (res.status === 204) {
+      setDone(true);
+      return null;
+    }
+    const out = await read(res);
+    if (!out.ok && out.problem.code === 'mfa_code_required') setNeedsCode(true);
+    return out.ok ? null : out.problem;
+  });
+  if (!token) return <Layout title="Choose a new password">{<Notice>This page opens from the link in the reset mail.</Notice>}</Layout>;
+  return (
+    <Layout title="Choose a new password">
+      {done ? (
+        <Notice>
+          Your password is changed and every session has ended. <a href="/login">Sign in</a> with the new one.
+        </Notice>
+      ) : (
+        <form onSubmit={form.submit} class="card" aria-label="Choose a new password">
+          <Field
+            label="New password"
+            name="password"
+            type="password"
+            autocomplete="new-password"
+            hint="8 to 128 characters"
+            problem={form.problem}
+          />
+          {needsCode ? (
+            <Field
+              label="Code from your authenticator app, or a recovery code"
+              name="code"
+              autocomplete="one-time-code"
+              problem={form.problem}
+            />
+          ) : null}
+          <ProblemBox problem={form.problem} />
+          <Submit busy={form.busy}>Set the password</Submit>
+        </form>
+      )}
+    </Layout>
+  );
+}
+
+export function VerifyPage() {
+  const token = fragmentToken();
+  const [state, setState] = useState<{ email?: string; problem?: Problem } | null>(null);
+  useEffect(() => {
+    if (!token) return;
+    void (async () => {
+      const out = await read<{ user: { email: string } }>(await client.verifyEmail(token));
+      setState(out.ok ? { email: out.data.user.email } : { problem: out.problem });
+    })();
+  }, []);
+  return (
+    <Layout title="Confirm your email">
+      {!token ? <Notice>This page opens from the link in the confirmation mail.</Notice> : null}
+      {token && !state ? <p aria-live="polite">Confirming…</p> : null}
+      {state?.email ? (
+        <Notice>
+          {state.email} is confirmed. <a href="/login">Sign in</a>
+        </Notice>
+      ) : null}
+      <ProblemBox problem={state?.problem ?? null} />
+    </Layout>
+  );
+}

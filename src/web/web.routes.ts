@@ -1,0 +1,95 @@
+// The hosted pages (/login ... /console) and their two assets. Every page is
+// the same small HTML shell; the script renders it and talks to the API
+// through the project's typed client, like any frontend. A strict CSP: files
+// from this origin only, no inline script or style, never framed.
+import { Hono } from 'hono';
+import { describeRoute } from 'hono-openapi';
+import { problem } from '../lib/problem.js';
+import { requestHeader } from '../lib/node-fast-path.js';
+import { webAssets } from './assets.js';
+
+export const PAGES = {
+  '/login': 'Sign in',
+  '/register': 'Create an account',
+  '/forgot-password': 'Forgot password',
+  '/reset-password': 'Choose a new password',
+  '/verify-email': 'Confirm your email',
+  '/account': 'Your account',
+  '/console': 'Admin console',
+} as const;
+
+export const PAGES_CSP = [
+  "default-src 'self'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "object-src 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join('; ');
+
+const PAGE_HEADERS = {
+  'Content-Security-Policy': PAGES_CSP,
+  'X-Frame-Options': 'DENY',
+  'Cache-Control': 'no-cache',
+  'Cross-Origin-Opener-Policy': 'same-origin',
+};
+
+const escape = (s: string) => s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+
+function shell(path: keyof typeof PAGES): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(PAGES[path])} · auth-system</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/assets/app.css">
+<script type="module" src="/assets/app.js"></script>
+</head>
+<body>
+<main id="app" data-page="${path.slice(1)}"><noscript>This page needs JavaScript.</noscript></main>
+</body>
+</html>
+`;
+}
+
+// In the OpenAPI document too (every route is), as HTML, outside the API's security.
+const page = (operationId: string, summary: string, responses: Record<string, object>) =>
+  describeRoute({ operationId, summary, tags: ['pages'], security: [], 'x-permission': [], responses } as Parameters<
+    typeof describeRoute
+  >[0]);
+
+export const webRoutes = () => {
+  const app = new Hono();
+  for (const path of Object.keys(PAGES) as (keyof typeof PAGES)[]) {
+    const html = shell(path);
+    app.get(path, page(`pages.${path.slice(1).replace(/-/g, '_')}`, `Hosted page: ${PAGES[path]}`, { 200: { description: 'HTML' } }), (c) =>
+      c.html(html, 200, PAGE_HEADERS),
+    );
+  }
+  app.get(
+    '/assets/:file',
+    page('pages.asset', "The hosted pages' script (app.js) and stylesheet (app.css)", {
+      200: { description: 'JavaScript or CSS' },
+      304: { description: 'Not modified (ETag)' },
+      404: {
+        description: "Problem `not_found`: not one of the pages' files",
+        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
+      },
+    }),
+    async (c) => {
+      const name = c.req.param('file');
+      const asset = (await webAssets()).get(name);
+      if (!asset) problem('not_found', `No asset ${name}`);
+      const headers = { 'Content-Type': asset.type, ETag: asset.etag, 'Cache-Control': 'no-cache' };
+      if (requestHeader(c, 'if-none-match') === asset.etag) return c.body(null, 304, headers);
+      return c.body(asset.body, 200, headers);
+    },
+  );
+  return app;
+};
