@@ -128,6 +128,10 @@ smoke() { # smoke RUNTIME MODE
   me="$(json "$WORK/body" "b.email + ' ' + JSON.stringify(b.permissions)")" || fail "$rt/$mode GET /users/me: not JSON: $(head -c 300 "$WORK/body")"
   [ "$me" = "$email $USER_PERMISSIONS" ] || fail "$rt/$mode GET /users/me: got $me, expected $email $USER_PERMISSIONS"
   expect_status 401 "$(call POST /auth/login "{\"email\":\"$email\",\"password\":\"not-the-passphrase\"}")" "$rt/$mode login with a wrong password"
+  # The hosted pages and their script (bundled from source on this runtime).
+  expect_status 200 "$(call GET /login)" "$rt/$mode GET /login"
+  expect_status 200 "$(call GET /assets/app.js)" "$rt/$mode GET /assets/app.js"
+  grep -q 'createClient\|mfaToken' "$WORK/body" || fail "$rt/$mode GET /assets/app.js: not the pages' bundle"
 
   # SIGTERM to the runtime itself (npm exec'd it), then a clean exit.
   local pid
@@ -147,7 +151,7 @@ smoke() { # smoke RUNTIME MODE
   grep -q '"msg":"stopped"' "$WORK/service.log" || fail "$rt/$mode: exited without logging 'stopped' (no graceful shutdown)"
   ! kill -0 "$pid" 2>/dev/null || fail "$rt/$mode: the runtime process $pid outlived npm"
 
-  say "  ok  $rt/$mode: $serving; ready in ${started}s; readyz 200, register 201, login 200, /users/me 200 $USER_PERMISSIONS, wrong password 401; SIGTERM -> exit 0 in $((SECONDS - t0 - started))s"
+  say "  ok  $rt/$mode: $serving; ready in ${started}s; readyz 200, register 201, login 200, /users/me 200 $USER_PERMISSIONS, wrong password 401, /login and its script 200; SIGTERM -> exit 0 in $((SECONDS - t0 - started))s"
 }
 
 modes=(embedded)
