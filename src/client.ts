@@ -116,7 +116,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
       }
       return res;
     },
-    /** TOTP, step 1: a pending secret and its otpauth:// URI (show it as a QR code). `code` only when TOTP is already on. */
+    /** TOTP, step 1: a pending secret and its otpauth:// URI (show it as a QR code). */
     enrolTotp: (currentPassword: string) => api.users.me.mfa.totp.$post({ json: { currentPassword } }),
     /** TOTP, step 2: the first code turns it on; the answer's recovery codes are shown once. */
     confirmTotp: (code: string) => api.users.me.mfa.totp.confirm.$post({ json: { code } }),

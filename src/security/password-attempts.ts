@@ -38,6 +38,12 @@ export async function verifyWithinLimits(
   who: { email: string; ip: string },
   verify: () => Promise<boolean>,
   audit = 'login_locked',
+  /**
+   * Whether a success forgives the account's earlier failures (default yes).
+   * A right password of a user with a second factor does not: the sign-in is
+   * not over, and wrong codes would otherwise be forgiven by signing in again.
+   */
+  forgive: () => boolean = () => true,
 ): Promise<boolean> {
   const { maxFailures, ipMaxFailures, windowSeconds } = ctx.limits;
   const epoch = (await ctx.store.get(storeKeys.loginEpoch(who.email))) ?? '0';
@@ -67,7 +73,7 @@ export async function verifyWithinLimits(
     throw err;
   }
   // Failures before this success no longer count for the account.
-  if (ok) await Promise.all([ctx.store.del(accountKey), ctx.store.release(ipKey)]);
+  if (ok) await Promise.all([forgive() ? ctx.store.del(accountKey) : ctx.store.release(accountKey), ctx.store.release(ipKey)]);
   return ok;
 }
 

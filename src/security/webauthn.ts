@@ -12,8 +12,9 @@ export type Ceremony =
   /** The passkey answer of a sign-in's MFA step (bound to that step's mfaToken). */
   | { kind: 'mfa'; userId: string; mfaTokenHash: string };
 
-export async function rememberChallenge(store: Store, challenge: string, ceremony: Ceremony): Promise<void> {
-  await store.set(storeKeys.webauthnChallenge(challenge), JSON.stringify(ceremony), { ttlMs: CHALLENGE_TTL_MS });
+/** Kept for 5 minutes; false when the store could not keep it (the ceremony could never finish). */
+export async function rememberChallenge(store: Store, challenge: string, ceremony: Ceremony): Promise<boolean> {
+  return store.set(storeKeys.webauthnChallenge(challenge), JSON.stringify(ceremony), { ttlMs: CHALLENGE_TTL_MS });
 }
 
 /** The challenge a response answers, read from its clientDataJSON (verified against it afterwards). */

@@ -38,7 +38,7 @@ const PAGE_HEADERS = {
   'Cross-Origin-Opener-Policy': 'same-origin',
 };
 
-const escape = (s: string) => s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
+const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
 function shell(path: keyof typeof PAGES): string {
   return `<!doctype html>
@@ -46,7 +46,7 @@ function shell(path: keyof typeof PAGES): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escape(PAGES[path])} · auth-system</title>
+<title>${escapeHtml(PAGES[path])} · auth-system</title>
 <link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/app.css">
 <script type="module" src="/assets/app.js"></script>

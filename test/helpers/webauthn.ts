@@ -13,7 +13,15 @@ import type {
 export type SoftAuthenticatorOptions = { origin: string; rpId?: string };
 
 /** Deliberate deviations for a registration response (each one should make the server refuse it). */
-export type RegisterTamper = { origin?: string; rpId?: string; challenge?: string; type?: string; userVerified?: boolean };
+export type RegisterTamper = {
+  origin?: string;
+  rpId?: string;
+  challenge?: string;
+  type?: string;
+  userVerified?: boolean;
+  /** Claim this credential id (base64url) for the new key, as a device copying someone else's credential would. */
+  credentialId?: string;
+};
 
 /** Deliberate deviations for an authentication response. */
 export type AuthenticateTamper = {
@@ -33,7 +41,7 @@ export type AuthenticateTamper = {
 /** What a test may see of a held credential (the private key stays inside). */
 export type SoftCredential = { id: string; counter: number; userHandle: string; rpId: string };
 
-type Held = SoftCredential & { privateKey: KeyObject };
+type Held = SoftCredential & { privateKey: KeyObject; cosePublicKey: Uint8Array };
 
 const FLAG_UP = 0x01;
 const FLAG_UV = 0x04;
@@ -93,6 +101,13 @@ export class SoftAuthenticator {
     return this.#held.map(({ id, counter, userHandle, rpId }) => ({ id, counter, userHandle, rpId }));
   }
 
+  /** The COSE_Key of a held credential, base64url: the bytes a relying party stores as its public key. */
+  publicKeyOf(id: string): string {
+    const cred = this.#held.find((c) => c.id === id);
+    if (!cred) throw new Error(`this authenticator holds no credential ${id}`);
+    return b64url(cred.cosePublicKey);
+  }
+
   /** Drops a held credential (as if the user deleted the passkey on the device). */
   forget(id: string): void {
     const i = this.#held.findIndex((c) => c.id === id);
@@ -105,10 +120,11 @@ export class SoftAuthenticator {
     if (options.excludeCredentials?.some((c) => held.has(c.id))) throw new Error('InvalidStateError');
 
     const rpId = tamper.rpId ?? options.rp.id ?? this.rpId;
-    const credId = randomBytes(32);
+    const credId = tamper.credentialId !== undefined ? Buffer.from(tamper.credentialId, 'base64url') : randomBytes(32);
     const id = b64url(credId);
     const { privateKey, publicKey } = newKeyPair();
-    this.#held.push({ id, counter: 0, userHandle: options.user.id, rpId, privateKey });
+    const cosePublicKey = coseKey(publicKey);
+    this.#held.push({ id, counter: 0, userHandle: options.user.id, rpId, privateKey, cosePublicKey });
 
     const authData = Buffer.concat([
       sha256(rpId),
@@ -117,7 +133,7 @@ export class SoftAuthenticator {
       Buffer.alloc(16), // aaguid: all zero for "none" attestation
       uint16(credId.length),
       credId,
-      coseKey(publicKey),
+      cosePublicKey,
     ]);
     const attestationObject = encodeCBOR(
       new Map<string, CBORType>([

@@ -93,7 +93,10 @@ describe('fuzzing every endpoint', () => {
   );
   const credential = fc.record(
     {
-      id: fc.oneof(fc.base64String({ maxLength: 60 }).map((s) => s.replace(/[+/=]/g, 'A')), hostileText),
+      id: fc.oneof(
+        fc.base64String({ maxLength: 60 }).map((s) => s.replace(/[+/=]/g, 'A')),
+        hostileText,
+      ),
       rawId: fc.base64String({ maxLength: 60 }).map((s) => s.replace(/[+/=]/g, 'A')),
       type: fc.constantFrom('public-key', 'x'),
       response: fc.record(

@@ -110,7 +110,7 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       for (const c of ok.body.recoveryCodes) expect(c).toMatch(/^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/);
       expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa).toEqual({ totp: true, passkeys: 0 });
 
-      const again = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD, code: '123456' } });
+      const again = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
       expect(again.status).toBe(409);
       expect(again.body.code).toBe('mfa_already_enabled');
 
@@ -216,6 +216,23 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       const locked = await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD }, ...from(ip) });
       expect(locked.status).toBe(429);
       expect(locked.body.code).toBe('rate_limited');
+    });
+
+    it('does not let a right password forgive the wrong codes of an earlier step (sign in again, guess again)', async () => {
+      const s = await registerAndLogin(call);
+      const { secret } = await enableTotp(call, s, clock);
+      const ip = freshIp();
+      // 3 wrong codes, a new sign-in with the right password, 2 more: the account's 5 failures are reached.
+      const first = await mfaStep(s.email, ip);
+      for (const c of ['111111', '222222', '333333']) expect((await verify(first.mfaToken, c, ip)).body.code).toBe('invalid_mfa_code');
+      const second = await mfaStep(s.email, ip);
+      for (const c of ['444444', '555555']) expect((await verify(second.mfaToken, c, ip)).body.code).toBe('invalid_mfa_code');
+      const locked = await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD }, ...from(ip) });
+      expect(locked.status).toBe(429);
+      // A completed sign-in (elsewhere, before the lockout) forgives them: same rule as passwords.
+      const other = freshIp();
+      clock.nextStep();
+      expect((await verify((await mfaStep(s.email, other)).mfaToken, rfc6238(secret, clock.now()), other)).status).toBe(200);
     });
 
     it('refuses a made-up mfaToken, and a body with both or neither of code and passkey', async () => {

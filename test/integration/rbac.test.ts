@@ -1,13 +1,15 @@
 // RBAC (docs/api.md "Roles and permissions", "Users", "Roles", "Posts"), on both backends.
 import { sql } from 'drizzle-orm';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { metaOf } from '../../src/middleware/route-meta.js';
 import { assignRoles } from '../../src/modules/users/users.service.js';
 import { ALL_PERMISSIONS, BUILT_IN_DEFAULTS, type Permission } from '../../src/security/permissions.js';
+import { totpCode } from '../../src/security/totp.js';
 import { ADMIN } from '../helpers/app.js';
 import { login, loginAdmin, registerAndLogin, uniqueEmail, userWithRoles, PASSWORD, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
+import { SoftAuthenticator } from '../helpers/webauthn.js';
 
 const NIL = '00000000-0000-4000-8000-000000000000';
 /** What the two demoting admins hold, for calling the service directly. */
@@ -27,8 +29,50 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
 
   /** One request per guarded route, built fresh for each attempt (so allowed deletes have something to delete). */
   const claimsOf = (s: Session) => JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString());
+  const passwordOf = (s: Session) => (s.email === ADMIN.email ? ADMIN.password : PASSWORD);
   /** Another sign-in of the same user: a session that is not the caller's current one. */
-  const secondSession = async (s: Session) => login(call, s.email, s.email === ADMIN.email ? ADMIN.password : PASSWORD);
+  const secondSession = async (s: Session) => login(call, s.email, passwordOf(s));
+  /**
+   * A new user holding the caller's roles: second factors are set up on it, so
+   * the callers sign in as before. Deleted after each test (no extra admins stay).
+   */
+  const standIns: string[] = [];
+  const standIn = async (who: Session) => {
+    const s = await userWithRoles(call, admin, claimsOf(who).roles);
+    standIns.push(s.userId);
+    return s;
+  };
+  afterEach(async () => {
+    for (const id of standIns.splice(0)) {
+      const res = await call('DELETE', `/users/${id}`, { token: admin.accessToken });
+      expect(res.status, res.text).toBe(204);
+    }
+  });
+  /** A stand-in with TOTP on (when its roles let it), and one of its recovery codes. */
+  const withTotp = async (who: Session | null) => {
+    if (!who) return { code: '000000' };
+    const s = await standIn(who);
+    const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+    const on =
+      enrol.status === 200
+        ? await call('POST', '/users/me/mfa/totp/confirm', {
+            token: s.accessToken,
+            body: { code: totpCode(enrol.body.secret, app.t.deps.clock()) },
+          })
+        : undefined;
+    return { token: s.accessToken, code: (on?.body.recoveryCodes?.[0] as string | undefined) ?? '000000' };
+  };
+  /** A registration response from a software authenticator, answering options fetched with this token. */
+  const registration = async (token?: string) => {
+    const options = token ? await call('POST', '/users/me/passkeys/options', { token }) : undefined;
+    const authenticator = new SoftAuthenticator({ origin: app.t.deps.config.webauthn.origins[0]! });
+    // A refused caller gets no options: the response answers made-up ones (the guard refuses before reading it).
+    return authenticator.register(
+      options?.status === 200
+        ? options.body
+        : { challenge: 'bWFkZS11cA', rp: { name: 'x' }, user: { id: 'eA', name: 'x', displayName: 'x' }, pubKeyCredParams: [] },
+    );
+  };
   const routeRequests: Record<string, (who: Session | null) => Promise<{ method: string; path: string; body?: unknown; token?: string }>> =
     {
       'POST /auth/register': async () => ({
@@ -79,6 +123,58 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
         ...(who ? { token: (await userWithRoles(call, admin, claimsOf(who).roles)).accessToken } : {}),
       }),
       'DELETE /users/:id': async () => ({ method: 'DELETE', path: `/users/${(await registerAndLogin(call)).userId}` }),
+      // Enrolment only leaves a pending secret, so the caller itself enrols.
+      'POST /users/me/mfa/totp': async (who) => ({
+        method: 'POST',
+        path: '/users/me/mfa/totp',
+        body: { currentPassword: who ? passwordOf(who) : PASSWORD },
+      }),
+      'POST /users/me/mfa/totp/confirm': async (who) => {
+        if (!who) return { method: 'POST', path: '/users/me/mfa/totp/confirm', body: { code: '000000' } };
+        const s = await standIn(who);
+        const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+        return {
+          method: 'POST',
+          path: '/users/me/mfa/totp/confirm',
+          body: { code: enrol.status === 200 ? totpCode(enrol.body.secret, app.t.deps.clock()) : '000000' },
+          token: s.accessToken,
+        };
+      },
+      'DELETE /users/me/mfa/totp': async (who) => {
+        const { token, code } = await withTotp(who);
+        return { method: 'DELETE', path: '/users/me/mfa/totp', body: { currentPassword: PASSWORD, code }, ...(token ? { token } : {}) };
+      },
+      'POST /users/me/mfa/recovery-codes': async (who) => {
+        const { token, code } = await withTotp(who);
+        return {
+          method: 'POST',
+          path: '/users/me/mfa/recovery-codes',
+          body: { currentPassword: PASSWORD, code },
+          ...(token ? { token } : {}),
+        };
+      },
+      // Not an admin: only a holder of admin resets an admin.
+      'DELETE /users/:id/mfa': async () => ({ method: 'DELETE', path: `/users/${(await registerAndLogin(call)).userId}/mfa` }),
+      'POST /users/me/passkeys/options': async () => ({ method: 'POST', path: '/users/me/passkeys/options' }),
+      'POST /users/me/passkeys': async (who) => {
+        const s = who ? await standIn(who) : undefined;
+        return {
+          method: 'POST',
+          path: '/users/me/passkeys',
+          body: { name: 'Laptop', response: await registration(s?.accessToken) },
+          ...(s ? { token: s.accessToken } : {}),
+        };
+      },
+      'GET /users/me/passkeys': async () => ({ method: 'GET', path: '/users/me/passkeys' }),
+      'DELETE /users/me/passkeys/:id': async (who) => {
+        if (!who) return { method: 'DELETE', path: `/users/me/passkeys/${NIL}` };
+        const s = await standIn(who);
+        const added = await call('POST', '/users/me/passkeys', {
+          token: s.accessToken,
+          body: { name: 'Laptop', response: await registration(s.accessToken) },
+        });
+        return { method: 'DELETE', path: `/users/me/passkeys/${added.status === 201 ? added.body.id : NIL}`, token: s.accessToken };
+      },
       'GET /admin/logs': async () => ({ method: 'GET', path: '/admin/logs' }),
       'GET /admin/stats': async () => ({ method: 'GET', path: '/admin/stats' }),
     };

@@ -15,7 +15,14 @@ const problemsOf = (env: Record<string, string>) => {
   return [];
 };
 
-const PROD_MAIL = { SMTP_URL: 'smtps://mailer:secret@smtp.example.com:465', PUBLIC_URL: 'https://auth.example.com' };
+// A valid MFA_ENCRYPTION_KEY: 32 bytes as base64 (what `openssl rand -base64 32` prints).
+const MFA_KEY = Buffer.alloc(32, 7).toString('base64');
+// What production needs beside the JWT key: mail, an https origin, the key that seals TOTP secrets.
+const PROD_MAIL = {
+  SMTP_URL: 'smtps://mailer:secret@smtp.example.com:465',
+  PUBLIC_URL: 'https://auth.example.com',
+  MFA_ENCRYPTION_KEY: MFA_KEY,
+};
 
 describe('configuration', () => {
   it('has the documented defaults', () => {
@@ -60,7 +67,7 @@ describe('configuration', () => {
   });
 
   it('needs SMTP_URL and an https PUBLIC_URL in production, and {token} in the fragment of link templates', () => {
-    const prod = { NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k' };
+    const prod = { NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k', MFA_ENCRYPTION_KEY: MFA_KEY };
     const missing = problemsOf(prod).join('\n');
     expect(missing).toMatch(/SMTP_URL: required/);
     expect(missing).toMatch(/PUBLIC_URL: must be an https/);
@@ -89,6 +96,58 @@ describe('configuration', () => {
     expect(problems).toMatch(/JWT_PRIVATE_KEY/);
     expect(problems).toMatch(/verify-full/);
     expect(problems).toMatch(/BOOTSTRAP_ADMIN_PASSWORD/);
+    expect(problems).toMatch(/MFA_ENCRYPTION_KEY: required/);
+  });
+
+  it('needs a 32-byte MFA_ENCRYPTION_KEY in production, and WebAuthn origins on the relying party', () => {
+    const prod = { ...PROD_MAIL, NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k' };
+    expect(problemsOf(prod)).toEqual([]);
+    // Production without the key is refused; outside production it is optional (generated into DATA_DIR).
+    const { MFA_ENCRYPTION_KEY: _, ...withoutKey } = prod;
+    expect(problemsOf(withoutKey)).toEqual(['MFA_ENCRYPTION_KEY: required when NODE_ENV=production (it encrypts TOTP secrets)']);
+    expect(loadConfig({}).mfa.encryptionKey).toBeUndefined();
+    // 32 bytes as 64 hex digits or as base64; any other length is refused, in production or not.
+    const hex = 'a1'.repeat(32);
+    expect(problemsOf({ ...prod, MFA_ENCRYPTION_KEY: hex })).toEqual([]);
+    expect(loadConfig({ MFA_ENCRYPTION_KEY: hex }).mfa.encryptionKey).toBe(hex);
+    for (const bad of [
+      'a1'.repeat(31),
+      'a1'.repeat(33),
+      Buffer.alloc(16, 1).toString('base64'),
+      Buffer.alloc(48, 1).toString('base64'),
+      'not a key',
+    ]) {
+      expect(problemsOf({ ...prod, MFA_ENCRYPTION_KEY: bad }).join('\n'), bad).toMatch(/MFA_ENCRYPTION_KEY: must be 32 bytes/);
+      expect(problemsOf({ MFA_ENCRYPTION_KEY: bad }).join('\n'), bad).toMatch(/MFA_ENCRYPTION_KEY: must be 32 bytes/);
+    }
+    // Defaults: the relying party is PUBLIC_URL's host, the one allowed origin PUBLIC_URL itself.
+    const c = loadConfig({ PUBLIC_URL: 'https://auth.example.com/' });
+    expect(c.webauthn).toEqual({ rpId: 'auth.example.com', rpName: 'auth-system', origins: ['https://auth.example.com'] });
+    expect(loadConfig({ PORT: '4000' }).webauthn).toMatchObject({ rpId: 'localhost', origins: ['http://localhost:4000'] });
+    // An RP ID that is a registrable suffix of the origins' hosts, and several origins.
+    const wide = loadConfig({
+      PUBLIC_URL: 'https://auth.example.com',
+      WEBAUTHN_RP_ID: 'example.com',
+      WEBAUTHN_ORIGINS: 'https://auth.example.com, https://app.example.com',
+      WEBAUTHN_RP_NAME: 'Example',
+    });
+    expect(wide.webauthn).toEqual({
+      rpId: 'example.com',
+      rpName: 'Example',
+      origins: ['https://auth.example.com', 'https://app.example.com'],
+    });
+    // An origin not on the RP ID is refused, named.
+    expect(problemsOf({ PUBLIC_URL: 'https://auth.example.com', WEBAUTHN_ORIGINS: 'https://evil.example.net' })).toEqual([
+      'WEBAUTHN_ORIGINS: https://evil.example.net is not on auth.example.com (WEBAUTHN_RP_ID)',
+    ]);
+    expect(problemsOf({ WEBAUTHN_RP_ID: 'auth.example.com', WEBAUTHN_ORIGINS: 'https://notauth.example.com' }).join('\n')).toMatch(
+      /not on auth\.example\.com/,
+    );
+    // The default origin (PUBLIC_URL) must be on an RP ID that is set explicitly.
+    expect(problemsOf({ PUBLIC_URL: 'https://auth.example.com', WEBAUTHN_RP_ID: 'other.example' }).join('\n')).toMatch(
+      /WEBAUTHN_ORIGINS: https:\/\/auth\.example\.com is not on other\.example/,
+    );
+    expect(problemsOf({ WEBAUTHN_ORIGINS: 'https://auth.example.com/path' }).join('\n')).toMatch(/is not an origin/);
   });
 
   it('accepts a safe production setup and a local database without TLS', () => {

@@ -134,11 +134,18 @@ async function startSession(
 export async function verifyCredentials(svc: AppServices, input: { email: string; password: string; ip: string }): Promise<UserRow> {
   let found: UserRow | undefined;
   // The look-up is inside the limits too: a locked attempt costs no query.
-  const ok = await verifyWithinLimits(passwordAttempts(svc), input, async () => {
-    [found] = await userByEmail(svc.database.db).execute({ email: input.email });
-    // Unknown emails verify against a dummy hash: same work, same answer, same time.
-    return verifyPassword(found?.passwordHash ?? (await svc.dummyHash), input.password);
-  });
+  const ok = await verifyWithinLimits(
+    passwordAttempts(svc),
+    input,
+    async () => {
+      [found] = await userByEmail(svc.database.db).execute({ email: input.email });
+      // Unknown emails verify against a dummy hash: same work, same answer, same time.
+      return verifyPassword(found?.passwordHash ?? (await svc.dummyHash), input.password);
+    },
+    'login_locked',
+    // With a second factor, the failures are forgiven when the MFA step succeeds.
+    () => !(found && hasSecondFactor(found)),
+  );
   const user = found;
   if (!user || !ok) {
     svc.stats.add('auth.loginFailed');

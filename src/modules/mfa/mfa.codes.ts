@@ -23,7 +23,17 @@ export async function confirmedTotpSecret(svc: AppServices, userId: string): Pro
     .select({ sealed: totpFactors.secretSealed })
     .from(totpFactors)
     .where(and(eq(totpFactors.userId, userId), isNotNull(totpFactors.confirmedAt)));
-  return row ? svc.secrets.open(row.sealed, userId) : null;
+  if (!row) return null;
+  try {
+    return svc.secrets.open(row.sealed, userId);
+  } catch (err) {
+    // Sealed under another key: MFA_ENCRYPTION_KEY changed. Nobody's code can be checked until it is restored.
+    svc.logger.error({ err, userId }, 'a TOTP secret does not open with MFA_ENCRYPTION_KEY (was the key changed?)');
+    return problem(
+      'service_unavailable',
+      'Codes from the authenticator app cannot be checked right now: use a recovery code, or try later',
+    );
+  }
 }
 
 /**

@@ -38,7 +38,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
         tags: ['mfa'],
         body: true,
         responses: { 200: TotpEnrolmentSchema },
-        errors: [{ code: 'invalid_credentials', status: 403 }, ...STEP_UP, 'mfa_already_enabled'],
+        errors: [{ code: 'invalid_credentials', status: 403 }, 'mfa_already_enabled'],
       }),
       validate('json', EnrolTotpBody),
       async (c) => {

@@ -6,7 +6,8 @@ import { AuthenticationResponseSchema } from '../passkeys/passkeys.schemas.js';
 
 const currentPassword = z.string().min(1).max(1024);
 
-export const EnrolTotpBody = z.strictObject({ currentPassword, code: mfaCodeSchema.optional() });
+// No step-up code: while TOTP is on, enrolling again is refused (409) before anything is checked.
+export const EnrolTotpBody = z.strictObject({ currentPassword });
 export const TotpEnrolmentSchema = z.object({
   /** Base32, for typing into an authenticator app. */
   secret: z.string(),

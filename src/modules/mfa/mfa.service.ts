@@ -40,7 +40,7 @@ async function replaceRecoveryCodes(tx: Tx, userId: string, now: Date): Promise<
 export async function enrolTotp(
   svc: AppServices,
   caller: { userId: string; ip: string },
-  given: { currentPassword: string; code?: string | undefined },
+  given: { currentPassword: string },
 ): Promise<{ secret: string; otpauthUri: string }> {
   const row = await userRow(svc, caller.userId);
   if (row.totpEnabledAt !== null) problem('mfa_already_enabled', 'TOTP is already on: turn it off first to enrol a new device');

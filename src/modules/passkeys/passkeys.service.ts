@@ -68,9 +68,11 @@ export async function registrationOptions(svc: AppServices, userId: string): Pro
     excludeCredentials: existing.map((p) => ({ id: p.credentialId, ...(transportsOf(p) ? { transports: transportsOf(p)! } : {}) })),
     authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
   });
-  await rememberChallenge(svc.store, options.challenge, { kind: 'register', userId });
+  if (!(await rememberChallenge(svc.store, options.challenge, { kind: 'register', userId }))) unkept();
   return options;
 }
+
+const unkept = (): never => problem('service_unavailable', 'The challenge could not be saved: try again shortly');
 
 const BAD_CHALLENGE = 'The challenge is unknown, expired or already answered: ask for new options';
 
@@ -187,17 +189,18 @@ export async function authenticationOptions(
     ceremony = { kind: 'mfa', ...input.mfa };
   } else if (input.email !== undefined) {
     const [u] = await db.select({ id: users.id }).from(users).where(eq(users.email, input.email));
-    allow = u ? await credentialsOf(u.id) : [];
-    if (allow.length === 0)
-      allow = [{ id: svc.secrets.mac(`passkey-decoy:${input.email}`).toString('base64url'), transports: ['internal', 'hybrid'] }];
+    // Ids only: no transport hint may tell a real entry from the decoy.
+    allow = u ? (await credentialsOf(u.id)).map(({ id }) => ({ id })) : [];
+    if (allow.length === 0) allow = [{ id: svc.secrets.mac(`passkey-decoy:${input.email}`).toString('base64url') }];
   }
   const options = await generateAuthenticationOptions({
     rpID: svc.config.webauthn.rpId,
     allowCredentials: allow,
     timeout: CHALLENGE_TTL_MS,
-    userVerification: 'preferred',
+    // A passkey alone must verify the user (PIN, biometrics); as a second factor, presence is enough.
+    userVerification: ceremony.kind === 'mfa' ? 'preferred' : 'required',
   });
-  await rememberChallenge(svc.store, options.challenge, ceremony);
+  if (!(await rememberChallenge(svc.store, options.challenge, ceremony))) unkept();
   return options;
 }
 

@@ -77,7 +77,7 @@ export function formValues(e: Event): Record<string, string> {
 }
 
 /** A submit handler that marks the form busy while it runs and keeps its problem. */
-export function useSubmit<T extends unknown[]>(run: (...args: T) => Promise<Problem | null | undefined | void>) {
+export function useSubmit<T extends unknown[]>(run: (...args: T) => Promise<Problem | null | undefined>) {
   const [busy, setBusy] = useState(false);
   const [problem, setProblem] = useState<Problem | null>(null);
   const submit = async (...args: T) => {

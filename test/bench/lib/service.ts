@@ -4,7 +4,7 @@
 // archive + npm ci + build under the system temp directory, cached by commit),
 // which is how before/after figures of a change are taken while the tree moves.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -63,6 +63,8 @@ export function prepareService(opts: { ref?: string; tsx?: boolean; build?: bool
 
 /** One Ed25519 key for every service process of a run: tokens work on all of them. */
 export const benchJwk = JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
+/** One MFA_ENCRYPTION_KEY for every service process of a run (production requires one; they share a database). */
+export const benchMfaKey = randomBytes(32).toString('base64');
 export const ADMIN = { email: 'bench-admin@bench.test', password: 'Bench-Admin-Passw0rd!' };
 
 /**
@@ -112,6 +114,7 @@ export async function startService(o: ServiceOptions): Promise<Proc> {
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     JWT_PRIVATE_KEY: benchJwk,
+    MFA_ENCRYPTION_KEY: benchMfaKey,
     // Production needs both; the bench sends no mail (verification is off).
     SMTP_URL: 'smtp://127.0.0.1:9',
     PUBLIC_URL: 'https://bench.example.test',

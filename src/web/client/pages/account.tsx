@@ -22,7 +22,7 @@ type Passkey = { id: string; name: string; createdAt: string; lastUsedAt: string
 function QrCode(props: { text: string }) {
   const { data, size } = encode(props.text, { border: 2 });
   const cells: string[] = [];
-  data.forEach((row, y) => row.forEach((on, x) => on && cells.push(`M${x} ${y}h1v1h-1z`)));
+  for (const [y, row] of data.entries()) for (const [x, on] of row.entries()) if (on) cells.push(`M${x} ${y}h1v1h-1z`);
   return (
     <svg class="qr" viewBox={`0 0 ${size} ${size}`} role="img" aria-label="QR code for your authenticator app" shape-rendering="crispEdges">
       <rect width={size} height={size} fill="#fff" />

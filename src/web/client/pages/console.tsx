@@ -83,7 +83,7 @@ function FirstRun() {
   const [open, setOpen] = useState<boolean | null>(null);
   useEffect(() => {
     // An empty body answers 400 while setup is open, 404 once an admin exists.
-    void api.setup.admin.$post({ json: {} as never }).then((res) => setOpen(res.status !== 404));
+    void api.setup.admin.$post({ json: {} as never }).then((res) => setOpen((res.status as number) !== 404));
   }, []);
   const form = useSubmit(async (e: Event) => {
     const v = formValues(e);
@@ -309,13 +309,15 @@ function Roles(props: { can: (p: string) => boolean }) {
     const out = await read(await api.roles.$post({ json: { name: v.name ?? '', description: v.description ?? '' } }));
     if (!out.ok) return out.problem;
     (e.target as HTMLFormElement).reset();
-    return load.submit();
+    await load.submit();
+    return null;
   });
   const remove = useSubmit(async (name: string) => {
     if (!confirm(`Delete the role ${name}? Its members lose it.`)) return null;
     const out = await read(await api.roles[':role'].$delete({ param: { role: name } }), [204]);
     if (!out.ok) return out.problem;
-    return load.submit();
+    await load.submit();
+    return null;
   });
   const editable = props.can('roles:update');
   return (
