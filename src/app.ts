@@ -21,6 +21,7 @@ import { requestId } from './middleware/request-id.js';
 import { adminRoutes } from './modules/admin/admin.routes.js';
 import { authRoutes, wellKnownRoutes } from './modules/auth/auth.routes.js';
 import { opsRoutes } from './modules/ops/ops.routes.js';
+import { webRoutes } from './web/web.routes.js';
 import { postsRoutes } from './modules/posts/posts.routes.js';
 import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
 import { rolesRoutes } from './modules/roles/roles.routes.js';
@@ -31,6 +32,7 @@ import { hasSecondFactorNow } from './modules/mfa/mfa.step.js';
 import { mfaPolicy } from './middleware/mfa-policy.js';
 import { passkeyAccountRoutes, passkeyLoginRoutes } from './modules/passkeys/passkeys.routes.js';
 import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
+import { setupRoutes } from './modules/setup/setup.routes.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
 import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/access-tokens.js';
@@ -56,7 +58,7 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
   return {
     ...deps,
     audit: new AuditWriter(deps.database.db, deps.logger, metrics, { ...opts.audit, enabled: deps.config.audit.enabled }),
-    stats: new StatsCounters(deps.database.db, deps.logger, metrics.txRetries),
+    stats: new StatsCounters(deps.database.db, deps.logger, metrics.txRetries, { clock: deps.clock }),
     roleCache: new RoleCache(deps.database.db, deps.clock),
     verifyToken: createTokenVerifier(deps.keyRing, {
       issuer: deps.config.jwt.issuer,
@@ -124,6 +126,8 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
       '/',
       opsRoutes(svc, () => self!),
     )
+    // The hosted pages and their assets: static, outside the API chain (they call the API like any frontend).
+    .route('/', webRoutes())
     .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
     .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock }))
     .use(limitBody(config.bodyLimitBytes))
@@ -155,7 +159,8 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
     .route('/users', usersRoutes(svc))
     .route('/', rolesRoutes(svc))
     .route('/posts', postsRoutes(svc))
-    .route('/admin', adminRoutes(svc));
+    .route('/admin', adminRoutes(svc))
+    .route('/setup', setupRoutes(svc));
 
   self = app;
   const allowed = methodIndex(app);

@@ -12,6 +12,7 @@ import { FileMailer } from './adapters/mail/file-mailer.js';
 import { SmtpMailer } from './adapters/mail/smtp-mailer.js';
 import type { Mailer } from './adapters/mail/mailer.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
+import { prepareSetupToken } from './modules/setup/setup.service.js';
 import { loadKeyRing } from './security/key-ring.js';
 import { loadSecretBox } from './security/secret-box.js';
 import { MemoryStore } from './store/memory.js';
@@ -96,6 +97,8 @@ export async function startWith(
   let server: Listening;
   try {
     await prepareDatabase(deps);
+    // First run: a setup token while no admin exists; a leftover one removed once one does.
+    await prepareSetupToken(deps);
     handle = createApp(deps, appOptions);
     await handle.services.dummyHash;
     server = await listen(handle, { port: config.port, hostname: config.host });

@@ -1,10 +1,11 @@
 // Usage counters for /admin/stats, kept as local deltas and added to the
 // stats_counters table in batched upserts, so they survive restarts and add up
-// across instances.
-import { sql } from 'drizzle-orm';
+// across instances. A few of them are also kept per hour (stats_hourly) for
+// /admin/stats/timeline, by the same batches.
+import { lt, sql } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
-import { statsCounters } from '../db/schema.js';
-import { withTx, type TxOptions } from '../db/tx.js';
+import { statsCounters, statsHourly } from '../db/schema.js';
+import { retrying, withTx, type TxOptions } from '../db/tx.js';
 import type { Logger } from '../lib/logger.js';
 
 export type CounterName =
@@ -14,59 +15,144 @@ export type CounterName =
   | 'auth.refreshReused'
   | 'access.allowed'
   | 'access.denied'
+  /** Requests refused with 429 rate_limited, whichever limit refused them. */
+  | 'requests.rateLimited'
   | `perm.${string}.allowed`
   | `perm.${string}.denied`;
 
+/** The counters also kept per hour, by their name in a timeline bucket. */
+export const HOURLY_COUNTERS = {
+  'auth.loginSucceeded': 'loginSucceeded',
+  'auth.loginFailed': 'loginFailed',
+  'access.allowed': 'allowed',
+  'access.denied': 'denied',
+  'requests.rateLimited': 'rateLimited',
+} as const satisfies Partial<Record<CounterName, string>>;
+
+const HOURLY = new Set<string>(Object.keys(HOURLY_COUNTERS));
+
+export const HOUR_MS = 3_600_000;
+/** Hours of buckets kept: the longest timeline GET /admin/stats/timeline shows. */
+export const TIMELINE_HOURS = 168;
+
+/** The start of the hour (UTC) that `ms` falls in. */
+export const hourOf = (ms: number) => Math.floor(ms / HOUR_MS) * HOUR_MS;
+
+function countsOf(hourly: Map<number, Map<string, number>>, hour: number): Map<string, number> {
+  let counts = hourly.get(hour);
+  if (!counts) {
+    counts = new Map();
+    hourly.set(hour, counts);
+  }
+  return counts;
+}
+
 export class StatsCounters {
   private deltas = new Map<string, number>();
+  /** Hour start (ms) -> counter -> delta. */
+  private hourly = new Map<number, Map<string, number>>();
   private timer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  /** The hour of the last pruning of stats_hourly by this instance. */
+  private prunedHour: number | undefined;
+  private readonly clock: () => number;
+  private readonly flushMs: number;
 
   constructor(
     private readonly db: Db,
     private readonly logger: Logger,
     private readonly retries: TxOptions['retries'],
-    private readonly flushMs = 1_000,
-  ) {}
+    opts: { clock?: () => number; flushMs?: number } = {},
+  ) {
+    this.clock = opts.clock ?? Date.now;
+    this.flushMs = opts.flushMs ?? 1_000;
+  }
 
   add(name: CounterName, n = 1): void {
     this.deltas.set(name, (this.deltas.get(name) ?? 0) + n);
+    if (HOURLY.has(name)) {
+      const counts = countsOf(this.hourly, hourOf(this.clock()));
+      counts.set(name, (counts.get(name) ?? 0) + n);
+    }
+    this.schedule();
+  }
+
+  /** Writes what was added so far, waiting for a write in progress first (it may predate the latest adds). */
+  async flush(): Promise<void> {
+    while (this.flushing) await this.flushing;
+    if (this.deltas.size === 0 && this.hourly.size === 0) return;
+    this.flushing = this.write().finally(() => {
+      this.flushing = undefined;
+    });
+    return this.flushing;
+  }
+
+  private schedule(): void {
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
       void this.flush();
     }, this.flushMs);
   }
 
-  flush(): Promise<void> {
-    this.flushing ??= this.write().finally(() => {
-      this.flushing = undefined;
-    });
-    return this.flushing;
-  }
-
   private async write(): Promise<void> {
-    if (this.deltas.size === 0) return;
     const batch = this.deltas;
+    const hourlyBatch = this.hourly;
     this.deltas = new Map();
+    this.hourly = new Map();
     const rows = [...batch].map(([name, value]) => ({ name, value }));
+    const hourlyRows = [...hourlyBatch].flatMap(([hour, counts]) =>
+      [...counts].map(([name, value]) => ({ hour: new Date(hour), name, value })),
+    );
     try {
       await withTx(
         this.db,
         async (tx) => {
-          await tx
-            .insert(statsCounters)
-            .values(rows)
-            .onConflictDoUpdate({ target: statsCounters.name, set: { value: sql`${statsCounters.value} + excluded.value` } });
+          if (rows.length > 0) {
+            await tx
+              .insert(statsCounters)
+              .values(rows)
+              .onConflictDoUpdate({ target: statsCounters.name, set: { value: sql`${statsCounters.value} + excluded.value` } });
+          }
+          if (hourlyRows.length > 0) {
+            await tx
+              .insert(statsHourly)
+              .values(hourlyRows)
+              .onConflictDoUpdate({
+                target: [statsHourly.hour, statsHourly.name],
+                set: { value: sql`${statsHourly.value} + excluded.value` },
+              });
+          }
         },
         { retries: this.retries },
       );
     } catch (err) {
       for (const [k, v] of batch) this.deltas.set(k, (this.deltas.get(k) ?? 0) + v);
+      for (const [hour, counts] of hourlyBatch) {
+        const into = countsOf(this.hourly, hour);
+        for (const [k, v] of counts) into.set(k, (into.get(k) ?? 0) + v);
+      }
       this.logger.warn({ err }, 'stats flush failed; will retry');
-      this.timer ??= setTimeout(() => {
-        this.timer = undefined;
-        void this.flush();
-      }, this.flushMs);
+      this.schedule();
+      return;
+    }
+    await this.pruneHourly();
+  }
+
+  /**
+   * Once an hour per instance: drop the buckets older than the longest
+   * timeline. Its own statement, after the upsert, so that it never makes a
+   * batch conflict (and retry) with another instance's.
+   */
+  private async pruneHourly(): Promise<void> {
+    const hour = hourOf(this.clock());
+    if (this.prunedHour === hour) return;
+    this.prunedHour = hour;
+    const cutoff = new Date(hour - (TIMELINE_HOURS - 1) * HOUR_MS);
+    try {
+      await retrying(() => this.db.delete(statsHourly).where(lt(statsHourly.hour, cutoff)), { retries: this.retries });
+    } catch (err) {
+      this.prunedHour = undefined;
+      this.logger.warn({ err }, 'pruning hourly stats failed; will retry with the next flush');
     }
   }
 

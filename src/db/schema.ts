@@ -246,3 +246,17 @@ export const statsCounters = pgTable('stats_counters', {
   value: bigint('value', { mode: 'number' }).notNull().default(0),
   createdAt: ts('created_at').notNull().default(sql`now()`),
 });
+
+/**
+ * The same kind of counters per hour (GET /admin/stats/timeline): `hour` is the
+ * bucket's start, on the hour. Rows older than the longest timeline are pruned.
+ */
+export const statsHourly = pgTable(
+  'stats_hourly',
+  {
+    hour: ts('hour').notNull(),
+    name: text('name').notNull(),
+    value: bigint('value', { mode: 'number' }).notNull().default(0),
+  },
+  (t) => [primaryKey({ name: 'stats_hourly_pkey', columns: [t.hour, t.name] })],
+);

@@ -58,6 +58,7 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     }
     const err = c.error;
     const problemCode = err instanceof Problem ? err.code : undefined;
+    if (problemCode === 'rate_limited') opts.stats.add('requests.rateLimited');
     const detail =
       (err instanceof Problem ? err.extra.audit : undefined) ??
       c.get('auditDetail') ??

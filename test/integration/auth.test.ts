@@ -77,8 +77,8 @@ describe.each(BACKENDS)('identity and tokens on %s', (backend) => {
       expect(Buffer.from(res.body.refreshToken, 'base64url').length).toBeGreaterThanOrEqual(32);
       const { header, payload } = decode(res.body.accessToken);
       expect(header).toMatchObject({ alg: 'EdDSA', typ: 'JWT', kid: expect.any(String) });
-      expect(Object.keys(payload).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub']);
-      expect(payload).toMatchObject({ iss: 'auth-system', aud: 'auth-system', sub: s.userId, roles: ['user'] });
+      expect(Object.keys(payload).sort()).toEqual(['amr', 'aud', 'exp', 'iat', 'iss', 'jti', 'roles', 'sid', 'sub']);
+      expect(payload).toMatchObject({ iss: 'auth-system', aud: 'auth-system', sub: s.userId, roles: ['user'], amr: ['pwd'] });
       expect(payload.exp - payload.iat).toBe(900);
     });
 

@@ -177,6 +177,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       },
       'GET /admin/logs': async () => ({ method: 'GET', path: '/admin/logs' }),
       'GET /admin/stats': async () => ({ method: 'GET', path: '/admin/stats' }),
+      'GET /admin/stats/timeline': async () => ({ method: 'GET', path: '/admin/stats/timeline' }),
     };
 
   /**

@@ -1,11 +1,11 @@
-// /admin: the audit log and usage statistics.
+// /admin: the audit log and usage statistics (totals, and per hour).
 import { Hono } from 'hono';
 import type { AppServices } from '../../deps.js';
 import type { AppEnv } from '../../middleware/app-env.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { LogListSchema, LogsQuery, StatsSchema } from './admin.schemas.js';
-import { getStats, listLogs } from './admin.service.js';
+import { LogListSchema, LogsQuery, StatsSchema, StatsTimelineSchema, TimelineQuery } from './admin.schemas.js';
+import { getStats, getStatsTimeline, listLogs } from './admin.service.js';
 
 export const adminRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
@@ -33,4 +33,19 @@ export const adminRoutes = (svc: AppServices) =>
         responses: { 200: StatsSchema },
       }),
       async (c) => c.json(await getStats(svc), 200),
+    )
+    .get(
+      '/stats/timeline',
+      declareRoute({
+        action: 'admin.stats.timeline',
+        personal: true,
+        summary: 'Sign-ins, permission checks and rate-limit refusals per hour',
+        description:
+          'One bucket per hour (`start` on the hour, UTC), oldest first, the current hour last; `hours` is 1 to 168 (default 24). Counted per hour as they happen, on every instance, and kept for 168 hours.',
+        permission: 'admin:stats:read',
+        tags: ['admin'],
+        responses: { 200: StatsTimelineSchema },
+      }),
+      validate('query', TimelineQuery),
+      async (c) => c.json(await getStatsTimeline(svc, c.req.valid('query').hours), 200),
     );

@@ -53,3 +53,26 @@ export const StatsSchema = z.object({
   }),
 });
 export type Stats = z.infer<typeof StatsSchema>;
+
+export const TimelineQuery = z.strictObject({
+  hours: z
+    .string()
+    .regex(/^\d{1,3}$/, 'Must be an integer from 1 to 168')
+    .transform(Number)
+    .pipe(z.number().int().min(1, 'Must be at least 1').max(168, 'Must be at most 168'))
+    .default(24),
+});
+
+export const TimelineBucketSchema = z.object({
+  /** The hour's start, on the hour (UTC). */
+  start: z.iso.datetime(),
+  loginSucceeded: z.number().int(),
+  loginFailed: z.number().int(),
+  allowed: z.number().int(),
+  denied: z.number().int(),
+  rateLimited: z.number().int(),
+});
+export type TimelineBucket = z.infer<typeof TimelineBucketSchema>;
+
+export const StatsTimelineSchema = z.object({ buckets: z.array(TimelineBucketSchema) });
+export type StatsTimeline = z.infer<typeof StatsTimelineSchema>;

@@ -1,12 +1,13 @@
-// The audit log's read side, its retention, and the usage statistics.
+// The audit log's read side, its retention, and the usage statistics (totals and per hour).
 import { and, count, eq, gt, gte, isNull, lt, lte, min, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/connect.js';
 import type { AppServices } from '../../deps.js';
 import { newestFirstBackward, olderThan } from '../../db/keyset.js';
-import { auditLogs, posts, roles, sessions, statsCounters, userRoles, users } from '../../db/schema.js';
+import { auditLogs, posts, roles, sessions, statsCounters, statsHourly, userRoles, users } from '../../db/schema.js';
+import { HOUR_MS, HOURLY_COUNTERS, hourOf } from '../../audit/stats.js';
 import { cursorOf, pageOf } from '../../lib/page.js';
 import { ALL_PERMISSIONS } from '../../security/permissions.js';
-import type { Stats } from './admin.schemas.js';
+import type { Stats, StatsTimeline, TimelineBucket } from './admin.schemas.js';
 
 export type LogQuery = {
   limit: number;
@@ -109,4 +110,29 @@ export async function getStats(svc: AppServices): Promise<Stats> {
     },
     access: { allowed: counter('access.allowed'), denied: counter('access.denied'), byPermission },
   };
+}
+
+/** The last `hours` hourly buckets, oldest first, the current hour last; hours without a row are zeros. */
+export async function getStatsTimeline(svc: AppServices, hours: number): Promise<StatsTimeline> {
+  await svc.stats.flush();
+  const last = hourOf(svc.clock());
+  const first = last - (hours - 1) * HOUR_MS;
+  const rows = await svc.database.db
+    .select()
+    .from(statsHourly)
+    .where(and(gte(statsHourly.hour, new Date(first)), lte(statsHourly.hour, new Date(last))));
+  const buckets: TimelineBucket[] = Array.from({ length: hours }, (_, i) => ({
+    start: new Date(first + i * HOUR_MS).toISOString(),
+    loginSucceeded: 0,
+    loginFailed: 0,
+    allowed: 0,
+    denied: 0,
+    rateLimited: 0,
+  }));
+  for (const r of rows) {
+    const field = HOURLY_COUNTERS[r.name as keyof typeof HOURLY_COUNTERS];
+    const bucket = buckets[(r.hour.getTime() - first) / HOUR_MS];
+    if (field && bucket) bucket[field] += Number(r.value);
+  }
+  return { buckets };
 }

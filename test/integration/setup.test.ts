@@ -1,0 +1,140 @@
+// First run (docs/api.md "POST /setup/admin"): the setup token in DATA_DIR and
+// the first admin made with it, on both database backends.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { prepareSetupToken } from '../../src/modules/setup/setup.service.js';
+import { createTestApp, testConfig } from '../helpers/app.js';
+import { client, login, loginAdmin, PASSWORD, uniqueEmail } from '../helpers/http.js';
+import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { useTestApp } from '../helpers/use-app.js';
+
+/** testConfig sets a bootstrap admin; empty values unset it. */
+const NO_BOOTSTRAP = { BOOTSTRAP_ADMIN_EMAIL: '', BOOTSTRAP_ADMIN_PASSWORD: '' };
+
+const adminBody = (token: string, email = uniqueEmail('first')) => ({ token, email, password: PASSWORD, name: 'First Admin' });
+
+describe.each(BACKENDS)('first run on %s', (backend) => {
+  describe('while no admin exists', () => {
+    const app = useTestApp(backend, { overrides: NO_BOOTSTRAP });
+    const { call } = app;
+    let path: string | null;
+    let token: string;
+
+    beforeAll(async () => {
+      path = await prepareSetupToken(app.t.deps);
+      token = readFileSync(path!, 'utf8').trim();
+    });
+
+    it('writes a one-time token of 256 bits to DATA_DIR/setup-token (0600) and logs the path, never the token', async () => {
+      expect(path).toBe(join(app.t.deps.config.dataDir, 'setup-token'));
+      expect(statSync(path!).mode & 0o777).toBe(0o600);
+      expect(Buffer.from(token, 'base64url').length).toBeGreaterThanOrEqual(32);
+      expect(app.t.logs.text).toContain(path);
+      expect(app.t.logs.text).not.toContain(token);
+      // Another start before setup is done keeps the same token.
+      expect(await prepareSetupToken(app.t.deps)).toBe(path);
+      expect(readFileSync(path!, 'utf8').trim()).toBe(token);
+    });
+
+    it('refuses a wrong token with 403 forbidden', async () => {
+      for (const wrong of [randomBytes(32).toString('base64url'), `${token}x`, token.slice(0, -1), 'x']) {
+        const res = await call('POST', '/setup/admin', { body: adminBody(wrong) });
+        expect([res.status, res.body.code]).toEqual([403, 'forbidden']);
+      }
+      expect(existsSync(path!)).toBe(true);
+    });
+
+    it('holds the password to the register rules', async () => {
+      const short = await call('POST', '/setup/admin', { body: { ...adminBody(token), password: 'short' } });
+      expect([short.status, short.body.code]).toEqual([400, 'validation_failed']);
+      expect(short.body.errors).toContainEqual({ path: 'password', message: expect.any(String) });
+      const common = await call('POST', '/setup/admin', { body: { ...adminBody(token), password: 'password123' } });
+      expect([common.status, common.body.code]).toEqual([400, 'validation_failed']);
+      const extra = await call('POST', '/setup/admin', { body: { ...adminBody(token), roles: ['admin'] } });
+      expect([extra.status, extra.body.code]).toEqual([400, 'validation_failed']);
+    });
+
+    it('creates the first admin with the right token; then the token file is gone and the route answers 404', async () => {
+      const email = uniqueEmail('first');
+      const res = await call('POST', '/setup/admin', { body: adminBody(token, email.toUpperCase()) });
+      expect(res.status).toBe(201);
+      expect(res.body.user).toMatchObject({ email, emailVerified: true, name: 'First Admin', roles: ['admin'] });
+      expect(res.body.user).not.toHaveProperty('passwordHash');
+      expect(existsSync(path!)).toBe(false);
+
+      const s = await login(call, email, PASSWORD);
+      const me = await call('GET', '/users/me', { token: s.accessToken });
+      expect(me.body.permissions).toContain('users:delete');
+      expect(me.body.permissions).toContain('admin:stats:read');
+
+      for (const body of [adminBody(token), {}]) {
+        const again = await call('POST', '/setup/admin', { body });
+        expect([again.status, again.body.code]).toEqual([404, 'not_found']);
+      }
+      // The next start writes no new token.
+      expect(await prepareSetupToken(app.t.deps)).toBeNull();
+      expect(existsSync(path!)).toBe(false);
+      expect(app.t.logs.text).not.toContain(token);
+    });
+  });
+
+  describe('with two requests at once', () => {
+    const app = useTestApp(backend, { overrides: NO_BOOTSTRAP });
+
+    it('creates exactly one admin', async () => {
+      const path = (await prepareSetupToken(app.t.deps))!;
+      const token = readFileSync(path, 'utf8').trim();
+      const [a, b] = [uniqueEmail('a'), uniqueEmail('b')];
+      const results = await Promise.all([a, b].map((email) => app.call('POST', '/setup/admin', { body: adminBody(token, email) })));
+      expect(results.map((r) => r.status).sort()).toEqual([201, 404]);
+      const winner = results.find((r) => r.status === 201)!.body.user.email;
+      const s = await login(app.call, winner, PASSWORD);
+      const stats = await app.call('GET', '/admin/stats', { token: s.accessToken });
+      expect(stats.body.users.byRole.admin).toBe(1);
+      expect((await app.call('POST', '/auth/login', { body: { email: winner === a ? b : a, password: PASSWORD } })).status).toBe(401);
+    });
+  });
+
+  it('removes a leftover token file at the next start once an admin comes from BOOTSTRAP_ADMIN_*', async () => {
+    const db = await openDatabase(backend);
+    const first = await createTestApp({ database: db.database, overrides: NO_BOOTSTRAP });
+    const path = (await prepareSetupToken(first.deps))!;
+    expect(existsSync(path)).toBe(true);
+    await first.stop();
+    const dataDir = first.deps.config.dataDir;
+    const restarted = await createTestApp({ database: db.database, config: testConfig({ DATA_DIR: dataDir }) });
+    expect(await prepareSetupToken(restarted.deps)).toBeNull();
+    expect(existsSync(path)).toBe(false);
+    const r = await client(restarted)('POST', '/setup/admin', { body: adminBody('anything') });
+    expect([r.status, r.body.code]).toEqual([404, 'not_found']);
+    await loginAdmin(client(restarted));
+    await restarted.stop();
+    await db.dispose();
+  });
+
+  describe('in production', () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const config = testConfig({
+      ...NO_BOOTSTRAP,
+      NODE_ENV: 'production',
+      JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
+      SMTP_URL: 'smtp://127.0.0.1:2525',
+      PUBLIC_URL: 'https://auth.example.test',
+    });
+    const app = useTestApp(backend, { config, app: { mail: { send: false } } });
+
+    it('writes no token (removing a leftover one) and answers 404 as if the route did not exist', async () => {
+      const leftover = join(config.dataDir, 'setup-token');
+      writeFileSync(leftover, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600 });
+      expect(await prepareSetupToken(app.t.deps)).toBeNull();
+      expect(existsSync(leftover)).toBe(false);
+      for (const body of [adminBody('anything'), {}]) {
+        const res = await app.call('POST', '/setup/admin', { body });
+        expect([res.status, res.body.code]).toEqual([404, 'not_found']);
+      }
+    });
+  });
+});
