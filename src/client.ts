@@ -84,6 +84,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     api,
     getTokens,
     setTokens,
+    // The helpers below read a 200's tokens from a clone: the caller can still read the response.
     /**
      * Sign in and keep the tokens. A user with a second factor gets 401
      * `mfa_required` whose body has `mfaToken` and `methods`: finish with verifyMfa().
@@ -91,7 +92,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     async login(email: string, password: string) {
       const res = await api.auth.login.$post({ json: { email, password } });
       if (res.status === 200) {
-        const pair = await res.json();
+        const pair = (await res.clone().json()) as Tokens;
         await setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
       }
       return res;
@@ -100,7 +101,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     async verifyMfa(mfaToken: string, answer: { code: string } | { passkey: PasskeyAssertion }) {
       const res = await api.auth.mfa.verify.$post({ json: { mfaToken, ...answer } });
       if (res.status === 200) {
-        const pair = await res.json();
+        const pair = (await res.clone().json()) as Tokens;
         await setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
       }
       return res;
@@ -111,7 +112,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     async passkeyLogin(response: PasskeyAssertion) {
       const res = await api.auth.passkey.login.$post({ json: { response } });
       if (res.status === 200) {
-        const pair = await res.json();
+        const pair = (await res.clone().json()) as Tokens;
         await setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
       }
       return res;

@@ -15,6 +15,7 @@ export function Field(props: {
   value?: string;
   hint?: string;
   inputmode?: 'text' | 'numeric' | 'email';
+  autofocus?: boolean;
   problem?: Problem | null;
 }) {
   const id = `f${++ids}-${props.name}`;
@@ -30,6 +31,7 @@ export function Field(props: {
         required={props.required ?? true}
         value={props.value ?? ''}
         inputmode={props.inputmode}
+        autofocus={props.autofocus}
         aria-invalid={error ? 'true' : undefined}
         aria-describedby={error || props.hint ? `${id}-note` : undefined}
       />

@@ -172,38 +172,42 @@ function Sessions() {
   return (
     <section class="card" aria-labelledby="sessions-h">
       <h2 id="sessions-h">Sessions</h2>
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Device</th>
-            <th scope="col">Address</th>
-            <th scope="col">Signed in</th>
-            <th scope="col">Last refreshed</th>
-            <th scope="col">
-              <span class="sr-only">Actions</span>
-            </th>
-          </tr>
-        </thead>
-        <tbody>
-          {items.map((s) => (
+      <div class="scroll">
+        <table>
+          <thead>
             <tr>
-              <td>{s.userAgent || 'unknown'}</td>
-              <td>{s.ip}</td>
-              <td>{when(s.createdAt)}</td>
-              <td>{when(s.lastRefreshedAt)}</td>
-              <td>
-                {s.current ? (
-                  <em>this one</em>
-                ) : (
-                  <button type="button" class="small" onClick={() => action.submit(() => client.endSession(s.id))}>
-                    End
-                  </button>
-                )}
-              </td>
+              <th scope="col">Device</th>
+              <th scope="col">Address</th>
+              <th scope="col">Signed in</th>
+              <th scope="col">Last refreshed</th>
+              <th scope="col">
+                <span class="sr-only">Actions</span>
+              </th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {items.map((s) => (
+              <tr>
+                <td title={s.userAgent}>
+                  {s.userAgent ? (s.userAgent.length > 60 ? `${s.userAgent.slice(0, 57)}…` : s.userAgent) : 'unknown'}
+                </td>
+                <td>{s.ip}</td>
+                <td>{when(s.createdAt)}</td>
+                <td>{when(s.lastRefreshedAt)}</td>
+                <td>
+                  {s.current ? (
+                    <em>this one</em>
+                  ) : (
+                    <button type="button" class="small" onClick={() => action.submit(() => client.endSession(s.id))}>
+                      End
+                    </button>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       <ProblemBox problem={action.problem} />
       <button type="button" class="secondary" onClick={() => action.submit(() => client.endOtherSessions())}>
         Sign out everywhere else

@@ -61,7 +61,7 @@ export function LoginPage() {
   return (
     <Layout title="Sign in">
       <form onSubmit={password.submit} class="card" aria-label="Sign in with your password">
-        <Field label="Email" name="email" type="email" autocomplete="username webauthn" problem={password.problem} />
+        <Field label="Email" name="email" type="email" autocomplete="username webauthn" autofocus problem={password.problem} />
         <Field label="Password" name="password" type="password" autocomplete="current-password" problem={password.problem} />
         <ProblemBox problem={password.problem} />
         <Submit busy={password.busy}>Sign in</Submit>

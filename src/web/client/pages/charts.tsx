@@ -31,9 +31,11 @@ export function BarChart(props: { title: string; labels: string[]; series: Serie
                     class={`bar ${s.cls}`}
                     data-value={String(v)}
                   />
-                  <text x={left + w + 6} y={i * row + 19 + j * 18} class="value">
-                    {String(v)}
-                  </text>
+                  {v > 0 ? (
+                    <text x={left + w + 6} y={i * row + 19 + j * 18} class="value">
+                      {String(v)}
+                    </text>
+                  ) : null}
                 </g>
               );
             })}
@@ -68,7 +70,7 @@ export function TimelineChart(props: { title: string; hours: string[]; series: S
               );
             })}
             {i % 3 === 0 ? (
-              <text x={i * slot + slot / 2} y={height - 10} text-anchor="middle" class="label">
+              <text x={i === 0 ? 2 : i * slot + slot / 2} y={height - 10} text-anchor={i === 0 ? 'start' : 'middle'} class="label">
                 {h}
               </text>
             ) : null}

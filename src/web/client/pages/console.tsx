@@ -5,6 +5,8 @@ import { useEffect, useState } from 'hono/jsx/dom';
 import { api, client, read, signedIn, type Problem } from '../api.js';
 import { Field, formValues, Layout, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
+// Pure constants, shared with the server: guest can only ever hold these.
+import { GUEST_ALLOWED, type Permission } from '../../../security/permissions.js';
 
 type Me = { id: string; email: string; roles: string[]; permissions: string[] };
 type User = {
@@ -159,36 +161,38 @@ function Users(props: { can: (p: string) => boolean }) {
         <Submit busy={load.busy}>Search</Submit>
       </form>
       <ProblemBox problem={load.problem} />
-      <table>
-        <thead>
-          <tr>
-            <th scope="col">Email</th>
-            <th scope="col">Name</th>
-            <th scope="col">Roles</th>
-            <th scope="col">Second factor</th>
-            <th scope="col">Created</th>
-          </tr>
-        </thead>
-        <tbody>
-          {pages.items.map((u) => (
-            <tr class={picked?.id === u.id ? 'picked' : ''}>
-              <td>
-                <button type="button" class="link" onClick={() => setPicked(u)}>
-                  {u.email}
-                </button>
-              </td>
-              <td>{u.name}</td>
-              <td>{u.roles.join(', ')}</td>
-              <td>
-                {u.mfa.totp || u.mfa.passkeys
-                  ? [u.mfa.totp ? 'TOTP' : '', u.mfa.passkeys ? `${u.mfa.passkeys} passkey(s)` : ''].filter(Boolean).join(', ')
-                  : '—'}
-              </td>
-              <td>{when(u.createdAt)}</td>
+      <div class="scroll">
+        <table>
+          <thead>
+            <tr>
+              <th scope="col">Email</th>
+              <th scope="col">Name</th>
+              <th scope="col">Roles</th>
+              <th scope="col">Second factor</th>
+              <th scope="col">Created</th>
             </tr>
-          ))}
-        </tbody>
-      </table>
+          </thead>
+          <tbody>
+            {pages.items.map((u) => (
+              <tr class={picked?.id === u.id ? 'picked' : ''}>
+                <td>
+                  <button type="button" class="link" onClick={() => setPicked(u)}>
+                    {u.email}
+                  </button>
+                </td>
+                <td>{u.name}</td>
+                <td>{u.roles.join(', ')}</td>
+                <td>
+                  {u.mfa.totp || u.mfa.passkeys
+                    ? [u.mfa.totp ? 'TOTP' : '', u.mfa.passkeys ? `${u.mfa.passkeys} passkey(s)` : ''].filter(Boolean).join(', ')
+                    : '—'}
+                </td>
+                <td>{when(u.createdAt)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
       {pages.nextCursor ? (
         <button type="button" class="secondary" onClick={() => load.submit(filter, pages.nextCursor!)}>
           More users
@@ -294,10 +298,13 @@ function Roles(props: { can: (p: string) => boolean }) {
     return null;
   });
   useEffect(() => void load.submit(), []);
-  const toggle = useSubmit(async (role: Role, permission: string, on: boolean) => {
+  const toggle = useSubmit(async (role: Role, permission: string, box: HTMLInputElement) => {
+    const on = box.checked;
     const permissions = on ? [...role.permissions, permission] : role.permissions.filter((x) => x !== permission);
     const out = await read<Role>(await api.roles[':role'].permissions.$put({ param: { role: role.name }, json: { permissions } }));
     if (!out.ok) {
+      // Refused: the box shows what the role really holds.
+      box.checked = !on;
       await load.submit();
       return out.problem;
     }
@@ -325,7 +332,7 @@ function Roles(props: { can: (p: string) => boolean }) {
       <ProblemBox problem={load.problem ?? toggle.problem ?? remove.problem} />
       <div class="scroll">
         <table class="matrix">
-          <caption>Permissions of each role (admin always holds every one)</caption>
+          <caption>Permissions of each role (admin always holds every one; guest, anyone at all, only the open ones)</caption>
           <thead>
             <tr>
               <th scope="col">Permission</th>
@@ -355,8 +362,10 @@ function Roles(props: { can: (p: string) => boolean }) {
                       type="checkbox"
                       aria-label={`${r.name}: ${p.name}`}
                       checked={r.permissions.includes(p.name)}
-                      disabled={!editable || r.name === 'admin' || toggle.busy}
-                      onChange={(e: Event) => toggle.submit(r, p.name, (e.target as HTMLInputElement).checked)}
+                      disabled={
+                        !editable || r.name === 'admin' || (r.name === 'guest' && !GUEST_ALLOWED.has(p.name as Permission)) || toggle.busy
+                      }
+                      onChange={(e: Event) => toggle.submit(r, p.name, e.target as HTMLInputElement)}
                     />
                   </td>
                 ))}
@@ -468,14 +477,19 @@ function Stats() {
       read<{ buckets: Bucket[] }>(await api.admin.stats.timeline.$get({ query: { hours: '24' } })),
     ]);
     if (!s.ok) return s.problem;
-    if (!t.ok) return t.problem;
     setStats(s.data);
+    if (!t.ok) return t.problem;
     setBuckets(t.data.buckets);
     return null;
   });
   useEffect(() => void load.submit(), []);
   if (!stats) return <ProblemBox problem={load.problem} />;
-  const perms = Object.keys(stats.access.byPermission).sort();
+  // Shown above the charts when only the timeline failed.
+  const timelineProblem = load.problem;
+  // Only permissions that were checked at all: a long list of zeros says nothing.
+  const perms = Object.keys(stats.access.byPermission)
+    .filter((p) => stats.access.byPermission[p]!.allowed + stats.access.byPermission[p]!.denied > 0)
+    .sort();
   const roles = Object.keys(stats.users.byRole).sort();
   const hours = buckets.map((b) => new Date(b.start).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }));
   const series = (k: keyof Omit<Bucket, 'start'>) => buckets.map((b) => b[k]);
@@ -485,6 +499,7 @@ function Stats() {
         {stats.users.total} users · {stats.sessions.active} active sessions · {stats.posts.total} posts · {stats.auth.loginSucceeded}{' '}
         sign-ins, {stats.auth.loginFailed} failed
       </p>
+      <ProblemBox problem={timelineProblem} />
       <TimelineChart
         title="Sign-ins in the last 24 hours"
         hours={hours}
@@ -513,7 +528,7 @@ function Stats() {
       <BarChart
         title="Users by role"
         labels={roles}
-        series={[{ name: 'Users', cls: 's-ok', values: roles.map((r) => stats.users.byRole[r]!) }]}
+        series={[{ name: 'Role memberships', cls: 's-ok', values: roles.map((r) => stats.users.byRole[r]!) }]}
       />
     </section>
   );
