@@ -33,6 +33,7 @@ import { mfaPolicy } from './middleware/mfa-policy.js';
 import { passkeyAccountRoutes, passkeyLoginRoutes } from './modules/passkeys/passkeys.routes.js';
 import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
 import { setupRoutes } from './modules/setup/setup.routes.js';
+import { isSetupOpen } from './modules/setup/setup.service.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
 import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/access-tokens.js';
@@ -127,7 +128,7 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
       opsRoutes(svc, () => self!),
     )
     // The hosted pages and their assets: static, outside the API chain (they call the API like any frontend).
-    .route('/', webRoutes())
+    .route('/', webRoutes({ setupOpen: () => isSetupOpen(svc) }))
     .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
     .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock }))
     .use(limitBody(config.bodyLimitBytes))

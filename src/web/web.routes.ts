@@ -40,7 +40,7 @@ const PAGE_HEADERS = {
 
 const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (ch) => `&#${ch.charCodeAt(0)};`);
 
-function shell(path: keyof typeof PAGES): string {
+function shell(path: keyof typeof PAGES, firstRun = false): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -52,7 +52,7 @@ function shell(path: keyof typeof PAGES): string {
 <script type="module" src="/assets/app.js"></script>
 </head>
 <body>
-<main id="app" data-page="${path.slice(1)}"><noscript>This page needs JavaScript.</noscript></main>
+<main id="app" data-page="${path.slice(1)}"${firstRun ? ' data-first-run="open"' : ''}><noscript>This page needs JavaScript.</noscript></main>
 </body>
 </html>
 `;
@@ -64,12 +64,16 @@ const page = (operationId: string, summary: string, responses: Record<string, ob
     typeof describeRoute
   >[0]);
 
-export const webRoutes = () => {
+export const webRoutes = (opts: { setupOpen: () => Promise<boolean> }) => {
   const app = new Hono();
   for (const path of Object.keys(PAGES) as (keyof typeof PAGES)[]) {
     const html = shell(path);
-    app.get(path, page(`pages.${path.slice(1).replace(/-/g, '_')}`, `Hosted page: ${PAGES[path]}`, { 200: { description: 'HTML' } }), (c) =>
-      c.html(html, 200, PAGE_HEADERS),
+    // /console says whether first-run setup is open (one indexed query), so the page need not probe the API.
+    const firstRun = path === '/console' ? shell(path, true) : html;
+    app.get(
+      path,
+      page(`pages.${path.slice(1).replace(/-/g, '_')}`, `Hosted page: ${PAGES[path]}`, { 200: { description: 'HTML' } }),
+      async (c) => c.html(path === '/console' && (await opts.setupOpen()) ? firstRun : html, 200, PAGE_HEADERS),
     );
   }
   app.get(

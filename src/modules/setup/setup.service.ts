@@ -78,9 +78,14 @@ export async function prepareSetupToken(deps: Pick<Deps, 'config' | 'database' |
   return path;
 }
 
+/** Whether first-run setup is open: nobody holds `admin`, and not in production. */
+export async function isSetupOpen(svc: Pick<AppServices, 'config' | 'database'>): Promise<boolean> {
+  return !svc.config.production && !(await adminExists(svc.database.db));
+}
+
 /** Setup is closed once anyone holds `admin`, and always in production: the route then answers as if it did not exist. */
 export async function assertSetupOpen(svc: Pick<AppServices, 'config' | 'database'>): Promise<void> {
-  if (svc.config.production || (await adminExists(svc.database.db))) problem('not_found', 'No route for POST /setup/admin');
+  if (!(await isSetupOpen(svc))) problem('not_found', 'No route for POST /setup/admin');
 }
 
 /** Compared as digests of equal length, in constant time. */

@@ -82,11 +82,8 @@ export function ConsolePage() {
 
 /** Not signed in: sign in, or (while no admin exists) create the first one with the setup token. */
 function FirstRun() {
-  const [open, setOpen] = useState<boolean | null>(null);
-  useEffect(() => {
-    // An empty body answers 400 while setup is open, 404 once an admin exists.
-    void api.setup.admin.$post({ json: {} as never }).then((res) => setOpen((res.status as number) !== 404));
-  }, []);
+  // The server marks the page while nobody holds admin yet (and never in production).
+  const open = document.getElementById('app')?.dataset.firstRun === 'open';
   const form = useSubmit(async (e: Event) => {
     const v = formValues(e);
     const out = await read(
