@@ -86,6 +86,20 @@ const SECURITY_HEADERS = {
   'Referrer-Policy': 'no-referrer',
 } as const;
 
+/**
+ * Whether first-run setup is open, asked of the database until the answer is
+ * no: once an admin exists there always is one (the last admin cannot go), so
+ * /console page loads stop costing a query.
+ */
+function setupOpenUntilClosed(svc: AppServices): () => Promise<boolean> {
+  let closed = false;
+  return async () => {
+    if (closed) return false;
+    closed = !(await isSetupOpen(svc));
+    return !closed;
+  };
+}
+
 function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number }) {
   const { config } = svc;
   const corsOrigins = new Set(config.corsOrigins);
@@ -128,7 +142,7 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
       opsRoutes(svc, () => self!),
     )
     // The hosted pages and their assets: static, outside the API chain (they call the API like any frontend).
-    .route('/', webRoutes({ setupOpen: () => isSetupOpen(svc) }))
+    .route('/', webRoutes({ setupOpen: setupOpenUntilClosed(svc) }))
     .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
     .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock }))
     .use(limitBody(config.bodyLimitBytes))
