@@ -3,7 +3,7 @@
 //
 //   npm run bench                      full run (about 25 min; the first one also seeds 1M rows)
 //   npm run bench -- --quick           short durations, one round: for iterating (about 5 min)
-//   npm run bench -- --only 1,2,6      a subset (scenarios 1-7, `embedded`)
+//   npm run bench -- --only 1,2,6      a subset (scenarios 1-8, `embedded`)
 //   npm run bench -- --profile         CPU profiles of the service under scenarios 1 (audit on and off), 2 and 3 (--only 3 for one)
 //   npm run bench -- --ref HEAD~1      bench a committed revision (isolated snapshot) instead of the tree
 //   npm run bench -- --tsx             run src/ through tsx instead of compiling to dist/
@@ -19,7 +19,9 @@ import { databaseExists, recreateDatabase, tableCounts, urlFor } from './lib/pg.
 import { printProfile, summariseProfile, type ProfileSummary } from './lib/profile.js';
 import { closeMeter, waitForQuiet } from './lib/machine.js';
 import { sampleRss, type Proc } from './lib/proc.js';
+import { freshTokens } from './lib/fresh-tokens.js';
 import {
+  benchJwk,
   extraServiceEnv,
   imageNodeFlags,
   prepareService,
@@ -230,7 +232,53 @@ async function phaseEmpty(build: ServiceBuild, baseline: Proc) {
     if (postsPage2) record('info.posts.page2', await load({ ...spec.posts(on), url: postsPage2 }));
   }
   if (off) await stopService(off);
+  if (wants('8')) await phaseFreshTokens(on);
   return { on, setup };
+}
+
+/**
+ * Scenario 8: GET /users/me where every request carries an access token the
+ * service has not verified before (10,000 users, 3 tokens each, more than the
+ * verified-token cache holds), against a bare server verifying the same EdDSA
+ * tokens: what is left of the service's cost once signature checks dominate.
+ */
+async function phaseFreshTokens(on: Proc) {
+  log('fresh tokens: GET /users/me, every token new to the service, vs raw EdDSA verify');
+  const tokens = await freshTokens({ databaseUrl: urlFor(DB_EMPTY), jwk: benchJwk, users: 10_000, perUser: 3 });
+  log(`  ${tokens.length} tokens signed; warming the 10,000 users' state with one request each`);
+  // Every user once, with their first token, so their session, roles and profile are in the store
+  // (the steady state of scenario 1); the load then uses only tokens never sent before.
+  const users = 10_000;
+  const warm = tokens.slice(0, users);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: S.connections }, async () => {
+      while (next < warm.length) {
+        const t = warm[next++]!;
+        const res = await fetch(`${on.url}/users/me`, { headers: { authorization: `Bearer ${t}` } });
+        if (res.status !== 200) throw new Error(`warming /users/me: ${res.status}`);
+        await res.arrayBuffer();
+      }
+    }),
+  );
+  const unseen = tokens.slice(users);
+  const raw = await startBenchServer('jwt-verify-raw', 'jwt-verify-server.ts', runDir, '/healthz', { JWT_PRIVATE_KEY: benchJwk });
+  const fresh = (p: Proc): LoadSpec => ({
+    url: `${p.url}/users/me`,
+    connections: S.connections,
+    durationS: S.durationS,
+    warmupS: S.warmupS,
+    target: p,
+    requests: rotating(unseen, (t) => ({ method: 'GET', path: '/users/me', headers: { authorization: `Bearer ${t}` } })),
+  });
+  try {
+    for (let r = 0; r < S.rounds; r++) {
+      record('jwt.verify.raw', await load(fresh(raw)));
+      record('s8.me.fresh', await load(fresh(on)));
+    }
+  } finally {
+    await raw.stop();
+  }
 }
 
 async function phaseLogin(on: Proc, setup: Setup) {
@@ -472,6 +520,14 @@ function buildTable() {
     '≥ 0.85',
   );
   addRatio('6', 'GET /users/me audit log on vs off', 's1.me', 's1.me.auditOff', 0.9, '≥ 0.90');
+  addRatio(
+    '8',
+    'GET /users/me, every token new (20k unseen tokens of 10k warm users) vs raw EdDSA verify',
+    's8.me.fresh',
+    'jwt.verify.raw',
+    0.8,
+    '≥ 0.80',
+  );
   const hz = med('s7.healthz.duringLoginFlood');
   const flood = med('s7.loginFlood');
   if (hz) {
@@ -614,7 +670,7 @@ async function main() {
   } else {
     const baseline = await startBenchServer('baseline', 'baseline.ts', runDir, '/ping');
     try {
-      const needEmpty = ['1', '2', '3', '4', '5', '6', '7', 'embedded'].some(wants);
+      const needEmpty = ['1', '2', '3', '4', '5', '6', '7', '8', 'embedded'].some(wants);
       if (needEmpty) {
         const { on, setup } = await phaseEmpty(build, baseline);
         try {
