@@ -371,7 +371,8 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       const s = await registerAndLogin(call);
       const { secret } = await enableTotp(call, s, clock);
       expect((await call('POST', '/auth/password/forgot', { body: { email: s.email } })).status).toBe(202);
-      const mails = await smtp.waitFor(s.email, 2);
+      // The verification mail, the notice that TOTP is on, then the reset link.
+      const mails = await smtp.waitFor(s.email, 3);
       const token = tokenFrom(mails.find((m) => /reset/i.test(m.subject))!);
       const noCode = await call('POST', '/auth/password/reset', { body: { token, password: NEW_PASSWORD } });
       expect(noCode.status).toBe(403);
@@ -460,6 +461,37 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       const someone = await registerAndLogin(call);
       expect((await call('DELETE', `/users/${someone.userId}/mfa`, { token: d.accessToken })).status).toBe(204);
     });
+  });
+
+  it('tells the owner by mail when TOTP goes on or off, the recovery codes are replaced or an admin resets the factors (no link, no secret)', async () => {
+    const s = await registerAndLogin(call);
+    const { secret, recoveryCodes: codes } = await enableTotp(call, s, clock);
+    clock.nextStep();
+    const renewed = await call('POST', '/users/me/mfa/recovery-codes', {
+      token: s.accessToken,
+      body: { currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) },
+    });
+    expect(renewed.status).toBe(200);
+    const off = await call('DELETE', '/users/me/mfa/totp', {
+      token: s.accessToken,
+      body: { currentPassword: PASSWORD, code: renewed.body.recoveryCodes[0] },
+    });
+    expect(off.status, off.text).toBe(204);
+    const admin = await loginAdmin(call);
+    expect((await call('DELETE', `/users/${s.userId}/mfa`, { token: admin.accessToken })).status).toBe(204);
+    // The verification mail of the registration, then the four notices.
+    const mails = (await smtp.waitFor(s.email, 5)).filter((m) => /sign-in settings/i.test(m.subject));
+    const said = mails.map((m) => m.text);
+    expect(said.some((t) => /TOTP\) was turned on/.test(t))).toBe(true);
+    expect(said.some((t) => /new set of recovery codes/.test(t))).toBe(true);
+    expect(said.some((t) => /TOTP\) was turned off/.test(t))).toBe(true);
+    expect(said.some((t) => /administrator removed every second factor/.test(t))).toBe(true);
+    for (const m of mails) {
+      expect(m.text).toMatch(/if it was not you/i);
+      expect(m.text).not.toContain('http');
+      expect(m.text).not.toContain(secret);
+      for (const c of [...codes, ...renewed.body.recoveryCodes]) expect(m.text).not.toContain(c);
+    }
   });
 
   it('audits every factor event by name, never with a secret or a code', async () => {

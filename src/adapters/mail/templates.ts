@@ -4,7 +4,7 @@
 // token in the fragment (built by the caller from the configured template).
 import type { MailMessage } from './mailer.js';
 
-export type MailKind = 'verify_email' | 'reset_password' | 'email_changed';
+export type MailKind = 'verify_email' | 'reset_password' | 'email_changed' | 'security_notice';
 
 /** Who asked and when: shown in every message. */
 export type MailContext = { service: string; ip: string; at: Date };
@@ -59,6 +59,15 @@ export function emailChangedMessage(to: string, newEmail: string, c: MailContext
     `The email address of your ${c.service} account was changed from ${to} to ${newEmail}. ${asked(c)}`,
     'Messages about the account now go to the new address.',
     'If it was not you, your account may be in someone else’s hands: contact your administrator at once.',
+  ]);
+}
+
+/** A change to how the account signs in (a second factor on or off, a passkey added...): told to the owner, no link. */
+export function securityNoticeMessage(to: string, change: string, c: MailContext): MailMessage {
+  return compose(to, `Sign-in settings of your ${c.service} account changed`, [
+    `On your ${c.service} account (${to}), ${change}. ${asked(c)}`,
+    'If it was you, there is nothing to do.',
+    'If it was not you, your account may be in someone else’s hands: change your password, end your other sessions and contact your administrator at once.',
   ]);
 }
 

@@ -16,6 +16,7 @@ import {
   verifyEmailMessage,
   type MailContext,
   type MailKind,
+  securityNoticeMessage,
 } from '../../adapters/mail/templates.js';
 import { problem } from '../../lib/problem.js';
 import { clearAccountLockout, passwordAttempts } from '../../security/password-attempts.js';
@@ -94,6 +95,15 @@ export async function queueEmailChangedNotice(
 ): Promise<void> {
   const message = emailChangedMessage(oldEmail, newEmail, mailContext(svc, ip, now));
   await enqueueMail(tx, { ...message, kind: 'email_changed', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
+}
+
+/**
+ * Inside the transaction of a change to how the account signs in: a notice to
+ * its owner (no link), so a factor added or removed by someone else is seen.
+ */
+export async function queueSecurityNotice(tx: Tx, svc: AppServices, to: string, change: string, ip: string, now: Date): Promise<void> {
+  const message = securityNoticeMessage(to, change, mailContext(svc, ip, now));
+  await enqueueMail(tx, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
 }
 
 /** Spend a token of this kind: the row it was, or a 400 (unknown, spent, expired). */

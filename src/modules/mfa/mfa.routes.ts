@@ -62,7 +62,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', ConfirmTotpBody),
       async (c) => {
-        const out = await confirmTotp(svc, c.get('caller').userId!, c.req.valid('json').code);
+        const out = await confirmTotp(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('json').code);
         c.set('auditDetail', 'mfa.enabled: totp');
         return c.json(out, 200);
       },
@@ -123,7 +123,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       }),
       validate('param', IdParam),
       async (c) => {
-        await resetMfa(svc, c.get('caller'), c.req.valid('param').id);
+        await resetMfa(svc, c.get('caller'), c.req.valid('param').id, c.get('clientIp'));
         c.set('auditDetail', 'mfa.reset');
         return c.body(null, 204);
       },

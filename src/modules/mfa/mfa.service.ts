@@ -12,6 +12,7 @@ import { matchTotp, newTotpSecret, totpUri } from '../../security/totp.js';
 import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
 import type { TokenPair } from '../auth/auth.schemas.js';
 import { dropOrphanRecoveryCodes, verifyAssertion } from '../passkeys/passkeys.service.js';
+import { queueSecurityNotice } from '../auth/email.service.js';
 import type { AuthenticationResponse } from '../passkeys/passkeys.schemas.js';
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
 import { assertReauthenticated, spendCodeWithinLimits, type CodeKind } from './mfa.codes.js';
@@ -68,7 +69,12 @@ export async function enrolTotp(
 }
 
 /** POST /users/me/mfa/totp/confirm: the first code turns TOTP on; the recovery codes are shown this once. */
-export async function confirmTotp(svc: AppServices, userId: string, code: string): Promise<{ recoveryCodes: string[] }> {
+export async function confirmTotp(
+  svc: AppServices,
+  caller: { userId: string; ip: string },
+  code: string,
+): Promise<{ recoveryCodes: string[] }> {
+  const { userId } = caller;
   const db = svc.database.db;
   const [factor] = await db.select().from(totpFactors).where(eq(totpFactors.userId, userId));
   if (!factor) problem('mfa_not_enabled', 'No TOTP enrolment is pending: POST /users/me/mfa/totp first');
@@ -88,10 +94,19 @@ export async function confirmTotp(svc: AppServices, userId: string, code: string
         .returning({ userId: totpFactors.userId });
       if (done.length === 0) problem('invalid_mfa_code', 'The enrolment changed meanwhile: start again', { status: 400 });
       const [u] = await tx.update(users).set({ totpEnabledAt: now, updatedAt: now }).where(eq(users.id, userId)).returning();
+      await queueSecurityNotice(
+        tx,
+        svc,
+        u!.email,
+        'an authenticator app (TOTP) was turned on as a second sign-in step, with new recovery codes',
+        caller.ip,
+        now,
+      );
       return { codes: await replaceRecoveryCodes(tx, userId, now), user: u! };
     },
     { retries: svc.metrics.txRetries },
   );
+  svc.outbox.wake();
   await publishUserProfile(svc.store, profileOf(user));
   return { recoveryCodes: codes };
 }
@@ -112,10 +127,12 @@ export async function disableTotp(
       await tx.delete(totpFactors).where(eq(totpFactors.userId, row.id));
       const [u] = await tx.update(users).set({ totpEnabledAt: null, updatedAt: now }).where(eq(users.id, row.id)).returning();
       await dropOrphanRecoveryCodes(tx, u!);
+      await queueSecurityNotice(tx, svc, u!.email, 'the authenticator app (TOTP) was turned off', caller.ip, now);
       return u!;
     },
     { retries: svc.metrics.txRetries },
   );
+  svc.outbox.wake();
   await publishUserProfile(svc.store, profileOf(user));
 }
 
@@ -131,7 +148,15 @@ export async function regenerateRecoveryCodes(
   }
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const codes = await withTx(svc.database.db, (tx) => replaceRecoveryCodes(tx, row.id, now), { retries: svc.metrics.txRetries });
+  const codes = await withTx(
+    svc.database.db,
+    async (tx) => {
+      await queueSecurityNotice(tx, svc, row.email, 'a new set of recovery codes was made (the old ones no longer work)', caller.ip, now);
+      return replaceRecoveryCodes(tx, row.id, now);
+    },
+    { retries: svc.metrics.txRetries },
+  );
+  svc.outbox.wake();
   return { recoveryCodes: codes };
 }
 
@@ -178,7 +203,7 @@ export async function verifyMfaStep(
  * DELETE /users/:id/mfa: TOTP, recovery codes and passkeys of a user who lost
  * them go, and every session of theirs ends. Only an admin resets an admin.
  */
-export async function resetMfa(svc: AppServices, grantor: Grantor, userId: string): Promise<void> {
+export async function resetMfa(svc: AppServices, grantor: Grantor, userId: string, ip: string): Promise<void> {
   const now = new Date(svc.clock());
   const { user, ended } = await withTx(
     svc.database.db,
@@ -200,6 +225,14 @@ export async function resetMfa(svc: AppServices, grantor: Grantor, userId: strin
         .set({ totpEnabledAt: null, passkeyCount: 0, updatedAt: now })
         .where(eq(users.id, userId))
         .returning();
+      await queueSecurityNotice(
+        tx,
+        svc,
+        u!.email,
+        'an administrator removed every second factor (authenticator app, recovery codes, passkeys) and ended your sessions',
+        ip,
+        now,
+      );
       const live = await tx
         .update(sessions)
         .set({ revokedAt: now, revokedReason: 'mfa_reset' })
@@ -209,6 +242,7 @@ export async function resetMfa(svc: AppServices, grantor: Grantor, userId: strin
     },
     { retries: svc.metrics.txRetries },
   );
+  svc.outbox.wake();
   await Promise.all([
     publishUserProfile(svc.store, profileOf(user)),
     ended.length ? publishRevokedSessions(svc.store, svc.sessionOptions, ended) : Promise.resolve(),

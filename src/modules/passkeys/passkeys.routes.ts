@@ -56,7 +56,11 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
       validate('json', AddPasskeyBody),
       async (c) => {
         const { name, response } = c.req.valid('json');
-        const passkey = await addPasskey(svc, c.get('caller').userId!, { name, response: response as RegistrationResponseJSON });
+        const passkey = await addPasskey(
+          svc,
+          { userId: c.get('caller').userId!, ip: c.get('clientIp') },
+          { name, response: response as RegistrationResponseJSON },
+        );
         c.set('auditDetail', 'passkey.added');
         return c.json(passkey, 201);
       },
@@ -89,7 +93,7 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
       }),
       validate('param', IdParam),
       async (c) => {
-        await removePasskey(svc, c.get('caller').userId!, c.req.valid('param').id);
+        await removePasskey(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('param').id);
         c.set('auditDetail', 'passkey.removed');
         return c.body(null, 204);
       },

@@ -25,6 +25,7 @@ import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf, type C
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
 import type { AuthenticationResponse, PasskeyView } from './passkeys.schemas.js';
 import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
+import { queueSecurityNotice } from '../auth/email.service.js';
 import type { TokenPair } from '../auth/auth.schemas.js';
 
 type PasskeyRow = typeof passkeys.$inferSelect;
@@ -79,9 +80,10 @@ const BAD_CHALLENGE = 'The challenge is unknown, expired or already answered: as
 /** POST /users/me/passkeys: verify the registration response and keep the credential. */
 export async function addPasskey(
   svc: AppServices,
-  userId: string,
+  caller: { userId: string; ip: string },
   input: { name: string; response: RegistrationResponseJSON },
 ): Promise<PasskeyView> {
+  const { userId } = caller;
   const taken = await takeCeremony(svc.store, input.response);
   if (taken?.ceremony.kind !== 'register' || taken.ceremony.userId !== userId) {
     problem('invalid_passkey', BAD_CHALLENGE, { audit: 'passkey_invalid' });
@@ -125,10 +127,12 @@ export async function addPasskey(
           .where(eq(users.id, userId))
           .returning();
         if (!u) problem('not_found', 'No such user');
+        await queueSecurityNotice(tx, svc, u.email, `a passkey named “${input.name}” was added`, caller.ip, now);
         return { row: p!, user: u };
       },
       { retries: svc.metrics.txRetries },
     );
+    svc.outbox.wake();
     await publishUserProfile(svc.store, profileOf(user));
     return view(row);
   } catch (err) {
@@ -143,7 +147,8 @@ export async function dropOrphanRecoveryCodes(tx: Tx, u: { id: string; totpEnabl
 }
 
 /** DELETE /users/me/passkeys/:id. */
-export async function removePasskey(svc: AppServices, userId: string, id: string): Promise<void> {
+export async function removePasskey(svc: AppServices, caller: { userId: string; ip: string }, id: string): Promise<void> {
+  const { userId } = caller;
   const now = new Date(svc.clock());
   const user = await withTx(
     svc.database.db,
@@ -151,7 +156,7 @@ export async function removePasskey(svc: AppServices, userId: string, id: string
       const gone = await tx
         .delete(passkeys)
         .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
-        .returning({ id: passkeys.id });
+        .returning({ id: passkeys.id, name: passkeys.name });
       if (gone.length === 0) problem('passkey_not_found', 'No such passkey of yours');
       const [u] = await tx
         .update(users)
@@ -159,10 +164,12 @@ export async function removePasskey(svc: AppServices, userId: string, id: string
         .where(eq(users.id, userId))
         .returning();
       await dropOrphanRecoveryCodes(tx, u!);
+      await queueSecurityNotice(tx, svc, u!.email, `the passkey named “${gone[0]!.name}” was removed`, caller.ip, now);
       return u!;
     },
     { retries: svc.metrics.txRetries },
   );
+  svc.outbox.wake();
   await publishUserProfile(svc.store, profileOf(user));
 }
 
