@@ -405,6 +405,27 @@ async function phaseEmbedded(build: ServiceBuild, baseline: Proc) {
   }
 }
 
+/**
+ * Scenario 9 (informational): scenario 1 served by the Bun and Deno entries
+ * (from source, as `npm run start:bun|deno` runs them) over the same database
+ * and Redis, measured round by round beside Node's compiled service.
+ */
+async function phaseRuntimes(build: ServiceBuild, on: Proc, setup: Setup, baseline: Proc) {
+  for (const runtime of ['bun', 'deno'] as const) {
+    log(`scenario 1 on ${runtime}`);
+    const svc = await startService({ name: `svc-${runtime}`, build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl, runtime });
+    try {
+      for (let r = 0; r < S.rounds; r++) {
+        record(`baseline.ping.${runtime}`, await load(spec.ping(baseline)));
+        record(`s9.me.node.${runtime}`, await load(spec.me(on, setup)));
+        record(`s9.me.${runtime}`, await load(spec.me(svc, setup)));
+      }
+    } finally {
+      await stopService(svc);
+    }
+  }
+}
+
 // ---------------------------------------------------------------- table
 
 /**
@@ -552,7 +573,9 @@ function buildTable() {
   );
   addRatio('emb1', 'embedded: GET /users/me vs /ping (info)', 'embedded.s1.me', 'baseline.ping.embedded', 0, '—');
   addRatio('emb2', 'embedded: GET /posts vs /ping (info)', 'embedded.s2.posts', 'baseline.ping.embedded', 0, '—');
-  for (const r of rows) if (r.id.startsWith('emb') || r.id.startsWith('info')) r.pass = null;
+  addRatio('9b', 'Bun: GET /users/me vs the same on Node (info)', 's9.me.bun', 's9.me.node.bun', 0, '—');
+  addRatio('9d', 'Deno: GET /users/me vs the same on Node (info)', 's9.me.deno', 's9.me.node.deno', 0, '—');
+  for (const r of rows) if (r.id.startsWith('emb') || r.id.startsWith('info') || r.id.startsWith('9')) r.pass = null;
 }
 
 function printTable() {
@@ -670,10 +693,11 @@ async function main() {
   } else {
     const baseline = await startBenchServer('baseline', 'baseline.ts', runDir, '/ping');
     try {
-      const needEmpty = ['1', '2', '3', '4', '5', '6', '7', '8', 'embedded'].some(wants);
+      const needEmpty = ['1', '2', '3', '4', '5', '6', '7', '8', '9', 'embedded'].some(wants);
       if (needEmpty) {
         const { on, setup } = await phaseEmpty(build, baseline);
         try {
+          if (wants('9')) await phaseRuntimes(build, on, setup, baseline);
           if (wants('3')) await phaseLogin(on, setup);
           if (wants('7')) await phaseHealthz(on, setup);
         } finally {

@@ -5,7 +5,7 @@
 // which is how before/after figures of a change are taken while the tree moves.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -90,7 +90,41 @@ export type ServiceOptions = {
   audit?: boolean;
   cpuProfDir?: string;
   env?: Record<string, string>;
+  /** Bun or Deno: the source through the runtime's own entry (src/bun.ts, src/deno.ts), as `npm run start:bun|deno` runs it. */
+  runtime?: 'bun' | 'deno';
 };
+
+/** The command line of `npm run start:bun` / `start:deno` (package.json), with this run's DATA_DIR writable. */
+function runtimeCommand(runtime: 'bun' | 'deno', dataDir: string): { command: string; args: string[] } {
+  // The platform package's binary (install scripts not run), else the one npm put in node_modules/.bin.
+  const first = (dir: string, match: (name: string) => boolean, tail: string, bin: string) => {
+    const base = join(REPO_ROOT, 'node_modules', dir);
+    const hit = existsSync(base) ? readdirSync(base).find((n) => match(n) && existsSync(join(base, n, tail))) : undefined;
+    const path = hit ? join(base, hit, tail) : join(REPO_ROOT, 'node_modules/.bin', bin);
+    if (!existsSync(path)) throw new Error(`no ${bin} binary in node_modules: npm install`);
+    return path;
+  };
+  if (runtime === 'bun')
+    return { command: first('@oven', (n) => n.startsWith('bun-'), 'bin/bun', 'bun'), args: ['--no-env-file', 'src/bun.ts'] };
+  const esbuild = first('@esbuild', () => true, 'bin/esbuild', 'esbuild');
+  return {
+    command: first('@deno', () => true, 'deno', 'deno'),
+    args: [
+      'run',
+      '--no-lock',
+      '--node-modules-dir=manual',
+      '--sloppy-imports',
+      '--allow-net',
+      '--allow-env',
+      '--allow-read',
+      `--allow-write=${dataDir}`,
+      '--allow-ffi=node_modules/@node-rs',
+      '--allow-sys=hostname',
+      `--allow-run=${esbuild}`,
+      'src/deno.ts',
+    ],
+  };
+}
 
 /**
  * The node flags of the Docker image's command (the last `CMD ["node", ...flags,
@@ -137,6 +171,21 @@ export async function startService(o: ServiceOptions): Promise<Proc> {
     ...extraServiceEnv(),
     ...o.env,
   };
+  if (o.runtime) {
+    const { command, args } = runtimeCommand(o.runtime, dataDir);
+    return startProc({
+      name: o.name,
+      command,
+      args,
+      env,
+      // The runtimes resolve node_modules from the checkout.
+      cwd: REPO_ROOT,
+      port,
+      readyPath: '/readyz',
+      logFile: join(o.runDir, `${o.name}.log`),
+      readyTimeoutMs: 120_000,
+    });
+  }
   const prof = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfDir}`, `--cpu-prof-name=${o.name}.cpuprofile`] : [];
   const flags = imageNodeFlags(o.build.dir);
   const args =
