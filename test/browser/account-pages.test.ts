@@ -3,10 +3,19 @@
 // passkeys on /account and at sign-in, visible errors, the keyboard, narrow
 // screens. Every tab ends with no script error, CSP violation or request to
 // another origin (test/helpers/browser.ts).
-import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ADMIN } from '../helpers/app.js';
-import { claimsOf, expectClean, landsOn, sidewaysScroll, signIn, storedTokens, submitLogin, useBrowserApp } from '../helpers/browser.js';
+import {
+  claimsOf,
+  expectClean,
+  landsOn,
+  screenshot,
+  sidewaysScroll,
+  signIn,
+  storedTokens,
+  submitLogin,
+  useBrowserApp,
+} from '../helpers/browser.js';
 import { login, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import type { Received } from '../helpers/smtp.js';
 import { rfc6238 } from '../helpers/totp.js';
@@ -268,8 +277,7 @@ describe('the account pages in a browser', () => {
     await tab.page.reload();
     await tab.page.getByRole('region', { name: 'Sessions' }).getByRole('row').nth(2).waitFor();
     await tab.page.getByRole('region', { name: 'Passkeys' }).getByRole('listitem').waitFor();
-    mkdirSync('docs/screenshots', { recursive: true });
-    await tab.page.screenshot({ path: 'docs/screenshots/account.png', fullPage: true });
+    await screenshot(tab.page, 'account');
     expectClean(tab);
     await tab.context.close();
   });

@@ -3,11 +3,21 @@
 // each role gets to see, and the first run that creates the first admin.
 // Every tab ends with no script error, CSP violation or request to another
 // origin (test/helpers/browser.ts).
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { prepareSetupToken } from '../../src/modules/setup/setup.service.js';
 import { ADMIN } from '../helpers/app.js';
-import { expectClean, landsOn, openTab, startServedApp, storedTokens, submitLogin, useBrowserApp, type Tab } from '../helpers/browser.js';
+import {
+  expectClean,
+  landsOn,
+  openTab,
+  screenshot,
+  startServedApp,
+  storedTokens,
+  submitLogin,
+  useBrowserApp,
+  type Tab,
+} from '../helpers/browser.js';
 import { login, loginAdmin, PASSWORD, registerAndLogin, type Session, userWithRoles } from '../helpers/http.js';
 
 const PEOPLE = [
@@ -249,8 +259,7 @@ describe('the admin console in a browser', () => {
     const tab = await consoleAs();
     await tab.page.getByRole('tab', { name: 'Statistics' }).click();
     await tab.page.locator('figure[data-chart="Users by role"] rect.bar').first().waitFor();
-    mkdirSync('docs/screenshots', { recursive: true });
-    await tab.page.screenshot({ path: 'docs/screenshots/console.png', fullPage: true });
+    await screenshot(tab.page, 'console');
     expectClean(tab);
     await tab.context.close();
   });

@@ -319,3 +319,18 @@ export const sidewaysScroll = (page: Page) =>
     visit(document.body);
     return `scrollWidth ${root.scrollWidth} > clientWidth ${root.clientWidth}: ${out.slice(0, 5).join(', ')}`;
   });
+
+/**
+ * A full-page screenshot of what a newcomer sees. Always taken (it must render);
+ * written over the committed one under docs/screenshots only with
+ * UPDATE_SCREENSHOTS=1, so a test run leaves the checkout as it was.
+ */
+export async function screenshot(page: import('playwright-core').Page, name: string): Promise<void> {
+  const png = await page.screenshot({ fullPage: true });
+  if (png.subarray(1, 4).toString('latin1') !== 'PNG' || png.length < 10_000) throw new Error(`the ${name} screenshot looks empty`);
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync('docs/screenshots', { recursive: true });
+    writeFileSync(`docs/screenshots/${name}.png`, png);
+  }
+}
