@@ -107,7 +107,7 @@ describe('the admin console in a browser', () => {
     await users.getByRole('button', { name: 'margaret@example.test' }).click();
     const detail = page.getByRole('region', { name: 'User margaret@example.test' });
     const boxes = detail.getByRole('group', { name: 'Roles' }).getByRole('checkbox');
-    expect(await boxes.count()).toBeGreaterThanOrEqual(1);
+    await expect.poll(() => boxes.count()).toBeGreaterThanOrEqual(1);
     for (const el of await boxes.all()) expect(await el.isDisabled()).toBe(true);
     expect(await detail.getByRole('button', { name: 'Save roles' }).isDisabled()).toBe(true);
     for (const name of ['End all sessions', 'Reset second factors', 'Delete user']) {
@@ -137,7 +137,7 @@ describe('the admin console in a browser', () => {
     }
     // admin holds everything and cannot be changed here.
     const adminBoxes = roles.getByRole('checkbox', { name: /^admin: / });
-    expect(await adminBoxes.count()).toBeGreaterThan(15);
+    await expect.poll(() => adminBoxes.count()).toBeGreaterThan(15);
     for (const el of await adminBoxes.all()) expect([await el.isChecked(), await el.isDisabled()]).toEqual([true, true]);
 
     // Tick, then untick, users:read for user: the API follows.
