@@ -7,14 +7,12 @@
 // whenever they need a fresh code.
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareDatabase } from '../../src/app.js';
 import { recoveryCodes, totpFactors } from '../../src/db/schema.js';
-import type { RedisStore } from '../../src/store/redis.js';
-import { createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
-import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';
-import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';
+import { BACKENDS } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
 import { useTestApp } from '../helpers/use-app.js';
+import { useTwoInstances } from '../helpers/two-instances.js';
 import { rfc6238, STEP_MS } from '../helpers/totp.js';
 
 const NEW_PASSWORD = 'another-Long-passphrase-77';
@@ -528,64 +526,40 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
 });
 
 describe('a used time step on two instances (PostgreSQL, Redis)', () => {
-  let a: TestApp;
-  let b: TestApp;
-  let callA: Call;
-  let callB: Call;
-  let stores: RedisStore[];
-  let dispose: () => Promise<void>;
   const clock = movableClock();
-
-  beforeAll(async () => {
-    const db = await openDatabase('postgres');
-    dispose = db.dispose;
-    const prefix = `test:${Math.random().toString(36).slice(2)}:`;
-    stores = [redisStore(prefix), redisStore(prefix)];
-    await Promise.all(stores.map((s) => s.ready()));
-    const config = testConfig();
-    a = await createTestApp({ database: db.database, store: stores[0], config, clock: clock.now });
-    b = await createTestApp({ database: db.database, store: stores[1], config, keyRing: a.deps.keyRing, prepare: false, clock: clock.now });
-    await prepareDatabase(b.deps);
-    callA = client(a);
-    callB = client(b);
-  });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await Promise.all((stores ?? []).map((s) => s.close()));
-    await dispose?.();
-  });
+  const two = useTwoInstances({ clock: clock.now });
 
   const step = async (call: Call, email: string) =>
     (await call('POST', '/auth/login', { body: { email, password: PASSWORD } })).body.mfaToken as string;
 
   it('refuses on B a code A accepted, and lets one of two simultaneous uses of a code win', async () => {
-    const s = await registerAndLogin(callA);
-    const { secret } = await enableTotp(callA, s, clock);
+    const s = await registerAndLogin(two.callA);
+    const { secret } = await enableTotp(two.callA, s, clock);
     clock.nextStep();
     const code = rfc6238(secret, clock.now());
-    expect((await callA('POST', '/auth/mfa/verify', { body: { mfaToken: await step(callA, s.email), code } })).status).toBe(200);
-    const onB = await callB('POST', '/auth/mfa/verify', { body: { mfaToken: await step(callB, s.email), code } });
+    expect((await two.callA('POST', '/auth/mfa/verify', { body: { mfaToken: await step(two.callA, s.email), code } })).status).toBe(200);
+    const onB = await two.callB('POST', '/auth/mfa/verify', { body: { mfaToken: await step(two.callB, s.email), code } });
     expect(onB.status).toBe(401);
     expect(onB.body.code).toBe('invalid_mfa_code');
 
     clock.nextStep();
     const next = rfc6238(secret, clock.now());
-    const [ta, tb] = [await step(callA, s.email), await step(callB, s.email)];
+    const [ta, tb] = [await step(two.callA, s.email), await step(two.callB, s.email)];
     const both = await Promise.all([
-      callA('POST', '/auth/mfa/verify', { body: { mfaToken: ta, code: next } }),
-      callB('POST', '/auth/mfa/verify', { body: { mfaToken: tb, code: next } }),
+      two.callA('POST', '/auth/mfa/verify', { body: { mfaToken: ta, code: next } }),
+      two.callB('POST', '/auth/mfa/verify', { body: { mfaToken: tb, code: next } }),
     ]);
     expect(both.map((r) => r.status).sort()).toEqual([200, 401]);
   });
 
   it('finishes on B a sign-in step started on A', async () => {
-    const s = await registerAndLogin(callA);
-    const { secret } = await enableTotp(callA, s, clock);
-    const mfaToken = await step(callA, s.email);
+    const s = await registerAndLogin(two.callA);
+    const { secret } = await enableTotp(two.callA, s, clock);
+    const mfaToken = await step(two.callA, s.email);
     clock.nextStep();
-    const ok = await callB('POST', '/auth/mfa/verify', { body: { mfaToken, code: rfc6238(secret, clock.now()) } });
+    const ok = await two.callB('POST', '/auth/mfa/verify', { body: { mfaToken, code: rfc6238(secret, clock.now()) } });
     expect(ok.status, ok.text).toBe(200);
     // Taken: A cannot trade it again.
-    expect((await callA('POST', '/auth/mfa/verify', { body: { mfaToken, code: '123456' } })).body.code).toBe('invalid_mfa_token');
+    expect((await two.callA('POST', '/auth/mfa/verify', { body: { mfaToken, code: '123456' } })).body.code).toBe('invalid_mfa_token');
   });
 });

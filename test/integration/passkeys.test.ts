@@ -12,13 +12,11 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareDatabase } from '../../src/app.js';
-import type { RedisStore } from '../../src/store/redis.js';
-import { createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
-import { client, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Res, type Session } from '../helpers/http.js';
-import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { describe, expect, it } from 'vitest';
+import { loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Res, type Session } from '../helpers/http.js';
+import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
+import { useTwoInstances } from '../helpers/two-instances.js';
 import { type AuthenticateTamper, type RegisterTamper, SoftAuthenticator } from '../helpers/webauthn.js';
 
 const ORIGIN = 'http://localhost:3000';
@@ -431,62 +429,38 @@ for (const backend of BACKENDS) {
 }
 
 describe('passkeys across two instances over one PostgreSQL and one Redis', () => {
-  let a: TestApp;
-  let b: TestApp;
-  let callA: Call;
-  let callB: Call;
-  let stores: RedisStore[];
-  let dispose: () => Promise<void>;
-
-  beforeAll(async () => {
-    const db = await openDatabase('postgres');
-    dispose = db.dispose;
-    const prefix = `test:${Math.random().toString(36).slice(2)}:`;
-    stores = [redisStore(prefix), redisStore(prefix)];
-    await Promise.all(stores.map((s) => s.ready()));
-    const config = testConfig({ PUBLIC_URL: ORIGIN });
-    a = await createTestApp({ database: db.database, store: stores[0], config });
-    b = await createTestApp({ database: db.database, store: stores[1], config, keyRing: a.deps.keyRing, prepare: false });
-    await prepareDatabase(b.deps);
-    callA = client(a);
-    callB = client(b);
-  });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await Promise.all((stores ?? []).map((s) => s.close()));
-    await dispose?.();
-  });
+  const two = useTwoInstances({ overrides: { PUBLIC_URL: ORIGIN } });
 
   it('finishes on B a registration whose options A issued, and refuses the same response posted again on A', async () => {
-    const s = await registerAndLogin(callA);
-    const response = newDevice().register(await creationOptions(callA, s));
-    expect((await postPasskey(callB, s, response)).status).toBe(201);
-    expectProblem(await postPasskey(callA, s, response), 400, 'invalid_passkey');
-    expect(await passkeyCount(callA, s)).toBe(1);
-    expect(await passkeyCount(callB, s)).toBe(1);
+    const s = await registerAndLogin(two.callA);
+    const response = newDevice().register(await creationOptions(two.callA, s));
+    expect((await postPasskey(two.callB, s, response)).status).toBe(201);
+    expectProblem(await postPasskey(two.callA, s, response), 400, 'invalid_passkey');
+    expect(await passkeyCount(two.callA, s)).toBe(1);
+    expect(await passkeyCount(two.callB, s)).toBe(1);
   });
 
   it('signs in on A with options from B, and refuses the same assertion replayed on B', async () => {
-    const u = await userWithPasskey(callA);
-    const response = u.device.authenticate(await requestOptions(callB));
-    await expectSignedIn(callB, await passkeyLogin(callA, response), u.userId, ['hwk']);
-    expectProblem(await passkeyLogin(callB, response), 401, 'invalid_passkey');
+    const u = await userWithPasskey(two.callA);
+    const response = u.device.authenticate(await requestOptions(two.callB));
+    await expectSignedIn(two.callB, await passkeyLogin(two.callA, response), u.userId, ['hwk']);
+    expectProblem(await passkeyLogin(two.callB, response), 401, 'invalid_passkey');
   });
 
   it('lets only one of two assertions with the same counter sign in, when A and B get them at once (a cloned device)', async () => {
-    const u = await userWithPasskey(callA);
-    const first = u.device.authenticate(await requestOptions(callA), { counter: 7 });
-    const twin = u.device.authenticate(await requestOptions(callB), { counter: 7 });
-    const results = await Promise.all([passkeyLogin(callA, first), passkeyLogin(callB, twin)]);
+    const u = await userWithPasskey(two.callA);
+    const first = u.device.authenticate(await requestOptions(two.callA), { counter: 7 });
+    const twin = u.device.authenticate(await requestOptions(two.callB), { counter: 7 });
+    const results = await Promise.all([passkeyLogin(two.callA, first), passkeyLogin(two.callB, twin)]);
     expect(results.map((r) => r.status).sort(), results.map((r) => r.text).join('; ')).toEqual([200, 401]);
     expectProblem(results.find((r) => r.status === 401)!, 401, 'invalid_passkey');
   });
 
   it('finishes on B the MFA step of a password sign-in on A, with the passkey options from A', async () => {
-    const u = await userWithPasskey(callA);
-    const { mfaToken } = await mfaStep(callA, u.email);
-    const answer = u.device.authenticate(await requestOptions(callA, { mfaToken }));
-    await expectSignedIn(callA, await verifyPasskey(callB, mfaToken, answer), u.userId, ['pwd', 'hwk']);
-    expectProblem(await verifyPasskey(callA, mfaToken, answer), 401, 'invalid_mfa_token');
+    const u = await userWithPasskey(two.callA);
+    const { mfaToken } = await mfaStep(two.callA, u.email);
+    const answer = u.device.authenticate(await requestOptions(two.callA, { mfaToken }));
+    await expectSignedIn(two.callA, await verifyPasskey(two.callB, mfaToken, answer), u.userId, ['pwd', 'hwk']);
+    expectProblem(await verifyPasskey(two.callA, mfaToken, answer), 401, 'invalid_mfa_token');
   });
 });

@@ -1,0 +1,70 @@
+// Two app instances over one PostgreSQL database and one Redis (two store
+// connections on one key prefix, one key ring): how cross-instance behaviour
+// is tested. Registers beforeAll/afterAll in the calling describe block.
+import { afterAll, beforeAll } from 'vitest';
+import { prepareDatabase } from '../../src/app.js';
+import type { RedisStore } from '../../src/store/redis.js';
+import { createTestApp, redisStore, testConfig, type TestApp } from './app.js';
+import { client, type Call } from './http.js';
+import { openDatabase } from './services.js';
+
+export type TwoInstances = {
+  readonly a: TestApp;
+  readonly b: TestApp;
+  readonly callA: Call;
+  readonly callB: Call;
+  readonly stores: readonly RedisStore[];
+};
+
+export function useTwoInstances(opts: { overrides?: Record<string, string>; clock?: () => number } = {}): TwoInstances {
+  let a: TestApp | undefined;
+  let b: TestApp | undefined;
+  let stores: RedisStore[] = [];
+  let dispose: (() => Promise<void>) | undefined;
+  const ready = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error('useTwoInstances: the apps are set up in beforeAll; read them inside a test or hook');
+    return v;
+  };
+
+  beforeAll(async () => {
+    const db = await openDatabase('postgres');
+    dispose = db.dispose;
+    const prefix = `test:${Math.random().toString(36).slice(2)}:`;
+    stores = [redisStore(prefix), redisStore(prefix)];
+    await Promise.all(stores.map((s) => s.ready()));
+    const config = testConfig(opts.overrides);
+    const clock = opts.clock ? { clock: opts.clock } : {};
+    a = await createTestApp({ database: db.database, store: stores[0], config, ...clock });
+    b = await createTestApp({ database: db.database, store: stores[1], config, keyRing: a.deps.keyRing, prepare: false, ...clock });
+    await prepareDatabase(b.deps);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await Promise.all(stores.map((s) => s.close()));
+    await dispose?.();
+  });
+
+  const calls = new WeakMap<TestApp, Call>();
+  const callOf = (t: TestApp) => {
+    let c = calls.get(t);
+    if (!c) calls.set(t, (c = client(t)));
+    return c;
+  };
+  return {
+    get a() {
+      return ready(a);
+    },
+    get b() {
+      return ready(b);
+    },
+    get callA() {
+      return callOf(ready(a));
+    },
+    get callB() {
+      return callOf(ready(b));
+    },
+    get stores() {
+      return stores;
+    },
+  };
+}
