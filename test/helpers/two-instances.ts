@@ -19,6 +19,7 @@ export type TwoInstances = {
 export function useTwoInstances(opts: { overrides?: Record<string, string>; clock?: () => number } = {}): TwoInstances {
   let a: TestApp | undefined;
   let b: TestApp | undefined;
+  let calls: [Call, Call] | undefined;
   let stores: RedisStore[] = [];
   let dispose: (() => Promise<void>) | undefined;
   const ready = <T>(v: T | undefined): T => {
@@ -37,6 +38,7 @@ export function useTwoInstances(opts: { overrides?: Record<string, string>; cloc
     a = await createTestApp({ database: db.database, store: stores[0], config, ...clock });
     b = await createTestApp({ database: db.database, store: stores[1], config, keyRing: a.deps.keyRing, prepare: false, ...clock });
     await prepareDatabase(b.deps);
+    calls = [client(a), client(b)];
   });
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
@@ -44,12 +46,6 @@ export function useTwoInstances(opts: { overrides?: Record<string, string>; cloc
     await dispose?.();
   });
 
-  const calls = new WeakMap<TestApp, Call>();
-  const callOf = (t: TestApp) => {
-    let c = calls.get(t);
-    if (!c) calls.set(t, (c = client(t)));
-    return c;
-  };
   return {
     get a() {
       return ready(a);
@@ -58,10 +54,10 @@ export function useTwoInstances(opts: { overrides?: Record<string, string>; cloc
       return ready(b);
     },
     get callA() {
-      return callOf(ready(a));
+      return ready(calls)[0];
     },
     get callB() {
-      return callOf(ready(b));
+      return ready(calls)[1];
     },
     get stores() {
       return stores;
