@@ -4,6 +4,7 @@
 // from this origin only, no inline script or style, never framed.
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
+import { PAGE_CSP } from '../lib/page-policy.js';
 import { problem } from '../lib/problem.js';
 import { requestHeader } from '../lib/node-fast-path.js';
 import { webAssets } from './assets.js';
@@ -18,21 +19,8 @@ export const PAGES = {
   '/console': 'Admin console',
 } as const;
 
-export const PAGES_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "font-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
-
 const PAGE_HEADERS = {
-  'Content-Security-Policy': PAGES_CSP,
+  'Content-Security-Policy': PAGE_CSP,
   'X-Frame-Options': 'DENY',
   'Cache-Control': 'no-cache',
   'Cross-Origin-Opener-Policy': 'same-origin',

@@ -26,8 +26,8 @@ const ACCEPTED = {
   forgot: { status: 'accepted', message: 'If this address belongs to an account, a link to reset its password is on its way.' },
 } as const;
 
-// Token responses must never be cached (RFC 6749 §5.1).
-const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
+// Token responses must never be cached (RFC 6749 §5.1): every route that answers a token pair sends these.
+export const TOKEN_RESPONSE_HEADERS = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
 export const authRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
@@ -66,7 +66,7 @@ export const authRoutes = (svc: AppServices) =>
       validate('json', LoginBody),
       async (c) => {
         const pair = await login(svc, { ...c.req.valid('json'), ip: c.get('clientIp'), userAgent: requestHeader(c, 'user-agent') ?? '' });
-        return c.json(pair, 200, NO_STORE);
+        return c.json(pair, 200, TOKEN_RESPONSE_HEADERS);
       },
     )
     .post(
@@ -166,7 +166,7 @@ export const authRoutes = (svc: AppServices) =>
       validate('json', RefreshBody),
       async (c) => {
         const pair = await refresh(svc, c.req.valid('json').refreshToken);
-        return c.json(pair, 200, NO_STORE);
+        return c.json(pair, 200, TOKEN_RESPONSE_HEADERS);
       },
     )
     .post(

@@ -8,6 +8,7 @@ import { validate } from '../../middleware/validate.js';
 import { requestHeader } from '../../lib/node-fast-path.js';
 import { IdParam } from '../../lib/schemas.js';
 import { TokenPairSchema } from '../auth/auth.schemas.js';
+import { TOKEN_RESPONSE_HEADERS } from '../auth/auth.routes.js';
 import {
   ConfirmTotpBody,
   DisableTotpBody,
@@ -20,7 +21,6 @@ import {
 import { confirmTotp, disableTotp, enrolTotp, regenerateRecoveryCodes, resetMfa, verifyMfaStep } from './mfa.service.js';
 import { pendingStep } from './mfa.step.js';
 
-const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 const STEP_UP = ['mfa_code_required', { code: 'invalid_mfa_code', status: 403 }] as const;
 
 export const mfaAccountRoutes = (svc: AppServices) =>
@@ -155,6 +155,6 @@ export const mfaLoginRoutes = (svc: AppServices) =>
         { ip: c.get('clientIp'), userAgent: requestHeader(c, 'user-agent') ?? '' },
       );
       c.set('auditDetail', `mfa.verified: ${method}`);
-      return c.json(pair, 200, NO_STORE);
+      return c.json(pair, 200, TOKEN_RESPONSE_HEADERS);
     },
   );

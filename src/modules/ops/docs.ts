@@ -4,23 +4,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Context } from 'hono';
+import { PAGE_CSP } from '../../lib/page-policy.js';
 import { problem } from '../../lib/problem.js';
-
-/** The page's policy: same-origin files only, no inline script or style element, never framed. */
-export const DOCS_CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  // React sets styles through the DOM (CSSOM), which style-src does not restrict.
-  "style-src 'self'",
-  // The stylesheet's icons are data: URIs.
-  "img-src 'self' data:",
-  "connect-src 'self'",
-  "font-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join('; ');
 
 // Our own start-up script, a file rather than inline so script-src needs no 'unsafe-inline'.
 const INIT_JS = `window.addEventListener('load', function () {
@@ -74,7 +59,7 @@ export function docsHandlers() {
 
   return {
     page: (c: Context) => {
-      return c.html(PAGE, 200, { 'Content-Security-Policy': DOCS_CSP, 'X-Frame-Options': 'DENY', 'Cache-Control': 'no-cache' });
+      return c.html(PAGE, 200, { 'Content-Security-Policy': PAGE_CSP, 'X-Frame-Options': 'DENY', 'Cache-Control': 'no-cache' });
     },
     asset: (c: Context) => {
       const name = c.req.param('file') ?? '';

@@ -9,6 +9,7 @@ import { validate } from '../../middleware/validate.js';
 import { requestHeader } from '../../lib/node-fast-path.js';
 import { IdParam } from '../../lib/schemas.js';
 import { TokenPairSchema } from '../auth/auth.schemas.js';
+import { TOKEN_RESPONSE_HEADERS } from '../auth/auth.routes.js';
 import { pendingStep } from '../mfa/mfa.step.js';
 import {
   AddPasskeyBody,
@@ -20,8 +21,6 @@ import {
   RequestOptionsSchema,
 } from './passkeys.schemas.js';
 import { addPasskey, authenticationOptions, listPasskeys, passkeyLogin, registrationOptions, removePasskey } from './passkeys.service.js';
-
-const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 
 export const passkeyAccountRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
@@ -143,6 +142,6 @@ export const passkeyLoginRoutes = (svc: AppServices) =>
         });
         c.set('auditActor', userId);
         c.set('auditDetail', 'passkey.login');
-        return c.json(pair, 200, NO_STORE);
+        return c.json(pair, 200, TOKEN_RESPONSE_HEADERS);
       },
     );

@@ -44,6 +44,24 @@ export function Field(props: {
   );
 }
 
+/** Name, email and a new password: what registration and the first-run admin both ask for (the register rules). */
+export function NewAccountFields(props: { problem: Problem | null }) {
+  return (
+    <>
+      <Field label="Name" name="name" autocomplete="name" problem={props.problem} />
+      <Field label="Email" name="email" type="email" autocomplete="email" problem={props.problem} />
+      <Field
+        label="Password"
+        name="password"
+        type="password"
+        autocomplete="new-password"
+        hint="8 to 128 characters"
+        problem={props.problem}
+      />
+    </>
+  );
+}
+
 export function ProblemBox(props: { problem: Problem | null }) {
   if (!props.problem) return null;
   return (

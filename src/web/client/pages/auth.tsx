@@ -4,7 +4,7 @@
 import { startAuthentication } from '@simplewebauthn/browser';
 import { useEffect, useState } from 'hono/jsx/dom';
 import { api, client, read, type Problem } from '../api.js';
-import { Field, formValues, Layout, Notice, ProblemBox, Submit, useSubmit } from '../ui.js';
+import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit } from '../ui.js';
 
 /** Where to go after signing in: a path of this site only. */
 function nextPath(): string {
@@ -143,16 +143,7 @@ export function RegisterPage() {
         </Notice>
       ) : (
         <form onSubmit={form.submit} class="card" aria-label="Create an account">
-          <Field label="Name" name="name" autocomplete="name" problem={form.problem} />
-          <Field label="Email" name="email" type="email" autocomplete="email" problem={form.problem} />
-          <Field
-            label="Password"
-            name="password"
-            type="password"
-            autocomplete="new-password"
-            hint="8 to 128 characters"
-            problem={form.problem}
-          />
+          <NewAccountFields problem={form.problem} />
           <ProblemBox problem={form.problem} />
           <Submit busy={form.busy}>Create the account</Submit>
         </form>

@@ -3,7 +3,7 @@
 // API decides every request. Before any admin exists, the first-run setup.
 import { useEffect, useState } from 'hono/jsx/dom';
 import { api, client, read, signedIn, type Problem } from '../api.js';
-import { Field, formValues, Layout, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
+import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
 // Pure constants, shared with the server: guest can only ever hold these.
 import { GUEST_ALLOWED, type Permission } from '../../../security/permissions.js';
@@ -104,16 +104,7 @@ function FirstRun() {
             <code>./data</code>).
           </p>
           <Field label="Setup token" name="token" problem={form.problem} />
-          <Field label="Name" name="name" autocomplete="name" problem={form.problem} />
-          <Field label="Email" name="email" type="email" autocomplete="username" problem={form.problem} />
-          <Field
-            label="Password"
-            name="password"
-            type="password"
-            autocomplete="new-password"
-            hint="8 to 128 characters"
-            problem={form.problem}
-          />
+          <NewAccountFields problem={form.problem} />
           <ProblemBox problem={form.problem} />
           <Submit busy={form.busy}>Create the admin</Submit>
         </form>
