@@ -68,6 +68,15 @@ export async function buildDeps(config: Config, logger: Logger) {
         metrics.storeDegraded.inc({ operation });
       },
       onRecovered: () => logger.info('redis is back: cached session and role state cleared'),
+      nearCache: config.redisNearCache,
+      onNearCache: (live, reason) => {
+        metrics.nearCacheLive.set(live ? 1 : 0);
+        if (live) logger.info({ reason }, 'near-cache on: session and role state served from memory, kept true by Redis invalidation');
+        else {
+          metrics.nearCacheFlushes.inc();
+          logger.warn({ reason }, 'near-cache off: flushed, every request reads Redis until the invalidation channel is back');
+        }
+      },
     });
     store = redis;
     try {

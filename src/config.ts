@@ -40,6 +40,7 @@ const envSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .optional(),
+  REDIS_NEAR_CACHE: z.enum(['on', 'off']).default('on'),
   JWT_PRIVATE_KEY: z.string().min(1).optional(),
   JWT_PUBLIC_KEYS: z.string().min(1).optional(),
   JWT_ISSUER: z.string().min(1).default('auth-system'),
@@ -112,6 +113,8 @@ export type Config = {
     lockTimeoutMs: number;
   };
   redisUrl: string | undefined;
+  /** Serve sessions, roles, profiles and versions from memory kept true by Redis invalidation; rate-limit hits batched. */
+  redisNearCache: boolean;
   jwt: {
     privateKey: string | undefined;
     publicKeys: string | undefined;
@@ -282,6 +285,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       lockTimeoutMs: e.DATABASE_LOCK_TIMEOUT_MS,
     },
     redisUrl: e.REDIS_URL,
+    redisNearCache: e.REDIS_NEAR_CACHE === 'on',
     jwt: {
       privateKey: e.JWT_PRIVATE_KEY,
       publicKeys: e.JWT_PUBLIC_KEYS,

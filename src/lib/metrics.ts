@@ -37,6 +37,16 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     labelNames: ['operation'] as const,
     registers: [registry],
   });
+  const nearCacheLive = new Gauge({
+    name: 'store_near_cache_live',
+    help: '1 while session, role and profile state is served from memory (the Redis invalidation channel is proven live), 0 while every request reads Redis',
+    registers: [registry],
+  });
+  const nearCacheFlushes = new Counter({
+    name: 'store_near_cache_bypass_total',
+    help: 'Times the near-cache was flushed and bypassed because the invalidation channel was lost or unconfirmed',
+    registers: [registry],
+  });
   const auditDropped = new Counter({
     name: 'audit_entries_dropped_total',
     help: 'Audit entries dropped because the buffer was full or the database refused them',
@@ -71,6 +81,8 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     rateLimited,
     permissionDenials,
     storeDegraded,
+    nearCacheLive,
+    nearCacheFlushes,
     auditDropped,
     auditWritten,
     txRetries,

@@ -12,6 +12,7 @@ import { resolveCaller, type Caller, type CallerContext, type StoreValues } from
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/access-tokens.js';
 import { storeKeys, type WindowCount } from '../store/store.js';
 import type { ClientIpVariables } from './client-ip.js';
+import { localHitBatch } from './rate-limit.js';
 import { matchedRoute } from './route-meta.js';
 
 /** What authentication sets (it reads clientIp, set by the client-ip middleware). */
@@ -72,7 +73,7 @@ export const authenticate = (opts: {
     const { caller, rate, values } = await resolveCaller(
       opts.callers,
       claims,
-      { key: storeKeys.rate(client), windowMs: opts.rateWindowMs },
+      { key: storeKeys.rate(client), windowMs: opts.rateWindowMs, batch: localHitBatch(opts.rateLimit) },
       matchedRoute(c)?.meta.storeReads,
     );
     c.set('caller', caller);

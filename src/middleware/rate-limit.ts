@@ -7,6 +7,14 @@ import { setResponseHeaders } from '../lib/node-fast-path.js';
 import type { WindowCount } from '../store/store.js';
 import type { AuthVariables } from './auth.js';
 
+/**
+ * How many hits of one client an instance may count in process before the
+ * shared counter must see them (a Redis store flushes them at least every
+ * 100 ms anyway): 1% of the limit, so that N instances admit at most
+ * limit + N × 1% in one window; below 100, every hit is counted in Redis.
+ */
+export const localHitBatch = (limit: number): number => Math.floor(limit / 100);
+
 export function rateHeaders(limit: number, rate: WindowCount): Record<string, string> {
   return {
     'RateLimit-Limit': String(limit),

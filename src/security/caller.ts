@@ -52,7 +52,7 @@ const NO_VALUES: StoreValues = Object.freeze({});
 export async function resolveCaller(
   ctx: CallerContext,
   claims: AccessClaims | null,
-  rate?: { key: string; windowMs: number },
+  rate?: { key: string; windowMs: number; batch?: number },
   reads: readonly StoreRead[] = NONE,
 ): Promise<{ caller: Caller; rate?: WindowCount; values: StoreValues }> {
   // The caller's own keys first, then the route's: one batch, one round trip.

@@ -4,11 +4,20 @@
 // MemoryStore, and writes are dropped. Because dropped writes may leave stale
 // cache entries behind (a session revoked during the outage), nothing is read
 // from Redis again until the cached session and role keys have been cleared.
+//
+// In steady state it makes no round trip at all: session liveness, roles,
+// profiles and the versions are served from an in-process near-cache that
+// Redis invalidation messages keep true (invalidation.ts; bypassed whenever
+// that channel is not proven live), and rate-limit hits are counted in
+// process and flushed in batches (batched-hits.ts).
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { BatchedHits } from './batched-hits.js';
+import { InvalidationChannel } from './invalidation.js';
 import { MemoryStore } from './memory.js';
+import { NearCache } from './near-cache.js';
 import type { BatchRequest, BatchResult, Reservation, Store, WindowCount } from './store.js';
-import { storeKeys } from './store.js';
+import { isNearCached, NEAR_CACHED_PREFIXES, storeKeys } from './store.js';
 
 // A whole request's store work as one command: GET every key but the last,
 // then, when ARGV[1] is a window length, a fixed-window hit on the last key.
@@ -61,6 +70,16 @@ for i = 1, n do
 end
 return out`;
 
+// A fixed-window hit of ARGV[1] counts at once (a batch of rate-limit hits).
+const HIT_N_SCRIPT = `
+local c = redis.call('INCRBY', KEYS[1], ARGV[1])
+local t = redis.call('PTTL', KEYS[1])
+if t < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  t = tonumber(ARGV[2])
+end
+return {c, t}`;
+
 // One count back, never below zero; DECR keeps the window's expiry.
 const RELEASE_SCRIPT = `
 if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then return redis.call('DECR', KEYS[1]) end
@@ -70,6 +89,18 @@ type RedisWithHit = Redis & {
   batchRead(numKeys: number, ...keysThenWindow: (string | number)[]): Promise<(string | number | null)[]>;
   reserveAll(numKeys: number, ...keysThenArgs: (string | number)[]): Promise<number[]>;
   releaseOne(key: string): Promise<number>;
+  hitN(key: string, n: number, windowMs: number): Promise<[number, number]>;
+};
+
+export type NearCacheSettings = {
+  /** Heartbeat through the invalidation channel (ms). */
+  heartbeatMs?: number;
+  /** The channel is trusted while a heartbeat sent this recently has come back (ms). */
+  staleAfterMs?: number;
+  maxEntries?: number;
+  maxAgeMs?: number;
+  /** Rate-limit hits counted in process go to Redis at least this often (ms). */
+  flushMs?: number;
 };
 
 export type RedisStoreOptions = {
@@ -78,6 +109,14 @@ export type RedisStoreOptions = {
   prefix?: string;
   onDegraded?: (operation: string, err: unknown) => void;
   onRecovered?: () => void;
+  /**
+   * Serve session, role, profile and version reads from memory while Redis
+   * invalidation is proven live, and count rate-limit hits in process in
+   * batches (default on; false: every request reads Redis, as REDIS_NEAR_CACHE=off).
+   */
+  nearCache?: boolean | NearCacheSettings;
+  /** The near-cache went live or was flushed and bypassed, and why. */
+  onNearCache?: (live: boolean, reason: string) => void;
 };
 
 export class RedisStore implements Store {
@@ -88,6 +127,9 @@ export class RedisStore implements Store {
   private droppedWrites = false;
   private healing: Promise<boolean> | undefined;
   private closed = false;
+  private readonly cache: NearCache | undefined;
+  private readonly channel: InvalidationChannel | undefined;
+  private readonly hits: BatchedHits | undefined;
 
   constructor(private readonly opts: RedisStoreOptions) {
     this.prefix = opts.prefix ?? 'auth:';
@@ -108,11 +150,53 @@ export class RedisStore implements Store {
     this.redis.defineCommand('batchRead', { lua: BATCH_SCRIPT });
     this.redis.defineCommand('reserveAll', { lua: RESERVE_SCRIPT });
     this.redis.defineCommand('releaseOne', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    this.redis.defineCommand('hitN', { numberOfKeys: 1, lua: HIT_N_SCRIPT });
     // ioredis emits 'error' on every failed reconnect; the degrade callbacks log it.
     this.redis.on('error', () => {});
     this.redis.on('ready', () => {
       if (this.droppedWrites) void this.heal();
     });
+    if (opts.nearCache !== false) {
+      const settings = opts.nearCache === true || opts.nearCache === undefined ? {} : opts.nearCache;
+      const cache = new NearCache(settings);
+      this.cache = cache;
+      this.channel = new InvalidationChannel({
+        url: opts.url,
+        prefix: this.prefix,
+        tracked: NEAR_CACHED_PREFIXES,
+        ...(settings.heartbeatMs ? { heartbeatMs: settings.heartbeatMs } : {}),
+        ...(settings.staleAfterMs ? { staleAfterMs: settings.staleAfterMs } : {}),
+        onInvalidate: (keys) => {
+          if (keys === null) cache.clear();
+          else for (const k of keys) cache.drop(k);
+        },
+        ...(opts.onNearCache ? { onState: opts.onNearCache } : {}),
+      });
+      this.hits = new BatchedHits(
+        async (key, n, windowMs) => {
+          const [count, resetMs] = await this.redis.hitN(key, n, windowMs);
+          return { count: Number(count), resetMs: Number(resetMs) };
+        },
+        { ...(settings.flushMs ? { flushMs: settings.flushMs } : {}), onError: (err) => this.degraded('flushHits', err) },
+      );
+    }
+  }
+
+  /** Whether reads are served from memory right now (the invalidation channel is proven live). */
+  get nearCacheLive(): boolean {
+    return this.usableCache() !== undefined;
+  }
+
+  /** The near-cache when it may be used: channel proven live and no dropped writes awaiting repair. */
+  private usableCache(): NearCache | undefined {
+    if (!this.cache || this.droppedWrites || !this.channel!.isLive()) return undefined;
+    return this.cache;
+  }
+
+  /** After a write of this instance's (done or failed): its next read of these keys goes to Redis. */
+  private forget(keys: readonly string[]): void {
+    if (!this.cache) return;
+    for (const k of keys) if (isNearCached(k)) this.cache.drop(k);
   }
 
   /** Resolves once the first connection is ready (or rejects after the timeout). */
@@ -153,6 +237,7 @@ export class RedisStore implements Store {
       }
       await this.redis.incr(storeKeys.rolesVersion);
       await this.redis.set(storeKeys.postsVersion, randomUUID());
+      this.cache?.clear();
       this.droppedWrites = false;
       this.opts.onRecovered?.();
       return true;
@@ -164,15 +249,10 @@ export class RedisStore implements Store {
 
   async batch(req: BatchRequest): Promise<BatchResult> {
     try {
-      if (!(await this.heal())) throw new Error('stale cache not cleared yet');
-      const n = req.gets.length;
-      const out = req.hit
-        ? await this.redis.batchRead(n + 1, ...req.gets, req.hit.key, req.hit.windowMs)
-        : await this.redis.batchRead(n, ...req.gets, '');
-      const values = new Array<string | null>(n);
-      for (let i = 0; i < n; i++) values[i] = (out[i] as string | null | undefined) ?? null;
-      if (!req.hit) return { values };
-      return { values, hit: { count: Number(out[n]), resetMs: Number(out[n + 1]) } };
+      if (this.droppedWrites && !(await this.heal())) throw new Error('stale cache not cleared yet');
+      const cache = this.usableCache();
+      if (cache === undefined && !(this.hits && req.hit?.batch)) return await this.batchFromRedis(req);
+      return await this.batchNear(req, cache);
     } catch (err) {
       this.degraded('batch', err);
       const values = req.gets.map(() => null);
@@ -180,10 +260,71 @@ export class RedisStore implements Store {
     }
   }
 
+  /** Today's one command: every read and the hit from Redis. */
+  private async batchFromRedis(req: BatchRequest): Promise<BatchResult> {
+    const n = req.gets.length;
+    const out = req.hit
+      ? await this.redis.batchRead(n + 1, ...req.gets, req.hit.key, req.hit.windowMs)
+      : await this.redis.batchRead(n, ...req.gets, '');
+    const values = new Array<string | null>(n);
+    for (let i = 0; i < n; i++) values[i] = (out[i] as string | null | undefined) ?? null;
+    if (!req.hit) return { values };
+    return { values, hit: { count: Number(out[n]), resetMs: Number(out[n + 1]) } };
+  }
+
+  /** Reads from the near-cache (when usable), the hit counted in process when it may be; Redis only for the rest. */
+  private async batchNear(req: BatchRequest, cache: NearCache | undefined): Promise<BatchResult> {
+    const gets = req.gets;
+    const values = new Array<string | null>(gets.length);
+    let missing: number[] | undefined;
+    for (let i = 0; i < gets.length; i++) {
+      const k = gets[i]!;
+      const v = cache !== undefined && isNearCached(k) ? cache.get(k) : undefined;
+      if (v === undefined) (missing ??= []).push(i);
+      else values[i] = v;
+    }
+    let hit: WindowCount | undefined;
+    let counting: Promise<WindowCount> | undefined;
+    if (req.hit) {
+      const { key, windowMs, batch } = req.hit;
+      hit = batch && this.hits ? this.hits.tryLocal(key, batch) : undefined;
+      if (hit === undefined) counting = this.hits ? this.hits.exact(key, windowMs) : this.hitInRedis(key, windowMs);
+    }
+    if (missing !== undefined) {
+      const keys = missing.map((i) => gets[i]!);
+      // Placeholders before the command: an invalidation arriving before its reply removes them.
+      const slots = cache !== undefined ? keys.map((k) => (isNearCached(k) ? cache.begin(k) : undefined)) : undefined;
+      // Together, so that a failed read never leaves the hit's promise unobserved (and vice versa).
+      const [out, counted] = await Promise.all([this.redis.batchRead(keys.length, ...keys, ''), counting]);
+      if (counted !== undefined) hit = counted;
+      counting = undefined;
+      for (let j = 0; j < keys.length; j++) {
+        const v = (out[j] as string | null | undefined) ?? null;
+        values[missing[j]!] = v;
+        const slot = slots?.[j];
+        if (slot !== undefined) cache!.fill(keys[j]!, slot, v);
+      }
+    }
+    if (counting !== undefined) hit = await counting;
+    return hit !== undefined ? { values, hit } : { values };
+  }
+
+  private async hitInRedis(key: string, windowMs: number): Promise<WindowCount> {
+    const [count, resetMs] = await this.redis.batchRead(1, key, windowMs);
+    return { count: Number(count), resetMs: Number(resetMs) };
+  }
+
   async get(key: string): Promise<string | null> {
     try {
-      if (!(await this.heal())) return null;
-      return await this.redis.get(key);
+      if (this.droppedWrites && !(await this.heal())) return null;
+      const cache = isNearCached(key) ? this.usableCache() : undefined;
+      if (cache === undefined) return await this.redis.get(key);
+      const v = cache.get(key);
+      if (v !== undefined) return v;
+      const slot = cache.begin(key);
+      const fetched = await this.redis.get(key);
+      cache.fill(key, slot, fetched);
+      return fetched;
     } catch (err) {
       this.degraded('get', err);
       return null;
@@ -192,51 +333,74 @@ export class RedisStore implements Store {
 
   take(key: string): Promise<string | null> {
     // GETDEL (Redis 6.2+); unreachable, nothing can be taken: single-use state fails closed.
-    return this.write('take', null, () => this.redis.getdel(key));
+    return this.write('take', null, () => this.redis.getdel(key), [key]);
   }
 
-  private async write<T>(op: string, fallback: T, fn: () => Promise<T>): Promise<T> {
+  /**
+   * A write, and then (done or failed) this instance's cached copies of its
+   * keys dropped: the next request here reads what it wrote, without waiting
+   * for the invalidation message (which drops them once more when it comes).
+   */
+  private async write<T>(op: string, fallback: T, fn: () => Promise<T>, keys: readonly string[]): Promise<T> {
     try {
       return await fn();
     } catch (err) {
       this.droppedWrites = true;
+      this.cache?.clear();
       this.degraded(op, err);
       return fallback;
+    } finally {
+      this.forget(keys);
     }
   }
 
   set(key: string, value: string, opts: { ttlMs?: number; nx?: boolean } = {}): Promise<boolean> {
-    return this.write('set', false, async () => {
-      const r =
-        opts.ttlMs && opts.nx
-          ? await this.redis.set(key, value, 'PX', opts.ttlMs, 'NX')
-          : opts.ttlMs
-            ? await this.redis.set(key, value, 'PX', opts.ttlMs)
-            : opts.nx
-              ? await this.redis.set(key, value, 'NX')
-              : await this.redis.set(key, value);
-      return r === 'OK';
-    });
+    return this.write(
+      'set',
+      false,
+      async () => {
+        const r =
+          opts.ttlMs && opts.nx
+            ? await this.redis.set(key, value, 'PX', opts.ttlMs, 'NX')
+            : opts.ttlMs
+              ? await this.redis.set(key, value, 'PX', opts.ttlMs)
+              : opts.nx
+                ? await this.redis.set(key, value, 'NX')
+                : await this.redis.set(key, value);
+        return r === 'OK';
+      },
+      [key],
+    );
   }
 
   setMany(entries: [string, string][], ttlMs: number): Promise<void> {
-    return this.write('setMany', undefined, async () => {
-      if (entries.length === 0) return;
-      const p = this.redis.pipeline();
-      for (const [k, v] of entries) p.set(k, v, 'PX', ttlMs);
-      const out = await p.exec();
-      for (const [err] of out ?? []) if (err) throw err;
-    });
+    return this.write(
+      'setMany',
+      undefined,
+      async () => {
+        if (entries.length === 0) return;
+        const p = this.redis.pipeline();
+        for (const [k, v] of entries) p.set(k, v, 'PX', ttlMs);
+        const out = await p.exec();
+        for (const [err] of out ?? []) if (err) throw err;
+      },
+      entries.map(([k]) => k),
+    );
   }
 
   del(...ks: string[]): Promise<void> {
-    return this.write('del', undefined, async () => {
-      if (ks.length) await this.redis.del(...ks);
-    });
+    return this.write(
+      'del',
+      undefined,
+      async () => {
+        if (ks.length) await this.redis.del(...ks);
+      },
+      ks,
+    );
   }
 
   incr(key: string): Promise<number> {
-    return this.write('incr', 0, () => this.redis.incr(key));
+    return this.write('incr', 0, () => this.redis.incr(key), [key]);
   }
 
   async hit(key: string, windowMs: number): Promise<WindowCount> {
@@ -289,6 +453,11 @@ export class RedisStore implements Store {
     if (this.closed) return;
     this.closed = true;
     await this.local.close();
+    await this.channel?.close();
+    // Hits counted here but not yet in Redis are added before the connection goes.
+    await this.hits?.drain();
+    this.hits?.close();
+    this.cache?.clear();
     try {
       await this.redis.quit();
     } catch {

@@ -6,7 +6,15 @@
 export type WindowCount = { count: number; resetMs: number };
 
 /** One store round trip: several reads plus, optionally, one counter increment. */
-export type BatchRequest = { gets: string[]; hit?: { key: string; windowMs: number } };
+export type BatchRequest = {
+  gets: string[];
+  /**
+   * One fixed-window hit. `batch`: how many hits of this key the store may
+   * count in process before it must count in the shared counter (rate
+   * limits; 0 or absent: every hit is counted there at once).
+   */
+  hit?: { key: string; windowMs: number; batch?: number };
+};
 export type BatchResult = { values: (string | null)[]; hit?: WindowCount };
 export type Reservation = { ok: boolean; counts: WindowCount[] };
 
@@ -69,6 +77,17 @@ export const storeKeys = {
   /** A WebAuthn ceremony's challenge and what it is for, until one response takes it. */
   webauthnChallenge: (challenge: string) => `wa:c:${challenge}`,
 } as const;
+
+/**
+ * The keys an instance may serve from memory while Redis tells it of every
+ * change (near-cache): session liveness, roles, profiles and the two versions.
+ * Prefixes of store keys; none is a prefix of another (Redis requires it).
+ */
+export const NEAR_CACHED_PREFIXES = ['s:', 'ur:', 'up:', 'rv', 'pv'] as const;
+
+export function isNearCached(key: string): boolean {
+  return key === 'rv' || key === 'pv' || key.startsWith('s:') || key.startsWith('ur:') || key.startsWith('up:');
+}
 
 /**
  * Values of the session key: the user id of a live session (bound to `sub` as
