@@ -276,11 +276,11 @@ export class RedisStore implements Store {
   private async batchNear(req: BatchRequest, cache: NearCache | undefined): Promise<BatchResult> {
     const gets = req.gets;
     const values = new Array<string | null>(gets.length);
-    let missing: number[] | undefined;
+    const missing: number[] = [];
     for (let i = 0; i < gets.length; i++) {
       const k = gets[i]!;
       const v = cache !== undefined && isNearCached(k) ? cache.get(k) : undefined;
-      if (v === undefined) (missing ??= []).push(i);
+      if (v === undefined) missing.push(i);
       else values[i] = v;
     }
     let hit: WindowCount | undefined;
@@ -290,7 +290,7 @@ export class RedisStore implements Store {
       hit = batch && this.hits ? this.hits.tryLocal(key, batch) : undefined;
       if (hit === undefined) counting = this.hits ? this.hits.exact(key, windowMs) : this.hitInRedis(key, windowMs);
     }
-    if (missing !== undefined) {
+    if (missing.length > 0) {
       const keys = missing.map((i) => gets[i]!);
       // Placeholders before the command: an invalidation arriving before its reply removes them.
       const slots = cache !== undefined ? keys.map((k) => (isNearCached(k) ? cache.begin(k) : undefined)) : undefined;
