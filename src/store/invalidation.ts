@@ -47,13 +47,17 @@ export class InvalidationChannel {
   /** This instance's heartbeat keys: `<prefix>hb:<id>:<seq>`. */
   private readonly beatPrefix: string;
   private readonly anyBeatPrefix: string;
+  /** The connections' client name base (CLIENT LIST shows `<name>:sub` and `<name>:ctl`). */
+  readonly name: string;
 
   constructor(private readonly opts: InvalidationOptions) {
     this.heartbeatMs = opts.heartbeatMs ?? 100;
     this.staleAfterMs = opts.staleAfterMs ?? 350;
     this.now = opts.now ?? Date.now;
     this.anyBeatPrefix = `${opts.prefix}hb:`;
-    this.beatPrefix = `${this.anyBeatPrefix}${randomUUID()}:`;
+    const id = randomUUID();
+    this.name = `auth-inv-${id}`;
+    this.beatPrefix = `${this.anyBeatPrefix}${id}:`;
     this.heartbeat = setInterval(() => this.beat(), this.heartbeatMs);
     this.heartbeat.unref();
     void this.connect();
@@ -76,8 +80,9 @@ export class InvalidationChannel {
     this.opts.onState?.(ok, reason);
   }
 
-  private connection(): Redis {
+  private connection(role: 'sub' | 'ctl'): Redis {
     const r = new Redis(this.opts.url, {
+      connectionName: `${this.name}:${role}`,
       lazyConnect: true,
       // Reconnecting is done here, with both connections anew: tracking
       // state and the redirect target do not survive a reconnect.
@@ -96,8 +101,8 @@ export class InvalidationChannel {
 
   private async connect(): Promise<void> {
     if (this.closed) return;
-    const sub = this.connection();
-    const ctl = this.connection();
+    const sub = this.connection('sub');
+    const ctl = this.connection('ctl');
     this.sub = sub;
     this.ctl = ctl;
     sub.on('close', () => this.lost(sub, 'invalidation connection closed'));

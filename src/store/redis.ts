@@ -182,6 +182,14 @@ export class RedisStore implements Store {
     }
   }
 
+  /** Store calls on the request path (batch, get) answered from memory alone, and those that sent a command. */
+  readonly nearCacheStats = { fromMemory: 0, fromRedis: 0 };
+
+  /** The invalidation connections' client name base (`<name>:sub`, `<name>:ctl` in CLIENT LIST). */
+  get invalidationClientName(): string | undefined {
+    return this.channel?.name;
+  }
+
   /** Whether reads are served from memory right now (the invalidation channel is proven live). */
   get nearCacheLive(): boolean {
     return this.usableCache() !== undefined;
@@ -251,7 +259,10 @@ export class RedisStore implements Store {
     try {
       if (this.droppedWrites && !(await this.heal())) throw new Error('stale cache not cleared yet');
       const cache = this.usableCache();
-      if (cache === undefined && !(this.hits && req.hit?.batch)) return await this.batchFromRedis(req);
+      if (cache === undefined && !(this.hits && req.hit?.batch)) {
+        this.nearCacheStats.fromRedis++;
+        return await this.batchFromRedis(req);
+      }
       return await this.batchNear(req, cache);
     } catch (err) {
       this.degraded('batch', err);
@@ -290,6 +301,8 @@ export class RedisStore implements Store {
       hit = batch && this.hits ? this.hits.tryLocal(key, batch) : undefined;
       if (hit === undefined) counting = this.hits ? this.hits.exact(key, windowMs) : this.hitInRedis(key, windowMs);
     }
+    if (missing.length > 0 || counting !== undefined) this.nearCacheStats.fromRedis++;
+    else this.nearCacheStats.fromMemory++;
     if (missing.length > 0) {
       const keys = missing.map((i) => gets[i]!);
       // Placeholders before the command: an invalidation arriving before its reply removes them.
@@ -318,9 +331,16 @@ export class RedisStore implements Store {
     try {
       if (this.droppedWrites && !(await this.heal())) return null;
       const cache = isNearCached(key) ? this.usableCache() : undefined;
-      if (cache === undefined) return await this.redis.get(key);
+      if (cache === undefined) {
+        this.nearCacheStats.fromRedis++;
+        return await this.redis.get(key);
+      }
       const v = cache.get(key);
-      if (v !== undefined) return v;
+      if (v !== undefined) {
+        this.nearCacheStats.fromMemory++;
+        return v;
+      }
+      this.nearCacheStats.fromRedis++;
       const slot = cache.begin(key);
       const fetched = await this.redis.get(key);
       cache.fill(key, slot, fetched);

@@ -1,0 +1,338 @@
+// The near-cache on real Redis: session liveness, roles, profiles and the
+// versions are served from memory while Redis invalidation messages keep them
+// true, and not at all while that channel is lost or unproven; rate-limit
+// hits are counted in process within a documented bound.
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { prepareDatabase } from '../../src/app.js';
+import { RedisStore } from '../../src/store/redis.js';
+import { SESSION_REVOKED, sessionAlive } from '../../src/store/store.js';
+import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
+import { client, login, loginAdmin, PASSWORD, registerAndLogin, type Call, type Session } from '../helpers/http.js';
+import { freePort, RedisProcess } from '../helpers/processes.js';
+import { SplitProxy } from '../helpers/redis-proxy.js';
+import { openDatabase, REDIS_URL } from '../helpers/services.js';
+import { useTwoInstances } from '../helpers/two-instances.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const prefix = () => `test:nc:${Math.random().toString(36).slice(2)}:`;
+
+async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  const start = performance.now();
+  while (!(await check())) {
+    if (performance.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await sleep(2);
+  }
+  return performance.now() - start;
+}
+
+const live = (s: RedisStore) => until(() => s.nearCacheLive, 3_000, 'near-cache live');
+
+/** The milliseconds from `since` until `check` holds, polling as fast as requests go. */
+async function latency(since: number, check: () => Promise<boolean>, timeoutMs = 2_000): Promise<number> {
+  for (;;) {
+    if (await check()) return performance.now() - since;
+    if (performance.now() - since > timeoutMs) return Number.POSITIVE_INFINITY;
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/**
+ * Repeat a request until the store answers it from memory: the first fills the
+ * cache, unless an invalidation of a write just made (the sign-in's) arrives
+ * while it is on the way, which leaves the entry unfilled (as it must).
+ */
+async function warm(store: RedisStore, request: () => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < 20; i++) {
+    const before = store.nearCacheStats.fromMemory;
+    await request();
+    if (store.nearCacheStats.fromMemory === before + 1) return;
+    await sleep(2);
+  }
+  throw new Error('never served from memory');
+}
+
+function p99(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
+}
+
+async function killClient(admin: Redis, name: string): Promise<void> {
+  const list = String(await admin.call('CLIENT', 'LIST'));
+  const line = list.split('\n').find((l) => l.includes(` name=${name} `));
+  if (!line) throw new Error(`no client named ${name}`);
+  const id = /\bid=(\d+)/.exec(line)![1]!;
+  await admin.call('CLIENT', 'KILL', 'ID', id);
+}
+
+describe('near-cache across two instances', () => {
+  const two = useTwoInstances({ overrides: { RATE_LIMIT_REQUESTS: '100000' } });
+  let admin: Session;
+  let redisAdmin: Redis;
+
+  beforeAll(async () => {
+    admin = await loginAdmin(two.callA);
+    redisAdmin = new Redis(REDIS_URL);
+    await Promise.all(two.stores.map(live));
+  });
+  afterAll(async () => {
+    redisAdmin.disconnect();
+  });
+
+  it('answers a signed-in caller from memory in steady state: no Redis command per request', async () => {
+    const s = await registerAndLogin(two.callA);
+    const b = two.stores[1]!;
+    expect((await two.callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+    expect((await two.callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+    const before = { ...b.nearCacheStats };
+    for (let i = 0; i < 100; i++) expect((await two.callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+    expect(b.nearCacheStats.fromRedis - before.fromRedis).toBe(0);
+    expect(b.nearCacheStats.fromMemory - before.fromMemory).toBe(100);
+  });
+
+  it('refuses on B, within 100 ms at the 99th percentile of 200 trials, a logout, a role change or a password change made on A', async () => {
+    const role = `nc${Math.random().toString(36).slice(2, 8)}`;
+    expect(
+      (await two.callA('POST', '/roles', { token: admin.accessToken, body: { name: role, permissions: ['admin:stats:read'] } })).status,
+    ).toBe(201);
+    const b = two.stores[1]!;
+    const kinds = ['logout', 'role', 'password'] as const;
+    const delays: Record<(typeof kinds)[number], number[]> = { logout: [], role: [], password: [] };
+    for (let trial = 0; trial < 200; trial++) {
+      const kind = kinds[trial % 3]!;
+      const s = await registerAndLogin(two.callA);
+      let token = s.accessToken;
+      let refused: () => Promise<boolean>;
+      let change: () => Promise<number>;
+      if (kind === 'logout') {
+        refused = async () => (await two.callB('GET', '/users/me', { token })).status === 401;
+        change = async () => (await two.callA('POST', '/auth/logout', { body: { refreshToken: s.refreshToken } })).status;
+      } else if (kind === 'role') {
+        await two.callA('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', role] } });
+        token = (await login(two.callA, s.email, PASSWORD)).accessToken;
+        refused = async () => (await two.callB('GET', '/admin/stats', { token })).status === 403;
+        change = async () =>
+          (await two.callA('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } })).status;
+      } else {
+        // The password changes in another session of the same user: this one must end.
+        const other = await login(two.callA, s.email, PASSWORD);
+        refused = async () => (await two.callB('GET', '/users/me', { token })).status === 401;
+        change = async () =>
+          (
+            await two.callA('PUT', '/users/me', {
+              token: other.accessToken,
+              body: { currentPassword: PASSWORD, password: `${PASSWORD}-${trial}` },
+            })
+          ).status;
+      }
+      // B answers the caller from memory before the change.
+      await warm(b, async () => expect(await refused()).toBe(false));
+      expect(b.nearCacheLive).toBe(true);
+      expect(await change()).toBe(kind === 'logout' ? 204 : 200);
+      delays[kind].push(await latency(performance.now(), refused));
+    }
+    const all = [...delays.logout, ...delays.role, ...delays.password];
+    expect(all).toHaveLength(200);
+    expect(p99(all)).toBeLessThanOrEqual(100);
+    for (const k of kinds) expect(Math.max(...delays[k])).toBeLessThan(Number.POSITIVE_INFINITY);
+  }, 120_000);
+
+  for (const role of ['sub', 'ctl'] as const) {
+    it(`stops serving from memory at once when its ${role === 'sub' ? 'invalidation' : 'tracking'} connection is killed, never accepts a revoked session meanwhile, and comes back`, async () => {
+      const b = two.stores[1]!;
+      await live(b);
+      const doomed = await registerAndLogin(two.callA);
+      const keeper = await registerAndLogin(two.callA);
+      for (const s of [doomed, keeper])
+        await warm(b, async () => expect((await two.callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200));
+
+      const killedAt = performance.now();
+      await killClient(redisAdmin, `${b.invalidationClientName}:${role}`);
+      // Revoked right away, before B can have heard of anything but the kill.
+      expect((await two.callA('POST', '/auth/logout', { body: { refreshToken: doomed.refreshToken } })).status).toBe(204);
+      expect((await two.callB('GET', '/users/me', { token: doomed.accessToken })).status).toBe(401);
+      expect(performance.now() - killedAt).toBeLessThan(500);
+      expect(b.nearCacheLive).toBe(false);
+
+      // Until the channel is back: every answer is read from Redis (or the database), none stale.
+      const fromRedis = b.nearCacheStats.fromRedis;
+      while (!b.nearCacheLive) {
+        expect((await two.callB('GET', '/users/me', { token: doomed.accessToken })).status).toBe(401);
+        expect((await two.callB('GET', '/users/me', { token: keeper.accessToken })).status).toBe(200);
+        if (performance.now() - killedAt > 5_000) throw new Error('the invalidation channel did not come back');
+        await sleep(5);
+      }
+      expect(b.nearCacheStats.fromRedis).toBeGreaterThan(fromRedis);
+
+      // Back: cached again, and invalidated again.
+      await warm(b, async () => expect((await two.callB('GET', '/users/me', { token: keeper.accessToken })).status).toBe(200));
+      expect((await two.callA('POST', '/auth/logout', { body: { refreshToken: keeper.refreshToken } })).status).toBe(204);
+      expect(
+        await latency(performance.now(), async () => (await two.callB('GET', '/users/me', { token: keeper.accessToken })).status === 401),
+      ).toBeLessThan(100);
+    });
+  }
+});
+
+describe('near-cache on one store behind a relay', () => {
+  let proxy: SplitProxy;
+  let writer: RedisStore;
+  let reader: RedisStore;
+
+  beforeAll(async () => {
+    const keys = prefix();
+    proxy = new SplitProxy(await freePort(), Number(new URL(REDIS_URL).port || 6379));
+    await proxy.open();
+    writer = new RedisStore({ url: REDIS_URL, prefix: keys });
+    reader = new RedisStore({ url: proxy.url, prefix: keys });
+    await Promise.all([writer.ready(), reader.ready()]);
+    await Promise.all([live(writer), live(reader)]);
+  });
+  afterAll(async () => {
+    await Promise.all([writer.close(), reader.close()]);
+    await proxy.close();
+  });
+
+  for (const via of ['batch', 'get'] as const) {
+    it(`keeps no stale value from a ${via} read whose key changed while its reply was on the way`, async () => {
+      const key = `s:${via}-${Math.random()}`;
+      const read = async () => (via === 'get' ? reader.get(key) : (await reader.batch({ gets: [key] })).values[0]);
+      await writer.set(key, SESSION_REVOKED);
+      await warm(reader, async () => expect(await read()).toBe(SESSION_REVOKED));
+      // The reader's own write: its copy is dropped at once, so the next read goes to Redis.
+      await reader.set(key, sessionAlive('u1'));
+
+      proxy.dataDelayMs = 150;
+      try {
+        // The read runs in Redis now; its reply is held back for 150 ms.
+        const inFlight = read();
+        await sleep(40);
+        // The key changes meanwhile; its invalidation reaches the reader before the reply does.
+        await writer.set(key, SESSION_REVOKED);
+        expect(await inFlight).toBe(sessionAlive('u1'));
+        // The late reply must not have been kept: the next read sees the change.
+        expect(await read()).toBe(SESSION_REVOKED);
+      } finally {
+        proxy.dataDelayMs = 0;
+      }
+      expect(await read()).toBe(SESSION_REVOKED);
+    });
+  }
+
+  it('flushes and bypasses its cache within 500 ms when the channel stalls with its sockets open, and serves from memory again once it flows', async () => {
+    const key = `s:stall-${Math.random()}`;
+    await writer.set(key, sessionAlive('u2'));
+    await warm(reader, async () => expect(await reader.get(key)).toBe(sessionAlive('u2')));
+
+    proxy.freezeChannel();
+    try {
+      const stalledAt = performance.now();
+      // The writer's change cannot reach the reader through the stalled channel.
+      await writer.set(key, SESSION_REVOKED);
+      const bypassed = await until(() => !reader.nearCacheLive, 1_000, 'bypass');
+      expect(bypassed).toBeLessThan(500);
+      expect(await reader.get(key)).toBe(SESSION_REVOKED);
+      expect(performance.now() - stalledAt).toBeLessThan(1_000);
+    } finally {
+      proxy.thawChannel();
+    }
+    await until(() => reader.nearCacheLive, 5_000, 'live again');
+    await warm(reader, async () => expect(await reader.get(key)).toBe(SESSION_REVOKED));
+  });
+});
+
+describe('rate limits counted in batches over two instances', () => {
+  // 1000 per window: each instance counts up to 1% (10) in process between
+  // flushes, so two instances admit at most 1000 + 2 × 10 in one window.
+  const two = useTwoInstances({ overrides: { RATE_LIMIT_REQUESTS: '1000', RATE_LIMIT_WINDOW_SECONDS: '300' } });
+
+  it('admits at least the limit and at most limit + instances × batch of one client hammering both, refusing the rest with 429', async () => {
+    const s = await registerAndLogin(two.callA);
+    await Promise.all(two.stores.map(live));
+    const statuses: number[] = [];
+    const remaining: number[] = [];
+    const fire = async (call: Call) => {
+      const r = await call('GET', '/users/me', { token: s.accessToken });
+      statuses.push(r.status);
+      if (r.status === 200) remaining.push(Number(r.headers.get('RateLimit-Remaining')));
+      if (r.status === 429) expect(Number(r.headers.get('Retry-After'))).toBeGreaterThan(0);
+    };
+    const fromRedis = two.stores.map((st) => st.nearCacheStats.fromRedis);
+    // Waves of 8 concurrent requests, half on each instance, well past the limit.
+    for (let wave = 0; wave < 175; wave++) {
+      await Promise.all(Array.from({ length: 8 }, (_, i) => fire(i % 2 === 0 ? two.callA : two.callB)));
+      if (wave % 25 === 24) await sleep(120);
+    }
+    const admitted = statuses.filter((x) => x === 200).length;
+    expect(admitted).toBeGreaterThanOrEqual(1000);
+    expect(admitted).toBeLessThanOrEqual(1000 + 2 * 10);
+    expect(statuses.filter((x) => x !== 200 && x !== 429)).toEqual([]);
+    expect(Math.min(...remaining)).toBeLessThan(10);
+    // Counted in process: far fewer store calls with a command than requests.
+    const sent = two.stores.reduce((n, st, i) => n + st.nearCacheStats.fromRedis - fromRedis[i]!, 0);
+    expect(sent).toBeLessThan(statuses.length / 2);
+  }, 60_000);
+});
+
+describe('Redis restarted', () => {
+  let redis: RedisProcess;
+  let a: TestApp;
+  let b: TestApp;
+  let callA: Call;
+  let callB: Call;
+  let stores: RedisStore[];
+  let dispose: () => Promise<void>;
+
+  beforeAll(async () => {
+    redis = new RedisProcess(await freePort());
+    await redis.start();
+    const db = await openDatabase('postgres');
+    dispose = db.dispose;
+    stores = [new RedisStore({ url: redis.url }), new RedisStore({ url: redis.url })];
+    await Promise.all(stores.map((st) => st.ready()));
+    const config = testConfig({ RATE_LIMIT_REQUESTS: '100000' });
+    a = await createTestApp({ database: db.database, store: stores[0]!, config });
+    b = await createTestApp({ database: db.database, store: stores[1]!, config, keyRing: a.deps.keyRing, prepare: false });
+    await prepareDatabase(b.deps);
+    callA = client(a);
+    callB = client(b);
+  });
+  afterAll(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all(stores.map((st) => st.close()));
+    await redis.stop();
+    await dispose();
+  });
+
+  it('flushes every near-cache when Redis goes, rebuilds them when it is back, and serves nothing stale', async () => {
+    await Promise.all(stores.map(live));
+    const admin = await loginAdmin(callA);
+    const doomed = await registerAndLogin(callA);
+    const demoted = await registerAndLogin(callA);
+    await callA('PUT', `/users/${demoted.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', 'moderator'] } });
+    const demotedToken = (await login(callA, demoted.email, PASSWORD)).accessToken;
+    await warm(stores[1]!, async () => expect((await callB('GET', '/users/me', { token: doomed.accessToken })).status).toBe(200));
+    await warm(stores[1]!, async () => expect((await callB('GET', '/users', { token: demotedToken })).status).toBe(200));
+
+    await redis.stop();
+    await until(() => stores.every((st) => !st.nearCacheLive), 1_000, 'bypass on both');
+    // Changes made while Redis is away are in the database only.
+    expect((await callA('POST', '/auth/logout', { body: { refreshToken: doomed.refreshToken } })).status).toBe(204);
+    expect((await callA('PUT', `/users/${demoted.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } })).status).toBe(
+      200,
+    );
+    expect((await callB('GET', '/users/me', { token: doomed.accessToken })).status).toBe(401);
+
+    await redis.start();
+    await Promise.all(stores.map(live));
+    expect((await callB('GET', '/users/me', { token: doomed.accessToken })).status).toBe(401);
+    expect((await callB('GET', '/users', { token: demotedToken })).status).toBe(403);
+    // Rebuilt: served from memory again, and kept true again.
+    const keeper = await registerAndLogin(callA);
+    await warm(stores[1]!, async () => expect((await callB('GET', '/users/me', { token: keeper.accessToken })).status).toBe(200));
+    expect((await callA('POST', '/auth/logout', { body: { refreshToken: keeper.refreshToken } })).status).toBe(204);
+    expect(
+      await latency(performance.now(), async () => (await callB('GET', '/users/me', { token: keeper.accessToken })).status === 401),
+    ).toBeLessThan(100);
+  }, 30_000);
+});
