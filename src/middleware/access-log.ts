@@ -36,8 +36,22 @@ export function loggablePath(path: string, url: string): string {
   return (path + (q ? `?${q}` : '')).slice(0, 2048);
 }
 
-export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metrics: Metrics; logger: Logger; now: () => number }) =>
-  createMiddleware<{ Variables: AccessLogVariables & Reads }>(async (c, next) => {
+export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metrics: Metrics; logger: Logger; now: () => number }) => {
+  // One labelled child per route, method and status, looked up once: prom-client
+  // hashes a label object on every inc() and observe() (profiled on the hot path).
+  const series = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
+  const seriesOf = (route: string, method: string, status: number) => {
+    const key = `${status} ${method} ${route}`;
+    let s = series.get(key);
+    if (s === undefined) {
+      const labels = { route, method, status: String(status) };
+      s = { requests: opts.metrics.requests.labels(labels), latency: opts.metrics.latency.labels(labels) };
+      // Bounded: past this many series (odd methods), each request looks its children up again.
+      if (series.size < 2_000) series.set(key, s);
+    }
+    return s;
+  };
+  return createMiddleware<{ Variables: AccessLogVariables & Reads }>(async (c, next) => {
     const started = performance.now();
     await next();
     const status = c.res.status;
@@ -46,9 +60,9 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     const route = m?.path ?? '-';
     if (route === '-' && status === 405) action = 'method_not_allowed';
     const seconds = (performance.now() - started) / 1000;
-    const labels = { route, method: c.req.method, status: String(status) };
-    opts.metrics.requests.inc(labels);
-    opts.metrics.latency.observe(labels, seconds);
+    const series = seriesOf(route, c.req.method, status);
+    series.requests.inc();
+    series.latency.observe(seconds);
 
     const decision = c.get('decision');
     if (decision) {
@@ -80,3 +94,4 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     opts.audit.record(entry);
     if (opts.logger.isLevelEnabled('debug')) opts.logger.debug({ ...entry, ms: Math.round(seconds * 1000) }, 'request');
   });
+};

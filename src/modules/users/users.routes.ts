@@ -15,11 +15,15 @@ import {
   UserListSchema,
   UserSchema,
 } from './users.schemas.js';
-import { profileRead } from './users.cache.js';
+import type { z } from 'zod';
+import { jsonText } from '../../lib/json-text.js';
+import { MeBodies, profileRead } from './users.cache.js';
 import { exportAccount } from './users.export.js';
 import { assignRoles, deleteMe, deleteUser, getMe, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
 
-export const usersRoutes = (svc: AppServices) =>
+type Me = z.infer<typeof MeSchema>;
+
+export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
   new Hono<AppEnv>()
     .get(
       '/me',
@@ -36,8 +40,14 @@ export const usersRoutes = (svc: AppServices) =>
       }),
       async (c) => {
         const caller = c.get('caller');
-        const user = await getMe(svc, caller, c.get('storeValues')[profileRead.name]);
-        return c.json({ ...user, permissions: sortedPermissions(caller.permissions) }, 200);
+        const raw = c.get('storeValues')[profileRead.name];
+        const known = meBodies.get(caller.userId!, raw, caller.roles, caller.permissions);
+        if (known !== undefined) return jsonText<Me>(c, known);
+        const me: Me = { ...(await getMe(svc, caller, raw)), permissions: sortedPermissions(caller.permissions) };
+        const body = JSON.stringify(me);
+        // Only a body built from the stored profile is kept (its string is what later requests compare).
+        if (raw != null) meBodies.set(caller.userId!, { profile: raw, roles: caller.roles, permissions: caller.permissions, body });
+        return jsonText<Me>(c, body);
       },
     )
     .put(
