@@ -130,7 +130,7 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
     })
     // Strict by default: no cross-origin browser access (and no CORS headers at
     // all) unless CORS_ORIGINS lists the origin.
-    .use(async (c, next) => {
+    .use((c, next) => {
       const origin = requestHeader(c, 'origin');
       if (origin === undefined || corsOrigins.size === 0) return next();
       return corsMiddleware(c, next);

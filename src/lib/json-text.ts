@@ -3,7 +3,7 @@
 import type { Context, TypedResponse } from 'hono';
 import type { JSONParsed } from 'hono/utils/types';
 
-const JSON_TYPE = { 'content-type': 'application/json' } as const;
+const JSON_TYPE = { 'Content-Type': 'application/json' } as const;
 
 export function jsonText<T>(c: Context, text: string): Response & TypedResponse<JSONParsed<T>, 200, 'json'> {
   return c.body(text, 200, JSON_TYPE) as unknown as Response & TypedResponse<JSONParsed<T>, 200, 'json'>;

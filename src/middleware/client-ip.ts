@@ -29,7 +29,7 @@ export const clientIp = (opts: { trustProxy: string | undefined; remoteAddress: 
   // Validated once, at start: a bad TRUST_PROXY fails the boot, not a request.
   const trust = compileTrust(opts.trustProxy);
   const trusting = !!opts.trustProxy;
-  return createMiddleware<{ Variables: ClientIpVariables }>(async (c, next) => {
+  return createMiddleware<{ Variables: ClientIpVariables }>((c, next) => {
     const socket = opts.remoteAddress(c) ?? '0.0.0.0';
     let ip = socket;
     if (trusting) {
@@ -40,6 +40,6 @@ export const clientIp = (opts: { trustProxy: string | undefined; remoteAddress: 
       }
     }
     c.set('clientIp', ip.startsWith('::ffff:') ? ip.slice(7) : ip);
-    await next();
+    return next();
   });
 };

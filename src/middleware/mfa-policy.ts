@@ -14,16 +14,19 @@ export const mfaPolicy = (opts: {
 }) => {
   const required = new Set(opts.requiredRoles);
   // Sets no variable; reads the caller.
-  return createMiddleware<{ Variables: Pick<AuthVariables, 'caller'> }>(async (c, next) => {
-    if (required.size > 0) {
-      const caller = c.get('caller');
-      const held = caller.userId === null ? [] : caller.roles.filter((r) => required.has(r));
-      if (held.length > 0 && matchedRoute(c)?.meta.beforeMfa !== true && !(await opts.hasSecondFactor(caller.userId!))) {
+  // Not async unless a listed role is held: everyone else goes straight on.
+  return createMiddleware<{ Variables: Pick<AuthVariables, 'caller'> }>((c, next) => {
+    if (required.size === 0) return next();
+    const caller = c.get('caller');
+    const held = caller.userId === null ? [] : caller.roles.filter((r) => required.has(r));
+    if (held.length === 0 || matchedRoute(c)?.meta.beforeMfa === true) return next();
+    return (async () => {
+      if (!(await opts.hasSecondFactor(caller.userId!))) {
         problem('mfa_enrollment_required', `The role ${held.join(', ')} needs a second factor: set up TOTP or a passkey first (/account)`, {
           audit: 'mfa_enrollment_required',
         });
       }
-    }
-    await next();
+      await next();
+    })();
   });
 };

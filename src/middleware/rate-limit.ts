@@ -25,7 +25,7 @@ export function rateHeaders(limit: number, rate: WindowCount): Record<string, st
 
 export const rateLimit = (opts: { limit: number; onReject: () => void }) =>
   // Sets no variable; reads the count the auth middleware fetched.
-  createMiddleware<{ Variables: Pick<AuthVariables, 'rate'> }>(async (c, next) => {
+  createMiddleware<{ Variables: Pick<AuthVariables, 'rate'> }>((c, next) => {
     const rate = c.get('rate');
     if (rate) {
       const headers = rateHeaders(opts.limit, rate);
@@ -37,5 +37,5 @@ export const rateLimit = (opts: { limit: number; onReject: () => void }) =>
         });
       }
     }
-    await next();
+    return next();
   });

@@ -8,10 +8,10 @@ const VALID = /^[A-Za-z0-9._-]{1,128}$/;
 export type RequestIdVariables = { requestId: string };
 
 export const requestId = () =>
-  createMiddleware<{ Variables: RequestIdVariables }>(async (c, next) => {
+  createMiddleware<{ Variables: RequestIdVariables }>((c, next) => {
     const incoming = requestHeader(c, 'x-request-id');
     const id = incoming && VALID.test(incoming) ? incoming : randomUUID();
     c.set('requestId', id);
     setResponseHeader(c, 'X-Request-Id', id);
-    await next();
+    return next();
   });
