@@ -39,7 +39,8 @@ const insertStatement = preparedSql(
       ${p('method', 'text')}, ${p('path', 'text')}, ${p('route', 'text')}, ${p('status', 'int')}, ${p('action', 'text')}, ${p('detail', 'text')})`,
 );
 
-async function insertBatch(db: Db, batch: AuditEntry[]): Promise<void> {
+/** One batch through the unnest() statement (exported for the COPY comparison in test/bench/lib/audit-copy.ts). */
+export async function insertBatch(db: Db, batch: AuditEntry[]): Promise<void> {
   const col = (f: (e: AuditEntry) => string | number | null) => arrayLiteral(batch.map(f));
   await insertStatement(db, {
     at: col((e) => e.at.toISOString()),

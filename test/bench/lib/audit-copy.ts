@@ -22,16 +22,13 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { parseArgs } from 'node:util';
-import { sql as dsql } from 'drizzle-orm';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import { arrayLiteral, type AuditEntry } from '../../../src/audit/audit-log.js';
+import { arrayLiteral, insertBatch, type AuditEntry } from '../../../src/audit/audit-log.js';
 import type { Db } from '../../../src/db/connect.js';
 import { dbErrorCode } from '../../../src/db/errors.js';
 import { migrate } from '../../../src/db/migrate.js';
-import { preparedSql } from '../../../src/db/prepared.js';
 import * as schema from '../../../src/db/schema.js';
-import { auditLogs } from '../../../src/db/schema.js';
 import { dropDatabase, recreateDatabase, urlFor } from './pg.js';
 
 const { values: args } = parseArgs({
@@ -52,30 +49,8 @@ const TICK_NS = 1e9 / 100; // USER_HZ
 
 const COLUMNS = ['at', 'request_id', 'actor_id', 'ip', 'method', 'path', 'route', 'status', 'action', 'detail'] as const;
 
-// (a) The writer's current statement, as src/audit/audit-log.ts builds it.
-const p = (name: (typeof COLUMNS)[number], type: string) => dsql`${dsql.placeholder(name)}::${dsql.raw(type)}[]`;
-const insertStatement = preparedSql(
-  'audit_insert_bench',
-  dsql`INSERT INTO ${auditLogs} (${dsql.raw(COLUMNS.join(', '))})
-    SELECT * FROM unnest(${p('at', 'timestamptz')}, ${p('request_id', 'text')}, ${p('actor_id', 'uuid')}, ${p('ip', 'text')},
-      ${p('method', 'text')}, ${p('path', 'text')}, ${p('route', 'text')}, ${p('status', 'int')}, ${p('action', 'text')}, ${p('detail', 'text')})`,
-);
-
-async function unnestBatch(db: Db, batch: AuditEntry[]): Promise<void> {
-  const col = (f: (e: AuditEntry) => string | number | null) => arrayLiteral(batch.map(f));
-  await insertStatement(db, {
-    at: col((e) => e.at.toISOString()),
-    request_id: col((e) => e.requestId),
-    actor_id: col((e) => e.actorId ?? null),
-    ip: col((e) => e.ip),
-    method: col((e) => e.method),
-    path: col((e) => e.path),
-    route: col((e) => e.route),
-    status: col((e) => e.status),
-    action: col((e) => e.action),
-    detail: col((e) => e.detail ?? null),
-  });
-}
+// (a) The writer's own statement: insertBatch from src/audit/audit-log.ts.
+const unnestBatch = insertBatch;
 
 // (b) COPY FROM STDIN, text format: tab-separated fields, one line per row,
 // \N for NULL; backslash, tab, newline and carriage return escaped.
