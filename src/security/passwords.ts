@@ -58,7 +58,13 @@ function busy(waitMs: number): Problem {
 
 /** Queue a computation, or refuse it at once when the queue ahead would take longer than allowed. */
 function scheduled<T>(job: () => Promise<T>): Promise<T> {
-  const expected = typicalMs === undefined ? 0 : ((argon2Slots.pendingCount + 1) / argon2Slots.concurrency) * typicalMs;
+  // Only a job that has to queue waits: with a slot free, nothing is ahead. (Estimating from the
+  // typical duration alone refused every check, forever, once one hash had taken longer than the
+  // allowed wait: nothing ran, so the estimate never came down.)
+  const expected =
+    typicalMs === undefined || argon2Slots.activeCount < argon2Slots.concurrency
+      ? 0
+      : ((argon2Slots.pendingCount + 1) / argon2Slots.concurrency) * typicalMs;
   if (expected > maxWaitMs) return Promise.reject(busy(expected));
   const queued = performance.now();
   return argon2Slots(async () => {
