@@ -67,10 +67,12 @@ function scheduled<T>(job: () => Promise<T>): Promise<T> {
       : ((argon2Slots.pendingCount + 1) / argon2Slots.concurrency) * typicalMs;
   if (expected > maxWaitMs) return Promise.reject(busy(expected));
   const queued = performance.now();
+  const behind = argon2Slots.activeCount >= argon2Slots.concurrency;
   return argon2Slots(async () => {
     const started = performance.now();
-    // The estimate can be wrong (a burst of slow hashes): the deadline holds anyway.
-    if (started - queued > maxWaitMs) throw busy(started - queued);
+    // The estimate can be wrong (a burst of slow hashes): the deadline holds anyway for a job
+    // that had to queue (one that found a slot free only waited for the event loop).
+    if (behind && started - queued > maxWaitMs) throw busy(started - queued);
     try {
       return await job();
     } finally {
