@@ -24,7 +24,7 @@ import { connect } from 'node:net';
 import { parseArgs } from 'node:util';
 import { drizzle } from 'drizzle-orm/postgres-js';
 import postgres from 'postgres';
-import { arrayLiteral, insertBatch, type AuditEntry } from '../../../src/audit/audit-log.js';
+import { arrayLiteral, AuditRows, insertBatch, type AuditEntry } from '../../../src/audit/audit-log.js';
 import type { Db } from '../../../src/db/connect.js';
 import { dbErrorCode } from '../../../src/db/errors.js';
 import { migrate } from '../../../src/db/migrate.js';
@@ -49,8 +49,9 @@ const TICK_NS = 1e9 / 100; // USER_HZ
 
 const COLUMNS = ['at', 'request_id', 'actor_id', 'ip', 'method', 'path', 'route', 'status', 'action', 'detail'] as const;
 
-// (a) The writer's own statement: insertBatch from src/audit/audit-log.ts.
-const unnestBatch = insertBatch;
+// (a) The writer's own statement: insertBatch from src/audit/audit-log.ts, fed
+// the column buffer the writer keeps.
+const unnestBatch = (db: Db, batch: AuditEntry[]) => insertBatch(db, AuditRows.of(batch));
 
 // (b) COPY FROM STDIN, text format: tab-separated fields, one line per row,
 // \N for NULL; backslash, tab, newline and carriage return escaped.
