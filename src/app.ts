@@ -40,6 +40,7 @@ import { createTokenVerifier } from './security/access-tokens.js';
 import { storeKeys } from './store/store.js';
 import { OutboxSender, type OutboxOptions } from './adapters/mail/outbox.js';
 import { BackgroundTasks } from './lib/background.js';
+import { resealTotpSecrets } from './modules/mfa/mfa.reseal.js';
 
 export type AppOptions = {
   /** How to read the peer address on this runtime (Node's by default). */
@@ -212,6 +213,7 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
   const inFlight = { count: 0 };
   const app = buildApp(services, opts, inFlight);
   if (opts.mail?.send !== false) services.outbox.start();
+  services.background.run('reseal TOTP secrets', async () => void (await resealTotpSecrets(services)));
   return {
     app,
     services,

@@ -89,7 +89,11 @@ export async function buildDeps(config: Config, logger: Logger) {
   }
   const keyRing = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
   const mailer = createMailer(config, logger);
-  const secrets = loadSecretBox({ key: config.mfa.encryptionKey, dataDir: config.dataDir });
+  const secrets = loadSecretBox({
+    key: config.mfa.encryptionKey,
+    previousKeys: config.mfa.previousEncryptionKeys,
+    dataDir: config.dataDir,
+  });
   const deps: Deps = { config, database, store, keyRing, clock: Date.now, logger, metrics, mailer, secrets };
   return deps;
 }

@@ -83,6 +83,7 @@ const envSchema = z.object({
   MAIL_PER_ADDRESS_PER_HOUR: intIn(1, 1_000).default(3),
   MFA_REQUIRED_ROLES: csv.optional(),
   MFA_ENCRYPTION_KEY: z.string().trim().optional(),
+  MFA_PREVIOUS_ENCRYPTION_KEYS: csv.optional(),
   WEBAUTHN_RP_ID: z
     .string()
     .trim()
@@ -158,6 +159,8 @@ export type Config = {
     requiredRoles: string[];
     /** 32 bytes (base64 or hex) that encrypt TOTP secrets; unset outside production: generated in DATA_DIR. */
     encryptionKey: string | undefined;
+    /** Earlier keys: they still open the secrets they sealed, until those are sealed again under the current one. */
+    previousEncryptionKeys: string[];
   };
   webauthn: { rpId: string; rpName: string; origins: string[] };
   audit: { enabled: boolean; retentionDays: number };
@@ -223,6 +226,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (e.MFA_ENCRYPTION_KEY !== undefined && parseMfaKey(e.MFA_ENCRYPTION_KEY) === null) {
     problems.push('MFA_ENCRYPTION_KEY: must be 32 bytes, as 64 hex digits or base64 (openssl rand -base64 32)');
+  }
+  if (e.MFA_PREVIOUS_ENCRYPTION_KEYS?.some((k) => parseMfaKey(k) === null)) {
+    problems.push('MFA_PREVIOUS_ENCRYPTION_KEYS: each key must be 32 bytes, as 64 hex digits or base64, separated by commas');
   }
   const publicOrigin = new URL(publicUrl);
   const webauthnOrigins = (e.WEBAUTHN_ORIGINS ?? [publicUrl]).map((o) => o.replace(/\/$/, ''));
@@ -323,7 +329,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     emailVerification: e.EMAIL_VERIFICATION,
     emailVerificationTtlSeconds: e.EMAIL_VERIFICATION_TTL_SECONDS,
     passwordResetTtlSeconds: e.PASSWORD_RESET_TTL_SECONDS,
-    mfa: { requiredRoles: e.MFA_REQUIRED_ROLES ?? [], encryptionKey: e.MFA_ENCRYPTION_KEY },
+    mfa: {
+      requiredRoles: e.MFA_REQUIRED_ROLES ?? [],
+      encryptionKey: e.MFA_ENCRYPTION_KEY,
+      previousEncryptionKeys: e.MFA_PREVIOUS_ENCRYPTION_KEYS ?? [],
+    },
     webauthn: { rpId, rpName: e.WEBAUTHN_RP_NAME, origins: webauthnOrigins },
     audit: { enabled: e.AUDIT_LOG === 'on', retentionDays: e.AUDIT_RETENTION_DAYS },
     corsOrigins: e.CORS_ORIGINS ?? [],

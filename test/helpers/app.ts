@@ -77,7 +77,7 @@ export async function createTestApp(opts: {
     logger,
     metrics: createMetrics(),
     mailer: createMailer(config, logger),
-    secrets: loadSecretBox({ key: config.mfa.encryptionKey, dataDir: config.dataDir }),
+    secrets: loadSecretBox({ key: config.mfa.encryptionKey, previousKeys: config.mfa.previousEncryptionKeys, dataDir: config.dataDir }),
   };
   if (opts.prepare !== false) await prepareDatabase(deps);
   const handle = createApp(deps, { audit: { flushMs: 50 }, ...opts.app });

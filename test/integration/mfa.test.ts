@@ -5,11 +5,15 @@
 // computed here from the secret with RFC 6238's own algorithm (not the
 // service's library), on the app's clock, which the tests move a step ahead
 // whenever they need a fresh code.
+import { randomBytes } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseMfaKey } from '../../src/config.js';
 import { recoveryCodes, totpFactors } from '../../src/db/schema.js';
-import { login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';
-import { BACKENDS } from '../helpers/services.js';
+import { secretBox } from '../../src/security/secret-box.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
+import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';
+import { BACKENDS, openDatabase } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
 import { useTestApp } from '../helpers/use-app.js';
 import { useTwoInstances } from '../helpers/two-instances.js';
@@ -561,5 +565,117 @@ describe('a used time step on two instances (PostgreSQL, Redis)', () => {
     expect(ok.status, ok.text).toBe(200);
     // Taken: A cannot trade it again.
     expect((await two.callA('POST', '/auth/mfa/verify', { body: { mfaToken, code: '123456' } })).body.code).toBe('invalid_mfa_token');
+  });
+});
+
+describe.each(BACKENDS)('a rotated MFA_ENCRYPTION_KEY on %s', (backend) => {
+  const clock = movableClock();
+  const OLD = randomBytes(32).toString('base64');
+  const NEW = randomBytes(32).toString('hex');
+  const UNRELATED = randomBytes(32).toString('hex');
+  let db: Awaited<ReturnType<typeof openDatabase>>;
+  const started: TestApp[] = [];
+  beforeAll(async () => {
+    db = await openDatabase(backend);
+  });
+  afterAll(async () => {
+    for (const t of started) await t.stop();
+    await db.dispose();
+  });
+  /** An instance on the shared database with these keys, its start-up work done. */
+  async function instance(keys: Record<string, string>) {
+    const t = await createTestApp({ database: db.database, clock: clock.now, overrides: keys });
+    started.push(t);
+    await t.services.background.idle();
+    return { t, call: client(t) };
+  }
+  const sealedOf = async (userId: string) =>
+    (await db.database.db.select().from(totpFactors).where(eq(totpFactors.userId, userId)))[0]!.secretSealed;
+  /** Password, then a fresh TOTP code, on one instance. */
+  async function signInWithCode(call: Call, email: string, secret: string) {
+    const first = await call('POST', '/auth/login', { body: { email, password: PASSWORD } });
+    expect(first.body.code, first.text).toBe('mfa_required');
+    clock.nextStep();
+    return call('POST', '/auth/mfa/verify', { body: { mfaToken: first.body.mfaToken, code: rfc6238(secret, clock.now()) } });
+  }
+
+  it('keeps codes working with the old key in MFA_PREVIOUS_ENCRYPTION_KEYS, seals every secret again at start, and then works without the old key', async () => {
+    const a = await instance({ MFA_ENCRYPTION_KEY: OLD });
+    const users = [await registerAndLogin(a.call), await registerAndLogin(a.call)];
+    const totps = [await enableTotp(a.call, users[0]!, clock), await enableTotp(a.call, users[1]!, clock)];
+    const before = [await sealedOf(users[0]!.userId), await sealedOf(users[1]!.userId)];
+
+    // The new key alone cannot read them: the service says so instead of calling the code wrong.
+    const newOnly = await instance({ MFA_ENCRYPTION_KEY: NEW });
+    const refused = await signInWithCode(newOnly.call, users[0]!.email, totps[0]!.secret);
+    expect(refused.status, refused.text).toBe(503);
+    expect(refused.body.code).toBe('service_unavailable');
+    expect(await sealedOf(users[0]!.userId)).toBe(before[0]);
+
+    // With the old key among the previous ones, the start seals both again under the new key.
+    const rotated = await instance({ MFA_ENCRYPTION_KEY: NEW, MFA_PREVIOUS_ENCRYPTION_KEYS: `${UNRELATED}, ${OLD}` });
+    expect(rotated.t.logs.text).toMatch(/"resealed":2,"unreadable":0/);
+    for (const [i, u] of users.entries()) {
+      const now = await sealedOf(u.userId);
+      expect(now).not.toBe(before[i]);
+      expect(secretBox(parseMfaKey(NEW)!).open(now, u.userId)).toBe(totps[i]!.secret);
+      expect(JSON.stringify(now)).not.toContain(totps[i]!.secret);
+    }
+    expect(rotated.t.logs.text).not.toContain(totps[0]!.secret);
+
+    // From now on the new key alone will do.
+    const later = await instance({ MFA_ENCRYPTION_KEY: NEW });
+    for (const [i, u] of users.entries()) {
+      const ok = await signInWithCode(later.call, u.email, totps[i]!.secret);
+      expect(ok.status, ok.text).toBe(200);
+      expect(claimsOf(ok.body.accessToken).amr).toEqual(['pwd', 'otp']);
+    }
+  });
+
+  it('seals again on first use a secret that an instance still on the old key sealed during the rollout', async () => {
+    const rotated = await instance({ MFA_ENCRYPTION_KEY: NEW, MFA_PREVIOUS_ENCRYPTION_KEYS: OLD });
+    const old = await instance({ MFA_ENCRYPTION_KEY: OLD });
+    const u = await registerAndLogin(old.call);
+    const { secret } = await enableTotp(old.call, u, clock);
+    const before = await sealedOf(u.userId);
+    expect(() => secretBox(parseMfaKey(NEW)!).open(before, u.userId)).toThrow();
+
+    const ok = await signInWithCode(rotated.call, u.email, secret);
+    expect(ok.status, ok.text).toBe(200);
+    const after = await sealedOf(u.userId);
+    expect(after).not.toBe(before);
+    expect(secretBox(parseMfaKey(NEW)!).open(after, u.userId)).toBe(secret);
+  });
+
+  it('confirms an enrolment begun under the old key (sealing it under the new one), and asks to start again once that key is gone', async () => {
+    const old = await instance({ MFA_ENCRYPTION_KEY: OLD });
+    const rotated = await instance({ MFA_ENCRYPTION_KEY: NEW, MFA_PREVIOUS_ENCRYPTION_KEYS: OLD });
+    const newOnly = await instance({ MFA_ENCRYPTION_KEY: NEW });
+
+    const u = await registerAndLogin(old.call);
+    const enrol = await old.call('POST', '/users/me/mfa/totp', { token: u.accessToken, body: { currentPassword: PASSWORD } });
+    expect(enrol.status, enrol.text).toBe(200);
+    clock.nextStep();
+    const onRotated = await rotated.call('POST', '/users/me/mfa/totp/confirm', {
+      token: (await login(rotated.call, u.email, PASSWORD)).accessToken,
+      body: { code: rfc6238(enrol.body.secret, clock.now()) },
+    });
+    expect(onRotated.status, onRotated.text).toBe(200);
+    expect(secretBox(parseMfaKey(NEW)!).open(await sealedOf(u.userId), u.userId)).toBe(enrol.body.secret);
+
+    const v = await registerAndLogin(old.call);
+    const pending = await old.call('POST', '/users/me/mfa/totp', { token: v.accessToken, body: { currentPassword: PASSWORD } });
+    clock.nextStep();
+    const lost = await newOnly.call('POST', '/users/me/mfa/totp/confirm', {
+      token: (await login(newOnly.call, v.email, PASSWORD)).accessToken,
+      body: { code: rfc6238(pending.body.secret, clock.now()) },
+    });
+    expect(lost.status, lost.text).toBe(409);
+    expect(lost.body.code).toBe('mfa_not_enabled');
+    const again = await newOnly.call('POST', '/users/me/mfa/totp', {
+      token: (await login(newOnly.call, v.email, PASSWORD)).accessToken,
+      body: { currentPassword: PASSWORD },
+    });
+    expect(again.status, again.text).toBe(200);
   });
 });

@@ -120,6 +120,12 @@ describe('configuration', () => {
       expect(problemsOf({ ...prod, MFA_ENCRYPTION_KEY: bad }).join('\n'), bad).toMatch(/MFA_ENCRYPTION_KEY: must be 32 bytes/);
       expect(problemsOf({ MFA_ENCRYPTION_KEY: bad }).join('\n'), bad).toMatch(/MFA_ENCRYPTION_KEY: must be 32 bytes/);
     }
+    // Earlier keys for a rotation: the same format, comma-separated; one bad key is named.
+    expect(loadConfig({}).mfa.previousEncryptionKeys).toEqual([]);
+    expect(loadConfig({ MFA_PREVIOUS_ENCRYPTION_KEYS: ` ${hex}, ${MFA_KEY} ` }).mfa.previousEncryptionKeys).toEqual([hex, MFA_KEY]);
+    expect(problemsOf({ ...prod, MFA_PREVIOUS_ENCRYPTION_KEYS: `${hex},${'a1'.repeat(31)}` })).toEqual([
+      'MFA_PREVIOUS_ENCRYPTION_KEYS: each key must be 32 bytes, as 64 hex digits or base64, separated by commas',
+    ]);
     // Defaults: the relying party is PUBLIC_URL's host, the one allowed origin PUBLIC_URL itself.
     const c = loadConfig({ PUBLIC_URL: 'https://auth.example.com/' });
     expect(c.webauthn).toEqual({ rpId: 'auth.example.com', rpName: 'auth-system', origins: ['https://auth.example.com'] });

@@ -11,6 +11,7 @@ import { passwordAttempts, verifyWithinLimits } from '../../security/password-at
 import { verifyPassword } from '../../security/passwords.js';
 import { hashRecoveryCode, normalizeRecoveryCode } from '../../security/recovery-codes.js';
 import { matchTotp } from '../../security/totp.js';
+import { resealTotpSecret } from './mfa.reseal.js';
 
 type UserRow = typeof users.$inferSelect;
 export type CodeKind = 'totp' | 'recovery_code';
@@ -25,9 +26,11 @@ export async function confirmedTotpSecret(svc: AppServices, userId: string): Pro
     .where(and(eq(totpFactors.userId, userId), isNotNull(totpFactors.confirmedAt)));
   if (!row) return null;
   try {
-    return svc.secrets.open(row.sealed, userId);
+    const { plain, stale } = svc.secrets.openChecked(row.sealed, userId);
+    if (stale) await resealTotpSecret(svc, userId, row.sealed, plain);
+    return plain;
   } catch (err) {
-    // Sealed under another key: MFA_ENCRYPTION_KEY changed. Nobody's code can be checked until it is restored.
+    // Sealed under a key that is neither MFA_ENCRYPTION_KEY nor a previous one: nobody's code can be checked until it is restored.
     svc.logger.error({ err, userId }, 'a TOTP secret does not open with MFA_ENCRYPTION_KEY (was the key changed?)');
     return problem(
       'service_unavailable',

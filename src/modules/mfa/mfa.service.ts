@@ -79,7 +79,14 @@ export async function confirmTotp(
   const [factor] = await db.select().from(totpFactors).where(eq(totpFactors.userId, userId));
   if (!factor) problem('mfa_not_enabled', 'No TOTP enrolment is pending: POST /users/me/mfa/totp first');
   if (factor.confirmedAt !== null) problem('mfa_already_enabled', 'TOTP is already on');
-  const step = matchTotp(svc.secrets.open(factor.secretSealed, userId), code.replace(/\s/g, ''), svc.clock());
+  let opened: { plain: string; stale: boolean };
+  try {
+    opened = svc.secrets.openChecked(factor.secretSealed, userId);
+  } catch {
+    // Sealed under a key no longer configured (MFA_ENCRYPTION_KEY rotated): the enrolment is lost, not the service.
+    problem('mfa_not_enabled', 'The pending enrolment can no longer be read: POST /users/me/mfa/totp to start again');
+  }
+  const step = matchTotp(opened.plain, code.replace(/\s/g, ''), svc.clock());
   if (step === null)
     problem('invalid_mfa_code', 'The code does not match: check the device’s clock and try the current code', { status: 400 });
   const now = new Date(svc.clock());
@@ -89,7 +96,8 @@ export async function confirmTotp(
       // The secret confirmed is the one the code was checked against, and its step is spent.
       const done = await tx
         .update(totpFactors)
-        .set({ confirmedAt: now, lastUsedStep: step })
+        // A secret sealed under a previous key is sealed again under the current one.
+        .set({ confirmedAt: now, lastUsedStep: step, ...(opened.stale ? { secretSealed: svc.secrets.seal(opened.plain, userId) } : {}) })
         .where(and(eq(totpFactors.userId, userId), isNull(totpFactors.confirmedAt), eq(totpFactors.secretSealed, factor.secretSealed)))
         .returning({ userId: totpFactors.userId });
       if (done.length === 0) problem('invalid_mfa_code', 'The enrolment changed meanwhile: start again', { status: 400 });
