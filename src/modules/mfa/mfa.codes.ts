@@ -25,10 +25,9 @@ export async function confirmedTotpSecret(svc: AppServices, userId: string): Pro
     .from(totpFactors)
     .where(and(eq(totpFactors.userId, userId), isNotNull(totpFactors.confirmedAt)));
   if (!row) return null;
+  let opened: { plain: string; stale: boolean };
   try {
-    const { plain, stale } = svc.secrets.openChecked(row.sealed, userId);
-    if (stale) await resealTotpSecret(svc, userId, row.sealed, plain);
-    return plain;
+    opened = svc.secrets.openChecked(row.sealed, userId);
   } catch (err) {
     // Sealed under a key that is neither MFA_ENCRYPTION_KEY nor a previous one: nobody's code can be checked until it is restored.
     svc.logger.error({ err, userId }, 'a TOTP secret does not open with MFA_ENCRYPTION_KEY (was the key changed?)');
@@ -37,6 +36,13 @@ export async function confirmedTotpSecret(svc: AppServices, userId: string): Pro
       'Codes from the authenticator app cannot be checked right now: use a recovery code, or try later',
     );
   }
+  if (opened.stale) {
+    // Best effort: the code is checked either way, and the next use or start tries again.
+    await resealTotpSecret(svc, userId, row.sealed, opened.plain).catch((err: unknown) =>
+      svc.logger.warn({ err, userId }, 'a TOTP secret could not be sealed again under MFA_ENCRYPTION_KEY'),
+    );
+  }
+  return opened.plain;
 }
 
 /**
