@@ -72,6 +72,8 @@ export const storeKeys = {
   loginIp: (ip: string) => `lf:ip:${ip}`,
   /** A pending MFA sign-in step, by the SHA-256 of its mfaToken (taken when it is traded for tokens). */
   mfaToken: (tokenHash: string) => `mfa:t:${tokenHash}`,
+  /** Set while the owner has been told of a reused TOTP code (one mail per user per window). */
+  mfaReuseNotice: (userId: string) => `mfa:r:${userId}`,
   /** Wrong codes given for one mfaToken. */
   mfaFailures: (tokenHash: string) => `mfa:f:${tokenHash}`,
   /** A WebAuthn ceremony's challenge and what it is for, until one response takes it. */

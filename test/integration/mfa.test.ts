@@ -186,6 +186,34 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       expect((await verify((await mfaStep(s.email)).mfaToken, rfc6238(secret, clock.now()))).status).toBe(200);
     });
 
+    it('mails the owner when a right code is entered again after it was accepted (once per 15 minutes), and not for a wrong code', async () => {
+      const s = await registerAndLogin(call);
+      const { secret } = await enableTotp(call, s, clock);
+      // The registration's verification mail and the TOTP-on notice.
+      await smtp.waitFor(s.email, 2);
+      clock.nextStep();
+      const code = rfc6238(secret, clock.now());
+      expect((await verify((await mfaStep(s.email)).mfaToken, code)).status).toBe(200);
+      const wrong = await verify((await mfaStep(s.email)).mfaToken, code === '000000' ? '111111' : '000000');
+      expect(wrong.body.code).toBe('invalid_mfa_code');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(smtp.to(s.email)).toHaveLength(2);
+
+      const replay = await verify((await mfaStep(s.email)).mfaToken, code, '203.0.113.77');
+      expect(replay.status).toBe(401);
+      expect(replay.body.code).toBe('invalid_mfa_code');
+      const [notice] = (await smtp.waitFor(s.email, 3)).filter((m) => /used twice/.test(m.subject));
+      expect(notice!.text).toMatch(/entered again after it had been accepted, and refused/);
+      expect(notice!.text).toContain('203.0.113.77');
+      expect(notice!.text).not.toContain(code);
+      expect(notice!.text).not.toContain(secret);
+      expect(notice!.text).not.toContain('http');
+      // A second reuse inside the window is refused too, and not mailed again.
+      expect((await verify((await mfaStep(s.email)).mfaToken, code)).body.code).toBe('invalid_mfa_code');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(smtp.to(s.email)).toHaveLength(3);
+    });
+
     it('accepts a code one step old or one step ahead (clock drift), and not two', async () => {
       const s = await registerAndLogin(call);
       const { secret } = await enableTotp(call, s, clock);

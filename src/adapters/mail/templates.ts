@@ -9,6 +9,13 @@ export type MailKind = 'verify_email' | 'reset_password' | 'email_changed' | 'se
 /** Who asked and when: shown in every message. */
 export type MailContext = { service: string; ip: string; at: Date };
 
+/** The service's name in mails, and where and when the mail's cause was asked for. */
+export const mailContextOf = (publicUrl: string, ip: string, at: Date): MailContext => ({
+  service: `auth-system (${new URL(publicUrl).host})`,
+  ip,
+  at,
+});
+
 const escapeHtml = (s: string) =>
   s.replace(/[&<>"']/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[ch]!);
 
@@ -68,6 +75,15 @@ export function securityNoticeMessage(to: string, change: string, c: MailContext
     `On your ${c.service} account (${to}), ${change}. ${asked(c)}`,
     'If it was you, there is nothing to do.',
     'If it was not you, your account may be in someone else’s hands: change your password, end your other sessions and contact your administrator at once.',
+  ]);
+}
+
+/** A TOTP code entered again after it was accepted (refused): someone else may have the password and be reading the codes. */
+export function codeReusedMessage(to: string, c: MailContext): MailMessage {
+  return compose(to, `A sign-in code of your ${c.service} account was used twice`, [
+    `On your ${c.service} account (${to}), a code from your authenticator app was entered again after it had been accepted, and refused. ${asked(c)}`,
+    'If you entered it twice yourself, there is nothing to do.',
+    'If not, someone may know your password and see your codes: change your password, end your other sessions and contact your administrator at once.',
   ]);
 }
 

@@ -12,6 +12,7 @@ import { withTx, type Tx } from '../../db/tx.js';
 import { enqueueMail } from '../../adapters/mail/outbox.js';
 import {
   emailChangedMessage,
+  mailContextOf,
   resetPasswordMessage,
   verifyEmailMessage,
   type MailContext,
@@ -36,7 +37,7 @@ const ttlOf = (svc: AppServices, kind: TokenKind) =>
 
 /** The service as mail names it: the host of PUBLIC_URL. */
 export function mailContext(svc: AppServices, ip: string, now: Date): MailContext {
-  return { service: `auth-system (${new URL(svc.config.publicUrl).host})`, ip, at: now };
+  return mailContextOf(svc.config.publicUrl, ip, now);
 }
 
 const linkFor = (template: string, token: string) => template.replaceAll('{token}', encodeURIComponent(token));

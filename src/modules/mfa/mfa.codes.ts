@@ -12,6 +12,9 @@ import { verifyPassword } from '../../security/passwords.js';
 import { hashRecoveryCode, normalizeRecoveryCode } from '../../security/recovery-codes.js';
 import { matchTotp } from '../../security/totp.js';
 import { resealTotpSecret } from './mfa.reseal.js';
+import { enqueueMail } from '../../adapters/mail/outbox.js';
+import { codeReusedMessage, mailContextOf } from '../../adapters/mail/templates.js';
+import { storeKeys } from '../../store/store.js';
 
 type UserRow = typeof users.$inferSelect;
 export type CodeKind = 'totp' | 'recovery_code';
@@ -45,13 +48,42 @@ export async function confirmedTotpSecret(svc: AppServices, userId: string): Pro
   return opened.plain;
 }
 
+/** Whose code it is, and from where: a reused code is told to the owner's address. */
+export type CodeOwner = { userId: string; email: string; ip: string };
+
+/** How long after a reuse notice the next reuse of that user's codes is not mailed again. */
+const REUSE_NOTICE_WINDOW_MS = 15 * 60_000;
+
+/**
+ * A right code whose time step was the last one accepted was entered again
+ * (ASVS 2.8.5): refused by the caller, and told to the owner by mail, at most
+ * once per window (each reuse also counts as a failed sign-in). A code older
+ * than the last accepted one is just refused.
+ */
+async function tellOfReusedCode(svc: AppServices, who: CodeOwner, step: number, now: Date): Promise<void> {
+  const [row] = await svc.database.db
+    .select({ lastUsedStep: totpFactors.lastUsedStep })
+    .from(totpFactors)
+    .where(eq(totpFactors.userId, who.userId));
+  if (row?.lastUsedStep !== step) return;
+  if (!(await svc.store.set(storeKeys.mfaReuseNotice(who.userId), '1', { nx: true, ttlMs: REUSE_NOTICE_WINDOW_MS }))) return;
+  const message = codeReusedMessage(who.email, mailContextOf(svc.config.publicUrl, who.ip, now));
+  await withTx(
+    svc.database.db,
+    (tx) => enqueueMail(tx, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now),
+    { retries: svc.metrics.txRetries },
+  );
+  svc.outbox.wake();
+}
+
 /**
  * Use one code of this user: a TOTP code whose time step is newer than the
  * last one accepted (claimed with a conditional update, so two instances
  * cannot both accept a step), or an unused recovery code (marked used the
  * same way). Returns what it was, or null when it is wrong or already used.
  */
-export async function spendCode(svc: AppServices, userId: string, code: string): Promise<CodeKind | null> {
+export async function spendCode(svc: AppServices, who: CodeOwner, code: string): Promise<CodeKind | null> {
+  const { userId } = who;
   const now = svc.clock();
   const compact = code.replace(/\s/g, '');
   if (TOTP_CODE.test(compact)) {
@@ -74,7 +106,9 @@ export async function spendCode(svc: AppServices, userId: string, code: string):
           .returning({ userId: totpFactors.userId }),
       { retries: svc.metrics.txRetries },
     );
-    return claimed.length > 0 ? 'totp' : null;
+    if (claimed.length > 0) return 'totp';
+    await tellOfReusedCode(svc, who, step, new Date(now));
+    return null;
   }
   const normalized = normalizeRecoveryCode(code);
   if (normalized === null) return null;
@@ -107,7 +141,7 @@ export async function spendCodeWithinLimits(
     passwordAttempts(svc),
     who,
     async () => {
-      kind = await spendCode(svc, who.userId, code);
+      kind = await spendCode(svc, who, code);
       return kind !== null;
     },
     'mfa_locked',
@@ -140,7 +174,7 @@ export async function assertReauthenticated(
       passwordOk = await verifyPassword(row.passwordHash, given.currentPassword);
       // No code is spent on a wrong password.
       if (!passwordOk || !stepUp) return passwordOk;
-      return (await spendCode(svc, row.id, given.code!)) !== null;
+      return (await spendCode(svc, { userId: row.id, email: row.email, ip }, given.code!)) !== null;
     },
     'current_password_locked',
   );
