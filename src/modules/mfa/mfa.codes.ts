@@ -107,7 +107,10 @@ export async function spendCode(svc: AppServices, who: CodeOwner, code: string):
       { retries: svc.metrics.txRetries },
     );
     if (claimed.length > 0) return 'totp';
-    await tellOfReusedCode(svc, who, step, new Date(now));
+    // The code is refused whatever happens to the notice.
+    await tellOfReusedCode(svc, who, step, new Date(now)).catch((err: unknown) =>
+      svc.logger.warn({ err, userId }, 'the notice of a reused TOTP code could not be queued'),
+    );
     return null;
   }
   const normalized = normalizeRecoveryCode(code);
