@@ -2,7 +2,7 @@
 // DATA_DIR/mail/, which any mail client opens. Files and the folder are
 // private to the service's user (a message may hold a sign-in link).
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import MailComposer from 'nodemailer/lib/mail-composer/index.js';
 import type { Logger } from '../../lib/logger.js';
@@ -38,7 +38,10 @@ export class FileMailer implements Mailer {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     // Sortable by time, unique by id.
     const file = join(this.dir, `${new Date(this.now()).toISOString().replace(/[:.]/g, '-')}-${id}.eml`);
-    await writeFile(file, raw, { mode: 0o600, flag: 'wx' });
+    // Written under another name and renamed: whoever watches the folder never reads half a message.
+    const partial = `${file}.part`;
+    await writeFile(partial, raw, { mode: 0o600, flag: 'wx' });
+    await rename(partial, file);
     // The file, never the body or a link in it.
     this.logger.info({ file, subject: message.subject }, 'mail written to a file (no SMTP_URL)');
     return { messageId, file };
