@@ -647,7 +647,6 @@ describe.each(BACKENDS)('a rotated MFA_ENCRYPTION_KEY on %s', (backend) => {
       const now = await sealedOf(u.userId);
       expect(now).not.toBe(before[i]);
       expect(secretBox(parseMfaKey(NEW)!).open(now, u.userId)).toBe(totps[i]!.secret);
-      expect(JSON.stringify(now)).not.toContain(totps[i]!.secret);
     }
     expect(rotated.t.logs.text).not.toContain(totps[0]!.secret);
 

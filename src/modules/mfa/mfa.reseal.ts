@@ -43,12 +43,8 @@ export async function resealTotpSecrets(svc: AppServices): Promise<{ resealed: n
     if (rows.length < PAGE) break;
     after = rows.at(-1)!.userId;
   }
-  const log = counts.unreadable > 0 ? svc.logger.warn.bind(svc.logger) : svc.logger.info.bind(svc.logger);
-  log(
-    counts,
-    counts.unreadable > 0
-      ? 'TOTP secrets sealed again under MFA_ENCRYPTION_KEY; some open with none of the configured keys'
-      : 'TOTP secrets sealed again under MFA_ENCRYPTION_KEY; none needs MFA_PREVIOUS_ENCRYPTION_KEYS any more',
-  );
+  if (counts.unreadable > 0)
+    svc.logger.warn(counts, 'TOTP secrets sealed again under MFA_ENCRYPTION_KEY; some open with none of the configured keys');
+  else svc.logger.info(counts, 'TOTP secrets sealed again under MFA_ENCRYPTION_KEY; none needs MFA_PREVIOUS_ENCRYPTION_KEYS any more');
   return counts;
 }
