@@ -288,14 +288,97 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       const ok = await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['user', name] } });
       expect(ok.status).toBe(200);
       expect(ok.body.roles).toEqual(['user', name].sort());
-      // An admin's other roles may change, as long as admin stays.
-      expect((await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['admin', 'user'] } })).status).toBe(
-        200,
-      );
-      expect((await call('GET', `/users/${admin.userId}`, { token: admin.accessToken })).body.roles).toContain('admin');
+      // An admin holds what the delegate lacks: not even the admin's other roles change.
+      const adminRoles = (await call('GET', `/users/${admin.userId}`, { token: admin.accessToken })).body.roles;
+      const upward = await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['admin', 'user'] } });
+      expect(upward.status).toBe(403);
+      expect(upward.body.code).toBe('forbidden');
+      expect((await call('GET', `/users/${admin.userId}`, { token: admin.accessToken })).body.roles).toEqual(adminRoles);
       await app.t.services.audit.flush();
       const entry = (await call('GET', `/admin/logs?actorId=${d.userId}&status=403&limit=10`, { token: admin.accessToken })).body.items;
       expect(entry.map((e: { detail: string }) => e.detail)).toContain('escalation_refused: admin');
+    });
+
+    it('never lets a delegate act on a user holding a permission it lacks (an admin, a custom all-permissions role), audited; a plain user it can', async () => {
+      // The custom roles are built through the API, as an operator would.
+      const helpdesk = `helpdesk-${tag()}`;
+      await role(helpdesk, ['users:sessions:revoke', 'users:mfa:reset', 'users:roles:assign', 'users:delete', 'users:read']);
+      const superuser = `superuser-${tag()}`;
+      await role(superuser, [...ALL_PERMISSIONS]);
+      const desk = await userWithRoles(call, admin, ['user', helpdesk]);
+      const deskPermissions: string[] = (await call('GET', '/users/me', { token: desk.accessToken })).body.permissions;
+      // The first permission (catalogue order) the targets hold and the desk does not.
+      const lacking = ALL_PERMISSIONS.find((p) => !deskPermissions.includes(p))!;
+      /** A target with TOTP on (so a reset has something to remove) and a live session. */
+      const withFactor = async (s: Session) => {
+        const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+        expect(enrol.status, enrol.text).toBe(200);
+        const on = await call('POST', '/users/me/mfa/totp/confirm', {
+          token: s.accessToken,
+          body: { code: totpCode(enrol.body.secret, app.t.deps.clock()) },
+        });
+        expect(on.status, on.text).toBe(200);
+        return s;
+      };
+      const secondAdmin = await withFactor(await standIn(admin));
+      const powerful = await withFactor(await userWithRoles(call, admin, ['user', superuser]));
+      const stateOf = async (s: Session) => {
+        const u = await call('GET', `/users/${s.userId}`, { token: admin.accessToken });
+        const me = await call('GET', '/users/me', { token: s.accessToken });
+        return { status: u.status, roles: u.body.roles, mfa: u.body.mfa, signedIn: me.status };
+      };
+      const refusals: { method: string; path: string; detail: string }[] = [];
+      const expectRefused = async (method: string, path: string, body: unknown, reason: string) => {
+        const res = await call(method, path, { token: desk.accessToken, body });
+        expect(res.status, `${method} ${path}: ${res.text}`).toBe(403);
+        expect(res.body.code).toBe('forbidden');
+        expect(res.body.detail).toContain(reason);
+        refusals.push({ method, path, detail: `escalation_refused: ${reason}` });
+      };
+      for (const [target, keep] of [
+        [secondAdmin, ['admin']],
+        [powerful, ['user', superuser]],
+      ] as const) {
+        const before = await stateOf(target);
+        expect(before).toMatchObject({ status: 200, mfa: { totp: true }, signedIn: 200 });
+        const isAdmin = keep.includes('admin');
+        await expectRefused('DELETE', `/users/${target.userId}/sessions`, undefined, lacking);
+        await expectRefused('DELETE', `/users/${target.userId}/mfa`, undefined, isAdmin ? 'admin' : lacking);
+        // Keeping admin (the admin-only rule stays silent) and adding what the desk holds.
+        await expectRefused('PUT', `/users/${target.userId}/roles`, { roles: [...keep, helpdesk] }, lacking);
+        await expectRefused('PUT', `/users/${target.userId}/roles`, { roles: ['user'] }, isAdmin ? 'admin' : lacking);
+        await expectRefused('DELETE', `/users/${target.userId}`, undefined, isAdmin ? 'admin' : lacking);
+        // Untouched: the same session works, the factor is there, the roles and the account are as they were.
+        expect(await stateOf(target)).toEqual(before);
+      }
+      // Ending every admin's sessions in a loop locks nobody out.
+      const admins = (await call('GET', '/users?role=admin&limit=100', { token: desk.accessToken })).body.items as { id: string }[];
+      expect(admins.map((u) => u.id)).toEqual(expect.arrayContaining([admin.userId, secondAdmin.userId]));
+      for (let round = 0; round < 3; round++) {
+        for (const u of admins) await expectRefused('DELETE', `/users/${u.id}/sessions`, undefined, lacking);
+      }
+      for (const s of [admin, secondAdmin]) expect((await call('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+      // Each refusal is in the audit log with the permission it lacked.
+      await app.t.services.audit.flush();
+      const logged = (await call('GET', `/admin/logs?actorId=${desk.userId}&status=403&limit=100`, { token: admin.accessToken })).body
+        .items as { method: string; path: string; detail: string }[];
+      const seen = logged.map((e) => ({ method: e.method, path: e.path, detail: e.detail }));
+      expect(seen).toHaveLength(refusals.length);
+      expect(seen).toEqual(expect.arrayContaining(refusals));
+
+      // Downward it works: a plain user holds less than the desk.
+      const plain = await withFactor(await registerAndLogin(call));
+      const roles = await call('PUT', `/users/${plain.userId}/roles`, { token: desk.accessToken, body: { roles: ['user', helpdesk] } });
+      expect(roles.status, roles.text).toBe(200);
+      expect(roles.body.roles).toEqual(['user', helpdesk].sort());
+      expect((await call('DELETE', `/users/${plain.userId}/sessions`, { token: desk.accessToken })).status).toBe(204);
+      expect((await call('GET', '/users/me', { token: plain.accessToken })).status).toBe(401);
+      expect((await call('DELETE', `/users/${plain.userId}/mfa`, { token: desk.accessToken })).status).toBe(204);
+      expect((await call('GET', `/users/${plain.userId}`, { token: admin.accessToken })).body.mfa).toEqual({ totp: false, passkeys: 0 });
+      expect((await call('DELETE', `/users/${plain.userId}`, { token: desk.accessToken })).status).toBe(204);
+      expect((await call('GET', `/users/${plain.userId}`, { token: admin.accessToken })).status).toBe(404);
+      // The superuser-role user is not an admin: an admin removes it.
+      expect((await call('DELETE', `/users/${powerful.userId}`, { token: admin.accessToken })).status).toBe(204);
     });
 
     it('lets nobody add to a role, or create one with, a permission they do not hold', async () => {

@@ -114,7 +114,8 @@ export const mfaAccountRoutes = (svc: AppServices) =>
         action: 'users.mfa.reset',
         personal: true,
         summary: 'Remove a user’s second factors (TOTP, recovery codes, passkeys) and end their sessions',
-        description: 'For a user who lost their device. Only a holder of `admin` resets an admin.',
+        description:
+          'For a user who lost their device. Only a holder of `admin` resets an admin, and nobody resets a user holding a permission they do not hold (403 forbidden).',
         permission: 'users:mfa:reset',
         tags: ['mfa'],
         body: true,

@@ -6,6 +6,7 @@ import { passkeys, recoveryCodes, sessions, totpFactors, userRoles, users } from
 import { withTx, type Tx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
 import { SUPER_ROLE, type Grantor } from '../../security/permissions.js';
+import { mayActOnCheck } from '../../security/delegation.js';
 import { newRecoveryCodes } from '../../security/recovery-codes.js';
 import { publishRevokedSessions } from '../../security/session-state.js';
 import { matchTotp, newTotpSecret, totpUri } from '../../security/totp.js';
@@ -209,22 +210,24 @@ export async function verifyMfaStep(
 
 /**
  * DELETE /users/:id/mfa: TOTP, recovery codes and passkeys of a user who lost
- * them go, and every session of theirs ends. Only an admin resets an admin.
+ * them go, and every session of theirs ends. Only an admin resets an admin,
+ * and nobody resets a user holding a permission they do not hold.
  */
 export async function resetMfa(svc: AppServices, grantor: Grantor, userId: string, ip: string): Promise<void> {
   const now = new Date(svc.clock());
+  const mayActOn = await mayActOnCheck(svc, grantor);
   const { user, ended } = await withTx(
     svc.database.db,
     async (tx) => {
       const [row] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId));
       if (!row) problem('not_found', 'No such user');
-      const admin = await tx
-        .select({ userId: userRoles.userId })
-        .from(userRoles)
-        .where(and(eq(userRoles.userId, userId), eq(userRoles.roleName, SUPER_ROLE)));
-      if (admin.length > 0 && !grantor.roles.includes(SUPER_ROLE)) {
+      const held = (await tx.select({ roleName: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId))).map(
+        (r) => r.roleName,
+      );
+      if (held.includes(SUPER_ROLE) && !grantor.roles.includes(SUPER_ROLE)) {
         problem('forbidden', 'Only a holder of the admin role may reset an admin’s second factors', { audit: 'escalation_refused: admin' });
       }
+      mayActOn(held);
       await tx.delete(totpFactors).where(eq(totpFactors.userId, userId));
       await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
       await tx.delete(passkeys).where(eq(passkeys.userId, userId));

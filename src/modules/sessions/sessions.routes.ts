@@ -70,6 +70,7 @@ export const sessionsRoutes = (svc: AppServices) =>
         action: 'users.sessions.end_all',
         personal: true,
         summary: 'End every session of a user (in force on the next request)',
+        description: 'Nobody ends the sessions of a user holding a permission they do not hold (403 forbidden).',
         permission: 'users:sessions:revoke',
         tags: ['sessions'],
         body: true,
@@ -78,7 +79,7 @@ export const sessionsRoutes = (svc: AppServices) =>
       }),
       validate('param', IdParam),
       async (c) => {
-        const n = await endAllSessions(svc, c.req.valid('param').id);
+        const n = await endAllSessions(svc, c.get('caller'), c.req.valid('param').id);
         c.set('auditDetail', `session.revoked_all: ${n}`);
         return c.body(null, 204);
       },

@@ -4,9 +4,11 @@
 // store, so it is in force on the next request on every instance.
 import { and, desc, eq, gt, isNull, ne, type SQL } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
-import { sessions, users } from '../../db/schema.js';
-import { withTx } from '../../db/tx.js';
+import { sessions, userRoles, users } from '../../db/schema.js';
+import { withTx, type Tx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
+import { mayActOnCheck } from '../../security/delegation.js';
+import type { Grantor } from '../../security/permissions.js';
 import { publishRevokedSessions } from '../../security/session-state.js';
 import type { SessionView } from './sessions.schemas.js';
 
@@ -34,17 +36,28 @@ export async function listSessions(svc: AppServices, userId: string, currentSid:
   }));
 }
 
-/** End the live sessions of a user that match `which`; returns the ids that ended. */
-async function endSessions(svc: AppServices, userId: string, which: SQL | undefined, reason: string): Promise<string[]> {
+/**
+ * End the live sessions of a user that match `which`; returns the ids that
+ * ended. `guard` runs first in the same transaction (and may refuse).
+ */
+async function endSessions(
+  svc: AppServices,
+  userId: string,
+  which: SQL | undefined,
+  reason: string,
+  guard?: (tx: Tx) => Promise<void>,
+): Promise<string[]> {
   const now = new Date(svc.clock());
   const ended = await withTx(
     svc.database.db,
-    (tx) =>
-      tx
+    async (tx) => {
+      if (guard) await guard(tx);
+      return tx
         .update(sessions)
         .set({ revokedAt: now, revokedReason: reason })
         .where(and(eq(sessions.userId, userId), live(now), which))
-        .returning({ id: sessions.id }),
+        .returning({ id: sessions.id });
+    },
     { retries: svc.metrics.txRetries },
   );
   const ids = ended.map((r) => r.id);
@@ -63,9 +76,18 @@ export async function endOtherSessions(svc: AppServices, userId: string, current
   return (await endSessions(svc, userId, ne(sessions.id, currentSid), 'ended_by_user')).length;
 }
 
-/** DELETE /users/:id/sessions: every session of that user. */
-export async function endAllSessions(svc: AppServices, userId: string): Promise<number> {
-  const [u] = await svc.database.db.select({ id: users.id }).from(users).where(eq(users.id, userId));
-  if (!u) problem('not_found', 'No such user');
-  return (await endSessions(svc, userId, undefined, 'ended_by_admin')).length;
+/**
+ * DELETE /users/:id/sessions: every session of that user, if the actor holds
+ * every permission the user holds (checked on the roles read in the same
+ * transaction: an admin's sessions are out of a delegate's reach).
+ */
+export async function endAllSessions(svc: AppServices, actor: Grantor, userId: string): Promise<number> {
+  const mayActOn = await mayActOnCheck(svc, actor);
+  const ended = await endSessions(svc, userId, undefined, 'ended_by_admin', async (tx) => {
+    const [u] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId));
+    if (!u) problem('not_found', 'No such user');
+    const held = await tx.select({ roleName: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId));
+    mayActOn(held.map((r) => r.roleName));
+  });
+  return ended.length;
 }

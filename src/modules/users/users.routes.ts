@@ -182,7 +182,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
         personal: true,
         summary: 'Delete a user',
         description:
-          'The user, their sessions, factors and posts are deleted (in force on the next request); audit entries keep only the actor id. Only a holder of `admin` deletes an admin.',
+          'The user, their sessions, factors and posts are deleted (in force on the next request); audit entries keep only the actor id. Only a holder of `admin` deletes an admin, and nobody deletes a user holding a permission they do not hold (403 forbidden).',
         permission: 'users:delete',
         tags: ['users'],
         body: true,
@@ -208,7 +208,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
         responses: { 200: UserSchema },
         errors: ['not_found', 'unknown_role', 'last_admin'],
         description:
-          'Only a holder of `admin` may grant or remove `admin`; a role that carries a permission the caller does not hold cannot be granted (403 forbidden, naming it).',
+          'Only a holder of `admin` may grant or remove `admin`; a role that carries a permission the caller does not hold cannot be granted, and the roles of a user holding such a permission cannot be changed (403 forbidden, naming it).',
       }),
       validate('param', IdParam),
       validate('json', AssignRolesBody),

@@ -10,6 +10,7 @@ import { withTx, type Tx } from '../../db/tx.js';
 import { cursorOf, pageOf } from '../../lib/page.js';
 import { problem } from '../../lib/problem.js';
 import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../security/permissions.js';
+import { mayActOnCheck } from '../../security/delegation.js';
 import { hashPassword, isCommonPassword } from '../../security/passwords.js';
 import { assertReauthenticated } from '../mfa/mfa.codes.js';
 import type { Caller } from '../../security/caller.js';
@@ -112,11 +113,13 @@ export async function listUsers(
 
 /**
  * Replace a user's roles. The last admin keeps `admin`, even against concurrent
- * demotions. Only an admin grants or removes `admin`, and nobody grants a role
- * carrying a permission they do not hold themselves.
+ * demotions. Only an admin grants or removes `admin`, nobody grants a role
+ * carrying a permission they do not hold themselves, and nobody changes the
+ * roles of a user holding a permission they do not hold.
  */
 export async function assignRoles(svc: AppServices, grantor: Grantor, userId: string, wanted: string[]): Promise<User> {
   const unique = [...new Set(wanted)];
+  const mayActOn = await mayActOnCheck(svc, grantor);
   const result = await withTx(
     svc.database.db,
     async (tx) => {
@@ -131,6 +134,7 @@ export async function assignRoles(svc: AppServices, grantor: Grantor, userId: st
       if ((granted.includes(SUPER_ROLE) || removed.includes(SUPER_ROLE)) && !grantor.roles.includes(SUPER_ROLE)) {
         problem('forbidden', 'Only a holder of the admin role may grant or remove the admin role', { audit: 'escalation_refused: admin' });
       }
+      mayActOn(current);
       const grantedPerms = granted.length
         ? await tx
             .select()
@@ -246,10 +250,12 @@ export async function updateMe(
  * DELETE /users/me (after the password check) and DELETE /users/:id: the user
  * and, by cascade, their roles, sessions, refresh tokens, mailed tokens and
  * posts. Audit rows keep only the actor id. The last admin stays (under
- * SERIALIZABLE two admins deleting each other cannot both see the other), and
- * only an admin deletes an admin.
+ * SERIALIZABLE two admins deleting each other cannot both see the other), only
+ * an admin deletes an admin, and nobody deletes a user holding a permission
+ * they do not hold.
  */
 export async function deleteUser(svc: AppServices, deleter: Grantor, userId: string): Promise<void> {
+  const mayActOn = await mayActOnCheck(svc, deleter);
   const sessionIds = await withTx(
     svc.database.db,
     async (tx) => {
@@ -267,6 +273,7 @@ export async function deleteUser(svc: AppServices, deleter: Grantor, userId: str
           .limit(1);
         if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
       }
+      mayActOn(held);
       const live = await tx
         .select({ id: sessions.id })
         .from(sessions)
