@@ -368,6 +368,28 @@ for (const backend of BACKENDS) {
       });
     });
 
+    describe('an admin’s MFA reset', () => {
+      it('removes every passkey of the user: none signs in any more (401 invalid_passkey), none is listed; other users’ go on', async () => {
+        const admin = await loginAdmin(call);
+        const u = await userWithPasskey(call);
+        const phone = await enrol(call, u, newDevice(), 'Phone');
+        const other = await userWithPasskey(call);
+        await expectSignedIn(call, await signInWith(call, u.device), u.userId, ['hwk']);
+
+        const reset = await call('DELETE', `/users/${u.userId}/mfa`, { token: admin.accessToken });
+        expect(reset.status, reset.text).toBe(204);
+        expectProblem(await signInWith(call, u.device), 401, 'invalid_passkey');
+        expectProblem(await signInWith(call, phone.device), 401, 'invalid_passkey');
+        // The password alone signs in now (no second factor is left), and the list is empty.
+        const password = await call('POST', '/auth/login', { body: { email: u.email, password: PASSWORD } });
+        await expectSignedIn(call, password, u.userId, ['pwd']);
+        const fresh = { ...u, accessToken: password.body.accessToken as string };
+        expect(await listed(call, fresh)).toEqual([]);
+        expect(await passkeyCount(call, fresh)).toBe(0);
+        await expectSignedIn(call, await signInWith(call, other.device), other.userId, ['hwk']);
+      });
+    });
+
     it('audits adding, using and removing a passkey, and never logs or stores its protocol bytes or public key', async () => {
       const admin = await loginAdmin(call);
       const s = await registerAndLogin(call);
