@@ -126,14 +126,17 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     /** A new set of recovery codes (the old ones stop working). */
     regenerateRecoveryCodes: (currentPassword: string, code?: string) =>
       api.users.me.mfa['recovery-codes'].$post({ json: { currentPassword, ...(code !== undefined ? { code } : {}) } }),
-    /** Registration options for a new passkey (pass to navigator.credentials.create()). */
-    passkeyRegistrationOptions: () => api.users.me.passkeys.options.$post(),
-    /** Keep the passkey the browser made, under a name. */
-    addPasskey: (name: string, response: PasskeyRegistration) => api.users.me.passkeys.$post({ json: { name, response } }),
+    /** Registration options for a new passkey (pass to navigator.credentials.create()): the current password, and a code with TOTP on. */
+    passkeyRegistrationOptions: (currentPassword: string, code?: string) =>
+      api.users.me.passkeys.options.$post({ json: { currentPassword, ...(code !== undefined ? { code } : {}) } }),
+    /** Keep the passkey the browser made, under a name; `endOtherSessions` ends your other sessions (this one stays). */
+    addPasskey: (name: string, response: PasskeyRegistration, options: { endOtherSessions?: boolean } = {}) =>
+      api.users.me.passkeys.$post({ json: { name, response, ...(options.endOtherSessions ? { endOtherSessions: true } : {}) } }),
     /** Your passkeys. */
     passkeys: () => api.users.me.passkeys.$get(),
-    /** Remove one of your passkeys. */
-    removePasskey: (id: string) => api.users.me.passkeys[':id'].$delete({ param: { id } }),
+    /** Remove one of your passkeys (the current password, and a code with TOTP on). */
+    removePasskey: (id: string, currentPassword: string, code?: string) =>
+      api.users.me.passkeys[':id'].$delete({ param: { id }, json: { currentPassword, ...(code !== undefined ? { code } : {}) } }),
     /** End the session (server side too) and forget the tokens. */
     async logout() {
       const tokens = await getTokens();
@@ -146,9 +149,14 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     resendVerification: (email: string) => api.auth['verify-email'].resend.$post({ json: { email } }),
     /** Mail a password-reset link (202 whether or not the account exists). */
     forgotPassword: (email: string) => api.auth.password.forgot.$post({ json: { email } }),
-    /** Set a new password with the mailed token. Every session ends (tokens held here are forgotten): sign in again. */
-    async resetPassword(token: string, password: string, code?: string) {
-      const res = await api.auth.password.reset.$post({ json: { token, password, ...(code !== undefined ? { code } : {}) } });
+    /**
+     * Set a new password with the mailed token. Every session ends (tokens held here are forgotten): sign in again.
+     * `removePasskeys` removes every passkey of the account too.
+     */
+    async resetPassword(token: string, password: string, code?: string, options: { removePasskeys?: boolean } = {}) {
+      const res = await api.auth.password.reset.$post({
+        json: { token, password, ...(code !== undefined ? { code } : {}), ...(options.removePasskeys ? { removePasskeys: true } : {}) },
+      });
       if (res.status === 204) await setTokens(null);
       return res;
     },

@@ -7,7 +7,8 @@ import { storeKeys, type Store } from '../store/store.js';
 export const CHALLENGE_TTL_MS = 5 * 60_000;
 
 export type Ceremony =
-  | { kind: 'register'; userId: string }
+  /** Issued only after the user's step-up (POST /users/me/passkeys/options): adding a sign-in method needs it. */
+  | { kind: 'register'; userId: string; steppedUp: true }
   | { kind: 'login' }
   /** The passkey answer of a sign-in's MFA step (bound to that step's mfaToken). */
   | { kind: 'mfa'; userId: string; mfaTokenHash: string };

@@ -16,9 +16,10 @@ import {
   submitLogin,
   useBrowserApp,
 } from '../helpers/browser.js';
-import { login, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
+import { login, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';
 import type { Received } from '../helpers/smtp.js';
 import { rfc6238 } from '../helpers/totp.js';
+import { SoftAuthenticator } from '../helpers/webauthn.js';
 
 const NEW_PASSWORD = 'another-Long-passphrase-77';
 
@@ -29,6 +30,15 @@ function linkIn(mails: Received[], origin: string, path: string): string {
     if (link) return link;
   }
   throw new Error(`no ${origin}${path}#token= link in: ${mails.map((m) => m.text).join('\n---\n')}`);
+}
+
+/** A passkey added through the API (a software authenticator on the pages' origin), so the browser does not hold it. */
+async function passkeyThroughApi(call: Call, origin: string, s: Session): Promise<void> {
+  const options = await call('POST', '/users/me/passkeys/options', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+  expect(options.status, options.text).toBe(200);
+  const response = new SoftAuthenticator({ origin }).register(options.body);
+  const added = await call('POST', '/users/me/passkeys', { token: s.accessToken, body: { name: 'Old key', response } });
+  expect(added.status, added.text).toBe(201);
 }
 
 describe('the account pages in a browser', () => {
@@ -56,26 +66,30 @@ describe('the account pages in a browser', () => {
     await tab.context.close();
   });
 
-  it('resets a forgotten password from the mailed link, and the new password signs in', async () => {
+  it('resets a forgotten password from the mailed link, removing the passkeys when asked, and the new password alone signs in', async () => {
     const s = await registerAndLogin(b.call);
+    await passkeyThroughApi(b.call, b.origin, s);
     const tab = await b.open('/forgot-password');
     const { page } = tab;
     await page.getByLabel('Email').fill(s.email);
     await page.getByRole('button', { name: 'Mail me a link' }).click();
     await expect.poll(() => page.getByRole('status').textContent()).toBeTruthy();
 
-    // The confirmation mail of the registration comes too: the reset link is in the other one.
-    const mails = await b.smtp.waitFor(s.email, 2);
+    // The registration's confirmation and the passkey's notice come too: the reset link is in the third.
+    const mails = await b.smtp.waitFor(s.email, 3);
     await page.goto(linkIn(mails, b.origin, '/reset-password'));
     await page.getByRole('textbox', { name: 'New password' }).fill(NEW_PASSWORD);
+    await page.getByRole('checkbox', { name: 'Also remove my passkeys' }).check();
     await page.getByRole('button', { name: 'Set the password' }).click();
-    await expect.poll(() => page.getByRole('status').textContent()).toContain('Your password is changed');
+    await expect.poll(() => page.getByRole('status').textContent()).toContain('Your password is changed, your passkeys are removed');
 
     await page.getByRole('status').getByRole('link', { name: 'Sign in' }).click();
     await page.waitForURL('/login');
+    // No second factor is left: no second step.
     await submitLogin(page, s.email, NEW_PASSWORD);
     await landsOn(page, '/account');
     await expect.poll(() => page.locator('.who').textContent()).toContain(s.email);
+    await expect.poll(() => page.getByRole('region', { name: 'Passkeys' }).textContent()).toContain('No passkeys yet.');
     // The old password no longer does.
     expect((await b.call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD } })).status).toBe(401);
     expectClean(tab);
@@ -133,8 +147,14 @@ describe('the account pages in a browser', () => {
 
     const passkeys = page.getByRole('region', { name: 'Passkeys' });
     await expect.poll(() => passkeys.textContent()).toContain('No passkeys yet.');
-    await passkeys.getByLabel('Name for the new passkey').fill('Work laptop');
-    await passkeys.getByRole('button', { name: 'Add a passkey' }).click();
+    const adding = passkeys.getByRole('form', { name: 'Add a passkey' });
+    await adding.getByLabel('Name for the new passkey').fill('Work laptop');
+    // Adding a way to sign in asks for the password first: a wrong one adds nothing.
+    await adding.getByLabel('Current password').fill('not-the-password');
+    await adding.getByRole('button', { name: 'Add a passkey' }).click();
+    await expect.poll(() => adding.getByRole('alert').textContent()).toContain('The current password is wrong');
+    await adding.getByLabel('Current password').fill(PASSWORD);
+    await adding.getByRole('button', { name: 'Add a passkey' }).click();
     const listed = passkeys.getByRole('list', { name: 'Your passkeys' }).getByRole('listitem');
     await expect.poll(() => listed.allTextContents()).toEqual([expect.stringContaining('Work laptop')]);
     const me = await b.call('GET', '/users/me', { token: s.accessToken });
@@ -158,12 +178,41 @@ describe('the account pages in a browser', () => {
     const again = await b.call('GET', '/users/me', { token: tokens.accessToken });
     expect([again.status, again.body.email]).toEqual([200, s.email]);
 
-    // And it can be removed again.
+    // And it can be removed again, with the password.
     await expect.poll(() => listed.allTextContents()).toEqual([expect.stringMatching(/Work laptop.*last used (?!—)/)]);
     await passkeys.getByRole('button', { name: 'Remove Work laptop' }).click();
+    const removing = passkeys.getByRole('form', { name: 'Confirm: remove Work laptop' });
+    await removing.getByLabel('Current password').fill(PASSWORD);
+    await removing.getByRole('button', { name: 'Remove the passkey' }).click();
     await expect.poll(() => passkeys.textContent()).toContain('No passkeys yet.');
     expect((await b.call('GET', '/users/me', { token: tokens.accessToken })).body.mfa.passkeys).toBe(0);
-    expectClean(tab, { http: ['POST /auth/login 401'] });
+    expectClean(tab, { http: ['POST /auth/login 401', 'POST /users/me/passkeys/options 403'] });
+    await tab.context.close();
+  });
+
+  it('changes the password on /account and, when asked, removes the passkeys too', async () => {
+    const s = await registerAndLogin(b.call);
+    await passkeyThroughApi(b.call, b.origin, s);
+    const tab = await b.open('/login');
+    const { page } = tab;
+    // Signed in already (the passkey is not in this browser): the tokens are in this tab's storage.
+    await page.evaluate((t) => sessionStorage.setItem('auth-system.tokens', JSON.stringify(t)), {
+      accessToken: s.accessToken,
+      refreshToken: s.refreshToken,
+    });
+    await page.goto('/account');
+    const passkeys = page.getByRole('region', { name: 'Passkeys' });
+    await expect.poll(() => passkeys.getByRole('listitem').allTextContents()).toEqual([expect.stringContaining('Old key')]);
+    const password = page.getByRole('region', { name: 'Password' });
+    await password.getByLabel('Current password').fill(PASSWORD);
+    await password.getByLabel('New password').fill(NEW_PASSWORD);
+    await password.getByRole('checkbox', { name: 'Also remove my passkeys' }).check();
+    await password.getByRole('button', { name: 'Change the password' }).click();
+    await expect.poll(() => password.getByRole('status').textContent()).toContain('your passkeys are removed');
+    await expect.poll(() => passkeys.textContent()).toContain('No passkeys yet.');
+    const me = await b.call('GET', '/users/me', { token: s.accessToken });
+    expect(me.body.mfa).toEqual({ totp: false, passkeys: 0 });
+    expectClean(tab);
     await tab.context.close();
   });
 
@@ -272,6 +321,7 @@ describe('the account pages in a browser', () => {
     await signIn(tab.page, s.email, PASSWORD);
     const passkeys = tab.page.getByRole('region', { name: 'Passkeys' });
     await passkeys.getByLabel('Name for the new passkey').fill('Phone');
+    await passkeys.getByLabel('Current password').fill(PASSWORD);
     await passkeys.getByRole('button', { name: 'Add a passkey' }).click();
     await passkeys.getByRole('listitem').waitFor();
     await tab.page.reload();

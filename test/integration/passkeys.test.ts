@@ -12,15 +12,19 @@ import type {
   PublicKeyCredentialRequestOptionsJSON,
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
-import { describe, expect, it } from 'vitest';
-import { loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Res, type Session } from '../helpers/http.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Res, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
+import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
+import { rfc6238 } from '../helpers/totp.js';
 import { useTestApp } from '../helpers/use-app.js';
 import { useTwoInstances } from '../helpers/two-instances.js';
 import { type AuthenticateTamper, type RegisterTamper, SoftAuthenticator } from '../helpers/webauthn.js';
 
 const ORIGIN = 'http://localhost:3000';
 const RP_ID = 'localhost';
+const NEW_PASSWORD = 'another-Long-passphrase-77';
+const FAST_MAIL = { pollMs: 50, baseBackoffMs: 50, maxBackoffMs: 200 };
 
 type Passkey = { id: string; name: string; createdAt: string; lastUsedAt: string | null };
 type LogEntry = { actorId: string | null; action: string; status: number; detail: string | null };
@@ -56,18 +60,26 @@ async function expectSignedIn(call: Call, res: Res, userId: string, amr: string[
   expect(me.body.id).toBe(userId);
 }
 
-async function creationOptions(call: Call, s: Session): Promise<PublicKeyCredentialCreationOptionsJSON> {
-  const res = await call('POST', '/users/me/passkeys/options', { token: s.accessToken });
+/** The step-up that adding or removing a passkey needs: the current password (and a code with TOTP on). */
+type StepUp = { currentPassword?: string; code?: string };
+const STEP_UP: StepUp = { currentPassword: PASSWORD };
+
+async function creationOptions(call: Call, s: Session, stepUp: StepUp = STEP_UP): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  const res = await call('POST', '/users/me/passkeys/options', { token: s.accessToken, body: stepUp });
   expect(res.status, res.text).toBe(200);
   return res.body;
 }
 
-const postPasskey = (call: Call, s: Session, response: RegistrationResponseJSON, name = 'Laptop') =>
-  call('POST', '/users/me/passkeys', { token: s.accessToken, body: { name, response } });
+const postPasskey = (call: Call, s: Session, response: RegistrationResponseJSON, name = 'Laptop', extra: object = {}) =>
+  call('POST', '/users/me/passkeys', { token: s.accessToken, body: { name, response, ...extra } });
+
+/** DELETE /users/me/passkeys/:id with this step-up (null: no body at all). */
+const deletePasskey = (call: Call, s: Session, id: string, stepUp: StepUp | null = STEP_UP) =>
+  call('DELETE', `/users/me/passkeys/${id}`, { token: s.accessToken, ...(stepUp ? { body: stepUp } : {}) });
 
 /** Registers a new passkey of `device` for the user. */
-async function enrol(call: Call, s: Session, device = newDevice(), name = 'Laptop') {
-  const response = device.register(await creationOptions(call, s));
+async function enrol(call: Call, s: Session, device = newDevice(), name = 'Laptop', stepUp: StepUp = STEP_UP) {
+  const response = device.register(await creationOptions(call, s, stepUp));
   const res = await postPasskey(call, s, response, name);
   expect(res.status, res.text).toBe(201);
   return { device, response, credentialId: response.id, passkey: res.body as Passkey };
@@ -131,8 +143,30 @@ async function eventually<T>(check: () => Promise<T | undefined>, what: string, 
 
 for (const backend of BACKENDS) {
   describe(`passkeys on ${backend}`, () => {
-    const app = useTestApp(backend, { overrides: { PUBLIC_URL: ORIGIN } });
+    const smtp = new TestSmtp();
+    beforeAll(() => smtp.start());
+    afterAll(() => smtp.stop());
+    const app = useTestApp(backend, () => ({
+      overrides: { PUBLIC_URL: ORIGIN, SMTP_URL: smtp.url, MAIL_PER_ADDRESS_PER_HOUR: '100' },
+      app: { mail: FAST_MAIL },
+    }));
     const { call } = app;
+
+    /** TOTP on (through the API); returns the recovery codes, which are codes for the step-up too. */
+    async function enableTotp(s: Session): Promise<string[]> {
+      const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      expect(enrol.status, enrol.text).toBe(200);
+      const confirm = await call('POST', '/users/me/mfa/totp/confirm', {
+        token: s.accessToken,
+        body: { code: rfc6238(enrol.body.secret, Date.now()) },
+      });
+      expect(confirm.status, confirm.text).toBe(200);
+      return confirm.body.recoveryCodes;
+    }
+
+    /** The mail to this address whose text says this, once the outbox has sent it. */
+    const mailSaying = (email: string, words: string) =>
+      eventually(async () => smtp.to(email).find((m) => m.text.includes(words)), `a mail to ${email} saying “${words}”`, 10_000);
 
     describe('registering a passkey', () => {
       it('offers creation options for your account and keeps the passkey answering them: listed, counted, excluded next time', async () => {
@@ -186,6 +220,14 @@ for (const backend of BACKENDS) {
         expect((await listed(call, s)).map((p) => p.name)).toEqual(['Laptop']);
       });
 
+      it('answers a registration challenge once, whoever answers it: a second device answering the same options is refused', async () => {
+        const s = await registerAndLogin(call);
+        const options = await creationOptions(call, s);
+        expect((await postPasskey(call, s, newDevice().register(options), 'First')).status).toBe(201);
+        expectProblem(await postPasskey(call, s, newDevice().register(options), 'Second'), 400, 'invalid_passkey');
+        expect((await listed(call, s)).map((p) => p.name)).toEqual(['First']);
+      });
+
       it('refuses a registration answering a challenge that was issued to another user', async () => {
         const s = await registerAndLogin(call);
         const other = await registerAndLogin(call);
@@ -234,6 +276,14 @@ for (const backend of BACKENDS) {
         const response = u.device.authenticate(await requestOptions(call));
         expect((await passkeyLogin(call, response)).status).toBe(200);
         expectProblem(await passkeyLogin(call, response), 401, 'invalid_passkey');
+      });
+
+      it('answers a sign-in challenge once: a new signature over the same challenge is refused', async () => {
+        const u = await userWithPasskey(call);
+        const options = await requestOptions(call);
+        await expectSignedIn(call, await passkeyLogin(call, u.device.authenticate(options)), u.userId, ['hwk']);
+        // A fresh assertion (its counter moved on), answering the spent challenge.
+        expectProblem(await passkeyLogin(call, u.device.authenticate(options)), 401, 'invalid_passkey');
       });
 
       it('refuses a signature counter that went backwards or stood still, as a cloned device’s would; the real one counts on', async () => {
@@ -341,6 +391,33 @@ for (const backend of BACKENDS) {
         expectProblem(await verifyPasskey(call, mfaToken, u.device.authenticate(await requestOptions(call))), 401, 'invalid_passkey');
       });
 
+      it('kills the mfaToken after 5 wrong passkey answers: then even the right passkey or a right code gets 401 invalid_mfa_token', async () => {
+        const u = await userWithPasskey(call);
+        const codes = await call('POST', '/users/me/mfa/recovery-codes', { token: u.accessToken, body: { currentPassword: PASSWORD } });
+        expect(codes.status, codes.text).toBe(200);
+        const { mfaToken } = await mfaStep(call, u.email);
+        const wrongAnswer = async () => u.device.authenticate(await requestOptions(call, { mfaToken }), { signWith: 'wrong-key' });
+        for (let i = 1; i <= 4; i++)
+          expectProblem(await verifyPasskey(call, mfaToken, await wrongAnswer()), 401, 'invalid_passkey', `wrong ${i}`);
+        // Still alive after four: options are given. The fifth wrong answer kills it.
+        const right = u.device.authenticate(await requestOptions(call, { mfaToken }));
+        expectProblem(await verifyPasskey(call, mfaToken, await wrongAnswer()), 401, 'invalid_passkey', 'wrong 5');
+        expectProblem(await verifyPasskey(call, mfaToken, right), 401, 'invalid_mfa_token', 'the right passkey');
+        const code = await call('POST', '/auth/mfa/verify', { body: { mfaToken, code: codes.body.recoveryCodes[0] } });
+        expectProblem(code, 401, 'invalid_mfa_token', 'a right recovery code');
+        expectProblem(await call('POST', '/auth/passkey/options', { body: { mfaToken } }), 401, 'invalid_mfa_token', 'options');
+      });
+
+      it('binds the MFA step’s challenge to its mfaToken: answered in another step of the same user, it is refused', async () => {
+        const u = await userWithPasskey(call);
+        const a = await mfaStep(call, u.email);
+        const b = await mfaStep(call, u.email);
+        const forA = u.device.authenticate(await requestOptions(call, { mfaToken: a.mfaToken }));
+        expectProblem(await verifyPasskey(call, b.mfaToken, forA), 401, 'invalid_passkey');
+        const forB = u.device.authenticate(await requestOptions(call, { mfaToken: b.mfaToken }));
+        await expectSignedIn(call, await verifyPasskey(call, b.mfaToken, forB), u.userId, ['pwd', 'hwk']);
+      });
+
       it('gives no passkey options for a made-up mfaToken', async () => {
         const res = await call('POST', '/auth/passkey/options', { body: { mfaToken: randomBytes(32).toString('base64url') } });
         expectProblem(res, 401, 'invalid_mfa_token');
@@ -351,13 +428,13 @@ for (const backend of BACKENDS) {
       it('removes one of your passkeys (then 404); the password alone signs in again and the removed passkey no longer does', async () => {
         const u = await userWithPasskey(call);
         const other = await userWithPasskey(call);
-        const theirs = await call('DELETE', `/users/me/passkeys/${other.passkeyId}`, { token: u.accessToken });
+        const theirs = await deletePasskey(call, u, other.passkeyId);
         expectProblem(theirs, 404, 'passkey_not_found');
         expect((await listed(call, other)).map((p) => p.id)).toEqual([other.passkeyId]);
 
-        const res = await call('DELETE', `/users/me/passkeys/${u.passkeyId}`, { token: u.accessToken });
+        const res = await deletePasskey(call, u, u.passkeyId);
         expect(res.status, res.text).toBe(204);
-        expectProblem(await call('DELETE', `/users/me/passkeys/${u.passkeyId}`, { token: u.accessToken }), 404, 'passkey_not_found');
+        expectProblem(await deletePasskey(call, u, u.passkeyId), 404, 'passkey_not_found');
         expect(await passkeyCount(call, u)).toBe(0);
         expect(await listed(call, u)).toEqual([]);
 
@@ -390,6 +467,154 @@ for (const backend of BACKENDS) {
       });
     });
 
+    describe('step-up: an access token alone adds or removes no passkey', () => {
+      it('gives registration options only for the current password: none without it or with a wrong one', async () => {
+        const s = await registerAndLogin(call);
+        // What a stolen access token alone can send: no password, or a guess.
+        const bare = await call('POST', '/users/me/passkeys/options', { token: s.accessToken });
+        expectProblem(bare, 400, 'validation_failed', 'no body');
+        const empty = await call('POST', '/users/me/passkeys/options', { token: s.accessToken, body: {} });
+        expectProblem(empty, 400, 'validation_failed', 'no currentPassword');
+        expect(empty.body.errors.map((e: { path: string }) => e.path)).toContain('currentPassword');
+        const wrong = await call('POST', '/users/me/passkeys/options', {
+          token: s.accessToken,
+          body: { currentPassword: 'a-wrong-guess-123' },
+        });
+        expectProblem(wrong, 403, 'invalid_credentials', 'wrong password');
+        expect(wrong.body.challenge).toBeUndefined();
+        expect(await passkeyCount(call, s)).toBe(0);
+        // The owner, who knows the password, adds one.
+        const { passkey } = await enrol(call, s);
+        expect(await listed(call, s)).toEqual([passkey]);
+      });
+
+      it('with TOTP on, asks for a code as well to add or remove a passkey: missing 403 mfa_code_required, wrong 403 invalid_mfa_code', async () => {
+        const s = await registerAndLogin(call);
+        const codes = await enableTotp(s);
+        const options = (body: StepUp) => call('POST', '/users/me/passkeys/options', { token: s.accessToken, body });
+        expectProblem(await options({ currentPassword: PASSWORD }), 403, 'mfa_code_required', 'options without a code');
+        expectProblem(await options({ currentPassword: PASSWORD, code: '000000' }), 403, 'invalid_mfa_code', 'options, wrong code');
+        expectProblem(
+          await options({ currentPassword: 'a-wrong-guess-123', code: codes[0]! }),
+          403,
+          'invalid_credentials',
+          'wrong password',
+        );
+        // The code was not spent on the wrong password: it adds the passkey now.
+        const { passkey, device } = await enrol(call, s, newDevice(), 'Laptop', { currentPassword: PASSWORD, code: codes[0]! });
+
+        expectProblem(await deletePasskey(call, s, passkey.id), 403, 'mfa_code_required', 'removal without a code');
+        expectProblem(await deletePasskey(call, s, passkey.id, { currentPassword: PASSWORD, code: '000000' }), 403, 'invalid_mfa_code');
+        expect(await listed(call, s)).toEqual([passkey]);
+        await expectSignedIn(call, await signInWith(call, device), s.userId, ['hwk']);
+        expect((await deletePasskey(call, s, passkey.id, { currentPassword: PASSWORD, code: codes[1]! })).status).toBe(204);
+        expect(await listed(call, s)).toEqual([]);
+      });
+
+      it('removes a passkey only with the current password: refused without it or with a wrong one, and it still signs in', async () => {
+        const u = await userWithPasskey(call);
+        expectProblem(await deletePasskey(call, u, u.passkeyId, null), 400, 'validation_failed', 'no body');
+        expectProblem(await deletePasskey(call, u, u.passkeyId, {}), 400, 'validation_failed', 'no currentPassword');
+        expectProblem(await deletePasskey(call, u, u.passkeyId, { currentPassword: 'a-wrong-guess-123' }), 403, 'invalid_credentials');
+        expect(await passkeyCount(call, u)).toBe(1);
+        await expectSignedIn(call, await signInWith(call, u.device), u.userId, ['hwk']);
+        expect((await deletePasskey(call, u, u.passkeyId)).status).toBe(204);
+        expectProblem(await signInWith(call, u.device), 401, 'invalid_passkey');
+      });
+    });
+
+    describe('a password change or reset can remove the passkeys too', () => {
+      it('removes every passkey with a password change and removePasskeys: none signs in, orphan recovery codes go, the owner is told', async () => {
+        const u = await userWithPasskey(call);
+        const phone = await enrol(call, u, newDevice(), 'Phone');
+        const codes = await call('POST', '/users/me/mfa/recovery-codes', { token: u.accessToken, body: { currentPassword: PASSWORD } });
+        expect(codes.status, codes.text).toBe(200);
+        const res = await call('PUT', '/users/me', {
+          token: u.accessToken,
+          body: { password: NEW_PASSWORD, currentPassword: PASSWORD, removePasskeys: true },
+        });
+        expect(res.status, res.text).toBe(200);
+        expect(res.body.mfa).toEqual({ totp: false, passkeys: 0 });
+        expect(await listed(call, u)).toEqual([]);
+        expectProblem(await signInWith(call, u.device), 401, 'invalid_passkey', 'laptop');
+        expectProblem(await signInWith(call, phone.device), 401, 'invalid_passkey', 'phone');
+        // No second factor is left: the new password alone signs in, and the recovery codes went with the passkeys.
+        const password = await call('POST', '/auth/login', { body: { email: u.email, password: NEW_PASSWORD } });
+        await expectSignedIn(call, password, u.userId, ['pwd']);
+        const exported = await call('GET', '/users/me/export', { token: u.accessToken });
+        expect(exported.status, exported.text).toBe(200);
+        expect(exported.body.factors).toMatchObject({ passkeys: [], recoveryCodes: null });
+        await mailSaying(u.email, 'every passkey was removed');
+      });
+
+      it('removes every passkey with a password reset and removePasskeys: it no longer signs in, the owner is told', async () => {
+        const u = await userWithPasskey(call);
+        expect((await call('POST', '/auth/password/forgot', { body: { email: u.email } })).status).toBe(202);
+        const mail = await mailSaying(u.email, '/reset-password#token=');
+        const reset = await call('POST', '/auth/password/reset', {
+          body: { token: tokenFrom(mail), password: NEW_PASSWORD, removePasskeys: true },
+        });
+        expect(reset.status, reset.text).toBe(204);
+        expectProblem(await signInWith(call, u.device), 401, 'invalid_passkey');
+        // No second factor left: the new password gives tokens at once.
+        const s = await login(call, u.email, NEW_PASSWORD);
+        expect(await passkeyCount(call, s)).toBe(0);
+        expect(await listed(call, s)).toEqual([]);
+        await mailSaying(u.email, 'every passkey was removed');
+      });
+
+      it('leaves the passkeys in place on a password change or reset without removePasskeys', async () => {
+        const u = await userWithPasskey(call);
+        const changed = await call('PUT', '/users/me', {
+          token: u.accessToken,
+          body: { password: NEW_PASSWORD, currentPassword: PASSWORD },
+        });
+        expect(changed.status, changed.text).toBe(200);
+        expect(changed.body.mfa.passkeys).toBe(1);
+        await expectSignedIn(call, await signInWith(call, u.device), u.userId, ['hwk']);
+
+        expect((await call('POST', '/auth/password/forgot', { body: { email: u.email } })).status).toBe(202);
+        const mail = await mailSaying(u.email, '/reset-password#token=');
+        const reset = await call('POST', '/auth/password/reset', { body: { token: tokenFrom(mail), password: PASSWORD } });
+        expect(reset.status, reset.text).toBe(204);
+        const signedIn = await signInWith(call, u.device);
+        await expectSignedIn(call, signedIn, u.userId, ['hwk']);
+        expect(await passkeyCount(call, { ...u, accessToken: signedIn.body.accessToken })).toBe(1);
+      });
+
+      it('takes removePasskeys only with a password change: 400 validation_failed without one; the passkey stays', async () => {
+        const u = await userWithPasskey(call);
+        const put = (body: object) => call('PUT', '/users/me', { token: u.accessToken, body });
+        const alone = await put({ name: 'Renamed', currentPassword: PASSWORD, removePasskeys: true });
+        expectProblem(alone, 400, 'validation_failed');
+        expect(alone.body.errors.map((e: { path: string }) => e.path)).toContain('removePasskeys');
+        // With a new password but no current one: the usual refusal of a password change.
+        expectProblem(await put({ password: NEW_PASSWORD, removePasskeys: true }), 403, 'current_password_required');
+        expect(await passkeyCount(call, u)).toBe(1);
+        await expectSignedIn(call, await signInWith(call, u.device), u.userId, ['hwk']);
+      });
+    });
+
+    describe('adding a passkey can end the other sessions', () => {
+      it('ends every other session of the user with endOtherSessions (this one stays); without it they stay', async () => {
+        const s = await registerAndLogin(call);
+        const other = await login(call, s.email, PASSWORD);
+        const meOf = async (x: Session) => (await call('GET', '/users/me', { token: x.accessToken })).status;
+        await enrol(call, s);
+        expect(await meOf(other)).toBe(200);
+
+        const response = newDevice().register(await creationOptions(call, s));
+        const res = await postPasskey(call, s, response, 'Phone', { endOtherSessions: true });
+        expect(res.status, res.text).toBe(201);
+        expect(await meOf(other)).toBe(401);
+        expect((await call('POST', '/auth/refresh', { body: { refreshToken: other.refreshToken } })).status).toBe(401);
+        expect(await meOf(s)).toBe(200);
+        const sessions = await call('GET', '/users/me/sessions', { token: s.accessToken });
+        expect(sessions.body.items.map((i: { current: boolean }) => i.current)).toEqual([true]);
+        expect(await passkeyCount(call, s)).toBe(2);
+      });
+    });
+
     it('audits adding, using and removing a passkey, and never logs or stores its protocol bytes or public key', async () => {
       const admin = await loginAdmin(call);
       const s = await registerAndLogin(call);
@@ -405,7 +630,7 @@ for (const backend of BACKENDS) {
       const { mfaToken } = await mfaStep(call, s.email);
       const second = device.authenticate(await requestOptions(call, { mfaToken }));
       expect((await verifyPasskey(call, mfaToken, second)).status).toBe(200);
-      expect((await call('DELETE', `/users/me/passkeys/${added.body.id}`, { token: s.accessToken })).status).toBe(204);
+      expect((await deletePasskey(call, s, added.body.id)).status).toBe(204);
 
       const logs = async (query: string): Promise<LogEntry[]> => {
         const res = await call('GET', `/admin/logs?${query}&limit=100`, { token: admin.accessToken });
@@ -449,6 +674,38 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+describe('passkeys with EMAIL_VERIFICATION=required', () => {
+  const smtp = new TestSmtp();
+  beforeAll(() => smtp.start());
+  afterAll(() => smtp.stop());
+  const app = useTestApp('pglite', () => ({
+    overrides: { PUBLIC_URL: ORIGIN, SMTP_URL: smtp.url, EMAIL_VERIFICATION: 'required', MAIL_PER_ADDRESS_PER_HOUR: '100' },
+    app: { mail: FAST_MAIL },
+  }));
+  const { call } = app;
+  /** Confirms the address with the newest link mailed to it. */
+  async function confirm(email: string, mails: number) {
+    const mail = (await smtp.waitFor(email, mails)).at(-1)!;
+    const res = await call('POST', '/auth/verify-email', { body: { token: tokenFrom(mail) } });
+    expect(res.status, res.text).toBe(200);
+  }
+
+  it('refuses a passkey sign-in while the address is not confirmed (403 email_not_verified), and signs in once it is', async () => {
+    const email = uniqueEmail();
+    expect((await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Ann' } })).status).toBe(201);
+    await confirm(email, 1);
+    const s = await login(call, email, PASSWORD);
+    const { device } = await enrol(call, s);
+    // A new address is unconfirmed until its link is used.
+    const moved = uniqueEmail('moved');
+    const put = await call('PUT', '/users/me', { token: s.accessToken, body: { email: moved, currentPassword: PASSWORD } });
+    expect(put.body.emailVerified, put.text).toBe(false);
+    expectProblem(await signInWith(call, device), 403, 'email_not_verified');
+    await confirm(moved, 1);
+    await expectSignedIn(call, await signInWith(call, device), s.userId, ['hwk']);
+  });
+});
 
 describe('passkeys across two instances over one PostgreSQL and one Redis', () => {
   const two = useTwoInstances({ overrides: { PUBLIC_URL: ORIGIN } });

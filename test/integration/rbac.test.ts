@@ -64,7 +64,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
   };
   /** A registration response from a software authenticator, answering options fetched with this token. */
   const registration = async (token?: string) => {
-    const options = token ? await call('POST', '/users/me/passkeys/options', { token }) : undefined;
+    const options = token ? await call('POST', '/users/me/passkeys/options', { token, body: { currentPassword: PASSWORD } }) : undefined;
     const authenticator = new SoftAuthenticator({ origin: app.t.deps.config.webauthn.origins[0]! });
     // A refused caller gets no options: the response answers made-up ones (the guard refuses before reading it).
     return authenticator.register(
@@ -155,7 +155,11 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       },
       // Not an admin: only a holder of admin resets an admin.
       'DELETE /users/:id/mfa': async () => ({ method: 'DELETE', path: `/users/${(await registerAndLogin(call)).userId}/mfa` }),
-      'POST /users/me/passkeys/options': async () => ({ method: 'POST', path: '/users/me/passkeys/options' }),
+      'POST /users/me/passkeys/options': async (who) => ({
+        method: 'POST',
+        path: '/users/me/passkeys/options',
+        body: { currentPassword: who ? passwordOf(who) : PASSWORD },
+      }),
       'POST /users/me/passkeys': async (who) => {
         const s = who ? await standIn(who) : undefined;
         return {
@@ -167,13 +171,18 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       },
       'GET /users/me/passkeys': async () => ({ method: 'GET', path: '/users/me/passkeys' }),
       'DELETE /users/me/passkeys/:id': async (who) => {
-        if (!who) return { method: 'DELETE', path: `/users/me/passkeys/${NIL}` };
+        if (!who) return { method: 'DELETE', path: `/users/me/passkeys/${NIL}`, body: { currentPassword: PASSWORD } };
         const s = await standIn(who);
         const added = await call('POST', '/users/me/passkeys', {
           token: s.accessToken,
           body: { name: 'Laptop', response: await registration(s.accessToken) },
         });
-        return { method: 'DELETE', path: `/users/me/passkeys/${added.status === 201 ? added.body.id : NIL}`, token: s.accessToken };
+        return {
+          method: 'DELETE',
+          path: `/users/me/passkeys/${added.status === 201 ? added.body.id : NIL}`,
+          body: { currentPassword: PASSWORD },
+          token: s.accessToken,
+        };
       },
       'GET /admin/logs': async () => ({ method: 'GET', path: '/admin/logs' }),
       'GET /admin/stats': async () => ({ method: 'GET', path: '/admin/stats' }),

@@ -134,7 +134,7 @@ export const authRoutes = (svc: AppServices) =>
         action: 'auth.password.reset',
         summary: 'Set a new password with the token from the mailed link',
         description:
-          'The password follows the register rules. With TOTP on, `code` (a TOTP or recovery code) is needed too; when it is missing or wrong the token stays usable. Every session of the user ends, the sign-in lockout of the account is cleared and the address counts as verified; no tokens are issued.',
+          'The password follows the register rules. With TOTP on, `code` (a TOTP or recovery code) is needed too; when it is missing or wrong the token stays usable. Every session of the user ends, the sign-in lockout of the account is cleared and the address counts as verified; no tokens are issued. `removePasskeys: true` removes every passkey of the account too.',
         tags: ['auth'],
         body: true,
         responses: { 204: null },

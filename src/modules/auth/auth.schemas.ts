@@ -26,6 +26,8 @@ export const ResetPasswordBody = z.strictObject({
   password: newPasswordSchema,
   /** A TOTP or recovery code, for accounts with a second factor. */
   code: z.string().min(1).max(64).refine(singleLine, PLAIN_TEXT).optional(),
+  /** Remove every passkey of the account too (a passkey may be what a thief added). */
+  removePasskeys: z.boolean().optional(),
 });
 
 /** The answer to a mail request: the same whether or not the account exists. */

@@ -28,6 +28,7 @@ import { storeKeys } from '../../store/store.js';
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
 import { assertCode } from '../mfa/mfa.codes.js';
+import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import type { User } from '../users/users.schemas.js';
 
 type TokenKind = 'verify_email' | 'reset_password';
@@ -188,7 +189,7 @@ export async function requestPasswordReset(svc: AppServices, email: string, ip: 
  */
 export async function resetPassword(
   svc: AppServices,
-  input: { token: string; password: string; code?: string | undefined },
+  input: { token: string; password: string; code?: string | undefined; removePasskeys?: boolean | undefined },
   ip: string,
 ): Promise<{ userId: string }> {
   const now = new Date(svc.clock());
@@ -225,10 +226,14 @@ export async function resetPassword(
         .set({ revokedAt: now, revokedReason: 'password_reset' })
         .where(and(eq(sessions.userId, u.id), isNull(sessions.revokedAt)))
         .returning({ id: sessions.id });
-      return { user: u, ended: rows.map((r) => r.id) };
+      if (!input.removePasskeys) return { user: u, ended: rows.map((r) => r.id) };
+      const { user, removed } = await removeEveryPasskey(tx, u.id, now);
+      if (removed > 0) await queueSecurityNotice(tx, svc, u.email, 'the password was reset and every passkey was removed', ip, now);
+      return { user, ended: rows.map((r) => r.id) };
     },
     { retries: svc.metrics.txRetries },
   );
+  if (input.removePasskeys) svc.outbox.wake();
   await Promise.all([
     ended.length ? publishRevokedSessions(svc.store, svc.sessionOptions, ended) : Promise.resolve(),
     publishUserProfile(svc.store, profileOf(user)),

@@ -18,9 +18,13 @@ import {
   PasskeyLoginBody,
   PasskeyOptionsBody,
   PasskeySchema,
+  PasskeyStepUpBody,
   RequestOptionsSchema,
 } from './passkeys.schemas.js';
 import { addPasskey, authenticationOptions, listPasskeys, passkeyLogin, registrationOptions, removePasskey } from './passkeys.service.js';
+
+/** The step-up's refusals (as on the MFA routes), past the sign-in limits 429. */
+const STEP_UP = [{ code: 'invalid_credentials', status: 403 }, 'mfa_code_required', { code: 'invalid_mfa_code', status: 403 }] as const;
 
 export const passkeyAccountRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
@@ -31,13 +35,17 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
         personal: true,
         beforeMfa: true,
         summary: 'Options for navigator.credentials.create(): a new passkey for your account',
-        description: 'The challenge answers once, within 5 minutes. User verification and a resident key are preferred.',
+        description:
+          'Adding a way to sign in is a step-up action: needs the current password and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429). The challenge answers once, within 5 minutes, and only POST /users/me/passkeys of this user. User verification and a resident key are preferred.',
         permission: 'profile:update',
         tags: ['passkeys'],
         body: true,
         responses: { 200: CreationOptionsSchema },
+        errors: [...STEP_UP],
       }),
-      async (c) => c.json(await registrationOptions(svc, c.get('caller').userId!), 200),
+      validate('json', PasskeyStepUpBody),
+      async (c) =>
+        c.json(await registrationOptions(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('json')), 200),
     )
     .post(
       '/me/passkeys',
@@ -46,6 +54,8 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
         personal: true,
         beforeMfa: true,
         summary: 'Register a passkey: the name you give it and the browser’s registration response',
+        description:
+          'The response answers the challenge of a stepped-up POST /users/me/passkeys/options of yours. `endOtherSessions: true` ends every other session of yours at once (this one stays).',
         permission: 'profile:update',
         tags: ['passkeys'],
         body: true,
@@ -54,11 +64,12 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', AddPasskeyBody),
       async (c) => {
-        const { name, response } = c.req.valid('json');
+        const { name, response, endOtherSessions } = c.req.valid('json');
+        const caller = c.get('caller');
         const passkey = await addPasskey(
           svc,
-          { userId: c.get('caller').userId!, ip: c.get('clientIp') },
-          { name, response: response as RegistrationResponseJSON },
+          { userId: caller.userId!, sessionId: caller.sessionId!, ip: c.get('clientIp') },
+          { name, response: response as RegistrationResponseJSON, endOtherSessions },
         );
         c.set('auditDetail', 'passkey.added');
         return c.json(passkey, 201);
@@ -84,15 +95,18 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
         personal: true,
         beforeMfa: true,
         summary: 'Remove one of your passkeys',
+        description:
+          'A step-up action: needs the current password and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429).',
         permission: 'profile:update',
         tags: ['passkeys'],
         body: true,
         responses: { 204: null },
-        errors: ['passkey_not_found'],
+        errors: [...STEP_UP, 'passkey_not_found'],
       }),
       validate('param', IdParam),
+      validate('json', PasskeyStepUpBody),
       async (c) => {
-        await removePasskey(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('param').id);
+        await removePasskey(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('param').id, c.req.valid('json'));
         c.set('auditDetail', 'passkey.removed');
         return c.body(null, 204);
       },

@@ -3,7 +3,7 @@
 // checked field by field, the members browsers add over time are let through
 // (and ignored), and every string is bounded.
 import { z } from 'zod';
-import { emailSchema, nameSchema } from '../../lib/schemas.js';
+import { emailSchema, mfaCodeSchema, nameSchema } from '../../lib/schemas.js';
 
 const b64url = z
   .string()
@@ -42,7 +42,15 @@ export const AuthenticationResponseSchema = z.strictObject({
 });
 export type AuthenticationResponse = z.infer<typeof AuthenticationResponseSchema>;
 
-export const AddPasskeyBody = z.strictObject({ name: nameSchema, response: RegistrationResponseSchema });
+export const AddPasskeyBody = z.strictObject({
+  name: nameSchema,
+  response: RegistrationResponseSchema,
+  /** End every other session of the user (a sign-in made before the passkey was added, perhaps not by them). */
+  endOtherSessions: z.boolean().optional(),
+});
+
+// Adding or removing a sign-in method is a step-up action: `code` is required with TOTP on, but a missing one is 403 mfa_code_required.
+export const PasskeyStepUpBody = z.strictObject({ currentPassword: z.string().min(1).max(1024), code: mfaCodeSchema.optional() });
 
 export const PasskeySchema = z.object({
   id: z.uuid(),

@@ -5,7 +5,7 @@
 // looked up by its id and bound to its user, and the signature counter
 // advanced with a conditional update, so a cloned authenticator or a replayed
 // assertion is refused even when two instances see it at once.
-import { and, asc, desc, eq, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, ne, sql } from 'drizzle-orm';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -18,15 +18,20 @@ import {
 } from '@simplewebauthn/server';
 import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
-import { passkeys, recoveryCodes, users } from '../../db/schema.js';
-import { withTx, type Tx } from '../../db/tx.js';
+import { passkeys, sessions, users } from '../../db/schema.js';
+import { withTx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
+import { publishRevokedSessions } from '../../security/session-state.js';
 import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf, type Ceremony } from '../../security/webauthn.js';
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
 import type { AuthenticationResponse, PasskeyView } from './passkeys.schemas.js';
 import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
 import { queueSecurityNotice } from '../auth/email.service.js';
 import type { TokenPair } from '../auth/auth.schemas.js';
+import { assertReauthenticated } from '../mfa/mfa.codes.js';
+import { dropOrphanRecoveryCodes } from './passkeys.removal.js';
+
+export { dropOrphanRecoveryCodes };
 
 type PasskeyRow = typeof passkeys.$inferSelect;
 
@@ -48,11 +53,24 @@ export async function listPasskeys(svc: AppServices, userId: string): Promise<Pa
   return rows.map(view);
 }
 
-/** POST /users/me/passkeys/options: a registration ceremony for the caller (challenge kept 5 minutes). */
-export async function registrationOptions(svc: AppServices, userId: string): Promise<PublicKeyCredentialCreationOptionsJSON> {
+/** What proves the step-up of adding or removing a passkey: the current password, and a code with TOTP on. */
+export type PasskeyStepUp = { currentPassword: string; code?: string | undefined };
+
+/**
+ * POST /users/me/passkeys/options: a registration ceremony for the caller
+ * (challenge kept 5 minutes), after the step-up: a bearer token alone does not
+ * add a way to sign in. The challenge carries the step-up to POST /users/me/passkeys.
+ */
+export async function registrationOptions(
+  svc: AppServices,
+  caller: { userId: string; ip: string },
+  given: PasskeyStepUp,
+): Promise<PublicKeyCredentialCreationOptionsJSON> {
+  const { userId } = caller;
   const db = svc.database.db;
   const [u] = await db.select().from(users).where(eq(users.id, userId));
   if (!u) problem('not_found', 'No such user');
+  await assertReauthenticated(svc, u, given, caller.ip);
   const existing = await db
     .select({ credentialId: passkeys.credentialId, transports: passkeys.transports })
     .from(passkeys)
@@ -69,7 +87,7 @@ export async function registrationOptions(svc: AppServices, userId: string): Pro
     excludeCredentials: existing.map((p) => ({ id: p.credentialId, ...(transportsOf(p) ? { transports: transportsOf(p)! } : {}) })),
     authenticatorSelection: { residentKey: 'preferred', userVerification: 'preferred' },
   });
-  if (!(await rememberChallenge(svc.store, options.challenge, { kind: 'register', userId }))) unkept();
+  if (!(await rememberChallenge(svc.store, options.challenge, { kind: 'register', userId, steppedUp: true }))) unkept();
   return options;
 }
 
@@ -77,15 +95,20 @@ const unkept = (): never => problem('service_unavailable', 'The challenge could 
 
 const BAD_CHALLENGE = 'The challenge is unknown, expired or already answered: ask for new options';
 
-/** POST /users/me/passkeys: verify the registration response and keep the credential. */
+/**
+ * POST /users/me/passkeys: verify the registration response (answering a
+ * stepped-up options call of this user) and keep the credential. With
+ * `endOtherSessions`, every other session of the user ends in the same
+ * transaction (sign-ins made before, perhaps by someone else).
+ */
 export async function addPasskey(
   svc: AppServices,
-  caller: { userId: string; ip: string },
-  input: { name: string; response: RegistrationResponseJSON },
+  caller: { userId: string; sessionId: string; ip: string },
+  input: { name: string; response: RegistrationResponseJSON; endOtherSessions?: boolean | undefined },
 ): Promise<PasskeyView> {
   const { userId } = caller;
   const taken = await takeCeremony(svc.store, input.response);
-  if (taken?.ceremony.kind !== 'register' || taken.ceremony.userId !== userId) {
+  if (taken?.ceremony.kind !== 'register' || taken.ceremony.userId !== userId || taken.ceremony.steppedUp !== true) {
     problem('invalid_passkey', BAD_CHALLENGE, { audit: 'passkey_invalid' });
   }
   let info: Awaited<ReturnType<typeof verifyRegistrationResponse>>['registrationInfo'];
@@ -105,7 +128,7 @@ export async function addPasskey(
   if (!info) problem('invalid_passkey', 'The attestation, origin or challenge does not check out', { audit: 'passkey_invalid' });
   const now = new Date(svc.clock());
   try {
-    const { row, user } = await withTx(
+    const { row, user, ended } = await withTx(
       svc.database.db,
       async (tx) => {
         const [p] = await tx
@@ -128,12 +151,22 @@ export async function addPasskey(
           .returning();
         if (!u) problem('not_found', 'No such user');
         await queueSecurityNotice(tx, svc, u.email, `a passkey named “${input.name}” was added`, caller.ip, now);
-        return { row: p!, user: u };
+        const others = input.endOtherSessions
+          ? await tx
+              .update(sessions)
+              .set({ revokedAt: now, revokedReason: 'passkey_added' })
+              .where(and(eq(sessions.userId, userId), ne(sessions.id, caller.sessionId), sql`${sessions.revokedAt} IS NULL`))
+              .returning({ id: sessions.id })
+          : [];
+        return { row: p!, user: u, ended: others.map((s) => s.id) };
       },
       { retries: svc.metrics.txRetries },
     );
     svc.outbox.wake();
-    await publishUserProfile(svc.store, profileOf(user));
+    await Promise.all([
+      publishUserProfile(svc.store, profileOf(user)),
+      ended.length ? publishRevokedSessions(svc.store, svc.sessionOptions, ended) : Promise.resolve(),
+    ]);
     return view(row);
   } catch (err) {
     if (isUniqueViolation(err)) problem('invalid_passkey', 'This passkey is already registered', { audit: 'passkey_invalid' });
@@ -141,14 +174,17 @@ export async function addPasskey(
   }
 }
 
-/** With no second factor left, the recovery codes go too (they recover a factor). */
-export async function dropOrphanRecoveryCodes(tx: Tx, u: { id: string; totpEnabledAt: Date | null; passkeyCount: number }): Promise<void> {
-  if (u.totpEnabledAt === null && u.passkeyCount <= 0) await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, u.id));
-}
-
-/** DELETE /users/me/passkeys/:id. */
-export async function removePasskey(svc: AppServices, caller: { userId: string; ip: string }, id: string): Promise<void> {
+/** DELETE /users/me/passkeys/:id, after the step-up (checked first: nothing is told or done without it). */
+export async function removePasskey(
+  svc: AppServices,
+  caller: { userId: string; ip: string },
+  id: string,
+  given: PasskeyStepUp,
+): Promise<void> {
   const { userId } = caller;
+  const [row] = await svc.database.db.select().from(users).where(eq(users.id, userId));
+  if (!row) problem('not_found', 'No such user');
+  await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
   const user = await withTx(
     svc.database.db,

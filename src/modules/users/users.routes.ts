@@ -69,7 +69,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
           'not_found',
         ],
         description:
-          'Changing the email or password needs currentPassword and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429). A password change ends every other session.',
+          'Changing the email or password needs currentPassword and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429). A password change ends every other session; with `removePasskeys: true` it removes every passkey too (without `password`: 400).',
       }),
       validate('json', UpdateMeBody),
       async (c) => {

@@ -19,13 +19,20 @@ export type User = z.infer<typeof UserSchema>;
 
 export const MeSchema = UserSchema.extend({ permissions: z.array(z.string()) });
 
-export const UpdateMeBody = z.strictObject({
-  name: nameSchema.optional(),
-  email: emailSchema.optional(),
-  password: newPasswordSchema.optional(),
-  currentPassword: z.string().max(1024).optional(),
-  code: mfaCodeSchema.optional(),
-});
+export const UpdateMeBody = z
+  .strictObject({
+    name: nameSchema.optional(),
+    email: emailSchema.optional(),
+    password: newPasswordSchema.optional(),
+    currentPassword: z.string().max(1024).optional(),
+    code: mfaCodeSchema.optional(),
+    /** With a password change: remove every passkey of the account too. */
+    removePasskeys: z.boolean().optional(),
+  })
+  .refine((b) => b.removePasskeys !== true || b.password !== undefined, {
+    path: ['removePasskeys'],
+    message: 'Passkeys are removed with a password change: give the new password too',
+  });
 
 export const DeleteMeBody = z.strictObject({ currentPassword: z.string().min(1).max(1024), code: mfaCodeSchema.optional() });
 

@@ -16,7 +16,8 @@ import { assertReauthenticated } from '../mfa/mfa.codes.js';
 import type { Caller } from '../../security/caller.js';
 import { publishRevokedSessions, publishUserRoles } from '../../security/session-state.js';
 import { cacheUserProfile, forgetUser, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
-import { mayMail, queueEmailChangedNotice, queueVerificationMail } from '../auth/email.service.js';
+import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificationMail } from '../auth/email.service.js';
+import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import { postsChanged } from '../posts/posts.service.js';
 import type { User } from './users.schemas.js';
 
@@ -178,6 +179,8 @@ export type UpdateMe = {
   password?: string | undefined;
   currentPassword?: string | undefined;
   code?: string | undefined;
+  /** With a password change: every passkey goes too. */
+  removePasskeys?: boolean | undefined;
 };
 
 export async function updateMe(
@@ -203,6 +206,7 @@ export async function updateMe(
   const newEmail = input.email !== undefined && input.email !== row.email ? input.email : undefined;
   const verify = newEmail !== undefined && svc.config.emailVerification !== 'off' && (await mayMail(svc, 'verify_email', newEmail));
   let ended: string[] = [];
+  let passkeysRemoved = false;
   let updated: UserRow;
   try {
     updated = await withTx(
@@ -230,6 +234,14 @@ export async function updateMe(
             .where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId), sql`${sessions.revokedAt} IS NULL`))
             .returning({ id: sessions.id });
           ended = rows.map((r) => r.id);
+          if (input.removePasskeys) {
+            const { user, removed } = await removeEveryPasskey(tx, userId, now);
+            passkeysRemoved = removed > 0;
+            if (passkeysRemoved) {
+              await queueSecurityNotice(tx, svc, row.email, 'the password was changed and every passkey was removed', caller.ip, now);
+            }
+            return user;
+          }
         }
         return u!;
       },
@@ -239,7 +251,7 @@ export async function updateMe(
     if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
     throw err;
   }
-  if (newEmail !== undefined) svc.outbox.wake();
+  if (newEmail !== undefined || passkeysRemoved) svc.outbox.wake();
   await publishUserProfile(svc.store, profileOf(updated));
   if (ended.length) await publishRevokedSessions(svc.store, svc.sessionOptions, ended);
   const r = await rolesOf(db, [userId]);

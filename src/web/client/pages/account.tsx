@@ -57,10 +57,10 @@ export function AccountPage() {
         {me.emailVerified ? ', confirmed' : ', not confirmed yet'}) · roles: {me.roles.join(', ')}
       </p>
       <Profile me={me} onChange={reload} />
-      <Password me={me} />
+      <Password me={me} onChange={reload} />
       <Sessions />
       <Totp me={me} onChange={reload} />
-      <Passkeys onChange={reload} />
+      <Passkeys me={me} onChange={reload} />
       <Data me={me} />
       <button
         type="button"
@@ -123,15 +123,26 @@ function Profile(props: { me: Me; onChange: () => void }) {
   );
 }
 
-function Password(props: { me: Me }) {
-  const [saved, setSaved] = useState(false);
+function Password(props: { me: Me; onChange: () => void }) {
+  const [saved, setSaved] = useState<string | null>(null);
   const form = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const json = { password: v.password, currentPassword: v.currentPassword, ...(v.code ? { code: v.code } : {}) };
+    const removePasskeys = v.removePasskeys === 'on';
+    const json = {
+      password: v.password,
+      currentPassword: v.currentPassword,
+      ...(v.code ? { code: v.code } : {}),
+      ...(removePasskeys ? { removePasskeys } : {}),
+    };
     const out = await read(await api.users.me.$put({ json }));
     if (!out.ok) return out.problem;
     (e.target as HTMLFormElement).reset();
-    setSaved(true);
+    setSaved(
+      removePasskeys
+        ? 'Password changed; your other sessions have ended and your passkeys are removed.'
+        : 'Password changed; your other sessions have ended.',
+    );
+    if (removePasskeys) props.onChange();
     return null;
   });
   return (
@@ -148,8 +159,13 @@ function Password(props: { me: Me }) {
           problem={form.problem}
         />
         {props.me.mfa.totp ? <Field label="Authenticator code" name="code" autocomplete="one-time-code" problem={form.problem} /> : null}
+        {props.me.mfa.passkeys > 0 ? (
+          <label class="check">
+            <input type="checkbox" name="removePasskeys" /> Also remove my passkeys
+          </label>
+        ) : null}
         <ProblemBox problem={form.problem} />
-        {saved && !form.problem ? <Notice>Password changed; your other sessions have ended.</Notice> : null}
+        {saved && !form.problem ? <Notice>{saved}</Notice> : null}
         <Submit busy={form.busy}>Change the password</Submit>
       </form>
     </section>
@@ -316,17 +332,33 @@ function Totp(props: { me: Me; onChange: () => void }) {
   );
 }
 
-function Passkeys(props: { onChange: () => void }) {
+/** The step-up of adding or removing a passkey: the current password, and a code with TOTP on. */
+function StepUpFields(props: { me: Me; problem: Problem | null }) {
+  return (
+    <>
+      <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={props.problem} />
+      {props.me.mfa.totp ? (
+        <Field label="Authenticator or recovery code" name="code" autocomplete="one-time-code" problem={props.problem} />
+      ) : null}
+    </>
+  );
+}
+
+function Passkeys(props: { me: Me; onChange: () => void }) {
   const [items, setItems] = useState<Passkey[]>([]);
+  const [removing, setRemoving] = useState<Passkey | null>(null);
   const load = async () => {
     const out = await read<{ items: Passkey[] }>(await client.passkeys());
     if (out.ok) setItems(out.data.items);
     return out.ok ? null : out.problem;
   };
-  useEffect(() => void load(), []);
+  // Also when the count changes elsewhere (a password change that removed them).
+  useEffect(() => void load(), [props.me.mfa.passkeys]);
   const add = useSubmit(async (e: Event) => {
-    const name = formValues(e).name ?? '';
-    const opts = await read<Parameters<typeof startRegistration>[0]['optionsJSON']>(await client.passkeyRegistrationOptions());
+    const v = formValues(e);
+    const opts = await read<Parameters<typeof startRegistration>[0]['optionsJSON']>(
+      await client.passkeyRegistrationOptions(v.currentPassword ?? '', v.code || undefined),
+    );
     if (!opts.ok) return opts.problem;
     let response: Awaited<ReturnType<typeof startRegistration>>;
     try {
@@ -334,14 +366,18 @@ function Passkeys(props: { onChange: () => void }) {
     } catch (err) {
       return { status: 0, code: 'passkey_cancelled', detail: `No passkey was made (${err instanceof Error ? err.name : 'cancelled'})` };
     }
-    const out = await read(await client.addPasskey(name, response));
+    const out = await read(await client.addPasskey(v.name ?? '', response, { endOtherSessions: v.endOtherSessions === 'on' }));
     if (!out.ok) return out.problem;
+    (e.target as HTMLFormElement).reset();
     props.onChange();
     return load();
   });
-  const remove = useSubmit(async (id: string) => {
-    const out = await read(await client.removePasskey(id), [204]);
+  const remove = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    if (!removing) return null;
+    const out = await read(await client.removePasskey(removing.id, v.currentPassword ?? '', v.code || undefined), [204]);
     if (!out.ok) return out.problem;
+    setRemoving(null);
     props.onChange();
     return load();
   });
@@ -355,15 +391,41 @@ function Passkeys(props: { onChange: () => void }) {
             <span>
               <strong>{p.name}</strong> · added {when(p.createdAt)} · last used {when(p.lastUsedAt)}
             </span>
-            <button type="button" class="small" onClick={() => remove.submit(p.id)} aria-label={`Remove ${p.name}`}>
+            <button
+              type="button"
+              class="small"
+              onClick={() => {
+                remove.setProblem(null);
+                setRemoving(p);
+              }}
+              aria-label={`Remove ${p.name}`}
+            >
               Remove
             </button>
           </li>
         ))}
       </ul>
-      <ProblemBox problem={remove.problem} />
+      {removing ? (
+        <form onSubmit={remove.submit} aria-label={`Confirm: remove ${removing.name}`}>
+          <p>
+            Remove <strong>{removing.name}</strong>? Confirm it is you:
+          </p>
+          <StepUpFields me={props.me} problem={remove.problem} />
+          <ProblemBox problem={remove.problem} />
+          <div class="actions">
+            <Submit busy={remove.busy}>Remove the passkey</Submit>
+            <button type="button" class="secondary" onClick={() => setRemoving(null)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : null}
       <form onSubmit={add.submit} aria-label="Add a passkey">
         <Field label="Name for the new passkey" name="name" value="My passkey" problem={add.problem} />
+        <StepUpFields me={props.me} problem={add.problem} />
+        <label class="check">
+          <input type="checkbox" name="endOtherSessions" /> Sign out my other sessions
+        </label>
         <ProblemBox problem={add.problem} />
         <Submit busy={add.busy}>Add a passkey</Submit>
       </form>

@@ -187,12 +187,13 @@ export function ForgotPage() {
 export function ResetPage() {
   const token = fragmentToken();
   const [needsCode, setNeedsCode] = useState(false);
-  const [done, setDone] = useState(false);
+  const [done, setDone] = useState<{ passkeysRemoved: boolean } | null>(null);
   const form = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const res = await client.resetPassword(token ?? '', v.password ?? '', needsCode ? v.code : undefined);
+    const removePasskeys = v.removePasskeys === 'on';
+    const res = await client.resetPassword(token ?? '', v.password ?? '', needsCode ? v.code : undefined, { removePasskeys });
     if (res.status === 204) {
-      setDone(true);
+      setDone({ passkeysRemoved: removePasskeys });
       return null;
     }
     const out = await read(res);
@@ -204,7 +205,8 @@ export function ResetPage() {
     <Layout title="Choose a new password">
       {done ? (
         <Notice>
-          Your password is changed and every session has ended. <a href="/login">Sign in</a> with the new one.
+          Your password is changed{done.passkeysRemoved ? ', your passkeys are removed' : ''} and every session has ended.{' '}
+          <a href="/login">Sign in</a> with the new one.
         </Notice>
       ) : (
         <form onSubmit={form.submit} class="card" aria-label="Choose a new password">
@@ -224,6 +226,9 @@ export function ResetPage() {
               problem={form.problem}
             />
           ) : null}
+          <label class="check">
+            <input type="checkbox" name="removePasskeys" /> Also remove my passkeys
+          </label>
           <ProblemBox problem={form.problem} />
           <Submit busy={form.busy}>Set the password</Submit>
         </form>
