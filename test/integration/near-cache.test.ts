@@ -342,4 +342,49 @@ describe('Redis restarted', () => {
       await latency(performance.now(), async () => (await callB('GET', '/users/me', { token: keeper.accessToken })).status === 401),
     ).toBeLessThan(100);
   }, 30_000);
+
+  it('never lets an idle instance keep a removed permission after Redis lost its data, however many role changes follow', async () => {
+    await Promise.all(stores.map(live));
+    const admin = await loginAdmin(callA);
+    const role = `rv${Math.random().toString(36).slice(2, 8)}`;
+    const scratch = `${role}x`;
+    for (const name of [role, scratch]) {
+      const created = await callA('POST', '/roles', { token: admin.accessToken, body: { name, permissions: ['admin:stats:read'] } });
+      expect(created.status, created.text).toBe(201);
+    }
+    const s = await registerAndLogin(callA);
+    expect((await callA('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', role] } })).status).toBe(
+      200,
+    );
+    // B (idle from now on) has the permission map of the current roles version.
+    expect((await callB('GET', '/admin/stats', { token: s.accessToken })).status).toBe(200);
+    const raw = new Redis(redis.url);
+    try {
+      const seen = await raw.get('auth:rv');
+      expect(seen).not.toBeNull();
+
+      // Redis restarts without its data; B hears of nothing else.
+      await redis.stop();
+      await until(() => stores.every((st) => !st.nearCacheLive), 2_000, 'bypass on both');
+      await redis.start();
+      await Promise.all(stores.map(live));
+
+      // On A: the permission is removed, then roles keep changing, as many
+      // times as a counter would need to come back to the value B holds.
+      const res = await callA('PUT', `/roles/${role}/permissions`, { token: admin.accessToken, body: { permissions: [] } });
+      expect(res.status, res.text).toBe(200);
+      const steps = Math.min(Number(seen) || 3, 200);
+      for (let i = 0; i < steps && (await raw.get('auth:rv')) !== seen; i++) {
+        const perms = i % 2 === 0 ? [] : ['admin:stats:read'];
+        expect(
+          (await callA('PUT', `/roles/${scratch}/permissions`, { token: admin.accessToken, body: { permissions: perms } })).status,
+        ).toBe(200);
+      }
+      // Whatever the version now reads, B must not grant the removed permission.
+      expect((await callB('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
+      expect((await callA('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
+    } finally {
+      raw.disconnect();
+    }
+  }, 60_000);
 });
