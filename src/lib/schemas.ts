@@ -26,14 +26,31 @@ export const isoTimeSchema = z.iso
  * The paths of strings in a validated value that no database stores as sent:
  * NUL (PostgreSQL refuses it in text) or an unpaired surrogate (UTF-8 has no
  * encoding for it). Checked for every request's input, whatever its schema says.
+ * Walked with an explicit stack, not recursion: however deep the value, the
+ * walk cannot overflow the call stack (bodies are bounded too: see body.ts).
  */
-export function unstorableStrings(value: unknown, path: string[] = [], out: string[] = []): string[] {
-  if (typeof value === 'string') {
-    if (value.includes('\u0000') || !value.isWellFormed()) out.push(path.join('.'));
-  } else if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) unstorableStrings(v, [...path, String(i)], out);
-  } else if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) unstorableStrings(v, [...path, k], out);
+type Visit = { v: unknown; key: string; parent: Visit | undefined };
+
+const pathOf = (node: Visit): string => {
+  const keys: string[] = [];
+  for (let n: Visit | undefined = node; n?.parent !== undefined; n = n.parent) keys.push(n.key);
+  return keys.reverse().join('.');
+};
+
+export function unstorableStrings(value: unknown): string[] {
+  const out: string[] = [];
+  // Depth first, in document order (children pushed last first); a node's path is built only when it is reported.
+  const stack: Visit[] = [{ v: value, key: '', parent: undefined }];
+  for (let node = stack.pop(); node !== undefined; node = stack.pop()) {
+    const v = node.v;
+    if (typeof v === 'string') {
+      if (v.includes('\u0000') || !v.isWellFormed()) out.push(pathOf(node));
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push({ v: v[i], key: String(i), parent: node });
+    } else if (v !== null && typeof v === 'object') {
+      const entries = Object.entries(v);
+      for (let i = entries.length - 1; i >= 0; i--) stack.push({ v: entries[i]![1], key: entries[i]![0], parent: node });
+    }
   }
   return out;
 }

@@ -1,5 +1,6 @@
 // Role -> permission sets, cached in-process. The cache is keyed by the roles
-// version kept in the store (bumped by every role change on any instance), so a
+// version kept in the store (a random token replaced by every role change on any
+// instance; never a counter, which a Redis that lost its data would repeat), so a
 // change is in force on the very next request everywhere. Without a version
 // (store unreachable or emptied) it reloads at most once a second.
 import type { Db } from '../db/connect.js';

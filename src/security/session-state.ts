@@ -1,6 +1,7 @@
 // Session liveness and user roles as the hot path sees them: read from the store
 // (one round trip), filled from the database on a miss. The database stays the
 // source of truth; the store is a cache that every instance shares.
+import { randomUUID } from 'node:crypto';
 import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
 import { sessions, userRoles } from '../db/schema.js';
@@ -75,7 +76,12 @@ export async function publishUserRoles(store: Store, entries: { userId: string; 
   );
 }
 
-/** After a role or its permissions changed: every instance reloads its role cache. */
+/**
+ * After a role or its permissions changed: every instance reloads its role
+ * cache. A random version, not a counter: after Redis loses its data a counter
+ * starts again and reaches a number an idle instance still holds, which would
+ * then keep its old permission map; a random one never comes back.
+ */
 export async function publishRolesChanged(store: Store): Promise<void> {
-  await store.incr(storeKeys.rolesVersion);
+  await store.set(storeKeys.rolesVersion, randomUUID());
 }

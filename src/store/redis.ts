@@ -243,7 +243,8 @@ export class RedisStore implements Store {
           if (found.length) await this.redis.del(...found.map((k) => k.slice(this.prefix.length)));
         } while (cursor !== '0');
       }
-      await this.redis.incr(storeKeys.rolesVersion);
+      // New random versions (never a counter: see storeKeys): every instance reloads roles and the first /posts page.
+      await this.redis.set(storeKeys.rolesVersion, randomUUID());
       await this.redis.set(storeKeys.postsVersion, randomUUID());
       this.cache?.clear();
       this.droppedWrites = false;

@@ -53,6 +53,11 @@ export const storeKeys = {
   userRoles: (userId: string) => `ur:${userId}`,
   /** The user's public profile (the User shape without roles), for GET /users/me. */
   userProfile: (userId: string) => `up:${userId}`,
+  /**
+   * A random token replaced after every role or role-permission change: each
+   * instance's role cache is valid while it is unchanged (random, not a
+   * counter, for the same reason as postsVersion).
+   */
   rolesVersion: 'rv',
   /**
    * A random token replaced after every post write: in-process caches of the

@@ -13,6 +13,10 @@ export class SplitProxy {
   /** Replies to data connections arrive this much later (order kept). */
   dataDelayMs = 0;
   private frozen = false;
+  private holdMatch: ((chunk: Buffer) => boolean) | undefined;
+  private onHeld: (() => void) | undefined;
+  private readonly holding = new Set<net.Socket>();
+  private readonly heldRequests: { to: net.Socket; chunk: Buffer }[] = [];
 
   constructor(
     readonly port: number,
@@ -39,6 +43,12 @@ export class SplitProxy {
       inbound.on('data', (chunk: Buffer) => {
         // The first command names the connection (CLIENT SETNAME) when it has a name.
         kind ??= chunk.includes('auth-inv-') ? 'channel' : 'data';
+        if (kind === 'data' && (this.holding.has(inbound) || this.holdMatch?.(chunk))) {
+          this.holding.add(inbound);
+          this.heldRequests.push({ to: outbound, chunk });
+          this.onHeld?.();
+          return;
+        }
         outbound.write(chunk);
       });
       outbound.on('data', (chunk: Buffer) => {
@@ -60,7 +70,34 @@ export class SplitProxy {
     for (const { to, chunk } of this.held.splice(0)) if (to.writable) to.write(chunk);
   }
 
+  /**
+   * Hold back what data connections send to Redis, from the first write that
+   * `match` accepts on (that connection's later writes too, order kept);
+   * resolves once something is held. Closing the relay drops what is held.
+   */
+  holdRequests(match: (chunk: Buffer) => boolean = () => true): Promise<void> {
+    this.holdMatch = match;
+    return new Promise((resolve) => {
+      this.onHeld = () => {
+        this.onHeld = undefined;
+        resolve();
+      };
+    });
+  }
+
+  /** Send what was held on to Redis, and hold nothing more. */
+  releaseRequests(): void {
+    this.holdMatch = undefined;
+    this.onHeld = undefined;
+    this.holding.clear();
+    for (const { to, chunk } of this.heldRequests.splice(0)) if (to.writable) to.write(chunk);
+  }
+
   async close(): Promise<void> {
+    this.holdMatch = undefined;
+    this.onHeld = undefined;
+    this.holding.clear();
+    this.heldRequests.length = 0;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));

@@ -174,3 +174,71 @@ describe.each(BACKENDS)('HTTP conventions on %s', (backend) => {
     }
   });
 });
+
+// Nesting is bounded for every JSON body (docs/api.md "Conventions"): past 32
+// levels the body is refused as it is parsed, before any schema or walk over
+// it runs, however deep it goes and wherever in the body it is. Found by a pen
+// test: 5,000 levels inside a passkey's clientExtensionResults or an extra
+// member of its response passed the schema and overflowed the stack (500).
+describe.each(BACKENDS)('deeply nested JSON on %s', (backend) => {
+  // A body limit large enough for 100,000 levels: the depth is refused, not the size.
+  const app = useTestApp(backend, { overrides: { BODY_LIMIT_BYTES: String(1024 * 1024) } });
+  const { call } = app;
+  const nest = (levels: number, inner = '') => '['.repeat(levels) + inner + ']'.repeat(levels);
+  const b64 = (s: string) => Buffer.from(s).toString('base64url');
+  /** Passkey assertion JSON (as PublicKeyCredential.toJSON() gives) with `deep` spliced in at `where`. */
+  const assertion = (where: 'extensions' | 'response', deep: string) => {
+    const response = `{"clientDataJSON":"${b64('{"type":"webauthn.get"}')}","authenticatorData":"AAAA","signature":"AAAA"${where === 'response' ? `,"publicKey":${deep}` : ''}}`;
+    const extensions = where === 'extensions' ? `{"largeBlob":${deep}}` : '{}';
+    return `{"id":"AAAA","rawId":"AAAA","type":"public-key","response":${response},"clientExtensionResults":${extensions}}`;
+  };
+  const post = (path: string, raw: string, token?: string) =>
+    call('POST', path, { raw, headers: { 'content-type': 'application/json' }, ...(token ? { token } : {}) });
+
+  it('refuses 5,000 to 100,000 levels anywhere in a body with 400 invalid_json, never 500, and goes on answering', async () => {
+    const user = await registerAndLogin(call);
+    for (const levels of [5_000, 20_000, 100_000]) {
+      const deep = nest(levels);
+      const cases: [string, string, string?][] = [
+        ['/auth/passkey/login', `{"response":${assertion('extensions', deep)}}`],
+        ['/auth/passkey/login', `{"response":${assertion('response', deep)}}`],
+        ['/auth/mfa/verify', `{"mfaToken":"x","passkey":${assertion('extensions', deep)}}`],
+        ['/auth/mfa/verify', `{"mfaToken":"x","passkey":${assertion('response', deep)}}`],
+        [
+          '/users/me/passkeys',
+          `{"name":"Key","response":${assertion('extensions', deep).replace('authenticatorData', 'attestationObject')}}`,
+          user.accessToken,
+        ],
+        ['/auth/login', `{"email":"a@example.test","password":${deep}}`],
+        ['/posts', deep, user.accessToken],
+        ['/auth/login', '['.repeat(levels)],
+      ];
+      for (const [path, raw, token] of cases) {
+        const res = await post(path, raw, token);
+        const label = `${path} at ${levels} levels`;
+        expect(res.status, label).toBe(400);
+        expect(res.headers.get('content-type'), label).toBe('application/problem+json');
+        expect(res.body.code, label).toBe('invalid_json');
+        expect(res.body.detail, label).toMatch(/nest/);
+      }
+    }
+    expect((await call('GET', '/healthz')).status).toBe(200);
+    expect((await call('GET', '/users/me', { token: user.accessToken })).status).toBe(200);
+  });
+
+  it('accepts 32 levels, refuses 33, and does not count brackets inside strings', async () => {
+    // 32 levels: parsed, and refused by the route's schema instead.
+    const atLimit = await post('/auth/login', `{"email":"a@example.test","password":${nest(31)}}`);
+    expect(atLimit.status).toBe(400);
+    expect(atLimit.body.code).toBe('validation_failed');
+    const over = await post('/auth/login', `{"email":"a@example.test","password":${nest(32)}}`);
+    expect(over.status).toBe(400);
+    expect(over.body.code).toBe('invalid_json');
+    // Brackets in strings (escaped quotes and backslashes included) are text, not nesting.
+    const user = await registerAndLogin(call);
+    const title = `"\\${'['.repeat(150)}{`;
+    const created = await call('POST', '/posts', { token: user.accessToken, body: { title, body: `\\"${'{'.repeat(1000)}` } });
+    expect(created.status, created.text).toBe(201);
+    expect(created.body.title).toBe(title);
+  });
+});

@@ -82,6 +82,20 @@ describe('fuzzing every endpoint', () => {
     object: fc.dictionary(fc.oneof(fc.string({ maxLength: 12 }), hostileKey), tie('value'), { maxKeys: 6 }),
   })).value;
   const deep = fc.integer({ min: 50, max: 5000 }).map((n) => '['.repeat(n) + ']'.repeat(n));
+  // Deep nesting where a schema once let anything through (a passkey's extension
+  // outputs, an extra member of its response) and in plain fields: spliced as text.
+  const deepInside = fc
+    .tuple(
+      fc.integer({ min: 30, max: 20_000 }),
+      fc.constantFrom(
+        '{"response":{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"AA","authenticatorData":"AA","signature":"AA"},"clientExtensionResults":{"largeBlob":DEEP}}}',
+        '{"name":"n","response":{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"AA","attestationObject":"AA","publicKey":DEEP},"clientExtensionResults":{}}}',
+        '{"mfaToken":"x","passkey":{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{"clientDataJSON":"AA","authenticatorData":"AA","signature":"AA","x":DEEP}}}',
+        '{"email":"a@b.c","password":DEEP,"name":{"a":DEEP}}',
+      ),
+      fc.constantFrom('[', '{"a":'),
+    )
+    .map(([n, body, open]) => body.replaceAll('DEEP', `${open.repeat(n)}0${(open === '[' ? ']' : '}').repeat(n)}`));
   const b64url = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
   const clientData = fc.oneof(
     fc.record({
@@ -144,6 +158,7 @@ describe('fuzzing every endpoint', () => {
     plausibleBody.map((v) => JSON.stringify(v)),
     hostileKey.map((k) => `{"${k}":{"admin":true},"email":"a@b.c"}`),
     deep,
+    deepInside,
     fc.string({ maxLength: 200 }),
     fc.uint8Array({ maxLength: 200 }).map((b) => Buffer.from(b).toString('latin1')),
   );

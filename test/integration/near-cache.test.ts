@@ -8,7 +8,7 @@ import { prepareDatabase } from '../../src/app.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { SESSION_REVOKED, sessionAlive } from '../../src/store/store.js';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
-import { client, login, loginAdmin, PASSWORD, registerAndLogin, type Call, type Session } from '../helpers/http.js';
+import { client, login, loginAdmin, PASSWORD, registerAndLogin, userWithRoles, type Call, type Session } from '../helpers/http.js';
 import { freePort, RedisProcess } from '../helpers/processes.js';
 import { SplitProxy } from '../helpers/redis-proxy.js';
 import { openDatabase, REDIS_URL } from '../helpers/services.js';
@@ -342,4 +342,199 @@ describe('Redis restarted', () => {
       await latency(performance.now(), async () => (await callB('GET', '/users/me', { token: keeper.accessToken })).status === 401),
     ).toBeLessThan(100);
   }, 30_000);
+
+  it('never lets an idle instance keep a removed permission after Redis lost its data, however many role changes follow', async () => {
+    await Promise.all(stores.map(live));
+    const admin = await loginAdmin(callA);
+    const role = `rv${Math.random().toString(36).slice(2, 8)}`;
+    const scratch = `${role}x`;
+    for (const name of [role, scratch]) {
+      const created = await callA('POST', '/roles', { token: admin.accessToken, body: { name, permissions: ['admin:stats:read'] } });
+      expect(created.status, created.text).toBe(201);
+    }
+    const s = await registerAndLogin(callA);
+    expect((await callA('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', role] } })).status).toBe(
+      200,
+    );
+    // B (idle from now on) has the permission map of the current roles version.
+    expect((await callB('GET', '/admin/stats', { token: s.accessToken })).status).toBe(200);
+    const raw = new Redis(redis.url);
+    try {
+      const seen = await raw.get('auth:rv');
+      expect(seen).not.toBeNull();
+
+      // Redis restarts without its data; B hears of nothing else.
+      await redis.stop();
+      await until(() => stores.every((st) => !st.nearCacheLive), 2_000, 'bypass on both');
+      await redis.start();
+      await Promise.all(stores.map(live));
+
+      // On A: the permission is removed, then roles keep changing, as many
+      // times as a counter would need to come back to the value B holds.
+      const res = await callA('PUT', `/roles/${role}/permissions`, { token: admin.accessToken, body: { permissions: [] } });
+      expect(res.status, res.text).toBe(200);
+      const steps = Math.min(Number(seen) || 3, 200);
+      for (let i = 0; i < steps && (await raw.get('auth:rv')) !== seen; i++) {
+        const perms = i % 2 === 0 ? [] : ['admin:stats:read'];
+        expect(
+          (await callA('PUT', `/roles/${scratch}/permissions`, { token: admin.accessToken, body: { permissions: perms } })).status,
+        ).toBe(200);
+      }
+      // Whatever the version now reads, B must not grant the removed permission.
+      expect((await callB('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
+      expect((await callA('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
+    } finally {
+      raw.disconnect();
+    }
+  }, 60_000);
+});
+
+// Instance A reaches Redis through a relay the test can stall or cut; B is
+// connected directly (same key prefix, same database). Each test here fails
+// with one small mistake in the near-cache or the batched hits in place.
+describe('an instance behind a relay that stalls or cuts its Redis', () => {
+  const LIMIT = 10_000; // rate-limit hits counted in process: 1% of it (100) per instance between flushes
+  let proxy: SplitProxy;
+  let stores: RedisStore[];
+  let a: TestApp;
+  let b: TestApp;
+  let callA: Call;
+  let callB: Call;
+  let raw: Redis;
+  let keys: string;
+  let dispose: () => Promise<void>;
+  const degraded: string[] = [];
+
+  beforeAll(async () => {
+    keys = prefix();
+    proxy = new SplitProxy(await freePort(), Number(new URL(REDIS_URL).port || 6379));
+    await proxy.open();
+    const db = await openDatabase('postgres');
+    dispose = db.dispose;
+    stores = [
+      // A long staleAfterMs: a stalled channel keeps the cache in use long enough to see what a write does to it.
+      new RedisStore({ url: proxy.url, prefix: keys, nearCache: { staleAfterMs: 5_000 }, onDegraded: (op) => degraded.push(op) }),
+      new RedisStore({ url: REDIS_URL, prefix: keys }),
+    ];
+    await Promise.all(stores.map((st) => st.ready()));
+    const config = testConfig({ RATE_LIMIT_REQUESTS: String(LIMIT), RATE_LIMIT_WINDOW_SECONDS: '600' });
+    a = await createTestApp({ database: db.database, store: stores[0]!, config });
+    b = await createTestApp({ database: db.database, store: stores[1]!, config, keyRing: a.deps.keyRing, prepare: false });
+    await prepareDatabase(b.deps);
+    callA = client(a);
+    callB = client(b);
+    raw = new Redis(REDIS_URL);
+  });
+  afterAll(async () => {
+    raw.disconnect();
+    await Promise.all([a.stop(), b.stop()]);
+    await Promise.all(stores.map((st) => st.close()));
+    await proxy.close();
+    await dispose();
+  });
+  const remainingOf = (r: { headers: Headers }) => Number(r.headers.get('ratelimit-remaining'));
+
+  it("drops an instance's own near-cached copy when it writes, without waiting for Redis to tell it", async () => {
+    const storeA = stores[0]!;
+    await live(storeA);
+    const s = await registerAndLogin(callA);
+    await warm(storeA, async () => expect((await callA('GET', '/users/me', { token: s.accessToken })).body.name).toBe('Test User'));
+    // Redis's invalidation messages stop reaching A (the channel still counts as live).
+    proxy.freezeChannel();
+    try {
+      expect((await callA('PUT', '/users/me', { token: s.accessToken, body: { name: 'Renamed' } })).status).toBe(200);
+      expect(storeA.nearCacheLive).toBe(true);
+      expect((await callA('GET', '/users/me', { token: s.accessToken })).body.name).toBe('Renamed');
+    } finally {
+      proxy.thawChannel();
+    }
+  });
+
+  it('makes every instance reload its roles once the writes an instance dropped while cut off are repaired', async () => {
+    await Promise.all(stores.map(live));
+    const admin = await loginAdmin(callA);
+    const role = `cut${Math.random().toString(36).slice(2, 8)}`;
+    expect(
+      (await callA('POST', '/roles', { token: admin.accessToken, body: { name: role, permissions: ['admin:stats:read'] } })).status,
+    ).toBe(201);
+    const s = await userWithRoles(callA, admin, ['user', role]);
+    expect((await callB('GET', '/admin/stats', { token: s.accessToken })).status).toBe(200);
+
+    await proxy.close();
+    // A commits the change; its notice to Redis is dropped (B cannot hear of it yet).
+    const res = await callA('PUT', `/roles/${role}/permissions`, { token: admin.accessToken, body: { permissions: [] } });
+    expect(res.status, res.text).toBe(200);
+    await proxy.open();
+    // Once A is back and has repaired what it dropped, B no longer grants the permission.
+    await until(async () => (await callB('GET', '/admin/stats', { token: s.accessToken })).status === 403, 5_000, 'B refuses');
+    expect((await callA('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
+  });
+
+  it('never lets a liveness fill overwrite a revocation that raced it', async () => {
+    await Promise.all(stores.map(live));
+    const s = await registerAndLogin(callA);
+    const sid = JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid as string;
+    // The session's liveness is not in Redis (expired after its hour, say): the next request reads the database.
+    await raw.del(`${keys}s:${sid}`);
+    const key = Buffer.from(`s:${sid}`);
+    // A reads the database (alive) and its fill is held before it reaches Redis...
+    const held = proxy.holdRequests((chunk) => chunk.includes(key) && /\r\nset\r\n/i.test(chunk.toString('latin1')));
+    const inFlight = callA('GET', '/users/me', { token: s.accessToken });
+    await held;
+    try {
+      // ...while the session is revoked on B.
+      expect((await callB('POST', '/auth/logout', { body: { refreshToken: s.refreshToken } })).status).toBe(204);
+    } finally {
+      proxy.releaseRequests();
+    }
+    expect((await inFlight).status).toBe(200); // read before the revocation: allowed
+    for (const call of [callA, callB]) expect((await call('GET', '/users/me', { token: s.accessToken })).status).toBe(401);
+  });
+
+  it('counts the hits of a flush still on its way in the counts it answers meanwhile', async () => {
+    const storeA = stores[0]!;
+    await live(storeA);
+    const s = await registerAndLogin(callA);
+    await warm(storeA, () => callA('GET', '/users/me', { token: s.accessToken }));
+    const remaining: number[] = [];
+    // Replies from Redis come 300 ms late: each flush of A's hits stays in flight that long.
+    proxy.dataDelayMs = 300;
+    try {
+      const start = performance.now();
+      while (performance.now() - start < 800) {
+        const r = await callA('GET', '/users/me', { token: s.accessToken });
+        expect(r.status).toBe(200);
+        remaining.push(remainingOf(r));
+        // Answered from memory, a request never waits for I/O: let the flush timer run between them.
+        await sleep(1);
+      }
+    } finally {
+      proxy.dataDelayMs = 0;
+    }
+    // One client, one instance, nobody else counting: each request counts exactly one more.
+    for (let i = 1; i < remaining.length; i++) expect(remaining[i], `request ${i}: ${remaining.join(',')}`).toBe(remaining[i - 1]! - 1);
+  });
+
+  it('keeps the hits of a flush that failed for the next one: the limit counts them all', async () => {
+    const storeA = stores[0]!;
+    await Promise.all(stores.map(live));
+    const s = await registerAndLogin(callA);
+    await warm(storeA, () => callA('GET', '/users/me', { token: s.accessToken }));
+    const counter = `${keys}rl:u:${s.userId}`;
+    await until(async () => (await raw.get(counter)) !== null, 2_000, 'first hits counted');
+    // A's commands stop reaching Redis; A goes on answering from memory and counting in process.
+    const held = proxy.holdRequests();
+    const before = remainingOf(await callA('GET', '/users/me', { token: s.accessToken }));
+    for (let i = 0; i < 5; i++) await callA('GET', '/users/me', { token: s.accessToken });
+    const counted = LIMIT - before + 5;
+    await held; // a flush is on its way, and never arrives: the relay is cut
+    const failures = degraded.filter((op) => op === 'flushHits').length;
+    await proxy.close();
+    await until(() => degraded.filter((op) => op === 'flushHits').length > failures, 3_000, 'flush failed');
+    await proxy.open();
+    // Back: the hits of the failed flush are counted in Redis, and B sees them.
+    await until(async () => Number(await raw.get(counter)) >= counted, 5_000, `all ${counted} hits counted`);
+    expect(Number(await raw.get(counter))).toBe(counted);
+    expect(remainingOf(await callB('GET', '/users/me', { token: s.accessToken }))).toBe(LIMIT - counted - 1);
+  });
 });

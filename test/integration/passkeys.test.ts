@@ -245,6 +245,43 @@ for (const backend of BACKENDS) {
         expect(await passkeyCount(call, mallory)).toBe(0);
         await expectSignedIn(call, await signInWith(call, victim.device), victim.userId, ['hwk']);
       });
+      it("takes what a browser's toJSON() adds: the members WebAuthn defines typed and checked, others dropped", async () => {
+        const s = await registerAndLogin(call);
+        const plain = newDevice().register(await creationOptions(call, s));
+        const withExtras = (response: object, extensions: object) =>
+          ({
+            ...plain,
+            response: { ...plain.response, ...response },
+            clientExtensionResults: extensions,
+          }) as unknown as RegistrationResponseJSON;
+        const browserAdds = { authenticatorData: 'AAAA', publicKeyAlgorithm: -7, publicKey: 'MFkwEwYHKoZIzj0CAQ' };
+        // A defined member of the wrong type is refused before the challenge is used...
+        for (const [response, extensions, path] of [
+          [{ ...browserAdds, publicKeyAlgorithm: 'ES256' }, {}, 'response.response.publicKeyAlgorithm'],
+          [browserAdds, { credProps: 'yes' }, 'response.clientExtensionResults.credProps'],
+          [browserAdds, { prf: { results: { first: 42 } } }, 'response.clientExtensionResults.prf.results.first'],
+          [browserAdds, { largeBlob: { blob: 'not base64url!' } }, 'response.clientExtensionResults.largeBlob.blob'],
+        ] as const) {
+          const res = await postPasskey(call, s, withExtras(response, extensions));
+          expectProblem(res, 400, 'validation_failed', path);
+          expect(
+            res.body.errors.map((e: { path: string }) => e.path),
+            path,
+          ).toContain(path);
+        }
+        expect(await passkeyCount(call, s)).toBe(0);
+        // ...and members nobody defined (a newer browser's) are dropped: the passkey is added.
+        const res = await postPasskey(
+          call,
+          s,
+          withExtras(
+            { ...browserAdds, somethingNew: [[[1]]] },
+            { credProps: { rk: true }, prf: { enabled: false }, hmacCreateSecret: false, futureExtension: { x: [{}] } },
+          ),
+        );
+        expect(res.status, res.text).toBe(201);
+        expect(await passkeyCount(call, s)).toBe(1);
+      });
     });
 
     describe('passwordless sign-in', () => {
@@ -269,6 +306,37 @@ for (const backend of BACKENDS) {
         expect((await requestOptions(call, { mfaToken })).userVerification).toBe('preferred');
         expect((await requestOptions(call)).userVerification).toBe('required');
         expect((await requestOptions(call, { email: u.email })).userVerification).toBe('required');
+      });
+
+      it("takes what a browser's toJSON() adds to an assertion: defined members typed and checked, others dropped", async () => {
+        const u = await userWithPasskey(call);
+        const plain = u.device.authenticate(await requestOptions(call));
+        const withExtras = (response: object, extensions: object) =>
+          ({
+            ...plain,
+            response: { ...plain.response, ...response },
+            clientExtensionResults: extensions,
+          }) as unknown as AuthenticationResponseJSON;
+        for (const [response, extensions, path] of [
+          [{ attestationObject: 42 }, {}, 'response.response.attestationObject'],
+          [{}, { appid: 'true' }, 'response.clientExtensionResults.appid'],
+          [{}, { largeBlob: { blob: 'AAAA', written: 'no' } }, 'response.clientExtensionResults.largeBlob.written'],
+        ] as const) {
+          const res = await passkeyLogin(call, withExtras(response, extensions));
+          expectProblem(res, 400, 'validation_failed', path);
+          expect(
+            res.body.errors.map((e: { path: string }) => e.path),
+            path,
+          ).toContain(path);
+        }
+        const res = await passkeyLogin(
+          call,
+          withExtras(
+            { somethingNew: { a: [1] } },
+            { largeBlob: { blob: 'AAAA' }, prf: { results: { first: 'AAAA' } }, futureExtension: 1 },
+          ),
+        );
+        await expectSignedIn(call, res, u.userId, ['hwk']);
       });
 
       it('refuses the same assertion a second time', async () => {

@@ -1,7 +1,9 @@
 // Request and response schemas of passkeys (WebAuthn). A credential's JSON is
-// what the browser's PublicKeyCredential.toJSON() gives: its top level is
-// checked field by field, the members browsers add over time are let through
-// (and ignored), and every string is bounded.
+// what the browser's PublicKeyCredential.toJSON() gives (WebAuthn Level 3):
+// every member the specification defines is typed and bounded, and members a
+// browser adds that it does not define are dropped (not refused: browsers add
+// them over time, and a passkey must keep working in a newer browser). Nothing
+// in it is free-form.
 import { z } from 'zod';
 import { emailSchema, mfaCodeSchema, nameSchema } from '../../lib/schemas.js';
 
@@ -10,18 +12,49 @@ const b64url = z
   .max(16_384)
   .regex(/^[A-Za-z0-9_-]*={0,2}$/, 'Must be base64url');
 const credentialId = b64url.min(1).max(1_024);
-// Any object (typed as the browser's AuthenticationExtensionsClientOutputs is: no index signature).
-const extensionResults = z.custom<object>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), 'Must be an object').optional();
+/** A PRF output (HMAC-SHA-256 of the authenticator: 32 bytes), or an hmac-secret one. */
+const secretOutput = b64url.max(256);
+
+/**
+ * AuthenticationExtensionsClientOutputsJSON: the outputs of the extensions the
+ * specification defines; other members are dropped.
+ */
+const extensionResults = z
+  .object({
+    appid: z.boolean().optional(),
+    appidExclude: z.boolean().optional(),
+    credProps: z.object({ rk: z.boolean().optional() }).optional(),
+    hmacCreateSecret: z.boolean().optional(),
+    hmacGetSecret: z.object({ output1: secretOutput, output2: secretOutput.optional() }).optional(),
+    largeBlob: z.object({ supported: z.boolean().optional(), blob: b64url.optional(), written: z.boolean().optional() }).optional(),
+    prf: z
+      .object({
+        enabled: z.boolean().optional(),
+        results: z.object({ first: secretOutput, second: secretOutput.optional() }).optional(),
+      })
+      .optional(),
+  })
+  .optional();
 const attachment = z.enum(['platform', 'cross-platform']).nullable().optional();
 
 export const RegistrationResponseSchema = z.strictObject({
   id: credentialId,
   rawId: credentialId,
   type: z.literal('public-key'),
-  response: z.looseObject({
+  // AuthenticatorAttestationResponseJSON; other members are dropped.
+  response: z.object({
     clientDataJSON: b64url.min(1),
     attestationObject: b64url.min(1),
+    authenticatorData: b64url.optional(),
     transports: z.array(z.string().max(32)).max(10).optional(),
+    // A COSE algorithm identifier (-7 ES256, -257 RS256, ...) and the SubjectPublicKeyInfo, when the browser knows the algorithm.
+    publicKeyAlgorithm: z
+      .number()
+      .int()
+      .min(-(2 ** 31))
+      .max(2 ** 31 - 1)
+      .optional(),
+    publicKey: b64url.nullable().optional(),
   }),
   clientExtensionResults: extensionResults,
   authenticatorAttachment: attachment,
@@ -31,11 +64,13 @@ export const AuthenticationResponseSchema = z.strictObject({
   id: credentialId,
   rawId: credentialId,
   type: z.literal('public-key'),
-  response: z.looseObject({
+  // AuthenticatorAssertionResponseJSON; other members are dropped.
+  response: z.object({
     clientDataJSON: b64url.min(1),
     authenticatorData: b64url.min(1),
     signature: b64url.min(1),
     userHandle: b64url.max(128).nullable().optional(),
+    attestationObject: b64url.optional(),
   }),
   clientExtensionResults: extensionResults,
   authenticatorAttachment: attachment,
