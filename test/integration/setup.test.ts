@@ -1,10 +1,10 @@
 // First run (docs/api.md "POST /setup/admin"): the setup token in DATA_DIR and
 // the first admin made with it, on both database backends.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { prepareSetupToken } from '../../src/modules/setup/setup.service.js';
+import { createFirstAdmin, prepareSetupToken } from '../../src/modules/setup/setup.service.js';
 import type { Database } from '../../src/db/connect.js';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
 import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, userWithRoles } from '../helpers/http.js';
@@ -95,6 +95,26 @@ describe.each(BACKENDS)('first run on %s', (backend) => {
       const stats = await app.call('GET', '/admin/stats', { token: s.accessToken });
       expect(stats.body.users.byRole.admin).toBe(1);
       expect((await app.call('POST', '/auth/login', { body: { email: winner === a ? b : a, password: PASSWORD } })).status).toBe(401);
+    });
+  });
+
+  describe('when the token file is gone', () => {
+    const app = useTestApp(backend, { overrides: NO_BOOTSTRAP });
+
+    it('answers 403 while setup is open, and 404 once an admin exists, even to a request already past the route check', async () => {
+      const path = (await prepareSetupToken(app.t.deps))!;
+      const old = readFileSync(path, 'utf8').trim();
+      rmSync(path);
+      const refused = await app.call('POST', '/setup/admin', { body: adminBody(old) });
+      expect([refused.status, refused.body.code]).toEqual([403, 'forbidden']);
+
+      const token = readFileSync((await prepareSetupToken(app.t.deps))!, 'utf8').trim();
+      expect((await app.call('POST', '/setup/admin', { body: adminBody(token) })).status).toBe(201);
+      // The loser of two requests at once: it passed the route's check before the winner
+      // committed, and reads the file after the winner removed it.
+      for (const t of [token, old]) {
+        await expect(createFirstAdmin(app.t.services, adminBody(t))).rejects.toMatchObject({ code: 'not_found' });
+      }
     });
   });
 
