@@ -275,6 +275,7 @@ describe.each(BACKENDS)('first run on %s', (backend) => {
       MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
       SMTP_URL: 'smtp://127.0.0.1:2525',
       PUBLIC_URL: 'https://auth.example.test',
+      METRICS_TOKEN: randomBytes(16).toString('hex'),
     });
     const app = useTestApp(backend, { config, app: { mail: { send: false } } });
 
