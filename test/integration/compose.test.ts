@@ -137,4 +137,11 @@ describe('compose: the service and Redis as configured', () => {
     expect(problems.filter((p) => !/^DATABASE_(CA_CERT|CLIENT_CERT|CLIENT_KEY): file not found/.test(p))).toEqual([]);
     expect(env.METRICS_PORT).toMatch(/^\d+$/);
   });
+
+  it('runs Redis with its append-only file on a volume: lockouts survive a restart', () => {
+    const redis = compose.services.redis as { command?: string[]; volumes?: string[] };
+    expect(redis.command?.[0]).toMatch(/appendonly yes/);
+    expect(redis.command?.[0]).toMatch(/dir \/data/);
+    expect(redis.volumes).toContain('redis-data:/data');
+  });
 });
