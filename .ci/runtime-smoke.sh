@@ -2,7 +2,8 @@
 # Smoke test of the Bun and Deno entries, through the very scripts users run
 # (`npm run start:bun`, `npm run start:deno`). For each runtime: print its
 # version, start the service on a spare port with a temporary DATA_DIR, then
-# register -> login -> GET /users/me (200 with the permissions list) -> SIGTERM,
+# register -> login -> GET /users/me (200 with the permissions list) -> /metrics
+# on METRICS_PORT only -> SIGTERM,
 # expecting a clean exit 0 after "stopped". Embedded mode (PGlite, in-process
 # store) always; PostgreSQL + Redis too when 127.0.0.1:5432 and :6379 answer
 # (RUNTIME_SMOKE_SERVICES=0 skips them, =1 makes their absence a failure).
@@ -78,9 +79,11 @@ USER_PERMISSIONS='["auth:refresh","auth:register","posts:create","posts:delete:o
 smoke() { # smoke RUNTIME MODE
   local rt="$1" mode="$2" t0=$SECONDS
   PORT="$(free_port)"
+  local metrics_port
+  metrics_port="$(free_port)"
   local data="$WORK/data-$rt-$mode"
   mkdir -p "$data"
-  local env=(PORT="$PORT" HOST=127.0.0.1 DATA_DIR="$data" LOG_LEVEL=info NO_COLOR=1 DENO_NO_UPDATE_CHECK=1)
+  local env=(PORT="$PORT" METRICS_PORT="$metrics_port" HOST=127.0.0.1 DATA_DIR="$data" LOG_LEVEL=info NO_COLOR=1 DENO_NO_UPDATE_CHECK=1)
   local want_db=pglite want_store=memory
   if [ "$mode" = services ]; then
     local db="runtime_smoke_${rt}_$$"
@@ -133,6 +136,13 @@ smoke() { # smoke RUNTIME MODE
   expect_status 200 "$(call GET /assets/app.js)" "$rt/$mode GET /assets/app.js"
   grep -q 'createClient\|mfaToken' "$WORK/body" || fail "$rt/$mode GET /assets/app.js: not the pages' bundle"
 
+  # METRICS_PORT: /metrics on its own listener only; the main port answers 404 there.
+  expect_status 404 "$(call GET /metrics)" "$rt/$mode GET /metrics on the main port"
+  local metrics_status
+  metrics_status="$(curl -sS -m 20 -o "$WORK/body" -w '%{http_code}' "http://127.0.0.1:$metrics_port/metrics" || echo 000)"
+  expect_status 200 "$metrics_status" "$rt/$mode GET /metrics on METRICS_PORT"
+  grep -q '^http_requests_total{route="/users/me"' "$WORK/body" || fail "$rt/$mode GET /metrics on METRICS_PORT: no http_requests_total for /users/me"
+
   # SIGTERM to the runtime itself (npm exec'd it), then a clean exit.
   local pid
   pid="$(pgrep -P "$NPM_PID" | head -n 1 || true)"
@@ -150,8 +160,9 @@ smoke() { # smoke RUNTIME MODE
   [ "$code" = 0 ] || fail "$rt/$mode: exit code $code after SIGTERM"
   grep -q '"msg":"stopped"' "$WORK/service.log" || fail "$rt/$mode: exited without logging 'stopped' (no graceful shutdown)"
   ! kill -0 "$pid" 2>/dev/null || fail "$rt/$mode: the runtime process $pid outlived npm"
+  ! curl -s -m 2 -o /dev/null "http://127.0.0.1:$metrics_port/metrics" || fail "$rt/$mode: the metrics listener still answers after the exit"
 
-  say "  ok  $rt/$mode: $serving; ready in ${started}s; readyz 200, register 201, login 200, /users/me 200 $USER_PERMISSIONS, wrong password 401, /login and its script 200; SIGTERM -> exit 0 in $((SECONDS - t0 - started))s"
+  say "  ok  $rt/$mode: $serving; ready in ${started}s; readyz 200, register 201, login 200, /users/me 200 $USER_PERMISSIONS, wrong password 401, /login and its script 200, /metrics 404 here and 200 on METRICS_PORT; SIGTERM -> exit 0 in $((SECONDS - t0 - started))s"
 }
 
 modes=(embedded)

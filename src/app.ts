@@ -232,7 +232,7 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
  * Bring the database up to date: migrations, built-in roles, the statistics
  * epoch and the bootstrap admin. Idempotent; safe when instances start together.
  */
-export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | 'store' | 'metrics'>): Promise<void> {
+export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | 'store' | 'metrics' | 'logger'>): Promise<void> {
   await migrate(deps.database.db, { retries: deps.metrics.txRetries });
   await ensureBuiltInRoles(deps.database.db, deps.metrics.txRetries);
   await deps.database.db.insert(statsCounters).values({ name: 'since', value: 0 }).onConflictDoNothing();

@@ -12,6 +12,7 @@ import { FileMailer } from './adapters/mail/file-mailer.js';
 import { SmtpMailer } from './adapters/mail/smtp-mailer.js';
 import type { Mailer } from './adapters/mail/mailer.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
+import { metricsApp } from './modules/ops/ops.routes.js';
 import { prepareSetupToken } from './modules/setup/setup.service.js';
 import { loadKeyRing } from './security/key-ring.js';
 import { loadSecretBox } from './security/secret-box.js';
@@ -28,8 +29,11 @@ export type Listening = {
   close(graceMs: number): Promise<void>;
 };
 
+/** What a listener serves: the app (or, with METRICS_PORT, the metrics app) and the services it was built with. */
+export type Served = Pick<AppHandle, 'services'> & { app: { fetch: AppHandle['app']['fetch'] } };
+
 /** How a runtime serves a fetch handler (Node: @hono/node-server, Bun.serve, Deno.serve). */
-export type Listen = (handle: AppHandle, where: { port: number; hostname: string }) => Promise<Listening>;
+export type Listen = (handle: Served, where: { port: number; hostname: string }) => Promise<Listening>;
 
 /** SMTP when SMTP_URL is set; otherwise (never in production) .eml files under DATA_DIR/mail. */
 export function createMailer(config: Config, logger: Logger): Mailer {
@@ -107,7 +111,9 @@ export async function startWith(
 ): Promise<Started> {
   const deps = await buildDeps(config, logger);
   let handle: AppHandle;
-  let server: Listening;
+  let server: Listening | undefined;
+  // METRICS_PORT: GET /metrics on a listener of its own (and not on the main one).
+  let metricsServer: Listening | undefined;
   try {
     await prepareDatabase(deps);
     // First run: a setup token while no admin exists; a leftover one removed once one does.
@@ -115,8 +121,13 @@ export async function startWith(
     handle = createApp(deps, appOptions);
     await handle.services.dummyHash;
     server = await listen(handle, { port: config.port, hostname: config.host });
+    if (config.metricsListener) {
+      const { port, host } = config.metricsListener;
+      metricsServer = await listen({ services: handle.services, app: metricsApp(handle.services) }, { port, hostname: host });
+    }
   } catch (err) {
     // A failed start leaves no connection open (a pool or Redis socket would keep the process alive).
+    await server?.close(0).catch(() => {});
     await deps.store.close().catch(() => {});
     await deps.database.close().catch(() => {});
     throw err;
@@ -127,8 +138,16 @@ export async function startWith(
   }, 3600_000);
   (prune as { unref?: () => void }).unref?.();
 
+  const listening = server;
   logger.info(
-    { port: server.port, host: config.host, database: deps.database.kind, store: deps.store.kind, runtime: runtimeName() },
+    {
+      port: listening.port,
+      host: config.host,
+      ...(metricsServer ? { metricsPort: metricsServer.port, metricsHost: config.metricsListener!.host } : {}),
+      database: deps.database.kind,
+      store: deps.store.kind,
+      runtime: runtimeName(),
+    },
     'auth-system listening',
   );
 
@@ -136,7 +155,10 @@ export async function startWith(
   const close = () =>
     (closing ??= (async () => {
       clearInterval(prune);
-      await server.close(config.shutdownTimeoutSeconds * 1000);
+      await Promise.all([
+        listening.close(config.shutdownTimeoutSeconds * 1000),
+        metricsServer?.close(config.shutdownTimeoutSeconds * 1000),
+      ]);
       // The audit log and counters are flushed before the database they go to is closed.
       await handle.stop();
       await deps.store.close();
@@ -144,7 +166,7 @@ export async function startWith(
       await deps.database.close();
       logger.info('stopped');
     })());
-  return { port: server.port, close };
+  return { port: listening.port, close };
 }
 
 /** The process around startWith: .env and config, exit 1 on a bad start, graceful SIGTERM/SIGINT. */

@@ -64,6 +64,8 @@ const envSchema = z.object({
   PASSWORD_QUEUE_MAX_WAIT_MS: intIn(0, 600_000).default(3_000),
   REQUEST_TIMEOUT_SECONDS: intIn(1, 3_600).default(30),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  METRICS_PORT: intIn(1, 65535).optional(),
+  METRICS_HOST: z.string().trim().min(1).optional(),
   MAIL_FROM: z.string().trim().min(3).default('auth-system <no-reply@localhost>'),
   PUBLIC_URL: z
     .string()
@@ -139,6 +141,8 @@ export type Config = {
   requestTimeoutSeconds: number;
   /** When set, GET /metrics needs `Authorization: Bearer <token>`. */
   metricsToken: string | undefined;
+  /** When set, GET /metrics is served on a listener of its own (METRICS_HOST:METRICS_PORT) and not on the main one. */
+  metricsListener: { port: number; host: string } | undefined;
   /** The sender of every mail. */
   mailFrom: string;
   /** The service's public origin (links in mail), without a trailing slash. */
@@ -245,11 +249,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // WebAuthn: the RP ID must be the origin's host or a registrable suffix of it.
     else if (host !== rpId && !host.endsWith(`.${rpId}`)) problems.push(`WEBAUTHN_ORIGINS: ${o} is not on ${rpId} (WEBAUTHN_RP_ID)`);
   }
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) problems.push('METRICS_PORT: must differ from PORT');
+  if (e.METRICS_HOST !== undefined && e.METRICS_PORT === undefined) problems.push('METRICS_HOST: needs METRICS_PORT');
   if (production) {
     if (!e.MFA_ENCRYPTION_KEY) problems.push('MFA_ENCRYPTION_KEY: required when NODE_ENV=production (it encrypts TOTP secrets)');
     if (!e.JWT_PRIVATE_KEY) problems.push('JWT_PRIVATE_KEY: required when NODE_ENV=production');
     if (!e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production (mail must be delivered)');
     if (!publicUrl.startsWith('https://')) problems.push('PUBLIC_URL: must be an https:// origin when NODE_ENV=production');
+    if (!e.METRICS_TOKEN && e.METRICS_PORT === undefined) {
+      problems.push('METRICS_TOKEN or METRICS_PORT: one is required when NODE_ENV=production (GET /metrics must not be public)');
+    }
     if (e.BOOTSTRAP_ADMIN_PASSWORD !== undefined && weakPassword(e.BOOTSTRAP_ADMIN_PASSWORD)) {
       problems.push('BOOTSTRAP_ADMIN_PASSWORD: too weak for production (12+ characters from 3 of: lower, upper, digit, symbol)');
     }
@@ -318,6 +327,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     passwordQueueMaxWaitMs: e.PASSWORD_QUEUE_MAX_WAIT_MS,
     requestTimeoutSeconds: e.REQUEST_TIMEOUT_SECONDS,
     metricsToken: e.METRICS_TOKEN,
+    metricsListener: e.METRICS_PORT !== undefined ? { port: e.METRICS_PORT, host: e.METRICS_HOST ?? e.HOST } : undefined,
     mailFrom: e.MAIL_FROM,
     publicUrl,
     mail: {

@@ -22,6 +22,7 @@ import { sampleRss, type Proc } from './lib/proc.js';
 import { freshTokens } from './lib/fresh-tokens.js';
 import {
   benchJwk,
+  benchMetricsToken,
   extraServiceEnv,
   imageNodeFlags,
   prepareService,
@@ -170,7 +171,7 @@ const SETUP = { posts: 100, auditRows: 1_100 };
 
 /** Stop a service after reading its trouble counters from /metrics. */
 async function stopService(p: Proc) {
-  const c = await scrapeCounters(p.url);
+  const c = await scrapeCounters(p.url, benchMetricsToken);
   const counters = (extra.counters ??= {}) as Record<string, unknown>;
   counters[p.name] = c;
   if (c) {

@@ -1,13 +1,15 @@
 // The compose file's one-shot roach-init job, run for real with sh against a
 // stand-in `cockroach` (no CockroachDB binary or Docker engine here): its
 // first `up` must not fail while the nodes come up, and the licence key
-// must never appear on a command line.
+// must never appear on a command line. And, read statically, the app's
+// environment and Redis's persistence.
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { ConfigError, loadConfig } from '../../src/config.js';
 
 type Compose = { services: Record<string, { command?: string[]; environment?: Record<string, string> }> };
 
@@ -96,5 +98,50 @@ describe('compose: roach-init', () => {
     const silent = fakeCluster({ initFailures: 0, sqlFailures: 1_000 }).run({});
     expect(silent.status).toBe(1);
     expect(silent.stderr).toContain('did not accept SQL');
+  });
+});
+
+describe('compose: the service and Redis as configured', () => {
+  const compose = parse(readFileSync('docker-compose.yml', 'utf8')) as Compose & {
+    'x-app': { environment: Record<string, string> };
+  };
+
+  it('gives the app an environment that passes the production checks with only the required secrets set: /metrics is not public', () => {
+    const given: Record<string, string> = {
+      REDIS_PASSWORD: 'ci',
+      JWT_PRIVATE_KEY: 'ci',
+      SMTP_URL: 'smtp://ci',
+      PUBLIC_URL: 'https://ci.example.test',
+      MFA_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),
+    };
+    // Compose's interpolation: ${NAME:?message} must be given, ${NAME:-default} falls back.
+    const env = Object.fromEntries(
+      Object.entries(compose['x-app'].environment).map(([name, value]) => [
+        name,
+        String(value).replace(/\$\{([A-Z_0-9]+)(?::([?-])([^}]*))?\}/g, (_, v: string, op?: string, rest?: string) => {
+          if (given[v] !== undefined) return given[v]!;
+          if (op === '?') throw new Error(`${v} is required: ${rest}`);
+          return op === '-' ? (rest ?? '') : '';
+        }),
+      ]),
+    );
+    expect(env.NODE_ENV).toBe('production');
+    let problems: string[] = [];
+    try {
+      loadConfig(env);
+    } catch (err) {
+      if (!(err instanceof ConfigError)) throw err;
+      problems = err.problems;
+    }
+    // The certificate files are in the container, not here.
+    expect(problems.filter((p) => !/^DATABASE_(CA_CERT|CLIENT_CERT|CLIENT_KEY): file not found/.test(p))).toEqual([]);
+    expect(env.METRICS_PORT).toMatch(/^\d+$/);
+  });
+
+  it('runs Redis with its append-only file on a volume: lockouts survive a restart', () => {
+    const redis = compose.services.redis as { command?: string[]; volumes?: string[] };
+    expect(redis.command?.[0]).toMatch(/appendonly yes/);
+    expect(redis.command?.[0]).toMatch(/dir \/data/);
+    expect(redis.volumes).toContain('redis-data:/data');
   });
 });

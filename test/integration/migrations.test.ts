@@ -11,12 +11,12 @@ import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { prepareDatabase } from '../../src/app.js';
 import { connectPostgres, tlsFromUrl } from '../../src/db/connect.js';
-import { describeError } from '../../src/lib/logger.js';
+import { createLogger, describeError } from '../../src/lib/logger.js';
 import { createMetrics } from '../../src/lib/metrics.js';
 import { migrate, MIGRATIONS_FOLDER } from '../../src/db/migrate.js';
 import { logsPage } from '../../src/modules/admin/admin.service.js';
 import { MemoryStore } from '../../src/store/memory.js';
-import { ADMIN, testConfig } from '../helpers/app.js';
+import { ADMIN, LogCapture, testConfig } from '../helpers/app.js';
 import { freshPostgres } from '../helpers/services.js';
 
 /** A single-connection client of its own (beside the pools under test), TLS as the URL says. */
@@ -42,9 +42,11 @@ describe('migrations and seeding', () => {
     const db = await freshPostgres();
     const config = testConfig();
     const conns = await Promise.all([1, 2, 3, 4].map(() => connectPostgres({ url: db.url, poolSize: 2 })));
+    const logs = new LogCapture();
+    const logger = createLogger('debug', logs);
     try {
       const results = await Promise.allSettled(
-        conns.map((database) => prepareDatabase({ database, config, store: new MemoryStore(), metrics: createMetrics() })),
+        conns.map((database) => prepareDatabase({ database, config, store: new MemoryStore(), metrics: createMetrics(), logger })),
       );
       // The SQLSTATE, constraint and table (never drizzle's 'Failed query'), so a failure says why.
       expect(results.filter((r) => r.status === 'rejected').map((r) => describeError((r as PromiseRejectedResult).reason))).toEqual([]);
@@ -53,8 +55,10 @@ describe('migrations and seeding', () => {
       expect(await count(db.url, `select count(*) as n from users where email = '${ADMIN.email}'`)).toBe(1);
       expect(await count(db.url, "select count(*) as n from user_roles where role_name = 'admin'")).toBe(1);
       // And again: idempotent.
-      await prepareDatabase({ database: conns[0]!, config, store: new MemoryStore(), metrics: createMetrics() });
+      await prepareDatabase({ database: conns[0]!, config, store: new MemoryStore(), metrics: createMetrics(), logger });
       expect(await count(db.url, 'select count(*) as n from role_permissions')).toBeGreaterThan(10);
+      // The admin one of them created is not "an existing account" to the others, nor to a restart.
+      expect(logs.text).not.toContain('BOOTSTRAP_ADMIN_EMAIL');
     } finally {
       await Promise.all(conns.map((c) => c.close()));
       await db.dispose();

@@ -1,4 +1,5 @@
 // The service as a process: start on a bare machine, persist, shut down gracefully.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -83,6 +84,44 @@ describe('the service process', () => {
       // off by the closing connection after it was handled may add one more).
       expect(row!.n).toBeGreaterThanOrEqual(answered);
       expect(row!.n).toBeLessThanOrEqual(sent);
+    } finally {
+      await server.stop('SIGKILL');
+      await db.dispose();
+    }
+  });
+
+  it('with METRICS_PORT serves /metrics on that listener only (the main one answers 404), in production without METRICS_TOKEN, and exits 0 on SIGTERM', async () => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const metricsPort = await freePort();
+    const db = await freshPostgres();
+    const server = new ServerProcess(await freePort(), {
+      NODE_ENV: 'production',
+      DATABASE_URL: db.url,
+      JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      MFA_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
+      SMTP_URL: 'smtp://127.0.0.1:9',
+      PUBLIC_URL: 'https://auth.example.test',
+      DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-metrics-')),
+      METRICS_PORT: String(metricsPort),
+    });
+    const metricsUrl = `http://127.0.0.1:${metricsPort}`;
+    try {
+      await server.start(45_000);
+      expect((await fetch(`${server.url}/posts`)).status).toBe(200);
+      for (const method of ['GET', 'HEAD', 'POST']) {
+        const main = await fetch(`${server.url}/metrics`, { method });
+        expect(main.status, method).toBe(404);
+        if (method === 'GET') expect((await main.json()).code).toBe('not_found');
+      }
+      const scraped = await fetch(`${metricsUrl}/metrics`);
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toMatch(/http_requests_total\{route="\/posts",method="GET",status="200"\} 1/);
+      // Nothing else is served there.
+      for (const path of ['/healthz', '/posts', '/auth/login', '/openapi.json']) {
+        expect((await fetch(`${metricsUrl}${path}`)).status, path).toBe(404);
+      }
+      expect(await server.stop('SIGTERM')).toBe(0);
+      await expect(fetch(`${metricsUrl}/metrics`)).rejects.toThrow();
     } finally {
       await server.stop('SIGKILL');
       await db.dispose();

@@ -1,12 +1,13 @@
 // First run (docs/api.md "POST /setup/admin"): the setup token in DATA_DIR and
 // the first admin made with it, on both database backends.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { prepareSetupToken } from '../../src/modules/setup/setup.service.js';
-import { createTestApp, testConfig } from '../helpers/app.js';
-import { client, login, loginAdmin, PASSWORD, uniqueEmail } from '../helpers/http.js';
+import { createFirstAdmin, prepareSetupToken } from '../../src/modules/setup/setup.service.js';
+import type { Database } from '../../src/db/connect.js';
+import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
+import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, userWithRoles } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 
@@ -97,6 +98,26 @@ describe.each(BACKENDS)('first run on %s', (backend) => {
     });
   });
 
+  describe('when the token file is gone', () => {
+    const app = useTestApp(backend, { overrides: NO_BOOTSTRAP });
+
+    it('answers 403 while setup is open, and 404 once an admin exists, even to a request already past the route check', async () => {
+      const path = (await prepareSetupToken(app.t.deps))!;
+      const old = readFileSync(path, 'utf8').trim();
+      rmSync(path);
+      const refused = await app.call('POST', '/setup/admin', { body: adminBody(old) });
+      expect([refused.status, refused.body.code]).toEqual([403, 'forbidden']);
+
+      const token = readFileSync((await prepareSetupToken(app.t.deps))!, 'utf8').trim();
+      expect((await app.call('POST', '/setup/admin', { body: adminBody(token) })).status).toBe(201);
+      // The loser of two requests at once: it passed the route's check before the winner
+      // committed, and reads the file after the winner removed it.
+      for (const t of [token, old]) {
+        await expect(createFirstAdmin(app.t.services, adminBody(t))).rejects.toMatchObject({ code: 'not_found' });
+      }
+    });
+  });
+
   it('removes a leftover token file at the next start once an admin comes from BOOTSTRAP_ADMIN_*', async () => {
     const db = await openDatabase(backend);
     const first = await createTestApp({ database: db.database, overrides: NO_BOOTSTRAP });
@@ -114,6 +135,137 @@ describe.each(BACKENDS)('first run on %s', (backend) => {
     await db.dispose();
   });
 
+  describe('the bootstrap admin (BOOTSTRAP_ADMIN_*) at the next start', () => {
+    const BOOT_PASSWORD = 'Bootstrap-Password-9!';
+    const bootstrap = (email: string) => ({ BOOTSTRAP_ADMIN_EMAIL: email, BOOTSTRAP_ADMIN_PASSWORD: BOOT_PASSWORD });
+    /** Warnings logged at start that name the setting. */
+    const warnings = (app: TestApp) => app.logs.lines.filter((l) => JSON.parse(l).level === 40 && l.includes('BOOTSTRAP_ADMIN_EMAIL'));
+
+    /** Starts one app on a database of its own, hands it to `fn`, then cleans up. */
+    async function withDatabase(fn: (database: Database, started: TestApp[]) => Promise<void>) {
+      const db = await openDatabase(backend);
+      const started: TestApp[] = [];
+      try {
+        await fn(db.database, started);
+      } finally {
+        for (const a of started) await a.stop();
+        await db.dispose();
+      }
+    }
+    const start = async (database: Database, started: TestApp[], overrides: Record<string, string>) => {
+      const a = await createTestApp({ database, overrides });
+      started.push(a);
+      return a;
+    };
+
+    /** The account holding `email` kept its password, roles and unverified mark; the bootstrap password opens nothing; a warning names the setting. */
+    async function expectLeftAlone(app: TestApp, email: string, password: string) {
+      const call = client(app);
+      const s = await login(call, email, password);
+      const me = await call('GET', '/users/me', { token: s.accessToken });
+      expect(me.body).toMatchObject({ email, roles: ['user'], emailVerified: false });
+      expect(me.body.permissions).not.toContain('users:roles:assign');
+      const boot = await call('POST', '/auth/login', { body: { email, password: BOOT_PASSWORD } });
+      expect([boot.status, boot.body.code]).toEqual([401, 'invalid_credentials']);
+      const [warning, ...more] = warnings(app);
+      expect(more).toEqual([]);
+      // Neither the address nor its owner.
+      expect(warning).not.toContain(s.userId);
+      expect(app.logs.text).not.toContain(email);
+    }
+
+    it('does not promote an account that registered the address before the setting was set', async () => {
+      await withDatabase(async (database, started) => {
+        const email = uniqueEmail('early');
+        const before = await start(database, started, NO_BOOTSTRAP);
+        await registerAndLogin(client(before), { email });
+        await before.stop();
+        const restarted = await start(database, started, bootstrap(email));
+        await expectLeftAlone(restarted, email, PASSWORD);
+        // No admin came from the setting: first-run setup is still open.
+        expect(await prepareSetupToken(restarted.deps)).not.toBeNull();
+      });
+    });
+
+    it('does not promote an account whose email was changed to the address (PUT /users/me)', async () => {
+      await withDatabase(async (database, started) => {
+        const email = uniqueEmail('claimed');
+        const before = await start(database, started, NO_BOOTSTRAP);
+        const s = await registerAndLogin(client(before));
+        const moved = await client(before)('PUT', '/users/me', { token: s.accessToken, body: { email, currentPassword: PASSWORD } });
+        expect(moved.status).toBe(200);
+        await before.stop();
+        await expectLeftAlone(await start(database, started, bootstrap(email)), email, PASSWORD);
+      });
+    });
+
+    it('does not promote whoever registers the address the bootstrap admin moved away from, or left by deletion', async () => {
+      await withDatabase(async (database, started) => {
+        const email = uniqueEmail('boot');
+        const first = await start(database, started, bootstrap(email));
+        let call = client(first);
+        const boot = await login(call, email, BOOT_PASSWORD);
+        const elsewhere = uniqueEmail('moved');
+        const moved = await call('PUT', '/users/me', {
+          token: boot.accessToken,
+          body: { email: elsewhere, currentPassword: BOOT_PASSWORD },
+        });
+        expect(moved.status).toBe(200);
+        const squatter = await registerAndLogin(call, { email });
+        await first.stop();
+
+        const second = await start(database, started, bootstrap(email));
+        await expectLeftAlone(second, email, PASSWORD);
+        call = client(second);
+        // The admin who moved is still the one admin.
+        const admin = await login(call, elsewhere, BOOT_PASSWORD);
+        expect((await call('GET', '/users/me', { token: admin.accessToken })).body.roles).toEqual(['admin']);
+
+        // The address is freed (the squatter deleted), the bootstrap admin deleted, then the address registered again.
+        expect((await call('DELETE', `/users/${squatter.userId}`, { token: admin.accessToken })).status).toBe(204);
+        const other = await userWithRoles(call, admin, ['admin']);
+        expect((await call('DELETE', `/users/${admin.userId}`, { token: other.accessToken })).status).toBe(204);
+        await registerAndLogin(call, { email });
+        await second.stop();
+        await expectLeftAlone(await start(database, started, bootstrap(email)), email, PASSWORD);
+      });
+    });
+
+    it('creates the admin when no account holds the address; later starts change nothing and log nothing, and do not give admin back', async () => {
+      await withDatabase(async (database, started) => {
+        const email = uniqueEmail('boot');
+        const first = await start(database, started, bootstrap(email));
+        let call = client(first);
+        const boot = await login(call, email, BOOT_PASSWORD);
+        expect((await call('GET', '/users/me', { token: boot.accessToken })).body).toMatchObject({ roles: ['admin'], emailVerified: true });
+        expect(warnings(first)).toEqual([]);
+        // The admin changes the password; a restart keeps it and logs nothing.
+        const NEW = 'Changed-Admin-Password-7!';
+        expect(
+          (await call('PUT', '/users/me', { token: boot.accessToken, body: { password: NEW, currentPassword: BOOT_PASSWORD } })).status,
+        ).toBe(200);
+        await first.stop();
+        const second = await start(database, started, bootstrap(email));
+        call = client(second);
+        expect(warnings(second)).toEqual([]);
+        expect((await call('POST', '/auth/login', { body: { email, password: BOOT_PASSWORD } })).status).toBe(401);
+        const again = await login(call, email, NEW);
+        // Another admin takes admin away from the bootstrap admin: a restart does not give it back.
+        const other = await userWithRoles(call, again, ['admin']);
+        expect((await call('PUT', `/users/${again.userId}/roles`, { token: other.accessToken, body: { roles: ['user'] } })).status).toBe(
+          200,
+        );
+        await second.stop();
+        const third = await start(database, started, bootstrap(email));
+        call = client(third);
+        const demoted = await login(call, email, NEW);
+        expect((await call('GET', '/users/me', { token: demoted.accessToken })).body).toMatchObject({ id: again.userId, roles: ['user'] });
+        expect(warnings(third)).toHaveLength(1);
+        expect(third.logs.text).not.toContain(email);
+      });
+    });
+  });
+
   describe('in production', () => {
     const { privateKey } = generateKeyPairSync('ed25519');
     const config = testConfig({
@@ -123,6 +275,7 @@ describe.each(BACKENDS)('first run on %s', (backend) => {
       MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
       SMTP_URL: 'smtp://127.0.0.1:2525',
       PUBLIC_URL: 'https://auth.example.test',
+      METRICS_TOKEN: randomBytes(16).toString('hex'),
     });
     const app = useTestApp(backend, { config, app: { mail: { send: false } } });
 

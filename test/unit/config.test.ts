@@ -17,11 +17,12 @@ const problemsOf = (env: Record<string, string>) => {
 
 // A valid MFA_ENCRYPTION_KEY: 32 bytes as base64 (what `openssl rand -base64 32` prints).
 const MFA_KEY = Buffer.alloc(32, 7).toString('base64');
-// What production needs beside the JWT key: mail, an https origin, the key that seals TOTP secrets.
+// What production needs beside the JWT key: mail, an https origin, the key that seals TOTP secrets, metrics that are not public.
 const PROD_MAIL = {
   SMTP_URL: 'smtps://mailer:secret@smtp.example.com:465',
   PUBLIC_URL: 'https://auth.example.com',
   MFA_ENCRYPTION_KEY: MFA_KEY,
+  METRICS_TOKEN: 'a-scraper-token-of-some-length',
 };
 
 describe('configuration', () => {
@@ -86,6 +87,26 @@ describe('configuration', () => {
     expect(loadConfig({ PUBLIC_URL: 'https://auth.example.com/' }).publicUrl).toBe('https://auth.example.com');
   });
 
+  it('refuses public metrics in production: METRICS_TOKEN or METRICS_PORT is needed, named with the other problems', () => {
+    const { METRICS_TOKEN: _, ...withoutToken } = PROD_MAIL;
+    const prod = { ...withoutToken, NODE_ENV: 'production', JWT_PRIVATE_KEY: 'k' };
+    const refused = 'METRICS_TOKEN or METRICS_PORT: one is required when NODE_ENV=production (GET /metrics must not be public)';
+    expect(problemsOf(prod)).toEqual([refused]);
+    const { JWT_PRIVATE_KEY: __, ...alsoNoKey } = prod;
+    expect(problemsOf(alsoNoKey)).toEqual(['JWT_PRIVATE_KEY: required when NODE_ENV=production', refused]);
+    // Either one will do.
+    expect(problemsOf({ ...prod, METRICS_TOKEN: 'a-scraper-token-of-some-length' })).toEqual([]);
+    expect(problemsOf({ ...prod, METRICS_PORT: '9464' })).toEqual([]);
+    expect(loadConfig({ ...prod, METRICS_PORT: '9464' }).metricsListener).toEqual({ port: 9464, host: '0.0.0.0' });
+    expect(loadConfig({ ...prod, HOST: '127.0.0.1', METRICS_PORT: '9464' }).metricsListener).toEqual({ port: 9464, host: '127.0.0.1' });
+    expect(loadConfig({ METRICS_PORT: '9464', METRICS_HOST: '10.0.0.5' }).metricsListener).toEqual({ port: 9464, host: '10.0.0.5' });
+    // Outside production, public metrics stay the default (on the main listener).
+    expect(loadConfig({}).metricsListener).toBeUndefined();
+    expect(problemsOf({ METRICS_PORT: '3000' })).toEqual(['METRICS_PORT: must differ from PORT']);
+    expect(problemsOf({ METRICS_HOST: '127.0.0.1' })).toEqual(['METRICS_HOST: needs METRICS_PORT']);
+    for (const bad of ['0', '65536', 'abc']) expect(problemsOf({ METRICS_PORT: bad }).join('\n'), bad).toMatch(/^METRICS_PORT: /);
+  });
+
   it('refuses unsafe production settings, listing each', () => {
     const problems = problemsOf({
       NODE_ENV: 'production',
@@ -97,6 +118,7 @@ describe('configuration', () => {
     expect(problems).toMatch(/verify-full/);
     expect(problems).toMatch(/BOOTSTRAP_ADMIN_PASSWORD/);
     expect(problems).toMatch(/MFA_ENCRYPTION_KEY: required/);
+    expect(problems).toMatch(/METRICS_TOKEN or METRICS_PORT/);
   });
 
   it('needs a 32-byte MFA_ENCRYPTION_KEY in production, and WebAuthn origins on the relying party', () => {

@@ -106,6 +106,9 @@ export async function createFirstAdmin(
   const path = setupTokenPath(svc.config.dataDir);
   const expected = await readToken(path);
   if (expected === null || !sameToken(expected, input.token)) {
+    // A concurrent request that won may have created the admin and removed the
+    // file since the route checked: once an admin exists the answer is 404, always.
+    await assertSetupOpen(svc);
     problem('forbidden', 'That is not the setup token', { audit: 'setup.token_rejected' });
   }
   await assertPasswordNotCommon(input.password);

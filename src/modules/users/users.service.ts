@@ -323,32 +323,51 @@ export function sortedPermissions(perms: ReadonlySet<string>): string[] {
 }
 
 /**
- * BOOTSTRAP_ADMIN_*: make sure this user exists and is an admin. Idempotent and
- * safe when two instances start at once; an existing user's password is kept.
+ * BOOTSTRAP_ADMIN_*: at start, create this admin if no account holds the
+ * address. An existing account is never promoted or changed (someone may have
+ * registered the address, or changed their email to it, before this start):
+ * unless it already holds `admin` it is left as it is and a warning names the
+ * setting. Idempotent, and safe when instances start together: under
+ * SERIALIZABLE only one insert commits; the others then find an admin.
  */
-export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | 'config' | 'store' | 'metrics'>): Promise<void> {
+export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | 'config' | 'store' | 'metrics' | 'logger'>): Promise<void> {
   const admin = svc.config.bootstrapAdmin;
   if (!admin) return;
   const db = svc.database.db;
-  const passwordHash = await hashPassword(admin.password, svc.config.argon2);
-  await withTx(
-    db,
-    async (tx) => {
-      // The operator chose this address: it counts as verified.
-      await tx
-        .insert(users)
-        .values({ email: admin.email, name: 'Administrator', passwordHash, emailVerifiedAt: new Date() })
-        .onConflictDoNothing();
-      await tx
-        .update(users)
-        .set({ emailVerifiedAt: new Date() })
-        .where(and(eq(users.email, admin.email), sql`${users.emailVerifiedAt} IS NULL`));
-      const [u] = await tx.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
-      await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE }).onConflictDoNothing();
-    },
-    { retries: svc.metrics.txRetries },
+  const holder = async () => (await db.select({ id: users.id }).from(users).where(eq(users.email, admin.email)))[0];
+  let existing = await holder();
+  if (!existing) {
+    const passwordHash = await hashPassword(admin.password, svc.config.argon2);
+    const created = await withTx(
+      db,
+      async (tx) => {
+        // The operator chose this address: it counts as verified.
+        const [u] = await tx
+          .insert(users)
+          .values({ email: admin.email, name: 'Administrator', passwordHash, emailVerifiedAt: new Date() })
+          .onConflictDoNothing()
+          .returning({ id: users.id });
+        if (!u) return null;
+        await tx.insert(userRoles).values({ userId: u.id, roleName: SUPER_ROLE });
+        return u.id;
+      },
+      { retries: svc.metrics.txRetries },
+    );
+    if (created !== null) {
+      await publishUserRoles(svc.store, [{ userId: created, roles: [SUPER_ROLE] }]);
+      return;
+    }
+    // Taken since the look above (another instance starting, or a registration).
+    existing = await holder();
+    if (!existing) return;
+  }
+  const held = await db
+    .select({ role: userRoles.roleName })
+    .from(userRoles)
+    .where(and(eq(userRoles.userId, existing.id), eq(userRoles.roleName, SUPER_ROLE)));
+  if (held.length > 0) return;
+  // Neither the address nor its owner is logged: the setting is what the operator must look at.
+  svc.logger.warn(
+    'BOOTSTRAP_ADMIN_EMAIL: an account that is not an admin already holds this address; it was not promoted or changed, and no bootstrap admin was created (remove the setting, or choose an address no account holds)',
   );
-  const [u] = await db.select({ id: users.id }).from(users).where(eq(users.email, admin.email));
-  const r = await rolesOf(db, [u!.id]);
-  await publishUserRoles(svc.store, [{ userId: u!.id, roles: r.get(u!.id) ?? [] }]);
 }

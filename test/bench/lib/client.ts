@@ -129,10 +129,10 @@ export type ServiceCounters = {
 };
 
 /** The counters of the service's /metrics that say something went wrong under load. */
-export async function scrapeCounters(base: string): Promise<ServiceCounters | null> {
+export async function scrapeCounters(base: string, metricsToken: string): Promise<ServiceCounters | null> {
   let text: string;
   try {
-    const res = await fetch(`${base}/metrics`);
+    const res = await fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
     if (!res.ok) return null;
     text = await res.text();
   } catch {

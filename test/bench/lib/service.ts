@@ -65,6 +65,8 @@ export function prepareService(opts: { ref?: string; tsx?: boolean; build?: bool
 export const benchJwk = JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
 /** One MFA_ENCRYPTION_KEY for every service process of a run (production requires one; they share a database). */
 export const benchMfaKey = randomBytes(32).toString('base64');
+/** Production refuses public metrics: the bench scrapes /metrics with this token. */
+export const benchMetricsToken = randomBytes(24).toString('base64url');
 export const ADMIN = { email: 'bench-admin@bench.test', password: 'Bench-Admin-Passw0rd!' };
 
 /**
@@ -153,6 +155,7 @@ export async function startService(o: ServiceOptions): Promise<Proc> {
     SMTP_URL: 'smtp://127.0.0.1:9',
     PUBLIC_URL: 'https://bench.example.test',
     EMAIL_VERIFICATION: 'off',
+    METRICS_TOKEN: benchMetricsToken,
     HOST: '127.0.0.1',
     PORT: String(port),
     DATA_DIR: dataDir,
