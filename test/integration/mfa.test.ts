@@ -36,18 +36,32 @@ function movableClock() {
     nextStep() {
       skew += STEP_MS;
     },
+    advance(ms: number) {
+      skew += ms;
+    },
   };
+}
+
+/** A 6-digit code that no step within the ±1 drift window of `atMs` gives for this secret. */
+function wrongCode(secret: string, atMs: number): string {
+  const near = new Set([-1, 0, 1].map((k) => rfc6238(secret, atMs + k * STEP_MS)));
+  for (let n = 100000; ; n++) if (!near.has(String(n))) return String(n);
 }
 
 type Totp = { secret: string; recoveryCodes: string[] };
 
-async function enableTotp(call: Call, s: Session, clock: ReturnType<typeof movableClock>): Promise<Totp> {
+async function enableTotp(
+  call: Call,
+  s: Session,
+  clock: ReturnType<typeof movableClock>,
+  extra: { endOtherSessions?: boolean } = {},
+): Promise<Totp> {
   const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
   expect(enrol.status, enrol.text).toBe(200);
   clock.nextStep();
   const confirm = await call('POST', '/users/me/mfa/totp/confirm', {
     token: s.accessToken,
-    body: { code: rfc6238(enrol.body.secret, clock.now()) },
+    body: { code: rfc6238(enrol.body.secret, clock.now()), ...extra },
   });
   expect(confirm.status, confirm.text).toBe(200);
   return { secret: enrol.body.secret, recoveryCodes: confirm.body.recoveryCodes };
@@ -152,6 +166,75 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
         body: { code: rfc6238(second.body.secret, clock.now()) },
       });
       expect(fresh.status, fresh.text).toBe(200);
+    });
+    it('counts wrong enrolment codes as failed sign-ins and audits them: past the limit even the right code waits (429)', async () => {
+      const admin = await loginAdmin(call);
+      const s = await registerAndLogin(call);
+      const ip = freshIp();
+      const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD }, ...from(ip) });
+      expect(enrol.status, enrol.text).toBe(200);
+      const confirmFrom = (code: string, at: string) =>
+        call('POST', '/users/me/mfa/totp/confirm', { token: s.accessToken, body: { code }, ...from(at) });
+      // LOGIN_MAX_FAILURES (5) wrong codes for this account from this address.
+      for (let i = 0; i < 5; i++) {
+        clock.nextStep();
+        const wrong = await confirmFrom(wrongCode(enrol.body.secret, clock.now()), ip);
+        expect(wrong.status, wrong.text).toBe(400);
+        expect(wrong.body.code).toBe('invalid_mfa_code');
+      }
+      clock.nextStep();
+      const right = rfc6238(enrol.body.secret, clock.now());
+      const locked = await confirmFrom(right, ip);
+      expect(locked.status, locked.text).toBe(429);
+      expect(locked.body.code).toBe('rate_limited');
+      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa.totp).toBe(false);
+      // They are the account's sign-in failures: the right password from that address waits too.
+      const signIn = await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD }, ...from(ip) });
+      expect(signIn.status).toBe(429);
+      // From elsewhere the right code still turns TOTP on.
+      expect((await confirmFrom(right, freshIp())).status).toBe(200);
+
+      await app.t.services.audit.flush();
+      const logs = await call('GET', `/admin/logs?actorId=${s.userId}&action=users.me.mfa.totp.confirm&limit=20`, {
+        token: admin.accessToken,
+      });
+      const details = logs.body.items.map((e: { detail: string | null }) => e.detail);
+      expect(details.filter((d: string | null) => d === 'mfa.failed')).toHaveLength(5);
+      expect(details).toContain('mfa_locked');
+      expect(details).toContain('mfa.enabled: totp');
+      expect(JSON.stringify(logs.body)).not.toContain(right);
+    });
+
+    it('refuses at sign-in the code that confirmed the enrolment (its time step is spent)', async () => {
+      const s = await registerAndLogin(call);
+      const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      clock.nextStep();
+      const code = rfc6238(enrol.body.secret, clock.now());
+      expect((await call('POST', '/users/me/mfa/totp/confirm', { token: s.accessToken, body: { code } })).status).toBe(200);
+      const replay = await verify((await mfaStep(s.email)).mfaToken, code);
+      expect(replay.status).toBe(401);
+      expect(replay.body.code).toBe('invalid_mfa_code');
+    });
+
+    it('ends every other session of the user when asked (endOtherSessions), never the current one', async () => {
+      const s = await registerAndLogin(call);
+      const other = await login(call, s.email, PASSWORD);
+      await enableTotp(call, s, clock, { endOtherSessions: true });
+      const old = await call('GET', '/users/me', { token: other.accessToken });
+      expect(old.status).toBe(401);
+      expect(old.body.code).toBe('invalid_token');
+      expect((await call('POST', '/auth/refresh', { body: { refreshToken: other.refreshToken } })).status).toBe(401);
+      const left = await call('GET', '/users/me/sessions', { token: s.accessToken });
+      expect(left.status, left.text).toBe(200);
+      expect(left.body.items.map((x: { current: boolean }) => x.current)).toEqual([true]);
+
+      // Without it, the other sessions are kept (as before).
+      const t = await registerAndLogin(call);
+      const kept = await login(call, t.email, PASSWORD);
+      await enableTotp(call, t, clock);
+      expect((await call('GET', '/users/me', { token: kept.accessToken })).status).toBe(200);
+      expect((await call('GET', '/users/me/sessions', { token: t.accessToken })).body.items).toHaveLength(2);
     });
   });
 
