@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMfaKey } from '../../src/config.js';
 import { recoveryCodes, totpFactors } from '../../src/db/schema.js';
 import { secretBox } from '../../src/security/secret-box.js';
+import { MemoryStore } from '../../src/store/memory.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
@@ -348,6 +349,18 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       expect((await verify((await mfaStep(s.email, other)).mfaToken, rfc6238(secret, clock.now()), other)).status).toBe(200);
     });
 
+    it('gives one session for one mfaToken answered right twice at once; the other answer gets invalid_mfa_token', async () => {
+      const s = await registerAndLogin(call);
+      const { recoveryCodes: codes } = await enableTotp(call, s, clock);
+      const before = (await call('GET', '/users/me/sessions', { token: s.accessToken })).body.items.length;
+      const { mfaToken } = await mfaStep(s.email);
+      const both = await Promise.all([verify(mfaToken, codes[0]!), verify(mfaToken, codes[1]!)]);
+      expect(both.map((r) => r.status).sort()).toEqual([200, 401]);
+      expect(both.find((r) => r.status === 401)!.body.code).toBe('invalid_mfa_token');
+      const sessions = await call('GET', '/users/me/sessions', { token: s.accessToken });
+      expect(sessions.body.items).toHaveLength(before + 1);
+    });
+
     it('refuses a made-up mfaToken, and a body with both or neither of code and passkey', async () => {
       const bad = await call('POST', '/auth/mfa/verify', { body: { mfaToken: 'x'.repeat(43), code: '123456' } });
       expect(bad.status).toBe(401);
@@ -383,6 +396,19 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       expect(fresh.body.recoveryCodes).toHaveLength(10);
       expect((await verify((await mfaStep(s.email)).mfaToken, codes[2]!)).body.code).toBe('invalid_mfa_code');
       expect((await verify((await mfaStep(s.email)).mfaToken, fresh.body.recoveryCodes[0])).status).toBe(200);
+    });
+
+    it("refuses one account's recovery code in another account's MFA step; it still works for its owner", async () => {
+      const a = await registerAndLogin(call);
+      const b = await registerAndLogin(call);
+      const { recoveryCodes: codesOfA } = await enableTotp(call, a, clock);
+      await enableTotp(call, b, clock);
+      const stolen = await verify((await mfaStep(b.email)).mfaToken, codesOfA[0]!);
+      expect(stolen.status).toBe(401);
+      expect(stolen.body.code).toBe('invalid_mfa_code');
+      const own = await verify((await mfaStep(a.email)).mfaToken, codesOfA[0]!);
+      expect(own.status, own.text).toBe(200);
+      expect(claimsOf(own.body.accessToken).sub).toBe(a.userId);
     });
 
     it('are refused to a user without a second factor', async () => {
@@ -637,6 +663,27 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     const everything = `${JSON.stringify(own.body)}\n${app.t.logs.text}`;
     expect(everything).not.toContain(secret);
     for (const c of codes) expect(everything).not.toContain(c);
+  });
+});
+
+describe.each(BACKENDS)('the mfaToken on %s, on a clock the test moves', (backend) => {
+  const clock = movableClock();
+  // The in-process store reads the same clock, so the token's time to live passes with it.
+  const { call } = useTestApp(backend, () => ({ clock: clock.now, store: new MemoryStore(clock.now) }));
+
+  it('lives 5 minutes after the password step: answered later it is invalid_mfa_token', async () => {
+    const s = await registerAndLogin(call);
+    const { secret } = await enableTotp(call, s, clock);
+    const signIn = async () =>
+      (await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD } })).body.mfaToken as string;
+    const [early, late] = [await signIn(), await signIn()];
+    clock.advance(4 * 60_000 + 30_000);
+    const inTime = await call('POST', '/auth/mfa/verify', { body: { mfaToken: early, code: rfc6238(secret, clock.now()) } });
+    expect(inTime.status, inTime.text).toBe(200);
+    clock.advance(31_000);
+    const expired = await call('POST', '/auth/mfa/verify', { body: { mfaToken: late, code: rfc6238(secret, clock.now()) } });
+    expect(expired.status).toBe(401);
+    expect(expired.body.code).toBe('invalid_mfa_token');
   });
 });
 
