@@ -119,8 +119,9 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     },
     /** TOTP, step 1: a pending secret and its otpauth:// URI (show it as a QR code). */
     enrolTotp: (currentPassword: string) => api.users.me.mfa.totp.$post({ json: { currentPassword } }),
-    /** TOTP, step 2: the first code turns it on; the answer's recovery codes are shown once. */
-    confirmTotp: (code: string) => api.users.me.mfa.totp.confirm.$post({ json: { code } }),
+    /** TOTP, step 2: the first code turns it on; the answer's recovery codes are shown once. `endOtherSessions` signs out every other session. */
+    confirmTotp: (code: string, endOtherSessions?: boolean) =>
+      api.users.me.mfa.totp.confirm.$post({ json: { code, ...(endOtherSessions === undefined ? {} : { endOtherSessions }) } }),
     /** Turn TOTP off (the current password and a TOTP or recovery code). */
     disableTotp: (currentPassword: string, code: string) => api.users.me.mfa.totp.$delete({ json: { currentPassword, code } }),
     /** A new set of recovery codes (the old ones stop working). */

@@ -117,11 +117,14 @@ describe('the account pages in a browser', () => {
 
     b.clock.nextStep();
     await totp.getByLabel('Code from the app').fill(rfc6238(secret, b.clock.now()));
+    // Ticked unless the user says otherwise: the sessions signed in with the password alone end.
+    expect(await totp.getByLabel('Sign out my other sessions').isChecked()).toBe(true);
     await totp.getByRole('button', { name: 'Turn on' }).click();
     const codes = totp.getByRole('list', { name: 'Recovery codes' }).getByRole('listitem');
     await expect.poll(() => codes.count()).toBe(10);
     expect(new Set(await codes.allTextContents()).size).toBe(10);
     await expect.poll(() => totp.textContent()).toContain('On.');
+    expect((await b.call('GET', '/users/me', { token: s.accessToken })).status).toBe(401);
 
     await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL('/login');

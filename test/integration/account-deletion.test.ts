@@ -10,6 +10,7 @@ import { auditLogs, emailTokens, posts, refreshTokens, sessions, users } from '.
 import { deleteUser, ensureBootstrapAdmin } from '../../src/modules/users/users.service.js';
 import { ALL_PERMISSIONS } from '../../src/security/permissions.js';
 import type { RedisStore } from '../../src/store/redis.js';
+import { storeKeys } from '../../src/store/store.js';
 import { ADMIN, createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
 import {
   client,
@@ -538,6 +539,15 @@ describe('account deletion across two instances over one PostgreSQL and one Redi
     expect(after.users.total).toBe(before.users.total - 1);
     expect(after.posts.total).toBe(before.posts.total - 2);
     expect(after.sessions.active).toBe(before.sessions.active - 1);
+  });
+
+  it('leaves neither the cached profile nor the roles of a deleted user in Redis', async () => {
+    const s = await registerAndLogin(callA);
+    expect((await callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+    const keys = [storeKeys.userProfile(s.userId), storeKeys.userRoles(s.userId)];
+    for (const k of keys) expect(await stores[1]!.get(k), k).not.toBeNull();
+    expect((await callA('DELETE', `/users/${s.userId}`, { token: admin.accessToken })).status).toBe(204);
+    for (const k of keys) expect(await stores[1]!.get(k), k).toBeNull();
   });
 
   it('refuses on A, within 100 ms, an account its owner deleted on B, and lets the email register again', async () => {

@@ -220,6 +220,39 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       const ok = await call('POST', '/auth/verify-email', { body: { token: tokenFrom(verify!) } });
       expect(ok.body.user).toMatchObject({ email: next, emailVerified: true });
     });
+    it('takes the verified mark away from a verified user who changes the address', async () => {
+      const s = await registerAndLogin(call);
+      expect((await call('POST', '/auth/verify-email', { body: { token: tokenFrom((await smtp.waitFor(s.email))[0]!) } })).status).toBe(
+        200,
+      );
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body.emailVerified).toBe(true);
+      const next = uniqueEmail('next');
+      const res = await call('PUT', '/users/me', { token: s.accessToken, body: { email: next, currentPassword: PASSWORD } });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body).toMatchObject({ email: next, emailVerified: false });
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body).toMatchObject({ email: next, emailVerified: false });
+    });
+
+    it('never lets a link mailed to an earlier address verify the current one (even when no new link could be sent)', async () => {
+      const s = await registerAndLogin(call);
+      const b = uniqueEmail('flip');
+      const moveTo = async (email: string) =>
+        expect((await call('PUT', '/users/me', { token: s.accessToken, body: { email, currentPassword: PASSWORD } })).status).toBe(200);
+      const confirmsTo = (email: string) => smtp.to(email).filter((m) => /confirm/i.test(m.subject));
+      // Back and forth: B gets its 3 links (MAIL_PER_ADDRESS_PER_HOUR), A its register link and 2 more.
+      for (let i = 0; i < 3; i++) {
+        await moveTo(b);
+        await moveTo(s.email);
+      }
+      // The 4th link to A is over the limit: none is sent, and B's last link is the user's newest.
+      await smtp.waitFor(b, 3 + 3);
+      expect(confirmsTo(b)).toHaveLength(3);
+      const lastToB = tokenFrom(confirmsTo(b)[2]!);
+      const refused = await call('POST', '/auth/verify-email', { body: { token: lastToB } });
+      expect(refused.status).toBe(400);
+      expect(refused.body.code).toBe('invalid_email_token');
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body).toMatchObject({ email: s.email, emailVerified: false });
+    });
   });
 
   it('audits the events without tokens, and never writes a token or link to the log', async () => {

@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueMail } from '../../src/adapters/mail/outbox.js';
 import { mailOutbox } from '../../src/db/schema.js';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
-import { client, registerAndLogin, uniqueEmail } from '../helpers/http.js';
+import { client, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
 import { useTestApp } from '../helpers/use-app.js';
@@ -99,6 +99,23 @@ describe.each(BACKENDS)('the mail outbox on %s', (backend) => {
     await smtp.waitFor(s.email, 2);
     await sleep(400);
     expect(smtp.to(s.email)).toHaveLength(2);
+  });
+
+  it('never sends the mail still queued for an account deleted before it went out (a reset link included)', async () => {
+    const first = await instance({ send: false });
+    const s = await registerAndLogin(client(first));
+    expect((await call(first)('POST', '/auth/password/forgot', { email: s.email })).status).toBe(202);
+    await first.services.background.idle(); // the reset mail is queued after the answer
+    expect((await outboxTo(s.email)).map((r) => r.kind)).toContain('reset_password');
+    const gone = await client(first)('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+    expect(gone.status, gone.text).toBe(204);
+    expect(await outboxTo(s.email)).toHaveLength(0);
+    // A sender starts: a mail queued after them is delivered, and nothing reaches the deleted account's address.
+    const sender = await instance();
+    const later = uniqueEmail('later');
+    await call(sender)('POST', '/auth/register', { email: later, password: PASSWORD, name: 'L' });
+    await smtp.waitFor(later);
+    expect(smtp.to(s.email)).toHaveLength(0);
   });
 
   it('retries a temporary refusal (451) and abandons a permanent one (550) without sending it again', async () => {

@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMfaKey } from '../../src/config.js';
 import { recoveryCodes, totpFactors } from '../../src/db/schema.js';
 import { secretBox } from '../../src/security/secret-box.js';
+import { MemoryStore } from '../../src/store/memory.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
@@ -36,18 +37,32 @@ function movableClock() {
     nextStep() {
       skew += STEP_MS;
     },
+    advance(ms: number) {
+      skew += ms;
+    },
   };
+}
+
+/** A 6-digit code that no step within the ±1 drift window of `atMs` gives for this secret. */
+function wrongCode(secret: string, atMs: number): string {
+  const near = new Set([-1, 0, 1].map((k) => rfc6238(secret, atMs + k * STEP_MS)));
+  for (let n = 100000; ; n++) if (!near.has(String(n))) return String(n);
 }
 
 type Totp = { secret: string; recoveryCodes: string[] };
 
-async function enableTotp(call: Call, s: Session, clock: ReturnType<typeof movableClock>): Promise<Totp> {
+async function enableTotp(
+  call: Call,
+  s: Session,
+  clock: ReturnType<typeof movableClock>,
+  extra: { endOtherSessions?: boolean } = {},
+): Promise<Totp> {
   const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
   expect(enrol.status, enrol.text).toBe(200);
   clock.nextStep();
   const confirm = await call('POST', '/users/me/mfa/totp/confirm', {
     token: s.accessToken,
-    body: { code: rfc6238(enrol.body.secret, clock.now()) },
+    body: { code: rfc6238(enrol.body.secret, clock.now()), ...extra },
   });
   expect(confirm.status, confirm.text).toBe(200);
   return { secret: enrol.body.secret, recoveryCodes: confirm.body.recoveryCodes };
@@ -152,6 +167,75 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
         body: { code: rfc6238(second.body.secret, clock.now()) },
       });
       expect(fresh.status, fresh.text).toBe(200);
+    });
+    it('counts wrong enrolment codes as failed sign-ins and audits them: past the limit even the right code waits (429)', async () => {
+      const admin = await loginAdmin(call);
+      const s = await registerAndLogin(call);
+      const ip = freshIp();
+      const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD }, ...from(ip) });
+      expect(enrol.status, enrol.text).toBe(200);
+      const confirmFrom = (code: string, at: string) =>
+        call('POST', '/users/me/mfa/totp/confirm', { token: s.accessToken, body: { code }, ...from(at) });
+      // LOGIN_MAX_FAILURES (5) wrong codes for this account from this address.
+      for (let i = 0; i < 5; i++) {
+        clock.nextStep();
+        const wrong = await confirmFrom(wrongCode(enrol.body.secret, clock.now()), ip);
+        expect(wrong.status, wrong.text).toBe(400);
+        expect(wrong.body.code).toBe('invalid_mfa_code');
+      }
+      clock.nextStep();
+      const right = rfc6238(enrol.body.secret, clock.now());
+      const locked = await confirmFrom(right, ip);
+      expect(locked.status, locked.text).toBe(429);
+      expect(locked.body.code).toBe('rate_limited');
+      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa.totp).toBe(false);
+      // They are the account's sign-in failures: the right password from that address waits too.
+      const signIn = await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD }, ...from(ip) });
+      expect(signIn.status).toBe(429);
+      // From elsewhere the right code still turns TOTP on.
+      expect((await confirmFrom(right, freshIp())).status).toBe(200);
+
+      await app.t.services.audit.flush();
+      const logs = await call('GET', `/admin/logs?actorId=${s.userId}&action=users.me.mfa.totp.confirm&limit=20`, {
+        token: admin.accessToken,
+      });
+      const details = logs.body.items.map((e: { detail: string | null }) => e.detail);
+      expect(details.filter((d: string | null) => d === 'mfa.failed')).toHaveLength(5);
+      expect(details).toContain('mfa_locked');
+      expect(details).toContain('mfa.enabled: totp');
+      expect(JSON.stringify(logs.body)).not.toContain(right);
+    });
+
+    it('refuses at sign-in the code that confirmed the enrolment (its time step is spent)', async () => {
+      const s = await registerAndLogin(call);
+      const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      clock.nextStep();
+      const code = rfc6238(enrol.body.secret, clock.now());
+      expect((await call('POST', '/users/me/mfa/totp/confirm', { token: s.accessToken, body: { code } })).status).toBe(200);
+      const replay = await verify((await mfaStep(s.email)).mfaToken, code);
+      expect(replay.status).toBe(401);
+      expect(replay.body.code).toBe('invalid_mfa_code');
+    });
+
+    it('ends every other session of the user when asked (endOtherSessions), never the current one', async () => {
+      const s = await registerAndLogin(call);
+      const other = await login(call, s.email, PASSWORD);
+      await enableTotp(call, s, clock, { endOtherSessions: true });
+      const old = await call('GET', '/users/me', { token: other.accessToken });
+      expect(old.status).toBe(401);
+      expect(old.body.code).toBe('invalid_token');
+      expect((await call('POST', '/auth/refresh', { body: { refreshToken: other.refreshToken } })).status).toBe(401);
+      const left = await call('GET', '/users/me/sessions', { token: s.accessToken });
+      expect(left.status, left.text).toBe(200);
+      expect(left.body.items.map((x: { current: boolean }) => x.current)).toEqual([true]);
+
+      // Without it, the other sessions are kept (as before).
+      const t = await registerAndLogin(call);
+      const kept = await login(call, t.email, PASSWORD);
+      await enableTotp(call, t, clock);
+      expect((await call('GET', '/users/me', { token: kept.accessToken })).status).toBe(200);
+      expect((await call('GET', '/users/me/sessions', { token: t.accessToken })).body.items).toHaveLength(2);
     });
   });
 
@@ -265,6 +349,18 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       expect((await verify((await mfaStep(s.email, other)).mfaToken, rfc6238(secret, clock.now()), other)).status).toBe(200);
     });
 
+    it('gives one session for one mfaToken answered right twice at once; the other answer gets invalid_mfa_token', async () => {
+      const s = await registerAndLogin(call);
+      const { recoveryCodes: codes } = await enableTotp(call, s, clock);
+      const before = (await call('GET', '/users/me/sessions', { token: s.accessToken })).body.items.length;
+      const { mfaToken } = await mfaStep(s.email);
+      const both = await Promise.all([verify(mfaToken, codes[0]!), verify(mfaToken, codes[1]!)]);
+      expect(both.map((r) => r.status).sort()).toEqual([200, 401]);
+      expect(both.find((r) => r.status === 401)!.body.code).toBe('invalid_mfa_token');
+      const sessions = await call('GET', '/users/me/sessions', { token: s.accessToken });
+      expect(sessions.body.items).toHaveLength(before + 1);
+    });
+
     it('refuses a made-up mfaToken, and a body with both or neither of code and passkey', async () => {
       const bad = await call('POST', '/auth/mfa/verify', { body: { mfaToken: 'x'.repeat(43), code: '123456' } });
       expect(bad.status).toBe(401);
@@ -300,6 +396,19 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       expect(fresh.body.recoveryCodes).toHaveLength(10);
       expect((await verify((await mfaStep(s.email)).mfaToken, codes[2]!)).body.code).toBe('invalid_mfa_code');
       expect((await verify((await mfaStep(s.email)).mfaToken, fresh.body.recoveryCodes[0])).status).toBe(200);
+    });
+
+    it("refuses one account's recovery code in another account's MFA step; it still works for its owner", async () => {
+      const a = await registerAndLogin(call);
+      const b = await registerAndLogin(call);
+      const { recoveryCodes: codesOfA } = await enableTotp(call, a, clock);
+      await enableTotp(call, b, clock);
+      const stolen = await verify((await mfaStep(b.email)).mfaToken, codesOfA[0]!);
+      expect(stolen.status).toBe(401);
+      expect(stolen.body.code).toBe('invalid_mfa_code');
+      const own = await verify((await mfaStep(a.email)).mfaToken, codesOfA[0]!);
+      expect(own.status, own.text).toBe(200);
+      expect(claimsOf(own.body.accessToken).sub).toBe(a.userId);
     });
 
     it('are refused to a user without a second factor', async () => {
@@ -554,6 +663,27 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     const everything = `${JSON.stringify(own.body)}\n${app.t.logs.text}`;
     expect(everything).not.toContain(secret);
     for (const c of codes) expect(everything).not.toContain(c);
+  });
+});
+
+describe.each(BACKENDS)('the mfaToken on %s, on a clock the test moves', (backend) => {
+  const clock = movableClock();
+  // The in-process store reads the same clock, so the token's time to live passes with it.
+  const { call } = useTestApp(backend, () => ({ clock: clock.now, store: new MemoryStore(clock.now) }));
+
+  it('lives 5 minutes after the password step: answered later it is invalid_mfa_token', async () => {
+    const s = await registerAndLogin(call);
+    const { secret } = await enableTotp(call, s, clock);
+    const signIn = async () =>
+      (await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD } })).body.mfaToken as string;
+    const [early, late] = [await signIn(), await signIn()];
+    clock.advance(4 * 60_000 + 30_000);
+    const inTime = await call('POST', '/auth/mfa/verify', { body: { mfaToken: early, code: rfc6238(secret, clock.now()) } });
+    expect(inTime.status, inTime.text).toBe(200);
+    clock.advance(31_000);
+    const expired = await call('POST', '/auth/mfa/verify', { body: { mfaToken: late, code: rfc6238(secret, clock.now()) } });
+    expect(expired.status).toBe(401);
+    expect(expired.body.code).toBe('invalid_mfa_token');
   });
 });
 

@@ -54,6 +54,8 @@ export const mfaAccountRoutes = (svc: AppServices) =>
         personal: true,
         beforeMfa: true,
         summary: 'Turn TOTP on with a code from the app; returns the recovery codes, shown this once',
+        description:
+          'The code is checked under the sign-in limits (a wrong one counts as a failed sign-in; past them: 429). `endOtherSessions: true` ends every other session of the user (signed in with the password alone).',
         permission: 'profile:update',
         tags: ['mfa'],
         body: true,
@@ -62,7 +64,12 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', ConfirmTotpBody),
       async (c) => {
-        const out = await confirmTotp(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('json').code);
+        const caller = c.get('caller');
+        const out = await confirmTotp(
+          svc,
+          { userId: caller.userId!, sessionId: caller.sessionId, ip: c.get('clientIp') },
+          c.req.valid('json'),
+        );
         c.set('auditDetail', 'mfa.enabled: totp');
         return c.json(out, 200);
       },

@@ -15,7 +15,11 @@ export const TotpEnrolmentSchema = z.object({
   otpauthUri: z.string(),
 });
 
-export const ConfirmTotpBody = z.strictObject({ code: mfaCodeSchema });
+export const ConfirmTotpBody = z.strictObject({
+  code: mfaCodeSchema,
+  /** End every other session of the user (those signed in with the password alone); the current one stays. */
+  endOtherSessions: z.boolean().optional(),
+});
 export const RecoveryCodesSchema = z.object({ recoveryCodes: z.array(z.string()) });
 
 // `code` is required, but a missing one is the step-up's 403 mfa_code_required, not a 400.

@@ -1,10 +1,11 @@
 // TOTP enrolment (pending secret, confirm, disable), recovery codes, the MFA
 // step of a sign-in, and an admin's reset of a user's second factors.
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, ne } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { passkeys, recoveryCodes, sessions, totpFactors, userRoles, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
+import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
 import { SUPER_ROLE, type Grantor } from '../../security/permissions.js';
 import { mayActOnCheck } from '../../security/delegation.js';
 import { newRecoveryCodes } from '../../security/recovery-codes.js';
@@ -69,11 +70,17 @@ export async function enrolTotp(
   return { secret, otpauthUri: totpUri(secret, row.email, svc.config.webauthn.rpName) };
 }
 
-/** POST /users/me/mfa/totp/confirm: the first code turns TOTP on; the recovery codes are shown this once. */
+/**
+ * POST /users/me/mfa/totp/confirm: the first code turns TOTP on; the recovery
+ * codes are shown this once. The code is checked within the sign-in limits
+ * like every code: a wrong one counts as a failed sign-in of the account (past
+ * the limit: 429, even for a right code). With endOtherSessions, every other
+ * session of the user (signed in with the password alone) ends too.
+ */
 export async function confirmTotp(
   svc: AppServices,
-  caller: { userId: string; ip: string },
-  code: string,
+  caller: { userId: string; sessionId: string | null; ip: string },
+  given: { code: string; endOtherSessions?: boolean | undefined },
 ): Promise<{ recoveryCodes: string[] }> {
   const { userId } = caller;
   const db = svc.database.db;
@@ -87,18 +94,34 @@ export async function confirmTotp(
     // Sealed under a key no longer configured (MFA_ENCRYPTION_KEY rotated): the enrolment is lost, not the service.
     problem('mfa_not_enabled', 'The pending enrolment can no longer be read: POST /users/me/mfa/totp to start again');
   }
-  const step = matchTotp(opened.plain, code.replace(/\s/g, ''), svc.clock());
-  if (step === null)
-    problem('invalid_mfa_code', 'The code does not match: check the device’s clock and try the current code', { status: 400 });
+  const row = await userRow(svc, userId);
+  // Set by the check (a let assigned in a callback is not narrowed).
+  let step = null as number | null;
+  await verifyWithinLimits(
+    passwordAttempts(svc),
+    { email: row.email, ip: caller.ip },
+    async () => {
+      step = matchTotp(opened.plain, given.code.replace(/\s/g, ''), svc.clock());
+      return step !== null;
+    },
+    'mfa_locked',
+  );
+  if (step === null) {
+    problem('invalid_mfa_code', 'The code does not match: check the device’s clock and try the current code', {
+      status: 400,
+      audit: 'mfa.failed',
+    });
+  }
+  const spent = step;
   const now = new Date(svc.clock());
-  const { codes, user } = await withTx(
+  const { codes, user, ended } = await withTx(
     db,
     async (tx) => {
       // The secret confirmed is the one the code was checked against, and its step is spent.
       const done = await tx
         .update(totpFactors)
         // A secret sealed under a previous key is sealed again under the current one.
-        .set({ confirmedAt: now, lastUsedStep: step, ...(opened.stale ? { secretSealed: svc.secrets.seal(opened.plain, userId) } : {}) })
+        .set({ confirmedAt: now, lastUsedStep: spent, ...(opened.stale ? { secretSealed: svc.secrets.seal(opened.plain, userId) } : {}) })
         .where(and(eq(totpFactors.userId, userId), isNull(totpFactors.confirmedAt), eq(totpFactors.secretSealed, factor.secretSealed)))
         .returning({ userId: totpFactors.userId });
       if (done.length === 0) problem('invalid_mfa_code', 'The enrolment changed meanwhile: start again', { status: 400 });
@@ -111,12 +134,26 @@ export async function confirmTotp(
         caller.ip,
         now,
       );
-      return { codes: await replaceRecoveryCodes(tx, userId, now), user: u! };
+      let ended: string[] = [];
+      if (given.endOtherSessions === true) {
+        // The sessions signed in before, with the password alone; the caller's own stays.
+        const others = caller.sessionId === null ? undefined : ne(sessions.id, caller.sessionId);
+        const rows = await tx
+          .update(sessions)
+          .set({ revokedAt: now, revokedReason: 'ended_by_user' })
+          .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), others))
+          .returning({ id: sessions.id });
+        ended = rows.map((r) => r.id);
+      }
+      return { codes: await replaceRecoveryCodes(tx, userId, now), user: u!, ended };
     },
     { retries: svc.metrics.txRetries },
   );
   svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(user));
+  await Promise.all([
+    publishUserProfile(svc.store, profileOf(user)),
+    ended.length ? publishRevokedSessions(svc.store, svc.sessionOptions, ended) : Promise.resolve(),
+  ]);
   return { recoveryCodes: codes };
 }
 

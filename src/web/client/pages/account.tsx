@@ -259,7 +259,8 @@ function Totp(props: { me: Me; onChange: () => void }) {
     return null;
   });
   const confirm = useSubmit(async (e: Event) => {
-    const out = await read<{ recoveryCodes: string[] }>(await client.confirmTotp(formValues(e).code ?? ''));
+    const v = formValues(e);
+    const out = await read<{ recoveryCodes: string[] }>(await client.confirmTotp(v.code ?? '', v.endOtherSessions === 'on'));
     if (!out.ok) return out.problem;
     setPending(null);
     setCodes(out.data.recoveryCodes);
@@ -317,6 +318,9 @@ function Totp(props: { me: Me; onChange: () => void }) {
             Key: <code class="secret">{pending.secret}</code>
           </p>
           <Field label="Code from the app" name="code" autocomplete="one-time-code" inputmode="numeric" problem={confirm.problem} />
+          <label class="check">
+            <input type="checkbox" name="endOtherSessions" checked /> Sign out my other sessions
+          </label>
           <ProblemBox problem={confirm.problem} />
           <Submit busy={confirm.busy}>Turn on</Submit>
         </form>
