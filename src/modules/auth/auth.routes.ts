@@ -57,7 +57,7 @@ export const authRoutes = (svc: AppServices) =>
         personal: true,
         summary: 'Sign in with email and password',
         description:
-          'Failures per account+address and per address are limited; past the limit even the right password gets 429. A user with a second factor gets 401 mfa_required with `mfaToken` (single-use, 5 minutes) and `methods`; POST /auth/mfa/verify finishes the sign-in.',
+          'Failures per account+address, per address (IPv6: per /64) and per account across all addresses are limited; past a limit even the right password gets 429. A user with a second factor gets 401 mfa_required with `mfaToken` (single-use, 5 minutes) and `methods`; POST /auth/mfa/verify finishes the sign-in.',
         tags: ['auth'],
         body: true,
         responses: { 200: TokenPairSchema },
