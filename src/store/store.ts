@@ -72,8 +72,10 @@ export const storeKeys = {
   loginAccountTotal: (email: string, epoch: string) => `lf:t:${epoch}:${email}`,
   /** Replaced by a password reset: every account+address counter of the old epoch stops counting. */
   loginEpoch: (email: string) => `lf:e:${email}`,
-  /** Mails of one kind sent to one address in the current hour. */
+  /** Mails of one kind sent to one address in the current hour, asked for by any client (the shared ceiling). */
   mailAddress: (kind: string, email: string) => `ml:${kind}:${email}`,
+  /** Mails of one kind sent to one address in the current hour, asked for by one client. */
+  mailClient: (kind: string, email: string, ip: string) => `ml:c:${kind}:${limitKeyOf(ip)}:${email}`,
   loginIp: (ip: string) => `lf:ip:${limitKeyOf(ip)}`,
   /** A pending MFA sign-in step, by the SHA-256 of its mfaToken (taken when it is traded for tokens). */
   mfaToken: (tokenHash: string) => `mfa:t:${tokenHash}`,
