@@ -52,6 +52,7 @@ const envSchema = z.object({
   LOGIN_MAX_FAILURES: intIn(1, 10_000).default(5),
   LOGIN_FAILURE_WINDOW_SECONDS: intIn(1, 86_400).default(900),
   LOGIN_IP_MAX_FAILURES: intIn(1, 1_000_000).default(100),
+  LOGIN_ACCOUNT_MAX_FAILURES: intIn(1, 1_000_000).default(100),
   TRUST_PROXY: z.string().trim().min(1).optional(),
   BOOTSTRAP_ADMIN_EMAIL: z.string().trim().toLowerCase().pipe(z.email()).optional(),
   BOOTSTRAP_ADMIN_PASSWORD: z.string().min(1).optional(),
@@ -127,7 +128,7 @@ export type Config = {
     refreshTtlSeconds: number;
   };
   rateLimit: { requests: number; windowSeconds: number };
-  login: { maxFailures: number; windowSeconds: number; ipMaxFailures: number };
+  login: { maxFailures: number; windowSeconds: number; ipMaxFailures: number; accountMaxFailures: number };
   trustProxy: string | undefined;
   bootstrapAdmin: { email: string; password: string } | undefined;
   logLevel: (typeof logLevels)[number];
@@ -314,6 +315,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxFailures: e.LOGIN_MAX_FAILURES,
       windowSeconds: e.LOGIN_FAILURE_WINDOW_SECONDS,
       ipMaxFailures: e.LOGIN_IP_MAX_FAILURES,
+      accountMaxFailures: e.LOGIN_ACCOUNT_MAX_FAILURES,
     },
     trustProxy: e.TRUST_PROXY,
     bootstrapAdmin:

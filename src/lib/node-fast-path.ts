@@ -58,15 +58,3 @@ export function requestHasBody(c: Context): boolean {
   if (length !== undefined) return Number(length) > 0;
   return nodeBindings(c).incoming ? false : c.req.raw.body !== null;
 }
-
-/**
- * What proxy-addr reads of a request (it wants Node's IncomingMessage): the
- * socket address and X-Forwarded-For, built the same way on every runtime.
- */
-export function forwardedFor(c: Context, socket: string): IncomingMessage {
-  return {
-    connection: { remoteAddress: socket },
-    socket: { remoteAddress: socket },
-    headers: { 'x-forwarded-for': requestHeader(c, 'x-forwarded-for') ?? '' },
-  } as unknown as IncomingMessage;
-}

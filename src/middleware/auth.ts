@@ -57,7 +57,7 @@ export const authenticate = (opts: {
           if (!(err instanceof InvalidTokenError)) throw err;
           // Bad tokens are not free: they count against the address's requests and its failures.
           const [rate] = await Promise.all([
-            opts.callers.store.hit(storeKeys.rate(`ip:${ip}`), opts.rateWindowMs),
+            opts.callers.store.hit(storeKeys.rateOfAddress(ip), opts.rateWindowMs),
             opts.callers.store.hit(storeKeys.tokenFailures(ip), opts.rateWindowMs),
           ]);
           c.set('rate', rate);
@@ -68,12 +68,12 @@ export const authenticate = (opts: {
       }
     }
     c.set('claims', claims);
-    const client = claims ? `u:${claims.sub}` : `ip:${c.get('clientIp')}`;
+    const rateKey = claims ? storeKeys.rate(`u:${claims.sub}`) : storeKeys.rateOfAddress(c.get('clientIp'));
     // A revoked session throws invalid_token here, like a bad token.
     const { caller, rate, values } = await resolveCaller(
       opts.callers,
       claims,
-      { key: storeKeys.rate(client), windowMs: opts.rateWindowMs, batch: localHitBatch(opts.rateLimit) },
+      { key: rateKey, windowMs: opts.rateWindowMs, batch: localHitBatch(opts.rateLimit) },
       matchedRoute(c)?.meta.storeReads,
     );
     c.set('caller', caller);

@@ -1,10 +1,13 @@
 // The client's address. X-Forwarded-For is believed only as far as TRUST_PROXY
 // says (a hop count, or addresses/CIDRs of trusted proxies); otherwise the
-// socket address is the client.
+// socket address is the client. A forwarded entry that is not an IP address
+// is not believed: the nearest trusted hop is the client then. The address is
+// kept in its canonical spelling; limits count under limitKeyOf (IPv6 per /64).
 import proxyaddr from 'proxy-addr';
 import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
-import { forwardedFor } from '../lib/node-fast-path.js';
+import { forwardedClient, parseIp } from '../lib/ip.js';
+import { requestHeader } from '../lib/node-fast-path.js';
 
 export type ClientIpVariables = { clientIp: string };
 
@@ -30,16 +33,8 @@ export const clientIp = (opts: { trustProxy: string | undefined; remoteAddress: 
   const trust = compileTrust(opts.trustProxy);
   const trusting = !!opts.trustProxy;
   return createMiddleware<{ Variables: ClientIpVariables }>((c, next) => {
-    const socket = opts.remoteAddress(c) ?? '0.0.0.0';
-    let ip = socket;
-    if (trusting) {
-      try {
-        ip = proxyaddr(forwardedFor(c, socket), trust);
-      } catch {
-        ip = socket;
-      }
-    }
-    c.set('clientIp', ip.startsWith('::ffff:') ? ip.slice(7) : ip);
+    const socket = parseIp(opts.remoteAddress(c) ?? '') ?? '0.0.0.0';
+    c.set('clientIp', trusting ? forwardedClient(socket, requestHeader(c, 'x-forwarded-for'), trust) : socket);
     return next();
   });
 };

@@ -1,12 +1,13 @@
 // Brute-force protection for every place that checks a password. The attempt
 // is counted before the (slow) verification and settled after it, atomically
-// per account+address and per address on every instance, so a parallel burst
-// gets exactly as many guesses as the limits allow, not one per request.
+// per account+address, per address and per account (across every address) on
+// every instance, so a parallel burst gets exactly as many guesses as the
+// limits allow, not one per request. Addresses count as limitKeyOf says (IPv6 per /64).
 import { randomUUID } from 'node:crypto';
 import { problem } from '../lib/problem.js';
 import { storeKeys, type Store } from '../store/store.js';
 
-export type AttemptLimits = { maxFailures: number; ipMaxFailures: number; windowSeconds: number };
+export type AttemptLimits = { maxFailures: number; ipMaxFailures: number; accountMaxFailures: number; windowSeconds: number };
 
 export type AttemptContext = {
   store: Store;
@@ -28,10 +29,12 @@ export const passwordAttempts = (svc: {
 
 /**
  * Verify a password for this account from this address, within the limits:
- * past either limit the attempt is refused with 429 (even a right password),
+ * past any limit the attempt is refused with 429 (even a right password),
  * without verifying. A failed verification stays counted; a success clears
- * the account+address counter and gives its count back to the address; an
- * attempt that could not be verified at all (verify threw) is given back too.
+ * the account+address counter and gives its count back to the address and to
+ * the account's total (failures from elsewhere stay counted: the ceiling is
+ * against many addresses guessing); an attempt that could not be verified at
+ * all (verify threw) is given back too.
  */
 export async function verifyWithinLimits(
   ctx: AttemptContext,
@@ -45,19 +48,19 @@ export async function verifyWithinLimits(
    */
   forgive: () => boolean = () => true,
 ): Promise<boolean> {
-  const { maxFailures, ipMaxFailures, windowSeconds } = ctx.limits;
+  const { maxFailures, ipMaxFailures, accountMaxFailures, windowSeconds } = ctx.limits;
   const epoch = (await ctx.store.get(storeKeys.loginEpoch(who.email))) ?? '0';
   const accountKey = storeKeys.loginAccount(who.email, who.ip, epoch);
   const ipKey = storeKeys.loginIp(who.ip);
-  const r = await ctx.store.reserve(
-    [
-      { key: accountKey, limit: maxFailures },
-      { key: ipKey, limit: ipMaxFailures },
-    ],
-    windowSeconds * 1000,
-  );
+  const totalKey = storeKeys.loginAccountTotal(who.email, epoch);
+  const counters = [
+    { key: accountKey, limit: maxFailures },
+    { key: ipKey, limit: ipMaxFailures },
+    { key: totalKey, limit: accountMaxFailures },
+  ];
+  const r = await ctx.store.reserve(counters, windowSeconds * 1000);
   if (!r.ok) {
-    const blocking = r.counts.filter((w, i) => w.count >= (i === 0 ? maxFailures : ipMaxFailures));
+    const blocking = r.counts.filter((w, i) => w.count >= counters[i]!.limit);
     const retry = Math.max(1, Math.ceil(Math.max(...blocking.map((w) => w.resetMs)) / 1000));
     ctx.onLocked?.();
     problem('rate_limited', 'Too many failed attempts: try again later', {
@@ -69,11 +72,17 @@ export async function verifyWithinLimits(
   try {
     ok = await verify();
   } catch (err) {
-    await Promise.all([ctx.store.release(accountKey), ctx.store.release(ipKey)]);
+    await Promise.all([ctx.store.release(accountKey), ctx.store.release(ipKey), ctx.store.release(totalKey)]);
     throw err;
   }
-  // Failures before this success no longer count for the account.
-  if (ok) await Promise.all([forgive() ? ctx.store.del(accountKey) : ctx.store.release(accountKey), ctx.store.release(ipKey)]);
+  // Failures before this success no longer count for the account from this address.
+  if (ok) {
+    await Promise.all([
+      forgive() ? ctx.store.del(accountKey) : ctx.store.release(accountKey),
+      ctx.store.release(ipKey),
+      ctx.store.release(totalKey),
+    ]);
+  }
   return ok;
 }
 

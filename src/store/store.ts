@@ -1,6 +1,7 @@
 // The shared key/value store: rate-limit and brute-force counters, session
 // liveness, cached user roles and the role-permission version. Redis when
 // several instances share it, an in-process map for a single instance.
+import { limitKeyOf } from '../lib/ip.js';
 
 /** A fixed-window counter after an increment (or a peek). */
 export type WindowCount = { count: number; resetMs: number };
@@ -66,15 +67,21 @@ export const storeKeys = {
    */
   postsVersion: 'pv',
   rate: (client: string) => `rl:${client}`,
+  /** The request count of an anonymous client: keys built from an address count per limitKeyOf (IPv6: its /64). */
+  rateOfAddress: (ip: string) => `rl:ip:${limitKeyOf(ip)}`,
   /** Failed access-token verifications from one address, in the rate-limit window. */
-  tokenFailures: (ip: string) => `tf:${ip}`,
+  tokenFailures: (ip: string) => `tf:${limitKeyOf(ip)}`,
   /** Failed sign-ins of an account from an address, within the account's current lockout epoch. */
-  loginAccount: (email: string, ip: string, epoch: string) => `lf:a:${epoch}:${ip}:${email}`,
+  loginAccount: (email: string, ip: string, epoch: string) => `lf:a:${epoch}:${limitKeyOf(ip)}:${email}`,
+  /** Failed sign-ins of an account from every address, within its current lockout epoch. */
+  loginAccountTotal: (email: string, epoch: string) => `lf:t:${epoch}:${email}`,
   /** Replaced by a password reset: every account+address counter of the old epoch stops counting. */
   loginEpoch: (email: string) => `lf:e:${email}`,
-  /** Mails of one kind sent to one address in the current hour. */
+  /** Mails of one kind sent to one address in the current hour, asked for by any client (the shared ceiling). */
   mailAddress: (kind: string, email: string) => `ml:${kind}:${email}`,
-  loginIp: (ip: string) => `lf:ip:${ip}`,
+  /** Mails of one kind sent to one address in the current hour, asked for by one client. */
+  mailClient: (kind: string, email: string, ip: string) => `ml:c:${kind}:${limitKeyOf(ip)}:${email}`,
+  loginIp: (ip: string) => `lf:ip:${limitKeyOf(ip)}`,
   /** A pending MFA sign-in step, by the SHA-256 of its mfaToken (taken when it is traded for tokens). */
   mfaToken: (tokenHash: string) => `mfa:t:${tokenHash}`,
   /** Set while the owner has been told of a reused TOTP code (one mail per user per window). */

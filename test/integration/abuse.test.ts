@@ -6,8 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
-import { client, PASSWORD, registerAndLogin, uniqueEmail, type Call } from '../helpers/http.js';
+import { within } from '../helpers/eventually.js';
+import { client, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call } from '../helpers/http.js';
 import { openDatabase } from '../helpers/services.js';
+import { TestSmtp } from '../helpers/smtp.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -40,10 +42,14 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     return store;
   }
 
-  async function app(overrides: Record<string, string>, store?: Store): Promise<{ t: TestApp; call: Call }> {
+  async function app(
+    overrides: Record<string, string>,
+    store?: Store,
+    appOptions?: Parameters<typeof createTestApp>[0]['app'],
+  ): Promise<{ t: TestApp; call: Call }> {
     store ??= await newStore();
     stores.push(store);
-    const t = await createTestApp({ database, store, config: testConfig(overrides), prepare: apps.length === 0 });
+    const t = await createTestApp({ database, store, config: testConfig(overrides), prepare: apps.length === 0, app: appOptions });
     apps.push(t);
     return { t, call: client(t) };
   }
@@ -171,6 +177,142 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     expect((await call('GET', '/posts', from('172.16.0.1', { headers: { 'x-forwarded-for': '7.7.7.2' } }))).status).toBe(429);
   });
 
+  // Behind a trusted proxy (the socket is 10.9.9.9, inside TRUST_PROXY): the forwarded address is the client.
+  const via = (forwarded: string, extra: Record<string, unknown> = {}) =>
+    from('10.9.9.9', { ...extra, headers: { 'x-forwarded-for': forwarded, ...((extra.headers as object) ?? {}) } });
+
+  it('counts sign-in failures of an IPv6 /64 as one address, however its addresses are spelled', async () => {
+    const { call } = await app({ TRUST_PROXY: '10.0.0.0/8', LOGIN_MAX_FAILURES: '5', LOGIN_IP_MAX_FAILURES: '8' });
+    const s = await registerAndLogin(call);
+    const attempt = (forwarded: string, password: string, email = s.email) =>
+      call('POST', '/auth/login', via(forwarded, { body: { email, password } }));
+    // Five addresses of 2001:db8:1:2::/64, in five spellings.
+    const sameNet = [
+      '2001:db8:1:2::1',
+      '2001:DB8:1:2::2',
+      '2001:0db8:0001:0002:0000:0000:0000:0003',
+      '[2001:db8:1:2::4]',
+      '[2001:db8:1:2:a:b:c:d]:443',
+    ];
+    for (const ip of sameNet) expect((await attempt(ip, 'wrong-password-123')).status, ip).toBe(401);
+    // Another address of that /64: locked, even with the right password.
+    const locked = await attempt('2001:db8:1:2:ffff:ffff:ffff:ffff', PASSWORD);
+    expect(locked.status).toBe(429);
+    expect(locked.body.code).toBe('rate_limited');
+    // The next /64 is another client.
+    expect((await attempt('2001:db8:1:3::1', PASSWORD)).status).toBe(200);
+    // Across accounts too: the /64 has had 5 of its 8 failures.
+    for (let i = 0; i < 3; i++) expect((await attempt(`2001:db8:1:2::${i + 10}`, 'guess-password-1', uniqueEmail('v6'))).status).toBe(401);
+    const other = await registerAndLogin(call);
+    expect((await attempt('2001:db8:1:2:1234::1', PASSWORD, other.email)).status).toBe(429);
+    expect((await attempt('2001:db8:1:3::1', PASSWORD, other.email)).status).toBe(200);
+  });
+
+  it('limits anonymous requests and invalid tokens per IPv6 /64', async () => {
+    const { call } = await app({ TRUST_PROXY: '10.0.0.0/8', RATE_LIMIT_REQUESTS: '3' });
+    expect((await call('GET', '/posts', via('2001:db8:5:6::1'))).status).toBe(200);
+    expect((await call('GET', '/posts', via('2001:db8:5:6::2', { token: 'not.a.token' }))).status).toBe(401);
+    expect((await call('GET', '/posts', via('2001:db8:5:6:7:8:9:a'))).status).toBe(200);
+    expect((await call('GET', '/posts', via('2001:db8:5:6::ffff'))).status).toBe(429);
+    expect((await call('GET', '/posts', via('2001:db8:5:7::1'))).status).toBe(200);
+    // An IPv4-mapped address is its IPv4 address.
+    for (let i = 0; i < 3; i++) await call('GET', '/posts', via('192.0.2.77'));
+    expect((await call('GET', '/posts', via('::ffff:192.0.2.77'))).status).toBe(429);
+  });
+
+  it('caps failures per account across all addresses: past LOGIN_ACCOUNT_MAX_FAILURES even the right password gets 429', async () => {
+    const { call } = await app({ TRUST_PROXY: '10.0.0.0/8', LOGIN_MAX_FAILURES: '5', LOGIN_ACCOUNT_MAX_FAILURES: '6' });
+    const s = await registerAndLogin(call);
+    const addresses = ['198.51.100.31', '198.51.100.32', '2001:db8:a::1', '2001:db8:b::1', '2001:db8:c::1', '203.0.113.33'];
+    for (const ip of addresses) {
+      expect((await call('POST', '/auth/login', via(ip, { body: { email: s.email, password: 'wrong-password-123' } }))).status).toBe(401);
+    }
+    const refused = await call('POST', '/auth/login', via('192.0.2.200', { body: { email: s.email, password: PASSWORD } }));
+    expect(refused.status).toBe(429);
+    expect(refused.body.code).toBe('rate_limited');
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(800);
+    // Another account is not touched.
+    const other = await registerAndLogin(call);
+    expect((await call('POST', '/auth/login', via('192.0.2.200', { body: { email: other.email, password: PASSWORD } }))).status).toBe(200);
+  });
+
+  it('takes a forwarded entry that is not an IP address for no client: the nearest trusted hop is (sessions, audit log, reset mail)', async () => {
+    const smtp = await new TestSmtp().start();
+    try {
+      const marker = `evil${Math.random().toString(36).slice(2, 8)}`;
+      const garbage = [
+        marker,
+        `<b>${marker}</b>`,
+        `${marker}.example`,
+        `1.2.3.4.${marker}`,
+        `[${marker}]`,
+        `${'9'.repeat(300)}${marker}`,
+        `1.2.3.4 ${marker}`,
+        `"${marker}"`,
+        `for=${marker}`,
+      ];
+      for (const trust of ['10.0.0.0/8', '2']) {
+        const { call } = await app({ TRUST_PROXY: trust, SMTP_URL: smtp.url }, undefined, {
+          mail: { pollMs: 50, baseBackoffMs: 50, maxBackoffMs: 200 },
+        });
+        const s = await registerAndLogin(call);
+        const admin = await loginAdmin(call);
+        // [forwarded header, the client it names]: the walk stops at the first entry that is not an address.
+        const cases: [string, string][] = [
+          ...garbage.map((g): [string, string] => [g, '10.9.9.9']),
+          ...garbage.map((g): [string, string] => [`${g}, 10.1.2.3`, '10.1.2.3']),
+          ...garbage.map((g): [string, string] => [`203.0.113.5, ${g}`, '10.9.9.9']),
+          [`${marker}, , 10.1.2.4`, '10.1.2.4'],
+          [' , 10.1.2.6', '10.1.2.6'],
+          ['', '10.9.9.9'],
+          [`${'1.1.1.1, '.repeat(2000)}${marker}`, '10.9.9.9'],
+          // Addresses in their other spellings are addresses, shown one way.
+          ['[2001:DB8::7]:443', '2001:db8::7'],
+          [' 203.0.113.9 ', '203.0.113.9'],
+          ['203.0.113.10:5555', '203.0.113.10'],
+          // A zone id means nothing off the link: dropped, whatever it says.
+          ['fe80::1%eth0', 'fe80::1'],
+          [`2001:db8::1%${marker}`, '2001:db8::1'],
+          ['::ffff:203.0.113.11', '203.0.113.11'],
+        ];
+        const audited = new Map<string, [string, string]>();
+        for (const [header, client] of cases) {
+          const rid = `xff-${Math.random().toString(36).slice(2, 10)}`;
+          audited.set(rid, [header, client]);
+          const res = await call(
+            'POST',
+            '/auth/login',
+            via(header, { headers: { 'x-request-id': rid }, body: { email: s.email, password: PASSWORD } }),
+          );
+          expect(res.status, header.slice(0, 80)).toBe(200);
+          const sid = JSON.parse(Buffer.from(res.body.accessToken.split('.')[1], 'base64url').toString()).sid;
+          const sessions = await call('GET', '/users/me/sessions', { token: res.body.accessToken });
+          expect(sessions.body.items.find((x: { id: string }) => x.id === sid).ip, `TRUST_PROXY=${trust}: ${header.slice(0, 80)}`).toBe(
+            client,
+          );
+        }
+        let logged: { requestId: string; ip: string }[] = [];
+        const seen = await within(5000, async () => {
+          logged = (await call('GET', '/admin/logs?limit=100&action=auth.login', { token: admin.accessToken })).body.items;
+          return [...audited.keys()].every((rid) => logged.some((e) => e.requestId === rid));
+        });
+        expect(seen).toBe(true);
+        for (const e of logged.filter((x) => audited.has(x.requestId))) {
+          const [header, client] = audited.get(e.requestId)!;
+          expect(e.ip, `audit, TRUST_PROXY=${trust}: ${header.slice(0, 80)}`).toBe(client);
+        }
+        // A reset mail names the nearest trusted hop.
+        await call('POST', '/auth/password/forgot', via(`${marker}, 10.1.2.5`, { body: { email: s.email } }));
+        // (The first mail is the address's verification link.)
+        const mail = (await smtp.waitFor(s.email, 2)).find((m) => /reset/i.test(m.subject));
+        expect(mail!.text).toContain('from the address 10.1.2.5 at');
+        expect(mail!.text + mail!.html).not.toContain(marker);
+      }
+    } finally {
+      await smtp.stop();
+    }
+  });
+
   it('verifies no more than LOGIN_MAX_FAILURES passwords of a parallel burst, and refuses the right one sent inside it', async () => {
     const { t, call } = await app({ ...REAL_ARGON2, LOGIN_MAX_FAILURES: '5' });
     const victim = await registerAndLogin(call);
@@ -276,6 +418,8 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
       LOGIN_MAX_FAILURES: '10000',
       LOGIN_IP_MAX_FAILURES: '10000',
     });
+    // The queue is one per process: the app's own start-up hash must not be ahead of the registration.
+    await t.services.dummyHash;
     const s = await registerAndLogin(call);
     const base = await served(t);
     const flood = await Promise.all(

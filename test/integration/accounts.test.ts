@@ -2,10 +2,12 @@
 // email change, with mail delivered over SMTP to a real server in this process,
 // on both backends. The outbox's own guarantees (outages, restarts, several
 // instances) are in mail-outbox.test.ts.
-import { eq } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailOutbox } from '../../src/db/schema.js';
+import { MemoryStore } from '../../src/store/memory.js';
 import { ADMIN } from '../helpers/app.js';
+import { within } from '../helpers/eventually.js';
 import { login, registerAndLogin, uniqueEmail, PASSWORD, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
@@ -23,9 +25,23 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
   const app = useTestApp(backend, () => ({
     overrides: { SMTP_URL: smtp.url, MAIL_FROM: 'Example Auth <auth@example.test>', PUBLIC_URL: 'https://auth.example.test' },
     clock: () => Date.now() + skewMs,
+    // Mail limits count in the store: its windows run on the same clock.
+    store: new MemoryStore(() => Date.now() + skewMs),
     app: { mail: FAST_MAIL },
   }));
   const { call } = app;
+
+  /** Every mail asked for so far has been handed to the SMTP server: what this address got. */
+  const delivered = async (email: string) => {
+    await app.t.services.background.idle();
+    const pending = () =>
+      app.database.db
+        .select({ id: mailOutbox.id })
+        .from(mailOutbox)
+        .where(and(eq(mailOutbox.toAddress, email), isNull(mailOutbox.sentAt)));
+    expect(await within(10_000, async () => (await pending()).length === 0)).toBe(true);
+    return smtp.to(email);
+  };
 
   const register = async (email = uniqueEmail()) => {
     const res = await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Ann' } });
@@ -111,6 +127,81 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       // Another kind has its own count.
       expect((await call('POST', '/auth/password/forgot', { body: { email: user.email } })).status).toBe(202);
       await smtp.waitFor(user.email, 4);
+    });
+    it('keeps the per-address limit for the whole hour: a minute later it still holds, and it is logged once', async () => {
+      const user = await register(); // 1
+      for (let i = 0; i < 2; i++) await call('POST', '/auth/verify-email/resend', { body: { email: user.email } }); // 2, 3
+      expect(await delivered(user.email)).toHaveLength(3);
+      const logged = () => app.t.logs.lines.filter((l) => l.includes('mail not sent')).length;
+      const before = logged();
+      try {
+        skewMs = 61_000;
+        for (let i = 0; i < 3; i++)
+          expect((await call('POST', '/auth/verify-email/resend', { body: { email: user.email } })).status).toBe(202);
+        expect(await delivered(user.email)).toHaveLength(3);
+        // One line per address and window, not one per request.
+        expect(logged() - before).toBe(1);
+        skewMs = 3_601_000;
+        await call('POST', '/auth/verify-email/resend', { body: { email: user.email } });
+        expect(await delivered(user.email)).toHaveLength(4);
+      } finally {
+        skewMs = 0;
+      }
+    });
+
+    it('counts no mail for a registration that fails (a taken address)', async () => {
+      const user = await register(); // 1
+      for (let i = 0; i < 3; i++) {
+        const again = await call('POST', '/auth/register', { body: { email: user.email, password: PASSWORD, name: 'Eve' } });
+        expect(again.body.code).toBe('email_taken');
+      }
+      for (let i = 0; i < 2; i++) await call('POST', '/auth/verify-email/resend', { body: { email: user.email } });
+      expect(await delivered(user.email)).toHaveLength(3);
+    });
+  });
+
+  describe('mail limits and strangers', () => {
+    it('sends the owner’s reset although strangers asked for resets of the address from many clients', async () => {
+      const home = '198.51.100.60';
+      const email = uniqueEmail('owner');
+      expect((await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Ann' }, ...from(home) })).status).toBe(201);
+      expect((await call('POST', '/auth/login', { body: { email, password: PASSWORD }, ...from(home) })).status).toBe(200);
+      // 11 strangers (IPv4 addresses, and /64s: addresses of one /64 are one client), 4 requests each.
+      const strangers = Array.from({ length: 11 }, (_, i) =>
+        i % 2 ? [`203.0.113.${i}`] : [`2001:db8:${i}::1`, `2001:db8:${i}::2`, `2001:db8:${i}:0:1::3`, `2001:db8:${i}::ffff`],
+      );
+      for (const client of strangers) {
+        for (let n = 0; n < 4; n++) {
+          const ip = client[n % client.length]!;
+          expect((await call('POST', '/auth/password/forgot', { body: { email }, ...from(ip) })).status).toBe(202);
+          // One at a time (each request's work runs after its answer).
+          await app.t.services.background.idle();
+        }
+      }
+      // No client got more than MAIL_PER_ADDRESS_PER_HOUR (3); all together at most 10 times that.
+      const resets = async () => (await delivered(email)).filter((m) => /reset/i.test(m.subject));
+      expect(await resets()).toHaveLength(30);
+      // The owner asks from where they signed in: the mail is sent, and its link works.
+      await call('POST', '/auth/password/forgot', { body: { email }, ...from(home) });
+      const mine = await resets();
+      expect(mine).toHaveLength(31);
+      expect(mine[30]!.text).toContain(`from the address ${home} at`);
+      expect((await call('POST', '/auth/password/reset', { body: { token: tokenFrom(mine[30]!), password: NEW_PASSWORD } })).status).toBe(
+        204,
+      );
+    });
+
+    it('sends the owner’s reset after one stranger spent a client’s worth of requests', async () => {
+      const s = await registerAndLogin(call);
+      for (let i = 0; i < 4; i++) {
+        await call('POST', '/auth/password/forgot', { body: { email: s.email }, ...from('203.0.113.99') });
+        await app.t.services.background.idle();
+      }
+      // The owner, from anywhere else: a client of its own.
+      await call('POST', '/auth/password/forgot', { body: { email: s.email }, ...from('192.0.2.14') });
+      const resets = (await delivered(s.email)).filter((m) => /reset/i.test(m.subject));
+      expect(resets).toHaveLength(4);
+      expect(resets.filter((m) => m.text.includes('from the address 192.0.2.14 at'))).toHaveLength(1);
     });
   });
 
@@ -309,6 +400,59 @@ describe('EMAIL_VERIFICATION=required', () => {
 
   it('counts the bootstrap admin as verified', async () => {
     expect((await call('POST', '/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } })).status).toBe(200);
+  });
+});
+
+describe.each(BACKENDS)('registration with EMAIL_VERIFICATION=required on %s', (backend) => {
+  const smtp = new TestSmtp();
+  beforeAll(() => smtp.start());
+  afterAll(() => smtp.stop());
+  const app = useTestApp(backend, () => ({
+    overrides: { SMTP_URL: smtp.url, EMAIL_VERIFICATION: 'required', PUBLIC_URL: 'https://auth.example.test' },
+    app: { mail: FAST_MAIL },
+  }));
+  const { call } = app;
+
+  it('answers a taken address as a new one (201, same shape, nothing stored) and mails its owner a notice, within the mail limit', async () => {
+    const email = uniqueEmail('taken');
+    const first = await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Ann' } });
+    expect(first.status).toBe(201);
+    const taken = await call('POST', '/auth/register', { body: { email, password: NEW_PASSWORD, name: 'Eve' } });
+    expect(taken.status, taken.text).toBe(201);
+    expect(taken.headers.get('content-type')).toBe(first.headers.get('content-type'));
+    const [a, b] = [first.body.user, taken.body.user];
+    expect(Object.keys(b)).toEqual(Object.keys(a));
+    expect(b).toMatchObject({ email, name: 'Eve', emailVerified: false, roles: ['user'], mfa: a.mfa });
+    expect(b.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(b.id).not.toBe(a.id);
+    expect(Math.abs(Date.parse(b.createdAt) - Date.now())).toBeLessThan(60_000);
+    // The owner is told; the notice has no token, and points at the forgot-password page.
+    const notice = (await smtp.waitFor(email, 2)).find((m) => /tried to register/i.test(m.subject))!;
+    expect(notice.text).toContain('https://auth.example.test/forgot-password');
+    expect(notice.text + notice.html).not.toContain('#token=');
+    expect(notice.text).toMatch(/from the address \S+ at/);
+    // Nothing was stored: the new password does not sign in, the account is the owner's, the returned id is nobody.
+    expect((await call('POST', '/auth/login', { body: { email, password: NEW_PASSWORD } })).body.code).toBe('invalid_credentials');
+    const verify = (await smtp.waitFor(email)).find((m) => /confirm/i.test(m.subject))!;
+    expect((await call('POST', '/auth/verify-email', { body: { token: tokenFrom(verify) } })).body.user).toMatchObject({
+      id: a.id,
+      name: 'Ann',
+    });
+    const admin = await login(call, ADMIN.email, ADMIN.password);
+    expect((await call('GET', `/users/${b.id}`, { token: admin.accessToken })).status).toBe(404);
+    // Notices count against the per-address mail limit (3 an hour from one client).
+    for (let i = 0; i < 3; i++) {
+      expect((await call('POST', '/auth/register', { body: { email, password: NEW_PASSWORD, name: 'Eve' } })).status).toBe(201);
+    }
+    await app.t.services.background.idle();
+    await within(10_000, async () => {
+      const rows = await app.database.db
+        .select({ id: mailOutbox.id })
+        .from(mailOutbox)
+        .where(and(eq(mailOutbox.toAddress, email), isNull(mailOutbox.sentAt)));
+      return rows.length === 0;
+    });
+    expect(smtp.to(email).filter((m) => /tried to register/i.test(m.subject))).toHaveLength(3);
   });
 });
 

@@ -1,13 +1,14 @@
 // Property-based fuzzing of every endpoint: whatever arrives (wrong types,
 // nulls, deep nesting, huge strings, invalid UTF-8, prototype keys, odd headers,
-// malformed JWTs), the answer is a documented problem (or a success), never a
+// malformed JWTs, forwarded addresses that are not addresses), the answer is a documented problem (or a success), never a
 // 5xx and never a hang. FUZZ_RUNS raises the case count (`npm run fuzz`).
+import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../../src/lib/problem.js';
 import { metaOf } from '../../src/middleware/route-meta.js';
 import { documentedProblems } from '../helpers/documented.js';
-import { loginAdmin, registerAndLogin, type Session } from '../helpers/http.js';
+import { loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2500);
@@ -245,5 +246,47 @@ describe('fuzzing every endpoint', () => {
     // Still healthy afterwards.
     expect((await app.t.request('/healthz')).status).toBe(200);
     expect((await app.call('GET', '/users/me', { token: user.accessToken })).status).toBe(200);
+  }, 300_000);
+});
+
+describe('fuzzing forwarded addresses', () => {
+  // One trusted hop: the last X-Forwarded-For entry names the client, if it is an IP address.
+  const app = useTestApp('pglite', {
+    overrides: { TRUST_PROXY: '1', RATE_LIMIT_REQUESTS: '1000000', LOGIN_MAX_FAILURES: '10000', LOGIN_IP_MAX_FAILURES: '1000000' },
+  });
+  const notAnAddress = fc.oneof(
+    fc.string({ maxLength: 80 }),
+    fc.constantFrom('unknown', '', ' ', '[::1', '::1]', '1.2.3.4.5', '256.1.1.1', '01.2.3.4', '[1.2.3.4]', '1.2.3.4:99999', '[::1]:x'),
+    fc.constantFrom('fe80::1%', '::ffff:1.2.3', '1::2::3', '<script>', 'for=1.2.3.4', '"1.2.3.4"', '_gateway', 'localhost'),
+    fc.string({ minLength: 1000, maxLength: 8000 }),
+  );
+  const entry = fc.oneof(
+    fc.ipV4(),
+    fc.ipV6(),
+    fc.ipV6().map((a) => `[${a}]:443`),
+    fc.ipV4().map((a) => `${a}:8080`),
+    fc.ipV6().map((a) => `${a}%eth0`),
+    notAnAddress,
+  );
+  const forwarded = fc
+    .tuple(fc.array(entry, { minLength: 1, maxLength: 6 }), fc.constantFrom(',', ', ', ' , '))
+    .map(([entries, sep]) => entries.join(sep))
+    .filter((s) => /^[\x20-\x7e]*$/.test(s));
+
+  it('never takes a forwarded entry that is not an IP address as the client', async () => {
+    const s = await registerAndLogin(app.call);
+    await fc.assert(
+      fc.asyncProperty(forwarded, async (header) => {
+        const res = await app.call('POST', '/auth/login', {
+          headers: { 'x-forwarded-for': header },
+          body: { email: s.email, password: PASSWORD },
+        });
+        expect(res.status, header.slice(0, 200)).toBe(200);
+        const listed = await app.call('GET', '/users/me/sessions', { token: res.body.accessToken });
+        const ip: string = listed.body.items.find((x: { current: boolean }) => x.current).ip;
+        expect(isIP(ip), `${header.slice(0, 200)} -> ${ip.slice(0, 200)}`).not.toBe(0);
+      }),
+      { numRuns: Math.ceil(RUNS / 10), seed: process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined },
+    );
   }, 300_000);
 });

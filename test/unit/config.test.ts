@@ -35,7 +35,7 @@ describe('configuration', () => {
       redisUrl: undefined,
       jwt: { issuer: 'auth-system', audience: 'auth-system', accessTtlSeconds: 900, refreshTtlSeconds: 2_592_000 },
       rateLimit: { requests: 300, windowSeconds: 60 },
-      login: { maxFailures: 5, windowSeconds: 900, ipMaxFailures: 100 },
+      login: { maxFailures: 5, windowSeconds: 900, ipMaxFailures: 100, accountMaxFailures: 100 },
       logLevel: 'info',
       bodyLimitBytes: 65_536,
       argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },

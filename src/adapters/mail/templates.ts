@@ -4,7 +4,7 @@
 // token in the fragment (built by the caller from the configured template).
 import type { MailMessage } from './mailer.js';
 
-export type MailKind = 'verify_email' | 'reset_password' | 'email_changed' | 'security_notice';
+export type MailKind = 'verify_email' | 'reset_password' | 'email_changed' | 'security_notice' | 'account_exists';
 
 /** Who asked and when: shown in every message. */
 export type MailContext = { service: string; ip: string; at: Date };
@@ -67,6 +67,19 @@ export function emailChangedMessage(to: string, newEmail: string, c: MailContext
     'Messages about the account now go to the new address.',
     'If it was not you, your account may be in someone else’s hands: contact your administrator at once.',
   ]);
+}
+
+/** Someone registered with an address that already has an account: told to its owner (a link to the forgot-password page, nothing secret). */
+export function accountExistsMessage(to: string, forgotPasswordPage: string, c: MailContext): MailMessage {
+  return compose(
+    to,
+    `Someone tried to register at ${c.service} with your address`,
+    [
+      `Someone tried to create a new ${c.service} account with your address ${to}. You already have an account there, so nothing was created and nothing changed. ${asked(c)}`,
+      'If it was not you, ignore this message: your account stays as it is.',
+    ],
+    { href: forgotPasswordPage, label: 'If it was you and you forgot your password, choose a new one here' },
+  );
 }
 
 /** A change to how the account signs in (a second factor on or off, a passkey added...): told to the owner, no link. */

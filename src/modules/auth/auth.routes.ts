@@ -37,6 +37,8 @@ export const authRoutes = (svc: AppServices) =>
         action: 'auth.register',
         personal: true,
         summary: 'Create an account',
+        description:
+          'A taken email is 409 email_taken, except with EMAIL_VERIFICATION=required: there a taken email gets the same 201 answer in about the same time (a user object that is not stored), and the address’s owner is mailed a notice, so registration tells nobody which addresses have accounts.',
         permission: 'auth:register',
         tags: ['auth'],
         body: true,
@@ -57,7 +59,7 @@ export const authRoutes = (svc: AppServices) =>
         personal: true,
         summary: 'Sign in with email and password',
         description:
-          'Failures per account+address and per address are limited; past the limit even the right password gets 429. A user with a second factor gets 401 mfa_required with `mfaToken` (single-use, 5 minutes) and `methods`; POST /auth/mfa/verify finishes the sign-in.',
+          'Failures per account+address, per address (IPv6: per /64) and per account across all addresses are limited; past a limit even the right password gets 429. A user with a second factor gets 401 mfa_required with `mfaToken` (single-use, 5 minutes) and `methods`; POST /auth/mfa/verify finishes the sign-in.',
         tags: ['auth'],
         body: true,
         responses: { 200: TokenPairSchema },
@@ -94,7 +96,7 @@ export const authRoutes = (svc: AppServices) =>
         action: 'auth.verify_email.resend',
         summary: 'Mail a new verification link (same answer whether or not the account exists)',
         description:
-          'Always 202 with the same body and about the same time: the look-up happens after the response. At most MAIL_PER_ADDRESS_PER_HOUR mails per address.',
+          'Always 202 with the same body and about the same time: the look-up happens after the response. At most MAIL_PER_ADDRESS_PER_HOUR mails per address from one client (all clients together: 10 times that, except from addresses the account signed in from).',
         tags: ['auth'],
         body: true,
         responses: { 202: MailAcceptedSchema },
@@ -114,7 +116,7 @@ export const authRoutes = (svc: AppServices) =>
         action: 'auth.password.forgot',
         summary: 'Mail a password-reset link (same answer whether or not the account exists)',
         description:
-          'Always 202 with the same body and about the same time: the look-up, the token and the mail happen after the response. At most MAIL_PER_ADDRESS_PER_HOUR mails per address.',
+          'Always 202 with the same body and about the same time: the look-up, the token and the mail happen after the response. At most MAIL_PER_ADDRESS_PER_HOUR mails per address from one client (all clients together: 10 times that, except from addresses the account signed in from).',
         tags: ['auth'],
         body: true,
         responses: { 202: MailAcceptedSchema },

@@ -19,18 +19,25 @@ import { hashRefreshToken, newRefreshToken } from '../../security/opaque-tokens.
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
 import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';
-import { mayMail, queueVerificationMail } from './email.service.js';
+import { countMail, queueVerificationMail, sendAccountExistsNotice, uncountMail } from './email.service.js';
 import { storableText } from '../../lib/text.js';
 import { hasSecondFactor, requireSecondFactor } from '../mfa/mfa.step.js';
 
 type UserRow = typeof users.$inferSelect;
 
+/**
+ * POST /auth/register. A taken address is 409 email_taken, except with
+ * EMAIL_VERIFICATION=required: there it gets the same 201 answer (a user that
+ * is not stored) after the same work (the password is hashed on both paths),
+ * and the address's owner is told by mail, so registration tells nobody which
+ * addresses have accounts. A failed registration counts no mail.
+ */
 export async function registerUser(svc: AppServices, input: { email: string; password: string; name: string }, ip: string): Promise<User> {
   await assertPasswordNotCommon(input.password);
   const passwordHash = await hashPassword(input.password, svc.config.argon2);
   const now = new Date(svc.clock());
   // Unless verification is off, the link is mailed; the mail commits with the account.
-  const mail = svc.config.emailVerification !== 'off' && (await mayMail(svc, 'verify_email', input.email));
+  const mail = svc.config.emailVerification !== 'off' ? await countMail(svc, 'verify_email', input.email, { ip }) : undefined;
   try {
     const row = await withTx(
       svc.database.db,
@@ -40,16 +47,31 @@ export async function registerUser(svc: AppServices, input: { email: string; pas
           .values({ email: input.email, name: input.name, passwordHash, createdAt: now, updatedAt: now })
           .returning();
         await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
-        if (mail) await queueVerificationMail(tx, svc, u!, ip, now);
+        if (mail?.ok) await queueVerificationMail(tx, svc, u!, ip, now);
         return u!;
       },
       { retries: svc.metrics.txRetries },
     );
-    if (mail) svc.outbox.wake();
+    if (mail?.ok) svc.outbox.wake();
     return toUser(row, [DEFAULT_USER_ROLE]);
   } catch (err) {
-    if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
-    throw err;
+    if (!isUniqueViolation(err)) throw err;
+    if (mail) await uncountMail(svc, mail.counted);
+    if (svc.config.emailVerification !== 'required') problem('email_taken', 'That email is already registered');
+    svc.background.run('account-exists notice', () => sendAccountExistsNotice(svc, input.email, ip));
+    // What a new account would have been: nothing tells it apart, and nothing of it is stored.
+    const unstored = {
+      id: randomUUID(),
+      email: input.email,
+      name: input.name,
+      passwordHash,
+      emailVerifiedAt: null,
+      totpEnabledAt: null,
+      passkeyCount: 0,
+      createdAt: now,
+      updatedAt: now,
+    } as UserRow;
+    return toUser(unstored, [DEFAULT_USER_ROLE]);
   }
 }
 

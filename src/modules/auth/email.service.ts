@@ -5,12 +5,13 @@
 // of the change that causes it; forgot-password and resend do all their work
 // after the response, so neither the answer nor its timing tells whether the
 // account exists.
-import { and, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { emailTokens, sessions, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
 import { enqueueMail } from '../../adapters/mail/outbox.js';
 import {
+  accountExistsMessage,
   emailChangedMessage,
   mailContextOf,
   resetPasswordMessage,
@@ -19,6 +20,7 @@ import {
   type MailKind,
   securityNoticeMessage,
 } from '../../adapters/mail/templates.js';
+import { limitKeyOf } from '../../lib/ip.js';
 import { problem } from '../../lib/problem.js';
 import { clearAccountLockout, passwordAttempts } from '../../security/password-attempts.js';
 import { hashPassword } from '../../security/passwords.js';
@@ -43,17 +45,72 @@ export function mailContext(svc: AppServices, ip: string, now: Date): MailContex
 
 const linkFor = (template: string, token: string) => template.replaceAll('{token}', encodeURIComponent(token));
 
+const MAIL_WINDOW_MS = 3600_000;
+/** All clients together may mail one address this many times MAIL_PER_ADDRESS_PER_HOUR an hour (mail-bombing from many addresses). */
+export const SHARED_MAIL_FACTOR = 10;
+/** An address the account signed in from this recently is its owner's: exempt from the shared ceiling. */
+const OWNER_ADDRESS_MS = 90 * 86_400_000;
+
+/** Who asks for a mail to an address: the requesting client's address. */
+export type MailRequester = { ip: string };
+
+/** Whether the account holding this address signed in from the requester's address (its /64 for IPv6) lately. */
+async function ownerAsks(svc: AppServices, email: string, ip: string): Promise<boolean> {
+  const since = new Date(svc.clock() - OWNER_ADDRESS_MS);
+  const rows = await svc.database.db
+    .select({ ip: sessions.ip })
+    .from(sessions)
+    .innerJoin(users, eq(users.id, sessions.userId))
+    .where(and(eq(users.email, email), gt(sessions.createdAt, since)))
+    .orderBy(desc(sessions.createdAt))
+    .limit(50);
+  const key = limitKeyOf(ip);
+  return rows.some((r) => limitKeyOf(r.ip) === key);
+}
+
 /**
- * Count one mail of this kind to this address; false past MAIL_PER_ADDRESS_PER_HOUR
- * (the mail is then not sent, and nothing says so to the requester).
+ * Count one mail of this kind to this address, asked for by this client:
+ * false past MAIL_PER_ADDRESS_PER_HOUR for this client (per address, IPv6 per
+ * /64), or past SHARED_MAIL_FACTOR times that for all clients together unless
+ * the client is the owner's (an address the account signed in from). So
+ * strangers cannot spend what the owner needs, and no client mails an address
+ * more than the limit an hour. When false the mail is not sent and nothing
+ * says so to the requester; the log says so once per window. `counted` lists
+ * the counters hit, to give back when no mail follows after all (a failed
+ * registration counts no mail).
  */
-export async function mayMail(svc: AppServices, kind: MailKind, email: string): Promise<boolean> {
-  const w = await svc.store.hit(storeKeys.mailAddress(kind, email), 3600_000);
-  if (w.count > svc.config.mail.perAddressPerHour) {
-    svc.logger.info({ kind }, 'mail not sent: per-address limit reached');
-    return false;
+export async function countMail(
+  svc: AppServices,
+  kind: MailKind,
+  email: string,
+  by: MailRequester,
+): Promise<{ ok: boolean; counted: string[] }> {
+  const limit = svc.config.mail.perAddressPerHour;
+  const clientKey = storeKeys.mailClient(kind, email, by.ip);
+  const mine = await svc.store.hit(clientKey, MAIL_WINDOW_MS);
+  if (mine.count > limit) {
+    if (mine.count === limit + 1) svc.logger.info({ kind }, 'mail not sent: per-address limit reached for this client');
+    return { ok: false, counted: [clientKey] };
   }
-  return true;
+  const sharedKey = storeKeys.mailAddress(kind, email);
+  const all = await svc.store.hit(sharedKey, MAIL_WINDOW_MS);
+  const ceiling = limit * SHARED_MAIL_FACTOR;
+  if (all.count > ceiling) {
+    if (all.count === ceiling + 1)
+      svc.logger.warn({ kind }, 'per-address mail ceiling reached: only addresses the account signed in from are mailed');
+    if (!(await ownerAsks(svc, email, by.ip))) return { ok: false, counted: [clientKey, sharedKey] };
+  }
+  return { ok: true, counted: [clientKey, sharedKey] };
+}
+
+/** countMail, for a mail that is sent whenever it is allowed. */
+export async function mayMail(svc: AppServices, kind: MailKind, email: string, by: MailRequester): Promise<boolean> {
+  return (await countMail(svc, kind, email, by)).ok;
+}
+
+/** Give back what countMail counted: no mail followed after all. */
+export async function uncountMail(svc: AppServices, counted: string[]): Promise<void> {
+  await Promise.all(counted.map((key) => svc.store.release(key)));
 }
 
 /** A new token of this kind for the user, replacing older ones (and dropping expired ones). */
@@ -108,6 +165,24 @@ export async function queueSecurityNotice(tx: Tx, svc: AppServices, to: string, 
   await enqueueMail(tx, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
 }
 
+/**
+ * After a registration with an address that already has an account (with
+ * EMAIL_VERIFICATION=required, where the answer does not say so): its owner
+ * is told, with a link to the forgot-password page (nothing secret), within
+ * the per-address mail limits.
+ */
+export async function sendAccountExistsNotice(svc: AppServices, email: string, ip: string): Promise<void> {
+  if (!(await mayMail(svc, 'account_exists', email, { ip }))) return;
+  const now = new Date(svc.clock());
+  const message = accountExistsMessage(email, `${svc.config.publicUrl}/forgot-password`, mailContext(svc, ip, now));
+  await withTx(
+    svc.database.db,
+    (tx) => enqueueMail(tx, { ...message, kind: 'account_exists', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now),
+    { retries: svc.metrics.txRetries },
+  );
+  svc.outbox.wake();
+}
+
 /** Spend a token of this kind: the row it was, or a 400 (unknown, spent, expired). */
 async function spendToken(tx: Tx, kind: TokenKind, token: string, now: Date) {
   const [row] = await tx
@@ -144,7 +219,7 @@ export async function verifyEmail(svc: AppServices, token: string): Promise<User
 /** POST /auth/verify-email/resend, after the response: a new link if the account exists and is unverified. */
 export async function resendVerification(svc: AppServices, email: string, ip: string): Promise<void> {
   if (svc.config.emailVerification === 'off') return;
-  if (!(await mayMail(svc, 'verify_email', email))) return;
+  if (!(await mayMail(svc, 'verify_email', email, { ip }))) return;
   const now = new Date(svc.clock());
   const queued = await withTx(
     svc.database.db,
@@ -164,7 +239,7 @@ export async function resendVerification(svc: AppServices, email: string, ip: st
 
 /** POST /auth/password/forgot, after the response: a reset link if the account exists. */
 export async function requestPasswordReset(svc: AppServices, email: string, ip: string): Promise<void> {
-  if (!(await mayMail(svc, 'reset_password', email))) return;
+  if (!(await mayMail(svc, 'reset_password', email, { ip }))) return;
   const now = new Date(svc.clock());
   const queued = await withTx(
     svc.database.db,

@@ -204,7 +204,8 @@ export async function updateMe(
   const now = new Date(svc.clock());
   // A new address is unverified until its link is used; the old one is told.
   const newEmail = input.email !== undefined && input.email !== row.email ? input.email : undefined;
-  const verify = newEmail !== undefined && svc.config.emailVerification !== 'off' && (await mayMail(svc, 'verify_email', newEmail));
+  const verify =
+    newEmail !== undefined && svc.config.emailVerification !== 'off' && (await mayMail(svc, 'verify_email', newEmail, { ip: caller.ip }));
   let ended: string[] = [];
   let passkeysRemoved = false;
   let updated: UserRow;
