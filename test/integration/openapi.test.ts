@@ -112,6 +112,16 @@ describe('OpenAPI document', () => {
     expect(doc.paths['/users/me'].put.responses['401']?.description ?? '').not.toContain('invalid_credentials');
   });
 
+  it('describes every tag an operation uses, and no other', () => {
+    const used = new Set<string>();
+    for (const ops of Object.values(doc.paths) as Record<string, { tags?: string[] }>[]) {
+      for (const op of Object.values(ops)) for (const t of op.tags ?? []) used.add(t);
+    }
+    const listed = (doc.tags as { name: string; description?: string }[]).map((t) => t.name);
+    expect(listed.sort()).toEqual([...used].sort());
+    expect((doc.tags as { description?: string }[]).filter((t) => !t.description)).toEqual([]);
+  });
+
   it('is a valid OpenAPI 3.1 document', async () => {
     const validator = new Validator();
     const result = await validator.validate(doc);

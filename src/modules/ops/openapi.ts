@@ -44,10 +44,15 @@ export function openApiDocument(app: () => Hono<any, any, any>, version: string)
         tags: [
           { name: 'auth', description: 'Register, sign in, rotate tokens, sign out' },
           { name: 'users', description: 'Profiles and role assignment' },
+          { name: 'sessions', description: "A user's sessions (refresh-token chains): list and end them" },
+          { name: 'mfa', description: 'TOTP, recovery codes and the MFA step of a sign-in' },
+          { name: 'passkeys', description: 'Passkeys (WebAuthn): add, list, remove, and sign in with them' },
           { name: 'roles', description: 'Roles and the permission catalogue' },
           { name: 'posts', description: 'Posts with ownership rules' },
           { name: 'admin', description: 'Audit log and statistics' },
+          { name: 'setup', description: 'First run: create the first admin with the setup token' },
           { name: 'ops', description: 'Health, readiness, metrics and this document' },
+          { name: 'pages', description: 'The hosted web pages and their assets (HTML, not JSON)' },
         ],
         components: {
           securitySchemes: {
