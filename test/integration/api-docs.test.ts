@@ -1,6 +1,7 @@
-// docs/api.md keeps up with the code: every operation of the OpenAPI document,
-// every error code, permission and configuration variable is on the page, and
-// the docs link only to files inside the repository.
+// The docs keep up with the code: every operation of the OpenAPI document,
+// every error code and permission is in docs/api.md, every configuration
+// variable has its row in docs/configuration.md, and the docs link only to
+// files (and headings) inside the repository.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -9,13 +10,45 @@ import { ALL_PERMISSIONS } from '../../src/security/permissions.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const DOC = 'docs/api.md';
-const DOCS = ['docs/api.md', 'docs/architecture.md'];
+const CONFIGURATION = 'docs/configuration.md';
+const DOCS = [
+  'README.md',
+  'CONTRIBUTING.md',
+  'SECURITY.md',
+  'docs/api.md',
+  'docs/architecture.md',
+  'docs/configuration.md',
+  'docs/consistency.md',
+  'docs/deployment.md',
+  'test/bench/README.md',
+];
 
 /** The names src/config.ts reads: the keys of its envSchema (as test/unit/env-example.test.ts finds them). */
 function configVariables(): string[] {
   const source = readFileSync('src/config.ts', 'utf8');
   const schemaBlock = source.slice(source.indexOf('const envSchema'), source.indexOf('export type Config'));
   return [...new Set([...schemaBlock.matchAll(/^\s+([A-Z_0-9]+):/gm)].map((m) => m[1]!))];
+}
+
+/** The anchors GitHub gives a Markdown file's headings (fenced code skipped; a repeated heading gets -1, -2…). */
+function anchorsOf(markdown: string): Set<string> {
+  const seen = new Map<string, number>();
+  const anchors = new Set<string>();
+  let fenced = false;
+  for (const line of markdown.split('\n')) {
+    if (line.startsWith('```')) fenced = !fenced;
+    const heading = fenced ? null : line.match(/^#{1,6}\s+(.*)$/);
+    if (!heading) continue;
+    const slug = heading[1]!
+      .trim()
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/\s/g, '-');
+    const n = seen.get(slug) ?? 0;
+    seen.set(slug, n + 1);
+    anchors.add(n === 0 ? slug : `${slug}-${n}`);
+  }
+  return anchors;
 }
 
 /** Written as `code`, not merely as a substring of some other word. */
@@ -57,23 +90,36 @@ describe('docs/api.md', () => {
     expect(ALL_PERMISSIONS.filter((p) => !text.includes(quoted(p)))).toEqual([]);
   });
 
-  it('names every environment variable that src/config.ts reads', () => {
+  it('has one configuration table, in docs/configuration.md, with a row for every variable src/config.ts reads', () => {
     const read = configVariables();
     expect(read.length).toBeGreaterThan(30);
-    expect(read.filter((v) => !text.includes(quoted(v)))).toEqual([]);
+    const rows = new Set([...readFileSync(CONFIGURATION, 'utf8').matchAll(/^\| `([A-Z_0-9]+)` \|/gm)].map((m) => m[1]!));
+    expect(
+      read.filter((v) => !rows.has(v)),
+      `${CONFIGURATION} lacks rows for these`,
+    ).toEqual([]);
+    // The README and the API reference point to it instead of keeping tables of their own.
+    for (const file of ['README.md', DOC]) expect(readFileSync(file, 'utf8')).not.toMatch(/^\| `[A-Z_0-9]+` \|/m);
   });
 
-  it('links only to files inside the repository, and names only files that exist', () => {
+  it('links only to files and headings inside the repository, and names only files that exist', () => {
     const root = process.cwd();
     const broken: string[] = [];
     for (const file of DOCS) {
       const body = readFileSync(file, 'utf8');
-      const links = [...body.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!).filter((t) => !/^(https?:|mailto:|#)/i.test(t));
-      // Repository paths written as code, e.g. `src/db/tx.ts` (patterns such as `src/modules/*/` are skipped).
-      const named = [...body.matchAll(/`((?:src|test|docs|drizzle|certs)\/[^`\s]*)`/g)].map((m) => m[1]!).filter((t) => !/[*{}<>]/.test(t));
+      const links = [...body.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1]!).filter((t) => !/^(https?:|mailto:)/i.test(t));
+      // Repository paths written as code, e.g. `src/db/tx.ts` (patterns such as `src/modules/*/` are skipped,
+      // and so is `certs/out`, which `npm run certs` makes and git ignores).
+      const named = [...body.matchAll(/`((?:src|test|docs|drizzle|certs)\/[^`\s]*)`/g)]
+        .map((m) => m[1]!)
+        .filter((t) => !/[*{}<>]/.test(t) && !/^certs\/out(\/|$)/.test(t));
       for (const target of links) {
-        const path = resolve(dirname(join(root, file)), target.split('#')[0]!);
+        const [targetPath, anchor] = target.split('#') as [string, string | undefined];
+        const path = resolve(dirname(join(root, file)), targetPath || file.split('/').pop()!);
         if (relative(root, path).startsWith('..') || !existsSync(path)) broken.push(`${file}: (${target})`);
+        else if (anchor !== undefined && path.endsWith('.md') && !anchorsOf(readFileSync(path, 'utf8')).has(anchor)) {
+          broken.push(`${file}: (${target}) names no heading`);
+        }
       }
       for (const target of named) if (!existsSync(join(root, target))) broken.push(`${file}: \`${target}\``);
     }
