@@ -3,7 +3,7 @@
 // user out and demotes a moderator (the database is the source of truth); B
 // hears of both through the event outbox (B's relay publishes what A could
 // not), and nothing is lost when A comes back.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prepareDatabase } from '../../src/app.js';
 import type { RedisStore } from '../../src/store/redis.js';
 import { createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
@@ -21,6 +21,16 @@ describe('partition: instance A cut off from Redis', () => {
   let storeA: RedisStore;
   let storeB: RedisStore;
   let dispose: () => Promise<void>;
+  let isCut = false;
+  const cut = async () => {
+    await proxy.cut();
+    isCut = true;
+  };
+  const restore = async () => {
+    await proxy.open();
+    isCut = false;
+    expect(await within(10_000, async () => (await callA('GET', '/readyz')).status === 200)).toBe(true);
+  };
 
   beforeAll(async () => {
     const db = await openDatabase('postgres');
@@ -37,6 +47,9 @@ describe('partition: instance A cut off from Redis', () => {
     await prepareDatabase(b.deps);
     callA = client(a);
     callB = client(b);
+  });
+  afterEach(async () => {
+    if (isCut) await restore();
   });
   afterAll(async () => {
     await Promise.all([a?.stop(), b?.stop()]);
@@ -55,7 +68,7 @@ describe('partition: instance A cut off from Redis', () => {
       expect((await callB('GET', `/users/${moderator.userId}`, { token: moderator.accessToken })).status).toBe(200);
     }
 
-    await proxy.cut();
+    await cut();
     expect((await callA('POST', '/auth/logout', { body: { refreshToken: user.refreshToken } })).status).toBe(204);
     const demoted = await callA('PUT', `/users/${moderator.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } });
     expect(demoted.status).toBe(200);
@@ -70,8 +83,7 @@ describe('partition: instance A cut off from Redis', () => {
     expect(await within(2_000, refused)).toBe(true);
 
     // A comes back: healthy, and both changes hold on both instances.
-    await proxy.open();
-    expect(await within(10_000, async () => (await callA('GET', '/readyz')).status === 200)).toBe(true);
+    await restore();
     for (const call of [callA, callB]) {
       for (let i = 0; i < 3; i++) {
         expect((await call('GET', '/users/me', { token: user.accessToken })).status).toBe(401);
@@ -79,6 +91,35 @@ describe('partition: instance A cut off from Redis', () => {
         expect((await call('GET', '/users/me', { token: moderator.accessToken })).body.roles).toEqual(['user']);
         expect((await call('GET', '/users/me', { token: admin.accessToken })).status).toBe(200);
       }
+    }
+  });
+
+  it('B refuses, within 2 s, the members of a role deleted on A and a user deleted on A while A is cut off', async () => {
+    const admin = await loginAdmin(callA);
+    const role = `reader-${Math.random().toString(36).slice(2, 8)}`;
+    expect((await callA('POST', '/roles', { token: admin.accessToken, body: { name: role, permissions: ['users:read'] } })).status).toBe(
+      201,
+    );
+    const member = await userWithRoles(callA, admin, ['user', role]);
+    const leaving = await registerAndLogin(callA);
+    for (let i = 0; i < 3; i++) {
+      expect((await callB('GET', `/users/${member.userId}`, { token: member.accessToken })).status).toBe(200);
+      expect((await callB('GET', '/users/me', { token: leaving.accessToken })).status).toBe(200);
+    }
+
+    await cut();
+    expect((await callA('DELETE', `/roles/${role}`, { token: admin.accessToken })).status).toBe(204);
+    expect((await callA('DELETE', `/users/${leaving.userId}`, { token: admin.accessToken })).status).toBe(204);
+    const refused = async () =>
+      (await callB('GET', `/users/${member.userId}`, { token: member.accessToken })).status === 403 &&
+      (await callB('GET', '/users/me', { token: leaving.accessToken })).status === 401;
+    expect(await within(2_000, refused)).toBe(true);
+
+    await restore();
+    for (const call of [callA, callB]) {
+      expect((await call('GET', `/users/${member.userId}`, { token: member.accessToken })).status).toBe(403);
+      expect((await call('GET', '/users/me', { token: leaving.accessToken })).status).toBe(401);
+      expect((await call('GET', '/users/me', { token: member.accessToken })).body.roles).toEqual(['user']);
     }
   });
 });
