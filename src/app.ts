@@ -39,6 +39,7 @@ import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/access-tokens.js';
 import { storeKeys } from './store/store.js';
 import { OutboxSender, type OutboxOptions } from './adapters/mail/outbox.js';
+import { EventOutbox, type EventRelayOptions } from './events/outbox.js';
 import { BackgroundTasks } from './lib/background.js';
 import { resealTotpSecrets } from './modules/mfa/mfa.reseal.js';
 
@@ -48,6 +49,8 @@ export type AppOptions = {
   audit?: { flushMs?: number; batchSize?: number; maxBuffer?: number };
   /** The outbox sender's timing; `send: false` leaves mail in the outbox (another instance sends it). */
   mail?: OutboxOptions & { send?: boolean };
+  /** The event relay's timing; `relay: false` leaves unrelayed events to the other instances. */
+  events?: EventRelayOptions & { relay?: boolean };
 };
 
 function createServices(deps: Deps, opts: AppOptions): AppServices {
@@ -57,11 +60,13 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
   // Made now, so that the first unknown-email login costs what the others do.
   const dummy = makeDummyHash(deps.config.argon2);
   dummy.catch(() => {}); // awaited where used; a failure surfaces there
+  const roleCache = new RoleCache(deps.database.db, deps.clock);
+  const sessionOptions = { accessTtlSeconds: deps.config.jwt.accessTtlSeconds };
   return {
     ...deps,
     audit: new AuditWriter(deps.database.db, deps.logger, metrics, { ...opts.audit, enabled: deps.config.audit.enabled }),
     stats: new StatsCounters(deps.database.db, deps.logger, metrics.txRetries, { clock: deps.clock }),
-    roleCache: new RoleCache(deps.database.db, deps.clock),
+    roleCache,
     verifyToken: createTokenVerifier(deps.keyRing, {
       issuer: deps.config.jwt.issuer,
       audience: deps.config.jwt.audience,
@@ -69,7 +74,11 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
       maxLifetimeSeconds: deps.config.jwt.accessTtlSeconds,
     }),
     dummyHash: dummy,
-    sessionOptions: { accessTtlSeconds: deps.config.jwt.accessTtlSeconds },
+    sessionOptions,
+    events: new EventOutbox(
+      { db: deps.database.db, store: deps.store, session: sessionOptions, roleCache, retries: metrics.txRetries, logger: deps.logger },
+      opts.events,
+    ),
     outbox: new OutboxSender(
       deps.database.db,
       deps.mailer,
@@ -213,6 +222,7 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
   const inFlight = { count: 0 };
   const app = buildApp(services, opts, inFlight);
   if (opts.mail?.send !== false) services.outbox.start();
+  if (opts.events?.relay !== false) services.events.start();
   services.background.run('reseal TOTP secrets', async () => void (await resealTotpSecrets(services)));
   return {
     app,
@@ -223,7 +233,7 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
       while (inFlight.count > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       // Mail requests answered already still write their outbox rows; then the sender stops.
       await services.background.idle();
-      await Promise.all([services.audit.stop(), services.stats.stop(), services.outbox.stop()]);
+      await Promise.all([services.audit.stop(), services.stats.stop(), services.outbox.stop(), services.events.stop()]);
     },
   };
 }

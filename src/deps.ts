@@ -5,6 +5,7 @@ import type { Metrics } from './lib/metrics.js';
 import type { StatsCounters } from './audit/stats.js';
 import type { Mailer } from './adapters/mail/mailer.js';
 import type { OutboxSender } from './adapters/mail/outbox.js';
+import type { EventOutbox } from './events/outbox.js';
 import type { BackgroundTasks } from './lib/background.js';
 import type { Config } from './config.js';
 import type { Database } from './db/connect.js';
@@ -42,6 +43,8 @@ export type AppServices = Deps & {
   /** Verified against for unknown emails, so they cost what a wrong password costs. */
   dummyHash: Promise<string>;
   sessionOptions: SessionStateOptions;
+  /** Domain events written in a state change's transaction (`events.tx`), published after its commit, relayed if that failed. */
+  events: EventOutbox;
   /** Sends what the outbox holds; woken after a commit that enqueued mail. */
   outbox: OutboxSender;
   /** Work done after the response (enumeration-safe mail requests). */

@@ -175,6 +175,27 @@ export const mailOutbox = pgTable(
   (t) => [index('mail_outbox_due_idx').on(t.sentAt, t.failedAt, t.nextAttemptAt)],
 );
 
+/**
+ * Domain events (src/events), written in the transaction of the change that
+ * causes them. The writer publishes them right after its commit; a relay on
+ * every instance publishes those still unrelayed (the writer could not reach
+ * the store), claiming them with a lease. Times are the database's own.
+ */
+export const eventOutbox = pgTable(
+  'event_outbox',
+  {
+    id: uuid('id').primaryKey(),
+    type: text('type').notNull(),
+    /** The event as JSON. */
+    payload: text('payload').notNull(),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    claimedUntil: ts('claimed_until'),
+    relayedAt: ts('relayed_at'),
+  },
+  // Serves the relay's claim (relayed_at IS NULL, oldest first) and the prune (relayed_at < …).
+  (t) => [index('event_outbox_relay_idx').on(t.relayedAt, t.createdAt)],
+);
+
 export const refreshTokens = pgTable(
   'refresh_tokens',
   {

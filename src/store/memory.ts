@@ -6,6 +6,7 @@ type Entry = { value: string; expiresAt: number | null };
 
 export class MemoryStore implements Store {
   readonly kind = 'memory' as const;
+  readonly failedWrites = 0;
   private readonly map = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
 

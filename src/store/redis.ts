@@ -125,6 +125,7 @@ export class RedisStore implements Store {
   private readonly local = new MemoryStore();
   private readonly prefix: string;
   private droppedWrites = false;
+  failedWrites = 0;
   private healing: Promise<boolean> | undefined;
   private closed = false;
   private readonly cache: NearCache | undefined;
@@ -366,6 +367,7 @@ export class RedisStore implements Store {
     try {
       return await fn();
     } catch (err) {
+      this.failedWrites++;
       this.droppedWrites = true;
       this.cache?.clear();
       this.degraded(op, err);

@@ -21,6 +21,12 @@ export type Reservation = { ok: boolean; counts: WindowCount[] };
 
 export interface Store {
   readonly kind: 'redis' | 'memory';
+  /**
+   * Writes this store could not make since it opened (Redis unreachable: they
+   * are dropped, not thrown). Whoever must know its writes landed (the event
+   * outbox) compares it before and after writing.
+   */
+  readonly failedWrites: number;
   /** Several reads and one counter increment in one round trip (one script call on Redis). */
   batch(req: BatchRequest): Promise<BatchResult>;
   get(key: string): Promise<string | null>;

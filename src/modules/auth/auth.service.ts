@@ -13,7 +13,7 @@ import { problem } from '../../lib/problem.js';
 import { BASE_ROLE, DEFAULT_USER_ROLE, can } from '../../security/permissions.js';
 import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
 import { hashPassword, needsRehash, verifyPassword } from '../../security/passwords.js';
-import { cacheUserRoles, publishRevokedSessions, publishSessionAlive } from '../../security/session-state.js';
+import { cacheUserRoles, publishSessionAlive } from '../../security/session-state.js';
 import { signAccessToken } from '../../security/access-tokens.js';
 import { hashRefreshToken, newRefreshToken } from '../../security/opaque-tokens.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
@@ -241,46 +241,42 @@ export async function refresh(svc: AppServices, token: string): Promise<TokenPai
   const next = newRefreshToken();
   const now = new Date(svc.clock());
   const permissionsOf = await svc.roleCache.snapshot(await svc.store.get(storeKeys.rolesVersion));
-  const outcome = await withTx<RefreshOutcome>(
-    svc.database.db,
-    async (tx) => {
-      const [spent] = await tx
-        .update(refreshTokens)
-        .set({ spentAt: now })
-        .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.spentAt), gt(refreshTokens.expiresAt, now)))
-        .returning({ sessionId: refreshTokens.sessionId });
-      if (!spent) {
-        const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hash));
-        if (!row || row.spentAt === null) return { kind: 'invalid' };
-        await tx
-          .update(sessions)
-          .set({ revokedAt: now, revokedReason: 'refresh_token_reused' })
-          .where(and(eq(sessions.id, row.sessionId), isNull(sessions.revokedAt)));
-        return { kind: 'reused', sessionId: row.sessionId };
-      }
-      const [session] = await tx.select().from(sessions).where(eq(sessions.id, spent.sessionId));
-      if (!session || session.revokedAt !== null || session.expiresAt <= now) return { kind: 'invalid' };
-      const roleNames = (await rolesOf(tx, [session.userId])).get(session.userId) ?? [];
-      // Judged on the token's user; throwing rolls the spend back.
-      if (!can(permissionsOf([BASE_ROLE, ...roleNames]), 'auth:refresh')) {
-        problem('forbidden', 'Missing permission auth:refresh', { audit: 'permission_denied: auth:refresh' });
-      }
-      await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(next), sessionId: session.id, expiresAt: session.expiresAt });
-      await tx.update(sessions).set({ lastRefreshedAt: now }).where(eq(sessions.id, session.id));
-      return {
-        kind: 'ok',
-        userId: session.userId,
-        sessionId: session.id,
-        roles: roleNames,
-        expiresAt: session.expiresAt,
-        amr: session.amr.split(','),
-      };
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const outcome = await svc.events.tx<RefreshOutcome>(async (tx, emit) => {
+    const [spent] = await tx
+      .update(refreshTokens)
+      .set({ spentAt: now })
+      .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.spentAt), gt(refreshTokens.expiresAt, now)))
+      .returning({ sessionId: refreshTokens.sessionId });
+    if (!spent) {
+      const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hash));
+      if (!row || row.spentAt === null) return { kind: 'invalid' };
+      await tx
+        .update(sessions)
+        .set({ revokedAt: now, revokedReason: 'refresh_token_reused' })
+        .where(and(eq(sessions.id, row.sessionId), isNull(sessions.revokedAt)));
+      await emit({ type: 'session.revoked', sessionIds: [row.sessionId] });
+      return { kind: 'reused', sessionId: row.sessionId };
+    }
+    const [session] = await tx.select().from(sessions).where(eq(sessions.id, spent.sessionId));
+    if (!session || session.revokedAt !== null || session.expiresAt <= now) return { kind: 'invalid' };
+    const roleNames = (await rolesOf(tx, [session.userId])).get(session.userId) ?? [];
+    // Judged on the token's user; throwing rolls the spend back.
+    if (!can(permissionsOf([BASE_ROLE, ...roleNames]), 'auth:refresh')) {
+      problem('forbidden', 'Missing permission auth:refresh', { audit: 'permission_denied: auth:refresh' });
+    }
+    await tx.insert(refreshTokens).values({ tokenHash: hashRefreshToken(next), sessionId: session.id, expiresAt: session.expiresAt });
+    await tx.update(sessions).set({ lastRefreshedAt: now }).where(eq(sessions.id, session.id));
+    return {
+      kind: 'ok',
+      userId: session.userId,
+      sessionId: session.id,
+      roles: roleNames,
+      expiresAt: session.expiresAt,
+      amr: session.amr.split(','),
+    };
+  });
   if (outcome.kind === 'invalid') problem('invalid_refresh_token', 'The refresh token is unknown or expired');
   if (outcome.kind === 'reused') {
-    await publishRevokedSessions(svc.store, svc.sessionOptions, [outcome.sessionId]);
     svc.stats.add('auth.refreshReused');
     problem('refresh_token_reused', 'This refresh token was already used: the session is revoked', {
       audit: 'refresh_token_reused',
@@ -298,14 +294,12 @@ export async function logout(svc: AppServices, token: string): Promise<void> {
     .from(refreshTokens)
     .where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
   if (!row) return;
-  await withTx(
-    db,
-    (tx) =>
-      tx
-        .update(sessions)
-        .set({ revokedAt: new Date(svc.clock()), revokedReason: 'logout' })
-        .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`)),
-    { retries: svc.metrics.txRetries },
-  );
-  await publishRevokedSessions(svc.store, svc.sessionOptions, [row.sessionId]);
+  await svc.events.tx(async (tx, emit) => {
+    await tx
+      .update(sessions)
+      .set({ revokedAt: new Date(svc.clock()), revokedReason: 'logout' })
+      .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`));
+    // Also when it had ended already: logging out again publishes its end again.
+    await emit({ type: 'session.revoked', sessionIds: [row.sessionId] });
+  });
 }

@@ -25,7 +25,6 @@ import { problem } from '../../lib/problem.js';
 import { clearAccountLockout, passwordAttempts } from '../../security/password-attempts.js';
 import { hashPassword } from '../../security/passwords.js';
 import { hashOpaqueToken, newOpaqueToken } from '../../security/opaque-tokens.js';
-import { publishRevokedSessions } from '../../security/session-state.js';
 import { storeKeys } from '../../store/store.js';
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
@@ -282,37 +281,30 @@ export async function resetPassword(
   const [holder] = await db.select().from(users).where(eq(users.id, known.userId));
   if (holder) await assertCode(svc, holder, input.code, ip);
   const passwordHash = await hashPassword(input.password, svc.config.argon2);
-  const { user, ended } = await withTx(
-    db,
-    async (tx) => {
-      const t = await spendToken(tx, 'reset_password', input.token, now);
-      const [u] = await tx
-        .update(users)
-        .set({
-          passwordHash,
-          emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, ${now.toISOString()}::timestamptz)`,
-          updatedAt: now,
-        })
-        .where(and(eq(users.id, t.userId), eq(users.email, t.email)))
-        .returning();
-      if (!u) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
-      const rows = await tx
-        .update(sessions)
-        .set({ revokedAt: now, revokedReason: 'password_reset' })
-        .where(and(eq(sessions.userId, u.id), isNull(sessions.revokedAt)))
-        .returning({ id: sessions.id });
-      if (!input.removePasskeys) return { user: u, ended: rows.map((r) => r.id) };
-      const { user, removed } = await removeEveryPasskey(tx, u.id, now);
-      if (removed > 0) await queueSecurityNotice(tx, svc, u.email, 'the password was reset and every passkey was removed', ip, now);
-      return { user, ended: rows.map((r) => r.id) };
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const { user } = await svc.events.tx(async (tx, emit) => {
+    const t = await spendToken(tx, 'reset_password', input.token, now);
+    const [u] = await tx
+      .update(users)
+      .set({
+        passwordHash,
+        emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, ${now.toISOString()}::timestamptz)`,
+        updatedAt: now,
+      })
+      .where(and(eq(users.id, t.userId), eq(users.email, t.email)))
+      .returning();
+    if (!u) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
+    const rows = await tx
+      .update(sessions)
+      .set({ revokedAt: now, revokedReason: 'password_reset' })
+      .where(and(eq(sessions.userId, u.id), isNull(sessions.revokedAt)))
+      .returning({ id: sessions.id });
+    if (rows.length) await emit({ type: 'session.revoked', sessionIds: rows.map((r) => r.id) });
+    if (!input.removePasskeys) return { user: u };
+    const { user, removed } = await removeEveryPasskey(tx, u.id, now);
+    if (removed > 0) await queueSecurityNotice(tx, svc, u.email, 'the password was reset and every passkey was removed', ip, now);
+    return { user };
+  });
   if (input.removePasskeys) svc.outbox.wake();
-  await Promise.all([
-    ended.length ? publishRevokedSessions(svc.store, svc.sessionOptions, ended) : Promise.resolve(),
-    publishUserProfile(svc.store, profileOf(user)),
-    clearAccountLockout(passwordAttempts(svc), user.email),
-  ]);
+  await Promise.all([publishUserProfile(svc.store, profileOf(user)), clearAccountLockout(passwordAttempts(svc), user.email)]);
   return { userId: user.id };
 }

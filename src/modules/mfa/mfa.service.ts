@@ -9,7 +9,6 @@ import { passwordAttempts, verifyWithinLimits } from '../../security/password-at
 import { SUPER_ROLE, type Grantor } from '../../security/permissions.js';
 import { mayActOnCheck } from '../../security/delegation.js';
 import { newRecoveryCodes } from '../../security/recovery-codes.js';
-import { publishRevokedSessions } from '../../security/session-state.js';
 import { matchTotp, newTotpSecret, totpUri } from '../../security/totp.js';
 import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
 import type { TokenPair } from '../auth/auth.schemas.js';
@@ -114,46 +113,40 @@ export async function confirmTotp(
   }
   const spent = step;
   const now = new Date(svc.clock());
-  const { codes, user, ended } = await withTx(
-    db,
-    async (tx) => {
-      // The secret confirmed is the one the code was checked against, and its step is spent.
-      const done = await tx
-        .update(totpFactors)
-        // A secret sealed under a previous key is sealed again under the current one.
-        .set({ confirmedAt: now, lastUsedStep: spent, ...(opened.stale ? { secretSealed: svc.secrets.seal(opened.plain, userId) } : {}) })
-        .where(and(eq(totpFactors.userId, userId), isNull(totpFactors.confirmedAt), eq(totpFactors.secretSealed, factor.secretSealed)))
-        .returning({ userId: totpFactors.userId });
-      if (done.length === 0) problem('invalid_mfa_code', 'The enrolment changed meanwhile: start again', { status: 400 });
-      const [u] = await tx.update(users).set({ totpEnabledAt: now, updatedAt: now }).where(eq(users.id, userId)).returning();
-      await queueSecurityNotice(
-        tx,
-        svc,
-        u!.email,
-        'an authenticator app (TOTP) was turned on as a second sign-in step, with new recovery codes',
-        caller.ip,
-        now,
-      );
-      let ended: string[] = [];
-      if (given.endOtherSessions === true) {
-        // The sessions signed in before, with the password alone; the caller's own stays.
-        const others = caller.sessionId === null ? undefined : ne(sessions.id, caller.sessionId);
-        const rows = await tx
-          .update(sessions)
-          .set({ revokedAt: now, revokedReason: 'ended_by_user' })
-          .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), others))
-          .returning({ id: sessions.id });
-        ended = rows.map((r) => r.id);
-      }
-      return { codes: await replaceRecoveryCodes(tx, userId, now), user: u!, ended };
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const { codes, user } = await svc.events.tx(async (tx, emit) => {
+    // The secret confirmed is the one the code was checked against, and its step is spent.
+    const done = await tx
+      .update(totpFactors)
+      // A secret sealed under a previous key is sealed again under the current one.
+      .set({ confirmedAt: now, lastUsedStep: spent, ...(opened.stale ? { secretSealed: svc.secrets.seal(opened.plain, userId) } : {}) })
+      .where(and(eq(totpFactors.userId, userId), isNull(totpFactors.confirmedAt), eq(totpFactors.secretSealed, factor.secretSealed)))
+      .returning({ userId: totpFactors.userId });
+    if (done.length === 0) problem('invalid_mfa_code', 'The enrolment changed meanwhile: start again', { status: 400 });
+    const [u] = await tx.update(users).set({ totpEnabledAt: now, updatedAt: now }).where(eq(users.id, userId)).returning();
+    await queueSecurityNotice(
+      tx,
+      svc,
+      u!.email,
+      'an authenticator app (TOTP) was turned on as a second sign-in step, with new recovery codes',
+      caller.ip,
+      now,
+    );
+    let ended: string[] = [];
+    if (given.endOtherSessions === true) {
+      // The sessions signed in before, with the password alone; the caller's own stays.
+      const others = caller.sessionId === null ? undefined : ne(sessions.id, caller.sessionId);
+      const rows = await tx
+        .update(sessions)
+        .set({ revokedAt: now, revokedReason: 'ended_by_user' })
+        .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), others))
+        .returning({ id: sessions.id });
+      ended = rows.map((r) => r.id);
+    }
+    if (ended.length) await emit({ type: 'session.revoked', sessionIds: ended });
+    return { codes: await replaceRecoveryCodes(tx, userId, now), user: u! };
+  });
   svc.outbox.wake();
-  await Promise.all([
-    publishUserProfile(svc.store, profileOf(user)),
-    ended.length ? publishRevokedSessions(svc.store, svc.sessionOptions, ended) : Promise.resolve(),
-  ]);
+  await publishUserProfile(svc.store, profileOf(user));
   return { recoveryCodes: codes };
 }
 
@@ -253,46 +246,40 @@ export async function verifyMfaStep(
 export async function resetMfa(svc: AppServices, grantor: Grantor, userId: string, ip: string): Promise<void> {
   const now = new Date(svc.clock());
   const mayActOn = await mayActOnCheck(svc, grantor);
-  const { user, ended } = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const [row] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId));
-      if (!row) problem('not_found', 'No such user');
-      const held = (await tx.select({ roleName: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId))).map(
-        (r) => r.roleName,
-      );
-      if (held.includes(SUPER_ROLE) && !grantor.roles.includes(SUPER_ROLE)) {
-        problem('forbidden', 'Only a holder of the admin role may reset an admin’s second factors', { audit: 'escalation_refused: admin' });
-      }
-      mayActOn(held);
-      await tx.delete(totpFactors).where(eq(totpFactors.userId, userId));
-      await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
-      await tx.delete(passkeys).where(eq(passkeys.userId, userId));
-      const [u] = await tx
-        .update(users)
-        .set({ totpEnabledAt: null, passkeyCount: 0, updatedAt: now })
-        .where(eq(users.id, userId))
-        .returning();
-      await queueSecurityNotice(
-        tx,
-        svc,
-        u!.email,
-        'an administrator removed every second factor (authenticator app, recovery codes, passkeys) and ended your sessions',
-        ip,
-        now,
-      );
-      const live = await tx
-        .update(sessions)
-        .set({ revokedAt: now, revokedReason: 'mfa_reset' })
-        .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)))
-        .returning({ id: sessions.id });
-      return { user: u!, ended: live.map((s) => s.id) };
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const { user } = await svc.events.tx(async (tx, emit) => {
+    const [row] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId));
+    if (!row) problem('not_found', 'No such user');
+    const held = (await tx.select({ roleName: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId))).map(
+      (r) => r.roleName,
+    );
+    if (held.includes(SUPER_ROLE) && !grantor.roles.includes(SUPER_ROLE)) {
+      problem('forbidden', 'Only a holder of the admin role may reset an admin’s second factors', { audit: 'escalation_refused: admin' });
+    }
+    mayActOn(held);
+    await tx.delete(totpFactors).where(eq(totpFactors.userId, userId));
+    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
+    await tx.delete(passkeys).where(eq(passkeys.userId, userId));
+    const [u] = await tx
+      .update(users)
+      .set({ totpEnabledAt: null, passkeyCount: 0, updatedAt: now })
+      .where(eq(users.id, userId))
+      .returning();
+    await queueSecurityNotice(
+      tx,
+      svc,
+      u!.email,
+      'an administrator removed every second factor (authenticator app, recovery codes, passkeys) and ended your sessions',
+      ip,
+      now,
+    );
+    const live = await tx
+      .update(sessions)
+      .set({ revokedAt: now, revokedReason: 'mfa_reset' })
+      .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+      .returning({ id: sessions.id });
+    if (live.length) await emit({ type: 'session.revoked', sessionIds: live.map((s) => s.id) });
+    return { user: u! };
+  });
   svc.outbox.wake();
-  await Promise.all([
-    publishUserProfile(svc.store, profileOf(user)),
-    ended.length ? publishRevokedSessions(svc.store, svc.sessionOptions, ended) : Promise.resolve(),
-  ]);
+  await publishUserProfile(svc.store, profileOf(user));
 }

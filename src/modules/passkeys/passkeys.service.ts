@@ -21,7 +21,6 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { passkeys, sessions, users } from '../../db/schema.js';
 import { withTx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
-import { publishRevokedSessions } from '../../security/session-state.js';
 import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf, type Ceremony } from '../../security/webauthn.js';
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
 import type { AuthenticationResponse, PasskeyView } from './passkeys.schemas.js';
@@ -128,45 +127,39 @@ export async function addPasskey(
   if (!info) problem('invalid_passkey', 'The attestation, origin or challenge does not check out', { audit: 'passkey_invalid' });
   const now = new Date(svc.clock());
   try {
-    const { row, user, ended } = await withTx(
-      svc.database.db,
-      async (tx) => {
-        const [p] = await tx
-          .insert(passkeys)
-          .values({
-            userId,
-            credentialId: info.credential.id,
-            publicKey: Buffer.from(info.credential.publicKey).toString('base64url'),
-            counter: info.credential.counter,
-            transports: (info.credential.transports ?? []).join(','),
-            name: input.name,
-            backedUp: info.credentialBackedUp,
-            createdAt: now,
-          })
-          .returning();
-        const [u] = await tx
-          .update(users)
-          .set({ passkeyCount: sql`${users.passkeyCount} + 1`, updatedAt: now })
-          .where(eq(users.id, userId))
-          .returning();
-        if (!u) problem('not_found', 'No such user');
-        await queueSecurityNotice(tx, svc, u.email, `a passkey named “${input.name}” was added`, caller.ip, now);
-        const others = input.endOtherSessions
-          ? await tx
-              .update(sessions)
-              .set({ revokedAt: now, revokedReason: 'passkey_added' })
-              .where(and(eq(sessions.userId, userId), ne(sessions.id, caller.sessionId), sql`${sessions.revokedAt} IS NULL`))
-              .returning({ id: sessions.id })
-          : [];
-        return { row: p!, user: u, ended: others.map((s) => s.id) };
-      },
-      { retries: svc.metrics.txRetries },
-    );
+    const { row, user } = await svc.events.tx(async (tx, emit) => {
+      const [p] = await tx
+        .insert(passkeys)
+        .values({
+          userId,
+          credentialId: info.credential.id,
+          publicKey: Buffer.from(info.credential.publicKey).toString('base64url'),
+          counter: info.credential.counter,
+          transports: (info.credential.transports ?? []).join(','),
+          name: input.name,
+          backedUp: info.credentialBackedUp,
+          createdAt: now,
+        })
+        .returning();
+      const [u] = await tx
+        .update(users)
+        .set({ passkeyCount: sql`${users.passkeyCount} + 1`, updatedAt: now })
+        .where(eq(users.id, userId))
+        .returning();
+      if (!u) problem('not_found', 'No such user');
+      await queueSecurityNotice(tx, svc, u.email, `a passkey named “${input.name}” was added`, caller.ip, now);
+      const others = input.endOtherSessions
+        ? await tx
+            .update(sessions)
+            .set({ revokedAt: now, revokedReason: 'passkey_added' })
+            .where(and(eq(sessions.userId, userId), ne(sessions.id, caller.sessionId), sql`${sessions.revokedAt} IS NULL`))
+            .returning({ id: sessions.id })
+        : [];
+      if (others.length) await emit({ type: 'session.revoked', sessionIds: others.map((s) => s.id) });
+      return { row: p!, user: u };
+    });
     svc.outbox.wake();
-    await Promise.all([
-      publishUserProfile(svc.store, profileOf(user)),
-      ended.length ? publishRevokedSessions(svc.store, svc.sessionOptions, ended) : Promise.resolve(),
-    ]);
+    await publishUserProfile(svc.store, profileOf(user));
     return view(row);
   } catch (err) {
     if (isUniqueViolation(err)) problem('invalid_passkey', 'This passkey is already registered', { audit: 'passkey_invalid' });

@@ -1,5 +1,6 @@
-// Roles and their permissions. Every change bumps the roles version in the
-// store, so every instance's role cache reloads on its next request.
+// Roles and their permissions. Every change is committed with a
+// roles.permissions_changed event, which replaces the roles version in the
+// store (src/events), so every instance's role cache reloads on its next request.
 import { count, eq, inArray } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import type { Db } from '../../db/connect.js';
@@ -19,7 +20,6 @@ import {
   type Grantor,
   type Permission,
 } from '../../security/permissions.js';
-import { publishRolesChanged, publishUserRoles } from '../../security/session-state.js';
 import { rolesOf } from '../users/users.service.js';
 import type { Role } from './roles.schemas.js';
 
@@ -104,11 +104,6 @@ async function describeRoles(db: Db | Tx, names?: string[]): Promise<Role[]> {
 
 export const listRoles = async (svc: AppServices) => ({ items: await describeRoles(svc.database.db) });
 
-async function changed(svc: AppServices): Promise<void> {
-  svc.roleCache.invalidate();
-  await publishRolesChanged(svc.store);
-}
-
 export async function createRole(
   svc: AppServices,
   grantor: Grantor,
@@ -117,66 +112,51 @@ export async function createRole(
   const perms = assertKnownPermissions(input.permissions ?? []);
   assertMayAdd(grantor, input.name, perms);
   try {
-    await withTx(
-      svc.database.db,
-      async (tx) => {
-        await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(svc.clock()) });
-        if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: input.name, permission })));
-      },
-      { retries: svc.metrics.txRetries },
-    );
+    await svc.events.tx(async (tx, emit) => {
+      await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(svc.clock()) });
+      if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: input.name, permission })));
+      await emit({ type: 'roles.permissions_changed' });
+    });
   } catch (err) {
     if (isUniqueViolation(err)) problem('role_exists', `The role ${input.name} already exists`);
     throw err;
   }
-  await changed(svc);
   return (await describeRoles(svc.database.db, [input.name]))[0]!;
 }
 
 export async function setRolePermissions(svc: AppServices, grantor: Grantor, name: string, permissions: string[]): Promise<Role> {
   const perms = assertKnownPermissions(permissions);
-  await withTx(
-    svc.database.db,
-    async (tx) => {
-      const [role] = await tx.select().from(roles).where(eq(roles.name, name));
-      if (!role) problem('not_found', `No role named ${name}`);
-      if (role.name === SUPER_ROLE) problem('role_locked', 'The admin role always holds every permission');
-      const held = await tx.select({ p: rolePermissions.permission }).from(rolePermissions).where(eq(rolePermissions.roleName, name));
-      const before = new Set(held.map((h) => h.p));
-      assertMayAdd(
-        grantor,
-        name,
-        perms.filter((p) => !before.has(p)),
-        perms,
-      );
-      await tx.delete(rolePermissions).where(eq(rolePermissions.roleName, name));
-      if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: name, permission })));
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  await changed(svc);
+  await svc.events.tx(async (tx, emit) => {
+    const [role] = await tx.select().from(roles).where(eq(roles.name, name));
+    if (!role) problem('not_found', `No role named ${name}`);
+    if (role.name === SUPER_ROLE) problem('role_locked', 'The admin role always holds every permission');
+    const held = await tx.select({ p: rolePermissions.permission }).from(rolePermissions).where(eq(rolePermissions.roleName, name));
+    const before = new Set(held.map((h) => h.p));
+    assertMayAdd(
+      grantor,
+      name,
+      perms.filter((p) => !before.has(p)),
+      perms,
+    );
+    await tx.delete(rolePermissions).where(eq(rolePermissions.roleName, name));
+    if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: name, permission })));
+    await emit({ type: 'roles.permissions_changed' });
+  });
   return (await describeRoles(svc.database.db, [name]))[0]!;
 }
 
 export async function deleteRole(svc: AppServices, name: string): Promise<void> {
-  const members = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const [role] = await tx.select().from(roles).where(eq(roles.name, name));
-      if (!role) problem('not_found', `No role named ${name}`);
-      if (role.builtIn) problem('role_locked', 'Built-in roles cannot be deleted');
-      const rows = await tx.select({ userId: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, name));
-      await tx.delete(roles).where(eq(roles.name, name)); // memberships cascade
-      return rows.map((r) => r.userId);
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  await changed(svc);
-  if (members.length) {
-    const current = await rolesOf(svc.database.db, members);
-    await publishUserRoles(
-      svc.store,
-      members.map((userId) => ({ userId, roles: current.get(userId) ?? [] })),
+  await svc.events.tx(async (tx, emit) => {
+    const [role] = await tx.select().from(roles).where(eq(roles.name, name));
+    if (!role) problem('not_found', `No role named ${name}`);
+    if (role.builtIn) problem('role_locked', 'Built-in roles cannot be deleted');
+    const rows = await tx.select({ userId: userRoles.userId }).from(userRoles).where(eq(userRoles.roleName, name));
+    await tx.delete(roles).where(eq(roles.name, name)); // memberships cascade
+    const members = rows.map((r) => r.userId);
+    const current = await rolesOf(tx, members);
+    await emit(
+      { type: 'roles.permissions_changed' },
+      ...members.map((userId) => ({ type: 'user.roles_changed' as const, userId, roles: (current.get(userId) ?? []).sort() })),
     );
-  }
+  });
 }

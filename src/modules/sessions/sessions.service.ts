@@ -1,15 +1,15 @@
 // A user's sessions (one per sign-in, alive while its refresh-token chain is):
 // listed for their owner, ended one by one, all but the current one, or all of
-// them by an administrator. Every end is committed, then published to the
-// store, so it is in force on the next request on every instance.
+// them by an administrator. Every end is committed with its session.revoked
+// event, which the store learns right after (src/events), so it is in force
+// on the next request on every instance.
 import { and, desc, eq, gt, isNull, ne, type SQL } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { sessions, userRoles, users } from '../../db/schema.js';
-import { withTx, type Tx } from '../../db/tx.js';
+import type { Tx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
 import { mayActOnCheck } from '../../security/delegation.js';
 import type { Grantor } from '../../security/permissions.js';
-import { publishRevokedSessions } from '../../security/session-state.js';
 import type { SessionView } from './sessions.schemas.js';
 
 /** The newest sessions listed; a user with more sees these (older ones can still be ended all at once). */
@@ -48,20 +48,17 @@ async function endSessions(
   guard?: (tx: Tx) => Promise<void>,
 ): Promise<string[]> {
   const now = new Date(svc.clock());
-  const ended = await withTx(
-    svc.database.db,
-    async (tx) => {
-      if (guard) await guard(tx);
-      return tx
-        .update(sessions)
-        .set({ revokedAt: now, revokedReason: reason })
-        .where(and(eq(sessions.userId, userId), live(now), which))
-        .returning({ id: sessions.id });
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const ended = await svc.events.tx(async (tx, emit) => {
+    if (guard) await guard(tx);
+    const rows = await tx
+      .update(sessions)
+      .set({ revokedAt: now, revokedReason: reason })
+      .where(and(eq(sessions.userId, userId), live(now), which))
+      .returning({ id: sessions.id });
+    if (rows.length) await emit({ type: 'session.revoked', sessionIds: rows.map((r) => r.id) });
+    return rows;
+  });
   const ids = ended.map((r) => r.id);
-  if (ids.length) await publishRevokedSessions(svc.store, svc.sessionOptions, ids);
   return ids;
 }
 

@@ -88,11 +88,6 @@ export async function cacheUserProfile(store: Store, p: CachedProfile): Promise<
   await store.set(storeKeys.userProfile(p.id), JSON.stringify(p), { ttlMs: PROFILE_TTL_MS, nx: true });
 }
 
-/** After a deletion: no instance serves the profile any more. */
-export async function forgetUser(store: Store, userId: string): Promise<void> {
-  await store.del(storeKeys.userProfile(userId), storeKeys.userRoles(userId));
-}
-
 /** After the database commit: the user's current profile for every instance. */
 export async function publishUserProfile(store: Store, p: CachedProfile): Promise<void> {
   await store.setMany([[storeKeys.userProfile(p.id), JSON.stringify(p)]], PROFILE_TTL_MS);

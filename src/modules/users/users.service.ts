@@ -14,8 +14,8 @@ import { mayActOnCheck } from '../../security/delegation.js';
 import { hashPassword, isCommonPassword } from '../../security/passwords.js';
 import { assertReauthenticated } from '../mfa/mfa.codes.js';
 import type { Caller } from '../../security/caller.js';
-import { publishRevokedSessions, publishUserRoles } from '../../security/session-state.js';
-import { cacheUserProfile, forgetUser, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
+import { publishUserRoles } from '../../security/session-state.js';
+import { cacheUserProfile, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
 import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificationMail } from '../auth/email.service.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import { postsChanged } from '../posts/posts.service.js';
@@ -121,55 +121,52 @@ export async function listUsers(
 export async function assignRoles(svc: AppServices, grantor: Grantor, userId: string, wanted: string[]): Promise<User> {
   const unique = [...new Set(wanted)];
   const mayActOn = await mayActOnCheck(svc, grantor);
-  const result = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const [row] = await tx.select().from(users).where(eq(users.id, userId));
-      if (!row) problem('not_found', 'No such user');
-      const known = await tx.select({ name: roles.name }).from(roles).where(inArray(roles.name, unique));
-      const missing = unique.filter((r) => !known.some((k) => k.name === r));
-      if (missing.length) problem('unknown_role', `Unknown role: ${missing.join(', ')}`);
-      const current = (await rolesOf(tx, [userId])).get(userId) ?? [];
-      const granted = unique.filter((r) => !current.includes(r));
-      const removed = current.filter((r) => !unique.includes(r));
-      if ((granted.includes(SUPER_ROLE) || removed.includes(SUPER_ROLE)) && !grantor.roles.includes(SUPER_ROLE)) {
-        problem('forbidden', 'Only a holder of the admin role may grant or remove the admin role', { audit: 'escalation_refused: admin' });
-      }
-      mayActOn(current);
-      const grantedPerms = granted.length
-        ? await tx
-            .select()
-            .from(rolePermissions)
-            .where(inArray(rolePermissions.roleName, granted))
-            .orderBy(rolePermissions.roleName, rolePermissions.permission)
-        : [];
-      const over = grantedPerms.find((p) => firstNotHeld(grantor, [p.permission]) !== undefined);
-      if (over) {
-        problem('forbidden', `Granting the role ${over.roleName} needs permission ${over.permission}, which you do not hold`, {
-          audit: `escalation_refused: ${over.permission}`,
-        });
-      }
-      if (current.includes(SUPER_ROLE) && !unique.includes(SUPER_ROLE)) {
-        // Under SERIALIZABLE, two admins demoting each other cannot both see another admin.
-        const others = await tx
-          .select({ id: userRoles.userId })
-          .from(userRoles)
-          .where(and(eq(userRoles.roleName, SUPER_ROLE), ne(userRoles.userId, userId)))
-          .limit(1);
-        if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
-      }
-      await tx.delete(userRoles).where(eq(userRoles.userId, userId));
-      await tx.insert(userRoles).values(unique.map((roleName) => ({ userId, roleName })));
-      const [updated] = await tx
-        .update(users)
-        .set({ updatedAt: new Date(svc.clock()) })
-        .where(eq(users.id, userId))
-        .returning();
-      return updated!;
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  await Promise.all([publishUserRoles(svc.store, [{ userId, roles: unique }]), publishUserProfile(svc.store, profileOf(result))]);
+  const result = await svc.events.tx(async (tx, emit) => {
+    const [row] = await tx.select().from(users).where(eq(users.id, userId));
+    if (!row) problem('not_found', 'No such user');
+    const known = await tx.select({ name: roles.name }).from(roles).where(inArray(roles.name, unique));
+    const missing = unique.filter((r) => !known.some((k) => k.name === r));
+    if (missing.length) problem('unknown_role', `Unknown role: ${missing.join(', ')}`);
+    const current = (await rolesOf(tx, [userId])).get(userId) ?? [];
+    const granted = unique.filter((r) => !current.includes(r));
+    const removed = current.filter((r) => !unique.includes(r));
+    if ((granted.includes(SUPER_ROLE) || removed.includes(SUPER_ROLE)) && !grantor.roles.includes(SUPER_ROLE)) {
+      problem('forbidden', 'Only a holder of the admin role may grant or remove the admin role', { audit: 'escalation_refused: admin' });
+    }
+    mayActOn(current);
+    const grantedPerms = granted.length
+      ? await tx
+          .select()
+          .from(rolePermissions)
+          .where(inArray(rolePermissions.roleName, granted))
+          .orderBy(rolePermissions.roleName, rolePermissions.permission)
+      : [];
+    const over = grantedPerms.find((p) => firstNotHeld(grantor, [p.permission]) !== undefined);
+    if (over) {
+      problem('forbidden', `Granting the role ${over.roleName} needs permission ${over.permission}, which you do not hold`, {
+        audit: `escalation_refused: ${over.permission}`,
+      });
+    }
+    if (current.includes(SUPER_ROLE) && !unique.includes(SUPER_ROLE)) {
+      // Under SERIALIZABLE, two admins demoting each other cannot both see another admin.
+      const others = await tx
+        .select({ id: userRoles.userId })
+        .from(userRoles)
+        .where(and(eq(userRoles.roleName, SUPER_ROLE), ne(userRoles.userId, userId)))
+        .limit(1);
+      if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
+    }
+    await tx.delete(userRoles).where(eq(userRoles.userId, userId));
+    await tx.insert(userRoles).values(unique.map((roleName) => ({ userId, roleName })));
+    const [updated] = await tx
+      .update(users)
+      .set({ updatedAt: new Date(svc.clock()) })
+      .where(eq(users.id, userId))
+      .returning();
+    await emit({ type: 'user.roles_changed', userId, roles: [...unique].sort() });
+    return updated!;
+  });
+  await publishUserProfile(svc.store, profileOf(result));
   return toUser(result, unique);
 }
 
@@ -210,51 +207,47 @@ export async function updateMe(
   let passkeysRemoved = false;
   let updated: UserRow;
   try {
-    updated = await withTx(
-      db,
-      async (tx) => {
-        const [u] = await tx
-          .update(users)
-          .set({
-            ...(input.name !== undefined ? { name: input.name } : {}),
-            ...(newEmail !== undefined ? { email: newEmail, emailVerifiedAt: null } : {}),
-            ...(passwordHash !== undefined ? { passwordHash } : {}),
-            updatedAt: now,
-          })
-          .where(eq(users.id, userId))
-          .returning();
-        if (newEmail !== undefined) {
-          if (verify) await queueVerificationMail(tx, svc, { id: userId, email: newEmail }, caller.ip, now);
-          await queueEmailChangedNotice(tx, svc, row.email, newEmail, caller.ip, now);
-        }
-        if (passwordHash !== undefined) {
-          // A password change ends every other session of the user.
-          const rows = await tx
-            .update(sessions)
-            .set({ revokedAt: now, revokedReason: 'password_changed' })
-            .where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId), sql`${sessions.revokedAt} IS NULL`))
-            .returning({ id: sessions.id });
-          ended = rows.map((r) => r.id);
-          if (input.removePasskeys) {
-            const { user, removed } = await removeEveryPasskey(tx, userId, now);
-            passkeysRemoved = removed > 0;
-            if (passkeysRemoved) {
-              await queueSecurityNotice(tx, svc, row.email, 'the password was changed and every passkey was removed', caller.ip, now);
-            }
-            return user;
+    updated = await svc.events.tx(async (tx, emit) => {
+      const [u] = await tx
+        .update(users)
+        .set({
+          ...(input.name !== undefined ? { name: input.name } : {}),
+          ...(newEmail !== undefined ? { email: newEmail, emailVerifiedAt: null } : {}),
+          ...(passwordHash !== undefined ? { passwordHash } : {}),
+          updatedAt: now,
+        })
+        .where(eq(users.id, userId))
+        .returning();
+      if (newEmail !== undefined) {
+        if (verify) await queueVerificationMail(tx, svc, { id: userId, email: newEmail }, caller.ip, now);
+        await queueEmailChangedNotice(tx, svc, row.email, newEmail, caller.ip, now);
+      }
+      if (passwordHash !== undefined) {
+        // A password change ends every other session of the user.
+        const rows = await tx
+          .update(sessions)
+          .set({ revokedAt: now, revokedReason: 'password_changed' })
+          .where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId), sql`${sessions.revokedAt} IS NULL`))
+          .returning({ id: sessions.id });
+        ended = rows.map((r) => r.id);
+        if (ended.length) await emit({ type: 'session.revoked', sessionIds: ended });
+        if (input.removePasskeys) {
+          const { user, removed } = await removeEveryPasskey(tx, userId, now);
+          passkeysRemoved = removed > 0;
+          if (passkeysRemoved) {
+            await queueSecurityNotice(tx, svc, row.email, 'the password was changed and every passkey was removed', caller.ip, now);
           }
+          return user;
         }
-        return u!;
-      },
-      { retries: svc.metrics.txRetries },
-    );
+      }
+      return u!;
+    });
   } catch (err) {
     if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
     throw err;
   }
   if (newEmail !== undefined || passkeysRemoved) svc.outbox.wake();
   await publishUserProfile(svc.store, profileOf(updated));
-  if (ended.length) await publishRevokedSessions(svc.store, svc.sessionOptions, ended);
   const r = await rolesOf(db, [userId]);
   return toUser(updated, r.get(userId) ?? []);
 }
@@ -269,41 +262,34 @@ export async function updateMe(
  */
 export async function deleteUser(svc: AppServices, deleter: Grantor, userId: string): Promise<void> {
   const mayActOn = await mayActOnCheck(svc, deleter);
-  const sessionIds = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const [row] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.id, userId));
-      if (!row) problem('not_found', 'No such user');
-      const held = (await rolesOf(tx, [userId])).get(userId) ?? [];
-      if (held.includes(SUPER_ROLE)) {
-        if (!deleter.roles.includes(SUPER_ROLE)) {
-          problem('forbidden', 'Only a holder of the admin role may delete an admin', { audit: 'escalation_refused: admin' });
-        }
-        const others = await tx
-          .select({ id: userRoles.userId })
-          .from(userRoles)
-          .where(and(eq(userRoles.roleName, SUPER_ROLE), ne(userRoles.userId, userId)))
-          .limit(1);
-        if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
+  await svc.events.tx(async (tx, emit) => {
+    const [row] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.id, userId));
+    if (!row) problem('not_found', 'No such user');
+    const held = (await rolesOf(tx, [userId])).get(userId) ?? [];
+    if (held.includes(SUPER_ROLE)) {
+      if (!deleter.roles.includes(SUPER_ROLE)) {
+        problem('forbidden', 'Only a holder of the admin role may delete an admin', { audit: 'escalation_refused: admin' });
       }
-      mayActOn(held);
-      const live = await tx
-        .select({ id: sessions.id })
-        .from(sessions)
-        .where(and(eq(sessions.userId, userId), sql`${sessions.revokedAt} IS NULL`));
-      await tx.delete(users).where(eq(users.id, userId));
-      // Mail to the account's address, sent or waiting, goes with it.
-      await tx.delete(mailOutbox).where(eq(mailOutbox.toAddress, row.email));
-      return live.map((r) => r.id);
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  // Every instance: the sessions are dead, the cached profile and roles gone, the first posts page stale.
-  await Promise.all([
-    sessionIds.length ? publishRevokedSessions(svc.store, svc.sessionOptions, sessionIds) : Promise.resolve(),
-    forgetUser(svc.store, userId),
-    postsChanged(svc.store),
-  ]);
+      const others = await tx
+        .select({ id: userRoles.userId })
+        .from(userRoles)
+        .where(and(eq(userRoles.roleName, SUPER_ROLE), ne(userRoles.userId, userId)))
+        .limit(1);
+      if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
+    }
+    mayActOn(held);
+    const live = await tx
+      .select({ id: sessions.id })
+      .from(sessions)
+      .where(and(eq(sessions.userId, userId), sql`${sessions.revokedAt} IS NULL`));
+    await tx.delete(users).where(eq(users.id, userId));
+    // Mail to the account's address, sent or waiting, goes with it.
+    await tx.delete(mailOutbox).where(eq(mailOutbox.toAddress, row.email));
+    // Every instance: the sessions are dead, the cached profile and roles gone.
+    await emit({ type: 'user.deleted', userId, sessionIds: live.map((r) => r.id) });
+  });
+  // The first posts page is stale.
+  await postsChanged(svc.store);
 }
 
 /** DELETE /users/me: the current password (and a code with TOTP on), under the sign-in limits, then deleteUser. */
