@@ -1,5 +1,6 @@
-// The whole service, top to bottom: one middleware chain, then the route
-// modules. createApp(deps) builds an app; tests build as many as they need.
+// The whole service, top to bottom: the shared edge (security headers, CORS,
+// request id, client address), then the surfaces mounted side by side.
+// createApp(deps) builds an app; tests build as many as they need.
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
@@ -8,32 +9,11 @@ import { StatsCounters } from './audit/stats.js';
 import type { Deps, AppServices } from './deps.js';
 import { migrate } from './db/migrate.js';
 import { statsCounters } from './db/schema.js';
-import { Problem } from './lib/problem.js';
 import { nodeRemoteAddress, requestHeader, setResponseHeaders } from './lib/node-fast-path.js';
-import { accessLog } from './middleware/access-log.js';
-import { authenticate } from './middleware/auth.js';
-import { jsonBody, limitBody } from './middleware/body.js';
 import { clientIp, type RemoteAddress } from './middleware/client-ip.js';
-import { methodIndex } from './middleware/method-not-allowed.js';
-import { problemHandler, renderProblem } from './middleware/problem.js';
-import { rateLimit } from './middleware/rate-limit.js';
 import { requestId } from './middleware/request-id.js';
-import { adminRoutes } from './modules/admin/admin.routes.js';
-import { authRoutes, wellKnownRoutes } from './modules/auth/auth.routes.js';
-import { opsRoutes } from './modules/ops/ops.routes.js';
-import { webRoutes } from './web/web.routes.js';
-import { postsRoutes } from './modules/posts/posts.routes.js';
 import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
-import { rolesRoutes } from './modules/roles/roles.routes.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
-import { usersRoutes } from './modules/users/users.routes.js';
-import { mfaAccountRoutes, mfaLoginRoutes } from './modules/mfa/mfa.routes.js';
-import { hasSecondFactorNow } from './modules/mfa/mfa.step.js';
-import { mfaPolicy } from './middleware/mfa-policy.js';
-import { passkeyAccountRoutes, passkeyLoginRoutes } from './modules/passkeys/passkeys.routes.js';
-import { sessionsRoutes } from './modules/sessions/sessions.routes.js';
-import { setupRoutes } from './modules/setup/setup.routes.js';
-import { isSetupOpen } from './modules/setup/setup.service.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
 import { RoleCache } from './security/role-cache.js';
 import { createTokenVerifier } from './security/access-tokens.js';
@@ -42,6 +22,10 @@ import { OutboxSender, type OutboxOptions } from './adapters/mail/outbox.js';
 import { EventOutbox, type EventRelayOptions } from './events/outbox.js';
 import { BackgroundTasks } from './lib/background.js';
 import { resealTotpSecrets } from './modules/mfa/mfa.reseal.js';
+import { apiErrorHandler, apiNotFound, apiSurface } from './surfaces/api/index.js';
+import { oauthSurface } from './surfaces/oauth/index.js';
+import { opsSurface } from './surfaces/ops/index.js';
+import { pagesSurface } from './surfaces/pages/index.js';
 
 export type AppOptions = {
   /** How to read the peer address on this runtime (Node's by default). */
@@ -96,20 +80,6 @@ const SECURITY_HEADERS = {
   'Referrer-Policy': 'no-referrer',
 } as const;
 
-/**
- * Whether first-run setup is open, asked of the database until the answer is
- * no: once an admin exists there always is one (the last admin cannot go), so
- * /console page loads stop costing a query.
- */
-function setupOpenUntilClosed(svc: AppServices): () => Promise<boolean> {
-  let closed = false;
-  return async () => {
-    if (closed) return false;
-    closed = !(await isSetupOpen(svc));
-    return !closed;
-  };
-}
-
 function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number }) {
   const { config } = svc;
   const corsOrigins = new Set(config.corsOrigins);
@@ -146,62 +116,21 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
       return corsMiddleware(c, next);
     })
     .use(requestId())
-    // Registered before the API chain: these answer without passing through it.
+    .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
+    // The surfaces, side by side, each with its own chain and error renderer
+    // (src/surfaces/*). The first whose routes answer a path takes the request;
+    // the API, last, takes every path the others leave.
     .route(
       '/',
-      opsRoutes(svc, () => self!),
+      opsSurface(svc, () => self!),
     )
-    // The hosted pages and their assets: static, outside the API chain (they call the API like any frontend).
-    .route('/', webRoutes({ setupOpen: setupOpenUntilClosed(svc) }))
-    .use(clientIp({ trustProxy: config.trustProxy, remoteAddress: opts.remoteAddress ?? nodeRemoteAddress }))
-    .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock }))
-    .use(limitBody(config.bodyLimitBytes))
-    .use(jsonBody())
-    .use(
-      authenticate({
-        verify: svc.verifyToken,
-        callers: {
-          db: svc.database.db,
-          store: svc.store,
-          roleCache: svc.roleCache,
-          session: svc.sessionOptions,
-          now: svc.clock,
-        },
-        rateWindowMs: config.rateLimit.windowSeconds * 1000,
-        rateLimit: config.rateLimit.requests,
-        onFlood: () => svc.metrics.rateLimited.inc({ limiter: 'invalid_tokens' }),
-      }),
-    )
-    .use(rateLimit({ limit: config.rateLimit.requests, onReject: () => svc.metrics.rateLimited.inc({ limiter: 'requests' }) }))
-    .use(mfaPolicy({ requiredRoles: config.mfa.requiredRoles, hasSecondFactor: (userId) => hasSecondFactorNow(svc, userId) }))
-    .route('/.well-known', wellKnownRoutes(svc))
-    .route('/auth', authRoutes(svc))
-    .route('/auth', mfaLoginRoutes(svc))
-    .route('/auth', passkeyLoginRoutes(svc))
-    .route('/users', sessionsRoutes(svc))
-    .route('/users', mfaAccountRoutes(svc))
-    .route('/users', passkeyAccountRoutes(svc))
-    .route('/users', usersRoutes(svc))
-    .route('/', rolesRoutes(svc))
-    .route('/posts', postsRoutes(svc))
-    .route('/admin', adminRoutes(svc))
-    .route('/setup', setupRoutes(svc));
+    .route('/', pagesSurface(svc))
+    .route('/', oauthSurface(svc))
+    .route('/', apiSurface(svc));
 
   self = app;
-  const allowed = methodIndex(app);
-  app.notFound((c) => {
-    const requestId = (c.get('requestId' as never) as string | undefined) ?? 'unknown';
-    const methods = allowed(c.req.path);
-    if (methods.length > 0) {
-      return renderProblem(
-        c,
-        new Problem('method_not_allowed', `Use ${methods.join(', ')}`, { headers: { Allow: methods.join(', ') } }),
-        requestId,
-      );
-    }
-    return renderProblem(c, new Problem('not_found', `No route for ${c.req.method} ${c.req.path}`), requestId);
-  });
-  app.onError(problemHandler(svc.logger));
+  app.notFound(apiNotFound(app));
+  app.onError(apiErrorHandler(svc.logger));
   return app;
 }
 

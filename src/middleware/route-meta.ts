@@ -5,6 +5,7 @@
 // own metadata that the access log and the tests read back from the matched route.
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
+import { findTargetHandler } from 'hono/utils/handler';
 import { describeRoute, resolver } from 'hono-openapi';
 import type { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../lib/problem.js';
@@ -130,8 +131,10 @@ export function declareRoute(meta: RouteMeta): MetaMiddleware {
   return Object.assign(enforce, mw, { [ROUTE_META]: meta });
 }
 
+/** The declaration on a handler, also through the wrapper route() puts around a sub-app's handlers when it has its own onError. */
 export function metaOf(handler: unknown): RouteMeta | undefined {
-  return (handler as Partial<MetaMiddleware> | undefined)?.[ROUTE_META];
+  if (typeof handler !== 'function') return undefined;
+  return (findTargetHandler(handler as MiddlewareHandler) as Partial<MetaMiddleware>)[ROUTE_META];
 }
 
 export type MatchedRoute = { meta: RouteMeta; path: string };

@@ -69,10 +69,7 @@ export const webRoutes = (opts: { setupOpen: () => Promise<boolean> }) => {
     page('pages.asset', "The hosted pages' script (app.js) and stylesheet (app.css)", {
       200: { description: 'JavaScript or CSS' },
       304: { description: 'Not modified (ETag)' },
-      404: {
-        description: "Problem `not_found`: not one of the pages' files",
-        content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
-      },
+      404: { description: "Not one of the pages' files (an HTML error page, like every error of the pages)" },
     }),
     async (c) => {
       const name = c.req.param('file');

@@ -1,4 +1,4 @@
-// /auth: register, login, refresh, logout; and the public keys at /.well-known.
+// /auth: register, login, refresh, logout.
 import { Hono } from 'hono';
 import type { AppServices } from '../../deps.js';
 import type { AppEnv } from '../../middleware/app-env.js';
@@ -7,7 +7,6 @@ import { validate } from '../../middleware/validate.js';
 import { requestHeader } from '../../lib/node-fast-path.js';
 import {
   EmailTokenBody,
-  JwksSchema,
   LoginBody,
   MailAcceptedSchema,
   MailRequestBody,
@@ -187,12 +186,3 @@ export const authRoutes = (svc: AppServices) =>
         return c.body(null, 204);
       },
     );
-
-export const wellKnownRoutes = (svc: AppServices) =>
-  new Hono<AppEnv>().get(
-    '/jwks.json',
-    declareRoute({ action: 'auth.jwks', summary: 'Public keys that verify access tokens', tags: ['auth'], responses: { 200: JwksSchema } }),
-    (c) => {
-      return c.json(svc.keyRing.jwks, 200, { 'Cache-Control': 'public, max-age=300' });
-    },
-  );

@@ -1,0 +1,79 @@
+// The OAuth surface's errors: RFC 6749 §5.2's `{ error, error_description }`,
+// never cached. Thrown with oauthError(); anything else thrown on the surface
+// (a body over the limit, an unreachable database, a bug) is mapped here.
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { isDatabaseUnavailable } from '../../db/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import { Problem } from '../../lib/problem.js';
+
+/**
+ * RFC 6749's codes, plus `not_found` and `method_not_allowed` for paths and
+ * methods no endpoint answers (the RFCs define no code for those).
+ */
+export type OAuthErrorCode =
+  | 'invalid_request'
+  | 'invalid_client'
+  | 'invalid_grant'
+  | 'unauthorized_client'
+  | 'unsupported_grant_type'
+  | 'invalid_scope'
+  | 'server_error'
+  | 'temporarily_unavailable'
+  | 'not_found'
+  | 'method_not_allowed';
+
+export class OAuthError extends Error {
+  constructor(
+    readonly error: OAuthErrorCode,
+    readonly description: string,
+    readonly status = 400,
+    readonly headers: Record<string, string> = {},
+  ) {
+    // Answers, not bugs: no stack (like Problem).
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    super(description);
+    Error.stackTraceLimit = limit;
+    this.name = 'OAuthError';
+  }
+}
+
+export function oauthError(error: OAuthErrorCode, description: string, status = 400, headers: Record<string, string> = {}): never {
+  throw new OAuthError(error, description, status, headers);
+}
+
+export function toOAuthError(err: unknown): OAuthError {
+  if (err instanceof OAuthError) return err;
+  // The shared body limit throws the API's payload_too_large.
+  if (err instanceof Problem && err.status === 413) return new OAuthError('invalid_request', err.message, 413);
+  if (err instanceof HTTPException && err.status === 413) return new OAuthError('invalid_request', 'The body is too large', 413);
+  if (err instanceof HTTPException && err.status === 400) return new OAuthError('invalid_request', 'The body could not be read');
+  if (isDatabaseUnavailable(err)) {
+    return new OAuthError('temporarily_unavailable', 'The database is unavailable', 503, { 'Retry-After': '5' });
+  }
+  return new OAuthError('server_error', 'Something went wrong; the request id identifies it in the logs', 500);
+}
+
+export function renderOAuthError(c: Context, e: OAuthError, requestId: string): Response {
+  return c.body(JSON.stringify({ error: e.error, error_description: e.description }), e.status as 400, {
+    'Content-Type': 'application/json',
+    'Cache-Control': 'no-store',
+    'X-Request-Id': requestId,
+    ...e.headers,
+  });
+}
+
+export function oauthErrorHandler(logger: Logger) {
+  return (err: unknown, c: Context) => {
+    const e = toOAuthError(err);
+    const requestId = (c.get('requestId') as string | undefined) ?? 'unknown';
+    if (e.status >= 500) {
+      logger.error(
+        { requestId, method: c.req.method, route: c.req.routePath, err },
+        e.error === 'temporarily_unavailable' ? 'dependency unavailable' : 'unhandled error',
+      );
+    }
+    return renderOAuthError(c, e, requestId);
+  };
+}
