@@ -12,7 +12,6 @@ import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { serve } from '@hono/node-server';
 import { type Browser, type BrowserContext, type CDPSession, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -56,20 +55,26 @@ async function unpackBundledChromium(): Promise<string> {
       `no Chromium for the browser tests: none at ${DEBIAN_CHROMIUM}, CHROMIUM_PATH is not set, and the @sparticuz/chromium dev dependency is not installed (npm install)`,
     );
   }
-  let root = dirname(entry);
-  while (!existsSync(join(root, 'package.json'))) root = dirname(root);
-  const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+  // The package's own package.json (its build directories have package.json files of their own).
+  let version: string | undefined;
+  for (let dir = dirname(entry); version === undefined && dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === '@sparticuz/chromium') version = pkg.version;
+  }
+  if (!version) throw new Error(`no package.json of @sparticuz/chromium above ${entry}`);
   const dir = join(tmpdir(), `auth-system-chromium-${version}`);
   const binary = join(dir, 'chromium');
   if (existsSync(binary)) return binary;
   const staging = await mkdtemp(`${dir}.unpacking-`);
   try {
-    const script = `const { default: c } = await import(${JSON.stringify(pathToFileURL(entry).href)}); process.stdout.write(await c.executablePath());`;
+    const script = `const { default: c } = await import('@sparticuz/chromium'); process.stdout.write(await c.executablePath());`;
     const out = await new Promise<string>((resolve, reject) =>
       execFile(
         process.execPath,
         ['--input-type=module', '-e', script],
-        { env: { ...process.env, TMPDIR: staging } },
+        { cwd: process.cwd(), env: { ...process.env, TMPDIR: staging } },
         (err, stdout, stderr) =>
           err ? reject(new Error(`unpacking @sparticuz/chromium ${version} failed: ${stderr || err.message}`)) : resolve(stdout),
       ),
