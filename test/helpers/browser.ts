@@ -5,7 +5,13 @@
 // records what a user would never see but must not happen: script errors,
 // uncaught exceptions, CSP violations and requests to any other origin;
 // expectClean() asserts there were none.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rename, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { serve } from '@hono/node-server';
 import { type Browser, type BrowserContext, type CDPSession, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -16,11 +22,77 @@ import { openDatabase } from './services.js';
 import { TestSmtp } from './smtp.js';
 import { STEP_MS } from './totp.js';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const DEBIAN_CHROMIUM = '/usr/bin/chromium';
 
-export function launchBrowser(): Promise<Browser> {
+/**
+ * The Chromium the browser tests drive: CHROMIUM_PATH when set; else Debian's
+ * /usr/bin/chromium when installed; else the one inside the @sparticuz/chromium
+ * dev dependency (CHROMIUM_PATH=bundled picks that one even when the others exist).
+ */
+export function chromiumPath(): Promise<string> {
+  const env = process.env.CHROMIUM_PATH;
+  if (env && env !== 'bundled') return Promise.resolve(env);
+  if (env !== 'bundled' && existsSync(DEBIAN_CHROMIUM)) return Promise.resolve(DEBIAN_CHROMIUM);
+  bundled ??= unpackBundledChromium();
+  return bundled;
+}
+let bundled: Promise<string> | undefined;
+
+/**
+ * @sparticuz/chromium ships a headless Chromium brotli-packed in the package;
+ * its executablePath() unpacks it into the temp directory. That is done here
+ * once per package version, in a child process whose TMPDIR is a fresh staging
+ * directory renamed into place when complete: test files in parallel workers (or
+ * two test runs) never see a half-written binary, and later runs reuse it.
+ */
+async function unpackBundledChromium(): Promise<string> {
+  const require = createRequire(import.meta.url);
+  let entry: string;
+  try {
+    entry = require.resolve('@sparticuz/chromium');
+  } catch {
+    throw new Error(
+      `no Chromium for the browser tests: none at ${DEBIAN_CHROMIUM}, CHROMIUM_PATH is not set, and the @sparticuz/chromium dev dependency is not installed (npm install)`,
+    );
+  }
+  // The package's own package.json (its build directories have package.json files of their own).
+  let version: string | undefined;
+  for (let dir = dirname(entry); version === undefined && dir !== dirname(dir); dir = dirname(dir)) {
+    const file = join(dir, 'package.json');
+    if (!existsSync(file)) continue;
+    const pkg = JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+    if (pkg.name === '@sparticuz/chromium') version = pkg.version;
+  }
+  if (!version) throw new Error(`no package.json of @sparticuz/chromium above ${entry}`);
+  const dir = join(tmpdir(), `auth-system-chromium-${version}`);
+  const binary = join(dir, 'chromium');
+  if (existsSync(binary)) return binary;
+  const staging = await mkdtemp(`${dir}.unpacking-`);
+  try {
+    const script = `const { default: c } = await import('@sparticuz/chromium'); process.stdout.write(await c.executablePath());`;
+    const out = await new Promise<string>((resolve, reject) =>
+      execFile(
+        process.execPath,
+        ['--input-type=module', '-e', script],
+        { cwd: process.cwd(), env: { ...process.env, TMPDIR: staging } },
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`unpacking @sparticuz/chromium ${version} failed: ${stderr || err.message}`)) : resolve(stdout),
+      ),
+    );
+    if (out !== join(staging, 'chromium')) throw new Error(`@sparticuz/chromium ${version} unpacked to ${out}, not into ${staging}`);
+    await rename(staging, dir).catch((err) => {
+      // Another test file (or run) put it in place first.
+      if (!existsSync(binary)) throw err;
+    });
+    return binary;
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+export async function launchBrowser(): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM,
+    executablePath: await chromiumPath(),
     headless: true,
     args: [
       '--no-sandbox',
