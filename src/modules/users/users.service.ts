@@ -113,6 +113,19 @@ export async function listUsers(
 }
 
 /**
+ * 409 last_admin unless someone besides this user holds `admin`. Under
+ * SERIALIZABLE, two admins demoting or deleting each other cannot both see the other.
+ */
+async function assertAnotherAdmin(tx: Tx, userId: string): Promise<void> {
+  const others = await tx
+    .select({ id: userRoles.userId })
+    .from(userRoles)
+    .where(and(eq(userRoles.roleName, SUPER_ROLE), ne(userRoles.userId, userId)))
+    .limit(1);
+  if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
+}
+
+/**
  * Replace a user's roles. The last admin keeps `admin`, even against concurrent
  * demotions. Only an admin grants or removes `admin`, nobody grants a role
  * carrying a permission they do not hold themselves, and nobody changes the
@@ -148,13 +161,7 @@ export async function assignRoles(svc: AppServices, grantor: Grantor, userId: st
       });
     }
     if (current.includes(SUPER_ROLE) && !unique.includes(SUPER_ROLE)) {
-      // Under SERIALIZABLE, two admins demoting each other cannot both see another admin.
-      const others = await tx
-        .select({ id: userRoles.userId })
-        .from(userRoles)
-        .where(and(eq(userRoles.roleName, SUPER_ROLE), ne(userRoles.userId, userId)))
-        .limit(1);
-      if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
+      await assertAnotherAdmin(tx, userId);
     }
     await tx.delete(userRoles).where(eq(userRoles.userId, userId));
     await tx.insert(userRoles).values(unique.map((roleName) => ({ userId, roleName })));
@@ -270,12 +277,7 @@ export async function deleteUser(svc: AppServices, deleter: Grantor, userId: str
       if (!deleter.roles.includes(SUPER_ROLE)) {
         problem('forbidden', 'Only a holder of the admin role may delete an admin', { audit: 'escalation_refused: admin' });
       }
-      const others = await tx
-        .select({ id: userRoles.userId })
-        .from(userRoles)
-        .where(and(eq(userRoles.roleName, SUPER_ROLE), ne(userRoles.userId, userId)))
-        .limit(1);
-      if (others.length === 0) problem('last_admin', 'This is the last admin: make another admin first');
+      await assertAnotherAdmin(tx, userId);
     }
     mayActOn(held);
     const live = await tx
