@@ -3,7 +3,7 @@
 import { availableParallelism } from 'node:os';
 import { hash, verify } from '@node-rs/argon2';
 import pLimit from 'p-limit';
-import { Problem } from '../lib/problem.js';
+import { Problem, problem } from '../lib/problem.js';
 
 export type Argon2Params = { memoryCost: number; timeCost: number; parallelism: number };
 
@@ -122,4 +122,13 @@ export async function isCommonPassword(password: string): Promise<boolean> {
     common = new Set((dictionary['passwords-common'] as string[]).map((p) => p.toLowerCase()));
   }
   return common.has(normalizePassword(password).toLowerCase());
+}
+
+/** Refuses a common password with the same error shape as schema validation. */
+export async function assertPasswordNotCommon(password: string): Promise<void> {
+  if (await isCommonPassword(password)) {
+    problem('validation_failed', 'The request body is not valid', {
+      errors: [{ path: 'password', message: 'This password is too common; choose another' }],
+    });
+  }
 }

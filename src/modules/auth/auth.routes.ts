@@ -17,7 +17,8 @@ import {
   TokenPairSchema,
   VerifiedSchema,
 } from './auth.schemas.js';
-import { login, logout, refresh, registerUser } from './auth.service.js';
+import { signInWithPassword } from '../../signin/password.js';
+import { logout, refresh, registerUser, tokenPairFor } from './auth.service.js';
 import { requestPasswordReset, resendVerification, resetPassword, verifyEmail } from './email.service.js';
 
 const ACCEPTED = {
@@ -66,7 +67,9 @@ export const authRoutes = (svc: AppServices) =>
       }),
       validate('json', LoginBody),
       async (c) => {
-        const pair = await login(svc, { ...c.req.valid('json'), ip: c.get('clientIp'), userAgent: requestHeader(c, 'user-agent') ?? '' });
+        const ip = c.get('clientIp');
+        const authentication = await signInWithPassword(svc, { ...c.req.valid('json'), ip });
+        const pair = await tokenPairFor(svc, authentication, { ip, userAgent: requestHeader(c, 'user-agent') ?? '' });
         return c.json(pair, 200, TOKEN_RESPONSE_HEADERS);
       },
     )

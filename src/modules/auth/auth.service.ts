@@ -1,27 +1,26 @@
-// Registration, login with brute-force protection, refresh-token rotation with
-// reuse detection, and logout.
+// Registration, the token pair that ends a sign-in on the API (the sign-in
+// itself is src/signin/), refresh-token rotation with reuse detection, and logout.
 import { randomUUID } from 'node:crypto';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { refreshTokens, sessions, userRoles, users } from '../../db/schema.js';
-import { preparedQuery, preparedSql } from '../../db/prepared.js';
+import { preparedSql } from '../../db/prepared.js';
 import { retrying, withTx } from '../../db/tx.js';
 import { rowsOf } from '../../db/rows.js';
 import { storeKeys } from '../../store/store.js';
 import { problem } from '../../lib/problem.js';
 import { BASE_ROLE, DEFAULT_USER_ROLE, can } from '../../security/permissions.js';
-import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
-import { hashPassword, needsRehash, verifyPassword } from '../../security/passwords.js';
+import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
 import { cacheUserRoles, publishSessionAlive } from '../../security/session-state.js';
 import { signAccessToken } from '../../security/access-tokens.js';
 import { hashRefreshToken, newRefreshToken } from '../../security/opaque-tokens.js';
-import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
+import { rolesOf, toUser } from '../users/users.view.js';
 import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';
 import { countMail, queueVerificationMail, sendAccountExistsNotice, uncountMail } from './email.service.js';
 import { storableText } from '../../lib/text.js';
-import { hasSecondFactor, requireSecondFactor } from '../mfa/mfa.step.js';
+import type { Authentication, SignInOrigin } from '../../signin/authentication.js';
 
 type UserRow = typeof users.$inferSelect;
 
@@ -104,14 +103,6 @@ async function issueTokens(
   return { accessToken, refreshToken, tokenType: 'Bearer', expiresIn: ttl };
 }
 
-const userByEmail = preparedQuery((db) =>
-  db
-    .select()
-    .from(users)
-    .where(eq(users.email, sql.placeholder('email')))
-    .prepare('user_by_email'),
-);
-
 /**
  * The session, its first refresh token and the user's roles in one statement:
  * one round trip where a transaction took five (a login's database cost
@@ -148,86 +139,26 @@ async function startSession(
 }
 
 /**
- * Sign-in, step 1: the user whose password this is, checked within the
- * brute-force limits (a failure is counted and answered 401 here); a hash made
- * with older parameters is upgraded. A second factor, when there is one, is
- * checked between this step and startSessionFor().
+ * What the API makes of a sign-in (src/signin/): the session the
+ * Authentication names, with its first refresh token, and the token pair.
+ * `amr` says how the user signed in, for every access token of the session.
  */
-export async function verifyCredentials(svc: AppServices, input: { email: string; password: string; ip: string }): Promise<UserRow> {
-  let found: UserRow | undefined;
-  // The look-up is inside the limits too: a locked attempt costs no query.
-  const ok = await verifyWithinLimits(
-    passwordAttempts(svc),
-    input,
-    async () => {
-      [found] = await userByEmail(svc.database.db).execute({ email: input.email });
-      // Unknown emails verify against a dummy hash: same work, same answer, same time.
-      return verifyPassword(found?.passwordHash ?? (await svc.dummyHash), input.password);
-    },
-    'login_locked',
-    // With a second factor, the failures are forgiven when the MFA step succeeds.
-    () => !(found && hasSecondFactor(found)),
-  );
-  const user = found;
-  if (!user || !ok) {
-    svc.stats.add('auth.loginFailed');
-    problem('invalid_credentials', 'Invalid email or password', { audit: 'login_failed' });
-  }
-  if (needsRehash(user.passwordHash, svc.config.argon2)) {
-    const passwordHash = await hashPassword(input.password, svc.config.argon2);
-    await withTx(svc.database.db, (tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)), {
-      retries: svc.metrics.txRetries,
-    });
-  }
-  return user;
-}
-
-/** Where a sign-in comes from: kept with the session for the user's session list. */
-export type SignInOrigin = { ip: string; userAgent: string };
-
-/** How a sign-in proved who the user is (RFC 8176 amr values). */
-export type Amr = readonly ('pwd' | 'otp' | 'hwk')[];
-
-/**
- * Sign-in, last step: a new session for this user and its first token pair.
- * Whatever proved who the user is (a password, a second factor, a passkey)
- * ends here; `amr` says which, for every access token of the session.
- */
-export async function startSessionFor(svc: AppServices, userId: string, origin: SignInOrigin, amr: Amr = ['pwd']): Promise<TokenPair> {
+export async function tokenPairFor(svc: AppServices, authentication: Authentication, origin: SignInOrigin): Promise<TokenPair> {
+  const { userId, sessionId, amr } = authentication;
   const refreshToken = newRefreshToken();
   const expiresAt = new Date(svc.clock() + svc.config.jwt.refreshTtlSeconds * 1000);
-  const sessionId = randomUUID();
   const roleNames = await startSession(svc, {
     sessionId,
     userId,
     tokenHash: hashRefreshToken(refreshToken),
     expiresAt,
-    createdAt: new Date(svc.clock()),
+    createdAt: authentication.authTime,
     ip: origin.ip,
     // Shown back to the user: bounded and storable whatever the client sent.
     userAgent: storableText(storableText(origin.userAgent).slice(0, 512)),
     amr: amr.join(','),
   });
   return issueTokens(svc, userId, sessionId, roleNames, refreshToken, expiresAt, amr);
-}
-
-/**
- * POST /auth/login: the password, then (with EMAIL_VERIFICATION=required) a
- * verified address, then a second factor when the user has one (401
- * mfa_required with an mfaToken: POST /auth/mfa/verify finishes), then a session.
- */
-export async function login(
-  svc: AppServices,
-  input: { email: string; password: string; ip: string; userAgent: string },
-): Promise<TokenPair> {
-  const user = await verifyCredentials(svc, input);
-  if (svc.config.emailVerification === 'required' && user.emailVerifiedAt === null) {
-    problem('email_not_verified', 'Confirm your email address first (the link is in the mail we sent)', { audit: 'email_not_verified' });
-  }
-  if (hasSecondFactor(user)) await requireSecondFactor(svc, user);
-  const pair = await startSessionFor(svc, user.id, input);
-  svc.stats.add('auth.loginSucceeded');
-  return pair;
 }
 
 type RefreshOutcome =

@@ -23,12 +23,12 @@ import {
 import { limitKeyOf } from '../../lib/ip.js';
 import { problem } from '../../lib/problem.js';
 import { clearAccountLockout, passwordAttempts } from '../../security/password-attempts.js';
-import { hashPassword } from '../../security/passwords.js';
+import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
 import { hashOpaqueToken, newOpaqueToken } from '../../security/opaque-tokens.js';
 import { storeKeys } from '../../store/store.js';
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
-import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
-import { assertCode } from '../mfa/mfa.codes.js';
+import { rolesOf, toUser } from '../users/users.view.js';
+import { assertCode } from '../../signin/codes.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import type { User } from '../users/users.schemas.js';
 

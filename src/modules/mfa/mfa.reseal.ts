@@ -1,22 +1,13 @@
 // Key rotation of MFA_ENCRYPTION_KEY: with the old key in
 // MFA_PREVIOUS_ENCRYPTION_KEYS, every confirmed TOTP secret still sealed under
 // it is sealed again under the new key when an instance starts, and on use
-// (mfa.codes.ts); the old key can go once the log says none is left.
-import { and, asc, eq, gt, isNotNull } from 'drizzle-orm';
+// (src/signin/codes.ts); the old key can go once the log says none is left.
+import { and, asc, gt, isNotNull } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { totpFactors } from '../../db/schema.js';
+import { resealTotpSecret } from '../../signin/codes.js';
 
 const PAGE = 500;
-
-/** Seal `sealed` (this user's, opened as stale) again under the current key, unless it changed meanwhile. */
-export async function resealTotpSecret(svc: AppServices, userId: string, sealed: string, plain: string): Promise<boolean> {
-  const done = await svc.database.db
-    .update(totpFactors)
-    .set({ secretSealed: svc.secrets.seal(plain, userId) })
-    .where(and(eq(totpFactors.userId, userId), eq(totpFactors.secretSealed, sealed)))
-    .returning({ userId: totpFactors.userId });
-  return done.length > 0;
-}
 
 /** One pass over the confirmed TOTP secrets, in pages; logs what it did. A no-op without previous keys. */
 export async function resealTotpSecrets(svc: AppServices): Promise<{ resealed: number; unreadable: number }> {

@@ -9,6 +9,7 @@ import { requestHeader } from '../../lib/node-fast-path.js';
 import { IdParam } from '../../lib/schemas.js';
 import { TokenPairSchema } from '../auth/auth.schemas.js';
 import { TOKEN_RESPONSE_HEADERS } from '../auth/auth.routes.js';
+import { tokenPairFor } from '../auth/auth.service.js';
 import {
   ConfirmTotpBody,
   DisableTotpBody,
@@ -18,8 +19,9 @@ import {
   RegenerateCodesBody,
   TotpEnrolmentSchema,
 } from './mfa.schemas.js';
-import { confirmTotp, disableTotp, enrolTotp, regenerateRecoveryCodes, resetMfa, verifyMfaStep } from './mfa.service.js';
-import { pendingStep } from './mfa.step.js';
+import { pendingStep } from '../../signin/mfa-step.js';
+import { finishWithSecondFactor } from '../../signin/second-factor.js';
+import { confirmTotp, disableTotp, enrolTotp, regenerateRecoveryCodes, resetMfa } from './mfa.service.js';
 
 const STEP_UP = ['mfa_code_required', { code: 'invalid_mfa_code', status: 403 }] as const;
 
@@ -156,12 +158,14 @@ export const mfaLoginRoutes = (svc: AppServices) =>
       const input = c.req.valid('json');
       const step = await pendingStep(svc, input.mfaToken);
       c.set('auditActor', step.pending.userId);
-      const { pair, method } = await verifyMfaStep(
+      const ip = c.get('clientIp');
+      const { authentication, method } = await finishWithSecondFactor(
         svc,
         step,
         { code: 'code' in input ? input.code : undefined, passkey: 'passkey' in input ? input.passkey : undefined },
-        { ip: c.get('clientIp'), userAgent: requestHeader(c, 'user-agent') ?? '' },
+        ip,
       );
+      const pair = await tokenPairFor(svc, authentication, { ip, userAgent: requestHeader(c, 'user-agent') ?? '' });
       c.set('auditDetail', `mfa.verified: ${method}`);
       return c.json(pair, 200, TOKEN_RESPONSE_HEADERS);
     },

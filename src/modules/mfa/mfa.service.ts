@@ -1,5 +1,6 @@
-// TOTP enrolment (pending secret, confirm, disable), recovery codes, the MFA
-// step of a sign-in, and an admin's reset of a user's second factors.
+// TOTP enrolment (pending secret, confirm, disable), recovery codes, and an
+// admin's reset of a user's second factors. The sign-in's MFA step is the
+// sign-in core's (src/signin/mfa-step.ts, second-factor.ts).
 import { and, eq, isNull, ne } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { passkeys, recoveryCodes, sessions, totpFactors, userRoles, users } from '../../db/schema.js';
@@ -10,14 +11,10 @@ import { SUPER_ROLE, type Grantor } from '../../security/permissions.js';
 import { mayActOnCheck } from '../../security/delegation.js';
 import { newRecoveryCodes } from '../../security/recovery-codes.js';
 import { matchTotp, newTotpSecret, totpUri } from '../../security/totp.js';
-import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
-import type { TokenPair } from '../auth/auth.schemas.js';
-import { dropOrphanRecoveryCodes, verifyAssertion } from '../passkeys/passkeys.service.js';
+import { dropOrphanRecoveryCodes } from '../passkeys/passkeys.service.js';
 import { queueSecurityNotice } from '../auth/email.service.js';
-import type { AuthenticationResponse } from '../passkeys/passkeys.schemas.js';
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
-import { assertReauthenticated, spendCodeWithinLimits, type CodeKind } from './mfa.codes.js';
-import { failStep, takeStep, type PendingMfa } from './mfa.step.js';
+import { assertReauthenticated } from '../../signin/codes.js';
 
 type UserRow = typeof users.$inferSelect;
 
@@ -197,45 +194,6 @@ export async function regenerateRecoveryCodes(
   );
   svc.outbox.wake();
   return { recoveryCodes: codes };
-}
-
-/**
- * POST /auth/mfa/verify: the MFA step's token and a code or a passkey
- * assertion, for a token pair. A wrong answer is 401 invalid_mfa_code (or
- * invalid_passkey) and counts as a failed sign-in of the account; the 5th
- * kills the token.
- */
-export async function verifyMfaStep(
-  svc: AppServices,
-  step: { hash: string; pending: PendingMfa },
-  input: { code?: string | undefined; passkey?: AuthenticationResponse | undefined },
-  origin: SignInOrigin,
-): Promise<{ userId: string; pair: TokenPair; method: CodeKind | 'passkey' }> {
-  const { hash, pending } = step;
-  let method: CodeKind | 'passkey' | null = null;
-  try {
-    if (input.passkey !== undefined) {
-      await verifyAssertion(svc, input.passkey, { kind: 'mfa', userId: pending.userId, mfaTokenHash: hash });
-      method = 'passkey';
-    } else {
-      method = await spendCodeWithinLimits(svc, { userId: pending.userId, email: pending.email, ip: origin.ip }, input.code ?? '');
-    }
-  } catch (err) {
-    if ((err as { code?: string }).code === 'invalid_passkey') {
-      await failStep(svc, hash);
-      svc.stats.add('auth.loginFailed');
-    }
-    throw err;
-  }
-  if (method === null) {
-    await failStep(svc, hash);
-    svc.stats.add('auth.loginFailed');
-    problem('invalid_mfa_code', 'The code is wrong or was already used', { audit: 'mfa.failed' });
-  }
-  await takeStep(svc, hash);
-  const pair = await startSessionFor(svc, pending.userId, origin, method === 'passkey' ? ['pwd', 'hwk'] : ['pwd', 'otp']);
-  svc.stats.add('auth.loginSucceeded');
-  return { userId: pending.userId, pair, method };
 }
 
 /**

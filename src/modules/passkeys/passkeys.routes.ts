@@ -10,7 +10,9 @@ import { requestHeader } from '../../lib/node-fast-path.js';
 import { IdParam } from '../../lib/schemas.js';
 import { TokenPairSchema } from '../auth/auth.schemas.js';
 import { TOKEN_RESPONSE_HEADERS } from '../auth/auth.routes.js';
-import { pendingStep } from '../mfa/mfa.step.js';
+import { tokenPairFor } from '../auth/auth.service.js';
+import { pendingStep } from '../../signin/mfa-step.js';
+import { authenticationOptions, signInWithPasskey } from '../../signin/passkey.js';
 import {
   AddPasskeyBody,
   CreationOptionsSchema,
@@ -21,7 +23,7 @@ import {
   PasskeyStepUpBody,
   RequestOptionsSchema,
 } from './passkeys.schemas.js';
-import { addPasskey, authenticationOptions, listPasskeys, passkeyLogin, registrationOptions, removePasskey } from './passkeys.service.js';
+import { addPasskey, listPasskeys, registrationOptions, removePasskey } from './passkeys.service.js';
 
 /** The step-up's refusals (as on the MFA routes), past the sign-in limits 429. */
 const STEP_UP = [{ code: 'invalid_credentials', status: 403 }, 'mfa_code_required', { code: 'invalid_mfa_code', status: 403 }] as const;
@@ -150,11 +152,9 @@ export const passkeyLoginRoutes = (svc: AppServices) =>
       }),
       validate('json', PasskeyLoginBody),
       async (c) => {
-        const { userId, pair } = await passkeyLogin(svc, c.req.valid('json').response, {
-          ip: c.get('clientIp'),
-          userAgent: requestHeader(c, 'user-agent') ?? '',
-        });
-        c.set('auditActor', userId);
+        const authentication = await signInWithPasskey(svc, c.req.valid('json').response);
+        const pair = await tokenPairFor(svc, authentication, { ip: c.get('clientIp'), userAgent: requestHeader(c, 'user-agent') ?? '' });
+        c.set('auditActor', authentication.userId);
         c.set('auditDetail', 'passkey.login');
         return c.json(pair, 200, TOKEN_RESPONSE_HEADERS);
       },

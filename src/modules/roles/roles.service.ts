@@ -20,7 +20,7 @@ import {
   type Grantor,
   type Permission,
 } from '../../security/permissions.js';
-import { rolesOf } from '../users/users.service.js';
+import { rolesOf } from '../users/users.view.js';
 import type { Role } from './roles.schemas.js';
 
 /** Seed the built-in roles with their defaults, once; later edits are kept. Safe to run concurrently. */

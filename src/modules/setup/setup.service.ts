@@ -13,8 +13,8 @@ import type { AppServices, Deps } from '../../deps.js';
 import type { Logger } from '../../lib/logger.js';
 import { problem } from '../../lib/problem.js';
 import { SUPER_ROLE } from '../../security/permissions.js';
-import { hashPassword } from '../../security/passwords.js';
-import { assertPasswordNotCommon, toUser } from '../users/users.service.js';
+import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
+import { toUser } from '../users/users.view.js';
 import type { User } from '../users/users.schemas.js';
 
 /** 256 random bits, base64url. */

@@ -3,7 +3,11 @@
 // steady state needs no database query. Every profile change publishes the new
 // one after its commit; a read from the database fills a miss without
 // overwriting what a change wrote meanwhile.
+import { eq } from 'drizzle-orm';
+import type { AppServices } from '../../deps.js';
+import { users } from '../../db/schema.js';
 import type { StoreRead } from '../../security/caller.js';
+import { hasSecondFactor, secondFactorsOf, type SecondFactors } from '../../signin/rules.js';
 import { storeKeys, type Store } from '../../store/store.js';
 
 const PROFILE_TTL_MS = 24 * 3600 * 1000;
@@ -13,7 +17,7 @@ export type CachedProfile = {
   email: string;
   emailVerified: boolean;
   name: string;
-  mfa: { totp: boolean; passkeys: number };
+  mfa: SecondFactors;
   createdAt: string;
   updatedAt: string;
 };
@@ -36,7 +40,7 @@ export function profileOf(u: {
     email: u.email,
     emailVerified: u.emailVerifiedAt !== null,
     name: u.name,
-    mfa: { totp: u.totpEnabledAt !== null, passkeys: u.passkeyCount },
+    mfa: secondFactorsOf(u),
     createdAt: typeof u.createdAt === 'string' ? u.createdAt : u.createdAt.toISOString(),
     updatedAt: typeof u.updatedAt === 'string' ? u.updatedAt : u.updatedAt.toISOString(),
   };
@@ -91,4 +95,20 @@ export async function cacheUserProfile(store: Store, p: CachedProfile): Promise<
 /** After the database commit: the user's current profile for every instance. */
 export async function publishUserProfile(store: Store, p: CachedProfile): Promise<void> {
   await store.setMany([[storeKeys.userProfile(p.id), JSON.stringify(p)]], PROFILE_TTL_MS);
+}
+
+/**
+ * For the MFA_REQUIRED_ROLES policy (middleware/mfa-policy.ts), by the sign-in
+ * core's rule: from the cached profile (kept current by every factor change),
+ * else the database.
+ */
+export async function hasSecondFactorNow(svc: AppServices, userId: string): Promise<boolean> {
+  let profile = parseProfile(await svc.store.get(storeKeys.userProfile(userId)), userId);
+  if (!profile) {
+    const [row] = await svc.database.db.select().from(users).where(eq(users.id, userId));
+    if (!row) return false;
+    profile = profileOf(row);
+    await cacheUserProfile(svc.store, profile);
+  }
+  return hasSecondFactor(profile.mfa);
 }

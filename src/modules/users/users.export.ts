@@ -8,7 +8,7 @@ import type { AppServices } from '../../deps.js';
 import { auditLogs, emailTokens, passkeys, posts, recoveryCodes, sessions, totpFactors, users } from '../../db/schema.js';
 import { newestFirst, newestFirstBackward, olderThan } from '../../db/keyset.js';
 import { problem } from '../../lib/problem.js';
-import { rolesOf, toUser } from './users.service.js';
+import { rolesOf, toUser } from './users.view.js';
 
 const PAGE = 500;
 

@@ -2,7 +2,6 @@
 // bootstrap admin.
 import { and, eq, ilike, inArray, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
-import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { newestFirst, olderThan } from '../../db/keyset.js';
 import { mailOutbox, rolePermissions, roles, sessions, userRoles, users } from '../../db/schema.js';
@@ -11,8 +10,8 @@ import { cursorOf, pageOf } from '../../lib/page.js';
 import { problem } from '../../lib/problem.js';
 import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../security/permissions.js';
 import { mayActOnCheck } from '../../security/delegation.js';
-import { hashPassword, isCommonPassword } from '../../security/passwords.js';
-import { assertReauthenticated } from '../mfa/mfa.codes.js';
+import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
+import { assertReauthenticated } from '../../signin/codes.js';
 import type { Caller } from '../../security/caller.js';
 import { publishUserRoles } from '../../security/session-state.js';
 import { cacheUserProfile, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
@@ -20,30 +19,9 @@ import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificatio
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import { postsChanged } from '../posts/posts.service.js';
 import type { User } from './users.schemas.js';
+import { rolesOf, toUser } from './users.view.js';
 
 type UserRow = typeof users.$inferSelect;
-
-export function toUser(row: UserRow, roleNames: readonly string[]): User {
-  const p = profileOf(row);
-  return {
-    id: p.id,
-    email: p.email,
-    emailVerified: p.emailVerified,
-    name: p.name,
-    roles: [...roleNames].sort(),
-    mfa: p.mfa,
-    createdAt: p.createdAt,
-    updatedAt: p.updatedAt,
-  };
-}
-
-export async function rolesOf(db: Db | Tx, userIds: string[]): Promise<Map<string, string[]>> {
-  const out = new Map<string, string[]>(userIds.map((id) => [id, []]));
-  if (userIds.length === 0) return out;
-  const rows = await db.select().from(userRoles).where(inArray(userRoles.userId, userIds));
-  for (const r of rows) out.get(r.userId)?.push(r.roleName);
-  return out;
-}
 
 export async function getUser(svc: AppServices, id: string): Promise<User> {
   const [row] = await svc.database.db.select().from(users).where(eq(users.id, id));
@@ -66,15 +44,6 @@ export async function getMe(svc: AppServices, caller: Pick<Caller, 'userId' | 'r
     await cacheUserProfile(svc.store, profile);
   }
   return { ...profile, roles: [...caller.roles].sort() };
-}
-
-/** Refuses a common password with the same error shape as schema validation. */
-export async function assertPasswordNotCommon(password: string): Promise<void> {
-  if (await isCommonPassword(password)) {
-    problem('validation_failed', 'The request body is not valid', {
-      errors: [{ path: 'password', message: 'This password is too common; choose another' }],
-    });
-  }
 }
 
 export async function listUsers(

@@ -16,12 +16,12 @@ import { rateLimit } from '../../middleware/rate-limit.js';
 import { adminRoutes } from '../../modules/admin/admin.routes.js';
 import { authRoutes } from '../../modules/auth/auth.routes.js';
 import { mfaAccountRoutes, mfaLoginRoutes } from '../../modules/mfa/mfa.routes.js';
-import { hasSecondFactorNow } from '../../modules/mfa/mfa.step.js';
 import { passkeyAccountRoutes, passkeyLoginRoutes } from '../../modules/passkeys/passkeys.routes.js';
 import { postsRoutes } from '../../modules/posts/posts.routes.js';
 import { rolesRoutes } from '../../modules/roles/roles.routes.js';
 import { sessionsRoutes } from '../../modules/sessions/sessions.routes.js';
 import { setupRoutes } from '../../modules/setup/setup.routes.js';
+import { hasSecondFactorNow } from '../../modules/users/users.cache.js';
 import { usersRoutes } from '../../modules/users/users.routes.js';
 
 /**

@@ -1,39 +1,26 @@
 // The MFA step of a sign-in: a right password of a user with a second factor
-// gets an mfaToken (opaque, single-use, 5 minutes) instead of tokens. The
-// step's state is in the shared store, keyed by the token's hash, so any
-// instance can finish it; the token is taken when it is traded for tokens,
-// and dies after 5 wrong codes.
+// gets an mfaToken (opaque, single-use, 5 minutes) instead of an
+// Authentication. The step's state is in the shared store, keyed by the
+// token's hash, so any instance can finish it (second-factor.ts); the token is
+// taken by the right answer, and dies after 5 wrong ones.
 import { and, count, eq, isNull } from 'drizzle-orm';
-import type { AppServices } from '../../deps.js';
-import { recoveryCodes, users } from '../../db/schema.js';
-import { problem } from '../../lib/problem.js';
-import { hashOpaqueToken, newOpaqueToken } from '../../security/opaque-tokens.js';
-import { storeKeys } from '../../store/store.js';
-import { cacheUserProfile, parseProfile, profileOf } from '../users/users.cache.js';
+import type { AppServices } from '../deps.js';
+import { recoveryCodes, type users } from '../db/schema.js';
+import { problem } from '../lib/problem.js';
+import { hashOpaqueToken, newOpaqueToken } from '../security/opaque-tokens.js';
+import { storeKeys } from '../store/store.js';
 
 type UserRow = typeof users.$inferSelect;
 export type MfaMethod = 'totp' | 'recovery_code' | 'passkey';
 export type PendingMfa = { userId: string; email: string; methods: MfaMethod[] };
+/** An mfaToken's step, as pendingStep() found it. */
+export type MfaStep = { hash: string; pending: PendingMfa };
 
 export const MFA_TOKEN_TTL_MS = 5 * 60_000;
 export const MAX_MFA_FAILURES = 5;
 
-export const hasSecondFactor = (u: Pick<UserRow, 'totpEnabledAt' | 'passkeyCount'>) => u.totpEnabledAt !== null || u.passkeyCount > 0;
-
-/** For the MFA_REQUIRED_ROLES policy: from the cached profile (kept current by every factor change), else the database. */
-export async function hasSecondFactorNow(svc: AppServices, userId: string): Promise<boolean> {
-  let profile = parseProfile(await svc.store.get(storeKeys.userProfile(userId)), userId);
-  if (!profile) {
-    const [row] = await svc.database.db.select().from(users).where(eq(users.id, userId));
-    if (!row) return false;
-    profile = profileOf(row);
-    await cacheUserProfile(svc.store, profile);
-  }
-  return profile.mfa.totp || profile.mfa.passkeys > 0;
-}
-
 /** The second factors this user can answer with, in the contract's order. */
-export async function methodsOf(svc: AppServices, u: UserRow): Promise<MfaMethod[]> {
+async function methodsOf(svc: AppServices, u: UserRow): Promise<MfaMethod[]> {
   const [codes] = await svc.database.db
     .select({ n: count() })
     .from(recoveryCodes)
@@ -62,7 +49,7 @@ export async function requireSecondFactor(svc: AppServices, u: UserRow): Promise
 const INVALID_TOKEN = 'The MFA token is unknown, expired, used or has had too many wrong codes: sign in again';
 
 /** The pending step of an mfaToken (not taken), or 401 invalid_mfa_token. */
-export async function pendingStep(svc: AppServices, mfaToken: string): Promise<{ hash: string; pending: PendingMfa }> {
+export async function pendingStep(svc: AppServices, mfaToken: string): Promise<MfaStep> {
   const hash = hashOpaqueToken(mfaToken);
   const raw = await svc.store.get(storeKeys.mfaToken(hash));
   let pending: PendingMfa | null = null;

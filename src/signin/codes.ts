@@ -3,23 +3,35 @@
 // code when TOTP is on). Every check runs within the sign-in limits, so codes
 // cannot be guessed faster than passwords.
 import { and, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
-import type { AppServices } from '../../deps.js';
-import { recoveryCodes, totpFactors, type users } from '../../db/schema.js';
-import { withTx } from '../../db/tx.js';
-import { problem } from '../../lib/problem.js';
-import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
-import { verifyPassword } from '../../security/passwords.js';
-import { hashRecoveryCode, normalizeRecoveryCode } from '../../security/recovery-codes.js';
-import { matchTotp } from '../../security/totp.js';
-import { resealTotpSecret } from './mfa.reseal.js';
-import { enqueueMail } from '../../adapters/mail/outbox.js';
-import { codeReusedMessage, mailContextOf } from '../../adapters/mail/templates.js';
-import { storeKeys } from '../../store/store.js';
+import type { AppServices } from '../deps.js';
+import { recoveryCodes, totpFactors, type users } from '../db/schema.js';
+import { withTx } from '../db/tx.js';
+import { problem } from '../lib/problem.js';
+import { passwordAttempts, verifyWithinLimits } from '../security/password-attempts.js';
+import { verifyPassword } from '../security/passwords.js';
+import { hashRecoveryCode, normalizeRecoveryCode } from '../security/recovery-codes.js';
+import { matchTotp } from '../security/totp.js';
+import { enqueueMail } from '../adapters/mail/outbox.js';
+import { codeReusedMessage, mailContextOf } from '../adapters/mail/templates.js';
+import { storeKeys } from '../store/store.js';
 
 type UserRow = typeof users.$inferSelect;
 export type CodeKind = 'totp' | 'recovery_code';
 
 const TOTP_CODE = /^\d{6}$/;
+
+/**
+ * Seal `sealed` (this user's, opened as stale) again under the current key,
+ * unless it changed meanwhile (key rotation: modules/mfa/mfa.reseal.ts).
+ */
+export async function resealTotpSecret(svc: AppServices, userId: string, sealed: string, plain: string): Promise<boolean> {
+  const done = await svc.database.db
+    .update(totpFactors)
+    .set({ secretSealed: svc.secrets.seal(plain, userId) })
+    .where(and(eq(totpFactors.userId, userId), eq(totpFactors.secretSealed, sealed)))
+    .returning({ userId: totpFactors.userId });
+  return done.length > 0;
+}
 
 /** The user's confirmed TOTP secret, opened, or null. */
 export async function confirmedTotpSecret(svc: AppServices, userId: string): Promise<string | null> {
