@@ -35,7 +35,7 @@ function sourceFiles(dir: string): string[] {
 }
 
 /** Every relative import of src/ as a pair of paths relative to src/, without extension. */
-export function importsOf(root: string): Edge[] {
+function importsOf(root: string): Edge[] {
   return sourceFiles(root).flatMap((file) => {
     const info = ts.preProcessFile(readFileSync(file, 'utf8'), true, true);
     return info.importedFiles
@@ -52,7 +52,7 @@ const partOf = (path: string) => path.split('/')[0]!;
 const layerOf = (part: string) => LAYERS.findIndex((l) => l.includes(part));
 
 /** What is wrong with one import, or null when it is allowed. */
-export function violation(e: Edge): string | null {
+function violation(e: Edge): string | null {
   const from = partOf(e.from);
   const to = partOf(e.to);
   if (to.startsWith('..')) return `${e.from} imports ${e.to}, outside src/`;
