@@ -18,7 +18,7 @@ export type Database = {
   ping(): Promise<void>;
   close(): Promise<void>;
   /** Pool figures for /metrics. */
-  poolStats(): { max: number; inUse: number };
+  poolStats(): { max: number; probesInFlight: number };
 };
 
 export type PostgresOptions = {
@@ -65,7 +65,7 @@ export async function connectPostgres(opts: PostgresOptions): Promise<Database> 
   const { drizzle } = await import('drizzle-orm/postgres-js');
   const { url, ssl } = tlsFromUrl(opts);
   const max = opts.poolSize ?? 10;
-  let inUse = 0;
+  let probesInFlight = 0;
   const client = postgres(url, {
     ssl,
     max,
@@ -90,17 +90,17 @@ export async function connectPostgres(opts: PostgresOptions): Promise<Database> 
     db,
     kind: 'postgres',
     async ping() {
-      inUse++;
+      probesInFlight++;
       try {
         await client`select 1`;
       } finally {
-        inUse--;
+        probesInFlight--;
       }
     },
     async close() {
       await client.end({ timeout: 5 });
     },
-    poolStats: () => ({ max, inUse }),
+    poolStats: () => ({ max, probesInFlight }),
   };
 }
 
@@ -127,7 +127,7 @@ export async function connectPglite(dataDir: string | null): Promise<Database> {
     async close() {
       await client.close();
     },
-    poolStats: () => ({ max: 1, inUse: 0 }),
+    poolStats: () => ({ max: 1, probesInFlight: 0 }),
   };
 }
 

@@ -69,9 +69,11 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     registers: [registry],
   });
   const poolMax = new Gauge({ name: 'db_pool_max', help: 'Configured database pool size', registers: [registry] });
-  const poolInUse = new Gauge({
-    name: 'db_pool_in_use',
-    help: 'Database health probes in flight',
+  // postgres.js does not expose how many pool connections are busy, so there is
+  // no in-use gauge; a probe stuck on a hung database shows here.
+  const healthProbes = new Gauge({
+    name: 'db_health_probes_in_flight',
+    help: 'Database health probes (GET /readyz) waiting for an answer',
     registers: [registry],
   });
   return {
@@ -88,6 +90,6 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     txRetries,
     mail,
     poolMax,
-    poolInUse,
+    healthProbes,
   };
 }

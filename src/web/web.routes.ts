@@ -4,7 +4,7 @@
 // from this origin only, no inline script or style, never framed.
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
-import { PAGE_CSP } from '../lib/page-policy.js';
+import { PAGE_CSP } from '../lib/html-csp.js';
 import { problem } from '../lib/problem.js';
 import { requestHeader } from '../lib/node-fast-path.js';
 import { webAssets } from './assets.js';

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { Context } from 'hono';
-import { PAGE_CSP } from '../../lib/page-policy.js';
+import { PAGE_CSP } from '../../lib/html-csp.js';
 import { problem } from '../../lib/problem.js';
 
 // Our own start-up script, a file rather than inline so script-src needs no 'unsafe-inline'.

@@ -47,7 +47,7 @@ const metricsRoutes = (svc: AppServices) => {
       }
       const pool = svc.database.poolStats();
       svc.metrics.poolMax.set(pool.max);
-      svc.metrics.poolInUse.set(pool.inUse);
+      svc.metrics.healthProbes.set(pool.probesInFlight);
       return c.body(await svc.metrics.registry.metrics(), 200, { 'Content-Type': svc.metrics.registry.contentType });
     },
   );

@@ -7,7 +7,7 @@ import { newestFirst, olderThanPlaceholders } from '../../db/keyset.js';
 import { preparedQuery } from '../../db/prepared.js';
 import { posts } from '../../db/schema.js';
 import { withTx } from '../../db/tx.js';
-import { cursorOf, pageOf } from '../../lib/page.js';
+import { cursorOf, pageOf } from '../../lib/keyset-page.js';
 import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../security/caller.js';
 import { can, type Decision, type Permission } from '../../security/permissions.js';

@@ -6,7 +6,7 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { newestFirst, olderThan } from '../../db/keyset.js';
 import { mailOutbox, rolePermissions, roles, sessions, userRoles, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
-import { cursorOf, pageOf } from '../../lib/page.js';
+import { cursorOf, pageOf } from '../../lib/keyset-page.js';
 import { problem } from '../../lib/problem.js';
 import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../security/permissions.js';
 import { mayActOnCheck } from '../../security/delegation.js';

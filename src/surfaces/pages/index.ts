@@ -4,7 +4,7 @@
 import { Hono, type Context } from 'hono';
 import type { AppServices } from '../../deps.js';
 import type { Logger } from '../../lib/logger.js';
-import { PAGE_CSP } from '../../lib/page-policy.js';
+import { PAGE_CSP } from '../../lib/html-csp.js';
 import { ERROR_CODES } from '../../lib/problem.js';
 import { toProblem } from '../../middleware/problem.js';
 import { isSetupOpen } from '../../modules/setup/setup.service.js';
