@@ -12,7 +12,7 @@ import { FileMailer } from './adapters/mail/file-mailer.js';
 import { SmtpMailer } from './adapters/mail/smtp-mailer.js';
 import type { Mailer } from './adapters/mail/mailer.js';
 import { pruneAuditLog } from './modules/admin/admin.service.js';
-import { metricsApp } from './modules/ops/ops.routes.js';
+import { metricsApp } from './surfaces/ops/routes.js';
 import { prepareSetupToken } from './modules/setup/setup.service.js';
 import { loadKeyRing } from './security/key-ring.js';
 import { loadSecretBox } from './security/secret-box.js';

@@ -5,7 +5,7 @@
 import { Hono } from 'hono';
 import type { AppServices } from '../../deps.js';
 import { problemHandler } from '../../middleware/problem.js';
-import { opsRoutes } from '../../modules/ops/ops.routes.js';
+import { opsRoutes } from './routes.js';
 
 /** `app` is the whole application, for the OpenAPI document (read lazily, once it is built). */
 // biome-ignore lint/suspicious/noExplicitAny: any Hono app, whatever its env and routes
