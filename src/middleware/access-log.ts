@@ -7,24 +7,17 @@ import type { Metrics } from '../lib/metrics.js';
 import type { StatsCounters } from '../audit/stats.js';
 import type { Logger } from '../lib/logger.js';
 import { Problem } from '../lib/problem.js';
-import { matchedRoute } from './route-meta.js';
-import type { AuthVariables } from './auth.js';
-import type { ClientIpVariables } from './client-ip.js';
-import type { RbacVariables } from './rbac.js';
-import type { RequestIdVariables } from './request-id.js';
-
-/** The access log's own variable: handlers set it for security events that end in success (e.g. role_assigned). */
-export type AccessLogVariables = {
-  auditDetail: string | undefined;
-  /** Whom an unauthenticated security event was about (a password reset names the account it reset). */
-  auditActor: string | undefined;
-};
+import { userIdOf, type Caller } from '../security/caller.js';
+import type { RouteIndex } from './route-meta.js';
+import type { AccessLogVariables, AuthVariables, ClientIpVariables, RbacVariables, RequestIdVariables } from './app-env.js';
 
 /** What it reads, set by the middleware before or after it (absent when the chain stopped early). */
 type Reads = RequestIdVariables & Partial<ClientIpVariables & Pick<AuthVariables, 'caller'> & RbacVariables>;
 
 // Any parameter whose name suggests a secret (pw, pwd, pass, passcode, jwt, session, auth, ...).
 const SECRET_PARAM = /token|pass|pw|secret|key|code|signature|credential|jwt|session|auth|otp/i;
+
+const callerId = (caller: Caller | undefined): string | null => (caller === undefined ? null : userIdOf(caller));
 
 /** The path with its query string, secrets replaced. */
 export function loggablePath(path: string, url: string): string {
@@ -36,7 +29,15 @@ export function loggablePath(path: string, url: string): string {
   return (path + (q ? `?${q}` : '')).slice(0, 2048);
 }
 
-export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metrics: Metrics; logger: Logger; now: () => number }) => {
+export const accessLog = (opts: {
+  audit: AuditWriter;
+  stats: StatsCounters;
+  metrics: Metrics;
+  logger: Logger;
+  now: () => number;
+  /** The surface's declared routes: the matched one names the entry's action. */
+  routes: RouteIndex;
+}) => {
   // One labelled child per route, method and status, looked up once: prom-client
   // hashes a label object on every inc() and observe() (profiled on the hot path).
   const series = new Map<string, { requests: { inc(): void }; latency: { observe(v: number): void } }>();
@@ -55,7 +56,7 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     const started = performance.now();
     await next();
     const status = c.res.status;
-    const m = matchedRoute(c);
+    const m = opts.routes.of(c);
     let action = m?.meta.action ?? 'unknown';
     const route = m?.path ?? '-';
     if (route === '-' && status === 405) action = 'method_not_allowed';
@@ -82,7 +83,7 @@ export const accessLog = (opts: { audit: AuditWriter; stats: StatsCounters; metr
     const entry = {
       at: new Date(opts.now()),
       requestId: c.get('requestId'),
-      actorId: c.get('auditActor') ?? (err instanceof Problem ? err.extra.actor : undefined) ?? c.get('caller')?.userId ?? null,
+      actorId: c.get('auditActor') ?? (err instanceof Problem ? err.extra.actor : undefined) ?? callerId(c.get('caller')),
       ip: c.get('clientIp') ?? 'unknown',
       method: c.req.method,
       path: loggablePath(c.req.path, c.req.url),

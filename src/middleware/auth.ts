@@ -8,27 +8,20 @@
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
 import { requestHeader } from '../lib/node-fast-path.js';
-import { resolveCaller, type Caller, type CallerContext, type StoreValues } from '../security/caller.js';
+import { resolveCaller, type CallerContext } from '../security/caller.js';
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/access-tokens.js';
-import { storeKeys, type WindowCount } from '../store/store.js';
-import type { ClientIpVariables } from './client-ip.js';
+import { storeKeys } from '../store/store.js';
+import type { AuthVariables, ClientIpVariables } from './app-env.js';
 import { localHitBatch } from './rate-limit.js';
-import { matchedRoute } from './route-meta.js';
-
-/** What authentication sets (it reads clientIp, set by the client-ip middleware). */
-export type AuthVariables = {
-  caller: Caller;
-  claims: AccessClaims | null;
-  rate: WindowCount | undefined;
-  /** The values the route declared it reads from the store (`storeReads`), by name, read in the same round trip. */
-  storeValues: StoreValues;
-};
+import type { RouteIndex } from './route-meta.js';
 
 const BEARER = /^Bearer +(\S+) *$/i;
 
 export const authenticate = (opts: {
   verify: TokenVerifier;
   callers: CallerContext;
+  /** The surface's declared routes: the matched one's storeReads join the round trip. */
+  routes: RouteIndex;
   rateWindowMs: number;
   /** The per-client limit: also how many failed verifications an address may have in the window. */
   rateLimit: number;
@@ -74,7 +67,7 @@ export const authenticate = (opts: {
       opts.callers,
       claims,
       { key: rateKey, windowMs: opts.rateWindowMs, batch: localHitBatch(opts.rateLimit) },
-      matchedRoute(c)?.meta.storeReads,
+      opts.routes.of(c)?.meta.storeReads,
     );
     c.set('caller', caller);
     c.set('rate', rate);

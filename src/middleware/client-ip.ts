@@ -8,8 +8,7 @@ import type { Context } from 'hono';
 import { createMiddleware } from 'hono/factory';
 import { forwardedClient, parseIp } from '../lib/ip.js';
 import { requestHeader } from '../lib/node-fast-path.js';
-
-export type ClientIpVariables = { clientIp: string };
+import type { ClientIpVariables } from './app-env.js';
 
 /** How the runtime exposes the peer address (Node's default reads c.env.incoming). */
 export type RemoteAddress = (c: Context) => string | undefined;

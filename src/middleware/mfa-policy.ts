@@ -4,13 +4,15 @@
 // those holders pay for the check (one store read of their cached profile).
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
-import type { AuthVariables } from './auth.js';
-import { matchedRoute } from './route-meta.js';
+import type { AuthVariables } from './app-env.js';
+import type { RouteIndex } from './route-meta.js';
 
 export const mfaPolicy = (opts: {
   requiredRoles: readonly string[];
   /** Whether this user has a second factor now (TOTP on or a passkey). */
   hasSecondFactor: (userId: string) => Promise<boolean>;
+  /** The surface's declared routes (which are `beforeMfa`). */
+  routes: RouteIndex;
 }) => {
   const required = new Set(opts.requiredRoles);
   // Sets no variable; reads the caller.
@@ -18,10 +20,11 @@ export const mfaPolicy = (opts: {
   return createMiddleware<{ Variables: Pick<AuthVariables, 'caller'> }>((c, next) => {
     if (required.size === 0) return next();
     const caller = c.get('caller');
-    const held = caller.userId === null ? [] : caller.roles.filter((r) => required.has(r));
-    if (held.length === 0 || matchedRoute(c)?.meta.beforeMfa === true) return next();
+    if (caller.kind !== 'user') return next();
+    const held = caller.roles.filter((r) => required.has(r));
+    if (held.length === 0 || opts.routes.of(c)?.meta.beforeMfa === true) return next();
     return (async () => {
-      if (!(await opts.hasSecondFactor(caller.userId!))) {
+      if (!(await opts.hasSecondFactor(caller.userId))) {
         problem('mfa_enrollment_required', `The role ${held.join(', ')} needs a second factor: set up TOTP or a passkey first (/account)`, {
           audit: 'mfa_enrollment_required',
         });

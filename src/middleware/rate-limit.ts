@@ -5,7 +5,7 @@ import { createMiddleware } from 'hono/factory';
 import { problem } from '../lib/problem.js';
 import { setResponseHeaders } from '../lib/node-fast-path.js';
 import type { WindowCount } from '../store/store.js';
-import type { AuthVariables } from './auth.js';
+import type { AuthVariables } from './app-env.js';
 
 /**
  * How many hits of one client an instance may count in process before the

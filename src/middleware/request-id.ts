@@ -2,10 +2,9 @@
 import { randomUUID } from 'node:crypto';
 import { createMiddleware } from 'hono/factory';
 import { requestHeader, setResponseHeader } from '../lib/node-fast-path.js';
+import type { RequestIdVariables } from './app-env.js';
 
 const VALID = /^[A-Za-z0-9._-]{1,128}$/;
-
-export type RequestIdVariables = { requestId: string };
 
 export const requestId = () =>
   createMiddleware<{ Variables: RequestIdVariables }>((c, next) => {

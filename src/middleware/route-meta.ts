@@ -3,15 +3,19 @@
 // operation. Built around hono-openapi's describeRoute (so the document is
 // generated from the route table and the same zod schemas), tagged with our
 // own metadata that the access log and the tests read back from the matched route.
-import type { Context, MiddlewareHandler } from 'hono';
+// The declaration also types the handler: behind a user permission, its caller
+// is a signed-in user (CallerOf).
+import type { Context, Env, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
+import type { RouterRoute } from 'hono/types';
 import { findTargetHandler } from 'hono/utils/handler';
 import { describeRoute, resolver } from 'hono-openapi';
 import type { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../lib/problem.js';
 import { setResponseHeader } from '../lib/node-fast-path.js';
-import type { StoreRead } from '../security/caller.js';
-import { BUILT_IN_DEFAULTS, type Permission } from '../security/permissions.js';
+import type { Caller, StoreRead, UserCaller } from '../security/caller.js';
+import { BUILT_IN_DEFAULTS, type Permission, type UserPermission } from '../security/permissions.js';
+import type { AuthVariables, RbacVariables } from './app-env.js';
 import { checkPermission } from './rbac.js';
 
 export const ROUTE_META = Symbol('routeMeta');
@@ -60,7 +64,22 @@ export type RouteMeta = {
   beforeMfa?: boolean;
 };
 
-export type MetaMiddleware = MiddlewareHandler & { [ROUTE_META]: RouteMeta };
+/** The permission checked before the handler: `guard` when given, else `permission` (undefined: none). */
+type GuardOf<M extends RouteMeta> = M extends { guard: infer G } ? G : M extends { permission: infer P } ? P : undefined;
+
+/**
+ * Who reaches the handler of a route so declared. Behind a user permission
+ * (one the guest role can never hold), a signed-in user: checkPermission
+ * refuses every other kind. Anything else (no permission, a guest one, a
+ * guard of null) may be any caller.
+ */
+export type CallerOf<M extends RouteMeta> = [GuardOf<M>] extends [UserPermission] ? UserCaller : Caller;
+
+/** What the declaration guarantees to the handlers after it (Hono intersects it with the app's Env). */
+export type DeclaredEnv<M extends RouteMeta> = { Variables: { caller: CallerOf<M> } };
+
+// biome-ignore lint/suspicious/noExplicitAny: like Hono's own MiddlewareHandler, any Env unless given
+export type MetaMiddleware<E extends Env = any> = MiddlewareHandler<E> & { [ROUTE_META]: RouteMeta };
 
 const PROBLEM_REF = { $ref: '#/components/schemas/Problem' };
 
@@ -94,7 +113,7 @@ function errorResponses(meta: RouteMeta) {
   return out;
 }
 
-export function declareRoute(meta: RouteMeta): MetaMiddleware {
+export function declareRoute<M extends RouteMeta>(meta: M): MetaMiddleware<DeclaredEnv<M>> {
   if (meta.guard !== undefined && !meta.permission) throw new Error(`${meta.action}: a guard needs the permission it stands for`);
   const guestByDefault = !meta.permission || BUILT_IN_DEFAULTS.guest.permissions.includes(meta.permission);
   const permissions = meta.permission ? [meta.permission, ...(meta.also ?? [])] : [];
@@ -122,13 +141,14 @@ export function declareRoute(meta: RouteMeta): MetaMiddleware {
   } as Parameters<typeof describeRoute>[0]);
   const guard = meta.guard === undefined ? meta.permission : meta.guard;
   const personal = meta.personal === true;
-  const enforce: MiddlewareHandler = async (c, next) => {
+  const enforce: MiddlewareHandler<{ Variables: RbacVariables & Pick<AuthVariables, 'caller'> }> = async (c, next) => {
     if (personal) setResponseHeader(c, 'Cache-Control', 'no-store');
     if (guard) checkPermission(c, guard);
     await next();
   };
   // describeRoute's own marker (a symbol property) is copied, so the document still finds it.
-  return Object.assign(enforce, mw, { [ROUTE_META]: meta });
+  // The narrower caller type is what checkPermission just made true.
+  return Object.assign(enforce, mw, { [ROUTE_META]: meta }) as unknown as MetaMiddleware<DeclaredEnv<M>>;
 }
 
 /** The declaration on a handler, also through the wrapper route() puts around a sub-app's handlers when it has its own onError. */
@@ -138,25 +158,40 @@ export function metaOf(handler: unknown): RouteMeta | undefined {
 }
 
 export type MatchedRoute = { meta: RouteMeta; path: string };
-const matched = new WeakMap<Context, MatchedRoute | null>();
 
 /**
- * The route that answers this request (or would have, had a middleware not
- * refused first): the first matched route with metadata, so /users/me before
- * /users/:id. Null when no route matches. Looked up once per request.
+ * The declarations of a surface's routes by method and path, indexed once when
+ * the surface is built (it is mounted at '/', so its paths are the app's). A
+ * request's route is the first route, not middleware, that Hono matched for
+ * it: the one that answers it, or would have had a middleware not refused
+ * first (so /users/me, not /users/:id). Its declaration is looked up by that
+ * route's method and path.
  */
-export function matchedRoute(c: Context): MatchedRoute | null {
-  let m = matched.get(c);
-  if (m === undefined) {
-    m = null;
-    for (const r of matchedRoutes(c)) {
-      const meta = metaOf(r.handler);
-      if (meta) {
-        m = { meta, path: r.path };
-        break;
-      }
+export class RouteIndex {
+  readonly #byRoute = new Map<string, MatchedRoute>();
+  readonly #matched = new WeakMap<Context, MatchedRoute | null>();
+
+  /** Index the finished surface's routes. */
+  index(routes: readonly RouterRoute[]): void {
+    for (const r of routes) {
+      const meta = r.method === 'ALL' ? undefined : metaOf(r.handler);
+      if (meta === undefined) continue;
+      const key = `${r.method} ${r.path}`;
+      // The second would never answer: a mistake, caught at start.
+      const first = this.#byRoute.get(key);
+      if (first) throw new Error(`${key} is declared twice: ${first.meta.action}, ${meta.action}`);
+      this.#byRoute.set(key, { meta, path: r.path });
     }
-    matched.set(c, m);
   }
-  return m;
+
+  /** The request's route and its declaration (null: no declared route matches). Looked up once per request. */
+  of(c: Context): MatchedRoute | null {
+    let m = this.#matched.get(c);
+    if (m === undefined) {
+      const r = matchedRoutes(c).find((x) => x.method !== 'ALL');
+      m = (r && this.#byRoute.get(`${r.method} ${r.path}`)) ?? null;
+      this.#matched.set(c, m);
+    }
+    return m;
+  }
 }

@@ -9,14 +9,38 @@ import type { RoleCache } from './role-cache.js';
 import { loadSessionAlive, loadUserRoles, type SessionStateOptions } from './session-state.js';
 import type { AccessClaims } from './access-tokens.js';
 
-export type Caller = {
-  userId: string | null;
-  sessionId: string | null;
+/** A signed-in user, through one of their sessions (an access token's sub and sid). */
+export type UserCaller = {
+  kind: 'user';
+  userId: string;
+  sessionId: string;
   /** The user's own roles (without the implicit guest role). */
   roles: readonly string[];
   /** Effective permissions: guest's plus every role's. */
   permissions: ReadonlySet<Permission>;
 };
+
+/**
+ * A service client acting for itself (client credentials). No token of this
+ * kind is issued yet, so resolveCaller never produces one: the provider will.
+ */
+export type ClientCaller = {
+  kind: 'client';
+  clientId: string;
+  permissions: ReadonlySet<Permission>;
+};
+
+/** No credentials: what the guest role may do. */
+export type AnonymousCaller = {
+  kind: 'anonymous';
+  permissions: ReadonlySet<Permission>;
+};
+
+/** Who is calling. A route declared behind a user permission sees a UserCaller (see declareRoute). */
+export type Caller = UserCaller | ClientCaller | AnonymousCaller;
+
+/** The signed-in user behind the caller, if any (the audit log's actor, a store read's key). */
+export const userIdOf = (caller: Caller): string | null => (caller.kind === 'user' ? caller.userId : null);
 
 export type CallerContext = {
   db: Db;
@@ -69,7 +93,7 @@ export async function resolveCaller(
   }
   if (!claims) {
     const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE], values[0] ?? null);
-    return { caller: { userId: null, sessionId: null, roles: [], permissions }, ...(hit ? { rate: hit } : {}), values: routeValues };
+    return { caller: { kind: 'anonymous', permissions }, ...(hit ? { rate: hit } : {}), values: routeValues };
   }
   const [sessionState, rolesRaw, version] = values;
   const alive =
@@ -86,5 +110,9 @@ export async function resolveCaller(
   }
   const roles = parseRoles(rolesRaw ?? null) ?? (await loadUserRoles(ctx.db, ctx.store, claims.sub));
   const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE, ...roles], version ?? null);
-  return { caller: { userId: claims.sub, sessionId: claims.sid, roles, permissions }, ...(hit ? { rate: hit } : {}), values: routeValues };
+  return {
+    caller: { kind: 'user', userId: claims.sub, sessionId: claims.sid, roles, permissions },
+    ...(hit ? { rate: hit } : {}),
+    values: routeValues,
+  };
 }

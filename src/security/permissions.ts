@@ -53,7 +53,14 @@ export const BUILT_IN_DEFAULTS: Record<BuiltInRole, { description: string; permi
  * What the guest role may ever hold: permissions of routes meant for anyone.
  * Whatever guest holds, every anonymous request holds.
  */
-export const GUEST_ALLOWED: ReadonlySet<Permission> = new Set<Permission>(['auth:register', 'posts:read']);
+const GUEST_PERMISSIONS = ['auth:register', 'posts:read'] as const satisfies readonly Permission[];
+export const GUEST_ALLOWED: ReadonlySet<Permission> = new Set<Permission>(GUEST_PERMISSIONS);
+
+/** A permission anonymous callers may hold. */
+export type GuestPermission = (typeof GUEST_PERMISSIONS)[number];
+/** A permission only a signed-in user holds: a route behind one sees a user caller. */
+export type UserPermission = Exclude<Permission, GuestPermission>;
+export const isUserPermission = (p: Permission): p is UserPermission => !GUEST_ALLOWED.has(p);
 
 /** Whether a role may hold this permission at all: guest only what GUEST_ALLOWED lists, whatever a row says. */
 export const mayHold = (role: string, permission: Permission): boolean => role !== BASE_ROLE || GUEST_ALLOWED.has(permission);

@@ -44,7 +44,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', EnrolTotpBody),
       async (c) => {
-        const out = await enrolTotp(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('json'));
+        const out = await enrolTotp(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json'));
         c.set('auditDetail', 'mfa.totp_pending');
         return c.json(out, 200);
       },
@@ -69,7 +69,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
         const caller = c.get('caller');
         const out = await confirmTotp(
           svc,
-          { userId: caller.userId!, sessionId: caller.sessionId, ip: c.get('clientIp') },
+          { userId: caller.userId, sessionId: caller.sessionId, ip: c.get('clientIp') },
           c.req.valid('json'),
         );
         c.set('auditDetail', 'mfa.enabled: totp');
@@ -91,7 +91,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', DisableTotpBody),
       async (c) => {
-        await disableTotp(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('json'));
+        await disableTotp(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json'));
         c.set('auditDetail', 'mfa.disabled: totp');
         return c.body(null, 204);
       },
@@ -112,7 +112,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', RegenerateCodesBody),
       async (c) => {
-        const out = await regenerateRecoveryCodes(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('json'));
+        const out = await regenerateRecoveryCodes(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json'));
         c.set('auditDetail', 'mfa.recovery_codes_replaced');
         return c.json(out, 200);
       },

@@ -47,7 +47,7 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', PasskeyStepUpBody),
       async (c) =>
-        c.json(await registrationOptions(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('json')), 200),
+        c.json(await registrationOptions(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json')), 200),
     )
     .post(
       '/me/passkeys',
@@ -70,7 +70,7 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
         const caller = c.get('caller');
         const passkey = await addPasskey(
           svc,
-          { userId: caller.userId!, sessionId: caller.sessionId!, ip: c.get('clientIp') },
+          { userId: caller.userId, sessionId: caller.sessionId, ip: c.get('clientIp') },
           { name, response: response as RegistrationResponseJSON, endOtherSessions },
         );
         c.set('auditDetail', 'passkey.added');
@@ -88,7 +88,7 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
         tags: ['passkeys'],
         responses: { 200: PasskeyListSchema },
       }),
-      async (c) => c.json({ items: await listPasskeys(svc, c.get('caller').userId!) }, 200),
+      async (c) => c.json({ items: await listPasskeys(svc, c.get('caller').userId) }, 200),
     )
     .delete(
       '/me/passkeys/:id',
@@ -108,7 +108,7 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
       validate('param', IdParam),
       validate('json', PasskeyStepUpBody),
       async (c) => {
-        await removePasskey(svc, { userId: c.get('caller').userId!, ip: c.get('clientIp') }, c.req.valid('param').id, c.req.valid('json'));
+        await removePasskey(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('param').id, c.req.valid('json'));
         c.set('auditDetail', 'passkey.removed');
         return c.body(null, 204);
       },

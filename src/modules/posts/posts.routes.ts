@@ -62,7 +62,7 @@ export const postsRoutes = (svc: AppServices) => {
         responses: { 201: PostSchema },
       }),
       validate('json', CreatePostBody),
-      async (c) => c.json(await createPost(svc, c.get('caller').userId!, c.req.valid('json')), 201),
+      async (c) => c.json(await createPost(svc, c.get('caller').userId, c.req.valid('json')), 201),
     )
     .delete(
       '/:id',

@@ -81,10 +81,10 @@ export async function createPost(svc: AppServices, authorId: string, input: { ti
  * Returns the decision: the permission that allowed the deletion, or the one
  * that was missing (nothing deleted), for the caller to answer and audit.
  */
-export async function deletePost(svc: AppServices, caller: Pick<Caller, 'userId' | 'permissions'>, id: string): Promise<Decision> {
+export async function deletePost(svc: AppServices, caller: Caller, id: string): Promise<Decision> {
   const [row] = await svc.database.db.select({ authorId: posts.authorId }).from(posts).where(eq(posts.id, id));
   if (!row) problem('not_found', 'No such post');
-  const own = caller.userId !== null && row.authorId === caller.userId;
+  const own = caller.kind === 'user' && row.authorId === caller.userId;
   const needed: Permission = own && can(caller.permissions, 'posts:delete:own') ? 'posts:delete:own' : 'posts:delete:any';
   if (!can(caller.permissions, needed)) return { permission: needed, allowed: false };
   // Conditional delete: of concurrent deletions exactly one sees the row. In a

@@ -23,7 +23,7 @@ export const sessionsRoutes = (svc: AppServices) =>
       }),
       async (c) => {
         const caller = c.get('caller');
-        return c.json({ items: await listSessions(svc, caller.userId!, caller.sessionId) }, 200);
+        return c.json({ items: await listSessions(svc, caller.userId, caller.sessionId) }, 200);
       },
     )
     .delete(
@@ -41,7 +41,7 @@ export const sessionsRoutes = (svc: AppServices) =>
       }),
       validate('param', SessionIdParam),
       async (c) => {
-        await endOwnSession(svc, c.get('caller').userId!, c.req.valid('param').id);
+        await endOwnSession(svc, c.get('caller').userId, c.req.valid('param').id);
         c.set('auditDetail', 'session.revoked');
         return c.body(null, 204);
       },
@@ -59,7 +59,7 @@ export const sessionsRoutes = (svc: AppServices) =>
       }),
       async (c) => {
         const caller = c.get('caller');
-        const n = await endOtherSessions(svc, caller.userId!, caller.sessionId!);
+        const n = await endOtherSessions(svc, caller.userId, caller.sessionId);
         c.set('auditDetail', `session.revoked_others: ${n}`);
         return c.body(null, 204);
       },

@@ -41,12 +41,12 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
       async (c) => {
         const caller = c.get('caller');
         const raw = c.get('storeValues')[profileRead.name];
-        const known = meBodies.get(caller.userId!, raw, caller.roles, caller.permissions);
+        const known = meBodies.get(caller.userId, raw, caller.roles, caller.permissions);
         if (known !== undefined) return jsonText<Me>(c, known);
         const me: Me = { ...(await getMe(svc, caller, raw)), permissions: sortedPermissions(caller.permissions) };
         const body = JSON.stringify(me);
         // Only a body built from the stored profile is kept (its string is what later requests compare).
-        if (raw != null) meBodies.set(caller.userId!, { profile: raw, roles: caller.roles, permissions: caller.permissions, body });
+        if (raw != null) meBodies.set(caller.userId, { profile: raw, roles: caller.roles, permissions: caller.permissions, body });
         return jsonText<Me>(c, body);
       },
     )
@@ -75,7 +75,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
       async (c) => {
         const caller = c.get('caller');
         const input = c.req.valid('json');
-        const user = await updateMe(svc, { userId: caller.userId!, sessionId: caller.sessionId!, ip: c.get('clientIp') }, input);
+        const user = await updateMe(svc, { userId: caller.userId, sessionId: caller.sessionId, ip: c.get('clientIp') }, input);
         if (input.password !== undefined) c.set('auditDetail', 'password_changed');
         else if (input.email !== undefined) c.set('auditDetail', 'email_changed');
         return c.json(user, 200);
@@ -104,7 +104,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
       validate('json', DeleteMeBody),
       async (c) => {
         const caller = c.get('caller');
-        await deleteMe(svc, { ...caller, userId: caller.userId!, ip: c.get('clientIp') }, c.req.valid('json'));
+        await deleteMe(svc, { ...caller, ip: c.get('clientIp') }, c.req.valid('json'));
         c.set('auditDetail', 'user.deleted: self');
         return c.body(null, 204);
       },
@@ -123,7 +123,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
         errors: ['not_found'],
       }),
       async (c) => {
-        const userId = c.get('caller').userId!;
+        const userId = c.get('caller').userId;
         const chunks = await exportAccount(svc, userId);
         const encoder = new TextEncoder();
         const body = new ReadableStream<Uint8Array>({

@@ -12,7 +12,7 @@ import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../s
 import { mayActOnCheck } from '../../security/delegation.js';
 import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
 import { assertReauthenticated } from '../../signin/codes.js';
-import type { Caller } from '../../security/caller.js';
+import type { UserCaller } from '../../security/caller.js';
 import { publishUserRoles } from '../../security/session-state.js';
 import { cacheUserProfile, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
 import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificationMail } from '../auth/email.service.js';
@@ -34,8 +34,12 @@ export async function getUser(svc: AppServices, id: string): Promise<User> {
  * The signed-in user (GET /users/me): profile and roles as the auth middleware
  * already read them from the store, so steady state needs no database query.
  */
-export async function getMe(svc: AppServices, caller: Pick<Caller, 'userId' | 'roles'>, cached: string | null | undefined): Promise<User> {
-  const id = caller.userId!;
+export async function getMe(
+  svc: AppServices,
+  caller: Pick<UserCaller, 'userId' | 'roles'>,
+  cached: string | null | undefined,
+): Promise<User> {
+  const id = caller.userId;
   let profile = parseProfile(cached, id);
   if (!profile) {
     const [row] = await svc.database.db.select().from(users).where(eq(users.id, id));

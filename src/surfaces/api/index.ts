@@ -13,6 +13,7 @@ import { methodIndex } from '../../middleware/method-not-allowed.js';
 import { mfaPolicy } from '../../middleware/mfa-policy.js';
 import { problemHandler, renderProblem } from '../../middleware/problem.js';
 import { rateLimit } from '../../middleware/rate-limit.js';
+import { RouteIndex } from '../../middleware/route-meta.js';
 import { adminRoutes } from '../../modules/admin/admin.routes.js';
 import { authRoutes } from '../../modules/auth/auth.routes.js';
 import { mfaAccountRoutes, mfaLoginRoutes } from '../../modules/mfa/mfa.routes.js';
@@ -33,8 +34,10 @@ import { usersRoutes } from '../../modules/users/users.routes.js';
  */
 export function apiSurface(svc: AppServices) {
   const { config } = svc;
-  return new Hono<AppEnv>()
-    .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock }))
+  // Filled from the finished route table below, before the first request.
+  const routes = new RouteIndex();
+  const surface = new Hono<AppEnv>()
+    .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock, routes }))
     .use(limitBody(config.bodyLimitBytes))
     .use(jsonBody())
     .use(
@@ -47,13 +50,14 @@ export function apiSurface(svc: AppServices) {
           session: svc.sessionOptions,
           now: svc.clock,
         },
+        routes,
         rateWindowMs: config.rateLimit.windowSeconds * 1000,
         rateLimit: config.rateLimit.requests,
         onFlood: () => svc.metrics.rateLimited.inc({ limiter: 'invalid_tokens' }),
       }),
     )
     .use(rateLimit({ limit: config.rateLimit.requests, onReject: () => svc.metrics.rateLimited.inc({ limiter: 'requests' }) }))
-    .use(mfaPolicy({ requiredRoles: config.mfa.requiredRoles, hasSecondFactor: (userId) => hasSecondFactorNow(svc, userId) }))
+    .use(mfaPolicy({ requiredRoles: config.mfa.requiredRoles, hasSecondFactor: (userId) => hasSecondFactorNow(svc, userId), routes }))
     .route('/auth', authRoutes(svc))
     .route('/auth', mfaLoginRoutes(svc))
     .route('/auth', passkeyLoginRoutes(svc))
@@ -65,6 +69,8 @@ export function apiSurface(svc: AppServices) {
     .route('/posts', postsRoutes(svc))
     .route('/admin', adminRoutes(svc))
     .route('/setup', setupRoutes(svc));
+  routes.index(surface.routes);
+  return surface;
 }
 
 /** The API's problem renderer, installed as the app's onError. */

@@ -1,7 +1,6 @@
-// The context variables of the OAuth surface, each declared where it is set.
-import type { AccessLogVariables } from '../../middleware/access-log.js';
-import type { ClientIpVariables } from '../../middleware/client-ip.js';
-import type { RequestIdVariables } from '../../middleware/request-id.js';
+// The context variables of the OAuth surface: the shared ones from
+// middleware/app-env.ts, its own declared where they are set.
+import type { AccessLogVariables, ClientIpVariables, RequestIdVariables } from '../../middleware/app-env.js';
 import type { ClientCredentialsVariables } from './client-credentials.js';
 import type { FormBodyVariables } from './form-body.js';
 

@@ -8,6 +8,7 @@ import type { AppServices } from '../../deps.js';
 import { accessLog } from '../../middleware/access-log.js';
 import { limitBody } from '../../middleware/body.js';
 import { methodIndex } from '../../middleware/method-not-allowed.js';
+import { RouteIndex } from '../../middleware/route-meta.js';
 import { clientCredentials } from './client-credentials.js';
 import type { OAuthEnv } from './env.js';
 import { oauthError, oauthErrorHandler } from './errors.js';
@@ -27,7 +28,8 @@ export { OAuthError, oauthError } from './errors.js';
  * its own to drive the chain).
  */
 export function oauthSurface(svc: AppServices, endpoints: Hono<OAuthEnv> = new Hono<OAuthEnv>()) {
-  const log = accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock });
+  const routes = new RouteIndex();
+  const log = accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock, routes });
   const surface = new Hono<OAuthEnv>()
     .use('/.well-known/*', log)
     .use('/oauth2/*', log, limitBody(svc.config.bodyLimitBytes), formBody(), clientCredentials())
@@ -40,6 +42,7 @@ export function oauthSurface(svc: AppServices, endpoints: Hono<OAuthEnv> = new H
     return oauthError('not_found', `No endpoint for ${c.req.method} ${c.req.path}`, 404);
   };
   surface.all('/.well-known/*', unknown).all('/oauth2/*', unknown);
+  routes.index(surface.routes);
   surface.onError(oauthErrorHandler(svc.logger));
   return surface;
 }
