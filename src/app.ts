@@ -15,7 +15,7 @@ import { requestId } from './middleware/request-id.js';
 import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
-import { RoleCache } from './security/role-cache.js';
+import { RoleCache } from './access/role-cache.js';
 import { createTokenVerifier } from './security/access-tokens.js';
 import { storeKeys } from './store/store.js';
 import { OutboxSender, type OutboxOptions } from './adapters/mail/outbox.js';

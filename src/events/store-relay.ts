@@ -12,8 +12,8 @@
 import { inArray } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
 import { userRoles } from '../db/schema.js';
-import type { RoleCache } from '../security/role-cache.js';
-import { publishRevokedSessions, publishRolesChanged, publishUserRoles, type SessionStateOptions } from '../security/session-state.js';
+import type { RoleCache } from '../access/role-cache.js';
+import { publishRevokedSessions, publishRolesChanged, publishUserRoles, type SessionStateOptions } from '../access/session-state.js';
 import { storeKeys, type Store } from '../store/store.js';
 import type { DomainEvent } from './events.js';
 

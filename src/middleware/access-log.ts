@@ -7,7 +7,7 @@ import type { Metrics } from '../lib/metrics.js';
 import type { StatsCounters } from '../audit/stats.js';
 import type { Logger } from '../lib/logger.js';
 import { Problem } from '../lib/problem.js';
-import { userIdOf, type Caller } from '../security/caller.js';
+import { userIdOf, type Caller } from '../access/caller.js';
 import type { RouteIndex } from './route-meta.js';
 import type { AccessLogVariables, AuthVariables, ClientIpVariables, RbacVariables, RequestIdVariables } from './app-env.js';
 

@@ -2,7 +2,7 @@
 // the ones it sets or reads from here, never from another middleware, so their
 // types form no import circle. The OAuth surface picks its shared ones from here too.
 import type { AccessClaims } from '../security/access-tokens.js';
-import type { Caller, StoreValues } from '../security/caller.js';
+import type { Caller, StoreValues } from '../access/caller.js';
 import type { Decision } from '../security/permissions.js';
 import type { WindowCount } from '../store/store.js';
 

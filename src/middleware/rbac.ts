@@ -3,7 +3,7 @@
 // detail and statistics).
 import type { Context } from 'hono';
 import { problem } from '../lib/problem.js';
-import type { Caller } from '../security/caller.js';
+import type { Caller } from '../access/caller.js';
 import { can, isUserPermission, type Permission } from '../security/permissions.js';
 import type { AuthVariables, RbacVariables } from './app-env.js';
 

@@ -13,7 +13,7 @@ import { describeRoute, resolver } from 'hono-openapi';
 import type { z } from 'zod';
 import { ERROR_CODES, type ErrorCode } from '../lib/problem.js';
 import { setResponseHeader } from '../lib/node-fast-path.js';
-import type { Caller, StoreRead, UserCaller } from '../security/caller.js';
+import type { Caller, StoreRead, UserCaller } from '../access/caller.js';
 import { BUILT_IN_DEFAULTS, type Permission, type UserPermission } from '../security/permissions.js';
 import type { AuthVariables, RbacVariables } from './app-env.js';
 import { checkPermission } from './rbac.js';
@@ -91,7 +91,7 @@ function problemsOf(meta: RouteMeta): Map<ErrorCode, number> {
   // A route that judges someone other than the caller (guard: null) lists its own.
   if (meta.permission && meta.guard !== null) for (const c of ['unauthenticated', 'forbidden'] as const) add(c);
   if (meta.body) for (const c of ['invalid_json', 'payload_too_large', 'unsupported_media_type'] as const) add(c);
-  // A signed-in holder of an MFA_REQUIRED_ROLES role without a second factor (src/middleware/mfa-policy.ts).
+  // A signed-in holder of an MFA_REQUIRED_ROLES role without a second factor (src/surfaces/api/mfa-policy.ts).
   if (meta.beforeMfa !== true) add('mfa_enrollment_required');
   for (const e of meta.errors ?? []) {
     if (typeof e === 'string') add(e);

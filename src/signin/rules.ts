@@ -1,7 +1,7 @@
 // Whether this user may sign in now, and whether a second factor must follow
 // the first: the one place for these rules. Every strategy that proves a user
 // ends in admit(); the MFA_REQUIRED_ROLES policy of signed-in requests
-// (middleware/mfa-policy.ts) asks hasSecondFactor() too.
+// (surfaces/api/mfa-policy.ts) asks hasSecondFactor() too.
 import type { AppServices } from '../deps.js';
 import type { users } from '../db/schema.js';
 import { problem } from '../lib/problem.js';

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { AppEnv } from '../../src/middleware/app-env.js';
 import { declareRoute } from '../../src/middleware/route-meta.js';
 import { validate } from '../../src/middleware/validate.js';
-import type { Caller, UserCaller } from '../../src/security/caller.js';
+import type { Caller, UserCaller } from '../../src/access/caller.js';
 
 const base = { summary: 's', tags: ['t'], responses: { 204: null } };
 

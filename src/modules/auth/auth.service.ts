@@ -12,7 +12,7 @@ import { storeKeys } from '../../store/store.js';
 import { problem } from '../../lib/problem.js';
 import { BASE_ROLE, DEFAULT_USER_ROLE, can } from '../../security/permissions.js';
 import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
-import { cacheUserRoles, publishSessionAlive } from '../../security/session-state.js';
+import { cacheUserRoles, publishSessionAlive } from '../../access/session-state.js';
 import { signAccessToken } from '../../security/access-tokens.js';
 import { hashRefreshToken, newRefreshToken } from '../../security/opaque-tokens.js';
 import { rolesOf, toUser } from '../users/users.view.js';

@@ -5,7 +5,7 @@
 // their next request. Without a version (store unreachable or emptied) the
 // cache is bypassed. MAX_AGE_MS bounds what a write made outside the API
 // (SQL by an operator) can leave visible.
-import type { StoreRead } from '../../security/caller.js';
+import type { StoreRead } from '../../access/caller.js';
 import { storeKeys } from '../../store/store.js';
 
 const MAX_AGE_MS = 5_000;

@@ -9,7 +9,7 @@ import { posts } from '../../db/schema.js';
 import { withTx } from '../../db/tx.js';
 import { cursorOf, pageOf } from '../../lib/keyset-page.js';
 import { problem } from '../../lib/problem.js';
-import type { Caller } from '../../security/caller.js';
+import type { Caller } from '../../access/caller.js';
 import { can, type Decision, type Permission } from '../../security/permissions.js';
 import { storeKeys, type Store } from '../../store/store.js';
 import type { Post } from './posts.schemas.js';

@@ -6,7 +6,7 @@
 import { eq } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { users } from '../../db/schema.js';
-import type { StoreRead } from '../../security/caller.js';
+import type { StoreRead } from '../../access/caller.js';
 import { hasSecondFactor, secondFactorsOf, type SecondFactors } from '../../signin/rules.js';
 import { storeKeys, type Store } from '../../store/store.js';
 
@@ -98,7 +98,7 @@ export async function publishUserProfile(store: Store, p: CachedProfile): Promis
 }
 
 /**
- * For the MFA_REQUIRED_ROLES policy (middleware/mfa-policy.ts), by the sign-in
+ * For the MFA_REQUIRED_ROLES policy (surfaces/api/mfa-policy.ts), by the sign-in
  * core's rule: from the cached profile (kept current by every factor change),
  * else the database.
  */

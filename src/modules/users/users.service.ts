@@ -12,8 +12,8 @@ import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../s
 import { mayActOnCheck } from '../../security/delegation.js';
 import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
 import { assertReauthenticated } from '../../signin/codes.js';
-import type { UserCaller } from '../../security/caller.js';
-import { publishUserRoles } from '../../security/session-state.js';
+import type { UserCaller } from '../../access/caller.js';
+import { publishUserRoles } from '../../access/session-state.js';
 import { cacheUserProfile, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
 import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificationMail } from '../auth/email.service.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';

@@ -4,10 +4,10 @@
 import type { Db } from '../db/connect.js';
 import { problem } from '../lib/problem.js';
 import { SESSION_REVOKED, storeKeys, sessionAlive, type Store, type WindowCount } from '../store/store.js';
-import { BASE_ROLE, type Permission } from './permissions.js';
+import { BASE_ROLE, type Permission } from '../security/permissions.js';
 import type { RoleCache } from './role-cache.js';
 import { loadSessionAlive, loadUserRoles, type SessionStateOptions } from './session-state.js';
-import type { AccessClaims } from './access-tokens.js';
+import type { AccessClaims } from '../security/access-tokens.js';
 
 /** A signed-in user, through one of their sessions (an access token's sub and sid). */
 export type UserCaller = {

@@ -5,7 +5,7 @@
 // (store unreachable or emptied) it reloads at most once a second.
 import type { Db } from '../db/connect.js';
 import { rolePermissions, roles } from '../db/schema.js';
-import { ALL_PERMISSIONS, isPermission, mayHold, SUPER_ROLE, type Permission } from './permissions.js';
+import { ALL_PERMISSIONS, isPermission, mayHold, SUPER_ROLE, type Permission } from '../security/permissions.js';
 
 const UNVERSIONED_TTL_MS = 1_000;
 

@@ -2,10 +2,10 @@
 // The counter was incremented by the auth middleware's store round trip; this
 // applies it: RateLimit-* headers on every response, 429 past the limit.
 import { createMiddleware } from 'hono/factory';
-import { problem } from '../lib/problem.js';
-import { setResponseHeaders } from '../lib/node-fast-path.js';
-import type { WindowCount } from '../store/store.js';
-import type { AuthVariables } from './app-env.js';
+import { problem } from '../../lib/problem.js';
+import { setResponseHeaders } from '../../lib/node-fast-path.js';
+import type { WindowCount } from '../../store/store.js';
+import type { AuthVariables } from '../../middleware/app-env.js';
 
 /**
  * How many hits of one client an instance may count in process before the

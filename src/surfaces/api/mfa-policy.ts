@@ -3,9 +3,9 @@
 // factor routes, logout); everything else is 403 mfa_enrollment_required. Only
 // those holders pay for the check (one store read of their cached profile).
 import { createMiddleware } from 'hono/factory';
-import { problem } from '../lib/problem.js';
-import type { AuthVariables } from './app-env.js';
-import type { RouteIndex } from './route-meta.js';
+import { problem } from '../../lib/problem.js';
+import type { AuthVariables } from '../../middleware/app-env.js';
+import type { RouteIndex } from '../../middleware/route-meta.js';
 
 export const mfaPolicy = (opts: {
   requiredRoles: readonly string[];

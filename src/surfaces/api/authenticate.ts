@@ -6,14 +6,14 @@
 // address; past the per-client limit, a token this instance has not already
 // verified is refused before any signature check (forged tokens cost nothing).
 import { createMiddleware } from 'hono/factory';
-import { problem } from '../lib/problem.js';
-import { requestHeader } from '../lib/node-fast-path.js';
-import { resolveCaller, type CallerContext } from '../security/caller.js';
-import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../security/access-tokens.js';
-import { storeKeys } from '../store/store.js';
-import type { AuthVariables, ClientIpVariables } from './app-env.js';
+import { problem } from '../../lib/problem.js';
+import { requestHeader } from '../../lib/node-fast-path.js';
+import { resolveCaller, type CallerContext } from '../../access/caller.js';
+import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../../security/access-tokens.js';
+import { storeKeys } from '../../store/store.js';
+import type { AuthVariables, ClientIpVariables } from '../../middleware/app-env.js';
 import { localHitBatch } from './rate-limit.js';
-import type { RouteIndex } from './route-meta.js';
+import type { RouteIndex } from '../../middleware/route-meta.js';
 
 const BEARER = /^Bearer +(\S+) *$/i;
 
