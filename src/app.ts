@@ -175,8 +175,6 @@ export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | '
   await migrate(deps.database.db, { retries: deps.metrics.txRetries });
   await ensureBuiltInRoles(deps.database.db, deps.metrics.txRetries);
   await deps.database.db.insert(statsCounters).values({ name: 'since', value: 0 }).onConflictDoNothing();
-  // The first version of the posts (kept if another instance set one): see posts.cache.ts.
-  await deps.store.set(storeKeys.postsVersion, randomUUID(), { nx: true });
   await deps.store.set(storeKeys.rolesVersion, randomUUID(), { nx: true });
   await ensureBootstrapAdmin(deps);
 }

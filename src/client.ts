@@ -80,7 +80,7 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
   const api = hc<AppType>(base, { fetch: authFetch, ...(options.headers ? { headers: options.headers } : {}) });
 
   return {
-    /** The typed routes: `client.api.posts.$get({ query: { limit: '10' } })`. */
+    /** The typed routes: `client.api.users.me.$get()`. */
     api,
     getTokens,
     setTokens,

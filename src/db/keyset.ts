@@ -1,8 +1,8 @@
 // Keyset pagination, newest first, in the exact shape of the indexes. PostgreSQL
 // uses an index for ORDER BY only when the NULLS placement matches too:
-// - posts and users have `DESC NULLS LAST` indexes (what drizzle-kit writes for
-//   `.desc()`), so their queries say NULLS LAST (a plain DESC means NULLS FIRST
-//   there, and sorted all 100k posts for every first page);
+// - indexes declared with `.desc()` are `DESC NULLS LAST` (what drizzle-kit
+//   writes), so queries on them say NULLS LAST (a plain DESC means NULLS FIRST
+//   there, and sorted the whole table for every first page);
 // - the audit log's indexes are ascending (its primary key (at, id) cannot be
 //   declared DESC), read backwards, which yields plain DESC (NULLS FIRST).
 // The columns are NOT NULL either way: only the plan differs, not the order.

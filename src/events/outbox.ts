@@ -22,6 +22,13 @@ import { applyToStore, type StoreRelayDeps } from './store-relay.js';
 /** Write events in the current transaction; they are published after its commit. */
 export type Emit = (...events: DomainEvent[]) => Promise<void>;
 
+/**
+ * A feature's own store writes for events (a version of data it keeps in
+ * process, say). Runs beside the store relay's writes, and again when the relay
+ * replays events, so it must be safe to repeat; a throw counts as a failed write.
+ */
+export type EventReaction = (events: readonly DomainEvent[]) => Promise<void>;
+
 export type EventRelayOptions = {
   /** The relay looks for unrelayed events every pollMs to 2 × pollMs (jittered, so instances do not keep meeting). */
   pollMs?: number;
@@ -49,6 +56,7 @@ export class EventOutbox {
   private lastPrune = 0;
   private lastProblemLog = 0;
   private failing = false;
+  private readonly reactions: EventReaction[] = [];
 
   constructor(
     private readonly deps: StoreRelayDeps & { retries: TxOptions['retries']; logger: Logger },
@@ -88,16 +96,35 @@ export class EventOutbox {
     return out;
   }
 
+  /** A feature reacts to events with its own store writes (see EventReaction). */
+  react(reaction: EventReaction): void {
+    this.reactions.push(reaction);
+  }
+
+  /** The store relay's writes and the features' reactions; false when any of them failed. */
+  private async apply(events: readonly DomainEvent[], from: 'event' | 'database'): Promise<boolean> {
+    const before = this.deps.store.failedWrites;
+    let thrown = false;
+    await Promise.all([
+      applyToStore(this.deps, events, from),
+      ...this.reactions.map((react) =>
+        react(events).catch((err: unknown) => {
+          thrown = true;
+          this.problem(err, 'event outbox: a reaction to events failed; the relay runs it again');
+        }),
+      ),
+    ]);
+    return !thrown && this.deps.store.failedWrites === before;
+  }
+
   /** The fast path: publish from the events, and mark them relayed if every store write landed. */
   private async publishNow(pending: { id: string; event: DomainEvent }[]): Promise<void> {
-    const before = this.deps.store.failedWrites;
-    await applyToStore(
-      this.deps,
+    const ok = await this.apply(
       pending.map((p) => p.event),
       'event',
     );
     // A write was dropped (this one's, or another's meanwhile): the relay publishes them again.
-    if (this.deps.store.failedWrites !== before) return;
+    if (!ok) return;
     try {
       await this.markRelayed(pending.map((p) => p.id));
     } catch (err) {
@@ -145,13 +172,10 @@ export class EventOutbox {
       let relayed = 0;
       if (claimed.length) {
         const events = claimed.map((c) => parseEvent(c.type, c.payload));
-        const before = this.deps.store.failedWrites;
-        await applyToStore(
-          this.deps,
+        this.failing = !(await this.apply(
           events.filter((e): e is DomainEvent => e !== null),
           'database',
-        );
-        this.failing = this.deps.store.failedWrites !== before;
+        ));
         if (this.failing) {
           await this.release(claimed.map((c) => c.id));
         } else {

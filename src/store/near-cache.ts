@@ -1,5 +1,5 @@
 // In-process copies of store values (session liveness, roles, profiles, the
-// roles and posts versions), kept true by Redis invalidations (see
+// roles version and the features' named versions), kept true by Redis invalidations (see
 // invalidation.ts). A read that misses leaves a placeholder; an invalidation,
 // a local write or a flush removes entries and placeholders alike, so a value
 // fetched while its key changed is never installed: only the read whose

@@ -244,9 +244,15 @@ export class RedisStore implements Store {
           if (found.length) await this.redis.del(...found.map((k) => k.slice(this.prefix.length)));
         } while (cursor !== '0');
       }
-      // New random versions (never a counter: see storeKeys): every instance reloads roles and the first /posts page.
+      // New random versions (never a counter: see storeKeys): every instance
+      // reloads roles and whatever the features keep under a named version.
       await this.redis.set(storeKeys.rolesVersion, randomUUID());
-      await this.redis.set(storeKeys.postsVersion, randomUUID());
+      let cursor = '0';
+      do {
+        const [next, found] = await this.redis.scan(cursor, 'MATCH', this.prefix + storeKeys.version('*'), 'COUNT', 500);
+        cursor = next;
+        for (const k of found) await this.redis.set(k.slice(this.prefix.length), randomUUID());
+      } while (cursor !== '0');
       this.cache?.clear();
       this.droppedWrites = false;
       this.opts.onRecovered?.();

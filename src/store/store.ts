@@ -63,15 +63,15 @@ export const storeKeys = {
   /**
    * A random token replaced after every role or role-permission change: each
    * instance's role cache is valid while it is unchanged (random, not a
-   * counter, for the same reason as postsVersion).
+   * counter, so that a flushed store can never bring an old value back).
    */
   rolesVersion: 'rv',
   /**
-   * A random token replaced after every post write: in-process caches of the
-   * first /posts page are valid while it is unchanged (random, not a counter,
-   * so that a flushed store can never bring an old value back).
+   * A feature's named version of data it keeps in process (a list's first
+   * page, say), replaced by the feature after every write of that data: each
+   * instance's copy is valid while it is unchanged. Random, as rolesVersion.
    */
-  postsVersion: 'pv',
+  version: (name: string) => `v:${name}`,
   rate: (client: string) => `rl:${client}`,
   /** The request count of an anonymous client: keys built from an address count per limitKeyOf (IPv6: its /64). */
   rateOfAddress: (ip: string) => `rl:ip:${limitKeyOf(ip)}`,
@@ -100,13 +100,13 @@ export const storeKeys = {
 
 /**
  * The keys an instance may serve from memory while Redis tells it of every
- * change (near-cache): session liveness, roles, profiles and the two versions.
+ * change (near-cache): session liveness, roles, profiles, the roles version and the features' named versions.
  * Prefixes of store keys; none is a prefix of another (Redis requires it).
  */
-export const NEAR_CACHED_PREFIXES = ['s:', 'ur:', 'up:', 'rv', 'pv'] as const;
+export const NEAR_CACHED_PREFIXES = ['s:', 'ur:', 'up:', 'rv', 'v:'] as const;
 
 export function isNearCached(key: string): boolean {
-  return key === 'rv' || key === 'pv' || key.startsWith('s:') || key.startsWith('ur:') || key.startsWith('up:');
+  return key === 'rv' || key.startsWith('v:') || key.startsWith('s:') || key.startsWith('ur:') || key.startsWith('up:');
 }
 
 /**

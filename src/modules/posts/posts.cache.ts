@@ -1,17 +1,30 @@
 // The first page of /posts, the page every reader asks for, kept in-process as
 // the JSON it is sent as. An entry is valid while the store's posts version
-// (read in the request's one store round trip) is the one it was built under;
-// every post write replaces that version, so all instances see a write on
-// their next request. Without a version (store unreachable or emptied) the
-// cache is bypassed. MAX_AGE_MS bounds what a write made outside the API
-// (SQL by an operator) can leave visible.
+// (the named version `posts`, read with the caller's store reads) is the one it
+// was built under; every post write, and every deleted user (their posts go
+// with them), replaces that version, so all instances see a write on their
+// next request. Without a version (store unreachable or emptied) the cache is
+// bypassed. MAX_AGE_MS bounds what a write made outside the API (SQL by an
+// operator) can leave visible.
+import { randomUUID } from 'node:crypto';
 import type { StoreRead } from '../../access/caller.js';
-import { storeKeys } from '../../store/store.js';
+import { storeKeys, type Store } from '../../store/store.js';
 
 const MAX_AGE_MS = 5_000;
+const POSTS_VERSION = storeKeys.version('posts');
 
 /** GET /posts reads the posts version with the caller's own storeKeys. */
-export const postsVersionRead: StoreRead = { name: 'postsVersion', key: () => storeKeys.postsVersion };
+export const postsVersionRead: StoreRead = { name: 'postsVersion', key: () => POSTS_VERSION };
+
+/** After a post write commits: every instance's cached first page is out of date. */
+export async function postsChanged(store: Store): Promise<void> {
+  await store.set(POSTS_VERSION, randomUUID());
+}
+
+/** The first version, kept if another instance set one already. */
+export async function ensurePostsVersion(store: Store): Promise<void> {
+  await store.set(POSTS_VERSION, randomUUID(), { nx: true });
+}
 
 type Entry = { version: string; at: number; json: string };
 

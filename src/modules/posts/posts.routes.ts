@@ -6,7 +6,7 @@ import { deny } from '../../middleware/rbac.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { IdParam } from '../../lib/schemas.js';
-import { FirstPageCache, postsVersionRead } from './posts.cache.js';
+import { ensurePostsVersion, FirstPageCache, postsChanged, postsVersionRead } from './posts.cache.js';
 import { CreatePostBody, ListPostsQuery, PostListSchema, PostSchema, type PostList } from './posts.schemas.js';
 import { createPost, deletePost, getPost, listPosts } from './posts.service.js';
 
@@ -14,6 +14,11 @@ const JSON_TYPE = { 'Content-Type': 'application/json' };
 
 export const postsRoutes = (svc: AppServices) => {
   const firstPages = new FirstPageCache(svc.clock);
+  svc.background.run('posts version', () => ensurePostsVersion(svc.store));
+  // A deleted user's posts go with them (by cascade): the first page changes.
+  svc.events.react(async (events) => {
+    if (events.some((e) => e.type === 'user.deleted')) await postsChanged(svc.store);
+  });
   return new Hono<AppEnv>()
     .get(
       '/',

@@ -1,6 +1,5 @@
 // Posts with ownership: anyone with posts:read lists and reads; deleting needs
 // posts:delete:own for one's own post or posts:delete:any for anyone's.
-import { randomUUID } from 'node:crypto';
 import { eq, sql } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { newestFirst, olderThanPlaceholders } from '../../db/keyset.js';
@@ -11,7 +10,7 @@ import { cursorOf, pageOf } from '../../lib/keyset-page.js';
 import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../access/caller.js';
 import { can, type Decision, type Permission } from '../../security/permissions.js';
-import { storeKeys, type Store } from '../../store/store.js';
+import { postsChanged } from './posts.cache.js';
 import type { Post } from './posts.schemas.js';
 
 const toPost = (r: typeof posts.$inferSelect): Post => ({
@@ -21,11 +20,6 @@ const toPost = (r: typeof posts.$inferSelect): Post => ({
   authorId: r.authorId,
   createdAt: r.createdAt.toISOString(),
 });
-
-/** After a post write commits: every instance's cached first page is out of date. */
-export async function postsChanged(store: Store): Promise<void> {
-  await store.set(storeKeys.postsVersion, randomUUID());
-}
 
 // The two shapes of a page, prepared (src/db/prepared.ts): the first page
 // (served mostly from posts.cache.ts) and the pages after a cursor.

@@ -58,35 +58,6 @@ export function parseProfile(raw: string | null | undefined, id: string): Cached
   }
 }
 
-type MeBody = { profile: string; roles: readonly string[]; permissions: ReadonlySet<string>; body: string };
-
-/**
- * GET /users/me bodies already serialized, per user, valid while the cached
- * profile (the same stored string), the roles and the permission set (the
- * role cache's own instance, replaced whenever a role changes) are what they
- * were: the steady-state answer costs no JSON parse, build or stringify.
- */
-export class MeBodies {
-  private readonly byUser = new Map<string, MeBody>();
-  constructor(private readonly max = 10_000) {}
-
-  get(userId: string, profile: string | null | undefined, roles: readonly string[], permissions: ReadonlySet<string>): string | undefined {
-    const e = this.byUser.get(userId);
-    if (e === undefined || e.profile !== profile || e.permissions !== permissions || e.roles.length !== roles.length) return undefined;
-    for (let i = 0; i < roles.length; i++) if (e.roles[i] !== roles[i]) return undefined;
-    return e.body;
-  }
-
-  set(userId: string, entry: MeBody): void {
-    this.byUser.delete(userId);
-    this.byUser.set(userId, entry);
-    if (this.byUser.size > this.max) {
-      const oldest = this.byUser.keys().next().value;
-      if (oldest !== undefined) this.byUser.delete(oldest);
-    }
-  }
-}
-
 /** Cache a profile read from the database, unless present (a newer one written after a commit wins). */
 export async function cacheUserProfile(store: Store, p: CachedProfile): Promise<void> {
   await store.set(storeKeys.userProfile(p.id), JSON.stringify(p), { ttlMs: PROFILE_TTL_MS, nx: true });

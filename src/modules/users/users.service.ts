@@ -17,7 +17,6 @@ import { publishUserRoles } from '../../access/session-state.js';
 import { cacheUserProfile, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
 import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificationMail } from '../auth/email.service.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
-import { postsChanged } from '../posts/posts.service.js';
 import type { User } from './users.schemas.js';
 import { rolesOf, toUser } from './users.view.js';
 
@@ -263,8 +262,6 @@ export async function deleteUser(svc: AppServices, deleter: Grantor, userId: str
     // Every instance: the sessions are dead, the cached profile and roles gone.
     await emit({ type: 'user.deleted', userId, sessionIds: live.map((r) => r.id) });
   });
-  // The first posts page is stale.
-  await postsChanged(svc.store);
 }
 
 /** DELETE /users/me: the current password (and a code with TOTP on), under the sign-in limits, then deleteUser. */
