@@ -3,7 +3,7 @@
 // Requests go through the typed client, so a route's change breaks this file at compile time.
 import { describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
-import { until, within } from '../helpers/eventually.js';
+import { sleep, until, within } from '../helpers/eventually.js';
 import { client, login, loginAdmin, read, registerAndLogin, type Session, typed } from '../helpers/http.js';
 import { useTwoInstances } from '../helpers/two-instances.js';
 
@@ -35,7 +35,7 @@ describe('two instances over one PostgreSQL and one Redis', () => {
         const me = await read(await onB.api.users.me.$get());
         if (check(me.body)) return me.body;
         if (Date.now() > end) return me.body;
-        await new Promise((r) => setTimeout(r, 2));
+        await sleep(2);
       }
     };
     expect((await seen((b) => b.name === 'Renamed on A')).name).toBe('Renamed on A');
