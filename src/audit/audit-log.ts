@@ -265,6 +265,23 @@ export class AuditWriter {
     return this.buffer.length;
   }
 
+  /** Write what is buffered now, in full batches and the partial one. */
+  runOnce(): Promise<void> {
+    return this.flush();
+  }
+
+  /**
+   * Resolves once nothing is buffered or being written. While the database
+   * refuses the writes it keeps trying, at the pace of the retry timer.
+   */
+  async idle(): Promise<void> {
+    while (this.flushing || this.buffer.length > 0) {
+      const before = this.buffer.length;
+      await this.flush();
+      if (this.buffer.length >= before) await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   /** Graceful stop: flush until empty (or give up after the deadline). */
   async stop(deadlineMs = 5_000): Promise<void> {
     if (this.timer) clearTimeout(this.timer);

@@ -87,6 +87,22 @@ export class StatsCounters {
     return this.flushing;
   }
 
+  /** Write what was added so far (after the write in progress, if any). */
+  runOnce(): Promise<void> {
+    return this.flush();
+  }
+
+  /**
+   * Resolves once nothing is left to write or being written. While the
+   * database refuses the writes it keeps trying, every 200 ms.
+   */
+  async idle(): Promise<void> {
+    while (this.flushing || this.deltas.size > 0 || this.hourly.size > 0) {
+      await this.flush();
+      if (this.deltas.size > 0 || this.hourly.size > 0) await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   private schedule(): void {
     this.timer ??= setTimeout(() => {
       this.timer = undefined;

@@ -158,6 +158,15 @@ export class EventOutbox {
     return next;
   }
 
+  /**
+   * Resolves once no cycle is in flight and a cycle finds nothing to relay:
+   * it relays what is due itself. Events younger than graceMs are their
+   * writer's, not due yet.
+   */
+  async idle(): Promise<void> {
+    while ((await this.runOnce()) > 0);
+  }
+
   /** Stop polling and wait for the cycle in progress. */
   async stop(): Promise<void> {
     this.stopped = true;

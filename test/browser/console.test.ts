@@ -179,8 +179,8 @@ describe('the admin console in a browser', () => {
       (await b.call('GET', '/admin/logs?action=auth.login&status=401&limit=50', { token: admin.accessToken })).body.items as {
         id: string;
       }[];
-    // Audit entries are written in batches: wait for the ones so far, then for this failed sign-in's.
-    await new Promise((r) => setTimeout(r, 200));
+    // Audit entries are written in batches: the ones so far first, then this failed sign-in's.
+    await b.t.services.audit.idle();
     const before = (await failed()).length;
     const s = await registerAndLogin(b.call);
     await b.call('POST', '/auth/login', { body: { email: s.email, password: 'wrong-password-1' } });

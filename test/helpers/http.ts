@@ -1,5 +1,6 @@
 // Small request helpers over app.request(): JSON in, status/body/headers out.
 import { randomBytes } from 'node:crypto';
+import { createClient, type Client } from '../../src/client.js';
 import type { TestApp } from './app.js';
 import { ADMIN } from './app.js';
 
@@ -61,4 +62,30 @@ export async function userWithRoles(call: Call, admin: Session, roles: string[])
   const r = await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles } });
   if (r.status !== 200) throw new Error(`assign failed: ${r.status} ${r.text}`);
   return login(call, s.email, PASSWORD);
+}
+
+/**
+ * The typed client (src/client.ts) over app.request(): paths, methods, params
+ * and bodies are checked against the routes, so a route's change breaks the
+ * test at compile time. With a session, every request carries its access
+ * token, and a 401 is returned as it is (the client never refreshes by itself
+ * here: a test refreshes when it means to).
+ */
+export function typed(app: Pick<TestApp, 'request'>, session?: { accessToken: string }): Client {
+  return createClient('http://localhost', {
+    fetch: (input, init) => Promise.resolve(app.request(input instanceof URL ? input.href : input, init)),
+    getTokens: () => (session ? { accessToken: session.accessToken, refreshToken: '' } : null),
+  });
+}
+
+/** A typed response read like a Call's: status, parsed body and text. */
+export async function read(res: Response): Promise<Res> {
+  const text = await res.text();
+  let body: unknown;
+  try {
+    body = text ? JSON.parse(text) : undefined;
+  } catch {
+    body = text;
+  }
+  return { status: res.status, body, headers: res.headers, text };
 }

@@ -1,6 +1,7 @@
 // Real server processes started by tests on spare ports (fault injection).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { sleep } from './eventually.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -12,8 +13,6 @@ export async function freePort(): Promise<number> {
     });
   });
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** A throwaway redis-server that can be stopped and started again on the same port. */
 export class RedisProcess {

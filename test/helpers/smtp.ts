@@ -4,6 +4,7 @@
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
+import { until } from './eventually.js';
 
 export type Received = { to: string; subject: string; text: string; html: string; parsed: ParsedMail };
 
@@ -71,12 +72,7 @@ export class TestSmtp {
 
   /** Wait until `count` messages reached this address (or fail after timeoutMs). */
   async waitFor(address: string, count = 1, timeoutMs = 10_000): Promise<Received[]> {
-    const until = Date.now() + timeoutMs;
-    while (this.to(address).length < count) {
-      if (Date.now() > until) throw new Error(`expected ${count} mail(s) to ${address}, got ${this.to(address).length}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    return this.to(address);
+    return until(`${count} mail(s) to ${address}`, () => this.to(address).length >= count && this.to(address), { timeoutMs, everyMs: 25 });
   }
 }
 

@@ -6,12 +6,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/store.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
-import { within } from '../helpers/eventually.js';
+import { sleep, within } from '../helpers/eventually.js';
 import { client, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call } from '../helpers/http.js';
 import { openDatabase } from '../helpers/services.js';
 import { TestSmtp } from '../helpers/smtp.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const from = (ip: string, extra: Record<string, unknown> = {}) => ({ env: { incoming: { socket: { remoteAddress: ip } } }, ...extra });
 
@@ -452,7 +450,7 @@ describe.each(['memory', 'redis'] as const)('abuse protection with the %s store'
     let status = 503;
     for (const until = Date.now() + 15_000; status === 503 && Date.now() < until; ) {
       status = (await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD } })).status;
-      if (status === 503) await new Promise((r) => setTimeout(r, 200));
+      if (status === 503) await sleep(200);
     }
     expect(status).toBe(200);
   }, 30_000);

@@ -4,27 +4,27 @@
 // deletions, and the effect on a second instance sharing PostgreSQL and Redis.
 import { within } from '../helpers/eventually.js';
 import { eq, inArray } from 'drizzle-orm';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { prepareDatabase } from '../../src/app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { auditLogs, emailTokens, posts, refreshTokens, sessions, users } from '../../src/db/schema.js';
 import { deleteUser, ensureBootstrapAdmin } from '../../src/modules/users/users.service.js';
 import { ALL_PERMISSIONS } from '../../src/security/permissions.js';
-import type { RedisStore } from '../../src/store/redis.js';
 import { storeKeys } from '../../src/store/store.js';
-import { ADMIN, createTestApp, redisStore, testConfig, type TestApp } from '../helpers/app.js';
+import { ADMIN, type TestApp } from '../helpers/app.js';
 import {
   client,
   login,
   loginAdmin,
   PASSWORD,
+  read,
   registerAndLogin,
+  typed,
   uniqueEmail,
   userWithRoles,
-  type Call,
   type Res,
   type Session,
 } from '../helpers/http.js';
-import { BACKENDS, openDatabase } from '../helpers/services.js';
+import { BACKENDS } from '../helpers/services.js';
+import { useTwoInstances } from '../helpers/two-instances.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const NIL = '00000000-0000-4000-8000-000000000000';
@@ -32,50 +32,47 @@ const BROWSER = 'TestBrowser/1.0';
 /** What an admin holds, for calling the service directly. */
 const ANY_ADMIN = { roles: ['admin'], permissions: new Set<string>(ALL_PERMISSIONS) };
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const sidOf = (s: Session): string => JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid;
 const tag = () => Math.random().toString(36).slice(2, 10);
 
-/** Polls until the check passes (audit entries are written in batches, every 50 ms here). */
-async function eventually<T>(check: () => Promise<T | undefined>, what: string, ms = 2_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const v = await check();
-    if (v !== undefined) return v;
-    if (Date.now() - start > ms) throw new Error(`not within ${ms} ms: ${what}`);
-    await sleep(25);
-  }
-}
-
 type Stats = { users: { total: number; byRole: Record<string, number> }; posts: { total: number }; sessions: { active: number } };
 
-async function stats(call: Call, admin: Session): Promise<Stats> {
-  const res = await call('GET', '/admin/stats', { token: admin.accessToken });
-  expect(res.status, res.text).toBe(200);
-  return res.body;
+// The helpers go through the typed client: a change to these routes breaks this file at compile time.
+type On = Pick<TestApp, 'request'>;
+
+async function stats(on: On, admin: Session): Promise<Stats> {
+  const res = await typed(on, admin).api.admin.stats.$get();
+  if (res.status !== 200) throw new Error(`GET /admin/stats: ${res.status} ${await res.text()}`);
+  return res.json();
 }
 
-async function newPost(call: Call, s: Session, title = `post ${tag()}`): Promise<string> {
-  const res = await call('POST', '/posts', { token: s.accessToken, body: { title, body: 'some text' } });
-  expect(res.status, res.text).toBe(201);
-  return res.body.id;
+async function newPost(on: On, s: Session, title = `post ${tag()}`): Promise<string> {
+  const res = await typed(on, s).api.posts.$post({ json: { title, body: 'some text' } });
+  if (res.status !== 201) throw new Error(`POST /posts: ${res.status} ${await res.text()}`);
+  return (await res.json()).id;
 }
 
-const listedPostIds = async (call: Call): Promise<string[]> => {
-  const res = await call('GET', '/posts');
-  expect(res.status).toBe(200);
-  return res.body.items.map((p: { id: string }) => p.id);
+const listedPostIds = async (on: On): Promise<string[]> => {
+  const res = await typed(on).api.posts.$get({ query: {} });
+  if (res.status !== 200) throw new Error(`GET /posts: ${res.status} ${await res.text()}`);
+  return (await res.json()).items.map((p) => p.id);
 };
 
+/** What a GET /users/me with this session's access token answers. */
+const meStatus = async (on: On, s: Session) => (await typed(on, s).api.users.me.$get()).status as number;
+
+/** Deleted by an admin (or a holder of users:delete). */
+const deleteAs = (on: On, by: Session, userId: string) => typed(on, by).api.users[':id'].$delete({ param: { id: userId } });
+
 /** The account is gone for its owner: tokens refused, password no longer signs in. */
-async function expectGone(call: Call, s: Session, password = PASSWORD) {
-  const me = await call('GET', '/users/me', { token: s.accessToken });
+async function expectGone(on: On, s: Session, password = PASSWORD) {
+  const me = await read(await typed(on, s).api.users.me.$get());
   expect(me.status).toBe(401);
   expect(me.body.code).toBe('invalid_token');
-  const refreshed = await call('POST', '/auth/refresh', { body: { refreshToken: s.refreshToken } });
+  const refreshed = await read(await typed(on).api.auth.refresh.$post({ json: { refreshToken: s.refreshToken } }));
   expect(refreshed.status).toBe(401);
   expect(refreshed.body.code).toBe('invalid_refresh_token');
-  const again = await call('POST', '/auth/login', { body: { email: s.email, password } });
+  const again = await read(await typed(on).login(s.email, password));
   expect(again.status).toBe(401);
   expect(again.body.code).toBe('invalid_credentials');
 }
@@ -101,27 +98,27 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
       const s = await registerAndLogin(call);
       const other = await login(call, s.email, PASSWORD);
       const bystander = await registerAndLogin(call);
-      const kept = await newPost(call, bystander);
-      const mine = [await newPost(call, s), await newPost(call, s)];
-      expect(await listedPostIds(call)).toEqual(expect.arrayContaining([...mine, kept]));
-      await listedPostIds(call); // served from the first-page cache from now on
-      const before = await stats(call, admin);
+      const kept = await newPost(app.t, bystander);
+      const mine = [await newPost(app.t, s), await newPost(app.t, s)];
+      expect(await listedPostIds(app.t)).toEqual(expect.arrayContaining([...mine, kept]));
+      await listedPostIds(app.t); // served from the first-page cache from now on
+      const before = await stats(app.t, admin);
 
-      const res = await call('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD } });
-      expect(res.status, res.text).toBe(204);
+      const res = await typed(app.t, s).deleteAccount(PASSWORD);
+      expect(res.status, await res.text()).toBe(204);
 
-      await expectGone(call, s);
+      await expectGone(app.t, s);
       const second = await call('GET', '/users/me/sessions', { token: other.accessToken });
       expect(second.status).toBe(401);
       expect(second.body.code).toBe('invalid_token');
-      const listed = await listedPostIds(call);
+      const listed = await listedPostIds(app.t);
       expect(listed).toContain(kept);
       for (const id of mine) {
         expect(listed).not.toContain(id);
         expect((await call('GET', `/posts/${id}`)).status).toBe(404);
       }
       expect((await call('GET', `/users/${s.userId}`, { token: admin.accessToken })).status).toBe(404);
-      const after = await stats(call, admin);
+      const after = await stats(app.t, admin);
       expect(after.users.total).toBe(before.users.total - 1);
       expect(after.users.byRole).toEqual({ ...before.users.byRole, user: before.users.byRole.user! - 1 });
       expect(after.posts.total).toBe(before.posts.total - 2);
@@ -131,7 +128,7 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
 
     it('lets the email be registered again, as a new account with nothing of the old one', async () => {
       const old = await registerAndLogin(call);
-      await newPost(call, old);
+      await newPost(app.t, old);
       expect((await call('DELETE', '/users/me', { token: old.accessToken, body: { currentPassword: PASSWORD } })).status).toBe(204);
       const reborn = await registerAndLogin(call, { email: old.email, password: `${PASSWORD}-new` });
       expect(reborn.userId).not.toBe(old.userId);
@@ -149,15 +146,13 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
       const name = `Quokka ${tag()}`;
       const s = await registerAndLogin(call, { name });
       await call('PUT', '/users/me', { token: s.accessToken, body: { name: `${name} Renamed` } });
-      await newPost(call, s);
+      await newPost(app.t, s);
       await call('GET', '/users/me/sessions', { token: s.accessToken });
       expect((await call('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD } })).status).toBe(204);
-      const entries = await eventually(async () => {
-        const res = await call('GET', `/admin/logs?actorId=${s.userId}&limit=100`, { token: admin.accessToken });
-        expect(res.status).toBe(200);
-        const items = res.body.items as { action: string; status: number; actorId: string }[];
-        return items.some((e) => e.action === 'users.me.delete') ? items : undefined;
-      }, 'the deletion in the audit log');
+      await app.t.services.audit.idle();
+      const res = await read(await typed(app.t, admin).api.admin.logs.$get({ query: { actorId: s.userId, limit: '100' } }));
+      expect(res.status).toBe(200);
+      const entries = res.body.items as { action: string; status: number; actorId: string }[];
       expect(entries.map((e) => e.action)).toEqual(expect.arrayContaining(['users.me.update', 'posts.create', 'users.me.delete']));
       expect(entries.find((e) => e.action === 'users.me.delete')!.status).toBe(204);
       expect(entries.every((e) => e.actorId === s.userId)).toBe(true);
@@ -169,7 +164,7 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
 
     it('refuses a wrong password (403 invalid_credentials) or a missing one (400 validation_failed), and keeps the account', async () => {
       const s = await registerAndLogin(call);
-      const postId = await newPost(call, s);
+      const postId = await newPost(app.t, s);
       const wrong = await call('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: 'not-my-password-at-all' } });
       expect(wrong.status).toBe(403);
       expect(wrong.body.code).toBe('invalid_credentials');
@@ -194,18 +189,18 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
   describe('an admin deleting a user', () => {
     it('ends their sessions, removes their posts and roles from the statistics, and frees their email', async () => {
       const s = await userWithRoles(call, admin, ['user', 'moderator']);
-      const mine = [await newPost(call, s), await newPost(call, s), await newPost(call, s)];
-      expect(await listedPostIds(call)).toEqual(expect.arrayContaining(mine));
-      await listedPostIds(call);
-      const before = await stats(call, admin);
+      const mine = [await newPost(app.t, s), await newPost(app.t, s), await newPost(app.t, s)];
+      expect(await listedPostIds(app.t)).toEqual(expect.arrayContaining(mine));
+      await listedPostIds(app.t);
+      const before = await stats(app.t, admin);
 
-      const res = await call('DELETE', `/users/${s.userId}`, { token: admin.accessToken });
-      expect(res.status, res.text).toBe(204);
+      const res = await deleteAs(app.t, admin, s.userId);
+      expect(res.status, await res.text()).toBe(204);
 
-      await expectGone(call, s);
-      const listed = await listedPostIds(call);
+      await expectGone(app.t, s);
+      const listed = await listedPostIds(app.t);
       for (const id of mine) expect(listed).not.toContain(id);
-      const after = await stats(call, admin);
+      const after = await stats(app.t, admin);
       expect(after.users.total).toBe(before.users.total - 1);
       expect(after.users.byRole).toEqual({
         ...before.users.byRole,
@@ -216,12 +211,11 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
       // userWithRoles signed in twice (before and after the assignment).
       expect(after.sessions.active).toBe(before.sessions.active - 2);
       expect((await call('POST', '/auth/register', { body: { email: s.email, password: PASSWORD, name: 'Again' } })).status).toBe(201);
-      await eventually(async () => {
-        const logs = await call('GET', `/admin/logs?actorId=${admin.userId}&action=users.delete&limit=10`, { token: admin.accessToken });
-        return logs.body.items.some((e: { path: string; status: number }) => e.path === `/users/${s.userId}` && e.status === 204)
-          ? true
-          : undefined;
-      }, 'the deletion in the admin’s audit entries');
+      await app.t.services.audit.idle();
+      const logs = await read(
+        await typed(app.t, admin).api.admin.logs.$get({ query: { actorId: admin.userId, action: 'users.delete', limit: '10' } }),
+      );
+      expect(logs.body.items).toContainEqual(expect.objectContaining({ path: `/users/${s.userId}`, status: 204 }));
     });
 
     it('answers 404 for an unknown user and 400 for a malformed id', async () => {
@@ -254,7 +248,7 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
       }
       const plain = await registerAndLogin(call);
       expect((await call('DELETE', `/users/${plain.userId}`, { token: deleter.accessToken })).status).toBe(204);
-      await expectGone(call, plain);
+      await expectGone(app.t, plain);
       // Without the permission: 403 as well.
       const user = await registerAndLogin(call);
       const victim = await registerAndLogin(call);
@@ -283,7 +277,7 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
       const admins = await call('GET', '/users?role=admin&limit=100', { token: survivor.accessToken });
       expect(admins.status, admins.text).toBe(200);
       expect(admins.body.items.map((u: { id: string }) => u.id)).toEqual([survivor.userId]);
-      expect((await stats(call, survivor)).users.byRole.admin).toBe(1);
+      expect((await stats(app.t, survivor)).users.byRole.admin).toBe(1);
       expect((await call('GET', '/users/me', { token: deleted.accessToken })).status).toBe(401);
     }
 
@@ -358,9 +352,9 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
         accessToken: refreshed.body.accessToken,
         refreshToken: refreshed.body.refreshToken,
       };
-      const apiPosts = [await newPost(call, me, 'Über "quoted" \\ title'), await newPost(call, me)];
+      const apiPosts = [await newPost(app.t, me, 'Über "quoted" \\ title'), await newPost(app.t, me)];
       const bystander = await registerAndLogin(call);
-      const foreignPost = await newPost(call, bystander);
+      const foreignPost = await newPost(app.t, bystander);
 
       // More than two pages (500 rows each) of posts, audit entries and sessions, straight into the
       // database; half of each share one timestamp, so the pages must break ties by id.
@@ -495,58 +489,39 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
 });
 
 describe('account deletion across two instances over one PostgreSQL and one Redis', () => {
-  let a: TestApp;
-  let b: TestApp;
-  let callA: Call;
-  let callB: Call;
-  let stores: RedisStore[];
-  let dispose: () => Promise<void>;
+  const two = useTwoInstances();
   let admin: Session;
 
   beforeAll(async () => {
-    const db = await openDatabase('postgres');
-    dispose = db.dispose;
-    const prefix = `test:${Math.random().toString(36).slice(2)}:`;
-    stores = [redisStore(prefix), redisStore(prefix)];
-    await Promise.all(stores.map((s) => s.ready()));
-    const config = testConfig();
-    a = await createTestApp({ database: db.database, store: stores[0], config });
-    b = await createTestApp({ database: db.database, store: stores[1], config, keyRing: a.deps.keyRing, prepare: false });
-    await prepareDatabase(b.deps);
-    callA = client(a);
-    callB = client(b);
-    admin = await loginAdmin(callA);
-  });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await Promise.all((stores ?? []).map((s) => s.close()));
-    await dispose?.();
+    admin = await loginAdmin(client(two.a));
   });
 
   it('stops listing on B, within 100 ms, the posts of a user an admin deleted on A (B had the first page cached)', async () => {
-    const s = await registerAndLogin(callA);
-    const mine = [await newPost(callA, s), await newPost(callA, s)];
-    expect(await listedPostIds(callB)).toEqual(expect.arrayContaining(mine));
-    expect(await listedPostIds(callB)).toEqual(expect.arrayContaining(mine)); // from B's cache
-    expect((await callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
-    const before = await stats(callB, admin);
-    expect((await callA('DELETE', `/users/${s.userId}`, { token: admin.accessToken })).status).toBe(204);
+    const { a, b } = two;
+    const s = await registerAndLogin(client(a));
+    const mine = [await newPost(a, s), await newPost(a, s)];
+    expect(await listedPostIds(b)).toEqual(expect.arrayContaining(mine));
+    expect(await listedPostIds(b)).toEqual(expect.arrayContaining(mine)); // from B's cache
+    expect(await meStatus(b, s)).toBe(200);
+    const before = await stats(b, admin);
+    expect((await deleteAs(a, admin, s.userId)).status).toBe(204);
     // B hears of it from Redis's invalidation message, within milliseconds.
-    expect(await within(100, async () => !(await listedPostIds(callB)).some((id) => mine.includes(id)))).toBe(true);
-    expect(await within(100, async () => (await callB('GET', '/users/me', { token: s.accessToken })).status === 401)).toBe(true);
-    await expectGone(callB, s);
-    const after = await stats(callB, admin);
+    expect(await within(100, async () => !(await listedPostIds(b)).some((id) => mine.includes(id)))).toBe(true);
+    expect(await within(100, async () => (await meStatus(b, s)) === 401)).toBe(true);
+    await expectGone(b, s);
+    const after = await stats(b, admin);
     expect(after.users.total).toBe(before.users.total - 1);
     expect(after.posts.total).toBe(before.posts.total - 2);
     expect(after.sessions.active).toBe(before.sessions.active - 1);
   });
 
   it('leaves neither the cached profile nor the roles of a deleted user in Redis', async () => {
-    const s = await registerAndLogin(callA);
-    expect((await callB('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+    const { a, b, stores } = two;
+    const s = await registerAndLogin(client(a));
+    expect(await meStatus(b, s)).toBe(200);
     const keys = [storeKeys.userProfile(s.userId), storeKeys.userRoles(s.userId)];
     for (const k of keys) expect(await stores[1]!.get(k), k).not.toBeNull();
-    expect((await callA('DELETE', `/users/${s.userId}`, { token: admin.accessToken })).status).toBe(204);
+    expect((await deleteAs(a, admin, s.userId)).status).toBe(204);
     // Read through A, whose own writes drop its near-cached copies at once: what Redis holds.
     // (B may serve its copy until Redis's invalidation message arrives, milliseconds later.)
     for (const k of keys) expect(await stores[0]!.get(k), k).toBeNull();
@@ -554,16 +529,18 @@ describe('account deletion across two instances over one PostgreSQL and one Redi
   });
 
   it('refuses on A, within 100 ms, an account its owner deleted on B, and lets the email register again', async () => {
-    const s = await registerAndLogin(callA);
-    const postId = await newPost(callA, s);
-    expect(await listedPostIds(callA)).toContain(postId);
-    await listedPostIds(callA);
-    expect((await callA('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
-    expect((await callB('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD } })).status).toBe(204);
+    const { a, b } = two;
+    const s = await registerAndLogin(client(a));
+    const postId = await newPost(a, s);
+    expect(await listedPostIds(a)).toContain(postId);
+    await listedPostIds(a);
+    expect(await meStatus(a, s)).toBe(200);
+    expect((await typed(b, s).deleteAccount(PASSWORD)).status).toBe(204);
     // A hears of it from Redis's invalidation message, within milliseconds.
-    expect(await within(100, async () => !(await listedPostIds(callA)).includes(postId))).toBe(true);
-    expect(await within(100, async () => (await callA('GET', '/users/me', { token: s.accessToken })).status === 401)).toBe(true);
-    await expectGone(callA, s);
-    expect((await callA('POST', '/auth/register', { body: { email: s.email, password: PASSWORD, name: 'Back' } })).status).toBe(201);
+    expect(await within(100, async () => !(await listedPostIds(a)).includes(postId))).toBe(true);
+    expect(await within(100, async () => (await meStatus(a, s)) === 401)).toBe(true);
+    await expectGone(a, s);
+    const again = await typed(a).api.auth.register.$post({ json: { email: s.email, password: PASSWORD, name: 'Back' } });
+    expect(again.status).toBe(201);
   });
 });

@@ -1,14 +1,13 @@
 // Audit log and statistics (docs/api.md "Admin"), on both database backends.
 import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../helpers/eventually.js';
 import { auditLogs } from '../../src/db/schema.js';
 import { pruneAuditLog } from '../../src/modules/admin/admin.service.js';
 import { createTestApp, testConfig } from '../helpers/app.js';
 import { client, loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
   let admin: Session;

@@ -6,6 +6,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simpleParser } from 'mailparser';
 import { createClient, type Tokens } from '../../src/client.js';
+import { sleep } from '../helpers/eventually.js';
 import { tokenFrom } from '../helpers/smtp.js';
 import { freePort, ServerProcess } from '../helpers/processes.js';
 
@@ -84,7 +85,7 @@ describe('typed client', () => {
         const mail = await simpleParser(readFileSync(join(mailDir, f)));
         if ((mail.to as { text: string }).text === email && /reset/i.test(mail.subject ?? '')) token = tokenFrom({ text: mail.text ?? '' });
       }
-      if (!token) await new Promise((r) => setTimeout(r, 25));
+      if (!token) await sleep(25);
     }
     expect(token).toBeDefined();
     expect((await client.resetPassword(token!, 'client-new-passphrase-88')).status).toBe(204);

@@ -3,6 +3,7 @@
 // server stand in for two CockroachDB nodes: stopping the first one must not
 // stop the service. Runs on PostgreSQL and on the TLS stand-in.
 import { describe, expect, it } from 'vitest';
+import { sleep } from '../helpers/eventually.js';
 import { connectPostgres } from '../../src/db/connect.js';
 import { parseDatabaseUrl } from '../../src/lib/database-url.js';
 import { createTestApp } from '../helpers/app.js';
@@ -11,7 +12,6 @@ import { freePort, TcpProxy } from '../helpers/processes.js';
 import { freshPostgres } from '../helpers/services.js';
 
 const tls = { caCert: process.env.TEST_DATABASE_CA, clientCert: process.env.TEST_DATABASE_CERT, clientKey: process.env.TEST_DATABASE_KEY };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('a database host going away', () => {
   it('goes on answering through the next host of the list, losing no acknowledged write', async () => {

@@ -10,23 +10,13 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { enqueueMail } from '../../src/adapters/mail/outbox.js';
 import { mailOutbox } from '../../src/db/schema.js';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
-import { client, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
+import { until } from '../helpers/eventually.js';
+import { client, PASSWORD, registerAndLogin, typed, uniqueEmail } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const FAST_MAIL = { pollMs: 50, baseBackoffMs: 50, maxBackoffMs: 200 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 describe.each(BACKENDS)('the mail outbox on %s', (backend) => {
   const smtp = new TestSmtp();
@@ -56,17 +46,33 @@ describe.each(BACKENDS)('the mail outbox on %s', (backend) => {
     apps.push(a);
     return a;
   };
-  const call = (a: TestApp) => (method: string, path: string, body?: unknown) =>
-    a.request(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const register = async (a: TestApp, email: string) => {
+    const res = await typed(a).api.auth.register.$post({ json: { email, password: PASSWORD, name: 'A' } });
+    expect(res.status).toBe(201);
+    await a.services.background.idle();
+  };
+  const forgot = async (a: TestApp, email: string) => {
+    expect((await typed(a).forgotPassword(email)).status).toBe(202);
+    // The reset mail is queued after the answer.
+    await a.services.background.idle();
+  };
   const outboxTo = (email: string) => db.database.db.select().from(mailOutbox).where(eq(mailOutbox.toAddress, email));
+  /** Every row to this address went out: sent, body gone. */
+  const allSent = async (email: string) => {
+    const rows = await outboxTo(email);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const r of rows) expect(r).toMatchObject({ textBody: null, htmlBody: null, failedAt: null, lastError: null });
+    expect(rows.every((r) => r.sentAt !== null)).toBe(true);
+  };
 
   it('keeps a forgot-password mail through an SMTP outage and delivers it once when the server is back', async () => {
     const a = await instance();
     const email = uniqueEmail();
-    await call(a)('POST', '/auth/register', { email, password: 'a-Long-and-Unusual-passphrase-42', name: 'A' });
-    await smtp.waitFor(email);
+    await register(a, email);
+    await a.services.outbox.idle();
+    expect(smtp.to(email)).toHaveLength(1);
     await smtp.stop();
-    expect((await call(a)('POST', '/auth/password/forgot', { email })).status).toBe(202);
+    await forgot(a, email);
     // Retried while the server is down, with the reason recorded (never the body).
     const row = await until('two failed attempts', async () => {
       const rows = (await outboxTo(email)).filter((r) => r.kind === 'reset_password');
@@ -76,13 +82,13 @@ describe.each(BACKENDS)('the mail outbox on %s', (backend) => {
     expect(row.lastError).toBe('ESOCKET');
     expect(row.textBody).toContain('#token=');
     await smtp.start();
-    const mails = await smtp.waitFor(email, 2);
-    await sleep(400);
-    expect(smtp.to(email)).toHaveLength(2);
+    // The retry comes with the sender's own backoff; then nothing is left to send.
+    await smtp.waitFor(email, 2);
+    await a.services.outbox.idle();
+    const mails = smtp.to(email);
+    expect(mails).toHaveLength(2);
     expect(mails[1]!.subject).toMatch(/reset/i);
-    const [sent] = (await outboxTo(email)).filter((r) => r.kind === 'reset_password');
-    expect(sent).toMatchObject({ textBody: null, htmlBody: null, lastError: null });
-    expect(sent!.sentAt).not.toBeNull();
+    await allSent(email);
     expect(a.logs.text).toContain('mail not sent yet; will retry');
     expect(a.logs.text).not.toContain(tokenFrom(mails[1]!));
   });
@@ -90,31 +96,31 @@ describe.each(BACKENDS)('the mail outbox on %s', (backend) => {
   it('loses nothing when the instance stops between the request and the send: the next one sends it, once', async () => {
     const first = await instance({ send: false });
     const s = await registerAndLogin(client(first));
-    expect((await call(first)('POST', '/auth/password/forgot', { email: s.email })).status).toBe(202);
+    expect((await typed(first).forgotPassword(s.email)).status).toBe(202);
     await first.stop();
     apps.splice(apps.indexOf(first), 1);
     expect(await outboxTo(s.email)).toHaveLength(2);
     expect(smtp.to(s.email)).toHaveLength(0);
-    await instance();
-    await smtp.waitFor(s.email, 2);
-    await sleep(400);
+    const next = await instance();
+    await next.services.outbox.idle();
     expect(smtp.to(s.email)).toHaveLength(2);
+    await allSent(s.email);
   });
 
   it('never sends the mail still queued for an account deleted before it went out (a reset link included)', async () => {
     const first = await instance({ send: false });
     const s = await registerAndLogin(client(first));
-    expect((await call(first)('POST', '/auth/password/forgot', { email: s.email })).status).toBe(202);
-    await first.services.background.idle(); // the reset mail is queued after the answer
+    await forgot(first, s.email);
     expect((await outboxTo(s.email)).map((r) => r.kind)).toContain('reset_password');
-    const gone = await client(first)('DELETE', '/users/me', { token: s.accessToken, body: { currentPassword: PASSWORD } });
-    expect(gone.status, gone.text).toBe(204);
+    const gone = await typed(first, s).deleteAccount(PASSWORD);
+    expect(gone.status, await gone.text()).toBe(204);
     expect(await outboxTo(s.email)).toHaveLength(0);
     // A sender starts: a mail queued after them is delivered, and nothing reaches the deleted account's address.
     const sender = await instance();
     const later = uniqueEmail('later');
-    await call(sender)('POST', '/auth/register', { email: later, password: PASSWORD, name: 'L' });
-    await smtp.waitFor(later);
+    await register(sender, later);
+    await sender.services.outbox.idle();
+    expect(smtp.to(later)).toHaveLength(1);
     expect(smtp.to(s.email)).toHaveLength(0);
   });
 
@@ -123,31 +129,37 @@ describe.each(BACKENDS)('the mail outbox on %s', (backend) => {
     const later = uniqueEmail('later');
     const never = uniqueEmail('never');
     smtp.refuseWith = 451;
-    await call(a)('POST', '/auth/register', { email: later, password: 'a-Long-and-Unusual-passphrase-42', name: 'L' });
+    await register(a, later);
     await until('a retried message', async () => ((await outboxTo(later))[0]?.attempts ?? 0) >= 2);
     expect((await outboxTo(later))[0]!.lastError).toBe('smtp 451');
     smtp.refuseWith = undefined;
     await smtp.waitFor(later);
     smtp.refuseWith = 550;
-    await call(a)('POST', '/auth/register', { email: never, password: 'a-Long-and-Unusual-passphrase-42', name: 'N' });
-    const abandoned = await until('an abandoned message', async () => (await outboxTo(never)).find((r) => r.failedAt !== null));
+    await register(a, never);
+    await a.services.outbox.idle();
+    const [abandoned] = await outboxTo(never);
     expect(abandoned).toMatchObject({ lastError: 'smtp 550', textBody: null, htmlBody: null, sentAt: null, attempts: 1 });
+    expect(abandoned!.failedAt).not.toBeNull();
     smtp.refuseWith = undefined;
-    await sleep(400);
+    // Nothing is due any more: an abandoned message is not taken up again.
+    await a.services.outbox.idle();
     expect(smtp.to(never)).toHaveLength(0);
     expect(smtp.to(later)).toHaveLength(1);
+    expect((await outboxTo(never))[0]).toMatchObject({ attempts: 1, sentAt: null });
   });
 
   it('does not send a message whose link expired while it waited', async () => {
     let skew = 0;
     const first = await instance({ send: false, clock: () => Date.now() + skew });
     const email = uniqueEmail();
-    await call(first)('POST', '/auth/register', { email, password: 'a-Long-and-Unusual-passphrase-42', name: 'E' });
+    await register(first, email);
     skew = 86_400_000 + 60_000;
-    await instance({ clock: () => Date.now() + skew });
-    const row = await until('an abandoned message', async () => (await outboxTo(email)).find((r) => r.failedAt !== null));
-    expect(row.lastError).toBe('expired');
-    await sleep(200);
+    const later = await instance({ clock: () => Date.now() + skew });
+    await later.services.outbox.idle();
+    const [row] = await outboxTo(email);
+    expect(row).toMatchObject({ lastError: 'expired', textBody: null, sentAt: null });
+    expect(row!.failedAt).not.toBeNull();
+    await later.services.outbox.idle();
     expect(smtp.to(email)).toHaveLength(0);
   });
 
@@ -168,7 +180,8 @@ describe.each(BACKENDS)('the mail outbox on %s', (backend) => {
     a.services.outbox.start();
     b.services.outbox.start();
     for (const to of addresses) await smtp.waitFor(to, 1, 20_000);
-    await sleep(500);
+    // Neither has anything left to send, nor a batch in flight.
+    await Promise.all([a.services.outbox.idle(), b.services.outbox.idle()]);
     for (const to of addresses) expect(smtp.to(to), to).toHaveLength(1);
     const rows = await db.database.db.select().from(mailOutbox).where(eq(mailOutbox.subject, 'Both instances'));
     expect(rows.every((r) => r.sentAt !== null && r.attempts === 1)).toBe(true);
@@ -227,16 +240,12 @@ describe('mail without SMTP_URL (development)', () => {
 
   it('writes each message as an .eml file under DATA_DIR/mail and logs the file, never the link', async () => {
     const s = await registerAndLogin(app.call);
-    await app.call('POST', '/auth/password/forgot', { body: { email: s.email } });
+    expect((await typed(app.t).forgotPassword(s.email)).status).toBe(202);
+    await app.t.services.background.idle();
+    await app.t.services.outbox.idle();
     const dir = join(app.t.deps.config.dataDir, 'mail');
-    const files = await until('two .eml files', async () => {
-      try {
-        const f = readdirSync(dir).filter((n) => n.endsWith('.eml'));
-        return f.length >= 2 ? f : undefined;
-      } catch {
-        return undefined;
-      }
-    });
+    const files = readdirSync(dir).filter((n) => n.endsWith('.eml'));
+    expect(files).toHaveLength(2);
     const parsed = await Promise.all(files.map((f) => simpleParser(readFileSync(join(dir, f)))));
     const reset = parsed.find((m) => /reset/i.test(m.subject ?? ''))!;
     expect((reset.to as { text: string }).text).toBe(s.email);

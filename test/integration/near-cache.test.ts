@@ -4,6 +4,7 @@
 // hits are counted in process within a documented bound.
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep, until } from '../helpers/eventually.js';
 import { prepareDatabase } from '../../src/app.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { SESSION_REVOKED, sessionAlive } from '../../src/store/store.js';
@@ -14,19 +15,9 @@ import { SplitProxy } from '../helpers/redis-proxy.js';
 import { openDatabase, REDIS_URL } from '../helpers/services.js';
 import { useTwoInstances } from '../helpers/two-instances.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const prefix = () => `test:nc:${Math.random().toString(36).slice(2)}:`;
 
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
-  const start = performance.now();
-  while (!(await check())) {
-    if (performance.now() - start > timeoutMs) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(2);
-  }
-  return performance.now() - start;
-}
-
-const live = (s: RedisStore) => until(() => s.nearCacheLive, 3_000, 'near-cache live');
+const live = (s: RedisStore) => until('near-cache live', () => s.nearCacheLive, { timeoutMs: 3_000, everyMs: 2 });
 
 /** The milliseconds from `since` until `check` holds, polling as fast as requests go. */
 async function latency(since: number, check: () => Promise<boolean>, timeoutMs = 2_000): Promise<number> {
@@ -236,14 +227,16 @@ describe('near-cache on one store behind a relay', () => {
       const stalledAt = performance.now();
       // The writer's change cannot reach the reader through the stalled channel.
       await writer.set(key, SESSION_REVOKED);
-      const bypassed = await until(() => !reader.nearCacheLive, 1_000, 'bypass');
+      const waiting = performance.now();
+      await until('bypass', () => !reader.nearCacheLive, { timeoutMs: 1_000, everyMs: 2 });
+      const bypassed = performance.now() - waiting;
       expect(bypassed).toBeLessThan(500);
       expect(await reader.get(key)).toBe(SESSION_REVOKED);
       expect(performance.now() - stalledAt).toBeLessThan(1_000);
     } finally {
       proxy.thawChannel();
     }
-    await until(() => reader.nearCacheLive, 5_000, 'live again');
+    await until('live again', () => reader.nearCacheLive, { timeoutMs: 5_000, everyMs: 2 });
     await warm(reader, async () => expect(await reader.get(key)).toBe(SESSION_REVOKED));
   });
 });
@@ -322,7 +315,7 @@ describe('Redis restarted', () => {
     await warm(stores[1]!, async () => expect((await callB('GET', '/users', { token: demotedToken })).status).toBe(200));
 
     await redis.stop();
-    await until(() => stores.every((st) => !st.nearCacheLive), 1_000, 'bypass on both');
+    await until('bypass on both', () => stores.every((st) => !st.nearCacheLive), { timeoutMs: 1_000, everyMs: 2 });
     // Changes made while Redis is away are in the database only.
     expect((await callA('POST', '/auth/logout', { body: { refreshToken: doomed.refreshToken } })).status).toBe(204);
     expect((await callA('PUT', `/users/${demoted.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } })).status).toBe(
@@ -365,7 +358,7 @@ describe('Redis restarted', () => {
 
       // Redis restarts without its data; B hears of nothing else.
       await redis.stop();
-      await until(() => stores.every((st) => !st.nearCacheLive), 2_000, 'bypass on both');
+      await until('bypass on both', () => stores.every((st) => !st.nearCacheLive), { timeoutMs: 2_000, everyMs: 2 });
       await redis.start();
       await Promise.all(stores.map(live));
 
@@ -466,7 +459,10 @@ describe('an instance behind a relay that stalls or cuts its Redis', () => {
     expect(res.status, res.text).toBe(200);
     await proxy.open();
     // Once A is back and has repaired what it dropped, B no longer grants the permission.
-    await until(async () => (await callB('GET', '/admin/stats', { token: s.accessToken })).status === 403, 5_000, 'B refuses');
+    await until('B refuses', async () => (await callB('GET', '/admin/stats', { token: s.accessToken })).status === 403, {
+      timeoutMs: 5_000,
+      everyMs: 2,
+    });
     expect((await callA('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
   });
 
@@ -521,7 +517,7 @@ describe('an instance behind a relay that stalls or cuts its Redis', () => {
     const s = await registerAndLogin(callA);
     await warm(storeA, () => callA('GET', '/users/me', { token: s.accessToken }));
     const counter = `${keys}rl:u:${s.userId}`;
-    await until(async () => (await raw.get(counter)) !== null, 2_000, 'first hits counted');
+    await until('first hits counted', async () => (await raw.get(counter)) !== null, { timeoutMs: 2_000, everyMs: 2 });
     // A's commands stop reaching Redis; A goes on answering from memory and counting in process.
     const held = proxy.holdRequests();
     const before = remainingOf(await callA('GET', '/users/me', { token: s.accessToken }));
@@ -530,10 +526,10 @@ describe('an instance behind a relay that stalls or cuts its Redis', () => {
     await held; // a flush is on its way, and never arrives: the relay is cut
     const failures = degraded.filter((op) => op === 'flushHits').length;
     await proxy.close();
-    await until(() => degraded.filter((op) => op === 'flushHits').length > failures, 3_000, 'flush failed');
+    await until('flush failed', () => degraded.filter((op) => op === 'flushHits').length > failures, { timeoutMs: 3_000, everyMs: 2 });
     await proxy.open();
     // Back: the hits of the failed flush are counted in Redis, and B sees them.
-    await until(async () => Number(await raw.get(counter)) >= counted, 5_000, `all ${counted} hits counted`);
+    await until(`all ${counted} hits counted`, async () => Number(await raw.get(counter)) >= counted, { timeoutMs: 5_000, everyMs: 2 });
     expect(Number(await raw.get(counter))).toBe(counted);
     expect(remainingOf(await callB('GET', '/users/me', { token: s.accessToken }))).toBe(LIMIT - counted - 1);
   });

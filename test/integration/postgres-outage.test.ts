@@ -2,13 +2,12 @@
 // 500), /readyz 503 naming the database, recovery without a restart, and no
 // acknowledged write lost.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../helpers/eventually.js';
 import { connectPostgres, type Database } from '../../src/db/connect.js';
 import { posts } from '../../src/db/schema.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, registerAndLogin, type Call } from '../helpers/http.js';
 import { freePort, PostgresProcess } from '../helpers/processes.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('PostgreSQL outage', () => {
   let pg: PostgresProcess;

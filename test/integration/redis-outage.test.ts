@@ -1,13 +1,12 @@
 // Redis goes away and comes back: the service keeps answering, never accepts a
 // revoked session, and recovers without a restart.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sleep } from '../helpers/eventually.js';
 import { RedisStore } from '../../src/store/redis.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
 import { client, registerAndLogin, type Call } from '../helpers/http.js';
 import { freePort, RedisProcess, TcpProxy } from '../helpers/processes.js';
 import { openDatabase } from '../helpers/services.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('Redis outage', () => {
   let redis: RedisProcess;

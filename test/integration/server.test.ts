@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { tlsFromUrl } from '../../src/db/connect.js';
 import { freePort, ServerProcess } from '../helpers/processes.js';
 import { freshPostgres } from '../helpers/services.js';
+import { sleep } from '../helpers/eventually.js';
 
 const json = (body: unknown) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
@@ -71,7 +72,7 @@ describe('the service process', () => {
         });
         await Promise.all(workers);
       })();
-      await new Promise((r) => setTimeout(r, 1500));
+      await sleep(1500);
       const code = await server.stop('SIGTERM');
       await load;
       expect(code).toBe(0);

@@ -9,6 +9,7 @@ import { migrate } from '../../src/db/migrate.js';
 import { auditLogs } from '../../src/db/schema.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { LogCapture } from '../helpers/app.js';
+import { sleep } from '../helpers/eventually.js';
 import { freePort, TcpProxy } from '../helpers/processes.js';
 import { freshPostgres, PG_URL } from '../helpers/services.js';
 
@@ -79,11 +80,33 @@ describe('audit writer', () => {
     const count = async () => (await database.db.select().from(auditLogs)).length - before;
     // Two full batches go out at once; the last 5 wait for the timer (or stop()).
     await expect.poll(count, { timeout: 1_000, interval: 20 }).toBe(20);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
     expect(await count()).toBe(20);
     expect(writer.pending).toBe(5);
     await writer.stop();
     expect(await count()).toBe(25);
+  });
+
+  it('writes everything recorded when a test drives it: runOnce() the partial batch now, idle() once nothing is left or in flight', async () => {
+    const metrics = createMetrics();
+    // A timer that never fires within the test: only the calls below write.
+    const writer = new AuditWriter(database.db, createLogger('silent'), metrics, { batchSize: 10, flushMs: 60_000 });
+    const before = (await database.db.select().from(auditLogs)).length;
+    const count = async () => (await database.db.select().from(auditLogs)).length - before;
+    for (let i = 0; i < 3; i++) writer.record(entry(`drive-${i}`));
+    await writer.runOnce();
+    expect(await count()).toBe(3);
+    expect(writer.pending).toBe(0);
+    // 25 more: two full batches start at once; idle() waits for them and writes the partial one.
+    for (let i = 3; i < 28; i++) writer.record(entry(`drive-${i}`));
+    await writer.idle();
+    expect(writer.pending).toBe(0);
+    expect(await count()).toBe(28);
+    expect((await written(database, 'drive-')).map((r) => r.requestId).sort()).toEqual(
+      Array.from({ length: 28 }, (_, i) => `drive-${i}`).sort(),
+    );
+    await writer.idle(); // nothing left: resolves at once
+    await writer.stop();
   });
 
   it('stores NUL, other control characters and lone surrogates as visible escapes instead of losing the batch', async () => {

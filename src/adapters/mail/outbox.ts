@@ -107,6 +107,33 @@ export class OutboxSender {
     });
   }
 
+  /**
+   * One batch now, after the cycle in progress (started or not: a test drives
+   * the sender with it). Resolves to the number of messages it claimed; a
+   * database failure is logged and counts as none.
+   */
+  async runOnce(): Promise<number> {
+    while (this.running) await this.running;
+    if (this.stopped) return 0;
+    let claimed = 0;
+    this.running = this.step()
+      .then((n) => {
+        claimed = Math.max(0, n);
+      })
+      .finally(() => {
+        this.running = undefined;
+        // A commit woke the sender meanwhile: its message may have missed this batch.
+        if (this.again) this.wake();
+      });
+    await this.running;
+    return claimed;
+  }
+
+  /** Resolves once nothing is in flight and nothing is due: it sends what is due itself, batch after batch. */
+  async idle(): Promise<void> {
+    while ((await this.runOnce()) > 0);
+  }
+
   /** Stop polling and wait for the message being handed over, if any. */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -117,20 +144,27 @@ export class OutboxSender {
   private async cycle(): Promise<void> {
     do {
       this.again = false;
-      try {
-        const n = await this.sendDue();
-        if (n >= this.o.batchSize) this.again = true;
-        await this.pruneNow();
-      } catch (err) {
-        // The database is unreachable or refused: the next poll tries again.
-        const now = Date.now();
-        if (now - this.lastProblemLog > 10_000) {
-          this.lastProblemLog = now;
-          this.logger.warn({ err }, 'mail outbox: could not read or update pending mail; retrying');
-        }
-        return;
-      }
+      const n = await this.step();
+      if (n < 0) return;
+      if (n >= this.o.batchSize) this.again = true;
     } while (this.again && !this.stopped);
+  }
+
+  /** One batch: the number of messages claimed, or -1 when the database failed. */
+  private async step(): Promise<number> {
+    try {
+      const n = await this.sendDue();
+      await this.pruneNow();
+      return n;
+    } catch (err) {
+      // The database is unreachable or refused: the next poll tries again.
+      const now = Date.now();
+      if (now - this.lastProblemLog > 10_000) {
+        this.lastProblemLog = now;
+        this.logger.warn({ err }, 'mail outbox: could not read or update pending mail; retrying');
+      }
+      return -1;
+    }
   }
 
   private async sendDue(): Promise<number> {
