@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import { cors } from 'hono/cors';
 import { AuditWriter } from './audit/audit-log.js';
-import { StatsCounters } from './audit/stats.js';
+import { StatsCounters } from './stats/counters.js';
 import type { Deps, AppServices } from './deps.js';
 import { migrate } from './db/migrate.js';
 import { statsCounters } from './db/schema.js';

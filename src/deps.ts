@@ -2,7 +2,7 @@
 // can build several apps over one database and store.
 import type { AuditWriter } from './audit/audit-log.js';
 import type { Metrics } from './lib/metrics.js';
-import type { StatsCounters } from './audit/stats.js';
+import type { StatsCounters } from './stats/counters.js';
 import type { Mailer } from './adapters/mail/mailer.js';
 import type { OutboxSender } from './adapters/mail/outbox.js';
 import type { EventOutbox } from './events/outbox.js';

@@ -4,7 +4,7 @@
 import { createMiddleware } from 'hono/factory';
 import type { AuditWriter } from '../audit/audit-log.js';
 import type { Metrics } from '../lib/metrics.js';
-import type { StatsCounters } from '../audit/stats.js';
+import type { StatsCounters } from '../stats/counters.js';
 import type { Logger } from '../lib/logger.js';
 import { Problem } from '../lib/problem.js';
 import { userIdOf, type Caller } from '../access/caller.js';

@@ -1,7 +1,7 @@
 // Statistics over time (docs/api.md "GET /admin/stats/timeline"), on both database backends.
 import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HOUR_MS, hourOf } from '../../src/audit/stats.js';
+import { HOUR_MS, hourOf } from '../../src/stats/counters.js';
 import { statsHourly } from '../../src/db/schema.js';
 import { createTestApp, testConfig } from '../helpers/app.js';
 import { client, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';

@@ -4,7 +4,7 @@ import type { Db } from '../../db/connect.js';
 import type { AppServices } from '../../deps.js';
 import { newestFirstBackward, olderThan } from '../../db/keyset.js';
 import { auditLogs, posts, roles, sessions, statsCounters, statsHourly, userRoles, users } from '../../db/schema.js';
-import { HOUR_MS, HOURLY_COUNTERS, hourOf } from '../../audit/stats.js';
+import { HOUR_MS, HOURLY_COUNTERS, hourOf } from '../../stats/counters.js';
 import { cursorOf, pageOf } from '../../lib/keyset-page.js';
 import { ALL_PERMISSIONS } from '../../security/permissions.js';
 import type { Stats, StatsTimeline, TimelineBucket } from './admin.schemas.js';
