@@ -14,7 +14,7 @@ export const limitBody = (maxSize: number) => {
   const tooLarge = () => problem('payload_too_large', `The body exceeds ${maxSize} bytes`);
   const limit = bodyLimit({ maxSize, onError: tooLarge });
   // Only requests that can carry a body pay for it: asking for the body makes
-  // the Node adapter build a full Request per GET (profiled at ~9% of /users/me).
+  // the Node adapter build a full Request per GET (profiled: test/bench/README.md).
   // Not async: a GET goes straight on (each async layer costs a promise and a microtask per request).
   return createMiddleware((c, next) => {
     if (!BODY_METHODS.has(c.req.method)) return next();
