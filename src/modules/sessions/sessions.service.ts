@@ -1,4 +1,4 @@
-// A user's sessions (one per sign-in, alive while its refresh-token chain is):
+// A user's sessions (one per sign-in; each ends with its whole refresh chain):
 // listed for their owner, ended one by one, all but the current one, or all of
 // them by an administrator. Every end is committed with its session.revoked
 // event, which the store learns right after (src/events), so it is in force

@@ -44,7 +44,7 @@ export function openApiDocument(app: () => Hono<any, any, any>, version: string)
         tags: [
           { name: 'auth', description: 'Register, sign in, rotate tokens, sign out' },
           { name: 'users', description: 'Profiles and role assignment' },
-          { name: 'sessions', description: "A user's sessions (refresh-token chains): list and end them" },
+          { name: 'sessions', description: "A user's sessions (one per sign-in): list and end them" },
           { name: 'mfa', description: 'TOTP, recovery codes and the MFA step of a sign-in' },
           { name: 'passkeys', description: 'Passkeys (WebAuthn): add, list, remove, and sign in with them' },
           { name: 'roles', description: 'Roles and the permission catalogue' },
