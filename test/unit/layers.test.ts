@@ -78,6 +78,31 @@ function violation(e: Edge): string | null {
   return lt > lf ? `${e.from} (${from}) imports a higher layer: ${e.to} (${to})` : null;
 }
 
+/** The folders docs/architecture.md's layout block names at its first level (`  name/   what it holds`). */
+function documentedFolders(): { top: Set<string>; text: string } {
+  const doc = readFileSync(resolve(SRC, '../docs/architecture.md'), 'utf8');
+  // From `src/` to the next line that is not indented (the tree of test/, say, or the fence).
+  const block = doc.match(/^src\/\n((?: .*\n|\n)*)/m)?.[1] ?? '';
+  const top = new Set([...block.matchAll(/^ {2}([a-z-]+)\/(?:[a-z<>]+\/)?\s/gm)].map((m) => m[1]!));
+  return { top, text: block };
+}
+
+describe('docs/architecture.md', () => {
+  const folders = (dir: string) => readdirSync(dir).filter((n) => statSync(join(dir, n)).isDirectory());
+
+  it('draws src/ folder for folder: every folder, and no folder that is gone', () => {
+    const { top } = documentedFolders();
+    expect([...top].sort()).toEqual(folders(SRC).sort());
+  });
+
+  it('names every surface and every module', () => {
+    const { text } = documentedFolders();
+    for (const name of [...folders(join(SRC, 'surfaces')), ...folders(join(SRC, 'modules'))]) {
+      expect(text, name).toMatch(new RegExp(`\\b${name}\\b`));
+    }
+  });
+});
+
 describe('the layers of src/', () => {
   const edges = importsOf(SRC);
 
