@@ -105,7 +105,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
       async (c) => {
         const caller = c.get('caller');
         await deleteMe(svc, { ...caller, ip: c.get('clientIp') }, c.req.valid('json'));
-        c.set('auditDetail', 'user.deleted: self');
+        c.set('auditDetail', 'user_deleted: self');
         return c.body(null, 204);
       },
     )
@@ -141,7 +141,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
             await chunks.return(undefined);
           },
         });
-        c.set('auditDetail', 'user.exported');
+        c.set('auditDetail', 'user_exported');
         return c.body(body, 200, {
           'Content-Type': 'application/json; charset=utf-8',
           'Content-Disposition': `attachment; filename="auth-system-export-${userId}.json"`,
@@ -192,7 +192,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
       validate('param', IdParam),
       async (c) => {
         await deleteUser(svc, c.get('caller'), c.req.valid('param').id);
-        c.set('auditDetail', 'user.deleted');
+        c.set('auditDetail', 'user_deleted');
         return c.body(null, 204);
       },
     )
