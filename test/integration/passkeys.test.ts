@@ -708,18 +708,18 @@ for (const backend of BACKENDS) {
       const own = await eventually(async () => {
         await app.t.services.audit.flush();
         const items = await logs(`actorId=${s.userId}`);
-        return items.some((e) => e.detail === 'passkey.removed') ? items : undefined;
+        return items.some((e) => e.detail === 'passkey_removed') ? items : undefined;
       }, 'the removal in the audit log');
       const of = (action: string) => own.filter((e) => e.action === action).map(({ status, detail }) => ({ status, detail }));
       expect(of('users.me.passkeys.add')).toEqual(
         expect.arrayContaining([
-          { status: 201, detail: 'passkey.added' },
+          { status: 201, detail: 'passkey_added' },
           { status: 400, detail: 'passkey_invalid' },
         ]),
       );
-      expect(of('auth.passkey.login')).toEqual([{ status: 200, detail: 'passkey.login' }]);
-      expect(of('auth.mfa.verify')).toEqual([{ status: 200, detail: 'mfa.verified: passkey' }]);
-      expect(of('users.me.passkeys.remove')).toEqual([{ status: 204, detail: 'passkey.removed' }]);
+      expect(of('auth.passkey.login')).toEqual([{ status: 200, detail: 'passkey_login' }]);
+      expect(of('auth.mfa.verify')).toEqual([{ status: 200, detail: 'mfa_verified: passkey' }]);
+      expect(of('users.me.passkeys.remove')).toEqual([{ status: 204, detail: 'passkey_removed' }]);
       // The replay signed nobody in: it is logged without an actor.
       const logins = await logs('action=auth.passkey.login&status=401');
       expect(logins.length).toBeGreaterThan(0);
