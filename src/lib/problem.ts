@@ -1,4 +1,5 @@
 // RFC 9457 problem details: thrown anywhere with problem(), rendered by onError.
+import type { AuditDetail } from './audit-details.js';
 
 export const ERROR_CODES = {
   validation_failed: { status: 400, title: 'The request is not valid' },
@@ -50,7 +51,7 @@ export class Problem extends Error {
       headers?: Record<string, string>;
       status?: number;
       /** Audit-log detail for the security event this failure is (e.g. login_failed). */
-      audit?: string;
+      audit?: AuditDetail;
       /** Whom the event is about, when the request is not signed in (the account whose password was right at mfa_required). */
       actor?: string;
       /** Extension members of the problem body (RFC 9457 §3.2), e.g. mfa_required's mfaToken and methods. */

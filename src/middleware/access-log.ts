@@ -6,6 +6,7 @@ import type { AuditWriter } from '../audit/audit-log.js';
 import type { Metrics } from '../lib/metrics.js';
 import type { StatsCounters } from '../stats/counters.js';
 import type { Logger } from '../lib/logger.js';
+import type { AuditDetail } from '../lib/audit-details.js';
 import { Problem } from '../lib/problem.js';
 import { userIdOf, type Caller } from '../access/caller.js';
 import type { RouteIndex } from './route-meta.js';
@@ -74,7 +75,7 @@ export const accessLog = (opts: {
     const err = c.error;
     const problemCode = err instanceof Problem ? err.code : undefined;
     if (problemCode === 'rate_limited') opts.stats.add('requests.rateLimited');
-    const detail =
+    const detail: AuditDetail | null =
       (err instanceof Problem ? err.extra.audit : undefined) ??
       c.get('auditDetail') ??
       (decision && !decision.allowed ? `permission_denied: ${decision.permission}` : undefined) ??

@@ -1,6 +1,7 @@
 // The context variables, declared in this one place: each middleware imports
 // the ones it sets or reads from here, never from another middleware, so their
 // types form no import circle. The OAuth surface picks its shared ones from here too.
+import type { AuditDetail } from '../lib/audit-details.js';
 import type { AccessClaims } from '../security/access-tokens.js';
 import type { Caller, StoreValues } from '../access/caller.js';
 import type { Decision } from '../security/permissions.js';
@@ -27,7 +28,7 @@ export type RbacVariables = { decision: Decision | undefined };
 
 /** Read by the access log: handlers set them for security events that end in success (e.g. role_assigned). */
 export type AccessLogVariables = {
-  auditDetail: string | undefined;
+  auditDetail: AuditDetail | undefined;
   /** Whom an unauthenticated security event was about (a password reset names the account it reset). */
   auditActor: string | undefined;
 };

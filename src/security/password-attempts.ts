@@ -4,6 +4,7 @@
 // every instance, so a parallel burst gets exactly as many guesses as the
 // limits allow, not one per request. Addresses count as limitKeyOf says (IPv6 per /64).
 import { randomUUID } from 'node:crypto';
+import type { AuditDetail } from '../lib/audit-details.js';
 import { problem } from '../lib/problem.js';
 import { storeKeys, type Store } from '../store/store.js';
 
@@ -40,7 +41,7 @@ export async function verifyWithinLimits(
   ctx: AttemptContext,
   who: { email: string; ip: string },
   verify: () => Promise<boolean>,
-  audit = 'login_locked',
+  audit: Extract<AuditDetail, `${string}_locked`> = 'login_locked',
   /**
    * Whether a success forgives the account's earlier failures (default yes).
    * A right password of a user with a second factor does not: the sign-in is

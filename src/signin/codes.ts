@@ -195,7 +195,7 @@ export async function assertReauthenticated(
   );
   if (ok) return;
   if (!passwordOk) problem('invalid_credentials', 'The current password is wrong', { status: 403, audit: 'current_password_failed' });
-  problem('invalid_mfa_code', 'The code is wrong or was already used', { status: 403, audit: 'mfa.failed' });
+  problem('invalid_mfa_code', 'The code is wrong or was already used', { status: 403, audit: 'mfa_failed' });
 }
 
 /** A code alone, where the contract asks for one without a password (a password reset with TOTP on). */
@@ -203,5 +203,5 @@ export async function assertCode(svc: AppServices, row: UserRow, code: string | 
   if (row.totpEnabledAt === null) return;
   if (code === undefined) problem('mfa_code_required', STEP_UP_HINT, { audit: 'mfa_code_required' });
   const kind = await spendCodeWithinLimits(svc, { userId: row.id, email: row.email, ip }, code);
-  if (kind === null) problem('invalid_mfa_code', 'The code is wrong or was already used', { status: 403, audit: 'mfa.failed' });
+  if (kind === null) problem('invalid_mfa_code', 'The code is wrong or was already used', { status: 403, audit: 'mfa_failed' });
 }

@@ -38,7 +38,7 @@ export async function finishWithSecondFactor(
   if (method === null) {
     await failStep(svc, hash);
     svc.stats.add('auth.loginFailed');
-    problem('invalid_mfa_code', 'The code is wrong or was already used', { audit: 'mfa.failed' });
+    problem('invalid_mfa_code', 'The code is wrong or was already used', { audit: 'mfa_failed' });
   }
   await takeStep(svc, hash);
   return { authentication: authenticated(svc, pending.userId, method === 'passkey' ? ['pwd', 'hwk'] : ['pwd', 'otp']), method };

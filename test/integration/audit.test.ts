@@ -3,9 +3,10 @@ import { sql } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/eventually.js';
 import { auditLogs } from '../../src/db/schema.js';
+import { isAuditDetail } from '../../src/lib/audit-details.js';
 import { pruneAuditLog } from '../../src/modules/admin/admin.service.js';
 import { createTestApp, testConfig } from '../helpers/app.js';
-import { client, loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
+import { client, login, loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 
@@ -133,6 +134,54 @@ describe.each(BACKENDS)('audit log and stats on %s', (backend) => {
       expect(entry.ip).toBeTruthy();
       expect(new Date(entry.at).toISOString()).toBe(entry.at);
     }
+  });
+
+  it('spells every detail as the catalogue does: snake_case, an argument after ": "', async () => {
+    const s = await registerAndLogin(call);
+    await login(call, s.email, PASSWORD);
+    const third = await login(call, s.email, PASSWORD);
+    const sid = JSON.parse(Buffer.from(third.accessToken.split('.')[1]!, 'base64url').toString()).sid;
+    const rid = (n: string) => ({ 'x-request-id': `names-${backend}-${n}-${Math.random().toString(36).slice(2, 8)}` });
+    // Details that were dotted (session.revoked, mfa.totp_pending, ...) until the catalogue.
+    const cases: [string, () => Promise<{ headers: Headers; status: number }>, number, string][] = [
+      [
+        'one session',
+        () => call('DELETE', `/users/me/sessions/${sid}`, { headers: rid('a'), token: s.accessToken }),
+        204,
+        'session_revoked',
+      ],
+      [
+        'the others',
+        () => call('DELETE', '/users/me/sessions', { headers: rid('b'), token: s.accessToken }),
+        204,
+        'other_sessions_revoked: 1',
+      ],
+      [
+        'totp pending',
+        () => call('POST', '/users/me/mfa/totp', { headers: rid('c'), token: s.accessToken, body: { currentPassword: PASSWORD } }),
+        200,
+        'mfa_totp_pending',
+      ],
+      ['export', () => call('GET', '/users/me/export', { headers: rid('d'), token: s.accessToken }), 200, 'user_exported'],
+      [
+        'all by admin',
+        () => call('DELETE', `/users/${s.userId}/sessions`, { headers: rid('e'), token: admin.accessToken }),
+        204,
+        'all_sessions_revoked: 1',
+      ],
+      ['deleted', () => call('DELETE', `/users/${s.userId}`, { headers: rid('f'), token: admin.accessToken }), 204, 'user_deleted'],
+    ];
+    for (const [name, run, status, detail] of cases) {
+      const res = await run();
+      expect(res.status, name).toBe(status);
+      expect((await entryOf(res.headers.get('x-request-id')!)).detail, name).toBe(detail);
+    }
+    // Whatever this file has written so far is in the catalogue, in its form.
+    await app.t.services.audit.flush();
+    const written = await app.database.db.selectDistinct({ detail: auditLogs.detail }).from(auditLogs);
+    const details = written.flatMap((r) => (r.detail === null ? [] : [r.detail]));
+    expect(details.length).toBeGreaterThan(5);
+    expect(details.filter((d) => !isAuditDetail(d))).toEqual([]);
   });
 
   it('writes nothing for /healthz, /readyz and /metrics', async () => {

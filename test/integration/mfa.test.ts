@@ -207,9 +207,9 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
         token: admin.accessToken,
       });
       const details = logs.body.items.map((e: { detail: string | null }) => e.detail);
-      expect(details.filter((d: string | null) => d === 'mfa.failed')).toHaveLength(5);
+      expect(details.filter((d: string | null) => d === 'mfa_failed')).toHaveLength(5);
       expect(details).toContain('mfa_locked');
-      expect(details).toContain('mfa.enabled: totp');
+      expect(details).toContain('mfa_enabled: totp');
       expect(JSON.stringify(logs.body)).not.toContain(right);
     });
 
@@ -655,17 +655,17 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     const own = await call('GET', `/admin/logs?actorId=${s.userId}&limit=100`, { token: admin.accessToken });
     const details = own.body.items.map((e: { detail: string | null }) => e.detail);
     for (const d of [
-      'mfa.totp_pending',
-      'mfa.enabled: totp',
+      'mfa_totp_pending',
+      'mfa_enabled: totp',
       'mfa_required',
-      'mfa.failed',
-      'mfa.verified: recovery_code',
-      'mfa.disabled: totp',
+      'mfa_failed',
+      'mfa_verified: recovery_code',
+      'mfa_disabled: totp',
     ]) {
       expect(details, d).toContain(d);
     }
     const byAdmin = await call('GET', `/admin/logs?actorId=${admin.userId}&action=users.mfa.reset&limit=5`, { token: admin.accessToken });
-    expect(byAdmin.body.items[0]).toMatchObject({ detail: 'mfa.reset', status: 204 });
+    expect(byAdmin.body.items[0]).toMatchObject({ detail: 'mfa_reset', status: 204 });
     const everything = `${JSON.stringify(own.body)}\n${app.t.logs.text}`;
     expect(everything).not.toContain(secret);
     for (const c of codes) expect(everything).not.toContain(c);

@@ -696,17 +696,17 @@ for (const backend of BACKENDS) {
       };
       await app.t.services.audit.idle();
       const own = await logs(`actorId=${s.userId}`);
-      expect(own.map((e) => e.detail)).toContain('passkey.removed');
+      expect(own.map((e) => e.detail)).toContain('passkey_removed');
       const of = (action: string) => own.filter((e) => e.action === action).map(({ status, detail }) => ({ status, detail }));
       expect(of('users.me.passkeys.add')).toEqual(
         expect.arrayContaining([
-          { status: 201, detail: 'passkey.added' },
+          { status: 201, detail: 'passkey_added' },
           { status: 400, detail: 'passkey_invalid' },
         ]),
       );
-      expect(of('auth.passkey.login')).toEqual([{ status: 200, detail: 'passkey.login' }]);
-      expect(of('auth.mfa.verify')).toEqual([{ status: 200, detail: 'mfa.verified: passkey' }]);
-      expect(of('users.me.passkeys.remove')).toEqual([{ status: 204, detail: 'passkey.removed' }]);
+      expect(of('auth.passkey.login')).toEqual([{ status: 200, detail: 'passkey_login' }]);
+      expect(of('auth.mfa.verify')).toEqual([{ status: 200, detail: 'mfa_verified: passkey' }]);
+      expect(of('users.me.passkeys.remove')).toEqual([{ status: 204, detail: 'passkey_removed' }]);
       // The replay signed nobody in: it is logged without an actor.
       const logins = await logs('action=auth.passkey.login&status=401');
       expect(logins.length).toBeGreaterThan(0);

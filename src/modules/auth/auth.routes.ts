@@ -87,7 +87,7 @@ export const authRoutes = (svc: AppServices) =>
       validate('json', EmailTokenBody),
       async (c) => {
         const user = await verifyEmail(svc, c.req.valid('json').token);
-        c.set('auditDetail', 'email.verified');
+        c.set('auditDetail', 'email_verified');
         c.set('auditActor', user.id);
         return c.json({ user }, 200);
       },
@@ -108,7 +108,7 @@ export const authRoutes = (svc: AppServices) =>
         const { email } = c.req.valid('json');
         const ip = c.get('clientIp');
         svc.background.run('verify-email resend', () => resendVerification(svc, email, ip));
-        c.set('auditDetail', 'email.verification_requested');
+        c.set('auditDetail', 'email_verification_requested');
         return c.json(ACCEPTED.resend, 202);
       },
     )
@@ -128,7 +128,7 @@ export const authRoutes = (svc: AppServices) =>
         const { email } = c.req.valid('json');
         const ip = c.get('clientIp');
         svc.background.run('password forgot', () => requestPasswordReset(svc, email, ip));
-        c.set('auditDetail', 'password.reset_requested');
+        c.set('auditDetail', 'password_reset_requested');
         return c.json(ACCEPTED.forgot, 202);
       },
     )
@@ -147,7 +147,7 @@ export const authRoutes = (svc: AppServices) =>
       validate('json', ResetPasswordBody),
       async (c) => {
         const { userId } = await resetPassword(svc, c.req.valid('json'), c.get('clientIp'));
-        c.set('auditDetail', 'password.reset');
+        c.set('auditDetail', 'password_reset');
         c.set('auditActor', userId);
         return c.body(null, 204);
       },

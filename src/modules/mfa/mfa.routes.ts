@@ -45,7 +45,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       validate('json', EnrolTotpBody),
       async (c) => {
         const out = await enrolTotp(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json'));
-        c.set('auditDetail', 'mfa.totp_pending');
+        c.set('auditDetail', 'mfa_totp_pending');
         return c.json(out, 200);
       },
     )
@@ -72,7 +72,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
           { userId: caller.userId, sessionId: caller.sessionId, ip: c.get('clientIp') },
           c.req.valid('json'),
         );
-        c.set('auditDetail', 'mfa.enabled: totp');
+        c.set('auditDetail', 'mfa_enabled: totp');
         return c.json(out, 200);
       },
     )
@@ -92,7 +92,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       validate('json', DisableTotpBody),
       async (c) => {
         await disableTotp(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json'));
-        c.set('auditDetail', 'mfa.disabled: totp');
+        c.set('auditDetail', 'mfa_disabled: totp');
         return c.body(null, 204);
       },
     )
@@ -113,7 +113,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       validate('json', RegenerateCodesBody),
       async (c) => {
         const out = await regenerateRecoveryCodes(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json'));
-        c.set('auditDetail', 'mfa.recovery_codes_replaced');
+        c.set('auditDetail', 'mfa_recovery_codes_replaced');
         return c.json(out, 200);
       },
     )
@@ -134,7 +134,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       validate('param', IdParam),
       async (c) => {
         await resetMfa(svc, c.get('caller'), c.req.valid('param').id, c.get('clientIp'));
-        c.set('auditDetail', 'mfa.reset');
+        c.set('auditDetail', 'mfa_reset');
         return c.body(null, 204);
       },
     );
@@ -166,7 +166,7 @@ export const mfaLoginRoutes = (svc: AppServices) =>
         ip,
       );
       const pair = await tokenPairFor(svc, authentication, { ip, userAgent: requestHeader(c, 'user-agent') ?? '' });
-      c.set('auditDetail', `mfa.verified: ${method}`);
+      c.set('auditDetail', `mfa_verified: ${method}`);
       return c.json(pair, 200, TOKEN_RESPONSE_HEADERS);
     },
   );

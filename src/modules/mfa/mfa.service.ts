@@ -105,7 +105,7 @@ export async function confirmTotp(
   if (step === null) {
     problem('invalid_mfa_code', 'The code does not match: check the device’s clock and try the current code', {
       status: 400,
-      audit: 'mfa.failed',
+      audit: 'mfa_failed',
     });
   }
   const spent = step;

@@ -73,7 +73,7 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
           { userId: caller.userId, sessionId: caller.sessionId, ip: c.get('clientIp') },
           { name, response: response as RegistrationResponseJSON, endOtherSessions },
         );
-        c.set('auditDetail', 'passkey.added');
+        c.set('auditDetail', 'passkey_added');
         return c.json(passkey, 201);
       },
     )
@@ -109,7 +109,7 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
       validate('json', PasskeyStepUpBody),
       async (c) => {
         await removePasskey(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('param').id, c.req.valid('json'));
-        c.set('auditDetail', 'passkey.removed');
+        c.set('auditDetail', 'passkey_removed');
         return c.body(null, 204);
       },
     );
@@ -155,7 +155,7 @@ export const passkeyLoginRoutes = (svc: AppServices) =>
         const authentication = await signInWithPasskey(svc, c.req.valid('json').response);
         const pair = await tokenPairFor(svc, authentication, { ip: c.get('clientIp'), userAgent: requestHeader(c, 'user-agent') ?? '' });
         c.set('auditActor', authentication.userId);
-        c.set('auditDetail', 'passkey.login');
+        c.set('auditDetail', 'passkey_login');
         return c.json(pair, 200, TOKEN_RESPONSE_HEADERS);
       },
     );

@@ -42,7 +42,7 @@ export const sessionsRoutes = (svc: AppServices) =>
       validate('param', SessionIdParam),
       async (c) => {
         await endOwnSession(svc, c.get('caller').userId, c.req.valid('param').id);
-        c.set('auditDetail', 'session.revoked');
+        c.set('auditDetail', 'session_revoked');
         return c.body(null, 204);
       },
     )
@@ -60,7 +60,7 @@ export const sessionsRoutes = (svc: AppServices) =>
       async (c) => {
         const caller = c.get('caller');
         const n = await endOtherSessions(svc, caller.userId, caller.sessionId);
-        c.set('auditDetail', `session.revoked_others: ${n}`);
+        c.set('auditDetail', `other_sessions_revoked: ${n}`);
         return c.body(null, 204);
       },
     )
@@ -80,7 +80,7 @@ export const sessionsRoutes = (svc: AppServices) =>
       validate('param', IdParam),
       async (c) => {
         const n = await endAllSessions(svc, c.get('caller'), c.req.valid('param').id);
-        c.set('auditDetail', `session.revoked_all: ${n}`);
+        c.set('auditDetail', `all_sessions_revoked: ${n}`);
         return c.body(null, 204);
       },
     );

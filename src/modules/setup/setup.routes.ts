@@ -30,7 +30,7 @@ export const setupRoutes = (svc: AppServices) =>
     async (c) => {
       const user = await createFirstAdmin(svc, c.req.valid('json'));
       c.set('auditActor', user.id);
-      c.set('auditDetail', 'setup.admin_created');
+      c.set('auditDetail', 'setup_admin_created');
       return c.json({ user }, 201);
     },
   );

@@ -109,7 +109,7 @@ export async function createFirstAdmin(
     // A concurrent request that won may have created the admin and removed the
     // file since the route checked: once an admin exists the answer is 404, always.
     await assertSetupOpen(svc);
-    problem('forbidden', 'That is not the setup token', { audit: 'setup.token_rejected' });
+    problem('forbidden', 'That is not the setup token', { audit: 'setup_token_rejected' });
   }
   await assertPasswordNotCommon(input.password);
   const passwordHash = await hashPassword(input.password, svc.config.argon2);

@@ -99,7 +99,7 @@ export const usersRoutes = (svc: AppServices) =>
       async (c) => {
         const caller = c.get('caller');
         await deleteMe(svc, { ...caller, ip: c.get('clientIp') }, c.req.valid('json'));
-        c.set('auditDetail', 'user.deleted: self');
+        c.set('auditDetail', 'user_deleted: self');
         return c.body(null, 204);
       },
     )
@@ -135,7 +135,7 @@ export const usersRoutes = (svc: AppServices) =>
             await chunks.return(undefined);
           },
         });
-        c.set('auditDetail', 'user.exported');
+        c.set('auditDetail', 'user_exported');
         return c.body(body, 200, {
           'Content-Type': 'application/json; charset=utf-8',
           'Content-Disposition': `attachment; filename="auth-system-export-${userId}.json"`,
@@ -186,7 +186,7 @@ export const usersRoutes = (svc: AppServices) =>
       validate('param', IdParam),
       async (c) => {
         await deleteUser(svc, c.get('caller'), c.req.valid('param').id);
-        c.set('auditDetail', 'user.deleted');
+        c.set('auditDetail', 'user_deleted');
         return c.body(null, 204);
       },
     )
