@@ -3,8 +3,8 @@
 // origin (no inline script, never framed), with no inline script in its HTML.
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { bundleClient } from '../../src/web/assets.js';
-import { PAGES } from '../../src/web/web.routes.js';
+import { bundleClient } from '../../src/surfaces/pages/assets.js';
+import { PAGES } from '../../src/surfaces/pages/pages.routes.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const BUDGET_GZIPPED = 150 * 1024;

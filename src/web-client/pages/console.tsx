@@ -6,7 +6,7 @@ import { api, client, read, signedIn, type Problem } from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
 // Pure constants, shared with the server: guest can only ever hold these.
-import { GUEST_ALLOWED, type Permission } from '../../../security/permissions.js';
+import { GUEST_ALLOWED, type Permission } from '../../security/permissions.js';
 
 type Me = { id: string; email: string; roles: string[]; permissions: string[] };
 type User = {

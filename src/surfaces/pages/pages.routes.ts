@@ -4,9 +4,9 @@
 // from this origin only, no inline script or style, never framed.
 import { Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
-import { PAGE_CSP } from '../lib/page-policy.js';
-import { problem } from '../lib/problem.js';
-import { requestHeader } from '../lib/node-fast-path.js';
+import { PAGE_CSP } from '../../lib/page-policy.js';
+import { problem } from '../../lib/problem.js';
+import { requestHeader } from '../../lib/node-fast-path.js';
 import { webAssets } from './assets.js';
 
 export const PAGES = {

@@ -1,6 +1,6 @@
 // The pages' one connection to the API: the project's typed client, with the
 // tokens in memory and sessionStorage (this tab only; never a cookie).
-import { createClient, type Tokens } from '../../client.js';
+import { createClient, type Tokens } from '../client.js';
 
 const KEY = 'auth-system.tokens';
 
