@@ -1,22 +1,16 @@
 // /account: the signed-in user's profile, password, sessions, TOTP (QR code
 // rendered here, recovery codes shown once), passkeys, export and deletion.
 import { startRegistration } from '@simplewebauthn/browser';
+import type { InferResponseType } from 'hono/client';
 import { useEffect, useState } from 'hono/jsx/dom';
 import { encode } from 'uqr';
 import { api, client, read, signedIn, toLogin, type Problem } from '../api.js';
 import { Field, formValues, Layout, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 
-type Me = {
-  id: string;
-  email: string;
-  emailVerified: boolean;
-  name: string;
-  roles: string[];
-  mfa: { totp: boolean; passkeys: number };
-  permissions: string[];
-};
-type Session = { id: string; createdAt: string; lastRefreshedAt: string | null; ip: string; userAgent: string; current: boolean };
-type Passkey = { id: string; name: string; createdAt: string; lastUsedAt: string | null };
+// The shapes the API's routes declare, through the typed client.
+type Me = InferResponseType<typeof api.users.me.$get, 200>;
+type Session = InferResponseType<typeof api.users.me.sessions.$get, 200>['items'][number];
+type Passkey = InferResponseType<typeof api.users.me.passkeys.$get, 200>['items'][number];
 
 /** The QR code of an otpauth:// URI as SVG squares (no image from anywhere else). */
 function QrCode(props: { text: string }) {
@@ -35,7 +29,7 @@ export function AccountPage() {
   const [me, setMe] = useState<Me | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const reload = async () => {
-    const out = await read<Me>(await api.users.me.$get());
+    const out = await read(await api.users.me.$get());
     if (out.ok) setMe(out.data);
     else if (out.problem.status === 401) toLogin();
     else setProblem(out.problem);
@@ -179,7 +173,7 @@ function Sessions() {
       const out = await read(await run(), [204]);
       if (!out.ok) return out.problem;
     }
-    const list = await read<{ items: Session[] }>(await client.sessions());
+    const list = await read(await client.sessions());
     if (!list.ok) return list.problem;
     setItems(list.data.items);
     return null;
@@ -253,14 +247,14 @@ function Totp(props: { me: Me; onChange: () => void }) {
   const [pending, setPending] = useState<{ secret: string; otpauthUri: string } | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
   const start = useSubmit(async (e: Event) => {
-    const out = await read<{ secret: string; otpauthUri: string }>(await client.enrolTotp(formValues(e).currentPassword ?? ''));
+    const out = await read(await client.enrolTotp(formValues(e).currentPassword ?? ''));
     if (!out.ok) return out.problem;
     setPending(out.data);
     return null;
   });
   const confirm = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read<{ recoveryCodes: string[] }>(await client.confirmTotp(v.code ?? '', v.endOtherSessions === 'on'));
+    const out = await read(await client.confirmTotp(v.code ?? '', v.endOtherSessions === 'on'));
     if (!out.ok) return out.problem;
     setPending(null);
     setCodes(out.data.recoveryCodes);
@@ -277,7 +271,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
   });
   const renew = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read<{ recoveryCodes: string[] }>(await client.regenerateRecoveryCodes(v.currentPassword ?? '', v.code || undefined));
+    const out = await read(await client.regenerateRecoveryCodes(v.currentPassword ?? '', v.code || undefined));
     if (!out.ok) return out.problem;
     setCodes(out.data.recoveryCodes);
     return null;
@@ -352,7 +346,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   const [items, setItems] = useState<Passkey[]>([]);
   const [removing, setRemoving] = useState<Passkey | null>(null);
   const load = async () => {
-    const out = await read<{ items: Passkey[] }>(await client.passkeys());
+    const out = await read(await client.passkeys());
     if (out.ok) setItems(out.data.items);
     return out.ok ? null : out.problem;
   };
@@ -360,13 +354,12 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   useEffect(() => void load(), [props.me.mfa.passkeys]);
   const add = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const opts = await read<Parameters<typeof startRegistration>[0]['optionsJSON']>(
-      await client.passkeyRegistrationOptions(v.currentPassword ?? '', v.code || undefined),
-    );
+    const opts = await read(await client.passkeyRegistrationOptions(v.currentPassword ?? '', v.code || undefined));
     if (!opts.ok) return opts.problem;
     let response: Awaited<ReturnType<typeof startRegistration>>;
     try {
-      response = await startRegistration({ optionsJSON: opts.data });
+      // As JSON the options' binary extension inputs lose their type (the service sends none).
+      response = await startRegistration({ optionsJSON: opts.data as Parameters<typeof startRegistration>[0]['optionsJSON'] });
     } catch (err) {
       return { status: 0, code: 'passkey_cancelled', detail: `No passkey was made (${err instanceof Error ? err.name : 'cancelled'})` };
     }
