@@ -5,7 +5,7 @@ import type { InferResponseType } from 'hono/client';
 import { useEffect, useState } from 'hono/jsx/dom';
 import { encode } from 'uqr';
 import { api, client, read, signedIn, toLogin, type Problem } from '../api.js';
-import { Field, formValues, Layout, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
+import { Field, formValues, Layout, Notice, ProblemBox, Section, Submit, useSubmit, when } from '../ui.js';
 
 // The shapes the API's routes declare, through the typed client.
 type Me = InferResponseType<typeof api.users.me.$get, 200>;
@@ -87,8 +87,7 @@ function Profile(props: { me: Me; onChange: () => void }) {
     return null;
   });
   return (
-    <section class="card" aria-labelledby="profile-h">
-      <h2 id="profile-h">Profile</h2>
+    <Section title="Profile">
       <form onSubmit={form.submit} aria-label="Profile">
         <Field label="Name" name="name" autocomplete="name" value={props.me.name} problem={form.problem} />
         <Field label="Email" name="email" type="email" autocomplete="email" value={props.me.email} problem={form.problem} />
@@ -113,7 +112,7 @@ function Profile(props: { me: Me; onChange: () => void }) {
         {saved && !form.problem ? <Notice>Saved.</Notice> : null}
         <Submit busy={form.busy}>Save</Submit>
       </form>
-    </section>
+    </Section>
   );
 }
 
@@ -140,8 +139,7 @@ function Password(props: { me: Me; onChange: () => void }) {
     return null;
   });
   return (
-    <section class="card" aria-labelledby="password-h">
-      <h2 id="password-h">Password</h2>
+    <Section title="Password">
       <form onSubmit={form.submit} aria-label="Change the password">
         <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={form.problem} />
         <Field
@@ -162,7 +160,7 @@ function Password(props: { me: Me; onChange: () => void }) {
         {saved && !form.problem ? <Notice>{saved}</Notice> : null}
         <Submit busy={form.busy}>Change the password</Submit>
       </form>
-    </section>
+    </Section>
   );
 }
 
@@ -180,8 +178,7 @@ function Sessions() {
   });
   useEffect(() => void action.submit(), []);
   return (
-    <section class="card" aria-labelledby="sessions-h">
-      <h2 id="sessions-h">Sessions</h2>
+    <Section title="Sessions">
       <div class="scroll">
         <table>
           <thead>
@@ -222,7 +219,7 @@ function Sessions() {
       <button type="button" class="secondary" onClick={() => action.submit(() => client.endOtherSessions())}>
         Sign out everywhere else
       </button>
-    </section>
+    </Section>
   );
 }
 
@@ -277,8 +274,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
     return null;
   });
   return (
-    <section class="card" aria-labelledby="totp-h">
-      <h2 id="totp-h">Authenticator app (TOTP)</h2>
+    <Section title="Authenticator app (TOTP)">
       {codes ? <RecoveryCodes codes={codes} /> : null}
       {props.me.mfa.totp ? (
         <>
@@ -326,7 +322,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
           <Submit busy={start.busy}>Set up</Submit>
         </form>
       )}
-    </section>
+    </Section>
   );
 }
 
@@ -379,8 +375,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
     return load();
   });
   return (
-    <section class="card" aria-labelledby="passkeys-h">
-      <h2 id="passkeys-h">Passkeys</h2>
+    <Section title="Passkeys">
       {items.length === 0 ? <p>No passkeys yet.</p> : null}
       <ul class="list" aria-label="Your passkeys">
         {items.map((p) => (
@@ -426,7 +421,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
         <ProblemBox problem={add.problem} />
         <Submit busy={add.busy}>Add a passkey</Submit>
       </form>
-    </section>
+    </Section>
   );
 }
 
@@ -453,8 +448,7 @@ function Data(props: { me: Me }) {
     return null;
   });
   return (
-    <section class="card" aria-labelledby="data-h">
-      <h2 id="data-h">Your data</h2>
+    <Section title="Your data">
       <button type="button" class="secondary" onClick={() => exportIt.submit()} disabled={exportIt.busy}>
         Download everything held about you (JSON)
       </button>
@@ -470,6 +464,6 @@ function Data(props: { me: Me }) {
           <Submit busy={remove.busy}>Delete my account and everything in it</Submit>
         </form>
       </details>
-    </section>
+    </Section>
   );
 }

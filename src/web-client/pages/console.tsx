@@ -2,7 +2,7 @@
 // each shown only to whoever holds its permission. Hiding is a courtesy: the
 // API decides every request. Before any admin exists, the first-run setup.
 import type { InferResponseType } from 'hono/client';
-import { useEffect, useState } from 'hono/jsx/dom';
+import { useEffect, useId, useState } from 'hono/jsx/dom';
 import { api, client, read, signedIn, type Problem } from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
@@ -30,6 +30,7 @@ export function ConsolePage() {
   const [me, setMe] = useState<Me | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [tab, setTab] = useState<Tab | null>(null);
+  const tabIds = useId();
   useEffect(() => {
     if (!signedIn()) return;
     void (async () => {
@@ -52,12 +53,18 @@ export function ConsolePage() {
       {me && tabs.length === 0 ? <Notice>Your roles ({me.roles.join(', ')}) hold none of the console’s permissions.</Notice> : null}
       <div role="tablist" aria-label="Console sections" class="tabs">
         {tabs.map((t) => (
-          <button type="button" role="tab" id={`tab-${t.id}`} aria-selected={tab === t.id ? 'true' : 'false'} onClick={() => setTab(t.id)}>
+          <button
+            type="button"
+            role="tab"
+            id={`${tabIds}-${t.id}`}
+            aria-selected={tab === t.id ? 'true' : 'false'}
+            onClick={() => setTab(t.id)}
+          >
             {t.label}
           </button>
         ))}
       </div>
-      <div role="tabpanel" aria-labelledby={tab ? `tab-${tab}` : undefined}>
+      <div role="tabpanel" aria-labelledby={tab ? `${tabIds}-${tab}` : undefined}>
         {tab === 'users' ? <Users can={can} /> : null}
         {tab === 'roles' ? <Roles can={can} /> : null}
         {tab === 'audit' ? <Audit /> : null}
