@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
 
 export type Asset = { type: string; body: Uint8Array<ArrayBuffer>; etag: string };
 
@@ -20,6 +21,15 @@ const asset = (name: string, body: Uint8Array): Asset => ({
 
 /** The browser app beside this module's tree: src/web-client/ from source, dist/web-client/ once built. */
 const WEB_CLIENT = new URL('../../web-client/', import.meta.url);
+
+/** The registry of hosted pages, path → title: declared once, beside the views the browser app renders for them. */
+export const PAGE_REGISTRY = new URL('pages.json', WEB_CLIENT);
+const PageRegistry = z.record(z.string().regex(/^\/[a-z][a-z-]*$/), z.strictObject({ title: z.string().min(1) }));
+
+/** The hosted pages, read (and checked) from the registry file, in its order. */
+export function hostedPages(): Record<string, { title: string }> {
+  return PageRegistry.parse(JSON.parse(readFileSync(PAGE_REGISTRY, 'utf8')));
+}
 
 /** Bundle the client from its sources (esbuild: a dev dependency, present wherever the sources run). */
 export async function bundleClient(opts: { minify?: boolean } = {}): Promise<Map<string, Uint8Array>> {

@@ -6,8 +6,6 @@ import { useEffect, useId, useState } from 'hono/jsx/dom';
 import { api, client, read, signedIn, type Problem } from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
-// Pure constants, shared with the server: guest can only ever hold these.
-import { GUEST_ALLOWED } from '../../security/permissions.js';
 
 // The shapes the API's routes declare, through the typed client.
 type User = InferResponseType<typeof api.users.$get, 200>['items'][number];
@@ -17,6 +15,9 @@ type Entry = InferResponseType<typeof api.admin.logs.$get, 200>['items'][number]
 type Me = InferResponseType<typeof api.users.me.$get, 200>;
 type Stats = InferResponseType<typeof api.admin.stats.$get, 200>;
 type Bucket = InferResponseType<typeof api.admin.stats.timeline.$get, 200>['buckets'][number];
+
+/** What guest (anyone at all) can ever hold, as the server's shell of this page says (a module script runs after it is parsed). */
+const GUEST_MAY_HOLD = new Set(document.getElementById('app')?.dataset.guestMayHold?.split(' ') ?? []);
 
 const TABS = [
   { id: 'users', label: 'Users', needs: 'users:read' },
@@ -341,7 +342,7 @@ function Roles(props: { can: (p: string) => boolean }) {
                       type="checkbox"
                       aria-label={`${r.name}: ${p.name}`}
                       checked={r.permissions.includes(p.name)}
-                      disabled={!editable || r.name === 'admin' || (r.name === 'guest' && !GUEST_ALLOWED.has(p.name)) || toggle.busy}
+                      disabled={!editable || r.name === 'admin' || (r.name === 'guest' && !GUEST_MAY_HOLD.has(p.name)) || toggle.busy}
                       onChange={(e: Event) => toggle.submit(r, p.name, e.target as HTMLInputElement)}
                     />
                   </td>
