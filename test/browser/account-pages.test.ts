@@ -237,7 +237,8 @@ describe('the account pages in a browser', () => {
     await page.getByRole('button', { name: 'Create the account' }).click();
     await expect.poll(() => password.getAttribute('aria-invalid')).toBe('true');
     // Next to the field: its own note, which the field points at, in place of the hint.
-    const note = page.locator(`#${await password.getAttribute('aria-describedby')}`);
+    // (By attribute: ids from useId, like :r2:-note, are not CSS identifiers.)
+    const note = page.locator(`[id="${await password.getAttribute('aria-describedby')}"]`);
     expect(await note.getAttribute('class')).toBe('field-error');
     const message = (await note.textContent())!;
     expect(message).toMatch(/8/);

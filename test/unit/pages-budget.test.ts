@@ -3,8 +3,7 @@
 // origin (no inline script, never framed), with no inline script in its HTML.
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { bundleClient } from '../../src/web/assets.js';
-import { PAGES } from '../../src/web/web.routes.js';
+import { bundleClient, hostedPages } from '../../src/surfaces/pages/assets.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const BUDGET_GZIPPED = 150 * 1024;
@@ -22,7 +21,7 @@ describe('the hosted pages', () => {
   describe('served by the app', () => {
     const app = useTestApp('pglite');
 
-    it.each(Object.keys(PAGES))('%s answers with a strict CSP and no inline script', async (path) => {
+    it.each(Object.keys(hostedPages()))('%s answers with a strict CSP and no inline script', async (path) => {
       const res = await app.t.request(path);
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^text\/html/);

@@ -8,7 +8,7 @@ import { PAGE_CSP } from '../../lib/html-csp.js';
 import { ERROR_CODES } from '../../lib/problem.js';
 import { toProblem } from '../../middleware/problem.js';
 import { isSetupOpen } from '../../modules/setup/setup.service.js';
-import { webRoutes } from '../../web/web.routes.js';
+import { webRoutes } from './pages.routes.js';
 
 /**
  * Whether first-run setup is open, asked of the database until the answer is

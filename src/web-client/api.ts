@@ -1,6 +1,8 @@
 // The pages' one connection to the API: the project's typed client, with the
 // tokens in memory and sessionStorage (this tab only; never a cookie).
-import { createClient, type Tokens } from '../../client.js';
+import type { ClientResponse } from 'hono/client';
+import type { SuccessStatusCode } from 'hono/utils/http-status';
+import { createClient, type Tokens } from '../client.js';
 
 const KEY = 'auth-system.tokens';
 
@@ -30,9 +32,18 @@ export const signedIn = () => tokens !== null;
 /** A problem answer as the pages show it: the detail, and field errors by path. */
 export type Problem = { status: number; code: string; detail: string; errors?: { path: string; message: string }[]; [k: string]: unknown };
 
+/** What read() needs of a response: the typed client's, or fetch's. */
+type AnyResponse = { status: number; statusText: string; json(): Promise<unknown> };
+
+/** The body a typed client response carries on success, as its route declares it (unknown for a plain fetch). */
+export type SuccessBody<R> = R extends ClientResponse<infer T, infer S, infer _F> ? (S extends SuccessStatusCode ? T : never) : unknown;
+
 /** The JSON of a response, or the problem it carries. */
-export async function read<T>(res: Response, ok: number[] = [200, 201]): Promise<{ ok: true; data: T } | { ok: false; problem: Problem }> {
-  if (ok.includes(res.status)) return { ok: true, data: (res.status === 204 ? undefined : await res.json()) as T };
+export async function read<R extends AnyResponse>(
+  res: R,
+  ok: number[] = [200, 201],
+): Promise<{ ok: true; data: SuccessBody<R> } | { ok: false; problem: Problem }> {
+  if (ok.includes(res.status)) return { ok: true, data: (res.status === 204 ? undefined : await res.json()) as SuccessBody<R> };
   let body: Partial<Problem> = {};
   try {
     body = (await res.json()) as Partial<Problem>;

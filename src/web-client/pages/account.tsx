@@ -1,22 +1,16 @@
 // /account: the signed-in user's profile, password, sessions, TOTP (QR code
 // rendered here, recovery codes shown once), passkeys, export and deletion.
 import { startRegistration } from '@simplewebauthn/browser';
+import type { InferResponseType } from 'hono/client';
 import { useEffect, useState } from 'hono/jsx/dom';
 import { encode } from 'uqr';
 import { api, client, read, signedIn, toLogin, type Problem } from '../api.js';
-import { Field, formValues, Layout, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
+import { Field, formValues, Layout, Notice, ProblemBox, Section, Submit, useSubmit, when } from '../ui.js';
 
-type Me = {
-  id: string;
-  email: string;
-  emailVerified: boolean;
-  name: string;
-  roles: string[];
-  mfa: { totp: boolean; passkeys: number };
-  permissions: string[];
-};
-type Session = { id: string; createdAt: string; lastRefreshedAt: string | null; ip: string; userAgent: string; current: boolean };
-type Passkey = { id: string; name: string; createdAt: string; lastUsedAt: string | null };
+// The shapes the API's routes declare, through the typed client.
+type Me = InferResponseType<typeof api.users.me.$get, 200>;
+type Session = InferResponseType<typeof api.users.me.sessions.$get, 200>['items'][number];
+type Passkey = InferResponseType<typeof api.users.me.passkeys.$get, 200>['items'][number];
 
 /** The QR code of an otpauth:// URI as SVG squares (no image from anywhere else). */
 function QrCode(props: { text: string }) {
@@ -35,7 +29,7 @@ export function AccountPage() {
   const [me, setMe] = useState<Me | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const reload = async () => {
-    const out = await read<Me>(await api.users.me.$get());
+    const out = await read(await api.users.me.$get());
     if (out.ok) setMe(out.data);
     else if (out.problem.status === 401) toLogin();
     else setProblem(out.problem);
@@ -93,8 +87,7 @@ function Profile(props: { me: Me; onChange: () => void }) {
     return null;
   });
   return (
-    <section class="card" aria-labelledby="profile-h">
-      <h2 id="profile-h">Profile</h2>
+    <Section title="Profile">
       <form onSubmit={form.submit} aria-label="Profile">
         <Field label="Name" name="name" autocomplete="name" value={props.me.name} problem={form.problem} />
         <Field label="Email" name="email" type="email" autocomplete="email" value={props.me.email} problem={form.problem} />
@@ -119,7 +112,7 @@ function Profile(props: { me: Me; onChange: () => void }) {
         {saved && !form.problem ? <Notice>Saved.</Notice> : null}
         <Submit busy={form.busy}>Save</Submit>
       </form>
-    </section>
+    </Section>
   );
 }
 
@@ -146,8 +139,7 @@ function Password(props: { me: Me; onChange: () => void }) {
     return null;
   });
   return (
-    <section class="card" aria-labelledby="password-h">
-      <h2 id="password-h">Password</h2>
+    <Section title="Password">
       <form onSubmit={form.submit} aria-label="Change the password">
         <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={form.problem} />
         <Field
@@ -168,7 +160,7 @@ function Password(props: { me: Me; onChange: () => void }) {
         {saved && !form.problem ? <Notice>{saved}</Notice> : null}
         <Submit busy={form.busy}>Change the password</Submit>
       </form>
-    </section>
+    </Section>
   );
 }
 
@@ -179,15 +171,14 @@ function Sessions() {
       const out = await read(await run(), [204]);
       if (!out.ok) return out.problem;
     }
-    const list = await read<{ items: Session[] }>(await client.sessions());
+    const list = await read(await client.sessions());
     if (!list.ok) return list.problem;
     setItems(list.data.items);
     return null;
   });
   useEffect(() => void action.submit(), []);
   return (
-    <section class="card" aria-labelledby="sessions-h">
-      <h2 id="sessions-h">Sessions</h2>
+    <Section title="Sessions">
       <div class="scroll">
         <table>
           <thead>
@@ -228,7 +219,7 @@ function Sessions() {
       <button type="button" class="secondary" onClick={() => action.submit(() => client.endOtherSessions())}>
         Sign out everywhere else
       </button>
-    </section>
+    </Section>
   );
 }
 
@@ -253,14 +244,14 @@ function Totp(props: { me: Me; onChange: () => void }) {
   const [pending, setPending] = useState<{ secret: string; otpauthUri: string } | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
   const start = useSubmit(async (e: Event) => {
-    const out = await read<{ secret: string; otpauthUri: string }>(await client.enrolTotp(formValues(e).currentPassword ?? ''));
+    const out = await read(await client.enrolTotp(formValues(e).currentPassword ?? ''));
     if (!out.ok) return out.problem;
     setPending(out.data);
     return null;
   });
   const confirm = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read<{ recoveryCodes: string[] }>(await client.confirmTotp(v.code ?? '', v.endOtherSessions === 'on'));
+    const out = await read(await client.confirmTotp(v.code ?? '', v.endOtherSessions === 'on'));
     if (!out.ok) return out.problem;
     setPending(null);
     setCodes(out.data.recoveryCodes);
@@ -277,14 +268,13 @@ function Totp(props: { me: Me; onChange: () => void }) {
   });
   const renew = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read<{ recoveryCodes: string[] }>(await client.regenerateRecoveryCodes(v.currentPassword ?? '', v.code || undefined));
+    const out = await read(await client.regenerateRecoveryCodes(v.currentPassword ?? '', v.code || undefined));
     if (!out.ok) return out.problem;
     setCodes(out.data.recoveryCodes);
     return null;
   });
   return (
-    <section class="card" aria-labelledby="totp-h">
-      <h2 id="totp-h">Authenticator app (TOTP)</h2>
+    <Section title="Authenticator app (TOTP)">
       {codes ? <RecoveryCodes codes={codes} /> : null}
       {props.me.mfa.totp ? (
         <>
@@ -332,7 +322,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
           <Submit busy={start.busy}>Set up</Submit>
         </form>
       )}
-    </section>
+    </Section>
   );
 }
 
@@ -352,7 +342,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   const [items, setItems] = useState<Passkey[]>([]);
   const [removing, setRemoving] = useState<Passkey | null>(null);
   const load = async () => {
-    const out = await read<{ items: Passkey[] }>(await client.passkeys());
+    const out = await read(await client.passkeys());
     if (out.ok) setItems(out.data.items);
     return out.ok ? null : out.problem;
   };
@@ -360,13 +350,12 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   useEffect(() => void load(), [props.me.mfa.passkeys]);
   const add = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const opts = await read<Parameters<typeof startRegistration>[0]['optionsJSON']>(
-      await client.passkeyRegistrationOptions(v.currentPassword ?? '', v.code || undefined),
-    );
+    const opts = await read(await client.passkeyRegistrationOptions(v.currentPassword ?? '', v.code || undefined));
     if (!opts.ok) return opts.problem;
     let response: Awaited<ReturnType<typeof startRegistration>>;
     try {
-      response = await startRegistration({ optionsJSON: opts.data });
+      // As JSON the options' binary extension inputs lose their type (the service sends none).
+      response = await startRegistration({ optionsJSON: opts.data as Parameters<typeof startRegistration>[0]['optionsJSON'] });
     } catch (err) {
       return { status: 0, code: 'passkey_cancelled', detail: `No passkey was made (${err instanceof Error ? err.name : 'cancelled'})` };
     }
@@ -386,8 +375,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
     return load();
   });
   return (
-    <section class="card" aria-labelledby="passkeys-h">
-      <h2 id="passkeys-h">Passkeys</h2>
+    <Section title="Passkeys">
       {items.length === 0 ? <p>No passkeys yet.</p> : null}
       <ul class="list" aria-label="Your passkeys">
         {items.map((p) => (
@@ -433,7 +421,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
         <ProblemBox problem={add.problem} />
         <Submit busy={add.busy}>Add a passkey</Submit>
       </form>
-    </section>
+    </Section>
   );
 }
 
@@ -460,8 +448,7 @@ function Data(props: { me: Me }) {
     return null;
   });
   return (
-    <section class="card" aria-labelledby="data-h">
-      <h2 id="data-h">Your data</h2>
+    <Section title="Your data">
       <button type="button" class="secondary" onClick={() => exportIt.submit()} disabled={exportIt.busy}>
         Download everything held about you (JSON)
       </button>
@@ -477,6 +464,6 @@ function Data(props: { me: Me }) {
           <Submit busy={remove.busy}>Delete my account and everything in it</Submit>
         </form>
       </details>
-    </section>
+    </Section>
   );
 }

@@ -1,10 +1,8 @@
 // Small building blocks: labelled fields, a problem box that shows the API's
 // detail and field errors, buttons that show they are working.
 import type { Child } from 'hono/jsx/dom';
-import { useState } from 'hono/jsx/dom';
+import { useId, useState } from 'hono/jsx/dom';
 import type { Problem } from './api.js';
-
-let ids = 0;
 
 export function Field(props: {
   label: string;
@@ -18,7 +16,7 @@ export function Field(props: {
   autofocus?: boolean;
   problem?: Problem | null;
 }) {
-  const id = `f${++ids}-${props.name}`;
+  const id = useId();
   const error = props.problem?.errors?.find((e) => e.path === props.name)?.message;
   return (
     <div class="field">
@@ -119,6 +117,17 @@ export function Submit(props: { busy: boolean; children: Child }) {
     <button type="submit" disabled={props.busy} aria-busy={props.busy ? 'true' : undefined}>
       {props.children}
     </button>
+  );
+}
+
+/** A card with a heading that names it (a region a screen reader lists). */
+export function Section(props: { title: string; children: Child }) {
+  const id = useId();
+  return (
+    <section class="card" aria-labelledby={id}>
+      <h2 id={id}>{props.title}</h2>
+      {props.children}
+    </section>
   );
 }
 

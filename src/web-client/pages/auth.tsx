@@ -18,14 +18,15 @@ type Step = { mfaToken: string; methods: string[] };
 
 /** A passkey ceremony in the browser; the browser's own refusal is shown like a problem. */
 async function withPasskey(
-  options: Promise<Response>,
+  options: ReturnType<typeof client.passkeyOptions>,
   finish: (assertion: Awaited<ReturnType<typeof startAuthentication>>) => Promise<Response>,
 ) {
-  const opts = await read<Parameters<typeof startAuthentication>[0]['optionsJSON']>(await options);
+  const opts = await read(await options);
   if (!opts.ok) return opts.problem;
   let assertion: Awaited<ReturnType<typeof startAuthentication>>;
   try {
-    assertion = await startAuthentication({ optionsJSON: opts.data });
+    // As JSON the options' binary extension inputs lose their type (the service sends none).
+    assertion = await startAuthentication({ optionsJSON: opts.data as Parameters<typeof startAuthentication>[0]['optionsJSON'] });
   } catch (err) {
     return {
       status: 0,
@@ -128,7 +129,7 @@ export function RegisterPage() {
   const [done, setDone] = useState<string | null>(null);
   const form = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read<{ user: { email: string; emailVerified: boolean } }>(
+    const out = await read(
       await api.auth.register.$post({ json: { email: v.email ?? '', password: v.password ?? '', name: v.name ?? '' } }),
     );
     if (!out.ok) return out.problem;
@@ -158,10 +159,7 @@ export function RegisterPage() {
 export function ForgotPage() {
   const [message, setMessage] = useState<string | null>(null);
   const form = useSubmit(async (e: Event) => {
-    const out = await read<{ message: string }>(
-      await api.auth.password.forgot.$post({ json: { email: formValues(e).email ?? '' } }),
-      [202],
-    );
+    const out = await read(await api.auth.password.forgot.$post({ json: { email: formValues(e).email ?? '' } }), [202]);
     if (!out.ok) return out.problem;
     setMessage(out.data.message);
     return null;
@@ -243,7 +241,7 @@ export function VerifyPage() {
   useEffect(() => {
     if (!token) return;
     void (async () => {
-      const out = await read<{ user: { email: string } }>(await client.verifyEmail(token));
+      const out = await read(await client.verifyEmail(token));
       setState(out.ok ? { email: out.data.user.email } : { problem: out.problem });
     })();
   }, []);

@@ -1,35 +1,23 @@
 // /console: users, roles (a permission matrix), the audit log and statistics,
 // each shown only to whoever holds its permission. Hiding is a courtesy: the
 // API decides every request. Before any admin exists, the first-run setup.
-import { useEffect, useState } from 'hono/jsx/dom';
+import type { InferResponseType } from 'hono/client';
+import { useEffect, useId, useState } from 'hono/jsx/dom';
 import { api, client, read, signedIn, type Problem } from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
-// Pure constants, shared with the server: guest can only ever hold these.
-import { GUEST_ALLOWED, type Permission } from '../../../security/permissions.js';
 
-type Me = { id: string; email: string; roles: string[]; permissions: string[] };
-type User = {
-  id: string;
-  email: string;
-  name: string;
-  emailVerified: boolean;
-  roles: string[];
-  mfa: { totp: boolean; passkeys: number };
-  createdAt: string;
-};
-type Role = { name: string; description: string; permissions: string[]; builtIn: boolean; userCount: number };
-type Entry = {
-  id: string;
-  at: string;
-  actorId: string | null;
-  ip: string;
-  method: string;
-  path: string;
-  status: number;
-  action: string;
-  detail: string | null;
-};
+// The shapes the API's routes declare, through the typed client.
+type User = InferResponseType<typeof api.users.$get, 200>['items'][number];
+type Role = InferResponseType<typeof api.roles.$get, 200>['items'][number];
+type CatalogueEntry = InferResponseType<typeof api.permissions.$get, 200>['items'][number];
+type Entry = InferResponseType<typeof api.admin.logs.$get, 200>['items'][number];
+type Me = InferResponseType<typeof api.users.me.$get, 200>;
+type Stats = InferResponseType<typeof api.admin.stats.$get, 200>;
+type Bucket = InferResponseType<typeof api.admin.stats.timeline.$get, 200>['buckets'][number];
+
+/** What guest (anyone at all) can ever hold, as the server's shell of this page says (a module script runs after it is parsed). */
+const GUEST_MAY_HOLD = new Set(document.getElementById('app')?.dataset.guestMayHold?.split(' ') ?? []);
 
 const TABS = [
   { id: 'users', label: 'Users', needs: 'users:read' },
@@ -43,10 +31,11 @@ export function ConsolePage() {
   const [me, setMe] = useState<Me | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [tab, setTab] = useState<Tab | null>(null);
+  const tabIds = useId();
   useEffect(() => {
     if (!signedIn()) return;
     void (async () => {
-      const out = await read<Me>(await api.users.me.$get());
+      const out = await read(await api.users.me.$get());
       if (!out.ok) {
         if (out.problem.status === 401) location.assign('/login?next=/console');
         setProblem(out.problem);
@@ -65,12 +54,18 @@ export function ConsolePage() {
       {me && tabs.length === 0 ? <Notice>Your roles ({me.roles.join(', ')}) hold none of the console’s permissions.</Notice> : null}
       <div role="tablist" aria-label="Console sections" class="tabs">
         {tabs.map((t) => (
-          <button type="button" role="tab" id={`tab-${t.id}`} aria-selected={tab === t.id ? 'true' : 'false'} onClick={() => setTab(t.id)}>
+          <button
+            type="button"
+            role="tab"
+            id={`${tabIds}-${t.id}`}
+            aria-selected={tab === t.id ? 'true' : 'false'}
+            onClick={() => setTab(t.id)}
+          >
             {t.label}
           </button>
         ))}
       </div>
-      <div role="tabpanel" aria-labelledby={tab ? `tab-${tab}` : undefined}>
+      <div role="tabpanel" aria-labelledby={tab ? `${tabIds}-${tab}` : undefined}>
         {tab === 'users' ? <Users can={can} /> : null}
         {tab === 'roles' ? <Roles can={can} /> : null}
         {tab === 'audit' ? <Audit /> : null}
@@ -123,14 +118,14 @@ function Users(props: { can: (p: string) => boolean }) {
   const [roles, setRoles] = useState<Role[]>([]);
   const load = useSubmit(async (f: { q?: string; role?: string }, cursor?: string) => {
     const query = { limit: '20', ...(f.q ? { q: f.q } : {}), ...(f.role ? { role: f.role } : {}), ...(cursor ? { cursor } : {}) };
-    const out = await read<{ items: User[]; nextCursor: string | null }>(await api.users.$get({ query }));
+    const out = await read(await api.users.$get({ query }));
     if (!out.ok) return out.problem;
     setPages((p) => ({ items: cursor ? [...p.items, ...out.data.items] : out.data.items, nextCursor: out.data.nextCursor }));
     return null;
   });
   useEffect(() => {
     void load.submit({});
-    if (props.can('roles:read')) void api.roles.$get().then(async (r) => r.status === 200 && setRoles((await r.json()).items as Role[]));
+    if (props.can('roles:read')) void api.roles.$get().then(async (r) => r.status === 200 && setRoles((await r.json()).items));
   }, []);
   return (
     <section aria-label="Users">
@@ -210,7 +205,7 @@ function UserDetail(props: { user: User; roles: Role[]; can: (p: string) => bool
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
     const wanted = [...form.querySelectorAll<HTMLInputElement>('input[name=role]:checked')].map((i) => i.value);
-    const out = await read<User>(await api.users[':id'].roles.$put({ param: { id: u.id }, json: { roles: wanted } }));
+    const out = await read(await api.users[':id'].roles.$put({ param: { id: u.id }, json: { roles: wanted } }));
     if (!out.ok) return out.problem;
     props.onChange(out.data);
     setDone('Roles saved.');
@@ -273,12 +268,9 @@ function UserDetail(props: { user: User; roles: Role[]; can: (p: string) => bool
 
 function Roles(props: { can: (p: string) => boolean }) {
   const [roles, setRoles] = useState<Role[]>([]);
-  const [catalogue, setCatalogue] = useState<{ name: string; description: string }[]>([]);
+  const [catalogue, setCatalogue] = useState<CatalogueEntry[]>([]);
   const load = useSubmit(async () => {
-    const [r, p] = await Promise.all([
-      read<{ items: Role[] }>(await api.roles.$get()),
-      read<{ items: { name: string; description: string }[] }>(await api.permissions.$get()),
-    ]);
+    const [r, p] = await Promise.all([read(await api.roles.$get()), read(await api.permissions.$get())]);
     if (!r.ok) return r.problem;
     if (!p.ok) return p.problem;
     setRoles(r.data.items);
@@ -289,7 +281,7 @@ function Roles(props: { can: (p: string) => boolean }) {
   const toggle = useSubmit(async (role: Role, permission: string, box: HTMLInputElement) => {
     const on = box.checked;
     const permissions = on ? [...role.permissions, permission] : role.permissions.filter((x) => x !== permission);
-    const out = await read<Role>(await api.roles[':role'].permissions.$put({ param: { role: role.name }, json: { permissions } }));
+    const out = await read(await api.roles[':role'].permissions.$put({ param: { role: role.name }, json: { permissions } }));
     if (!out.ok) {
       // Refused: the box shows what the role really holds.
       box.checked = !on;
@@ -350,9 +342,7 @@ function Roles(props: { can: (p: string) => boolean }) {
                       type="checkbox"
                       aria-label={`${r.name}: ${p.name}`}
                       checked={r.permissions.includes(p.name)}
-                      disabled={
-                        !editable || r.name === 'admin' || (r.name === 'guest' && !GUEST_ALLOWED.has(p.name as Permission)) || toggle.busy
-                      }
+                      disabled={!editable || r.name === 'admin' || (r.name === 'guest' && !GUEST_MAY_HOLD.has(p.name)) || toggle.busy}
                       onChange={(e: Event) => toggle.submit(r, p.name, e.target as HTMLInputElement)}
                     />
                   </td>
@@ -381,7 +371,7 @@ function Audit() {
   const load = useSubmit(async (f: Record<string, string>, cursor?: string) => {
     const query: Record<string, string> = { limit: '50', ...f, ...(cursor ? { cursor } : {}) };
     for (const k of ['since', 'until']) if (query[k]) query[k] = new Date(query[k]!).toISOString();
-    const out = await read<{ items: Entry[]; nextCursor: string | null }>(await api.admin.logs.$get({ query }));
+    const out = await read(await api.admin.logs.$get({ query }));
     if (!out.ok) return out.problem;
     setRows((r) => ({ items: cursor ? [...r.items, ...out.data.items] : out.data.items, nextCursor: out.data.nextCursor }));
     return null;
@@ -447,22 +437,13 @@ function Audit() {
   );
 }
 
-type StatsBody = {
-  users: { total: number; byRole: Record<string, number> };
-  access: { allowed: number; denied: number; byPermission: Record<string, { allowed: number; denied: number }> };
-  auth: { loginSucceeded: number; loginFailed: number };
-  sessions: { active: number };
-  posts: { total: number };
-};
-type Bucket = { start: string; loginSucceeded: number; loginFailed: number; allowed: number; denied: number; rateLimited: number };
-
 function Stats() {
-  const [stats, setStats] = useState<StatsBody | null>(null);
+  const [stats, setStats] = useState<Stats | null>(null);
   const [buckets, setBuckets] = useState<Bucket[]>([]);
   const load = useSubmit(async () => {
     const [s, t] = await Promise.all([
-      read<StatsBody>(await api.admin.stats.$get()),
-      read<{ buckets: Bucket[] }>(await api.admin.stats.timeline.$get({ query: { hours: '24' } })),
+      read(await api.admin.stats.$get()),
+      read(await api.admin.stats.timeline.$get({ query: { hours: '24' } })),
     ]);
     if (!s.ok) return s.problem;
     setStats(s.data);
