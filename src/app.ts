@@ -46,10 +46,15 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
   dummy.catch(() => {}); // awaited where used; a failure surfaces there
   const roleCache = new RoleCache(deps.database.db, deps.clock);
   const sessionOptions = { accessTtlSeconds: deps.config.jwt.accessTtlSeconds };
+  const events = new EventOutbox(
+    { db: deps.database.db, store: deps.store, session: sessionOptions, roleCache, retries: metrics.txRetries, logger: deps.logger },
+    opts.events,
+  );
+  const tx: AppServices['tx'] = (fn) => events.tx(fn);
   return {
     ...deps,
     audit: new AuditWriter(deps.database.db, deps.logger, metrics, { ...opts.audit, enabled: deps.config.audit.enabled }),
-    stats: new StatsCounters(deps.database.db, deps.logger, metrics.txRetries, { clock: deps.clock }),
+    stats: new StatsCounters(tx, deps.logger, { clock: deps.clock }),
     roleCache,
     verifyToken: createTokenVerifier(deps.keyRing, {
       issuer: deps.config.jwt.issuer,
@@ -59,10 +64,8 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
     }),
     dummyHash: dummy,
     sessionOptions,
-    events: new EventOutbox(
-      { db: deps.database.db, store: deps.store, session: sessionOptions, roleCache, retries: metrics.txRetries, logger: deps.logger },
-      opts.events,
-    ),
+    tx,
+    events,
     outbox: new OutboxSender(
       deps.database.db,
       deps.mailer,

@@ -22,6 +22,9 @@ import { applyToStore, type StoreRelayDeps } from './store-relay.js';
 /** Write events in the current transaction; they are published after its commit. */
 export type Emit = (...events: DomainEvent[]) => Promise<void>;
 
+/** A state change's transaction: SERIALIZABLE, retried on 40001 (withTx), with `emit` for its events. */
+export type Transact = <T>(fn: (tx: Tx, emit: Emit) => Promise<T>) => Promise<T>;
+
 export type EventRelayOptions = {
   /** The relay looks for unrelayed events every pollMs to 2 × pollMs (jittered, so instances do not keep meeting). */
   pollMs?: number;

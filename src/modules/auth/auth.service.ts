@@ -6,7 +6,7 @@ import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { refreshTokens, sessions, userRoles, users } from '../../db/schema.js';
 import { preparedQuery, preparedSql } from '../../db/prepared.js';
-import { retrying, withTx } from '../../db/tx.js';
+import { retrying } from '../../db/tx.js';
 import { rowsOf } from '../../db/rows.js';
 import { storeKeys } from '../../store/store.js';
 import { problem } from '../../lib/problem.js';
@@ -39,19 +39,15 @@ export async function registerUser(svc: AppServices, input: { email: string; pas
   // Unless verification is off, the link is mailed; the mail commits with the account.
   const mail = svc.config.emailVerification !== 'off' ? await countMail(svc, 'verify_email', input.email, { ip }) : undefined;
   try {
-    const row = await withTx(
-      svc.database.db,
-      async (tx) => {
-        const [u] = await tx
-          .insert(users)
-          .values({ email: input.email, name: input.name, passwordHash, createdAt: now, updatedAt: now })
-          .returning();
-        await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
-        if (mail?.ok) await queueVerificationMail(tx, svc, u!, ip, now);
-        return u!;
-      },
-      { retries: svc.metrics.txRetries },
-    );
+    const row = await svc.tx(async (tx) => {
+      const [u] = await tx
+        .insert(users)
+        .values({ email: input.email, name: input.name, passwordHash, createdAt: now, updatedAt: now })
+        .returning();
+      await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
+      if (mail?.ok) await queueVerificationMail(tx, svc, u!, ip, now);
+      return u!;
+    });
     if (mail?.ok) svc.outbox.wake();
     return toUser(row, [DEFAULT_USER_ROLE]);
   } catch (err) {
@@ -175,9 +171,7 @@ export async function verifyCredentials(svc: AppServices, input: { email: string
   }
   if (needsRehash(user.passwordHash, svc.config.argon2)) {
     const passwordHash = await hashPassword(input.password, svc.config.argon2);
-    await withTx(svc.database.db, (tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)), {
-      retries: svc.metrics.txRetries,
-    });
+    await svc.tx((tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)));
   }
   return user;
 }
@@ -241,7 +235,7 @@ export async function refresh(svc: AppServices, token: string): Promise<TokenPai
   const next = newRefreshToken();
   const now = new Date(svc.clock());
   const permissionsOf = await svc.roleCache.snapshot(await svc.store.get(storeKeys.rolesVersion));
-  const outcome = await svc.events.tx<RefreshOutcome>(async (tx, emit) => {
+  const outcome = await svc.tx<RefreshOutcome>(async (tx, emit) => {
     const [spent] = await tx
       .update(refreshTokens)
       .set({ spentAt: now })
@@ -294,7 +288,7 @@ export async function logout(svc: AppServices, token: string): Promise<void> {
     .from(refreshTokens)
     .where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
   if (!row) return;
-  await svc.events.tx(async (tx, emit) => {
+  await svc.tx(async (tx, emit) => {
     await tx
       .update(sessions)
       .set({ revokedAt: new Date(svc.clock()), revokedReason: 'logout' })

@@ -8,7 +8,7 @@
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { emailTokens, sessions, users } from '../../db/schema.js';
-import { withTx, type Tx } from '../../db/tx.js';
+import type { Tx } from '../../db/tx.js';
 import { enqueueMail } from '../../adapters/mail/outbox.js';
 import {
   accountExistsMessage,
@@ -174,11 +174,7 @@ export async function sendAccountExistsNotice(svc: AppServices, email: string, i
   if (!(await mayMail(svc, 'account_exists', email, { ip }))) return;
   const now = new Date(svc.clock());
   const message = accountExistsMessage(email, `${svc.config.publicUrl}/forgot-password`, mailContext(svc, ip, now));
-  await withTx(
-    svc.database.db,
-    (tx) => enqueueMail(tx, { ...message, kind: 'account_exists', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now),
-    { retries: svc.metrics.txRetries },
-  );
+  await svc.tx((tx) => enqueueMail(tx, { ...message, kind: 'account_exists', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now));
   svc.outbox.wake();
 }
 
@@ -195,21 +191,17 @@ async function spendToken(tx: Tx, kind: TokenKind, token: string, now: Date) {
 /** POST /auth/verify-email. */
 export async function verifyEmail(svc: AppServices, token: string): Promise<User> {
   const now = new Date(svc.clock());
-  const row = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const t = await spendToken(tx, 'verify_email', token, now);
-      const [u] = await tx
-        .update(users)
-        .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, ${now.toISOString()}::timestamptz)`, updatedAt: now })
-        // The address changed since this link was sent: it proves nothing now.
-        .where(and(eq(users.id, t.userId), eq(users.email, t.email)))
-        .returning();
-      if (!u) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
-      return u;
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const row = await svc.tx(async (tx) => {
+    const t = await spendToken(tx, 'verify_email', token, now);
+    const [u] = await tx
+      .update(users)
+      .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, ${now.toISOString()}::timestamptz)`, updatedAt: now })
+      // The address changed since this link was sent: it proves nothing now.
+      .where(and(eq(users.id, t.userId), eq(users.email, t.email)))
+      .returning();
+    if (!u) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
+    return u;
+  });
   await publishUserProfile(svc.store, profileOf(row));
   const roles = (await rolesOf(svc.database.db, [row.id])).get(row.id) ?? [];
   return toUser(row, roles);
@@ -220,19 +212,15 @@ export async function resendVerification(svc: AppServices, email: string, ip: st
   if (svc.config.emailVerification === 'off') return;
   if (!(await mayMail(svc, 'verify_email', email, { ip }))) return;
   const now = new Date(svc.clock());
-  const queued = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const [u] = await tx
-        .select({ id: users.id, email: users.email })
-        .from(users)
-        .where(and(eq(users.email, email), isNull(users.emailVerifiedAt)));
-      if (!u) return false;
-      await queueVerificationMail(tx, svc, u, ip, now);
-      return true;
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const queued = await svc.tx(async (tx) => {
+    const [u] = await tx
+      .select({ id: users.id, email: users.email })
+      .from(users)
+      .where(and(eq(users.email, email), isNull(users.emailVerifiedAt)));
+    if (!u) return false;
+    await queueVerificationMail(tx, svc, u, ip, now);
+    return true;
+  });
   if (queued) svc.outbox.wake();
 }
 
@@ -240,19 +228,15 @@ export async function resendVerification(svc: AppServices, email: string, ip: st
 export async function requestPasswordReset(svc: AppServices, email: string, ip: string): Promise<void> {
   if (!(await mayMail(svc, 'reset_password', email, { ip }))) return;
   const now = new Date(svc.clock());
-  const queued = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const [u] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.email, email));
-      if (!u) return false;
-      const { token, expiresAt } = await issueToken(tx, svc, u.id, 'reset_password', u.email, now);
-      const link = linkFor(svc.config.mail.resetPasswordUrl, token);
-      const message = resetPasswordMessage(u.email, link, svc.config.passwordResetTtlSeconds, mailContext(svc, ip, now));
-      await enqueueMail(tx, { ...message, kind: 'reset_password', expiresAt }, now);
-      return true;
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const queued = await svc.tx(async (tx) => {
+    const [u] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.email, email));
+    if (!u) return false;
+    const { token, expiresAt } = await issueToken(tx, svc, u.id, 'reset_password', u.email, now);
+    const link = linkFor(svc.config.mail.resetPasswordUrl, token);
+    const message = resetPasswordMessage(u.email, link, svc.config.passwordResetTtlSeconds, mailContext(svc, ip, now));
+    await enqueueMail(tx, { ...message, kind: 'reset_password', expiresAt }, now);
+    return true;
+  });
   if (queued) svc.outbox.wake();
 }
 
@@ -281,7 +265,7 @@ export async function resetPassword(
   const [holder] = await db.select().from(users).where(eq(users.id, known.userId));
   if (holder) await assertCode(svc, holder, input.code, ip);
   const passwordHash = await hashPassword(input.password, svc.config.argon2);
-  const { user } = await svc.events.tx(async (tx, emit) => {
+  const { user } = await svc.tx(async (tx, emit) => {
     const t = await spendToken(tx, 'reset_password', input.token, now);
     const [u] = await tx
       .update(users)

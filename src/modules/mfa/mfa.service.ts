@@ -3,7 +3,7 @@
 import { and, eq, isNull, ne } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { passkeys, recoveryCodes, sessions, totpFactors, userRoles, users } from '../../db/schema.js';
-import { withTx, type Tx } from '../../db/tx.js';
+import type { Tx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
 import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
 import { SUPER_ROLE, type Grantor } from '../../security/permissions.js';
@@ -50,20 +50,17 @@ export async function enrolTotp(
   const secret = newTotpSecret();
   const sealed = svc.secrets.seal(secret, row.id);
   const now = new Date(svc.clock());
-  const stored = await withTx(
-    svc.database.db,
-    (tx) =>
-      tx
-        .insert(totpFactors)
-        .values({ userId: row.id, secretSealed: sealed, createdAt: now })
-        .onConflictDoUpdate({
-          target: totpFactors.userId,
-          set: { secretSealed: sealed, createdAt: now, lastUsedStep: null },
-          // A confirmed secret is never replaced this way.
-          setWhere: isNull(totpFactors.confirmedAt),
-        })
-        .returning({ userId: totpFactors.userId }),
-    { retries: svc.metrics.txRetries },
+  const stored = await svc.tx((tx) =>
+    tx
+      .insert(totpFactors)
+      .values({ userId: row.id, secretSealed: sealed, createdAt: now })
+      .onConflictDoUpdate({
+        target: totpFactors.userId,
+        set: { secretSealed: sealed, createdAt: now, lastUsedStep: null },
+        // A confirmed secret is never replaced this way.
+        setWhere: isNull(totpFactors.confirmedAt),
+      })
+      .returning({ userId: totpFactors.userId }),
   );
   if (stored.length === 0) problem('mfa_already_enabled', 'TOTP is already on: turn it off first to enrol a new device');
   return { secret, otpauthUri: totpUri(secret, row.email, svc.config.webauthn.rpName) };
@@ -113,7 +110,7 @@ export async function confirmTotp(
   }
   const spent = step;
   const now = new Date(svc.clock());
-  const { codes, user } = await svc.events.tx(async (tx, emit) => {
+  const { codes, user } = await svc.tx(async (tx, emit) => {
     // The secret confirmed is the one the code was checked against, and its step is spent.
     const done = await tx
       .update(totpFactors)
@@ -160,17 +157,13 @@ export async function disableTotp(
   if (row.totpEnabledAt === null) problem('mfa_not_enabled', 'TOTP is not on');
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const user = await withTx(
-    svc.database.db,
-    async (tx) => {
-      await tx.delete(totpFactors).where(eq(totpFactors.userId, row.id));
-      const [u] = await tx.update(users).set({ totpEnabledAt: null, updatedAt: now }).where(eq(users.id, row.id)).returning();
-      await dropOrphanRecoveryCodes(tx, u!);
-      await queueSecurityNotice(tx, svc, u!.email, 'the authenticator app (TOTP) was turned off', caller.ip, now);
-      return u!;
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const user = await svc.tx(async (tx) => {
+    await tx.delete(totpFactors).where(eq(totpFactors.userId, row.id));
+    const [u] = await tx.update(users).set({ totpEnabledAt: null, updatedAt: now }).where(eq(users.id, row.id)).returning();
+    await dropOrphanRecoveryCodes(tx, u!);
+    await queueSecurityNotice(tx, svc, u!.email, 'the authenticator app (TOTP) was turned off', caller.ip, now);
+    return u!;
+  });
   svc.outbox.wake();
   await publishUserProfile(svc.store, profileOf(user));
 }
@@ -187,14 +180,10 @@ export async function regenerateRecoveryCodes(
   }
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const codes = await withTx(
-    svc.database.db,
-    async (tx) => {
-      await queueSecurityNotice(tx, svc, row.email, 'a new set of recovery codes was made (the old ones no longer work)', caller.ip, now);
-      return replaceRecoveryCodes(tx, row.id, now);
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const codes = await svc.tx(async (tx) => {
+    await queueSecurityNotice(tx, svc, row.email, 'a new set of recovery codes was made (the old ones no longer work)', caller.ip, now);
+    return replaceRecoveryCodes(tx, row.id, now);
+  });
   svc.outbox.wake();
   return { recoveryCodes: codes };
 }
@@ -246,7 +235,7 @@ export async function verifyMfaStep(
 export async function resetMfa(svc: AppServices, grantor: Grantor, userId: string, ip: string): Promise<void> {
   const now = new Date(svc.clock());
   const mayActOn = await mayActOnCheck(svc, grantor);
-  const { user } = await svc.events.tx(async (tx, emit) => {
+  const { user } = await svc.tx(async (tx, emit) => {
     const [row] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId));
     if (!row) problem('not_found', 'No such user');
     const held = (await tx.select({ roleName: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId))).map(

@@ -19,7 +19,6 @@ import {
 import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { passkeys, sessions, users } from '../../db/schema.js';
-import { withTx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
 import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf, type Ceremony } from '../../security/webauthn.js';
 import { profileOf, publishUserProfile } from '../users/users.cache.js';
@@ -127,7 +126,7 @@ export async function addPasskey(
   if (!info) problem('invalid_passkey', 'The attestation, origin or challenge does not check out', { audit: 'passkey_invalid' });
   const now = new Date(svc.clock());
   try {
-    const { row, user } = await svc.events.tx(async (tx, emit) => {
+    const { row, user } = await svc.tx(async (tx, emit) => {
       const [p] = await tx
         .insert(passkeys)
         .values({
@@ -179,25 +178,21 @@ export async function removePasskey(
   if (!row) problem('not_found', 'No such user');
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const user = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const gone = await tx
-        .delete(passkeys)
-        .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
-        .returning({ id: passkeys.id, name: passkeys.name });
-      if (gone.length === 0) problem('passkey_not_found', 'No such passkey of yours');
-      const [u] = await tx
-        .update(users)
-        .set({ passkeyCount: sql`${users.passkeyCount} - 1`, updatedAt: now })
-        .where(eq(users.id, userId))
-        .returning();
-      await dropOrphanRecoveryCodes(tx, u!);
-      await queueSecurityNotice(tx, svc, u!.email, `the passkey named “${gone[0]!.name}” was removed`, caller.ip, now);
-      return u!;
-    },
-    { retries: svc.metrics.txRetries },
-  );
+  const user = await svc.tx(async (tx) => {
+    const gone = await tx
+      .delete(passkeys)
+      .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
+      .returning({ id: passkeys.id, name: passkeys.name });
+    if (gone.length === 0) problem('passkey_not_found', 'No such passkey of yours');
+    const [u] = await tx
+      .update(users)
+      .set({ passkeyCount: sql`${users.passkeyCount} - 1`, updatedAt: now })
+      .where(eq(users.id, userId))
+      .returning();
+    await dropOrphanRecoveryCodes(tx, u!);
+    await queueSecurityNotice(tx, svc, u!.email, `the passkey named “${gone[0]!.name}” was removed`, caller.ip, now);
+    return u!;
+  });
   svc.outbox.wake();
   await publishUserProfile(svc.store, profileOf(user));
 }
@@ -287,15 +282,12 @@ export async function verifyAssertion(
   }
   if (newCounter === undefined) return fail();
   // The counter only moves forward, once: a second use of the same count loses.
-  const moved = await withTx(
-    svc.database.db,
-    (tx) =>
-      tx
-        .update(passkeys)
-        .set({ counter: newCounter, lastUsedAt: new Date(svc.clock()) })
-        .where(and(eq(passkeys.id, p.id), eq(passkeys.counter, p.counter)))
-        .returning({ id: passkeys.id }),
-    { retries: svc.metrics.txRetries },
+  const moved = await svc.tx((tx) =>
+    tx
+      .update(passkeys)
+      .set({ counter: newCounter, lastUsedAt: new Date(svc.clock()) })
+      .where(and(eq(passkeys.id, p.id), eq(passkeys.counter, p.counter)))
+      .returning({ id: passkeys.id }),
   );
   if (moved.length === 0) return fail();
   return { userId: p.userId, passkeyId: p.id };

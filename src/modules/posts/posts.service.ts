@@ -6,7 +6,6 @@ import type { AppServices } from '../../deps.js';
 import { newestFirst, olderThanPlaceholders } from '../../db/keyset.js';
 import { preparedQuery } from '../../db/prepared.js';
 import { posts } from '../../db/schema.js';
-import { withTx } from '../../db/tx.js';
 import { cursorOf, pageOf } from '../../lib/page.js';
 import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../security/caller.js';
@@ -89,9 +88,7 @@ export async function deletePost(svc: AppServices, caller: Pick<Caller, 'userId'
   if (!can(caller.permissions, needed)) return { permission: needed, allowed: false };
   // Conditional delete: of concurrent deletions exactly one sees the row. In a
   // retried transaction because a SERIALIZABLE database may refuse even one statement.
-  const gone = await withTx(svc.database.db, (tx) => tx.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id }), {
-    retries: svc.metrics.txRetries,
-  });
+  const gone = await svc.tx((tx) => tx.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id }));
   if (gone.length === 0) problem('not_found', 'No such post');
   await postsChanged(svc.store);
   return { permission: needed, allowed: true };

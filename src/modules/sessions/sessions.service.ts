@@ -48,7 +48,7 @@ async function endSessions(
   guard?: (tx: Tx) => Promise<void>,
 ): Promise<string[]> {
   const now = new Date(svc.clock());
-  const ended = await svc.events.tx(async (tx, emit) => {
+  const ended = await svc.tx(async (tx, emit) => {
     if (guard) await guard(tx);
     const rows = await tx
       .update(sessions)

@@ -8,7 +8,7 @@ import { eq } from 'drizzle-orm';
 import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { userRoles, users } from '../../db/schema.js';
-import { withTx, type Tx } from '../../db/tx.js';
+import type { Tx } from '../../db/tx.js';
 import type { AppServices, Deps } from '../../deps.js';
 import type { Logger } from '../../lib/logger.js';
 import { problem } from '../../lib/problem.js';
@@ -116,19 +116,15 @@ export async function createFirstAdmin(
   const now = new Date(svc.clock());
   let row: typeof users.$inferSelect | null;
   try {
-    row = await withTx(
-      svc.database.db,
-      async (tx) => {
-        if (await adminExists(tx)) return null;
-        const [u] = await tx
-          .insert(users)
-          .values({ email: input.email, name: input.name, passwordHash, emailVerifiedAt: now, createdAt: now, updatedAt: now })
-          .returning();
-        await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE });
-        return u!;
-      },
-      { retries: svc.metrics.txRetries },
-    );
+    row = await svc.tx(async (tx) => {
+      if (await adminExists(tx)) return null;
+      const [u] = await tx
+        .insert(users)
+        .values({ email: input.email, name: input.name, passwordHash, emailVerifiedAt: now, createdAt: now, updatedAt: now })
+        .returning();
+      await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE });
+      return u!;
+    });
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
     // The same email from a concurrent setup request that won, or an account that was there before.

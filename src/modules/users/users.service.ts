@@ -134,7 +134,7 @@ async function assertAnotherAdmin(tx: Tx, userId: string): Promise<void> {
 export async function assignRoles(svc: AppServices, grantor: Grantor, userId: string, wanted: string[]): Promise<User> {
   const unique = [...new Set(wanted)];
   const mayActOn = await mayActOnCheck(svc, grantor);
-  const result = await svc.events.tx(async (tx, emit) => {
+  const result = await svc.tx(async (tx, emit) => {
     const [row] = await tx.select().from(users).where(eq(users.id, userId));
     if (!row) problem('not_found', 'No such user');
     const known = await tx.select({ name: roles.name }).from(roles).where(inArray(roles.name, unique));
@@ -214,7 +214,7 @@ export async function updateMe(
   let passkeysRemoved = false;
   let updated: UserRow;
   try {
-    updated = await svc.events.tx(async (tx, emit) => {
+    updated = await svc.tx(async (tx, emit) => {
       const [u] = await tx
         .update(users)
         .set({
@@ -269,7 +269,7 @@ export async function updateMe(
  */
 export async function deleteUser(svc: AppServices, deleter: Grantor, userId: string): Promise<void> {
   const mayActOn = await mayActOnCheck(svc, deleter);
-  await svc.events.tx(async (tx, emit) => {
+  await svc.tx(async (tx, emit) => {
     const [row] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.id, userId));
     if (!row) problem('not_found', 'No such user');
     const held = (await rolesOf(tx, [userId])).get(userId) ?? [];
