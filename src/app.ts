@@ -46,8 +46,23 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
   dummy.catch(() => {}); // awaited where used; a failure surfaces there
   const roleCache = new RoleCache(deps.database.db, deps.clock);
   const sessionOptions = { accessTtlSeconds: deps.config.jwt.accessTtlSeconds };
+  const outbox = new OutboxSender(
+    deps.database.db,
+    deps.mailer,
+    deps.logger,
+    { clock: deps.clock, retries: metrics.txRetries, events: metrics.mail },
+    opts.mail,
+  );
   const events = new EventOutbox(
-    { db: deps.database.db, store: deps.store, session: sessionOptions, roleCache, retries: metrics.txRetries, logger: deps.logger },
+    {
+      db: deps.database.db,
+      store: deps.store,
+      session: sessionOptions,
+      roleCache,
+      mail: outbox,
+      retries: metrics.txRetries,
+      logger: deps.logger,
+    },
     opts.events,
   );
   const tx: AppServices['tx'] = (fn) => events.tx(fn);
@@ -66,13 +81,7 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
     sessionOptions,
     tx,
     events,
-    outbox: new OutboxSender(
-      deps.database.db,
-      deps.mailer,
-      deps.logger,
-      { clock: deps.clock, retries: metrics.txRetries, events: metrics.mail },
-      opts.mail,
-    ),
+    outbox,
     background: new BackgroundTasks(deps.logger),
   };
 }

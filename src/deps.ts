@@ -51,7 +51,7 @@ export type AppServices = Deps & {
   tx: Transact;
   /** The event outbox behind `tx`, and its relay of what a writer could not publish. */
   events: EventOutbox;
-  /** Sends what the outbox holds; woken after a commit that enqueued mail. */
+  /** Sends what the mail outbox holds; woken by the relay of a mail.requested event. */
   outbox: OutboxSender;
   /** Work done after the response (enumeration-safe mail requests). */
   background: BackgroundTasks;

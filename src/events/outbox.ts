@@ -1,13 +1,16 @@
 // The event outbox. A service writes its events in the transaction of the
-// change (tx's `emit`), so they exist exactly when the change does. After the
-// commit the writer publishes them to the store at once (the fast path) and
-// marks them relayed. When it could not (its Redis is unreachable: a partition
-// or an outage), they stay unrelayed, and the relay on every instance takes
-// them up after a short grace: it claims them with one conditional UPDATE (a
-// lease in claimed_until; no advisory locks, no SKIP LOCKED, so CockroachDB
-// and PostgreSQL both accept it), publishes them through its own store, and
-// marks them relayed. Publishing twice is harmless: every store write is a
-// tombstone, a version, or the database's current roles (store-relay.ts).
+// change (svc.tx's `emit`), so they exist exactly when the change does. After
+// the commit the writer hands them to the relays at once (the fast path): the
+// store relay (store-relay.ts: revocations, roles, the roles version, cached
+// profiles) and the mail relay (mail-relay.ts: wakes the mail sender), and
+// marks them relayed. When it could not (its Redis is unreachable: a
+// partition or an outage; or it stopped before), they stay unrelayed, and the
+// relay on every instance takes them up after a short grace: it claims them
+// with one conditional UPDATE (a lease in claimed_until; no advisory locks, no
+// SKIP LOCKED, so CockroachDB and PostgreSQL both accept it), applies them
+// through its own store and mail sender, and marks them relayed. Relaying
+// twice is harmless: every store write is a tombstone, a version, or what the
+// database holds now, and a woken sender only looks for due mail.
 // Times in the table are the database's (now()), so instances agree on them
 // and a test's frozen clock does not stop the relay.
 import { randomUUID } from 'node:crypto';
@@ -16,7 +19,8 @@ import { eventOutbox } from '../db/schema.js';
 import { rowsOf } from '../db/rows.js';
 import { retrying, withTx, type Tx, type TxOptions } from '../db/tx.js';
 import type { Logger } from '../lib/logger.js';
-import { parseEvent, type DomainEvent, type EventType } from './events.js';
+import { KNOWN, parseEvent, storedForm, type DomainEvent } from './events.js';
+import { applyToMail } from './mail-relay.js';
 import { applyToStore, type StoreRelayDeps } from './store-relay.js';
 
 /** Write events in the current transaction; they are published after its commit. */
@@ -37,8 +41,6 @@ export type EventRelayOptions = {
   keepMs?: number;
 };
 
-const KNOWN: EventType[] = ['session.revoked', 'user.roles_changed', 'user.deleted', 'roles.permissions_changed'];
-
 type Claimed = { id: string; type: string; payload: string };
 
 const ms = (n: number) => sql`(${Math.round(n)}::int * interval '1 millisecond')`;
@@ -54,7 +56,7 @@ export class EventOutbox {
   private failing = false;
 
   constructor(
-    private readonly deps: StoreRelayDeps & { retries: TxOptions['retries']; logger: Logger },
+    private readonly deps: StoreRelayDeps & { mail: { wake(): void }; retries: TxOptions['retries']; logger: Logger },
     options: EventRelayOptions = {},
   ) {
     this.o = {
@@ -69,7 +71,8 @@ export class EventOutbox {
 
   /**
    * withTx, with `emit` for the change's events: written in the transaction
-   * (an attempt that is retried forgets its own), published after the commit.
+   * (an attempt that is retried forgets its own), relayed after the commit.
+   * Services call it as `svc.tx`.
    */
   async tx<T>(fn: (tx: Tx, emit: Emit) => Promise<T>): Promise<T> {
     let pending: { id: string; event: DomainEvent }[] = [];
@@ -81,7 +84,9 @@ export class EventOutbox {
         return fn(tx, async (...events) => {
           if (events.length === 0) return;
           const rows = events.map((event) => ({ id: randomUUID(), event }));
-          await tx.insert(eventOutbox).values(rows.map((r) => ({ id: r.id, type: r.event.type, payload: JSON.stringify(r.event) })));
+          await tx
+            .insert(eventOutbox)
+            .values(rows.map((r) => ({ id: r.id, type: r.event.type, payload: JSON.stringify(storedForm(r.event)) })));
           attempt.push(...rows);
         });
       },
@@ -94,11 +99,9 @@ export class EventOutbox {
   /** The fast path: publish from the events, and mark them relayed if every store write landed. */
   private async publishNow(pending: { id: string; event: DomainEvent }[]): Promise<void> {
     const before = this.deps.store.failedWrites;
-    await applyToStore(
-      this.deps,
-      pending.map((p) => p.event),
-      'event',
-    );
+    const events = pending.map((p) => p.event);
+    applyToMail(this.deps.mail, events);
+    await applyToStore(this.deps, events, 'event');
     // A write was dropped (this one's, or another's meanwhile): the relay publishes them again.
     if (this.deps.store.failedWrites !== before) return;
     try {
@@ -147,13 +150,10 @@ export class EventOutbox {
       const claimed = await this.claim();
       let relayed = 0;
       if (claimed.length) {
-        const events = claimed.map((c) => parseEvent(c.type, c.payload));
+        const events = claimed.map((c) => parseEvent(c.type, c.payload)).filter((e): e is DomainEvent => e !== null);
         const before = this.deps.store.failedWrites;
-        await applyToStore(
-          this.deps,
-          events.filter((e): e is DomainEvent => e !== null),
-          'database',
-        );
+        applyToMail(this.deps.mail, events);
+        await applyToStore(this.deps, events, 'database');
         this.failing = this.deps.store.failedWrites !== before;
         if (this.failing) {
           await this.release(claimed.map((c) => c.id));

@@ -39,16 +39,15 @@ export async function registerUser(svc: AppServices, input: { email: string; pas
   // Unless verification is off, the link is mailed; the mail commits with the account.
   const mail = svc.config.emailVerification !== 'off' ? await countMail(svc, 'verify_email', input.email, { ip }) : undefined;
   try {
-    const row = await svc.tx(async (tx) => {
+    const row = await svc.tx(async (tx, emit) => {
       const [u] = await tx
         .insert(users)
         .values({ email: input.email, name: input.name, passwordHash, createdAt: now, updatedAt: now })
         .returning();
       await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
-      if (mail?.ok) await queueVerificationMail(tx, svc, u!, ip, now);
+      if (mail?.ok) await queueVerificationMail(tx, emit, svc, u!, ip, now);
       return u!;
     });
-    if (mail?.ok) svc.outbox.wake();
     return toUser(row, [DEFAULT_USER_ROLE]);
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;

@@ -9,7 +9,9 @@ import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { emailTokens, sessions, users } from '../../db/schema.js';
 import type { Tx } from '../../db/tx.js';
-import { enqueueMail } from '../../adapters/mail/outbox.js';
+import { profileChanged } from '../../events/events.js';
+import { requestMail } from '../../events/mail-relay.js';
+import type { Emit } from '../../events/outbox.js';
 import {
   accountExistsMessage,
   emailChangedMessage,
@@ -26,7 +28,6 @@ import { clearAccountLockout, passwordAttempts } from '../../security/password-a
 import { hashPassword } from '../../security/passwords.js';
 import { hashOpaqueToken, newOpaqueToken } from '../../security/opaque-tokens.js';
 import { storeKeys } from '../../store/store.js';
-import { profileOf, publishUserProfile } from '../users/users.cache.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
 import { assertCode } from '../mfa/mfa.codes.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
@@ -131,6 +132,7 @@ async function issueToken(
 /** Inside the transaction that created or changed the address: its verification token and mail. */
 export async function queueVerificationMail(
   tx: Tx,
+  emit: Emit,
   svc: AppServices,
   user: { id: string; email: string },
   ip: string,
@@ -139,12 +141,13 @@ export async function queueVerificationMail(
   const { token, expiresAt } = await issueToken(tx, svc, user.id, 'verify_email', user.email, now);
   const link = linkFor(svc.config.mail.verifyEmailUrl, token);
   const message = verifyEmailMessage(user.email, link, svc.config.emailVerificationTtlSeconds, mailContext(svc, ip, now));
-  await enqueueMail(tx, { ...message, kind: 'verify_email', expiresAt }, now);
+  await requestMail(tx, emit, { ...message, kind: 'verify_email', expiresAt }, now);
 }
 
 /** Inside an email change's transaction: a notice (no link) to the old address. */
 export async function queueEmailChangedNotice(
   tx: Tx,
+  emit: Emit,
   svc: AppServices,
   oldEmail: string,
   newEmail: string,
@@ -152,16 +155,24 @@ export async function queueEmailChangedNotice(
   now: Date,
 ): Promise<void> {
   const message = emailChangedMessage(oldEmail, newEmail, mailContext(svc, ip, now));
-  await enqueueMail(tx, { ...message, kind: 'email_changed', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
+  await requestMail(tx, emit, { ...message, kind: 'email_changed', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
 }
 
 /**
  * Inside the transaction of a change to how the account signs in: a notice to
  * its owner (no link), so a factor added or removed by someone else is seen.
  */
-export async function queueSecurityNotice(tx: Tx, svc: AppServices, to: string, change: string, ip: string, now: Date): Promise<void> {
+export async function queueSecurityNotice(
+  tx: Tx,
+  emit: Emit,
+  svc: AppServices,
+  to: string,
+  change: string,
+  ip: string,
+  now: Date,
+): Promise<void> {
   const message = securityNoticeMessage(to, change, mailContext(svc, ip, now));
-  await enqueueMail(tx, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
+  await requestMail(tx, emit, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
 }
 
 /**
@@ -174,8 +185,9 @@ export async function sendAccountExistsNotice(svc: AppServices, email: string, i
   if (!(await mayMail(svc, 'account_exists', email, { ip }))) return;
   const now = new Date(svc.clock());
   const message = accountExistsMessage(email, `${svc.config.publicUrl}/forgot-password`, mailContext(svc, ip, now));
-  await svc.tx((tx) => enqueueMail(tx, { ...message, kind: 'account_exists', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now));
-  svc.outbox.wake();
+  await svc.tx((tx, emit) =>
+    requestMail(tx, emit, { ...message, kind: 'account_exists', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now),
+  );
 }
 
 /** Spend a token of this kind: the row it was, or a 400 (unknown, spent, expired). */
@@ -191,7 +203,7 @@ async function spendToken(tx: Tx, kind: TokenKind, token: string, now: Date) {
 /** POST /auth/verify-email. */
 export async function verifyEmail(svc: AppServices, token: string): Promise<User> {
   const now = new Date(svc.clock());
-  const row = await svc.tx(async (tx) => {
+  const row = await svc.tx(async (tx, emit) => {
     const t = await spendToken(tx, 'verify_email', token, now);
     const [u] = await tx
       .update(users)
@@ -200,9 +212,9 @@ export async function verifyEmail(svc: AppServices, token: string): Promise<User
       .where(and(eq(users.id, t.userId), eq(users.email, t.email)))
       .returning();
     if (!u) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
+    await emit(profileChanged(u));
     return u;
   });
-  await publishUserProfile(svc.store, profileOf(row));
   const roles = (await rolesOf(svc.database.db, [row.id])).get(row.id) ?? [];
   return toUser(row, roles);
 }
@@ -212,32 +224,27 @@ export async function resendVerification(svc: AppServices, email: string, ip: st
   if (svc.config.emailVerification === 'off') return;
   if (!(await mayMail(svc, 'verify_email', email, { ip }))) return;
   const now = new Date(svc.clock());
-  const queued = await svc.tx(async (tx) => {
+  await svc.tx(async (tx, emit) => {
     const [u] = await tx
       .select({ id: users.id, email: users.email })
       .from(users)
       .where(and(eq(users.email, email), isNull(users.emailVerifiedAt)));
-    if (!u) return false;
-    await queueVerificationMail(tx, svc, u, ip, now);
-    return true;
+    if (u) await queueVerificationMail(tx, emit, svc, u, ip, now);
   });
-  if (queued) svc.outbox.wake();
 }
 
 /** POST /auth/password/forgot, after the response: a reset link if the account exists. */
 export async function requestPasswordReset(svc: AppServices, email: string, ip: string): Promise<void> {
   if (!(await mayMail(svc, 'reset_password', email, { ip }))) return;
   const now = new Date(svc.clock());
-  const queued = await svc.tx(async (tx) => {
+  await svc.tx(async (tx, emit) => {
     const [u] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.email, email));
-    if (!u) return false;
+    if (!u) return;
     const { token, expiresAt } = await issueToken(tx, svc, u.id, 'reset_password', u.email, now);
     const link = linkFor(svc.config.mail.resetPasswordUrl, token);
     const message = resetPasswordMessage(u.email, link, svc.config.passwordResetTtlSeconds, mailContext(svc, ip, now));
-    await enqueueMail(tx, { ...message, kind: 'reset_password', expiresAt }, now);
-    return true;
+    await requestMail(tx, emit, { ...message, kind: 'reset_password', expiresAt }, now);
   });
-  if (queued) svc.outbox.wake();
 }
 
 /**
@@ -283,12 +290,15 @@ export async function resetPassword(
       .where(and(eq(sessions.userId, u.id), isNull(sessions.revokedAt)))
       .returning({ id: sessions.id });
     if (rows.length) await emit({ type: 'session.revoked', sessionIds: rows.map((r) => r.id) });
-    if (!input.removePasskeys) return { user: u };
+    if (!input.removePasskeys) {
+      await emit(profileChanged(u));
+      return { user: u };
+    }
     const { user, removed } = await removeEveryPasskey(tx, u.id, now);
-    if (removed > 0) await queueSecurityNotice(tx, svc, u.email, 'the password was reset and every passkey was removed', ip, now);
+    if (removed > 0) await queueSecurityNotice(tx, emit, svc, u.email, 'the password was reset and every passkey was removed', ip, now);
+    await emit(profileChanged(user));
     return { user };
   });
-  if (input.removePasskeys) svc.outbox.wake();
-  await Promise.all([publishUserProfile(svc.store, profileOf(user)), clearAccountLockout(passwordAttempts(svc), user.email)]);
+  await clearAccountLockout(passwordAttempts(svc), user.email);
   return { userId: user.id };
 }

@@ -11,7 +11,7 @@ import { verifyPassword } from '../../security/passwords.js';
 import { hashRecoveryCode, normalizeRecoveryCode } from '../../security/recovery-codes.js';
 import { matchTotp } from '../../security/totp.js';
 import { resealTotpSecret } from './mfa.reseal.js';
-import { enqueueMail } from '../../adapters/mail/outbox.js';
+import { requestMail } from '../../events/mail-relay.js';
 import { codeReusedMessage, mailContextOf } from '../../adapters/mail/templates.js';
 import { storeKeys } from '../../store/store.js';
 
@@ -67,8 +67,9 @@ async function tellOfReusedCode(svc: AppServices, who: CodeOwner, step: number, 
   if (row?.lastUsedStep !== step) return;
   if (!(await svc.store.set(storeKeys.mfaReuseNotice(who.userId), '1', { nx: true, ttlMs: REUSE_NOTICE_WINDOW_MS }))) return;
   const message = codeReusedMessage(who.email, mailContextOf(svc.config.publicUrl, who.ip, now));
-  await svc.tx((tx) => enqueueMail(tx, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now));
-  svc.outbox.wake();
+  await svc.tx((tx, emit) =>
+    requestMail(tx, emit, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now),
+  );
 }
 
 /**

@@ -15,7 +15,7 @@ import type { TokenPair } from '../auth/auth.schemas.js';
 import { dropOrphanRecoveryCodes, verifyAssertion } from '../passkeys/passkeys.service.js';
 import { queueSecurityNotice } from '../auth/email.service.js';
 import type { AuthenticationResponse } from '../passkeys/passkeys.schemas.js';
-import { profileOf, publishUserProfile } from '../users/users.cache.js';
+import { profileChanged } from '../../events/events.js';
 import { assertReauthenticated, spendCodeWithinLimits, type CodeKind } from './mfa.codes.js';
 import { failStep, takeStep, type PendingMfa } from './mfa.step.js';
 
@@ -110,7 +110,7 @@ export async function confirmTotp(
   }
   const spent = step;
   const now = new Date(svc.clock());
-  const { codes, user } = await svc.tx(async (tx, emit) => {
+  const codes = await svc.tx(async (tx, emit) => {
     // The secret confirmed is the one the code was checked against, and its step is spent.
     const done = await tx
       .update(totpFactors)
@@ -122,6 +122,7 @@ export async function confirmTotp(
     const [u] = await tx.update(users).set({ totpEnabledAt: now, updatedAt: now }).where(eq(users.id, userId)).returning();
     await queueSecurityNotice(
       tx,
+      emit,
       svc,
       u!.email,
       'an authenticator app (TOTP) was turned on as a second sign-in step, with new recovery codes',
@@ -140,10 +141,9 @@ export async function confirmTotp(
       ended = rows.map((r) => r.id);
     }
     if (ended.length) await emit({ type: 'session.revoked', sessionIds: ended });
-    return { codes: await replaceRecoveryCodes(tx, userId, now), user: u! };
+    await emit(profileChanged(u!));
+    return replaceRecoveryCodes(tx, userId, now);
   });
-  svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(user));
   return { recoveryCodes: codes };
 }
 
@@ -157,15 +157,13 @@ export async function disableTotp(
   if (row.totpEnabledAt === null) problem('mfa_not_enabled', 'TOTP is not on');
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const user = await svc.tx(async (tx) => {
+  await svc.tx(async (tx, emit) => {
     await tx.delete(totpFactors).where(eq(totpFactors.userId, row.id));
     const [u] = await tx.update(users).set({ totpEnabledAt: null, updatedAt: now }).where(eq(users.id, row.id)).returning();
     await dropOrphanRecoveryCodes(tx, u!);
-    await queueSecurityNotice(tx, svc, u!.email, 'the authenticator app (TOTP) was turned off', caller.ip, now);
-    return u!;
+    await queueSecurityNotice(tx, emit, svc, u!.email, 'the authenticator app (TOTP) was turned off', caller.ip, now);
+    await emit(profileChanged(u!));
   });
-  svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(user));
 }
 
 /** POST /users/me/mfa/recovery-codes: a new set; the old codes stop working. Needs a second factor. */
@@ -180,11 +178,18 @@ export async function regenerateRecoveryCodes(
   }
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const codes = await svc.tx(async (tx) => {
-    await queueSecurityNotice(tx, svc, row.email, 'a new set of recovery codes was made (the old ones no longer work)', caller.ip, now);
+  const codes = await svc.tx(async (tx, emit) => {
+    await queueSecurityNotice(
+      tx,
+      emit,
+      svc,
+      row.email,
+      'a new set of recovery codes was made (the old ones no longer work)',
+      caller.ip,
+      now,
+    );
     return replaceRecoveryCodes(tx, row.id, now);
   });
-  svc.outbox.wake();
   return { recoveryCodes: codes };
 }
 
@@ -235,7 +240,7 @@ export async function verifyMfaStep(
 export async function resetMfa(svc: AppServices, grantor: Grantor, userId: string, ip: string): Promise<void> {
   const now = new Date(svc.clock());
   const mayActOn = await mayActOnCheck(svc, grantor);
-  const { user } = await svc.tx(async (tx, emit) => {
+  await svc.tx(async (tx, emit) => {
     const [row] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId));
     if (!row) problem('not_found', 'No such user');
     const held = (await tx.select({ roleName: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId))).map(
@@ -255,6 +260,7 @@ export async function resetMfa(svc: AppServices, grantor: Grantor, userId: strin
       .returning();
     await queueSecurityNotice(
       tx,
+      emit,
       svc,
       u!.email,
       'an administrator removed every second factor (authenticator app, recovery codes, passkeys) and ended your sessions',
@@ -267,8 +273,6 @@ export async function resetMfa(svc: AppServices, grantor: Grantor, userId: strin
       .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)))
       .returning({ id: sessions.id });
     if (live.length) await emit({ type: 'session.revoked', sessionIds: live.map((s) => s.id) });
-    return { user: u! };
+    await emit(profileChanged(u!));
   });
-  svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(user));
 }

@@ -21,7 +21,7 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { passkeys, sessions, users } from '../../db/schema.js';
 import { problem } from '../../lib/problem.js';
 import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf, type Ceremony } from '../../security/webauthn.js';
-import { profileOf, publishUserProfile } from '../users/users.cache.js';
+import { profileChanged } from '../../events/events.js';
 import type { AuthenticationResponse, PasskeyView } from './passkeys.schemas.js';
 import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
 import { queueSecurityNotice } from '../auth/email.service.js';
@@ -126,7 +126,7 @@ export async function addPasskey(
   if (!info) problem('invalid_passkey', 'The attestation, origin or challenge does not check out', { audit: 'passkey_invalid' });
   const now = new Date(svc.clock());
   try {
-    const { row, user } = await svc.tx(async (tx, emit) => {
+    const row = await svc.tx(async (tx, emit) => {
       const [p] = await tx
         .insert(passkeys)
         .values({
@@ -146,7 +146,7 @@ export async function addPasskey(
         .where(eq(users.id, userId))
         .returning();
       if (!u) problem('not_found', 'No such user');
-      await queueSecurityNotice(tx, svc, u.email, `a passkey named “${input.name}” was added`, caller.ip, now);
+      await queueSecurityNotice(tx, emit, svc, u.email, `a passkey named “${input.name}” was added`, caller.ip, now);
       const others = input.endOtherSessions
         ? await tx
             .update(sessions)
@@ -155,10 +155,9 @@ export async function addPasskey(
             .returning({ id: sessions.id })
         : [];
       if (others.length) await emit({ type: 'session.revoked', sessionIds: others.map((s) => s.id) });
-      return { row: p!, user: u };
+      await emit(profileChanged(u));
+      return p!;
     });
-    svc.outbox.wake();
-    await publishUserProfile(svc.store, profileOf(user));
     return view(row);
   } catch (err) {
     if (isUniqueViolation(err)) problem('invalid_passkey', 'This passkey is already registered', { audit: 'passkey_invalid' });
@@ -178,7 +177,7 @@ export async function removePasskey(
   if (!row) problem('not_found', 'No such user');
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const user = await svc.tx(async (tx) => {
+  await svc.tx(async (tx, emit) => {
     const gone = await tx
       .delete(passkeys)
       .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
@@ -190,11 +189,9 @@ export async function removePasskey(
       .where(eq(users.id, userId))
       .returning();
     await dropOrphanRecoveryCodes(tx, u!);
-    await queueSecurityNotice(tx, svc, u!.email, `the passkey named “${gone[0]!.name}” was removed`, caller.ip, now);
-    return u!;
+    await queueSecurityNotice(tx, emit, svc, u!.email, `the passkey named “${gone[0]!.name}” was removed`, caller.ip, now);
+    await emit(profileChanged(u!));
   });
-  svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(user));
 }
 
 /**

@@ -1,46 +1,17 @@
 // The signed-in user's profile as GET /users/me serves it: kept in the store,
 // read in the request's one store round trip (the route declares the read), so
-// steady state needs no database query. Every profile change publishes the new
-// one after its commit; a read from the database fills a miss without
-// overwriting what a change wrote meanwhile.
+// steady state needs no database query. Every profile change commits a
+// user.profile_changed event, whose relay publishes the new one; a read from
+// the database fills a miss without overwriting what a change wrote meanwhile
+// (src/security/profile-state.ts).
 import type { StoreRead } from '../../security/caller.js';
-import { storeKeys, type Store } from '../../store/store.js';
+import type { CachedProfile } from '../../security/profile-state.js';
+import { storeKeys } from '../../store/store.js';
 
-const PROFILE_TTL_MS = 24 * 3600 * 1000;
-
-export type CachedProfile = {
-  id: string;
-  email: string;
-  emailVerified: boolean;
-  name: string;
-  mfa: { totp: boolean; passkeys: number };
-  createdAt: string;
-  updatedAt: string;
-};
+export { cacheUserProfile, profileOf, type CachedProfile } from '../../security/profile-state.js';
 
 /** GET /users/me reads the caller's cached profile with the caller's own storeKeys. */
 export const profileRead: StoreRead = { name: 'profile', key: (userId) => (userId === null ? null : storeKeys.userProfile(userId)) };
-
-export function profileOf(u: {
-  id: string;
-  email: string;
-  emailVerifiedAt: Date | null;
-  name: string;
-  totpEnabledAt: Date | null;
-  passkeyCount: number;
-  createdAt: Date | string;
-  updatedAt: Date | string;
-}): CachedProfile {
-  return {
-    id: u.id,
-    email: u.email,
-    emailVerified: u.emailVerifiedAt !== null,
-    name: u.name,
-    mfa: { totp: u.totpEnabledAt !== null, passkeys: u.passkeyCount },
-    createdAt: typeof u.createdAt === 'string' ? u.createdAt : u.createdAt.toISOString(),
-    updatedAt: typeof u.updatedAt === 'string' ? u.updatedAt : u.updatedAt.toISOString(),
-  };
-}
 
 /** The cached profile of this user, or null (missing, unreadable or someone else's). */
 export function parseProfile(raw: string | null | undefined, id: string): CachedProfile | null {
@@ -81,14 +52,4 @@ export class MeBodies {
       if (oldest !== undefined) this.byUser.delete(oldest);
     }
   }
-}
-
-/** Cache a profile read from the database, unless present (a newer one written after a commit wins). */
-export async function cacheUserProfile(store: Store, p: CachedProfile): Promise<void> {
-  await store.set(storeKeys.userProfile(p.id), JSON.stringify(p), { ttlMs: PROFILE_TTL_MS, nx: true });
-}
-
-/** After the database commit: the user's current profile for every instance. */
-export async function publishUserProfile(store: Store, p: CachedProfile): Promise<void> {
-  await store.setMany([[storeKeys.userProfile(p.id), JSON.stringify(p)]], PROFILE_TTL_MS);
 }

@@ -15,7 +15,8 @@ import { hashPassword, isCommonPassword } from '../../security/passwords.js';
 import { assertReauthenticated } from '../mfa/mfa.codes.js';
 import type { Caller } from '../../security/caller.js';
 import { publishUserRoles } from '../../security/session-state.js';
-import { cacheUserProfile, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
+import { cacheUserProfile, parseProfile, profileOf } from './users.cache.js';
+import { profileChanged } from '../../events/events.js';
 import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificationMail } from '../auth/email.service.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import { postsChanged } from '../posts/posts.service.js';
@@ -170,10 +171,9 @@ export async function assignRoles(svc: AppServices, grantor: Grantor, userId: st
       .set({ updatedAt: new Date(svc.clock()) })
       .where(eq(users.id, userId))
       .returning();
-    await emit({ type: 'user.roles_changed', userId, roles: [...unique].sort() });
+    await emit({ type: 'user.roles_changed', userId, roles: [...unique].sort() }, profileChanged(updated!));
     return updated!;
   });
-  await publishUserProfile(svc.store, profileOf(result));
   return toUser(result, unique);
 }
 
@@ -226,8 +226,8 @@ export async function updateMe(
         .where(eq(users.id, userId))
         .returning();
       if (newEmail !== undefined) {
-        if (verify) await queueVerificationMail(tx, svc, { id: userId, email: newEmail }, caller.ip, now);
-        await queueEmailChangedNotice(tx, svc, row.email, newEmail, caller.ip, now);
+        if (verify) await queueVerificationMail(tx, emit, svc, { id: userId, email: newEmail }, caller.ip, now);
+        await queueEmailChangedNotice(tx, emit, svc, row.email, newEmail, caller.ip, now);
       }
       if (passwordHash !== undefined) {
         // A password change ends every other session of the user.
@@ -242,19 +242,19 @@ export async function updateMe(
           const { user, removed } = await removeEveryPasskey(tx, userId, now);
           passkeysRemoved = removed > 0;
           if (passkeysRemoved) {
-            await queueSecurityNotice(tx, svc, row.email, 'the password was changed and every passkey was removed', caller.ip, now);
+            await queueSecurityNotice(tx, emit, svc, row.email, 'the password was changed and every passkey was removed', caller.ip, now);
           }
+          await emit(profileChanged(user));
           return user;
         }
       }
+      await emit(profileChanged(u!));
       return u!;
     });
   } catch (err) {
     if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
     throw err;
   }
-  if (newEmail !== undefined || passkeysRemoved) svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(updated));
   const r = await rolesOf(db, [userId]);
   return toUser(updated, r.get(userId) ?? []);
 }
