@@ -17,6 +17,7 @@ import { cacheUserRoles, publishSessionAlive } from '../../security/session-stat
 import { signAccessToken } from '../../security/access-tokens.js';
 import { hashRefreshToken, newRefreshToken } from '../../security/opaque-tokens.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
+import { revokeSessions } from '../sessions/sessions.service.js';
 import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';
 import { countMail, queueVerificationMail, sendAccountExistsNotice, uncountMail } from './email.service.js';
@@ -243,11 +244,7 @@ export async function refresh(svc: AppServices, token: string): Promise<TokenPai
     if (!spent) {
       const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hash));
       if (!row || row.spentAt === null) return { kind: 'invalid' };
-      await tx
-        .update(sessions)
-        .set({ revokedAt: now, revokedReason: 'refresh_token_reused' })
-        .where(and(eq(sessions.id, row.sessionId), isNull(sessions.revokedAt)));
-      await emit({ type: 'session.revoked', sessionIds: [row.sessionId] });
+      await revokeSessions(tx, emit, { sessionId: row.sessionId }, 'refresh_token_reused', now);
       return { kind: 'reused', sessionId: row.sessionId };
     }
     const [session] = await tx.select().from(sessions).where(eq(sessions.id, spent.sessionId));
@@ -287,12 +284,6 @@ export async function logout(svc: AppServices, token: string): Promise<void> {
     .from(refreshTokens)
     .where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
   if (!row) return;
-  await svc.tx(async (tx, emit) => {
-    await tx
-      .update(sessions)
-      .set({ revokedAt: new Date(svc.clock()), revokedReason: 'logout' })
-      .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`));
-    // Also when it had ended already: logging out again publishes its end again.
-    await emit({ type: 'session.revoked', sessionIds: [row.sessionId] });
-  });
+  // Also when it had ended already: logging out again publishes its end again.
+  await svc.tx((tx, emit) => revokeSessions(tx, emit, { sessionId: row.sessionId }, 'logout', new Date(svc.clock())));
 }

@@ -31,6 +31,7 @@ import { storeKeys } from '../../store/store.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
 import { assertCode } from '../mfa/mfa.codes.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
+import { revokeSessions } from '../sessions/sessions.service.js';
 import type { User } from '../users/users.schemas.js';
 
 type TokenKind = 'verify_email' | 'reset_password';
@@ -284,12 +285,7 @@ export async function resetPassword(
       .where(and(eq(users.id, t.userId), eq(users.email, t.email)))
       .returning();
     if (!u) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
-    const rows = await tx
-      .update(sessions)
-      .set({ revokedAt: now, revokedReason: 'password_reset' })
-      .where(and(eq(sessions.userId, u.id), isNull(sessions.revokedAt)))
-      .returning({ id: sessions.id });
-    if (rows.length) await emit({ type: 'session.revoked', sessionIds: rows.map((r) => r.id) });
+    await revokeSessions(tx, emit, { userId: u.id }, 'password_reset', now);
     if (!input.removePasskeys) {
       await emit(profileChanged(u));
       return { user: u };

@@ -1,8 +1,8 @@
 // TOTP enrolment (pending secret, confirm, disable), recovery codes, the MFA
 // step of a sign-in, and an admin's reset of a user's second factors.
-import { and, eq, isNull, ne } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
-import { passkeys, recoveryCodes, sessions, totpFactors, userRoles, users } from '../../db/schema.js';
+import { passkeys, recoveryCodes, totpFactors, userRoles, users } from '../../db/schema.js';
 import type { Tx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
 import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
@@ -16,6 +16,7 @@ import { dropOrphanRecoveryCodes, verifyAssertion } from '../passkeys/passkeys.s
 import { queueSecurityNotice } from '../auth/email.service.js';
 import type { AuthenticationResponse } from '../passkeys/passkeys.schemas.js';
 import { profileChanged } from '../../events/events.js';
+import { revokeSessions } from '../sessions/sessions.service.js';
 import { assertReauthenticated, spendCodeWithinLimits, type CodeKind } from './mfa.codes.js';
 import { failStep, takeStep, type PendingMfa } from './mfa.step.js';
 
@@ -129,18 +130,10 @@ export async function confirmTotp(
       caller.ip,
       now,
     );
-    let ended: string[] = [];
     if (given.endOtherSessions === true) {
       // The sessions signed in before, with the password alone; the caller's own stays.
-      const others = caller.sessionId === null ? undefined : ne(sessions.id, caller.sessionId);
-      const rows = await tx
-        .update(sessions)
-        .set({ revokedAt: now, revokedReason: 'ended_by_user' })
-        .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), others))
-        .returning({ id: sessions.id });
-      ended = rows.map((r) => r.id);
+      await revokeSessions(tx, emit, { userId, except: caller.sessionId }, 'ended_by_user', now);
     }
-    if (ended.length) await emit({ type: 'session.revoked', sessionIds: ended });
     await emit(profileChanged(u!));
     return replaceRecoveryCodes(tx, userId, now);
   });
@@ -267,12 +260,7 @@ export async function resetMfa(svc: AppServices, grantor: Grantor, userId: strin
       ip,
       now,
     );
-    const live = await tx
-      .update(sessions)
-      .set({ revokedAt: now, revokedReason: 'mfa_reset' })
-      .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)))
-      .returning({ id: sessions.id });
-    if (live.length) await emit({ type: 'session.revoked', sessionIds: live.map((s) => s.id) });
+    await revokeSessions(tx, emit, { userId }, 'mfa_reset', now);
     await emit(profileChanged(u!));
   });
 }

@@ -5,7 +5,7 @@
 // looked up by its id and bound to its user, and the signature counter
 // advanced with a conditional update, so a cloned authenticator or a replayed
 // assertion is refused even when two instances see it at once.
-import { and, asc, desc, eq, ne, sql } from 'drizzle-orm';
+import { and, asc, desc, eq, sql } from 'drizzle-orm';
 import {
   generateAuthenticationOptions,
   generateRegistrationOptions,
@@ -18,10 +18,11 @@ import {
 } from '@simplewebauthn/server';
 import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
-import { passkeys, sessions, users } from '../../db/schema.js';
+import { passkeys, users } from '../../db/schema.js';
 import { problem } from '../../lib/problem.js';
 import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf, type Ceremony } from '../../security/webauthn.js';
 import { profileChanged } from '../../events/events.js';
+import { revokeSessions } from '../sessions/sessions.service.js';
 import type { AuthenticationResponse, PasskeyView } from './passkeys.schemas.js';
 import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
 import { queueSecurityNotice } from '../auth/email.service.js';
@@ -147,14 +148,7 @@ export async function addPasskey(
         .returning();
       if (!u) problem('not_found', 'No such user');
       await queueSecurityNotice(tx, emit, svc, u.email, `a passkey named “${input.name}” was added`, caller.ip, now);
-      const others = input.endOtherSessions
-        ? await tx
-            .update(sessions)
-            .set({ revokedAt: now, revokedReason: 'passkey_added' })
-            .where(and(eq(sessions.userId, userId), ne(sessions.id, caller.sessionId), sql`${sessions.revokedAt} IS NULL`))
-            .returning({ id: sessions.id })
-        : [];
-      if (others.length) await emit({ type: 'session.revoked', sessionIds: others.map((s) => s.id) });
+      if (input.endOtherSessions) await revokeSessions(tx, emit, { userId, except: caller.sessionId }, 'passkey_added', now);
       await emit(profileChanged(u));
       return p!;
     });

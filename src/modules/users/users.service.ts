@@ -1,11 +1,11 @@
 // Users: profiles, role assignment (with the last-admin rule), listing, and the
 // bootstrap admin.
-import { and, eq, ilike, inArray, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, ilike, inArray, ne, or, type SQL } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { newestFirst, olderThan } from '../../db/keyset.js';
-import { mailOutbox, rolePermissions, roles, sessions, userRoles, users } from '../../db/schema.js';
+import { mailOutbox, rolePermissions, roles, userRoles, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
 import { cursorOf, pageOf } from '../../lib/page.js';
 import { problem } from '../../lib/problem.js';
@@ -21,6 +21,7 @@ import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificatio
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import { postsChanged } from '../posts/posts.service.js';
 import type { User } from './users.schemas.js';
+import { revokeSessions } from '../sessions/sessions.service.js';
 
 type UserRow = typeof users.$inferSelect;
 
@@ -210,8 +211,6 @@ export async function updateMe(
   const newEmail = input.email !== undefined && input.email !== row.email ? input.email : undefined;
   const verify =
     newEmail !== undefined && svc.config.emailVerification !== 'off' && (await mayMail(svc, 'verify_email', newEmail, { ip: caller.ip }));
-  let ended: string[] = [];
-  let passkeysRemoved = false;
   let updated: UserRow;
   try {
     updated = await svc.tx(async (tx, emit) => {
@@ -231,17 +230,10 @@ export async function updateMe(
       }
       if (passwordHash !== undefined) {
         // A password change ends every other session of the user.
-        const rows = await tx
-          .update(sessions)
-          .set({ revokedAt: now, revokedReason: 'password_changed' })
-          .where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId), sql`${sessions.revokedAt} IS NULL`))
-          .returning({ id: sessions.id });
-        ended = rows.map((r) => r.id);
-        if (ended.length) await emit({ type: 'session.revoked', sessionIds: ended });
+        await revokeSessions(tx, emit, { userId, except: sessionId }, 'password_changed', now);
         if (input.removePasskeys) {
           const { user, removed } = await removeEveryPasskey(tx, userId, now);
-          passkeysRemoved = removed > 0;
-          if (passkeysRemoved) {
+          if (removed > 0) {
             await queueSecurityNotice(tx, emit, svc, row.email, 'the password was changed and every passkey was removed', caller.ip, now);
           }
           await emit(profileChanged(user));
@@ -280,15 +272,12 @@ export async function deleteUser(svc: AppServices, deleter: Grantor, userId: str
       await assertAnotherAdmin(tx, userId);
     }
     mayActOn(held);
-    const live = await tx
-      .select({ id: sessions.id })
-      .from(sessions)
-      .where(and(eq(sessions.userId, userId), sql`${sessions.revokedAt} IS NULL`));
+    const live = await revokeSessions(tx, emit, { userId }, 'user_deleted', new Date(svc.clock()));
     await tx.delete(users).where(eq(users.id, userId));
     // Mail to the account's address, sent or waiting, goes with it.
     await tx.delete(mailOutbox).where(eq(mailOutbox.toAddress, row.email));
     // Every instance: the sessions are dead, the cached profile and roles gone.
-    await emit({ type: 'user.deleted', userId, sessionIds: live.map((r) => r.id) });
+    await emit({ type: 'user.deleted', userId, sessionIds: live });
   });
   // The first posts page is stale.
   await postsChanged(svc.store);
