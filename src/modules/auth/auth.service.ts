@@ -18,6 +18,7 @@ import { signAccessToken } from '../../security/access-tokens.js';
 import { hashRefreshToken, newRefreshToken } from '../../security/opaque-tokens.js';
 import { assertPasswordNotCommon, rolesOf, toUser } from '../users/users.service.js';
 import { revokeSessions } from '../sessions/sessions.service.js';
+import { createUserWithRoles } from '../users/users.create.js';
 import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';
 import { countMail, queueVerificationMail, sendAccountExistsNotice, uncountMail } from './email.service.js';
@@ -41,13 +42,9 @@ export async function registerUser(svc: AppServices, input: { email: string; pas
   const mail = svc.config.emailVerification !== 'off' ? await countMail(svc, 'verify_email', input.email, { ip }) : undefined;
   try {
     const row = await svc.tx(async (tx, emit) => {
-      const [u] = await tx
-        .insert(users)
-        .values({ email: input.email, name: input.name, passwordHash, createdAt: now, updatedAt: now })
-        .returning();
-      await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
-      if (mail?.ok) await queueVerificationMail(tx, emit, svc, u!, ip, now);
-      return u!;
+      const u = await createUserWithRoles(tx, { email: input.email, name: input.name, passwordHash, at: now }, [DEFAULT_USER_ROLE]);
+      if (mail?.ok) await queueVerificationMail(tx, emit, svc, u, ip, now);
+      return u;
     });
     return toUser(row, [DEFAULT_USER_ROLE]);
   } catch (err) {

@@ -22,6 +22,7 @@ import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import { postsChanged } from '../posts/posts.service.js';
 import type { User } from './users.schemas.js';
 import { revokeSessions } from '../sessions/sessions.service.js';
+import { createUserWithRoles } from './users.create.js';
 
 type UserRow = typeof users.$inferSelect;
 
@@ -320,14 +321,13 @@ export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | '
       db,
       async (tx) => {
         // The operator chose this address: it counts as verified.
-        const [u] = await tx
-          .insert(users)
-          .values({ email: admin.email, name: 'Administrator', passwordHash, emailVerifiedAt: new Date() })
-          .onConflictDoNothing()
-          .returning({ id: users.id });
-        if (!u) return null;
-        await tx.insert(userRoles).values({ userId: u.id, roleName: SUPER_ROLE });
-        return u.id;
+        const u = await createUserWithRoles(
+          tx,
+          { email: admin.email, name: 'Administrator', passwordHash, emailVerifiedAt: new Date() },
+          [SUPER_ROLE],
+          { ifEmailFree: true },
+        );
+        return u?.id ?? null;
       },
       { retries: svc.metrics.txRetries },
     );
