@@ -12,11 +12,10 @@ import { newRecoveryCodes } from '../../security/recovery-codes.js';
 import { matchTotp, newTotpSecret, totpUri } from '../../security/totp.js';
 import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
 import type { TokenPair } from '../auth/auth.schemas.js';
-import { dropOrphanRecoveryCodes, verifyAssertion } from '../passkeys/passkeys.service.js';
+import { verifyAssertion } from '../passkeys/passkeys.service.js';
 import { queueSecurityNotice } from '../auth/email.service.js';
 import type { AuthenticationResponse } from '../passkeys/passkeys.schemas.js';
-import { profileChanged } from '../../events/events.js';
-import { revokeSessions } from '../sessions/sessions.service.js';
+import { factorChanged } from './mfa.factors.js';
 import { assertReauthenticated, spendCodeWithinLimits, type CodeKind } from './mfa.codes.js';
 import { failStep, takeStep, type PendingMfa } from './mfa.step.js';
 
@@ -121,20 +120,13 @@ export async function confirmTotp(
       .returning({ userId: totpFactors.userId });
     if (done.length === 0) problem('invalid_mfa_code', 'The enrolment changed meanwhile: start again', { status: 400 });
     const [u] = await tx.update(users).set({ totpEnabledAt: now, updatedAt: now }).where(eq(users.id, userId)).returning();
-    await queueSecurityNotice(
-      tx,
-      emit,
-      svc,
-      u!.email,
-      'an authenticator app (TOTP) was turned on as a second sign-in step, with new recovery codes',
-      caller.ip,
+    await factorChanged(tx, emit, svc, u!, {
+      notice: 'an authenticator app (TOTP) was turned on as a second sign-in step, with new recovery codes',
+      ip: caller.ip,
       now,
-    );
-    if (given.endOtherSessions === true) {
       // The sessions signed in before, with the password alone; the caller's own stays.
-      await revokeSessions(tx, emit, { userId, except: caller.sessionId }, 'ended_by_user', now);
-    }
-    await emit(profileChanged(u!));
+      ...(given.endOtherSessions === true ? { endSessions: { reason: 'ended_by_user', except: caller.sessionId } } : {}),
+    });
     return replaceRecoveryCodes(tx, userId, now);
   });
   return { recoveryCodes: codes };
@@ -153,9 +145,7 @@ export async function disableTotp(
   await svc.tx(async (tx, emit) => {
     await tx.delete(totpFactors).where(eq(totpFactors.userId, row.id));
     const [u] = await tx.update(users).set({ totpEnabledAt: null, updatedAt: now }).where(eq(users.id, row.id)).returning();
-    await dropOrphanRecoveryCodes(tx, u!);
-    await queueSecurityNotice(tx, emit, svc, u!.email, 'the authenticator app (TOTP) was turned off', caller.ip, now);
-    await emit(profileChanged(u!));
+    await factorChanged(tx, emit, svc, u!, { notice: 'the authenticator app (TOTP) was turned off', ip: caller.ip, now });
   });
 }
 
@@ -244,23 +234,18 @@ export async function resetMfa(svc: AppServices, grantor: Grantor, userId: strin
     }
     mayActOn(held);
     await tx.delete(totpFactors).where(eq(totpFactors.userId, userId));
-    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
     await tx.delete(passkeys).where(eq(passkeys.userId, userId));
     const [u] = await tx
       .update(users)
       .set({ totpEnabledAt: null, passkeyCount: 0, updatedAt: now })
       .where(eq(users.id, userId))
       .returning();
-    await queueSecurityNotice(
-      tx,
-      emit,
-      svc,
-      u!.email,
-      'an administrator removed every second factor (authenticator app, recovery codes, passkeys) and ended your sessions',
+    // With no factor left, the tail removes the recovery codes too.
+    await factorChanged(tx, emit, svc, u!, {
+      notice: 'an administrator removed every second factor (authenticator app, recovery codes, passkeys) and ended your sessions',
       ip,
       now,
-    );
-    await revokeSessions(tx, emit, { userId }, 'mfa_reset', now);
-    await emit(profileChanged(u!));
+      endSessions: { reason: 'mfa_reset' },
+    });
   });
 }

@@ -21,16 +21,11 @@ import { isUniqueViolation } from '../../db/errors.js';
 import { passkeys, users } from '../../db/schema.js';
 import { problem } from '../../lib/problem.js';
 import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf, type Ceremony } from '../../security/webauthn.js';
-import { profileChanged } from '../../events/events.js';
-import { revokeSessions } from '../sessions/sessions.service.js';
+import { factorChanged } from '../mfa/mfa.factors.js';
 import type { AuthenticationResponse, PasskeyView } from './passkeys.schemas.js';
 import { startSessionFor, type SignInOrigin } from '../auth/auth.service.js';
-import { queueSecurityNotice } from '../auth/email.service.js';
 import type { TokenPair } from '../auth/auth.schemas.js';
 import { assertReauthenticated } from '../mfa/mfa.codes.js';
-import { dropOrphanRecoveryCodes } from './passkeys.removal.js';
-
-export { dropOrphanRecoveryCodes };
 
 type PasskeyRow = typeof passkeys.$inferSelect;
 
@@ -147,9 +142,12 @@ export async function addPasskey(
         .where(eq(users.id, userId))
         .returning();
       if (!u) problem('not_found', 'No such user');
-      await queueSecurityNotice(tx, emit, svc, u.email, `a passkey named “${input.name}” was added`, caller.ip, now);
-      if (input.endOtherSessions) await revokeSessions(tx, emit, { userId, except: caller.sessionId }, 'passkey_added', now);
-      await emit(profileChanged(u));
+      await factorChanged(tx, emit, svc, u, {
+        notice: `a passkey named “${input.name}” was added`,
+        ip: caller.ip,
+        now,
+        ...(input.endOtherSessions ? { endSessions: { reason: 'passkey_added', except: caller.sessionId } } : {}),
+      });
       return p!;
     });
     return view(row);
@@ -182,9 +180,7 @@ export async function removePasskey(
       .set({ passkeyCount: sql`${users.passkeyCount} - 1`, updatedAt: now })
       .where(eq(users.id, userId))
       .returning();
-    await dropOrphanRecoveryCodes(tx, u!);
-    await queueSecurityNotice(tx, emit, svc, u!.email, `the passkey named “${gone[0]!.name}” was removed`, caller.ip, now);
-    await emit(profileChanged(u!));
+    await factorChanged(tx, emit, svc, u!, { notice: `the passkey named “${gone[0]!.name}” was removed`, ip: caller.ip, now });
   });
 }
 
