@@ -43,6 +43,18 @@ export type EventRelayOptions = {
 
 type Claimed = { id: string; type: string; payload: string };
 
+/**
+ * Write events in a transaction, to be relayed. Start-up code that has no
+ * services (the bootstrap admin) calls it directly: the relay publishes its
+ * events after the grace.
+ */
+export async function writeEvents(tx: Tx, events: readonly DomainEvent[]): Promise<{ id: string; event: DomainEvent }[]> {
+  if (events.length === 0) return [];
+  const rows = events.map((event) => ({ id: randomUUID(), event }));
+  await tx.insert(eventOutbox).values(rows.map((r) => ({ id: r.id, type: r.event.type, payload: JSON.stringify(storedForm(r.event)) })));
+  return rows;
+}
+
 const ms = (n: number) => sql`(${Math.round(n)}::int * interval '1 millisecond')`;
 
 export class EventOutbox {
@@ -82,12 +94,7 @@ export class EventOutbox {
         pending = [];
         const attempt = pending;
         return fn(tx, async (...events) => {
-          if (events.length === 0) return;
-          const rows = events.map((event) => ({ id: randomUUID(), event }));
-          await tx
-            .insert(eventOutbox)
-            .values(rows.map((r) => ({ id: r.id, type: r.event.type, payload: JSON.stringify(storedForm(r.event)) })));
-          attempt.push(...rows);
+          attempt.push(...(await writeEvents(tx, events)));
         });
       },
       { retries: this.deps.retries },

@@ -14,9 +14,9 @@ import { mayActOnCheck } from '../../security/delegation.js';
 import { hashPassword, isCommonPassword } from '../../security/passwords.js';
 import { assertReauthenticated } from '../mfa/mfa.codes.js';
 import type { Caller } from '../../security/caller.js';
-import { publishUserRoles } from '../../security/session-state.js';
 import { cacheUserProfile, parseProfile, profileOf } from './users.cache.js';
 import { profileChanged } from '../../events/events.js';
+import { writeEvents } from '../../events/outbox.js';
 import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificationMail } from '../auth/email.service.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import { postsChanged } from '../posts/posts.service.js';
@@ -309,7 +309,7 @@ export function sortedPermissions(perms: ReadonlySet<string>): string[] {
  * setting. Idempotent, and safe when instances start together: under
  * SERIALIZABLE only one insert commits; the others then find an admin.
  */
-export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | 'config' | 'store' | 'metrics' | 'logger'>): Promise<void> {
+export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | 'config' | 'metrics' | 'logger'>): Promise<void> {
   const admin = svc.config.bootstrapAdmin;
   if (!admin) return;
   const db = svc.database.db;
@@ -327,14 +327,14 @@ export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | '
           [SUPER_ROLE],
           { ifEmailFree: true },
         );
-        return u?.id ?? null;
+        if (!u) return null;
+        // Relayed by the event outbox once an instance runs (nobody has cached roles for a new id meanwhile).
+        await writeEvents(tx, [{ type: 'user.roles_changed', userId: u.id, roles: [SUPER_ROLE] }]);
+        return u.id;
       },
       { retries: svc.metrics.txRetries },
     );
-    if (created !== null) {
-      await publishUserRoles(svc.store, [{ userId: created, roles: [SUPER_ROLE] }]);
-      return;
-    }
+    if (created !== null) return;
     // Taken since the look above (another instance starting, or a registration).
     existing = await holder();
     if (!existing) return;
