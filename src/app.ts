@@ -46,10 +46,30 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
   dummy.catch(() => {}); // awaited where used; a failure surfaces there
   const roleCache = new RoleCache(deps.database.db, deps.clock);
   const sessionOptions = { accessTtlSeconds: deps.config.jwt.accessTtlSeconds };
+  const outbox = new OutboxSender(
+    deps.database.db,
+    deps.mailer,
+    deps.logger,
+    { clock: deps.clock, retries: metrics.txRetries, events: metrics.mail },
+    opts.mail,
+  );
+  const events = new EventOutbox(
+    {
+      db: deps.database.db,
+      store: deps.store,
+      session: sessionOptions,
+      roleCache,
+      mail: outbox,
+      retries: metrics.txRetries,
+      logger: deps.logger,
+    },
+    opts.events,
+  );
+  const tx: AppServices['tx'] = (fn) => events.tx(fn);
   return {
     ...deps,
     audit: new AuditWriter(deps.database.db, deps.logger, metrics, { ...opts.audit, enabled: deps.config.audit.enabled }),
-    stats: new StatsCounters(deps.database.db, deps.logger, metrics.txRetries, { clock: deps.clock }),
+    stats: new StatsCounters(tx, deps.logger, { clock: deps.clock }),
     roleCache,
     verifyToken: createTokenVerifier(deps.keyRing, {
       issuer: deps.config.jwt.issuer,
@@ -59,17 +79,9 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
     }),
     dummyHash: dummy,
     sessionOptions,
-    events: new EventOutbox(
-      { db: deps.database.db, store: deps.store, session: sessionOptions, roleCache, retries: metrics.txRetries, logger: deps.logger },
-      opts.events,
-    ),
-    outbox: new OutboxSender(
-      deps.database.db,
-      deps.mailer,
-      deps.logger,
-      { clock: deps.clock, retries: metrics.txRetries, events: metrics.mail },
-      opts.mail,
-    ),
+    tx,
+    events,
+    outbox,
     background: new BackgroundTasks(deps.logger),
   };
 }

@@ -5,7 +5,7 @@ import type { Metrics } from './lib/metrics.js';
 import type { StatsCounters } from './stats/counters.js';
 import type { Mailer } from './adapters/mail/mailer.js';
 import type { OutboxSender } from './adapters/mail/outbox.js';
-import type { EventOutbox } from './events/outbox.js';
+import type { EventOutbox, Transact } from './events/outbox.js';
 import type { BackgroundTasks } from './lib/background.js';
 import type { Config } from './config.js';
 import type { Database } from './db/connect.js';
@@ -43,9 +43,15 @@ export type AppServices = Deps & {
   /** Verified against for unknown emails, so they cost what a wrong password costs. */
   dummyHash: Promise<string>;
   sessionOptions: SessionStateOptions;
-  /** Domain events written in a state change's transaction (`events.tx`), published after its commit, relayed if that failed. */
+  /**
+   * The one way a service runs a state change: `svc.tx(async (tx, emit) => …)`,
+   * SERIALIZABLE with counted retries; the events it emits commit with it and
+   * are published after the commit.
+   */
+  tx: Transact;
+  /** The event outbox behind `tx`, and its relay of what a writer could not publish. */
   events: EventOutbox;
-  /** Sends what the outbox holds; woken after a commit that enqueued mail. */
+  /** Sends what the mail outbox holds; woken by the relay of a mail.requested event. */
   outbox: OutboxSender;
   /** Work done after the response (enumeration-safe mail requests). */
   background: BackgroundTasks;

@@ -8,11 +8,25 @@
 // Only fixed-shape statements belong here: postgres.js keeps every prepared
 // statement for the connection's lifetime, so a query whose text varies (an
 // IN list, optional filters) would grow that cache without bound.
-import type { SQL } from 'drizzle-orm';
+import type { Query, SQL } from 'drizzle-orm';
 import { PgDialect, type PgPreparedQuery, type PreparedQueryConfig } from 'drizzle-orm/pg-core';
 import type { Db } from './connect.js';
 
 const dialect = new PgDialect();
+
+/**
+ * A raw statement prepared under a name on this database. Drizzle has no
+ * public way to do that, so this is the one place that reaches into its
+ * private session (`db._`); test/integration/prepared.test.ts pins that shape,
+ * so a drizzle upgrade that changes it fails there, not on a sign-in.
+ */
+export function prepareNamed(db: Db, query: Query, name: string): PgPreparedQuery<PreparedQueryConfig> {
+  const session = (db as { _?: { session?: { prepareQuery?: unknown } } })._?.session;
+  if (typeof session?.prepareQuery !== 'function') {
+    throw new Error('drizzle-orm no longer has db._.session.prepareQuery: see prepareNamed in src/db/prepared.ts');
+  }
+  return db._.session.prepareQuery(query, undefined, name, false);
+}
 
 /**
  * A raw statement whose values are `sql.placeholder(name)`s, prepared on each
@@ -25,7 +39,7 @@ export function preparedSql(name: string, statement: SQL): (db: Db, values: Reco
   return (db, values) => {
     let prepared = byDb.get(db);
     if (!prepared) {
-      prepared = db._.session.prepareQuery(query, undefined, name, false);
+      prepared = prepareNamed(db, query, name);
       byDb.set(db, prepared);
     }
     return prepared.execute(values);

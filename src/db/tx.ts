@@ -14,6 +14,9 @@ export type Tx = PgTransaction<PgQueryResultHKT, typeof schema, ExtractTablesWit
  */
 export type TxOptions = { retries: { inc(): void }; maxAttempts?: number; onRetry?: (attempt: number, err: unknown) => void };
 
+/** withTx bound to a database and its retry counter. */
+export type TxRunner = <T>(fn: (tx: Tx) => Promise<T>) => Promise<T>;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export function withTx<T>(db: Db, fn: (tx: Tx) => Promise<T>, opts: TxOptions): Promise<T> {

@@ -1,5 +1,7 @@
 // Domain events: what changed, as a service says it inside the transaction of
-// the change (EventOutbox.tx's `emit`). Relays react to them after the commit.
+// the change (svc.tx's `emit`). Relays react to them after the commit.
+import type { MailKind } from '../adapters/mail/templates.js';
+import { profileOf, type CachedProfile, type ProfileRow } from '../access/profile-state.js';
 
 export type DomainEvent =
   /** Sessions ended (logout, a reused refresh token, ended by user or admin, password change or reset, MFA changes). */
@@ -9,16 +11,38 @@ export type DomainEvent =
   /** A user is gone, and the sessions that were live with them. */
   | { type: 'user.deleted'; userId: string; sessionIds: string[] }
   /** A role was created, deleted, or its permissions changed. */
-  | { type: 'roles.permissions_changed' };
+  | { type: 'roles.permissions_changed' }
+  /**
+   * A user's profile changed (name, address, its verification, second factors).
+   * `profile`, as of the commit, goes only to the writer's fast path: the
+   * stored event names the user (no personal data kept in the outbox), and a
+   * late relay reads the row.
+   */
+  | { type: 'user.profile_changed'; userId: string; profile?: CachedProfile }
+  /** A mail was written to the mail outbox in this transaction: the mail sender looks for it. */
+  | { type: 'mail.requested'; kind: MailKind };
 
 export type EventType = DomainEvent['type'];
 
-const TYPES: ReadonlySet<string> = new Set<EventType>([
+/** Every type this version relays. */
+export const KNOWN: readonly EventType[] = [
   'session.revoked',
   'user.roles_changed',
   'user.deleted',
   'roles.permissions_changed',
-]);
+  'user.profile_changed',
+  'mail.requested',
+];
+
+const TYPES: ReadonlySet<string> = new Set<string>(KNOWN);
+
+/** A user's row as a change left it: the event that publishes its profile. */
+export const profileChanged = (row: ProfileRow): DomainEvent => ({ type: 'user.profile_changed', userId: row.id, profile: profileOf(row) });
+
+/** The event as the outbox table keeps it. */
+export function storedForm(e: DomainEvent): DomainEvent {
+  return e.type === 'user.profile_changed' ? { type: e.type, userId: e.userId } : e;
+}
 
 /** An event read back from the outbox; null when it is not one this version knows (a newer instance wrote it). */
 export function parseEvent(type: string, payload: string): DomainEvent | null {

@@ -1,13 +1,16 @@
 // The event outbox. A service writes its events in the transaction of the
-// change (tx's `emit`), so they exist exactly when the change does. After the
-// commit the writer publishes them to the store at once (the fast path) and
-// marks them relayed. When it could not (its Redis is unreachable: a partition
-// or an outage), they stay unrelayed, and the relay on every instance takes
-// them up after a short grace: it claims them with one conditional UPDATE (a
-// lease in claimed_until; no advisory locks, no SKIP LOCKED, so CockroachDB
-// and PostgreSQL both accept it), publishes them through its own store, and
-// marks them relayed. Publishing twice is harmless: every store write is a
-// tombstone, a version, or the database's current roles (store-relay.ts).
+// change (svc.tx's `emit`), so they exist exactly when the change does. After
+// the commit the writer hands them to the relays at once (the fast path): the
+// store relay (store-relay.ts: revocations, roles, the roles version, cached
+// profiles) and the mail relay (mail-relay.ts: wakes the mail sender), and
+// marks them relayed. When it could not (its Redis is unreachable: a
+// partition or an outage; or it stopped before), they stay unrelayed, and the
+// relay on every instance takes them up after a short grace: it claims them
+// with one conditional UPDATE (a lease in claimed_until; no advisory locks, no
+// SKIP LOCKED, so CockroachDB and PostgreSQL both accept it), applies them
+// through its own store and mail sender, and marks them relayed. Relaying
+// twice is harmless: every store write is a tombstone, a version, or what the
+// database holds now, and a woken sender only looks for due mail.
 // Times in the table are the database's (now()), so instances agree on them
 // and a test's frozen clock does not stop the relay.
 import { randomUUID } from 'node:crypto';
@@ -16,7 +19,8 @@ import { eventOutbox } from '../db/schema.js';
 import { rowsOf } from '../db/rows.js';
 import { retrying, withTx, type Tx, type TxOptions } from '../db/tx.js';
 import type { Logger } from '../lib/logger.js';
-import { parseEvent, type DomainEvent, type EventType } from './events.js';
+import { KNOWN, parseEvent, storedForm, type DomainEvent } from './events.js';
+import { applyToMail } from './mail-relay.js';
 import { applyToStore, type StoreRelayDeps } from './store-relay.js';
 
 /** Write events in the current transaction; they are published after its commit. */
@@ -28,6 +32,9 @@ export type Emit = (...events: DomainEvent[]) => Promise<void>;
  * replays events, so it must be safe to repeat; a throw counts as a failed write.
  */
 export type EventReaction = (events: readonly DomainEvent[]) => Promise<void>;
+
+/** A state change's transaction: SERIALIZABLE, retried on 40001 (withTx), with `emit` for its events. */
+export type Transact = <T>(fn: (tx: Tx, emit: Emit) => Promise<T>) => Promise<T>;
 
 export type EventRelayOptions = {
   /** The relay looks for unrelayed events every pollMs to 2 × pollMs (jittered, so instances do not keep meeting). */
@@ -41,9 +48,19 @@ export type EventRelayOptions = {
   keepMs?: number;
 };
 
-const KNOWN: EventType[] = ['session.revoked', 'user.roles_changed', 'user.deleted', 'roles.permissions_changed'];
-
 type Claimed = { id: string; type: string; payload: string };
+
+/**
+ * Write events in a transaction, to be relayed. Start-up code that has no
+ * services (the bootstrap admin) calls it directly: the relay publishes its
+ * events after the grace.
+ */
+export async function writeEvents(tx: Tx, events: readonly DomainEvent[]): Promise<{ id: string; event: DomainEvent }[]> {
+  if (events.length === 0) return [];
+  const rows = events.map((event) => ({ id: randomUUID(), event }));
+  await tx.insert(eventOutbox).values(rows.map((r) => ({ id: r.id, type: r.event.type, payload: JSON.stringify(storedForm(r.event)) })));
+  return rows;
+}
 
 const ms = (n: number) => sql`(${Math.round(n)}::int * interval '1 millisecond')`;
 
@@ -59,7 +76,7 @@ export class EventOutbox {
   private readonly reactions: EventReaction[] = [];
 
   constructor(
-    private readonly deps: StoreRelayDeps & { retries: TxOptions['retries']; logger: Logger },
+    private readonly deps: StoreRelayDeps & { mail: { wake(): void }; retries: TxOptions['retries']; logger: Logger },
     options: EventRelayOptions = {},
   ) {
     this.o = {
@@ -74,7 +91,8 @@ export class EventOutbox {
 
   /**
    * withTx, with `emit` for the change's events: written in the transaction
-   * (an attempt that is retried forgets its own), published after the commit.
+   * (an attempt that is retried forgets its own), relayed after the commit.
+   * Services call it as `svc.tx`.
    */
   async tx<T>(fn: (tx: Tx, emit: Emit) => Promise<T>): Promise<T> {
     let pending: { id: string; event: DomainEvent }[] = [];
@@ -84,10 +102,7 @@ export class EventOutbox {
         pending = [];
         const attempt = pending;
         return fn(tx, async (...events) => {
-          if (events.length === 0) return;
-          const rows = events.map((event) => ({ id: randomUUID(), event }));
-          await tx.insert(eventOutbox).values(rows.map((r) => ({ id: r.id, type: r.event.type, payload: JSON.stringify(r.event) })));
-          attempt.push(...rows);
+          attempt.push(...(await writeEvents(tx, events)));
         });
       },
       { retries: this.deps.retries },
@@ -105,6 +120,7 @@ export class EventOutbox {
   private async apply(events: readonly DomainEvent[], from: 'event' | 'database'): Promise<boolean> {
     const before = this.deps.store.failedWrites;
     let thrown = false;
+    applyToMail(this.deps.mail, events);
     await Promise.all([
       applyToStore(this.deps, events, from),
       ...this.reactions.map((react) =>

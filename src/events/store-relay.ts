@@ -1,17 +1,18 @@
 // What each event changes in the shared store, so that every instance's hot
-// path (session liveness, roles, the roles version) agrees with the database.
-// Two ways to apply it:
-// - right after the writer's commit (the fast path), from the event itself, as
-//   the services published by hand before;
+// path (session liveness, roles, the roles version, the cached profile) agrees
+// with the database. Two ways to apply it:
+// - right after the writer's commit (the fast path), from the event itself;
 // - later, by the outbox relay on any instance, for events the writer could not
 //   publish. Revocations are tombstones (never undone), so replaying one is
-//   always safe. Roles are not: a late replay could overwrite a newer set
-//   published meanwhile. So the relay writes the roles the database holds now,
-//   and reads them again after writing: a newer change published before that
-//   write committed before it, so the second read sees it and writes again.
+//   always safe. Roles and profiles are not: a late replay could overwrite a
+//   newer value published meanwhile. So the relay writes what the database
+//   holds now, and reads it again after writing: a newer change published
+//   before that write committed before it, so the second read sees it and
+//   writes again.
 import { inArray } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
-import { userRoles } from '../db/schema.js';
+import { userRoles, users } from '../db/schema.js';
+import { profileOf, publishUserProfiles, type CachedProfile } from '../access/profile-state.js';
 import type { RoleCache } from '../access/role-cache.js';
 import { publishRevokedSessions, publishRolesChanged, publishUserRoles, type SessionStateOptions } from '../access/session-state.js';
 import { storeKeys, type Store } from '../store/store.js';
@@ -32,39 +33,54 @@ async function currentRoles(db: Db, userIds: string[]): Promise<Roles[]> {
   }));
 }
 
-const same = (a: Roles[], b: Roles[]) => JSON.stringify(a) === JSON.stringify(b);
+/** Each user's profile as the database holds it, null for a user who is gone. */
+async function currentProfiles(db: Db, userIds: string[]): Promise<{ userId: string; profile: CachedProfile | null }[]> {
+  const rows = await db.select().from(users).where(inArray(users.id, userIds));
+  return userIds.map((userId) => {
+    const row = rows.find((r) => r.id === userId);
+    return { userId, profile: row ? profileOf(row) : null };
+  });
+}
 
 /**
  * Apply events to the store. `from: 'event'` publishes what the events say
- * (right after their commit); `from: 'database'` publishes roles as the
- * database holds them now (a late replay). Store failures are not thrown: the
- * caller compares `store.failedWrites` before and after.
+ * (right after their commit); `from: 'database'` publishes roles and profiles
+ * as the database holds them now (a late replay). Store failures are not
+ * thrown: the caller compares `store.failedWrites` before and after.
  */
 export async function applyToStore(deps: StoreRelayDeps, events: readonly DomainEvent[], from: 'event' | 'database'): Promise<void> {
-  const revoked: string[] = [];
+  const revoked = new Set<string>();
   const roles = new Map<string, string[]>();
+  const profiles = new Map<string, CachedProfile | undefined>();
   const deleted: string[] = [];
   let rolesChanged = false;
   for (const e of events) {
     switch (e.type) {
       case 'session.revoked':
-        revoked.push(...e.sessionIds);
+        for (const id of e.sessionIds) revoked.add(id);
         break;
       case 'user.roles_changed':
         roles.set(e.userId, e.roles);
         break;
       case 'user.deleted':
-        revoked.push(...e.sessionIds);
+        for (const id of e.sessionIds) revoked.add(id);
         deleted.push(e.userId);
         roles.delete(e.userId);
+        profiles.delete(e.userId);
         break;
       case 'roles.permissions_changed':
         rolesChanged = true;
         break;
+      case 'user.profile_changed':
+        profiles.set(e.userId, from === 'event' ? e.profile : undefined);
+        break;
+      case 'mail.requested':
+        // The mail relay's (mail-relay.ts).
+        break;
     }
   }
   const writes: Promise<void>[] = [];
-  if (revoked.length) writes.push(publishRevokedSessions(deps.store, deps.session, revoked));
+  if (revoked.size) writes.push(publishRevokedSessions(deps.store, deps.session, [...revoked]));
   // The deleted user's cached profile and roles go: no instance serves them any more.
   if (deleted.length) writes.push(deps.store.del(...deleted.flatMap((id) => [storeKeys.userProfile(id), storeKeys.userRoles(id)])));
   if (rolesChanged) {
@@ -80,20 +96,47 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
         ),
       );
     } else {
-      writes.push(publishCurrentRoles(deps, [...roles.keys()]));
+      const userIds = [...roles.keys()];
+      writes.push(
+        publishCurrent(
+          () => currentRoles(deps.db, userIds),
+          (now) => publishUserRoles(deps.store, now),
+        ),
+      );
+    }
+  }
+  if (profiles.size) {
+    const known = [...profiles.values()].filter((p): p is CachedProfile => p !== undefined);
+    if (known.length) writes.push(publishUserProfiles(deps.store, known));
+    const userIds = [...profiles].filter(([, p]) => p === undefined).map(([userId]) => userId);
+    if (userIds.length) {
+      writes.push(
+        publishCurrent(
+          () => currentProfiles(deps.db, userIds),
+          async (now) => {
+            const present = now.flatMap((p) => (p.profile ? [p.profile] : []));
+            const gone = now.filter((p) => p.profile === null).map((p) => storeKeys.userProfile(p.userId));
+            await Promise.all([
+              present.length ? publishUserProfiles(deps.store, present) : undefined,
+              gone.length ? deps.store.del(...gone) : undefined,
+            ]);
+          },
+        ),
+      );
     }
   }
   await Promise.all(writes);
 }
 
-/** The users' roles as the database holds them, written until a read after the write agrees (bounded). */
-async function publishCurrentRoles(deps: StoreRelayDeps, userIds: string[]): Promise<void> {
-  let wrote = await currentRoles(deps.db, userIds);
+/** What the database holds, written until a read after the write agrees (bounded). */
+async function publishCurrent<T>(read: () => Promise<T>, write: (value: T) => Promise<void>): Promise<void> {
+  const same = (a: T, b: T) => JSON.stringify(a) === JSON.stringify(b);
+  let wrote = await read();
   for (let i = 0; i < 5; i++) {
-    await publishUserRoles(deps.store, wrote);
-    const now = await currentRoles(deps.db, userIds);
+    await write(wrote);
+    const now = await read();
     if (same(now, wrote)) return;
     wrote = now;
   }
-  await publishUserRoles(deps.store, wrote);
+  await write(wrote);
 }

@@ -5,13 +5,12 @@
 import { and, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
 import { recoveryCodes, totpFactors, type users } from '../db/schema.js';
-import { withTx } from '../db/tx.js';
 import { problem } from '../lib/problem.js';
 import { passwordAttempts, verifyWithinLimits } from '../security/password-attempts.js';
 import { verifyPassword } from '../security/passwords.js';
 import { hashRecoveryCode, normalizeRecoveryCode } from '../security/recovery-codes.js';
 import { matchTotp } from '../security/totp.js';
-import { enqueueMail } from '../adapters/mail/outbox.js';
+import { requestMail } from '../events/mail-relay.js';
 import { codeReusedMessage, mailContextOf } from '../adapters/mail/templates.js';
 import { storeKeys } from '../store/store.js';
 
@@ -80,12 +79,9 @@ async function tellOfReusedCode(svc: AppServices, who: CodeOwner, step: number, 
   if (row?.lastUsedStep !== step) return;
   if (!(await svc.store.set(storeKeys.mfaReuseNotice(who.userId), '1', { nx: true, ttlMs: REUSE_NOTICE_WINDOW_MS }))) return;
   const message = codeReusedMessage(who.email, mailContextOf(svc.config.publicUrl, who.ip, now));
-  await withTx(
-    svc.database.db,
-    (tx) => enqueueMail(tx, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now),
-    { retries: svc.metrics.txRetries },
+  await svc.tx((tx, emit) =>
+    requestMail(tx, emit, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now),
   );
-  svc.outbox.wake();
 }
 
 /**
@@ -102,21 +98,18 @@ export async function spendCode(svc: AppServices, who: CodeOwner, code: string):
     const secret = await confirmedTotpSecret(svc, userId);
     const step = secret === null ? null : matchTotp(secret, compact, now);
     if (step === null) return null;
-    const claimed = await withTx(
-      svc.database.db,
-      (tx) =>
-        tx
-          .update(totpFactors)
-          .set({ lastUsedStep: step })
-          .where(
-            and(
-              eq(totpFactors.userId, userId),
-              isNotNull(totpFactors.confirmedAt),
-              or(isNull(totpFactors.lastUsedStep), lt(totpFactors.lastUsedStep, step)),
-            ),
-          )
-          .returning({ userId: totpFactors.userId }),
-      { retries: svc.metrics.txRetries },
+    const claimed = await svc.tx((tx) =>
+      tx
+        .update(totpFactors)
+        .set({ lastUsedStep: step })
+        .where(
+          and(
+            eq(totpFactors.userId, userId),
+            isNotNull(totpFactors.confirmedAt),
+            or(isNull(totpFactors.lastUsedStep), lt(totpFactors.lastUsedStep, step)),
+          ),
+        )
+        .returning({ userId: totpFactors.userId }),
     );
     if (claimed.length > 0) return 'totp';
     // The code is refused whatever happens to the notice.
@@ -127,17 +120,12 @@ export async function spendCode(svc: AppServices, who: CodeOwner, code: string):
   }
   const normalized = normalizeRecoveryCode(code);
   if (normalized === null) return null;
-  const used = await withTx(
-    svc.database.db,
-    (tx) =>
-      tx
-        .update(recoveryCodes)
-        .set({ usedAt: new Date(now) })
-        .where(
-          and(eq(recoveryCodes.codeHash, hashRecoveryCode(normalized)), eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)),
-        )
-        .returning({ userId: recoveryCodes.userId }),
-    { retries: svc.metrics.txRetries },
+  const used = await svc.tx((tx) =>
+    tx
+      .update(recoveryCodes)
+      .set({ usedAt: new Date(now) })
+      .where(and(eq(recoveryCodes.codeHash, hashRecoveryCode(normalized)), eq(recoveryCodes.userId, userId), isNull(recoveryCodes.usedAt)))
+      .returning({ userId: recoveryCodes.userId }),
   );
   return used.length > 0 ? 'recovery_code' : null;
 }

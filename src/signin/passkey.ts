@@ -14,7 +14,6 @@ import {
 } from '@simplewebauthn/server';
 import type { AppServices } from '../deps.js';
 import { passkeys, users } from '../db/schema.js';
-import { withTx } from '../db/tx.js';
 import { problem } from '../lib/problem.js';
 import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf, type Ceremony } from '../security/webauthn.js';
 import type { Authentication } from './authentication.js';
@@ -119,15 +118,12 @@ export async function verifyAssertion(
   }
   if (newCounter === undefined) return fail();
   // The counter only moves forward, once: a second use of the same count loses.
-  const moved = await withTx(
-    svc.database.db,
-    (tx) =>
-      tx
-        .update(passkeys)
-        .set({ counter: newCounter, lastUsedAt: new Date(svc.clock()) })
-        .where(and(eq(passkeys.id, p.id), eq(passkeys.counter, p.counter)))
-        .returning({ id: passkeys.id }),
-    { retries: svc.metrics.txRetries },
+  const moved = await svc.tx((tx) =>
+    tx
+      .update(passkeys)
+      .set({ counter: newCounter, lastUsedAt: new Date(svc.clock()) })
+      .where(and(eq(passkeys.id, p.id), eq(passkeys.counter, p.counter)))
+      .returning({ id: passkeys.id }),
   );
   if (moved.length === 0) return fail();
   return { userId: p.userId, passkeyId: p.id };

@@ -5,7 +5,6 @@ import { eq, sql } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
 import { users } from '../db/schema.js';
 import { preparedQuery } from '../db/prepared.js';
-import { withTx } from '../db/tx.js';
 import { problem } from '../lib/problem.js';
 import { passwordAttempts, verifyWithinLimits } from '../security/password-attempts.js';
 import { hashPassword, needsRehash, verifyPassword } from '../security/passwords.js';
@@ -48,9 +47,7 @@ async function verifyCredentials(svc: AppServices, input: { email: string; passw
   }
   if (needsRehash(user.passwordHash, svc.config.argon2)) {
     const passwordHash = await hashPassword(input.password, svc.config.argon2);
-    await withTx(svc.database.db, (tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)), {
-      retries: svc.metrics.txRetries,
-    });
+    await svc.tx((tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)));
   }
   return user;
 }

@@ -5,18 +5,13 @@
 import type { AppServices } from '../deps.js';
 import type { users } from '../db/schema.js';
 import { problem } from '../lib/problem.js';
+import { secondFactorsOf, type SecondFactors } from '../access/profile-state.js';
 import { authenticated, type Amr, type Authentication } from './authentication.js';
 import { requireSecondFactor } from './mfa-step.js';
 
 type UserRow = typeof users.$inferSelect;
 
-/** A user's second factors, as a user row or the cached profile (its `mfa`) tells them. */
-export type SecondFactors = { totp: boolean; passkeys: number };
-
-export const secondFactorsOf = (u: Pick<UserRow, 'totpEnabledAt' | 'passkeyCount'>): SecondFactors => ({
-  totp: u.totpEnabledAt !== null,
-  passkeys: u.passkeyCount,
-});
+export { secondFactorsOf, type SecondFactors };
 
 /** TOTP on or a passkey: sign-in with a password asks for one, and MFA_REQUIRED_ROLES is satisfied. */
 export const hasSecondFactor = (f: SecondFactors): boolean => f.totp || f.passkeys > 0;

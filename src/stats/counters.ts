@@ -3,9 +3,8 @@
 // across instances. A few of them are also kept per hour (stats_hourly) for
 // /admin/stats/timeline, by the same batches.
 import { lt, sql } from 'drizzle-orm';
-import type { Db } from '../db/connect.js';
 import { statsCounters, statsHourly } from '../db/schema.js';
-import { retrying, withTx, type TxOptions } from '../db/tx.js';
+import type { TxRunner } from '../db/tx.js';
 import type { Logger } from '../lib/logger.js';
 
 export type CounterName =
@@ -59,9 +58,9 @@ export class StatsCounters {
   private readonly flushMs: number;
 
   constructor(
-    private readonly db: Db,
+    /** svc.tx: each batch is one transaction, retried on 40001. */
+    private readonly tx: TxRunner,
     private readonly logger: Logger,
-    private readonly retries: TxOptions['retries'],
     opts: { clock?: () => number; flushMs?: number } = {},
   ) {
     this.clock = opts.clock ?? Date.now;
@@ -120,27 +119,23 @@ export class StatsCounters {
       [...counts].map(([name, value]) => ({ hour: new Date(hour), name, value })),
     );
     try {
-      await withTx(
-        this.db,
-        async (tx) => {
-          if (rows.length > 0) {
-            await tx
-              .insert(statsCounters)
-              .values(rows)
-              .onConflictDoUpdate({ target: statsCounters.name, set: { value: sql`${statsCounters.value} + excluded.value` } });
-          }
-          if (hourlyRows.length > 0) {
-            await tx
-              .insert(statsHourly)
-              .values(hourlyRows)
-              .onConflictDoUpdate({
-                target: [statsHourly.hour, statsHourly.name],
-                set: { value: sql`${statsHourly.value} + excluded.value` },
-              });
-          }
-        },
-        { retries: this.retries },
-      );
+      await this.tx(async (tx) => {
+        if (rows.length > 0) {
+          await tx
+            .insert(statsCounters)
+            .values(rows)
+            .onConflictDoUpdate({ target: statsCounters.name, set: { value: sql`${statsCounters.value} + excluded.value` } });
+        }
+        if (hourlyRows.length > 0) {
+          await tx
+            .insert(statsHourly)
+            .values(hourlyRows)
+            .onConflictDoUpdate({
+              target: [statsHourly.hour, statsHourly.name],
+              set: { value: sql`${statsHourly.value} + excluded.value` },
+            });
+        }
+      });
     } catch (err) {
       for (const [k, v] of batch) this.deltas.set(k, (this.deltas.get(k) ?? 0) + v);
       for (const [hour, counts] of hourlyBatch) {
@@ -165,7 +160,7 @@ export class StatsCounters {
     this.prunedHour = hour;
     const cutoff = new Date(hour - (TIMELINE_HOURS - 1) * HOUR_MS);
     try {
-      await retrying(() => this.db.delete(statsHourly).where(lt(statsHourly.hour, cutoff)), { retries: this.retries });
+      await this.tx((tx) => tx.delete(statsHourly).where(lt(statsHourly.hour, cutoff)));
     } catch (err) {
       this.prunedHour = undefined;
       this.logger.warn({ err }, 'pruning hourly stats failed; will retry with the next flush');

@@ -2,7 +2,8 @@
 // Redis, instance A reaching Redis through a relay that is cut. A still logs a
 // user out and demotes a moderator (the database is the source of truth); B
 // hears of both through the event outbox (B's relay publishes what A could
-// not), and nothing is lost when A comes back.
+// not), and nothing is lost when A comes back. The same holds for a changed
+// profile (user.profile_changed).
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { prepareDatabase } from '../../src/app.js';
 import type { RedisStore } from '../../src/store/redis.js';
@@ -92,6 +93,19 @@ describe('partition: instance A cut off from Redis', () => {
         expect((await call('GET', '/users/me', { token: admin.accessToken })).status).toBe(200);
       }
     }
+  });
+
+  it('B serves, within 2 s, a profile changed on A while A is cut off, and keeps it when A comes back', async () => {
+    const user = await registerAndLogin(callA);
+    for (let i = 0; i < 3; i++) expect((await callB('GET', '/users/me', { token: user.accessToken })).status).toBe(200);
+
+    await cut();
+    expect((await callA('PUT', '/users/me', { token: user.accessToken, body: { name: 'Renamed on A' } })).status).toBe(200);
+    const renamed = async () => (await callB('GET', '/users/me', { token: user.accessToken })).body.name === 'Renamed on A';
+    expect(await within(2_000, renamed)).toBe(true);
+
+    await restore();
+    for (const call of [callA, callB]) expect((await call('GET', '/users/me', { token: user.accessToken })).body.name).toBe('Renamed on A');
   });
 
   it('B refuses, within 2 s, the members of a role deleted on A and a user deleted on A while A is cut off', async () => {

@@ -4,9 +4,9 @@ import { randomUUID } from 'node:crypto';
 import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
-import { refreshTokens, sessions, userRoles, users } from '../../db/schema.js';
+import { refreshTokens, sessions, userRoles, type users } from '../../db/schema.js';
 import { preparedSql } from '../../db/prepared.js';
-import { retrying, withTx } from '../../db/tx.js';
+import { retrying } from '../../db/tx.js';
 import { rowsOf } from '../../db/rows.js';
 import { storeKeys } from '../../store/store.js';
 import { problem } from '../../lib/problem.js';
@@ -16,6 +16,8 @@ import { cacheUserRoles, publishSessionAlive } from '../../access/session-state.
 import { signAccessToken } from '../../security/access-tokens.js';
 import { hashRefreshToken, newRefreshToken } from '../../security/opaque-tokens.js';
 import { rolesOf, toUser } from '../users/users.view.js';
+import { revokeSessions } from '../sessions/sessions.service.js';
+import { createUserWithRoles } from '../users/users.create.js';
 import type { User } from '../users/users.schemas.js';
 import type { TokenPair } from './auth.schemas.js';
 import { countMail, queueVerificationMail, sendAccountExistsNotice, uncountMail } from './email.service.js';
@@ -38,20 +40,11 @@ export async function registerUser(svc: AppServices, input: { email: string; pas
   // Unless verification is off, the link is mailed; the mail commits with the account.
   const mail = svc.config.emailVerification !== 'off' ? await countMail(svc, 'verify_email', input.email, { ip }) : undefined;
   try {
-    const row = await withTx(
-      svc.database.db,
-      async (tx) => {
-        const [u] = await tx
-          .insert(users)
-          .values({ email: input.email, name: input.name, passwordHash, createdAt: now, updatedAt: now })
-          .returning();
-        await tx.insert(userRoles).values({ userId: u!.id, roleName: DEFAULT_USER_ROLE });
-        if (mail?.ok) await queueVerificationMail(tx, svc, u!, ip, now);
-        return u!;
-      },
-      { retries: svc.metrics.txRetries },
-    );
-    if (mail?.ok) svc.outbox.wake();
+    const row = await svc.tx(async (tx, emit) => {
+      const u = await createUserWithRoles(tx, { email: input.email, name: input.name, passwordHash, at: now }, [DEFAULT_USER_ROLE]);
+      if (mail?.ok) await queueVerificationMail(tx, emit, svc, u, ip, now);
+      return u;
+    });
     return toUser(row, [DEFAULT_USER_ROLE]);
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
@@ -172,7 +165,7 @@ export async function refresh(svc: AppServices, token: string): Promise<TokenPai
   const next = newRefreshToken();
   const now = new Date(svc.clock());
   const permissionsOf = await svc.roleCache.snapshot(await svc.store.get(storeKeys.rolesVersion));
-  const outcome = await svc.events.tx<RefreshOutcome>(async (tx, emit) => {
+  const outcome = await svc.tx<RefreshOutcome>(async (tx, emit) => {
     const [spent] = await tx
       .update(refreshTokens)
       .set({ spentAt: now })
@@ -181,11 +174,7 @@ export async function refresh(svc: AppServices, token: string): Promise<TokenPai
     if (!spent) {
       const [row] = await tx.select().from(refreshTokens).where(eq(refreshTokens.tokenHash, hash));
       if (!row || row.spentAt === null) return { kind: 'invalid' };
-      await tx
-        .update(sessions)
-        .set({ revokedAt: now, revokedReason: 'refresh_token_reused' })
-        .where(and(eq(sessions.id, row.sessionId), isNull(sessions.revokedAt)));
-      await emit({ type: 'session.revoked', sessionIds: [row.sessionId] });
+      await revokeSessions(tx, emit, { sessionId: row.sessionId }, 'refresh_token_reused', now);
       return { kind: 'reused', sessionId: row.sessionId };
     }
     const [session] = await tx.select().from(sessions).where(eq(sessions.id, spent.sessionId));
@@ -225,12 +214,6 @@ export async function logout(svc: AppServices, token: string): Promise<void> {
     .from(refreshTokens)
     .where(eq(refreshTokens.tokenHash, hashRefreshToken(token)));
   if (!row) return;
-  await svc.events.tx(async (tx, emit) => {
-    await tx
-      .update(sessions)
-      .set({ revokedAt: new Date(svc.clock()), revokedReason: 'logout' })
-      .where(and(eq(sessions.id, row.sessionId), sql`${sessions.revokedAt} IS NULL`));
-    // Also when it had ended already: logging out again publishes its end again.
-    await emit({ type: 'session.revoked', sessionIds: [row.sessionId] });
-  });
+  // Also when it had ended already: logging out again publishes its end again.
+  await svc.tx((tx, emit) => revokeSessions(tx, emit, { sessionId: row.sessionId }, 'logout', new Date(svc.clock())));
 }

@@ -8,8 +8,10 @@
 import { and, desc, eq, gt, isNull, lt, or, sql } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { emailTokens, sessions, users } from '../../db/schema.js';
-import { withTx, type Tx } from '../../db/tx.js';
-import { enqueueMail } from '../../adapters/mail/outbox.js';
+import type { Tx } from '../../db/tx.js';
+import { profileChanged } from '../../events/events.js';
+import { requestMail } from '../../events/mail-relay.js';
+import type { Emit } from '../../events/outbox.js';
 import {
   accountExistsMessage,
   emailChangedMessage,
@@ -26,10 +28,10 @@ import { clearAccountLockout, passwordAttempts } from '../../security/password-a
 import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
 import { hashOpaqueToken, newOpaqueToken } from '../../security/opaque-tokens.js';
 import { storeKeys } from '../../store/store.js';
-import { profileOf, publishUserProfile } from '../users/users.cache.js';
 import { rolesOf, toUser } from '../users/users.view.js';
 import { assertCode } from '../../signin/codes.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
+import { revokeSessions } from '../sessions/sessions.service.js';
 import type { User } from '../users/users.schemas.js';
 
 type TokenKind = 'verify_email' | 'reset_password';
@@ -131,6 +133,7 @@ async function issueToken(
 /** Inside the transaction that created or changed the address: its verification token and mail. */
 export async function queueVerificationMail(
   tx: Tx,
+  emit: Emit,
   svc: AppServices,
   user: { id: string; email: string },
   ip: string,
@@ -139,12 +142,13 @@ export async function queueVerificationMail(
   const { token, expiresAt } = await issueToken(tx, svc, user.id, 'verify_email', user.email, now);
   const link = linkFor(svc.config.mail.verifyEmailUrl, token);
   const message = verifyEmailMessage(user.email, link, svc.config.emailVerificationTtlSeconds, mailContext(svc, ip, now));
-  await enqueueMail(tx, { ...message, kind: 'verify_email', expiresAt }, now);
+  await requestMail(tx, emit, { ...message, kind: 'verify_email', expiresAt }, now);
 }
 
 /** Inside an email change's transaction: a notice (no link) to the old address. */
 export async function queueEmailChangedNotice(
   tx: Tx,
+  emit: Emit,
   svc: AppServices,
   oldEmail: string,
   newEmail: string,
@@ -152,16 +156,24 @@ export async function queueEmailChangedNotice(
   now: Date,
 ): Promise<void> {
   const message = emailChangedMessage(oldEmail, newEmail, mailContext(svc, ip, now));
-  await enqueueMail(tx, { ...message, kind: 'email_changed', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
+  await requestMail(tx, emit, { ...message, kind: 'email_changed', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
 }
 
 /**
  * Inside the transaction of a change to how the account signs in: a notice to
  * its owner (no link), so a factor added or removed by someone else is seen.
  */
-export async function queueSecurityNotice(tx: Tx, svc: AppServices, to: string, change: string, ip: string, now: Date): Promise<void> {
+export async function queueSecurityNotice(
+  tx: Tx,
+  emit: Emit,
+  svc: AppServices,
+  to: string,
+  change: string,
+  ip: string,
+  now: Date,
+): Promise<void> {
   const message = securityNoticeMessage(to, change, mailContext(svc, ip, now));
-  await enqueueMail(tx, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
+  await requestMail(tx, emit, { ...message, kind: 'security_notice', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now);
 }
 
 /**
@@ -174,12 +186,9 @@ export async function sendAccountExistsNotice(svc: AppServices, email: string, i
   if (!(await mayMail(svc, 'account_exists', email, { ip }))) return;
   const now = new Date(svc.clock());
   const message = accountExistsMessage(email, `${svc.config.publicUrl}/forgot-password`, mailContext(svc, ip, now));
-  await withTx(
-    svc.database.db,
-    (tx) => enqueueMail(tx, { ...message, kind: 'account_exists', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now),
-    { retries: svc.metrics.txRetries },
+  await svc.tx((tx, emit) =>
+    requestMail(tx, emit, { ...message, kind: 'account_exists', expiresAt: new Date(now.getTime() + 7 * 86_400_000) }, now),
   );
-  svc.outbox.wake();
 }
 
 /** Spend a token of this kind: the row it was, or a 400 (unknown, spent, expired). */
@@ -195,22 +204,18 @@ async function spendToken(tx: Tx, kind: TokenKind, token: string, now: Date) {
 /** POST /auth/verify-email. */
 export async function verifyEmail(svc: AppServices, token: string): Promise<User> {
   const now = new Date(svc.clock());
-  const row = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const t = await spendToken(tx, 'verify_email', token, now);
-      const [u] = await tx
-        .update(users)
-        .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, ${now.toISOString()}::timestamptz)`, updatedAt: now })
-        // The address changed since this link was sent: it proves nothing now.
-        .where(and(eq(users.id, t.userId), eq(users.email, t.email)))
-        .returning();
-      if (!u) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
-      return u;
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  await publishUserProfile(svc.store, profileOf(row));
+  const row = await svc.tx(async (tx, emit) => {
+    const t = await spendToken(tx, 'verify_email', token, now);
+    const [u] = await tx
+      .update(users)
+      .set({ emailVerifiedAt: sql`coalesce(${users.emailVerifiedAt}, ${now.toISOString()}::timestamptz)`, updatedAt: now })
+      // The address changed since this link was sent: it proves nothing now.
+      .where(and(eq(users.id, t.userId), eq(users.email, t.email)))
+      .returning();
+    if (!u) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
+    await emit(profileChanged(u));
+    return u;
+  });
   const roles = (await rolesOf(svc.database.db, [row.id])).get(row.id) ?? [];
   return toUser(row, roles);
 }
@@ -220,40 +225,27 @@ export async function resendVerification(svc: AppServices, email: string, ip: st
   if (svc.config.emailVerification === 'off') return;
   if (!(await mayMail(svc, 'verify_email', email, { ip }))) return;
   const now = new Date(svc.clock());
-  const queued = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const [u] = await tx
-        .select({ id: users.id, email: users.email })
-        .from(users)
-        .where(and(eq(users.email, email), isNull(users.emailVerifiedAt)));
-      if (!u) return false;
-      await queueVerificationMail(tx, svc, u, ip, now);
-      return true;
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  if (queued) svc.outbox.wake();
+  await svc.tx(async (tx, emit) => {
+    const [u] = await tx
+      .select({ id: users.id, email: users.email })
+      .from(users)
+      .where(and(eq(users.email, email), isNull(users.emailVerifiedAt)));
+    if (u) await queueVerificationMail(tx, emit, svc, u, ip, now);
+  });
 }
 
 /** POST /auth/password/forgot, after the response: a reset link if the account exists. */
 export async function requestPasswordReset(svc: AppServices, email: string, ip: string): Promise<void> {
   if (!(await mayMail(svc, 'reset_password', email, { ip }))) return;
   const now = new Date(svc.clock());
-  const queued = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const [u] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.email, email));
-      if (!u) return false;
-      const { token, expiresAt } = await issueToken(tx, svc, u.id, 'reset_password', u.email, now);
-      const link = linkFor(svc.config.mail.resetPasswordUrl, token);
-      const message = resetPasswordMessage(u.email, link, svc.config.passwordResetTtlSeconds, mailContext(svc, ip, now));
-      await enqueueMail(tx, { ...message, kind: 'reset_password', expiresAt }, now);
-      return true;
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  if (queued) svc.outbox.wake();
+  await svc.tx(async (tx, emit) => {
+    const [u] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.email, email));
+    if (!u) return;
+    const { token, expiresAt } = await issueToken(tx, svc, u.id, 'reset_password', u.email, now);
+    const link = linkFor(svc.config.mail.resetPasswordUrl, token);
+    const message = resetPasswordMessage(u.email, link, svc.config.passwordResetTtlSeconds, mailContext(svc, ip, now));
+    await requestMail(tx, emit, { ...message, kind: 'reset_password', expiresAt }, now);
+  });
 }
 
 /**
@@ -281,7 +273,7 @@ export async function resetPassword(
   const [holder] = await db.select().from(users).where(eq(users.id, known.userId));
   if (holder) await assertCode(svc, holder, input.code, ip);
   const passwordHash = await hashPassword(input.password, svc.config.argon2);
-  const { user } = await svc.events.tx(async (tx, emit) => {
+  const { user } = await svc.tx(async (tx, emit) => {
     const t = await spendToken(tx, 'reset_password', input.token, now);
     const [u] = await tx
       .update(users)
@@ -293,18 +285,16 @@ export async function resetPassword(
       .where(and(eq(users.id, t.userId), eq(users.email, t.email)))
       .returning();
     if (!u) problem('invalid_email_token', 'This link is unknown, already used or expired', { audit: 'email_token_invalid' });
-    const rows = await tx
-      .update(sessions)
-      .set({ revokedAt: now, revokedReason: 'password_reset' })
-      .where(and(eq(sessions.userId, u.id), isNull(sessions.revokedAt)))
-      .returning({ id: sessions.id });
-    if (rows.length) await emit({ type: 'session.revoked', sessionIds: rows.map((r) => r.id) });
-    if (!input.removePasskeys) return { user: u };
+    await revokeSessions(tx, emit, { userId: u.id }, 'password_reset', now);
+    if (!input.removePasskeys) {
+      await emit(profileChanged(u));
+      return { user: u };
+    }
     const { user, removed } = await removeEveryPasskey(tx, u.id, now);
-    if (removed > 0) await queueSecurityNotice(tx, svc, u.email, 'the password was reset and every passkey was removed', ip, now);
+    if (removed > 0) await queueSecurityNotice(tx, emit, svc, u.email, 'the password was reset and every passkey was removed', ip, now);
+    await emit(profileChanged(user));
     return { user };
   });
-  if (input.removePasskeys) svc.outbox.wake();
-  await Promise.all([publishUserProfile(svc.store, profileOf(user)), clearAccountLockout(passwordAttempts(svc), user.email)]);
+  await clearAccountLockout(passwordAttempts(svc), user.email);
   return { userId: user.id };
 }

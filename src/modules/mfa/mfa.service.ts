@@ -1,19 +1,18 @@
 // TOTP enrolment (pending secret, confirm, disable), recovery codes, and an
 // admin's reset of a user's second factors. The sign-in's MFA step is the
 // sign-in core's (src/signin/mfa-step.ts, second-factor.ts).
-import { and, eq, isNull, ne } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
-import { passkeys, recoveryCodes, sessions, totpFactors, userRoles, users } from '../../db/schema.js';
-import { withTx, type Tx } from '../../db/tx.js';
+import { passkeys, recoveryCodes, totpFactors, userRoles, users } from '../../db/schema.js';
+import type { Tx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
 import { passwordAttempts, verifyWithinLimits } from '../../security/password-attempts.js';
 import { SUPER_ROLE, type Grantor } from '../../security/permissions.js';
 import { mayActOnCheck } from '../../security/delegation.js';
 import { newRecoveryCodes } from '../../security/recovery-codes.js';
 import { matchTotp, newTotpSecret, totpUri } from '../../security/totp.js';
-import { dropOrphanRecoveryCodes } from '../passkeys/passkeys.service.js';
 import { queueSecurityNotice } from '../auth/email.service.js';
-import { profileOf, publishUserProfile } from '../users/users.cache.js';
+import { factorChanged } from './mfa.factors.js';
 import { assertReauthenticated } from '../../signin/codes.js';
 
 type UserRow = typeof users.$inferSelect;
@@ -47,20 +46,17 @@ export async function enrolTotp(
   const secret = newTotpSecret();
   const sealed = svc.secrets.seal(secret, row.id);
   const now = new Date(svc.clock());
-  const stored = await withTx(
-    svc.database.db,
-    (tx) =>
-      tx
-        .insert(totpFactors)
-        .values({ userId: row.id, secretSealed: sealed, createdAt: now })
-        .onConflictDoUpdate({
-          target: totpFactors.userId,
-          set: { secretSealed: sealed, createdAt: now, lastUsedStep: null },
-          // A confirmed secret is never replaced this way.
-          setWhere: isNull(totpFactors.confirmedAt),
-        })
-        .returning({ userId: totpFactors.userId }),
-    { retries: svc.metrics.txRetries },
+  const stored = await svc.tx((tx) =>
+    tx
+      .insert(totpFactors)
+      .values({ userId: row.id, secretSealed: sealed, createdAt: now })
+      .onConflictDoUpdate({
+        target: totpFactors.userId,
+        set: { secretSealed: sealed, createdAt: now, lastUsedStep: null },
+        // A confirmed secret is never replaced this way.
+        setWhere: isNull(totpFactors.confirmedAt),
+      })
+      .returning({ userId: totpFactors.userId }),
   );
   if (stored.length === 0) problem('mfa_already_enabled', 'TOTP is already on: turn it off first to enrol a new device');
   return { secret, otpauthUri: totpUri(secret, row.email, svc.config.webauthn.rpName) };
@@ -110,7 +106,7 @@ export async function confirmTotp(
   }
   const spent = step;
   const now = new Date(svc.clock());
-  const { codes, user } = await svc.events.tx(async (tx, emit) => {
+  const codes = await svc.tx(async (tx, emit) => {
     // The secret confirmed is the one the code was checked against, and its step is spent.
     const done = await tx
       .update(totpFactors)
@@ -120,30 +116,15 @@ export async function confirmTotp(
       .returning({ userId: totpFactors.userId });
     if (done.length === 0) problem('invalid_mfa_code', 'The enrolment changed meanwhile: start again', { status: 400 });
     const [u] = await tx.update(users).set({ totpEnabledAt: now, updatedAt: now }).where(eq(users.id, userId)).returning();
-    await queueSecurityNotice(
-      tx,
-      svc,
-      u!.email,
-      'an authenticator app (TOTP) was turned on as a second sign-in step, with new recovery codes',
-      caller.ip,
+    await factorChanged(tx, emit, svc, u!, {
+      notice: 'an authenticator app (TOTP) was turned on as a second sign-in step, with new recovery codes',
+      ip: caller.ip,
       now,
-    );
-    let ended: string[] = [];
-    if (given.endOtherSessions === true) {
       // The sessions signed in before, with the password alone; the caller's own stays.
-      const others = caller.sessionId === null ? undefined : ne(sessions.id, caller.sessionId);
-      const rows = await tx
-        .update(sessions)
-        .set({ revokedAt: now, revokedReason: 'ended_by_user' })
-        .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt), others))
-        .returning({ id: sessions.id });
-      ended = rows.map((r) => r.id);
-    }
-    if (ended.length) await emit({ type: 'session.revoked', sessionIds: ended });
-    return { codes: await replaceRecoveryCodes(tx, userId, now), user: u! };
+      ...(given.endOtherSessions === true ? { endSessions: { reason: 'ended_by_user', except: caller.sessionId } } : {}),
+    });
+    return replaceRecoveryCodes(tx, userId, now);
   });
-  svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(user));
   return { recoveryCodes: codes };
 }
 
@@ -157,19 +138,11 @@ export async function disableTotp(
   if (row.totpEnabledAt === null) problem('mfa_not_enabled', 'TOTP is not on');
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const user = await withTx(
-    svc.database.db,
-    async (tx) => {
-      await tx.delete(totpFactors).where(eq(totpFactors.userId, row.id));
-      const [u] = await tx.update(users).set({ totpEnabledAt: null, updatedAt: now }).where(eq(users.id, row.id)).returning();
-      await dropOrphanRecoveryCodes(tx, u!);
-      await queueSecurityNotice(tx, svc, u!.email, 'the authenticator app (TOTP) was turned off', caller.ip, now);
-      return u!;
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(user));
+  await svc.tx(async (tx, emit) => {
+    await tx.delete(totpFactors).where(eq(totpFactors.userId, row.id));
+    const [u] = await tx.update(users).set({ totpEnabledAt: null, updatedAt: now }).where(eq(users.id, row.id)).returning();
+    await factorChanged(tx, emit, svc, u!, { notice: 'the authenticator app (TOTP) was turned off', ip: caller.ip, now });
+  });
 }
 
 /** POST /users/me/mfa/recovery-codes: a new set; the old codes stop working. Needs a second factor. */
@@ -184,15 +157,18 @@ export async function regenerateRecoveryCodes(
   }
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const codes = await withTx(
-    svc.database.db,
-    async (tx) => {
-      await queueSecurityNotice(tx, svc, row.email, 'a new set of recovery codes was made (the old ones no longer work)', caller.ip, now);
-      return replaceRecoveryCodes(tx, row.id, now);
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  svc.outbox.wake();
+  const codes = await svc.tx(async (tx, emit) => {
+    await queueSecurityNotice(
+      tx,
+      emit,
+      svc,
+      row.email,
+      'a new set of recovery codes was made (the old ones no longer work)',
+      caller.ip,
+      now,
+    );
+    return replaceRecoveryCodes(tx, row.id, now);
+  });
   return { recoveryCodes: codes };
 }
 
@@ -204,7 +180,7 @@ export async function regenerateRecoveryCodes(
 export async function resetMfa(svc: AppServices, grantor: Grantor, userId: string, ip: string): Promise<void> {
   const now = new Date(svc.clock());
   const mayActOn = await mayActOnCheck(svc, grantor);
-  const { user } = await svc.events.tx(async (tx, emit) => {
+  await svc.tx(async (tx, emit) => {
     const [row] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId));
     if (!row) problem('not_found', 'No such user');
     const held = (await tx.select({ roleName: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId))).map(
@@ -215,29 +191,18 @@ export async function resetMfa(svc: AppServices, grantor: Grantor, userId: strin
     }
     mayActOn(held);
     await tx.delete(totpFactors).where(eq(totpFactors.userId, userId));
-    await tx.delete(recoveryCodes).where(eq(recoveryCodes.userId, userId));
     await tx.delete(passkeys).where(eq(passkeys.userId, userId));
     const [u] = await tx
       .update(users)
       .set({ totpEnabledAt: null, passkeyCount: 0, updatedAt: now })
       .where(eq(users.id, userId))
       .returning();
-    await queueSecurityNotice(
-      tx,
-      svc,
-      u!.email,
-      'an administrator removed every second factor (authenticator app, recovery codes, passkeys) and ended your sessions',
+    // With no factor left, the tail removes the recovery codes too.
+    await factorChanged(tx, emit, svc, u!, {
+      notice: 'an administrator removed every second factor (authenticator app, recovery codes, passkeys) and ended your sessions',
       ip,
       now,
-    );
-    const live = await tx
-      .update(sessions)
-      .set({ revokedAt: now, revokedReason: 'mfa_reset' })
-      .where(and(eq(sessions.userId, userId), isNull(sessions.revokedAt)))
-      .returning({ id: sessions.id });
-    if (live.length) await emit({ type: 'session.revoked', sessionIds: live.map((s) => s.id) });
-    return { user: u! };
+      endSessions: { reason: 'mfa_reset' },
+    });
   });
-  svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(user));
 }

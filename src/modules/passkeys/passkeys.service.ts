@@ -1,7 +1,7 @@
 // Passkeys (WebAuthn Level 2): registering, listing and removing them.
 // Signing in with one (alone or as the MFA step's answer) is the sign-in
 // core's passkey strategy (src/signin/passkey.ts).
-import { and, desc, eq, ne, sql } from 'drizzle-orm';
+import { and, desc, eq, sql } from 'drizzle-orm';
 import {
   generateRegistrationOptions,
   verifyRegistrationResponse,
@@ -10,13 +10,11 @@ import {
 } from '@simplewebauthn/server';
 import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
-import { passkeys, sessions, users } from '../../db/schema.js';
-import { withTx } from '../../db/tx.js';
+import { passkeys, users } from '../../db/schema.js';
 import { problem } from '../../lib/problem.js';
 import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf } from '../../security/webauthn.js';
-import { profileOf, publishUserProfile } from '../users/users.cache.js';
+import { factorChanged } from '../mfa/mfa.factors.js';
 import type { PasskeyView } from './passkeys.schemas.js';
-import { queueSecurityNotice } from '../auth/email.service.js';
 import { assertReauthenticated } from '../../signin/codes.js';
 import { transportsOf, unkeptChallenge } from '../../signin/passkey.js';
 import { dropOrphanRecoveryCodes } from './passkeys.removal.js';
@@ -114,7 +112,7 @@ export async function addPasskey(
   if (!info) problem('invalid_passkey', 'The attestation, origin or challenge does not check out', { audit: 'passkey_invalid' });
   const now = new Date(svc.clock());
   try {
-    const { row, user } = await svc.events.tx(async (tx, emit) => {
+    const row = await svc.tx(async (tx, emit) => {
       const [p] = await tx
         .insert(passkeys)
         .values({
@@ -134,19 +132,14 @@ export async function addPasskey(
         .where(eq(users.id, userId))
         .returning();
       if (!u) problem('not_found', 'No such user');
-      await queueSecurityNotice(tx, svc, u.email, `a passkey named “${input.name}” was added`, caller.ip, now);
-      const others = input.endOtherSessions
-        ? await tx
-            .update(sessions)
-            .set({ revokedAt: now, revokedReason: 'passkey_added' })
-            .where(and(eq(sessions.userId, userId), ne(sessions.id, caller.sessionId), sql`${sessions.revokedAt} IS NULL`))
-            .returning({ id: sessions.id })
-        : [];
-      if (others.length) await emit({ type: 'session.revoked', sessionIds: others.map((s) => s.id) });
-      return { row: p!, user: u };
+      await factorChanged(tx, emit, svc, u, {
+        notice: `a passkey named “${input.name}” was added`,
+        ip: caller.ip,
+        now,
+        ...(input.endOtherSessions ? { endSessions: { reason: 'passkey_added', except: caller.sessionId } } : {}),
+      });
+      return p!;
     });
-    svc.outbox.wake();
-    await publishUserProfile(svc.store, profileOf(user));
     return view(row);
   } catch (err) {
     if (isUniqueViolation(err)) problem('invalid_passkey', 'This passkey is already registered', { audit: 'passkey_invalid' });
@@ -166,25 +159,17 @@ export async function removePasskey(
   if (!row) problem('not_found', 'No such user');
   await assertReauthenticated(svc, row, given, caller.ip);
   const now = new Date(svc.clock());
-  const user = await withTx(
-    svc.database.db,
-    async (tx) => {
-      const gone = await tx
-        .delete(passkeys)
-        .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
-        .returning({ id: passkeys.id, name: passkeys.name });
-      if (gone.length === 0) problem('passkey_not_found', 'No such passkey of yours');
-      const [u] = await tx
-        .update(users)
-        .set({ passkeyCount: sql`${users.passkeyCount} - 1`, updatedAt: now })
-        .where(eq(users.id, userId))
-        .returning();
-      await dropOrphanRecoveryCodes(tx, u!);
-      await queueSecurityNotice(tx, svc, u!.email, `the passkey named “${gone[0]!.name}” was removed`, caller.ip, now);
-      return u!;
-    },
-    { retries: svc.metrics.txRetries },
-  );
-  svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(user));
+  await svc.tx(async (tx, emit) => {
+    const gone = await tx
+      .delete(passkeys)
+      .where(and(eq(passkeys.id, id), eq(passkeys.userId, userId)))
+      .returning({ id: passkeys.id, name: passkeys.name });
+    if (gone.length === 0) problem('passkey_not_found', 'No such passkey of yours');
+    const [u] = await tx
+      .update(users)
+      .set({ passkeyCount: sql`${users.passkeyCount} - 1`, updatedAt: now })
+      .where(eq(users.id, userId))
+      .returning();
+    await factorChanged(tx, emit, svc, u!, { notice: `the passkey named “${gone[0]!.name}” was removed`, ip: caller.ip, now });
+  });
 }

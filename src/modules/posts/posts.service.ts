@@ -5,7 +5,6 @@ import type { AppServices } from '../../deps.js';
 import { newestFirst, olderThanPlaceholders } from '../../db/keyset.js';
 import { preparedQuery } from '../../db/prepared.js';
 import { posts } from '../../db/schema.js';
-import { withTx } from '../../db/tx.js';
 import { cursorOf, pageOf } from '../../lib/keyset-page.js';
 import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../access/caller.js';
@@ -83,9 +82,7 @@ export async function deletePost(svc: AppServices, caller: Caller, id: string): 
   if (!can(caller.permissions, needed)) return { permission: needed, allowed: false };
   // Conditional delete: of concurrent deletions exactly one sees the row. In a
   // retried transaction because a SERIALIZABLE database may refuse even one statement.
-  const gone = await withTx(svc.database.db, (tx) => tx.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id }), {
-    retries: svc.metrics.txRetries,
-  });
+  const gone = await svc.tx((tx) => tx.delete(posts).where(eq(posts.id, id)).returning({ id: posts.id }));
   if (gone.length === 0) problem('not_found', 'No such post');
   await postsChanged(svc.store);
   return { permission: needed, allowed: true };

@@ -112,7 +112,7 @@ export async function createRole(
   const perms = assertKnownPermissions(input.permissions ?? []);
   assertMayAdd(grantor, input.name, perms);
   try {
-    await svc.events.tx(async (tx, emit) => {
+    await svc.tx(async (tx, emit) => {
       await tx.insert(roles).values({ name: input.name, description: input.description ?? '', createdAt: new Date(svc.clock()) });
       if (perms.length) await tx.insert(rolePermissions).values(perms.map((permission) => ({ roleName: input.name, permission })));
       await emit({ type: 'roles.permissions_changed' });
@@ -126,7 +126,7 @@ export async function createRole(
 
 export async function setRolePermissions(svc: AppServices, grantor: Grantor, name: string, permissions: string[]): Promise<Role> {
   const perms = assertKnownPermissions(permissions);
-  await svc.events.tx(async (tx, emit) => {
+  await svc.tx(async (tx, emit) => {
     const [role] = await tx.select().from(roles).where(eq(roles.name, name));
     if (!role) problem('not_found', `No role named ${name}`);
     if (role.name === SUPER_ROLE) problem('role_locked', 'The admin role always holds every permission');
@@ -146,7 +146,7 @@ export async function setRolePermissions(svc: AppServices, grantor: Grantor, nam
 }
 
 export async function deleteRole(svc: AppServices, name: string): Promise<void> {
-  await svc.events.tx(async (tx, emit) => {
+  await svc.tx(async (tx, emit) => {
     const [role] = await tx.select().from(roles).where(eq(roles.name, name));
     if (!role) problem('not_found', `No role named ${name}`);
     if (role.builtIn) problem('role_locked', 'Built-in roles cannot be deleted');

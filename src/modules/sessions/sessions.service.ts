@@ -1,12 +1,14 @@
 // A user's sessions (one per sign-in; each ends with its whole refresh chain):
 // listed for their owner, ended one by one, all but the current one, or all of
-// them by an administrator. Every end is committed with its session.revoked
-// event, which the store learns right after (src/events), so it is in force
-// on the next request on every instance.
-import { and, desc, eq, gt, isNull, ne, type SQL } from 'drizzle-orm';
+// them by an administrator. revokeSessions is where every session ends, here
+// and in the other modules (logout, password change, MFA reset, …): each end
+// is committed with its session.revoked event, which the store learns right
+// after (src/events), so it is in force on the next request on every instance.
+import { and, desc, eq, gt, isNull, ne } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { sessions, userRoles, users } from '../../db/schema.js';
 import type { Tx } from '../../db/tx.js';
+import type { Emit } from '../../events/outbox.js';
 import { problem } from '../../lib/problem.js';
 import { mayActOnCheck } from '../../security/delegation.js';
 import type { Grantor } from '../../security/permissions.js';
@@ -36,6 +38,54 @@ export async function listSessions(svc: AppServices, userId: string, currentSid:
   }));
 }
 
+/** Why a session ended: kept with it (the data export shows it) and one of these only. */
+export type RevocationReason =
+  | 'logout'
+  | 'refresh_token_reused'
+  | 'ended_by_user'
+  | 'ended_by_admin'
+  | 'password_changed'
+  | 'password_reset'
+  | 'passkey_added'
+  | 'mfa_reset'
+  | 'user_deleted';
+
+/** Which sessions end. */
+export type SessionsToEnd =
+  /** One session, whoever's. Its end is emitted even when it had ended already: ending it again publishes that again. */
+  | { sessionId: string }
+  /**
+   * A user's sessions not ended yet: all of them, `only` one, or all `except`
+   * one (the caller's own). `unexpired`: leave the expired ones as they are
+   * (the sessions a user sees listed).
+   */
+  | { userId: string; only?: string; except?: string | null; unexpired?: boolean };
+
+/**
+ * The one place sessions end: in the caller's transaction, with the reason,
+ * and the session.revoked event that makes every instance refuse them.
+ * Returns the ids that ended.
+ */
+export async function revokeSessions(tx: Tx, emit: Emit, which: SessionsToEnd, reason: RevocationReason, now: Date): Promise<string[]> {
+  const where =
+    'sessionId' in which
+      ? eq(sessions.id, which.sessionId)
+      : and(
+          eq(sessions.userId, which.userId),
+          which.only !== undefined ? eq(sessions.id, which.only) : undefined,
+          which.except != null ? ne(sessions.id, which.except) : undefined,
+          which.unexpired ? gt(sessions.expiresAt, now) : undefined,
+        );
+  const rows = await tx
+    .update(sessions)
+    .set({ revokedAt: now, revokedReason: reason })
+    .where(and(where, isNull(sessions.revokedAt)))
+    .returning({ id: sessions.id });
+  const ids = 'sessionId' in which ? [which.sessionId] : rows.map((r) => r.id);
+  if (ids.length) await emit({ type: 'session.revoked', sessionIds: ids });
+  return rows.map((r) => r.id);
+}
+
 /**
  * End the live sessions of a user that match `which`; returns the ids that
  * ended. `guard` runs first in the same transaction (and may refuse).
@@ -43,34 +93,26 @@ export async function listSessions(svc: AppServices, userId: string, currentSid:
 async function endSessions(
   svc: AppServices,
   userId: string,
-  which: SQL | undefined,
-  reason: string,
+  which: { only?: string; except?: string },
+  reason: RevocationReason,
   guard?: (tx: Tx) => Promise<void>,
 ): Promise<string[]> {
   const now = new Date(svc.clock());
-  const ended = await svc.events.tx(async (tx, emit) => {
+  return svc.tx(async (tx, emit) => {
     if (guard) await guard(tx);
-    const rows = await tx
-      .update(sessions)
-      .set({ revokedAt: now, revokedReason: reason })
-      .where(and(eq(sessions.userId, userId), live(now), which))
-      .returning({ id: sessions.id });
-    if (rows.length) await emit({ type: 'session.revoked', sessionIds: rows.map((r) => r.id) });
-    return rows;
+    return revokeSessions(tx, emit, { userId, ...which, unexpired: true }, reason, now);
   });
-  const ids = ended.map((r) => r.id);
-  return ids;
 }
 
 /** DELETE /users/me/sessions/:id: one of the caller's own live sessions (the current one too). */
 export async function endOwnSession(svc: AppServices, userId: string, sessionId: string): Promise<void> {
-  const ended = await endSessions(svc, userId, eq(sessions.id, sessionId), 'ended_by_user');
+  const ended = await endSessions(svc, userId, { only: sessionId }, 'ended_by_user');
   if (ended.length === 0) problem('not_found', 'No such session');
 }
 
 /** DELETE /users/me/sessions: every session of the caller but the current one. */
 export async function endOtherSessions(svc: AppServices, userId: string, currentSid: string): Promise<number> {
-  return (await endSessions(svc, userId, ne(sessions.id, currentSid), 'ended_by_user')).length;
+  return (await endSessions(svc, userId, { except: currentSid }, 'ended_by_user')).length;
 }
 
 /**
@@ -80,7 +122,7 @@ export async function endOtherSessions(svc: AppServices, userId: string, current
  */
 export async function endAllSessions(svc: AppServices, actor: Grantor, userId: string): Promise<number> {
   const mayActOn = await mayActOnCheck(svc, actor);
-  const ended = await endSessions(svc, userId, undefined, 'ended_by_admin', async (tx) => {
+  const ended = await endSessions(svc, userId, {}, 'ended_by_admin', async (tx) => {
     const [u] = await tx.select({ id: users.id }).from(users).where(eq(users.id, userId));
     if (!u) problem('not_found', 'No such user');
     const held = await tx.select({ roleName: userRoles.roleName }).from(userRoles).where(eq(userRoles.userId, userId));

@@ -7,8 +7,8 @@ import { join } from 'node:path';
 import { eq } from 'drizzle-orm';
 import type { Db } from '../../db/connect.js';
 import { isUniqueViolation } from '../../db/errors.js';
-import { userRoles, users } from '../../db/schema.js';
-import { withTx, type Tx } from '../../db/tx.js';
+import { userRoles, type users } from '../../db/schema.js';
+import type { Tx } from '../../db/tx.js';
 import type { AppServices, Deps } from '../../deps.js';
 import type { Logger } from '../../lib/logger.js';
 import { problem } from '../../lib/problem.js';
@@ -16,6 +16,7 @@ import { SUPER_ROLE } from '../../security/permissions.js';
 import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
 import { toUser } from '../users/users.view.js';
 import type { User } from '../users/users.schemas.js';
+import { createUserWithRoles } from '../users/users.create.js';
 
 /** 256 random bits, base64url. */
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -116,19 +117,10 @@ export async function createFirstAdmin(
   const now = new Date(svc.clock());
   let row: typeof users.$inferSelect | null;
   try {
-    row = await withTx(
-      svc.database.db,
-      async (tx) => {
-        if (await adminExists(tx)) return null;
-        const [u] = await tx
-          .insert(users)
-          .values({ email: input.email, name: input.name, passwordHash, emailVerifiedAt: now, createdAt: now, updatedAt: now })
-          .returning();
-        await tx.insert(userRoles).values({ userId: u!.id, roleName: SUPER_ROLE });
-        return u!;
-      },
-      { retries: svc.metrics.txRetries },
-    );
+    row = await svc.tx(async (tx) => {
+      if (await adminExists(tx)) return null;
+      return createUserWithRoles(tx, { email: input.email, name: input.name, passwordHash, emailVerifiedAt: now, at: now }, [SUPER_ROLE]);
+    });
   } catch (err) {
     if (!isUniqueViolation(err)) throw err;
     // The same email from a concurrent setup request that won, or an account that was there before.

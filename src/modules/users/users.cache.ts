@@ -1,50 +1,21 @@
 // The signed-in user's profile as GET /users/me serves it: kept in the store,
 // read in the request's one store round trip (the route declares the read), so
-// steady state needs no database query. Every profile change publishes the new
-// one after its commit; a read from the database fills a miss without
-// overwriting what a change wrote meanwhile.
+// steady state needs no database query. Every profile change commits a
+// user.profile_changed event, whose relay publishes the new one; a read from
+// the database fills a miss without overwriting what a change wrote meanwhile
+// (src/access/profile-state.ts).
 import { eq } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { users } from '../../db/schema.js';
 import type { StoreRead } from '../../access/caller.js';
-import { hasSecondFactor, secondFactorsOf, type SecondFactors } from '../../signin/rules.js';
-import { storeKeys, type Store } from '../../store/store.js';
+import { cacheUserProfile, profileOf, type CachedProfile } from '../../access/profile-state.js';
+import { hasSecondFactor } from '../../signin/rules.js';
+import { storeKeys } from '../../store/store.js';
 
-const PROFILE_TTL_MS = 24 * 3600 * 1000;
-
-export type CachedProfile = {
-  id: string;
-  email: string;
-  emailVerified: boolean;
-  name: string;
-  mfa: SecondFactors;
-  createdAt: string;
-  updatedAt: string;
-};
+export { cacheUserProfile, profileOf, type CachedProfile } from '../../access/profile-state.js';
 
 /** GET /users/me reads the caller's cached profile with the caller's own storeKeys. */
 export const profileRead: StoreRead = { name: 'profile', key: (userId) => (userId === null ? null : storeKeys.userProfile(userId)) };
-
-export function profileOf(u: {
-  id: string;
-  email: string;
-  emailVerifiedAt: Date | null;
-  name: string;
-  totpEnabledAt: Date | null;
-  passkeyCount: number;
-  createdAt: Date | string;
-  updatedAt: Date | string;
-}): CachedProfile {
-  return {
-    id: u.id,
-    email: u.email,
-    emailVerified: u.emailVerifiedAt !== null,
-    name: u.name,
-    mfa: secondFactorsOf(u),
-    createdAt: typeof u.createdAt === 'string' ? u.createdAt : u.createdAt.toISOString(),
-    updatedAt: typeof u.updatedAt === 'string' ? u.updatedAt : u.updatedAt.toISOString(),
-  };
-}
 
 /** The cached profile of this user, or null (missing, unreadable or someone else's). */
 export function parseProfile(raw: string | null | undefined, id: string): CachedProfile | null {
@@ -56,16 +27,6 @@ export function parseProfile(raw: string | null | undefined, id: string): Cached
   } catch {
     return null;
   }
-}
-
-/** Cache a profile read from the database, unless present (a newer one written after a commit wins). */
-export async function cacheUserProfile(store: Store, p: CachedProfile): Promise<void> {
-  await store.set(storeKeys.userProfile(p.id), JSON.stringify(p), { ttlMs: PROFILE_TTL_MS, nx: true });
-}
-
-/** After the database commit: the user's current profile for every instance. */
-export async function publishUserProfile(store: Store, p: CachedProfile): Promise<void> {
-  await store.setMany([[storeKeys.userProfile(p.id), JSON.stringify(p)]], PROFILE_TTL_MS);
 }
 
 /**

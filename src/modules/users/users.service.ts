@@ -1,10 +1,10 @@
 // Users: profiles, role assignment (with the last-admin rule), listing, and the
 // bootstrap admin.
-import { and, eq, ilike, inArray, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, eq, ilike, inArray, ne, or, type SQL } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
 import { newestFirst, olderThan } from '../../db/keyset.js';
-import { mailOutbox, rolePermissions, roles, sessions, userRoles, users } from '../../db/schema.js';
+import { mailOutbox, rolePermissions, roles, userRoles, users } from '../../db/schema.js';
 import { withTx, type Tx } from '../../db/tx.js';
 import { cursorOf, pageOf } from '../../lib/keyset-page.js';
 import { problem } from '../../lib/problem.js';
@@ -13,12 +13,15 @@ import { mayActOnCheck } from '../../security/delegation.js';
 import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
 import { assertReauthenticated } from '../../signin/codes.js';
 import type { UserCaller } from '../../access/caller.js';
-import { publishUserRoles } from '../../access/session-state.js';
-import { cacheUserProfile, parseProfile, profileOf, publishUserProfile } from './users.cache.js';
+import { cacheUserProfile, parseProfile, profileOf } from './users.cache.js';
+import { profileChanged } from '../../events/events.js';
+import { writeEvents } from '../../events/outbox.js';
 import { mayMail, queueEmailChangedNotice, queueSecurityNotice, queueVerificationMail } from '../auth/email.service.js';
 import { removeEveryPasskey } from '../passkeys/passkeys.removal.js';
 import type { User } from './users.schemas.js';
 import { rolesOf, toUser } from './users.view.js';
+import { revokeSessions } from '../sessions/sessions.service.js';
+import { createUserWithRoles } from './users.create.js';
 
 type UserRow = typeof users.$inferSelect;
 
@@ -106,7 +109,7 @@ async function assertAnotherAdmin(tx: Tx, userId: string): Promise<void> {
 export async function assignRoles(svc: AppServices, grantor: Grantor, userId: string, wanted: string[]): Promise<User> {
   const unique = [...new Set(wanted)];
   const mayActOn = await mayActOnCheck(svc, grantor);
-  const result = await svc.events.tx(async (tx, emit) => {
+  const result = await svc.tx(async (tx, emit) => {
     const [row] = await tx.select().from(users).where(eq(users.id, userId));
     if (!row) problem('not_found', 'No such user');
     const known = await tx.select({ name: roles.name }).from(roles).where(inArray(roles.name, unique));
@@ -142,10 +145,9 @@ export async function assignRoles(svc: AppServices, grantor: Grantor, userId: st
       .set({ updatedAt: new Date(svc.clock()) })
       .where(eq(users.id, userId))
       .returning();
-    await emit({ type: 'user.roles_changed', userId, roles: [...unique].sort() });
+    await emit({ type: 'user.roles_changed', userId, roles: [...unique].sort() }, profileChanged(updated!));
     return updated!;
   });
-  await publishUserProfile(svc.store, profileOf(result));
   return toUser(result, unique);
 }
 
@@ -182,11 +184,9 @@ export async function updateMe(
   const newEmail = input.email !== undefined && input.email !== row.email ? input.email : undefined;
   const verify =
     newEmail !== undefined && svc.config.emailVerification !== 'off' && (await mayMail(svc, 'verify_email', newEmail, { ip: caller.ip }));
-  let ended: string[] = [];
-  let passkeysRemoved = false;
   let updated: UserRow;
   try {
-    updated = await svc.events.tx(async (tx, emit) => {
+    updated = await svc.tx(async (tx, emit) => {
       const [u] = await tx
         .update(users)
         .set({
@@ -198,35 +198,28 @@ export async function updateMe(
         .where(eq(users.id, userId))
         .returning();
       if (newEmail !== undefined) {
-        if (verify) await queueVerificationMail(tx, svc, { id: userId, email: newEmail }, caller.ip, now);
-        await queueEmailChangedNotice(tx, svc, row.email, newEmail, caller.ip, now);
+        if (verify) await queueVerificationMail(tx, emit, svc, { id: userId, email: newEmail }, caller.ip, now);
+        await queueEmailChangedNotice(tx, emit, svc, row.email, newEmail, caller.ip, now);
       }
       if (passwordHash !== undefined) {
         // A password change ends every other session of the user.
-        const rows = await tx
-          .update(sessions)
-          .set({ revokedAt: now, revokedReason: 'password_changed' })
-          .where(and(eq(sessions.userId, userId), ne(sessions.id, sessionId), sql`${sessions.revokedAt} IS NULL`))
-          .returning({ id: sessions.id });
-        ended = rows.map((r) => r.id);
-        if (ended.length) await emit({ type: 'session.revoked', sessionIds: ended });
+        await revokeSessions(tx, emit, { userId, except: sessionId }, 'password_changed', now);
         if (input.removePasskeys) {
           const { user, removed } = await removeEveryPasskey(tx, userId, now);
-          passkeysRemoved = removed > 0;
-          if (passkeysRemoved) {
-            await queueSecurityNotice(tx, svc, row.email, 'the password was changed and every passkey was removed', caller.ip, now);
+          if (removed > 0) {
+            await queueSecurityNotice(tx, emit, svc, row.email, 'the password was changed and every passkey was removed', caller.ip, now);
           }
+          await emit(profileChanged(user));
           return user;
         }
       }
+      await emit(profileChanged(u!));
       return u!;
     });
   } catch (err) {
     if (isUniqueViolation(err)) problem('email_taken', 'That email is already registered');
     throw err;
   }
-  if (newEmail !== undefined || passkeysRemoved) svc.outbox.wake();
-  await publishUserProfile(svc.store, profileOf(updated));
   const r = await rolesOf(db, [userId]);
   return toUser(updated, r.get(userId) ?? []);
 }
@@ -241,7 +234,7 @@ export async function updateMe(
  */
 export async function deleteUser(svc: AppServices, deleter: Grantor, userId: string): Promise<void> {
   const mayActOn = await mayActOnCheck(svc, deleter);
-  await svc.events.tx(async (tx, emit) => {
+  await svc.tx(async (tx, emit) => {
     const [row] = await tx.select({ id: users.id, email: users.email }).from(users).where(eq(users.id, userId));
     if (!row) problem('not_found', 'No such user');
     const held = (await rolesOf(tx, [userId])).get(userId) ?? [];
@@ -252,15 +245,12 @@ export async function deleteUser(svc: AppServices, deleter: Grantor, userId: str
       await assertAnotherAdmin(tx, userId);
     }
     mayActOn(held);
-    const live = await tx
-      .select({ id: sessions.id })
-      .from(sessions)
-      .where(and(eq(sessions.userId, userId), sql`${sessions.revokedAt} IS NULL`));
+    const live = await revokeSessions(tx, emit, { userId }, 'user_deleted', new Date(svc.clock()));
     await tx.delete(users).where(eq(users.id, userId));
     // Mail to the account's address, sent or waiting, goes with it.
     await tx.delete(mailOutbox).where(eq(mailOutbox.toAddress, row.email));
     // Every instance: the sessions are dead, the cached profile and roles gone.
-    await emit({ type: 'user.deleted', userId, sessionIds: live.map((r) => r.id) });
+    await emit({ type: 'user.deleted', userId, sessionIds: live });
   });
 }
 
@@ -289,7 +279,7 @@ export function sortedPermissions(perms: ReadonlySet<string>): string[] {
  * setting. Idempotent, and safe when instances start together: under
  * SERIALIZABLE only one insert commits; the others then find an admin.
  */
-export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | 'config' | 'store' | 'metrics' | 'logger'>): Promise<void> {
+export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | 'config' | 'metrics' | 'logger'>): Promise<void> {
   const admin = svc.config.bootstrapAdmin;
   if (!admin) return;
   const db = svc.database.db;
@@ -301,21 +291,20 @@ export async function ensureBootstrapAdmin(svc: Pick<AppServices, 'database' | '
       db,
       async (tx) => {
         // The operator chose this address: it counts as verified.
-        const [u] = await tx
-          .insert(users)
-          .values({ email: admin.email, name: 'Administrator', passwordHash, emailVerifiedAt: new Date() })
-          .onConflictDoNothing()
-          .returning({ id: users.id });
+        const u = await createUserWithRoles(
+          tx,
+          { email: admin.email, name: 'Administrator', passwordHash, emailVerifiedAt: new Date() },
+          [SUPER_ROLE],
+          { ifEmailFree: true },
+        );
         if (!u) return null;
-        await tx.insert(userRoles).values({ userId: u.id, roleName: SUPER_ROLE });
+        // Relayed by the event outbox once an instance runs (nobody has cached roles for a new id meanwhile).
+        await writeEvents(tx, [{ type: 'user.roles_changed', userId: u.id, roles: [SUPER_ROLE] }]);
         return u.id;
       },
       { retries: svc.metrics.txRetries },
     );
-    if (created !== null) {
-      await publishUserRoles(svc.store, [{ userId: created, roles: [SUPER_ROLE] }]);
-      return;
-    }
+    if (created !== null) return;
     // Taken since the look above (another instance starting, or a registration).
     existing = await holder();
     if (!existing) return;
