@@ -281,11 +281,11 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       } finally {
         skewMs = 0;
       }
-      const t = await registerAndLogin(call);
-      await call('POST', '/auth/password/forgot', { body: { email: t.email } });
-      const resetToken = tokenFrom((await smtp.waitFor(t.email, 2)).find((m) => /reset/i.test(m.subject))!);
+      const u = await registerAndLogin(call);
+      await call('POST', '/auth/password/forgot', { body: { email: u.email } });
+      const resetToken = tokenFrom((await smtp.waitFor(u.email, 2)).find((m) => /reset/i.test(m.subject))!);
       const moved = uniqueEmail('moved');
-      expect((await call('PUT', '/users/me', { token: t.accessToken, body: { email: moved, currentPassword: PASSWORD } })).status).toBe(
+      expect((await call('PUT', '/users/me', { token: u.accessToken, body: { email: moved, currentPassword: PASSWORD } })).status).toBe(
         200,
       );
       expect((await call('POST', '/auth/password/reset', { body: { token: resetToken, password: NEW_PASSWORD } })).body.code).toBe(

@@ -237,11 +237,11 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       expect(left.body.items.map((x: { current: boolean }) => x.current)).toEqual([true]);
 
       // Without it, the other sessions are kept (as before).
-      const t = await registerAndLogin(call);
-      const kept = await login(call, t.email, PASSWORD);
-      await enableTotp(call, t, clock);
+      const u = await registerAndLogin(call);
+      const kept = await login(call, u.email, PASSWORD);
+      await enableTotp(call, u, clock);
       expect((await call('GET', '/users/me', { token: kept.accessToken })).status).toBe(200);
-      expect((await call('GET', '/users/me/sessions', { token: t.accessToken })).body.items).toHaveLength(2);
+      expect((await call('GET', '/users/me/sessions', { token: u.accessToken })).body.items).toHaveLength(2);
     });
   });
 

@@ -312,8 +312,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       expect(upward.body.code).toBe('forbidden');
       expect((await read(await t(admin).api.users[':id'].$get({ param: { id: admin.userId } }))).body.roles).toEqual(adminRoles);
       await app.t.services.audit.flush();
-      const entry = (await read(await t(admin).api.admin.logs.$get({ query: { actorId: d.userId, status: '403', limit: '10' } }))).body
-        .items;
+      const entry = (await call('GET', `/admin/logs?actorId=${d.userId}&status=403&limit=10`, { token: admin.accessToken })).body.items;
       expect(entry.map((e: { detail: string }) => e.detail)).toContain('escalation_refused: admin');
     });
 
