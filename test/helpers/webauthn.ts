@@ -10,6 +10,12 @@ import type {
   RegistrationResponseJSON,
 } from '@simplewebauthn/server';
 
+// The authenticator reports no extension outputs. Typed as such, its responses fit the typed
+// client's bodies (the server's schema reads PRF outputs as base64url strings, not BufferSource).
+type NoExtensions = { clientExtensionResults: Record<string, never> };
+export type SoftRegistration = Omit<RegistrationResponseJSON, 'clientExtensionResults'> & NoExtensions;
+export type SoftAssertion = Omit<AuthenticationResponseJSON, 'clientExtensionResults'> & NoExtensions;
+
 export type SoftAuthenticatorOptions = { origin: string; rpId?: string };
 
 /** Deliberate deviations for a registration response (each one should make the server refuse it). */
@@ -115,7 +121,7 @@ export class SoftAuthenticator {
   }
 
   /** navigator.credentials.create(): a new ES256 credential with "none" attestation. */
-  register(options: PublicKeyCredentialCreationOptionsJSON, tamper: RegisterTamper = {}): RegistrationResponseJSON {
+  register(options: PublicKeyCredentialCreationOptionsJSON, tamper: RegisterTamper = {}): SoftRegistration {
     const held = new Set(this.#held.map((c) => c.id));
     if (options.excludeCredentials?.some((c) => held.has(c.id))) throw new Error('InvalidStateError');
 
@@ -158,7 +164,7 @@ export class SoftAuthenticator {
   }
 
   /** navigator.credentials.get(): an assertion from a held credential, bumping its counter. */
-  authenticate(options: PublicKeyCredentialRequestOptionsJSON, tamper: AuthenticateTamper = {}): AuthenticationResponseJSON {
+  authenticate(options: PublicKeyCredentialRequestOptionsJSON, tamper: AuthenticateTamper = {}): SoftAssertion {
     const cred = this.#pick(options, tamper.credentialId);
     if (tamper.counter !== undefined) {
       if (!Number.isInteger(tamper.counter) || tamper.counter < 0 || tamper.counter > 0xffffffff) {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mailOutbox } from '../../src/db/schema.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { ADMIN } from '../helpers/app.js';
-import { login, registerAndLogin, uniqueEmail, PASSWORD, type Session } from '../helpers/http.js';
+import { login, read, registerAndLogin, typed, uniqueEmail, PASSWORD, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
 import { useTestApp } from '../helpers/use-app.js';
@@ -29,6 +29,10 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
     app: { mail: FAST_MAIL },
   }));
   const { call } = app;
+  // Requests a well-formed client sends go through the typed client (over app.request()), so a
+  // change to these routes breaks this file at compile time; requests from a given address
+  // (the connection's env) and malformed bodies stay raw.
+  const t = (s?: { accessToken: string }) => typed(app.t, s);
 
   /** Every mail asked for so far is queued (some are, after the answer), and the sender has nothing left to send. */
   const settled = async () => {
@@ -48,7 +52,7 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
   };
 
   const register = async (email = uniqueEmail()) => {
-    const res = await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Ann' } });
+    const res = await read(await t().api.auth.register.$post({ json: { email, password: PASSWORD, name: 'Ann' } }));
     expect(res.status, res.text).toBe(201);
     return res.body.user as { id: string; email: string; emailVerified: boolean };
   };
@@ -68,26 +72,28 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       expect(mail!.text).toMatch(/if it was not you/i);
 
       const token = tokenFrom(mail!);
-      const ok = await call('POST', '/auth/verify-email', { body: { token } });
+      const ok = await read(await t().api.auth['verify-email'].$post({ json: { token } }));
       expect(ok.status, ok.text).toBe(200);
       expect(ok.body.user).toMatchObject({ id: user.id, email: user.email, emailVerified: true });
       const s = await login(call, user.email, PASSWORD);
-      expect((await call('GET', '/users/me', { token: s.accessToken })).body.emailVerified).toBe(true);
+      expect((await read(await t(s).api.users.me.$get())).body.emailVerified).toBe(true);
 
-      const again = await call('POST', '/auth/verify-email', { body: { token } });
+      const again = await read(await t().api.auth['verify-email'].$post({ json: { token } }));
       expect(again.status).toBe(400);
       expect(again.body.code).toBe('invalid_email_token');
     });
 
     it('refuses unknown, malformed and expired tokens with 400 invalid_email_token or validation_failed', async () => {
-      expect((await call('POST', '/auth/verify-email', { body: { token: 'x'.repeat(43) } })).body.code).toBe('invalid_email_token');
+      expect((await read(await t().api.auth['verify-email'].$post({ json: { token: 'x'.repeat(43) } }))).body.code).toBe(
+        'invalid_email_token',
+      );
       expect((await call('POST', '/auth/verify-email', { body: {} })).body.code).toBe('validation_failed');
       expect((await call('POST', '/auth/verify-email', { body: { token: 'a', extra: 1 } })).body.code).toBe('validation_failed');
       const user = await register();
       const token = tokenFrom((await smtp.waitFor(user.email))[0]!);
       skewMs = 86_400_000 + 1000;
       try {
-        const res = await call('POST', '/auth/verify-email', { body: { token } });
+        const res = await read(await t().api.auth['verify-email'].$post({ json: { token } }));
         expect(res.status).toBe(400);
         expect(res.body.code).toBe('invalid_email_token');
       } finally {
@@ -99,11 +105,11 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       const unverified = await register();
       await smtp.waitFor(unverified.email);
       const verified = await register();
-      await call('POST', '/auth/verify-email', { body: { token: tokenFrom((await smtp.waitFor(verified.email))[0]!) } });
+      await read(await t().api.auth['verify-email'].$post({ json: { token: tokenFrom((await smtp.waitFor(verified.email))[0]!) } }));
       const ghost = uniqueEmail('ghost');
       const answers = [];
       for (const email of [unverified.email, verified.email, ghost]) {
-        const res = await call('POST', '/auth/verify-email/resend', { body: { email } });
+        const res = await read(await t().api.auth['verify-email'].resend.$post({ json: { email } }));
         answers.push({ status: res.status, body: res.text, type: res.headers.get('content-type') });
       }
       expect(new Set(answers.map((a) => JSON.stringify(a))).size).toBe(1);
@@ -115,36 +121,36 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       expect(smtp.to(ghost)).toHaveLength(0);
       // The newer link replaces the older one.
       const [first, second] = mails.map((m) => tokenFrom(m));
-      expect((await call('POST', '/auth/verify-email', { body: { token: first } })).body.code).toBe('invalid_email_token');
-      expect((await call('POST', '/auth/verify-email', { body: { token: second } })).status).toBe(200);
+      expect((await read(await t().api.auth['verify-email'].$post({ json: { token: first! } }))).body.code).toBe('invalid_email_token');
+      expect((await read(await t().api.auth['verify-email'].$post({ json: { token: second! } }))).status).toBe(200);
     });
 
     it('sends at most MAIL_PER_ADDRESS_PER_HOUR mails of one kind to one address, answering 202 all the same', async () => {
       const user = await register(); // the register mail counts: 1
       for (let i = 0; i < 4; i++) {
-        expect((await call('POST', '/auth/verify-email/resend', { body: { email: user.email } })).status).toBe(202);
+        expect((await read(await t().api.auth['verify-email'].resend.$post({ json: { email: user.email } }))).status).toBe(202);
       }
       await settled();
       expect(smtp.to(user.email)).toHaveLength(3);
       // Another kind has its own count.
-      expect((await call('POST', '/auth/password/forgot', { body: { email: user.email } })).status).toBe(202);
+      expect((await read(await t().api.auth.password.forgot.$post({ json: { email: user.email } }))).status).toBe(202);
       await smtp.waitFor(user.email, 4);
     });
     it('keeps the per-address limit for the whole hour: a minute later it still holds, and it is logged once', async () => {
       const user = await register(); // 1
-      for (let i = 0; i < 2; i++) await call('POST', '/auth/verify-email/resend', { body: { email: user.email } }); // 2, 3
+      for (let i = 0; i < 2; i++) await read(await t().api.auth['verify-email'].resend.$post({ json: { email: user.email } })); // 2, 3
       expect(await delivered(user.email)).toHaveLength(3);
       const logged = () => app.t.logs.lines.filter((l) => l.includes('mail not sent')).length;
       const before = logged();
       try {
         skewMs = 61_000;
         for (let i = 0; i < 3; i++)
-          expect((await call('POST', '/auth/verify-email/resend', { body: { email: user.email } })).status).toBe(202);
+          expect((await read(await t().api.auth['verify-email'].resend.$post({ json: { email: user.email } }))).status).toBe(202);
         expect(await delivered(user.email)).toHaveLength(3);
         // One line per address and window, not one per request.
         expect(logged() - before).toBe(1);
         skewMs = 3_601_000;
-        await call('POST', '/auth/verify-email/resend', { body: { email: user.email } });
+        await read(await t().api.auth['verify-email'].resend.$post({ json: { email: user.email } }));
         expect(await delivered(user.email)).toHaveLength(4);
       } finally {
         skewMs = 0;
@@ -154,10 +160,10 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
     it('counts no mail for a registration that fails (a taken address)', async () => {
       const user = await register(); // 1
       for (let i = 0; i < 3; i++) {
-        const again = await call('POST', '/auth/register', { body: { email: user.email, password: PASSWORD, name: 'Eve' } });
+        const again = await read(await t().api.auth.register.$post({ json: { email: user.email, password: PASSWORD, name: 'Eve' } }));
         expect(again.body.code).toBe('email_taken');
       }
-      for (let i = 0; i < 2; i++) await call('POST', '/auth/verify-email/resend', { body: { email: user.email } });
+      for (let i = 0; i < 2; i++) await read(await t().api.auth['verify-email'].resend.$post({ json: { email: user.email } }));
       expect(await delivered(user.email)).toHaveLength(3);
     });
   });
@@ -188,9 +194,9 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       const mine = await resets();
       expect(mine).toHaveLength(31);
       expect(mine[30]!.text).toContain(`from the address ${home} at`);
-      expect((await call('POST', '/auth/password/reset', { body: { token: tokenFrom(mine[30]!), password: NEW_PASSWORD } })).status).toBe(
-        204,
-      );
+      expect(
+        (await read(await t().api.auth.password.reset.$post({ json: { token: tokenFrom(mine[30]!), password: NEW_PASSWORD } }))).status,
+      ).toBe(204);
     });
 
     it('sends the owner’s reset after one stranger spent a client’s worth of requests', async () => {
@@ -211,8 +217,8 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
     it('answers forgot-password with the same 202 body whether or not the account exists, and mails only an account', async () => {
       const s = await registerAndLogin(call);
       const ghost = uniqueEmail('ghost');
-      const known = await call('POST', '/auth/password/forgot', { body: { email: s.email } });
-      const unknown = await call('POST', '/auth/password/forgot', { body: { email: ghost } });
+      const known = await read(await t().api.auth.password.forgot.$post({ json: { email: s.email } }));
+      const unknown = await read(await t().api.auth.password.forgot.$post({ json: { email: ghost } }));
       expect(known.status).toBe(202);
       expect(unknown.status).toBe(202);
       expect(unknown.text).toBe(known.text);
@@ -227,27 +233,27 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
     it('resets with the mailed token: every session ends, the old password stops working, the token works once, no tokens are issued', async () => {
       const s = await registerAndLogin(call);
       const other = await login(call, s.email, PASSWORD);
-      await call('POST', '/auth/password/forgot', { body: { email: s.email } });
+      await read(await t().api.auth.password.forgot.$post({ json: { email: s.email } }));
       const mail = (await smtp.waitFor(s.email, 2)).find((m) => /reset/i.test(m.subject))!;
       const token = tokenFrom(mail);
 
-      const weak = await call('POST', '/auth/password/reset', { body: { token, password: 'short' } });
+      const weak = await read(await t().api.auth.password.reset.$post({ json: { token, password: 'short' } }));
       expect(weak.body.code).toBe('validation_failed');
-      const common = await call('POST', '/auth/password/reset', { body: { token, password: 'password123' } });
+      const common = await read(await t().api.auth.password.reset.$post({ json: { token, password: 'password123' } }));
       expect(common.body.code).toBe('validation_failed');
 
-      const res = await call('POST', '/auth/password/reset', { body: { token, password: NEW_PASSWORD } });
+      const res = await read(await t().api.auth.password.reset.$post({ json: { token, password: NEW_PASSWORD } }));
       expect(res.status, res.text).toBe(204);
       expect(res.text).toBe('');
       for (const session of [s, other]) {
-        expect((await call('GET', '/users/me', { token: session.accessToken })).body.code).toBe('invalid_token');
-        expect((await call('POST', '/auth/refresh', { body: { refreshToken: session.refreshToken } })).status).toBe(401);
+        expect((await read(await t(session).api.users.me.$get())).body.code).toBe('invalid_token');
+        expect((await read(await t().api.auth.refresh.$post({ json: { refreshToken: session.refreshToken } }))).status).toBe(401);
       }
-      expect((await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD } })).status).toBe(401);
+      expect((await read(await t().api.auth.login.$post({ json: { email: s.email, password: PASSWORD } }))).status).toBe(401);
       const fresh = await login(call, s.email, NEW_PASSWORD);
       // The mail reached the address: it counts as verified.
-      expect((await call('GET', '/users/me', { token: fresh.accessToken })).body.emailVerified).toBe(true);
-      const again = await call('POST', '/auth/password/reset', { body: { token, password: 'yet-another-passphrase-9' } });
+      expect((await read(await t(fresh).api.users.me.$get())).body.emailVerified).toBe(true);
+      const again = await read(await t().api.auth.password.reset.$post({ json: { token, password: 'yet-another-passphrase-9' } }));
       expect(again.status).toBe(400);
       expect(again.body.code).toBe('invalid_email_token');
     });
@@ -260,9 +266,11 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
         const locked = await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD }, ...from(ip) });
         expect(locked.status).toBe(429);
       }
-      await call('POST', '/auth/password/forgot', { body: { email: s.email } });
+      await read(await t().api.auth.password.forgot.$post({ json: { email: s.email } }));
       const mail = (await smtp.waitFor(s.email, 2)).find((m) => /reset/i.test(m.subject))!;
-      expect((await call('POST', '/auth/password/reset', { body: { token: tokenFrom(mail), password: NEW_PASSWORD } })).status).toBe(204);
+      expect(
+        (await read(await t().api.auth.password.reset.$post({ json: { token: tokenFrom(mail), password: NEW_PASSWORD } }))).status,
+      ).toBe(204);
       for (const ip of ['10.7.0.1', '10.7.0.2']) {
         const res = await call('POST', '/auth/login', { body: { email: s.email, password: NEW_PASSWORD }, ...from(ip) });
         expect(res.status, `${ip}: ${res.text}`).toBe(200);
@@ -271,24 +279,22 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
 
     it('refuses an expired reset token, and a link of an address the account no longer has', async () => {
       const s = await registerAndLogin(call);
-      await call('POST', '/auth/password/forgot', { body: { email: s.email } });
+      await read(await t().api.auth.password.forgot.$post({ json: { email: s.email } }));
       const token = tokenFrom((await smtp.waitFor(s.email, 2)).find((m) => /reset/i.test(m.subject))!);
       skewMs = 1800_000 + 1000;
       try {
-        expect((await call('POST', '/auth/password/reset', { body: { token, password: NEW_PASSWORD } })).body.code).toBe(
+        expect((await read(await t().api.auth.password.reset.$post({ json: { token, password: NEW_PASSWORD } }))).body.code).toBe(
           'invalid_email_token',
         );
       } finally {
         skewMs = 0;
       }
-      const t = await registerAndLogin(call);
-      await call('POST', '/auth/password/forgot', { body: { email: t.email } });
-      const resetToken = tokenFrom((await smtp.waitFor(t.email, 2)).find((m) => /reset/i.test(m.subject))!);
+      const u = await registerAndLogin(call);
+      await read(await t().api.auth.password.forgot.$post({ json: { email: u.email } }));
+      const resetToken = tokenFrom((await smtp.waitFor(u.email, 2)).find((m) => /reset/i.test(m.subject))!);
       const moved = uniqueEmail('moved');
-      expect((await call('PUT', '/users/me', { token: t.accessToken, body: { email: moved, currentPassword: PASSWORD } })).status).toBe(
-        200,
-      );
-      expect((await call('POST', '/auth/password/reset', { body: { token: resetToken, password: NEW_PASSWORD } })).body.code).toBe(
+      expect((await read(await t(u).api.users.me.$put({ json: { email: moved, currentPassword: PASSWORD } }))).status).toBe(200);
+      expect((await read(await t().api.auth.password.reset.$post({ json: { token: resetToken, password: NEW_PASSWORD } }))).body.code).toBe(
         'invalid_email_token',
       );
     });
@@ -299,7 +305,7 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       const s = await registerAndLogin(call);
       const oldLink = tokenFrom((await smtp.waitFor(s.email))[0]!);
       const next = uniqueEmail('next');
-      const res = await call('PUT', '/users/me', { token: s.accessToken, body: { email: next, currentPassword: PASSWORD } });
+      const res = await read(await t(s).api.users.me.$put({ json: { email: next, currentPassword: PASSWORD } }));
       expect(res.status, res.text).toBe(200);
       expect(res.body).toMatchObject({ email: next, emailVerified: false });
       const [verify] = await smtp.waitFor(next);
@@ -309,28 +315,28 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       expect(notice!.text).not.toContain('#token=');
       expect(notice!.html).not.toContain('#token=');
       // The link sent to the old address proves nothing about the new one.
-      expect((await call('POST', '/auth/verify-email', { body: { token: oldLink } })).body.code).toBe('invalid_email_token');
-      const ok = await call('POST', '/auth/verify-email', { body: { token: tokenFrom(verify!) } });
+      expect((await read(await t().api.auth['verify-email'].$post({ json: { token: oldLink } }))).body.code).toBe('invalid_email_token');
+      const ok = await read(await t().api.auth['verify-email'].$post({ json: { token: tokenFrom(verify!) } }));
       expect(ok.body.user).toMatchObject({ email: next, emailVerified: true });
     });
     it('takes the verified mark away from a verified user who changes the address', async () => {
       const s = await registerAndLogin(call);
-      expect((await call('POST', '/auth/verify-email', { body: { token: tokenFrom((await smtp.waitFor(s.email))[0]!) } })).status).toBe(
-        200,
-      );
-      expect((await call('GET', '/users/me', { token: s.accessToken })).body.emailVerified).toBe(true);
+      expect(
+        (await read(await t().api.auth['verify-email'].$post({ json: { token: tokenFrom((await smtp.waitFor(s.email))[0]!) } }))).status,
+      ).toBe(200);
+      expect((await read(await t(s).api.users.me.$get())).body.emailVerified).toBe(true);
       const next = uniqueEmail('next');
-      const res = await call('PUT', '/users/me', { token: s.accessToken, body: { email: next, currentPassword: PASSWORD } });
+      const res = await read(await t(s).api.users.me.$put({ json: { email: next, currentPassword: PASSWORD } }));
       expect(res.status, res.text).toBe(200);
       expect(res.body).toMatchObject({ email: next, emailVerified: false });
-      expect((await call('GET', '/users/me', { token: s.accessToken })).body).toMatchObject({ email: next, emailVerified: false });
+      expect((await read(await t(s).api.users.me.$get())).body).toMatchObject({ email: next, emailVerified: false });
     });
 
     it('never lets a link mailed to an earlier address verify the current one (even when no new link could be sent)', async () => {
       const s = await registerAndLogin(call);
       const b = uniqueEmail('flip');
       const moveTo = async (email: string) =>
-        expect((await call('PUT', '/users/me', { token: s.accessToken, body: { email, currentPassword: PASSWORD } })).status).toBe(200);
+        expect((await read(await t(s).api.users.me.$put({ json: { email, currentPassword: PASSWORD } }))).status).toBe(200);
       const confirmsTo = (email: string) => smtp.to(email).filter((m) => /confirm/i.test(m.subject));
       // Back and forth: B gets its 3 links (MAIL_PER_ADDRESS_PER_HOUR), A its register link and 2 more.
       for (let i = 0; i < 3; i++) {
@@ -341,20 +347,20 @@ describe.each(BACKENDS)('accounts on %s', (backend) => {
       await smtp.waitFor(b, 3 + 3);
       expect(confirmsTo(b)).toHaveLength(3);
       const lastToB = tokenFrom(confirmsTo(b)[2]!);
-      const refused = await call('POST', '/auth/verify-email', { body: { token: lastToB } });
+      const refused = await read(await t().api.auth['verify-email'].$post({ json: { token: lastToB } }));
       expect(refused.status).toBe(400);
       expect(refused.body.code).toBe('invalid_email_token');
-      expect((await call('GET', '/users/me', { token: s.accessToken })).body).toMatchObject({ email: s.email, emailVerified: false });
+      expect((await read(await t(s).api.users.me.$get())).body).toMatchObject({ email: s.email, emailVerified: false });
     });
   });
 
   it('audits the events without tokens, and never writes a token or link to the log', async () => {
     const user = await register();
     const token = tokenFrom((await smtp.waitFor(user.email))[0]!);
-    await call('POST', '/auth/verify-email', { body: { token } });
-    await call('POST', '/auth/password/forgot', { body: { email: user.email } });
+    await read(await t().api.auth['verify-email'].$post({ json: { token } }));
+    await read(await t().api.auth.password.forgot.$post({ json: { email: user.email } }));
     const resetToken = tokenFrom((await smtp.waitFor(user.email, 2))[1]!);
-    await call('POST', '/auth/password/reset', { body: { token: resetToken, password: NEW_PASSWORD } });
+    await read(await t().api.auth.password.reset.$post({ json: { token: resetToken, password: NEW_PASSWORD } }));
     await settled();
     await app.t.services.audit.idle();
     const admin = await login(call, ADMIN.email, ADMIN.password);
@@ -385,23 +391,25 @@ describe('EMAIL_VERIFICATION=required', () => {
   beforeAll(() => smtp.start());
   afterAll(() => smtp.stop());
   const app = useTestApp('pglite', () => ({ overrides: { SMTP_URL: smtp.url, EMAIL_VERIFICATION: 'required' }, app: { mail: FAST_MAIL } }));
-  const { call } = app;
+  const t = (s?: { accessToken: string }) => typed(app.t, s);
 
   it('refuses a correct login of an unverified user with 403 email_not_verified, and signs them in once verified', async () => {
     const email = uniqueEmail();
-    await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Ann' } });
-    const refused = await call('POST', '/auth/login', { body: { email, password: PASSWORD } });
+    await read(await t().api.auth.register.$post({ json: { email, password: PASSWORD, name: 'Ann' } }));
+    const refused = await read(await t().api.auth.login.$post({ json: { email, password: PASSWORD } }));
     expect(refused.status).toBe(403);
     expect(refused.body.code).toBe('email_not_verified');
     // A wrong password still says only that.
-    expect((await call('POST', '/auth/login', { body: { email, password: 'wrong-password-x' } })).body.code).toBe('invalid_credentials');
+    expect((await read(await t().api.auth.login.$post({ json: { email, password: 'wrong-password-x' } }))).body.code).toBe(
+      'invalid_credentials',
+    );
     const [mail] = await smtp.waitFor(email);
-    expect((await call('POST', '/auth/verify-email', { body: { token: tokenFrom(mail!) } })).status).toBe(200);
-    expect((await call('POST', '/auth/login', { body: { email, password: PASSWORD } })).status).toBe(200);
+    expect((await read(await t().api.auth['verify-email'].$post({ json: { token: tokenFrom(mail!) } }))).status).toBe(200);
+    expect((await read(await t().api.auth.login.$post({ json: { email, password: PASSWORD } }))).status).toBe(200);
   });
 
   it('counts the bootstrap admin as verified', async () => {
-    expect((await call('POST', '/auth/login', { body: { email: ADMIN.email, password: ADMIN.password } })).status).toBe(200);
+    expect((await read(await t().api.auth.login.$post({ json: { email: ADMIN.email, password: ADMIN.password } }))).status).toBe(200);
   });
 });
 
@@ -414,12 +422,13 @@ describe.each(BACKENDS)('registration with EMAIL_VERIFICATION=required on %s', (
     app: { mail: FAST_MAIL },
   }));
   const { call } = app;
+  const t = (s?: { accessToken: string }) => typed(app.t, s);
 
   it('answers a taken address as a new one (201, same shape, nothing stored) and mails its owner a notice, within the mail limit', async () => {
     const email = uniqueEmail('taken');
-    const first = await call('POST', '/auth/register', { body: { email, password: PASSWORD, name: 'Ann' } });
+    const first = await read(await t().api.auth.register.$post({ json: { email, password: PASSWORD, name: 'Ann' } }));
     expect(first.status).toBe(201);
-    const taken = await call('POST', '/auth/register', { body: { email, password: NEW_PASSWORD, name: 'Eve' } });
+    const taken = await read(await t().api.auth.register.$post({ json: { email, password: NEW_PASSWORD, name: 'Eve' } }));
     expect(taken.status, taken.text).toBe(201);
     expect(taken.headers.get('content-type')).toBe(first.headers.get('content-type'));
     const [a, b] = [first.body.user, taken.body.user];
@@ -434,17 +443,17 @@ describe.each(BACKENDS)('registration with EMAIL_VERIFICATION=required on %s', (
     expect(notice.text + notice.html).not.toContain('#token=');
     expect(notice.text).toMatch(/from the address \S+ at/);
     // Nothing was stored: the new password does not sign in, the account is the owner's, the returned id is nobody.
-    expect((await call('POST', '/auth/login', { body: { email, password: NEW_PASSWORD } })).body.code).toBe('invalid_credentials');
+    expect((await read(await t().api.auth.login.$post({ json: { email, password: NEW_PASSWORD } }))).body.code).toBe('invalid_credentials');
     const verify = (await smtp.waitFor(email)).find((m) => /confirm/i.test(m.subject))!;
-    expect((await call('POST', '/auth/verify-email', { body: { token: tokenFrom(verify) } })).body.user).toMatchObject({
+    expect((await read(await t().api.auth['verify-email'].$post({ json: { token: tokenFrom(verify) } }))).body.user).toMatchObject({
       id: a.id,
       name: 'Ann',
     });
     const admin = await login(call, ADMIN.email, ADMIN.password);
-    expect((await call('GET', `/users/${b.id}`, { token: admin.accessToken })).status).toBe(404);
+    expect((await read(await t(admin).api.users[':id'].$get({ param: { id: b.id } }))).status).toBe(404);
     // Notices count against the per-address mail limit (3 an hour from one client).
     for (let i = 0; i < 3; i++) {
-      expect((await call('POST', '/auth/register', { body: { email, password: NEW_PASSWORD, name: 'Eve' } })).status).toBe(201);
+      expect((await read(await t().api.auth.register.$post({ json: { email, password: NEW_PASSWORD, name: 'Eve' } }))).status).toBe(201);
     }
     await app.t.services.background.idle();
     await app.t.services.outbox.idle();
@@ -465,8 +474,8 @@ describe('EMAIL_VERIFICATION=off', () => {
 
   it('sends no verification mail on register or resend, and still mails password resets', async () => {
     const s: Session = await registerAndLogin(app.call);
-    expect((await app.call('POST', '/auth/verify-email/resend', { body: { email: s.email } })).status).toBe(202);
-    await app.call('POST', '/auth/password/forgot', { body: { email: s.email } });
+    expect((await typed(app.t).api.auth['verify-email'].resend.$post({ json: { email: s.email } })).status).toBe(202);
+    await typed(app.t).api.auth.password.forgot.$post({ json: { email: s.email } });
     await app.t.services.background.idle();
     await app.t.services.outbox.idle();
     const mails = smtp.to(s.email);

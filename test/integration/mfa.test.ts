@@ -13,7 +13,18 @@ import { recoveryCodes, totpFactors } from '../../src/db/schema.js';
 import { secretBox } from '../../src/security/secret-box.js';
 import { MemoryStore } from '../../src/store/memory.js';
 import { createTestApp, type TestApp } from '../helpers/app.js';
-import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, type Call, type Session } from '../helpers/http.js';
+import {
+  client,
+  login,
+  loginAdmin,
+  PASSWORD,
+  read,
+  registerAndLogin,
+  typed,
+  uniqueEmail,
+  type Call,
+  type Session,
+} from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
 import { useTestApp } from '../helpers/use-app.js';
@@ -79,6 +90,10 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     app: { mail: { pollMs: 50, baseBackoffMs: 50, maxBackoffMs: 200 } },
   }));
   const { call } = app;
+  // Requests a well-formed client sends go through the typed client (over app.request()), so a
+  // change to these routes breaks this file at compile time; requests from a given client address
+  // (the connection's env), malformed bodies and the audit-log reads beside detail assertions stay raw.
+  const t = (s?: { accessToken: string }) => typed(app.t, s);
 
   /** Every mail asked for so far is queued, and the sender has nothing left to send. */
   const settled = async () => {
@@ -101,7 +116,7 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
   describe('TOTP enrolment', () => {
     it('turns on only after a right code, shows 10 recovery codes once, and keeps the secret sealed in the database', async () => {
       const s = await registerAndLogin(call);
-      const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      const enrol = await read(await t(s).api.users.me.mfa.totp.$post({ json: { currentPassword: PASSWORD } }));
       expect(enrol.status, enrol.text).toBe(200);
       expect(enrol.body.secret).toMatch(/^[A-Z2-7]{32}$/);
       const uri = new URL(enrol.body.otpauthUri);
@@ -115,25 +130,22 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
         period: '30',
       });
       // Pending is not on: sign-in needs no code yet.
-      expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa).toEqual({ totp: false, passkeys: 0 });
+      expect((await read(await t(s).api.users.me.$get())).body.mfa).toEqual({ totp: false, passkeys: 0 });
       await login(call, s.email, PASSWORD);
 
-      const wrong = await call('POST', '/users/me/mfa/totp/confirm', { token: s.accessToken, body: { code: '000000' } });
+      const wrong = await read(await t(s).api.users.me.mfa.totp.confirm.$post({ json: { code: '000000' } }));
       expect(wrong.status).toBe(400);
       expect(wrong.body.code).toBe('invalid_mfa_code');
 
       clock.nextStep();
-      const ok = await call('POST', '/users/me/mfa/totp/confirm', {
-        token: s.accessToken,
-        body: { code: rfc6238(enrol.body.secret, clock.now()) },
-      });
+      const ok = await read(await t(s).api.users.me.mfa.totp.confirm.$post({ json: { code: rfc6238(enrol.body.secret, clock.now()) } }));
       expect(ok.status, ok.text).toBe(200);
       expect(ok.body.recoveryCodes).toHaveLength(10);
       expect(new Set(ok.body.recoveryCodes).size).toBe(10);
       for (const c of ok.body.recoveryCodes) expect(c).toMatch(/^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/);
-      expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa).toEqual({ totp: true, passkeys: 0 });
+      expect((await read(await t(s).api.users.me.$get())).body.mfa).toEqual({ totp: true, passkeys: 0 });
 
-      const again = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      const again = await read(await t(s).api.users.me.mfa.totp.$post({ json: { currentPassword: PASSWORD } }));
       expect(again.status).toBe(409);
       expect(again.body.code).toBe('mfa_already_enabled');
 
@@ -148,7 +160,7 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
 
     it('needs the current password to enrol, and a pending enrolment to confirm', async () => {
       const s = await registerAndLogin(call);
-      const noPending = await call('POST', '/users/me/mfa/totp/confirm', { token: s.accessToken, body: { code: '123456' } });
+      const noPending = await read(await t(s).api.users.me.mfa.totp.confirm.$post({ json: { code: '123456' } }));
       expect(noPending.status).toBe(409);
       expect(noPending.body.code).toBe('mfa_not_enabled');
       const wrongPw = await call('POST', '/users/me/mfa/totp', {
@@ -159,19 +171,15 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       expect(wrongPw.status).toBe(403);
       expect(wrongPw.body.code).toBe('invalid_credentials');
       // A new enrolment replaces a pending one: the first secret's codes no longer confirm.
-      const first = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
-      const second = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      const first = await read(await t(s).api.users.me.mfa.totp.$post({ json: { currentPassword: PASSWORD } }));
+      const second = await read(await t(s).api.users.me.mfa.totp.$post({ json: { currentPassword: PASSWORD } }));
       expect(second.body.secret).not.toBe(first.body.secret);
       clock.nextStep();
-      const stale = await call('POST', '/users/me/mfa/totp/confirm', {
-        token: s.accessToken,
-        body: { code: rfc6238(first.body.secret, clock.now()) },
-      });
+      const stale = await read(await t(s).api.users.me.mfa.totp.confirm.$post({ json: { code: rfc6238(first.body.secret, clock.now()) } }));
       expect(stale.status).toBe(400);
-      const fresh = await call('POST', '/users/me/mfa/totp/confirm', {
-        token: s.accessToken,
-        body: { code: rfc6238(second.body.secret, clock.now()) },
-      });
+      const fresh = await read(
+        await t(s).api.users.me.mfa.totp.confirm.$post({ json: { code: rfc6238(second.body.secret, clock.now()) } }),
+      );
       expect(fresh.status, fresh.text).toBe(200);
     });
     it('counts wrong enrolment codes as failed sign-ins and audits them: past the limit even the right code waits (429)', async () => {
@@ -195,7 +203,7 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       expect(locked.status, locked.text).toBe(429);
       expect(locked.body.code).toBe('rate_limited');
       expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
-      expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa.totp).toBe(false);
+      expect((await read(await t(s).api.users.me.$get())).body.mfa.totp).toBe(false);
       // They are the account's sign-in failures: the right password from that address waits too.
       const signIn = await call('POST', '/auth/login', { body: { email: s.email, password: PASSWORD }, ...from(ip) });
       expect(signIn.status).toBe(429);
@@ -215,10 +223,10 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
 
     it('refuses at sign-in the code that confirmed the enrolment (its time step is spent)', async () => {
       const s = await registerAndLogin(call);
-      const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      const enrol = await read(await t(s).api.users.me.mfa.totp.$post({ json: { currentPassword: PASSWORD } }));
       clock.nextStep();
       const code = rfc6238(enrol.body.secret, clock.now());
-      expect((await call('POST', '/users/me/mfa/totp/confirm', { token: s.accessToken, body: { code } })).status).toBe(200);
+      expect((await read(await t(s).api.users.me.mfa.totp.confirm.$post({ json: { code } }))).status).toBe(200);
       const replay = await verify((await mfaStep(s.email)).mfaToken, code);
       expect(replay.status).toBe(401);
       expect(replay.body.code).toBe('invalid_mfa_code');
@@ -228,20 +236,20 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       const s = await registerAndLogin(call);
       const other = await login(call, s.email, PASSWORD);
       await enableTotp(call, s, clock, { endOtherSessions: true });
-      const old = await call('GET', '/users/me', { token: other.accessToken });
+      const old = await read(await t(other).api.users.me.$get());
       expect(old.status).toBe(401);
       expect(old.body.code).toBe('invalid_token');
-      expect((await call('POST', '/auth/refresh', { body: { refreshToken: other.refreshToken } })).status).toBe(401);
-      const left = await call('GET', '/users/me/sessions', { token: s.accessToken });
+      expect((await read(await t().api.auth.refresh.$post({ json: { refreshToken: other.refreshToken } }))).status).toBe(401);
+      const left = await read(await t(s).api.users.me.sessions.$get());
       expect(left.status, left.text).toBe(200);
       expect(left.body.items.map((x: { current: boolean }) => x.current)).toEqual([true]);
 
       // Without it, the other sessions are kept (as before).
-      const t = await registerAndLogin(call);
-      const kept = await login(call, t.email, PASSWORD);
-      await enableTotp(call, t, clock);
-      expect((await call('GET', '/users/me', { token: kept.accessToken })).status).toBe(200);
-      expect((await call('GET', '/users/me/sessions', { token: t.accessToken })).body.items).toHaveLength(2);
+      const u = await registerAndLogin(call);
+      const kept = await login(call, u.email, PASSWORD);
+      await enableTotp(call, u, clock);
+      expect((await read(await t(kept).api.users.me.$get())).status).toBe(200);
+      expect((await read(await t(u).api.users.me.sessions.$get())).body.items).toHaveLength(2);
     });
   });
 
@@ -259,8 +267,8 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       expect(ok.status, ok.text).toBe(200);
       expect(ok.headers.get('cache-control')).toBe('no-store');
       expect(claimsOf(ok.body.accessToken)).toMatchObject({ sub: s.userId, amr: ['pwd', 'otp'] });
-      expect((await call('GET', '/users/me', { token: ok.body.accessToken })).status).toBe(200);
-      const refreshed = await call('POST', '/auth/refresh', { body: { refreshToken: ok.body.refreshToken } });
+      expect((await read(await t(ok.body).api.users.me.$get())).status).toBe(200);
+      const refreshed = await read(await t().api.auth.refresh.$post({ json: { refreshToken: ok.body.refreshToken } }));
       expect(claimsOf(refreshed.body.accessToken).amr).toEqual(['pwd', 'otp']);
 
       const tokenAgain = await verify(step.mfaToken, code);
@@ -358,17 +366,17 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     it('gives one session for one mfaToken answered right twice at once; the other answer gets invalid_mfa_token', async () => {
       const s = await registerAndLogin(call);
       const { recoveryCodes: codes } = await enableTotp(call, s, clock);
-      const before = (await call('GET', '/users/me/sessions', { token: s.accessToken })).body.items.length;
+      const before = (await read(await t(s).api.users.me.sessions.$get())).body.items.length;
       const { mfaToken } = await mfaStep(s.email);
       const both = await Promise.all([verify(mfaToken, codes[0]!), verify(mfaToken, codes[1]!)]);
       expect(both.map((r) => r.status).sort()).toEqual([200, 401]);
       expect(both.find((r) => r.status === 401)!.body.code).toBe('invalid_mfa_token');
-      const sessions = await call('GET', '/users/me/sessions', { token: s.accessToken });
+      const sessions = await read(await t(s).api.users.me.sessions.$get());
       expect(sessions.body.items).toHaveLength(before + 1);
     });
 
     it('refuses a made-up mfaToken, and a body with both or neither of code and passkey', async () => {
-      const bad = await call('POST', '/auth/mfa/verify', { body: { mfaToken: 'x'.repeat(43), code: '123456' } });
+      const bad = await read(await t().api.auth.mfa.verify.$post({ json: { mfaToken: 'x'.repeat(43), code: '123456' } }));
       expect(bad.status).toBe(401);
       expect(bad.body.code).toBe('invalid_mfa_token');
       const neither = await call('POST', '/auth/mfa/verify', { body: { mfaToken: 'x'.repeat(43) } });
@@ -390,14 +398,13 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       // Typed without dashes, with spaces: still the same code.
       expect((await verify((await mfaStep(s.email)).mfaToken, codes[1]!.replace(/-/g, ' '))).status).toBe(200);
 
-      const noCode = await call('POST', '/users/me/mfa/recovery-codes', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      const noCode = await read(await t(s).api.users.me.mfa['recovery-codes'].$post({ json: { currentPassword: PASSWORD } }));
       expect(noCode.status).toBe(403);
       expect(noCode.body.code).toBe('mfa_code_required');
       clock.nextStep();
-      const fresh = await call('POST', '/users/me/mfa/recovery-codes', {
-        token: s.accessToken,
-        body: { currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) },
-      });
+      const fresh = await read(
+        await t(s).api.users.me.mfa['recovery-codes'].$post({ json: { currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) } }),
+      );
       expect(fresh.status, fresh.text).toBe(200);
       expect(fresh.body.recoveryCodes).toHaveLength(10);
       expect((await verify((await mfaStep(s.email)).mfaToken, codes[2]!)).body.code).toBe('invalid_mfa_code');
@@ -419,7 +426,7 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
 
     it('are refused to a user without a second factor', async () => {
       const s = await registerAndLogin(call);
-      const res = await call('POST', '/users/me/mfa/recovery-codes', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+      const res = await read(await t(s).api.users.me.mfa['recovery-codes'].$post({ json: { currentPassword: PASSWORD } }));
       expect(res.status).toBe(409);
       expect(res.body.code).toBe('mfa_not_enabled');
     });
@@ -456,13 +463,10 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
         ...from(ip),
       });
       expect(off.status, off.text).toBe(204);
-      expect((await call('GET', '/users/me', { token: s.accessToken })).body.mfa.totp).toBe(false);
+      expect((await read(await t(s).api.users.me.$get())).body.mfa.totp).toBe(false);
       await login(call, s.email, PASSWORD);
       expect(await app.t.deps.database.db.select().from(recoveryCodes).where(eq(recoveryCodes.userId, s.userId))).toHaveLength(0);
-      const again = await call('DELETE', '/users/me/mfa/totp', {
-        token: s.accessToken,
-        body: { currentPassword: PASSWORD, code: codes[0] },
-      });
+      const again = await read(await t(s).api.users.me.mfa.totp.$delete({ json: { currentPassword: PASSWORD, code: codes[0] } }));
       expect(again.status).toBe(409);
       expect(again.body.code).toBe('mfa_not_enabled');
     });
@@ -470,7 +474,7 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     it('also takes a recovery code', async () => {
       const s = await registerAndLogin(call);
       const { recoveryCodes: codes } = await enableTotp(call, s, clock);
-      const off = await call('DELETE', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD, code: codes[9] } });
+      const off = await read(await t(s).api.users.me.mfa.totp.$delete({ json: { currentPassword: PASSWORD, code: codes[9] } }));
       expect(off.status, off.text).toBe(204);
     });
   });
@@ -479,7 +483,7 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     it('asks PUT and DELETE /users/me for a code besides the password (a name change needs neither)', async () => {
       const s = await registerAndLogin(call);
       const { secret } = await enableTotp(call, s, clock);
-      expect((await call('PUT', '/users/me', { token: s.accessToken, body: { name: 'Renamed' } })).status).toBe(200);
+      expect((await read(await t(s).api.users.me.$put({ json: { name: 'Renamed' } }))).status).toBe(200);
       const ip = freshIp();
       const noCode = await call('PUT', '/users/me', {
         token: s.accessToken,
@@ -505,33 +509,32 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       });
       expect(ok.status, ok.text).toBe(200);
       clock.nextStep();
-      const gone = await call('DELETE', '/users/me', {
-        token: s.accessToken,
-        body: { currentPassword: NEW_PASSWORD, code: rfc6238(secret, clock.now()) },
-      });
+      const gone = await read(
+        await t(s).api.users.me.$delete({ json: { currentPassword: NEW_PASSWORD, code: rfc6238(secret, clock.now()) } }),
+      );
       expect(gone.status, gone.text).toBe(204);
     });
 
     it('asks a password reset for a code: the mailed token stays usable until a right one comes', async () => {
       const s = await registerAndLogin(call);
       const { secret } = await enableTotp(call, s, clock);
-      expect((await call('POST', '/auth/password/forgot', { body: { email: s.email } })).status).toBe(202);
+      expect((await read(await t().api.auth.password.forgot.$post({ json: { email: s.email } }))).status).toBe(202);
       // The verification mail, the notice that TOTP is on, then the reset link.
       const mails = await smtp.waitFor(s.email, 3);
       const token = tokenFrom(mails.find((m) => /reset/i.test(m.subject))!);
-      const noCode = await call('POST', '/auth/password/reset', { body: { token, password: NEW_PASSWORD } });
+      const noCode = await read(await t().api.auth.password.reset.$post({ json: { token, password: NEW_PASSWORD } }));
       expect(noCode.status).toBe(403);
       expect(noCode.body.code).toBe('mfa_code_required');
-      const wrong = await call('POST', '/auth/password/reset', { body: { token, password: NEW_PASSWORD, code: '000000' } });
+      const wrong = await read(await t().api.auth.password.reset.$post({ json: { token, password: NEW_PASSWORD, code: '000000' } }));
       expect(wrong.status).toBe(403);
       expect(wrong.body.code).toBe('invalid_mfa_code');
       clock.nextStep();
-      const ok = await call('POST', '/auth/password/reset', {
-        body: { token, password: NEW_PASSWORD, code: rfc6238(secret, clock.now()) },
-      });
+      const ok = await read(
+        await t().api.auth.password.reset.$post({ json: { token, password: NEW_PASSWORD, code: rfc6238(secret, clock.now()) } }),
+      );
       expect(ok.status, ok.text).toBe(204);
       // The new password works, and the second factor is still asked for.
-      const step = await call('POST', '/auth/login', { body: { email: s.email, password: NEW_PASSWORD } });
+      const step = await read(await t().api.auth.login.$post({ json: { email: s.email, password: NEW_PASSWORD } }));
       expect(step.body.code).toBe('mfa_required');
     });
   });
@@ -540,9 +543,9 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     it('lets a moderator without a factor sign in to enrol and nothing else, until a factor is on', async () => {
       const admin = await loginAdmin(call);
       const s = await registerAndLogin(call);
-      expect((await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['moderator'] } })).status).toBe(
-        200,
-      );
+      expect(
+        (await read(await t(admin).api.users[':id'].roles.$put({ param: { id: s.userId }, json: { roles: ['moderator'] } }))).status,
+      ).toBe(200);
       const m = await login(call, s.email, PASSWORD);
       for (const [method, path] of [
         ['GET', '/users'],
@@ -554,16 +557,16 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
         expect(res.status, `${method} ${path}`).toBe(403);
         expect(res.body.code, `${method} ${path}`).toBe('mfa_enrollment_required');
       }
-      expect((await call('GET', '/users/me', { token: m.accessToken })).status).toBe(200);
-      expect((await call('GET', '/users/me/passkeys', { token: m.accessToken })).status).toBe(200);
+      expect((await read(await t(m).api.users.me.$get())).status).toBe(200);
+      expect((await read(await t(m).api.users.me.passkeys.$get())).status).toBe(200);
       // Enrolling works with the same token, and then everything does.
       await enableTotp(call, m, clock);
-      expect((await call('GET', '/users', { token: m.accessToken })).status).toBe(200);
-      expect((await call('GET', '/posts', { token: m.accessToken })).status).toBe(200);
+      expect((await read(await t(m).api.users.$get({ query: {} }))).status).toBe(200);
+      expect((await read(await t(m).api.posts.$get({ query: {} }))).status).toBe(200);
       // Users without the role are not concerned.
       const plain = await registerAndLogin(call);
-      expect((await call('GET', '/posts', { token: plain.accessToken })).status).toBe(200);
-      expect((await call('POST', '/auth/logout', { token: m.accessToken, body: { refreshToken: m.refreshToken } })).status).toBe(204);
+      expect((await read(await t(plain).api.posts.$get({ query: {} }))).status).toBe(200);
+      expect((await read(await t(m).api.auth.logout.$post({ json: { refreshToken: m.refreshToken } }))).status).toBe(204);
     });
   });
 
@@ -573,38 +576,35 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
       const s = await registerAndLogin(call);
       await enableTotp(call, s, clock);
       const moderatorUser = await registerAndLogin(call);
-      await call('PUT', `/users/${moderatorUser.userId}/roles`, { token: admin.accessToken, body: { roles: ['moderator'] } });
+      await read(await t(admin).api.users[':id'].roles.$put({ param: { id: moderatorUser.userId }, json: { roles: ['moderator'] } }));
       const mod = await login(call, moderatorUser.email, PASSWORD);
-      const denied = await call('DELETE', `/users/${s.userId}/mfa`, { token: mod.accessToken });
+      const denied = await read(await t(mod).api.users[':id'].mfa.$delete({ param: { id: s.userId } }));
       expect(denied.status).toBe(403);
 
-      const reset = await call('DELETE', `/users/${s.userId}/mfa`, { token: admin.accessToken });
+      const reset = await read(await t(admin).api.users[':id'].mfa.$delete({ param: { id: s.userId } }));
       expect(reset.status, reset.text).toBe(204);
-      const old = await call('GET', '/users/me', { token: s.accessToken });
+      const old = await read(await t(s).api.users.me.$get());
       expect(old.status).toBe(401);
       expect(old.body.code).toBe('invalid_token');
       const fresh = await login(call, s.email, PASSWORD);
-      expect((await call('GET', '/users/me', { token: fresh.accessToken })).body.mfa).toEqual({ totp: false, passkeys: 0 });
+      expect((await read(await t(fresh).api.users.me.$get())).body.mfa).toEqual({ totp: false, passkeys: 0 });
       expect(claimsOf(fresh.accessToken).amr).toEqual(['pwd']);
-      const unknown = await call('DELETE', '/users/00000000-0000-4000-8000-000000000000/mfa', { token: admin.accessToken });
+      const unknown = await read(await t(admin).api.users[':id'].mfa.$delete({ param: { id: '00000000-0000-4000-8000-000000000000' } }));
       expect(unknown.status).toBe(404);
     });
 
     it('lets only an admin reset an admin', async () => {
       const admin = await loginAdmin(call);
-      const created = await call('POST', '/roles', {
-        token: admin.accessToken,
-        body: { name: `helpdesk-${ipSeq}`, permissions: ['users:mfa:reset'] },
-      });
+      const created = await read(await t(admin).api.roles.$post({ json: { name: `helpdesk-${ipSeq}`, permissions: ['users:mfa:reset'] } }));
       expect(created.status, created.text).toBe(201);
       const desk = await registerAndLogin(call);
-      await call('PUT', `/users/${desk.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', created.body.name] } });
+      await read(await t(admin).api.users[':id'].roles.$put({ param: { id: desk.userId }, json: { roles: ['user', created.body.name] } }));
       const d = await login(call, desk.email, PASSWORD);
-      const refused = await call('DELETE', `/users/${admin.userId}/mfa`, { token: d.accessToken });
+      const refused = await read(await t(d).api.users[':id'].mfa.$delete({ param: { id: admin.userId } }));
       expect(refused.status).toBe(403);
       expect(refused.body.code).toBe('forbidden');
       const someone = await registerAndLogin(call);
-      expect((await call('DELETE', `/users/${someone.userId}/mfa`, { token: d.accessToken })).status).toBe(204);
+      expect((await read(await t(d).api.users[':id'].mfa.$delete({ param: { id: someone.userId } }))).status).toBe(204);
     });
   });
 
@@ -612,18 +612,16 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     const s = await registerAndLogin(call);
     const { secret, recoveryCodes: codes } = await enableTotp(call, s, clock);
     clock.nextStep();
-    const renewed = await call('POST', '/users/me/mfa/recovery-codes', {
-      token: s.accessToken,
-      body: { currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) },
-    });
+    const renewed = await read(
+      await t(s).api.users.me.mfa['recovery-codes'].$post({ json: { currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) } }),
+    );
     expect(renewed.status).toBe(200);
-    const off = await call('DELETE', '/users/me/mfa/totp', {
-      token: s.accessToken,
-      body: { currentPassword: PASSWORD, code: renewed.body.recoveryCodes[0] },
-    });
+    const off = await read(
+      await t(s).api.users.me.mfa.totp.$delete({ json: { currentPassword: PASSWORD, code: renewed.body.recoveryCodes[0] } }),
+    );
     expect(off.status, off.text).toBe(204);
     const admin = await loginAdmin(call);
-    expect((await call('DELETE', `/users/${s.userId}/mfa`, { token: admin.accessToken })).status).toBe(204);
+    expect((await read(await t(admin).api.users[':id'].mfa.$delete({ param: { id: s.userId } }))).status).toBe(204);
     // The verification mail of the registration, then the four notices.
     const mails = (await smtp.waitFor(s.email, 5)).filter((m) => /sign-in settings/i.test(m.subject));
     const said = mails.map((m) => m.text);
@@ -645,12 +643,9 @@ describe.each(BACKENDS)('second factors on %s', (backend) => {
     await verify((await mfaStep(s.email)).mfaToken, '000000');
     await verify((await mfaStep(s.email)).mfaToken, codes[0]!);
     clock.nextStep();
-    await call('DELETE', '/users/me/mfa/totp', {
-      token: s.accessToken,
-      body: { currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) },
-    });
+    await read(await t(s).api.users.me.mfa.totp.$delete({ json: { currentPassword: PASSWORD, code: rfc6238(secret, clock.now()) } }));
     const admin = await loginAdmin(call);
-    await call('DELETE', `/users/${s.userId}/mfa`, { token: admin.accessToken });
+    await read(await t(admin).api.users[':id'].mfa.$delete({ param: { id: s.userId } }));
     await app.t.services.audit.flush();
     const own = await call('GET', `/admin/logs?actorId=${s.userId}&limit=100`, { token: admin.accessToken });
     const details = own.body.items.map((e: { detail: string | null }) => e.detail);

@@ -6,7 +6,7 @@ import { assignRoles } from '../../src/modules/users/users.service.js';
 import { ALL_PERMISSIONS, BUILT_IN_DEFAULTS, type Permission } from '../../src/security/permissions.js';
 import { totpCode } from '../../src/security/totp.js';
 import { ADMIN } from '../helpers/app.js';
-import { login, loginAdmin, registerAndLogin, uniqueEmail, userWithRoles, PASSWORD, type Session } from '../helpers/http.js';
+import { login, loginAdmin, read, registerAndLogin, typed, uniqueEmail, userWithRoles, PASSWORD, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 import { SoftAuthenticator } from '../helpers/webauthn.js';
@@ -18,14 +18,17 @@ const ANY_ADMIN = { roles: ['admin'], permissions: new Set<string>(ALL_PERMISSIO
 describe.each(BACKENDS)('RBAC on %s', (backend) => {
   const app = useTestApp(backend);
   const { call } = app;
+  // Requests a well-formed client sends go through the typed client (over app.request()), so a
+  // change to these routes breaks this file at compile time; the table of every guarded route and
+  // malformed input stay raw requests.
+  const t = (s?: { accessToken: string }) => typed(app.t, s);
   let admin: Session;
 
   beforeAll(async () => {
     admin = await loginAdmin(call);
   });
 
-  const newPost = async (s: Session) =>
-    (await call('POST', '/posts', { token: s.accessToken, body: { title: 't', body: 'b' } })).body.id as string;
+  const newPost = async (s: Session) => (await read(await t(s).api.posts.$post({ json: { title: 't', body: 'b' } }))).body.id as string;
 
   /** One request per guarded route, built fresh for each attempt (so allowed deletes have something to delete). */
   const claimsOf = (s: Session) => JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString());
@@ -44,7 +47,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
   };
   afterEach(async () => {
     for (const id of standIns.splice(0)) {
-      const res = await call('DELETE', `/users/${id}`, { token: admin.accessToken });
+      const res = await read(await t(admin).api.users[':id'].$delete({ param: { id } }));
       expect(res.status, res.text).toBe(204);
     }
   });
@@ -52,19 +55,18 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
   const withTotp = async (who: Session | null) => {
     if (!who) return { code: '000000' };
     const s = await standIn(who);
-    const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+    const enrol = await read(await t(s).api.users.me.mfa.totp.$post({ json: { currentPassword: PASSWORD } }));
     const on =
       enrol.status === 200
-        ? await call('POST', '/users/me/mfa/totp/confirm', {
-            token: s.accessToken,
-            body: { code: totpCode(enrol.body.secret, app.t.deps.clock()) },
-          })
+        ? await read(await t(s).api.users.me.mfa.totp.confirm.$post({ json: { code: totpCode(enrol.body.secret, app.t.deps.clock()) } }))
         : undefined;
     return { token: s.accessToken, code: (on?.body.recoveryCodes?.[0] as string | undefined) ?? '000000' };
   };
   /** A registration response from a software authenticator, answering options fetched with this token. */
   const registration = async (token?: string) => {
-    const options = token ? await call('POST', '/users/me/passkeys/options', { token, body: { currentPassword: PASSWORD } }) : undefined;
+    const options = token
+      ? await read(await t({ accessToken: token }).api.users.me.passkeys.options.$post({ json: { currentPassword: PASSWORD } }))
+      : undefined;
     const authenticator = new SoftAuthenticator({ origin: app.t.deps.config.webauthn.origins[0]! });
     // A refused caller gets no options: the response answers made-up ones (the guard refuses before reading it).
     return authenticator.register(
@@ -104,7 +106,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       }),
       'DELETE /roles/:role': async () => {
         const name = `d${Math.random().toString(36).slice(2, 10)}`;
-        await call('POST', '/roles', { token: admin.accessToken, body: { name } });
+        await read(await t(admin).api.roles.$post({ json: { name } }));
         return { method: 'DELETE', path: `/roles/${name}` };
       },
       'GET /users/me/sessions': async () => ({ method: 'GET', path: '/users/me/sessions' }),
@@ -132,7 +134,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       'POST /users/me/mfa/totp/confirm': async (who) => {
         if (!who) return { method: 'POST', path: '/users/me/mfa/totp/confirm', body: { code: '000000' } };
         const s = await standIn(who);
-        const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+        const enrol = await read(await t(s).api.users.me.mfa.totp.$post({ json: { currentPassword: PASSWORD } }));
         return {
           method: 'POST',
           path: '/users/me/mfa/totp/confirm',
@@ -173,10 +175,9 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       'DELETE /users/me/passkeys/:id': async (who) => {
         if (!who) return { method: 'DELETE', path: `/users/me/passkeys/${NIL}`, body: { currentPassword: PASSWORD } };
         const s = await standIn(who);
-        const added = await call('POST', '/users/me/passkeys', {
-          token: s.accessToken,
-          body: { name: 'Laptop', response: await registration(s.accessToken) },
-        });
+        const added = await read(
+          await t(s).api.users.me.passkeys.$post({ json: { name: 'Laptop', response: await registration(s.accessToken) } }),
+        );
         return {
           method: 'DELETE',
           path: `/users/me/passkeys/${added.status === 201 ? added.body.id : NIL}`,
@@ -217,7 +218,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
 
   it('answers every guarded route as the permission table says, for every kind of caller', async () => {
     const premium: Permission[] = ['posts:read', 'posts:create', 'users:read', 'admin:stats:read'];
-    await call('POST', '/roles', { token: admin.accessToken, body: { name: 'premium', permissions: premium } });
+    await read(await t(admin).api.roles.$post({ json: { name: 'premium', permissions: premium } }));
     const callers: [string, Session | null, Set<string>][] = [
       ['anonymous', null, new Set(BUILT_IN_DEFAULTS.guest.permissions)],
       ['user', await registerAndLogin(call), new Set(BUILT_IN_DEFAULTS.user.permissions)],
@@ -247,30 +248,32 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
 
   it('grants and removes permissions on the very next request with the same token', async () => {
     const s = await registerAndLogin(call);
-    expect((await call('GET', '/users', { token: s.accessToken })).status).toBe(403);
-    await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user', 'moderator'] } });
-    expect((await call('GET', '/users', { token: s.accessToken })).status).toBe(200);
-    await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } });
-    expect((await call('GET', '/users', { token: s.accessToken })).status).toBe(403);
+    expect((await read(await t(s).api.users.$get({ query: {} }))).status).toBe(403);
+    await read(await t(admin).api.users[':id'].roles.$put({ param: { id: s.userId }, json: { roles: ['user', 'moderator'] } }));
+    expect((await read(await t(s).api.users.$get({ query: {} }))).status).toBe(200);
+    await read(await t(admin).api.users[':id'].roles.$put({ param: { id: s.userId }, json: { roles: ['user'] } }));
+    expect((await read(await t(s).api.users.$get({ query: {} }))).status).toBe(403);
   });
 
   it('applies a change of a role’s permissions to its members on their next request', async () => {
     const name = `editor${Math.random().toString(36).slice(2, 8)}`;
-    await call('POST', '/roles', { token: admin.accessToken, body: { name, permissions: ['posts:read'] } });
+    await read(await t(admin).api.roles.$post({ json: { name, permissions: ['posts:read'] } }));
     const s = await userWithRoles(call, admin, ['user', name]);
-    expect((await call('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
-    const upd = await call('PUT', `/roles/${name}/permissions`, { token: admin.accessToken, body: { permissions: ['admin:stats:read'] } });
+    expect((await read(await t(s).api.admin.stats.$get())).status).toBe(403);
+    const upd = await read(
+      await t(admin).api.roles[':role'].permissions.$put({ param: { role: name }, json: { permissions: ['admin:stats:read'] } }),
+    );
     expect(upd.status).toBe(200);
     expect(upd.body).toMatchObject({ name, permissions: ['admin:stats:read'], builtIn: false, userCount: 1 });
-    expect((await call('GET', '/admin/stats', { token: s.accessToken })).status).toBe(200);
-    expect((await call('DELETE', `/roles/${name}`, { token: admin.accessToken })).status).toBe(204);
-    expect((await call('GET', '/admin/stats', { token: s.accessToken })).status).toBe(403);
-    expect((await call('GET', '/users/me', { token: s.accessToken })).body.roles).toEqual(['user']);
+    expect((await read(await t(s).api.admin.stats.$get())).status).toBe(200);
+    expect((await read(await t(admin).api.roles[':role'].$delete({ param: { role: name } }))).status).toBe(204);
+    expect((await read(await t(s).api.admin.stats.$get())).status).toBe(403);
+    expect((await read(await t(s).api.users.me.$get())).body.roles).toEqual(['user']);
   });
 
   describe('delegated administration stays within what the delegate holds', () => {
     const role = async (name: string, permissions: Permission[]) => {
-      const res = await call('POST', '/roles', { token: admin.accessToken, body: { name, permissions } });
+      const res = await read(await t(admin).api.roles.$post({ json: { name, permissions } }));
       expect(res.status, res.text).toBe(201);
     };
     const tag = () => Math.random().toString(36).slice(2, 8);
@@ -285,24 +288,29 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       await role(name, ['users:roles:assign', 'users:read']);
       const d = await userWithRoles(call, admin, ['user', name]);
       const other = await registerAndLogin(call);
-      refused(await call('PUT', `/users/${d.userId}/roles`, { token: d.accessToken, body: { roles: ['user', name, 'admin'] } }), 'admin');
-      refused(await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['user'] } }), 'admin');
-      refused(await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['admin'] } }), 'admin');
+      refused(
+        await read(await t(d).api.users[':id'].roles.$put({ param: { id: d.userId }, json: { roles: ['user', name, 'admin'] } })),
+        'admin',
+      );
+      refused(await read(await t(d).api.users[':id'].roles.$put({ param: { id: admin.userId }, json: { roles: ['user'] } })), 'admin');
+      refused(await read(await t(d).api.users[':id'].roles.$put({ param: { id: other.userId }, json: { roles: ['admin'] } })), 'admin');
       // moderator carries posts:delete:any, which the delegate lacks.
       refused(
-        await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['user', 'moderator'] } }),
+        await read(await t(d).api.users[':id'].roles.$put({ param: { id: other.userId }, json: { roles: ['user', 'moderator'] } })),
         'posts:delete:any',
       );
       // Within what it holds, delegation works: its own role and user.
-      const ok = await call('PUT', `/users/${other.userId}/roles`, { token: d.accessToken, body: { roles: ['user', name] } });
+      const ok = await read(await t(d).api.users[':id'].roles.$put({ param: { id: other.userId }, json: { roles: ['user', name] } }));
       expect(ok.status).toBe(200);
       expect(ok.body.roles).toEqual(['user', name].sort());
       // An admin holds what the delegate lacks: not even the admin's other roles change.
-      const adminRoles = (await call('GET', `/users/${admin.userId}`, { token: admin.accessToken })).body.roles;
-      const upward = await call('PUT', `/users/${admin.userId}/roles`, { token: d.accessToken, body: { roles: ['admin', 'user'] } });
+      const adminRoles = (await read(await t(admin).api.users[':id'].$get({ param: { id: admin.userId } }))).body.roles;
+      const upward = await read(
+        await t(d).api.users[':id'].roles.$put({ param: { id: admin.userId }, json: { roles: ['admin', 'user'] } }),
+      );
       expect(upward.status).toBe(403);
       expect(upward.body.code).toBe('forbidden');
-      expect((await call('GET', `/users/${admin.userId}`, { token: admin.accessToken })).body.roles).toEqual(adminRoles);
+      expect((await read(await t(admin).api.users[':id'].$get({ param: { id: admin.userId } }))).body.roles).toEqual(adminRoles);
       await app.t.services.audit.flush();
       const entry = (await call('GET', `/admin/logs?actorId=${d.userId}&status=403&limit=10`, { token: admin.accessToken })).body.items;
       expect(entry.map((e: { detail: string }) => e.detail)).toContain('escalation_refused: admin');
@@ -315,25 +323,24 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       const superuser = `superuser-${tag()}`;
       await role(superuser, [...ALL_PERMISSIONS]);
       const desk = await userWithRoles(call, admin, ['user', helpdesk]);
-      const deskPermissions: string[] = (await call('GET', '/users/me', { token: desk.accessToken })).body.permissions;
+      const deskPermissions: string[] = (await read(await t(desk).api.users.me.$get())).body.permissions;
       // The first permission (catalogue order) the targets hold and the desk does not.
       const lacking = ALL_PERMISSIONS.find((p) => !deskPermissions.includes(p))!;
       /** A target with TOTP on (so a reset has something to remove) and a live session. */
       const withFactor = async (s: Session) => {
-        const enrol = await call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+        const enrol = await read(await t(s).api.users.me.mfa.totp.$post({ json: { currentPassword: PASSWORD } }));
         expect(enrol.status, enrol.text).toBe(200);
-        const on = await call('POST', '/users/me/mfa/totp/confirm', {
-          token: s.accessToken,
-          body: { code: totpCode(enrol.body.secret, app.t.deps.clock()) },
-        });
+        const on = await read(
+          await t(s).api.users.me.mfa.totp.confirm.$post({ json: { code: totpCode(enrol.body.secret, app.t.deps.clock()) } }),
+        );
         expect(on.status, on.text).toBe(200);
         return s;
       };
       const secondAdmin = await withFactor(await standIn(admin));
       const powerful = await withFactor(await userWithRoles(call, admin, ['user', superuser]));
       const stateOf = async (s: Session) => {
-        const u = await call('GET', `/users/${s.userId}`, { token: admin.accessToken });
-        const me = await call('GET', '/users/me', { token: s.accessToken });
+        const u = await read(await t(admin).api.users[':id'].$get({ param: { id: s.userId } }));
+        const me = await read(await t(s).api.users.me.$get());
         return { status: u.status, roles: u.body.roles, mfa: u.body.mfa, signedIn: me.status };
       };
       const refusals: { method: string; path: string; detail: string }[] = [];
@@ -361,15 +368,15 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
         expect(await stateOf(target)).toEqual(before);
       }
       // Ending every admin's sessions in a loop locks nobody out.
-      const admins = (await call('GET', '/users?role=admin&limit=100', { token: desk.accessToken })).body.items as { id: string }[];
+      const admins = (await read(await t(desk).api.users.$get({ query: { role: 'admin', limit: '100' } }))).body.items as { id: string }[];
       expect(admins.map((u) => u.id)).toEqual(expect.arrayContaining([admin.userId, secondAdmin.userId]));
       for (let round = 0; round < 3; round++) {
         for (const u of admins) await expectRefused('DELETE', `/users/${u.id}/sessions`, undefined, lacking);
       }
-      for (const s of [admin, secondAdmin]) expect((await call('GET', '/users/me', { token: s.accessToken })).status).toBe(200);
+      for (const s of [admin, secondAdmin]) expect((await read(await t(s).api.users.me.$get())).status).toBe(200);
       // Each refusal is in the audit log with the permission it lacked.
       await app.t.services.audit.flush();
-      const logged = (await call('GET', `/admin/logs?actorId=${desk.userId}&status=403&limit=100`, { token: admin.accessToken })).body
+      const logged = (await read(await t(admin).api.admin.logs.$get({ query: { actorId: desk.userId, status: '403', limit: '100' } }))).body
         .items as { method: string; path: string; detail: string }[];
       const seen = logged.map((e) => ({ method: e.method, path: e.path, detail: e.detail }));
       expect(seen).toHaveLength(refusals.length);
@@ -377,17 +384,22 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
 
       // Downward it works: a plain user holds less than the desk.
       const plain = await withFactor(await registerAndLogin(call));
-      const roles = await call('PUT', `/users/${plain.userId}/roles`, { token: desk.accessToken, body: { roles: ['user', helpdesk] } });
+      const roles = await read(
+        await t(desk).api.users[':id'].roles.$put({ param: { id: plain.userId }, json: { roles: ['user', helpdesk] } }),
+      );
       expect(roles.status, roles.text).toBe(200);
       expect(roles.body.roles).toEqual(['user', helpdesk].sort());
-      expect((await call('DELETE', `/users/${plain.userId}/sessions`, { token: desk.accessToken })).status).toBe(204);
-      expect((await call('GET', '/users/me', { token: plain.accessToken })).status).toBe(401);
-      expect((await call('DELETE', `/users/${plain.userId}/mfa`, { token: desk.accessToken })).status).toBe(204);
-      expect((await call('GET', `/users/${plain.userId}`, { token: admin.accessToken })).body.mfa).toEqual({ totp: false, passkeys: 0 });
-      expect((await call('DELETE', `/users/${plain.userId}`, { token: desk.accessToken })).status).toBe(204);
-      expect((await call('GET', `/users/${plain.userId}`, { token: admin.accessToken })).status).toBe(404);
+      expect((await read(await t(desk).api.users[':id'].sessions.$delete({ param: { id: plain.userId } }))).status).toBe(204);
+      expect((await read(await t(plain).api.users.me.$get())).status).toBe(401);
+      expect((await read(await t(desk).api.users[':id'].mfa.$delete({ param: { id: plain.userId } }))).status).toBe(204);
+      expect((await read(await t(admin).api.users[':id'].$get({ param: { id: plain.userId } }))).body.mfa).toEqual({
+        totp: false,
+        passkeys: 0,
+      });
+      expect((await read(await t(desk).api.users[':id'].$delete({ param: { id: plain.userId } }))).status).toBe(204);
+      expect((await read(await t(admin).api.users[':id'].$get({ param: { id: plain.userId } }))).status).toBe(404);
       // The superuser-role user is not an admin: an admin removes it.
-      expect((await call('DELETE', `/users/${powerful.userId}`, { token: admin.accessToken })).status).toBe(204);
+      expect((await read(await t(admin).api.users[':id'].$delete({ param: { id: powerful.userId } }))).status).toBe(204);
     });
 
     it('lets nobody add to a role, or create one with, a permission they do not hold', async () => {
@@ -395,104 +407,113 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       await role(name, ['roles:update', 'roles:create', 'roles:read']);
       const e = await userWithRoles(call, admin, ['user', name]);
       refused(
-        await call('PUT', `/roles/${name}/permissions`, {
-          token: e.accessToken,
-          body: { permissions: ['roles:update', 'roles:create', 'roles:read', 'users:roles:assign'] },
-        }),
+        await read(
+          await t(e).api.roles[':role'].permissions.$put({
+            param: { role: name },
+            json: { permissions: ['roles:update', 'roles:create', 'roles:read', 'users:roles:assign'] },
+          }),
+        ),
         'users:roles:assign',
       );
       refused(
-        await call('PUT', '/roles/user/permissions', {
-          token: e.accessToken,
-          body: { permissions: [...BUILT_IN_DEFAULTS.user.permissions, 'admin:logs:read'] },
-        }),
+        await read(
+          await t(e).api.roles[':role'].permissions.$put({
+            param: { role: 'user' },
+            json: { permissions: [...BUILT_IN_DEFAULTS.user.permissions, 'admin:logs:read'] },
+          }),
+        ),
         'admin:logs:read',
       );
-      refused(
-        await call('POST', '/roles', { token: e.accessToken, body: { name: `mine-${tag()}`, permissions: ['users:read'] } }),
-        'users:read',
-      );
+      refused(await read(await t(e).api.roles.$post({ json: { name: `mine-${tag()}`, permissions: ['users:read'] } })), 'users:read');
       // Removing, and adding what it holds, are fine.
-      const trimmed = await call('PUT', `/roles/${name}/permissions`, {
-        token: e.accessToken,
-        body: { permissions: ['roles:update', 'roles:read', 'roles:create', 'posts:read'] },
-      });
+      const trimmed = await read(
+        await t(e).api.roles[':role'].permissions.$put({
+          param: { role: name },
+          json: { permissions: ['roles:update', 'roles:read', 'roles:create', 'posts:read'] },
+        }),
+      );
       expect(trimmed.status).toBe(200);
       expect(
-        (await call('POST', '/roles', { token: e.accessToken, body: { name: `mine-${tag()}`, permissions: ['posts:read', 'roles:read'] } }))
-          .status,
+        (await read(await t(e).api.roles.$post({ json: { name: `mine-${tag()}`, permissions: ['posts:read', 'roles:read'] } }))).status,
       ).toBe(201);
-      expect((await call('GET', '/users/me', { token: e.accessToken })).body.permissions).not.toContain('users:roles:assign');
+      expect((await read(await t(e).api.users.me.$get())).body.permissions).not.toContain('users:roles:assign');
     });
 
     it('never lets the guest role hold a permission outside auth:register and posts:read, whatever the database says', async () => {
       refused(
-        await call('PUT', '/roles/guest/permissions', {
-          token: admin.accessToken,
-          body: { permissions: ['auth:register', 'posts:read', 'users:roles:assign'] },
-        }),
+        await read(
+          await t(admin).api.roles[':role'].permissions.$put({
+            param: { role: 'guest' },
+            json: { permissions: ['auth:register', 'posts:read', 'users:roles:assign'] },
+          }),
+        ),
         'users:roles:assign',
       );
       refused(
-        await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: ['auth:refresh'] } }),
+        await read(
+          await t(admin).api.roles[':role'].permissions.$put({ param: { role: 'guest' }, json: { permissions: ['auth:refresh'] } }),
+        ),
         'auth:refresh',
       );
       const victim = await registerAndLogin(call);
       // A row written before this rule (or by hand) gives anonymous callers nothing.
       await app.database.db.execute(sql`INSERT INTO role_permissions (role_name, permission) VALUES ('guest', 'users:roles:assign')`);
       try {
-        await call('PUT', '/roles/user/permissions', {
-          token: admin.accessToken,
-          body: { permissions: BUILT_IN_DEFAULTS.user.permissions },
-        }); // bumps the roles version
-        const anon = await call('PUT', `/users/${victim.userId}/roles`, { body: { roles: ['admin'] } });
+        await read(
+          await t(admin).api.roles[':role'].permissions.$put({
+            param: { role: 'user' },
+            json: { permissions: BUILT_IN_DEFAULTS.user.permissions },
+          }),
+        ); // bumps the roles version
+        const anon = await read(await t().api.users[':id'].roles.$put({ param: { id: victim.userId }, json: { roles: ['admin'] } }));
         expect(anon.status).toBe(401);
         expect(anon.body.code).toBe('unauthenticated');
-        const guest = (await call('GET', '/roles', { token: admin.accessToken })).body.items.find(
-          (r: { name: string }) => r.name === 'guest',
-        );
+        const guest = (await read(await t(admin).api.roles.$get())).body.items.find((r: { name: string }) => r.name === 'guest');
         expect(guest.permissions).toEqual(['auth:register', 'posts:read']);
       } finally {
         await app.database.db.execute(sql`DELETE FROM role_permissions WHERE role_name = 'guest' AND permission = 'users:roles:assign'`);
       }
-      expect((await call('GET', `/users/${victim.userId}`, { token: admin.accessToken })).body.roles).toEqual(['user']);
+      expect((await read(await t(admin).api.users[':id'].$get({ param: { id: victim.userId } }))).body.roles).toEqual(['user']);
     });
   });
 
   it('applies a change of the guest role to anonymous callers', async () => {
-    expect((await call('GET', '/posts')).status).toBe(200);
-    await call('PUT', '/roles/guest/permissions', { token: admin.accessToken, body: { permissions: ['auth:register'] } });
+    expect((await read(await t().api.posts.$get({ query: {} }))).status).toBe(200);
+    await read(await t(admin).api.roles[':role'].permissions.$put({ param: { role: 'guest' }, json: { permissions: ['auth:register'] } }));
     try {
-      const res = await call('GET', '/posts');
+      const res = await read(await t().api.posts.$get({ query: {} }));
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('unauthenticated');
     } finally {
-      await call('PUT', '/roles/guest/permissions', {
-        token: admin.accessToken,
-        body: { permissions: BUILT_IN_DEFAULTS.guest.permissions },
-      });
+      await read(
+        await t(admin).api.roles[':role'].permissions.$put({
+          param: { role: 'guest' },
+          json: { permissions: BUILT_IN_DEFAULTS.guest.permissions },
+        }),
+      );
     }
-    expect((await call('GET', '/posts')).status).toBe(200);
+    expect((await read(await t().api.posts.$get({ query: {} }))).status).toBe(200);
   });
 
   describe('roles administration', () => {
     it('lists roles with permissions, built-in flag and member counts, and the catalogue', async () => {
-      const roles = await call('GET', '/roles', { token: admin.accessToken });
+      const roles = await read(await t(admin).api.roles.$get());
       const byName = Object.fromEntries(roles.body.items.map((r: { name: string }) => [r.name, r]));
       expect(byName.admin).toMatchObject({ builtIn: true, permissions: [...ALL_PERMISSIONS] });
       expect(byName.admin.userCount).toBeGreaterThanOrEqual(1);
       expect(byName.user).toMatchObject({ builtIn: true, permissions: [...BUILT_IN_DEFAULTS.user.permissions].sort() });
-      const perms = await call('GET', '/permissions', { token: admin.accessToken });
+      const perms = await read(await t(admin).api.permissions.$get());
       expect(perms.body.items.map((p: { name: string }) => p.name)).toEqual([...ALL_PERMISSIONS]);
       expect(perms.body.items.every((p: { description: string }) => p.description.length > 0)).toBe(true);
     });
 
     it('enforces names, uniqueness, known permissions and locks', async () => {
-      const tok = admin.accessToken;
-      const created = await call('POST', '/roles', {
-        token: tok,
-        body: { name: 'support_agent', description: 'Support', permissions: ['users:read'] },
-      });
+      const api = t(admin).api;
+      const created = await read(
+        await api.roles.$post({
+          json: { name: 'support_agent', description: 'Support', permissions: ['users:read'] },
+        }),
+      );
       expect(created.status).toBe(201);
       expect(created.body).toEqual({
         name: 'support_agent',
@@ -501,57 +522,68 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
         builtIn: false,
         userCount: 0,
       });
-      expect((await call('POST', '/roles', { token: tok, body: { name: 'support_agent' } })).body.code).toBe('role_exists');
-      expect((await call('POST', '/roles', { token: tok, body: { name: 'x', permissions: [] } })).body.code).toBe('validation_failed');
-      expect((await call('POST', '/roles', { token: tok, body: { name: 'Bad Name' } })).body.code).toBe('validation_failed');
-      const unknown = await call('POST', '/roles', { token: tok, body: { name: 'ghosts', permissions: ['posts:fly'] } });
+      expect((await read(await api.roles.$post({ json: { name: 'support_agent' } }))).body.code).toBe('role_exists');
+      expect((await read(await api.roles.$post({ json: { name: 'x', permissions: [] } }))).body.code).toBe('validation_failed');
+      expect((await read(await api.roles.$post({ json: { name: 'Bad Name' } }))).body.code).toBe('validation_failed');
+      const unknown = await read(await api.roles.$post({ json: { name: 'ghosts', permissions: ['posts:fly'] } }));
       expect(unknown.status).toBe(400);
       expect(unknown.body.code).toBe('unknown_permission');
-      expect((await call('PUT', '/roles/admin/permissions', { token: tok, body: { permissions: [] } })).body.code).toBe('role_locked');
+      expect(
+        (await read(await api.roles[':role'].permissions.$put({ param: { role: 'admin' }, json: { permissions: [] } }))).body.code,
+      ).toBe('role_locked');
       for (const builtIn of ['guest', 'user', 'moderator', 'admin']) {
-        const res = await call('DELETE', `/roles/${builtIn}`, { token: tok });
+        const res = await read(await api.roles[':role'].$delete({ param: { role: builtIn } }));
         expect(res.status).toBe(409);
         expect(res.body.code).toBe('role_locked');
       }
-      expect((await call('PUT', '/roles/nosuch/permissions', { token: tok, body: { permissions: [] } })).status).toBe(404);
-      expect((await call('DELETE', '/roles/nosuch', { token: tok })).status).toBe(404);
+      expect((await read(await api.roles[':role'].permissions.$put({ param: { role: 'nosuch' }, json: { permissions: [] } }))).status).toBe(
+        404,
+      );
+      expect((await read(await api.roles[':role'].$delete({ param: { role: 'nosuch' } }))).status).toBe(404);
     });
   });
 
   describe('users administration', () => {
     it('replaces roles, refuses unknown roles, and returns the user', async () => {
       const s = await registerAndLogin(call);
-      const res = await call('PUT', `/users/${s.userId}/roles`, {
-        token: admin.accessToken,
-        body: { roles: ['moderator', 'user', 'user'] },
-      });
+      const res = await read(
+        await t(admin).api.users[':id'].roles.$put({ param: { id: s.userId }, json: { roles: ['moderator', 'user', 'user'] } }),
+      );
       expect(res.status).toBe(200);
       expect(res.body.roles).toEqual(['moderator', 'user']);
-      const unknown = await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: ['wizard'] } });
+      const unknown = await read(await t(admin).api.users[':id'].roles.$put({ param: { id: s.userId }, json: { roles: ['wizard'] } }));
       expect(unknown.status).toBe(400);
       expect(unknown.body.code).toBe('unknown_role');
-      expect((await call('PUT', `/users/${s.userId}/roles`, { token: admin.accessToken, body: { roles: [] } })).status).toBe(400);
-      expect((await call('PUT', `/users/${NIL}/roles`, { token: admin.accessToken, body: { roles: ['user'] } })).status).toBe(404);
+      expect((await read(await t(admin).api.users[':id'].roles.$put({ param: { id: s.userId }, json: { roles: [] } }))).status).toBe(400);
+      expect((await read(await t(admin).api.users[':id'].roles.$put({ param: { id: NIL }, json: { roles: ['user'] } }))).status).toBe(404);
     });
 
     it('never lets the last admin lose admin, even when two admins demote each other at once', async () => {
       const second = await userWithRoles(call, admin, ['admin']);
       const [a, b] = await Promise.all([
-        call('PUT', `/users/${second.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } }),
-        call('PUT', `/users/${admin.userId}/roles`, { token: second.accessToken, body: { roles: ['user'] } }),
+        t(admin)
+          .api.users[':id'].roles.$put({ param: { id: second.userId }, json: { roles: ['user'] } })
+          .then(read),
+        t(second)
+          .api.users[':id'].roles.$put({ param: { id: admin.userId }, json: { roles: ['user'] } })
+          .then(read),
       ]);
       // One wins; the other is refused: last_admin, or forbidden when the
       // winner's change was already in force when the loser was authorized.
       expect([a.status, b.status].filter((s) => s === 200)).toHaveLength(1);
       expect(['last_admin', 'forbidden']).toContain([a, b].find((r) => r.status !== 200)!.body.code);
-      const admins = await call('GET', '/users?role=admin&limit=100', { token: (a.status === 200 ? admin : second).accessToken });
+      const admins = await read(
+        await t({ accessToken: (a.status === 200 ? admin : second).accessToken }).api.users.$get({
+          query: { role: 'admin', limit: '100' },
+        }),
+      );
       expect(admins.body.items).toHaveLength(1);
       // Restore: whoever remains makes the bootstrap admin an admin again.
       if (b.status === 200) {
-        await call('PUT', `/users/${admin.userId}/roles`, { token: second.accessToken, body: { roles: ['admin'] } });
-        await call('PUT', `/users/${second.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } });
+        await read(await t(second).api.users[':id'].roles.$put({ param: { id: admin.userId }, json: { roles: ['admin'] } }));
+        await read(await t(admin).api.users[':id'].roles.$put({ param: { id: second.userId }, json: { roles: ['user'] } }));
       }
-      const last = await call('PUT', `/users/${admin.userId}/roles`, { token: admin.accessToken, body: { roles: ['user'] } });
+      const last = await read(await t(admin).api.users[':id'].roles.$put({ param: { id: admin.userId }, json: { roles: ['user'] } }));
       expect(last.status).toBe(409);
       expect(last.body.code).toBe('last_admin');
     });
@@ -566,7 +598,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       expect(refused).toHaveLength(1);
       expect((refused[0] as PromiseRejectedResult).reason).toMatchObject({ code: 'last_admin' });
       const admins = (
-        await call('GET', '/roles', { token: (results[0].status === 'fulfilled' ? admin : second).accessToken })
+        await read(await t({ accessToken: (results[0].status === 'fulfilled' ? admin : second).accessToken }).api.roles.$get())
       ).body.items.find((r: { name: string }) => r.name === 'admin');
       expect(admins.userCount).toBe(1);
       if (results[1].status === 'fulfilled') {
@@ -578,23 +610,23 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     it('lists users newest first with keyset pages, role filter and a safe search', async () => {
       const tag = Math.random().toString(36).slice(2, 8);
       for (let i = 0; i < 5; i++) await registerAndLogin(call, { email: uniqueEmail(`find${tag}`), name: `Findable ${tag} ${i}` });
-      const first = await call('GET', `/users?q=${tag}&limit=2`, { token: admin.accessToken });
+      const first = await read(await t(admin).api.users.$get({ query: { q: tag, limit: '2' } }));
       expect(first.status).toBe(200);
       expect(first.body.items).toHaveLength(2);
       const seen = [...first.body.items];
       let cursor = first.body.nextCursor;
       while (cursor) {
-        const page = await call('GET', `/users?q=${tag}&limit=2&cursor=${encodeURIComponent(cursor)}`, { token: admin.accessToken });
+        const page = await read(await t(admin).api.users.$get({ query: { q: tag, limit: '2', cursor } }));
         seen.push(...page.body.items);
         cursor = page.body.nextCursor;
       }
       expect(seen.map((u) => u.name)).toEqual([4, 3, 2, 1, 0].map((i) => `Findable ${tag} ${i}`));
-      const injection = await call('GET', `/users?q=${encodeURIComponent("%' OR 1=1 --")}`, { token: admin.accessToken });
+      const injection = await read(await t(admin).api.users.$get({ query: { q: "%' OR 1=1 --" } }));
       expect(injection.status).toBe(200);
       expect(injection.body.items).toEqual([]);
-      const wildcard = await call('GET', `/users?q=${encodeURIComponent('%')}`, { token: admin.accessToken });
+      const wildcard = await read(await t(admin).api.users.$get({ query: { q: '%' } }));
       expect(wildcard.body.items).toEqual([]);
-      const mods = await call('GET', '/users?role=moderator&limit=100', { token: admin.accessToken });
+      const mods = await read(await t(admin).api.users.$get({ query: { role: 'moderator', limit: '100' } }));
       expect(mods.body.items.every((u: { roles: string[] }) => u.roles.includes('moderator'))).toBe(true);
       expect((await call('GET', '/users?cursor=garbage', { token: admin.accessToken })).status).toBe(400);
       expect((await call('GET', '/users?sort=name', { token: admin.accessToken })).status).toBe(400);
@@ -607,22 +639,22 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       const other = await registerAndLogin(call);
       const mod = await userWithRoles(call, admin, ['moderator']);
       const p1 = await newPost(author);
-      const forbidden = await call('DELETE', `/posts/${p1}`, { token: other.accessToken });
+      const forbidden = await read(await t(other).api.posts[':id'].$delete({ param: { id: p1 } }));
       expect(forbidden.status).toBe(403);
       expect(forbidden.body.detail).toContain('posts:delete:any');
-      expect((await call('DELETE', `/posts/${p1}`)).status).toBe(401);
-      expect((await call('DELETE', `/posts/${p1}`, { token: author.accessToken })).status).toBe(204);
-      expect((await call('GET', `/posts/${p1}`)).status).toBe(404);
+      expect((await read(await t().api.posts[':id'].$delete({ param: { id: p1 } }))).status).toBe(401);
+      expect((await read(await t(author).api.posts[':id'].$delete({ param: { id: p1 } }))).status).toBe(204);
+      expect((await read(await t().api.posts[':id'].$get({ param: { id: p1 } }))).status).toBe(404);
       const p2 = await newPost(author);
-      expect((await call('DELETE', `/posts/${p2}`, { token: mod.accessToken })).status).toBe(204);
-      expect((await call('DELETE', `/posts/${NIL}`)).status).toBe(404);
-      expect((await call('DELETE', `/posts/${NIL}`, { token: other.accessToken })).status).toBe(404);
+      expect((await read(await t(mod).api.posts[':id'].$delete({ param: { id: p2 } }))).status).toBe(204);
+      expect((await read(await t().api.posts[':id'].$delete({ param: { id: NIL } }))).status).toBe(404);
+      expect((await read(await t(other).api.posts[':id'].$delete({ param: { id: NIL } }))).status).toBe(404);
     });
 
     it('lets exactly one of parallel deletions of a post succeed', async () => {
       const author = await registerAndLogin(call);
       const id = await newPost(author);
-      const results = await Promise.all(Array.from({ length: 20 }, () => call('DELETE', `/posts/${id}`, { token: author.accessToken })));
+      const results = await Promise.all(Array.from({ length: 20 }, () => t(author).api.posts[':id'].$delete({ param: { id } }).then(read)));
       expect(results.map((r) => r.status).sort()).toEqual([204, ...Array<number>(19).fill(404)]);
     });
 
@@ -630,7 +662,7 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       const author = await registerAndLogin(call);
       const created: string[] = [];
       for (let i = 0; i < 25; i++) {
-        const res = await call('POST', '/posts', { token: author.accessToken, body: { title: `p${i}`, body: 'b' } });
+        const res = await read(await t(author).api.posts.$post({ json: { title: `p${i}`, body: 'b' } }));
         expect(res.status).toBe(201);
         expect(res.body).toMatchObject({ title: `p${i}`, body: 'b', authorId: author.userId });
         created.push(res.body.id);
@@ -638,9 +670,8 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
-        const page: { body: { items: { id: string; authorId: string }[]; nextCursor: string | null } } = await call(
-          'GET',
-          `/posts?limit=10${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+        const page: { body: { items: { id: string; authorId: string }[]; nextCursor: string | null } } = await read(
+          await t().api.posts.$get({ query: { limit: '10', ...(cursor ? { cursor } : {}) } }),
         );
         expect(page.body.items.length).toBeLessThanOrEqual(10);
         seen.push(...page.body.items.filter((p) => p.authorId === author.userId).map((p) => p.id));
@@ -648,14 +679,14 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       } while (cursor);
       expect(seen).toEqual([...created].reverse());
       // Without ?limit a page holds 20 (the contract's default).
-      const first = await call('GET', '/posts');
+      const first = await read(await t().api.posts.$get({ query: {} }));
       expect(first.body.items).toHaveLength(20);
       expect(first.body.nextCursor).toEqual(expect.any(String));
       expect(new Set(seen).size).toBe(25);
-      const tooMany = await call('GET', '/posts?limit=101');
+      const tooMany = await read(await t().api.posts.$get({ query: { limit: '101' } }));
       expect(tooMany.status).toBe(400);
       expect(tooMany.body.errors[0].path).toBe('limit');
-      expect((await call('GET', '/posts?limit=0')).status).toBe(400);
+      expect((await read(await t().api.posts.$get({ query: { limit: '0' } }))).status).toBe(400);
       expect((await call('GET', '/posts?limit=abc')).status).toBe(400);
     });
 
