@@ -28,6 +28,10 @@ const PageRegistry = z.record(z.string().regex(/^\/[a-z][a-z-]*$/), z.strictObje
 
 /** The hosted pages, read (and checked) from the registry file, in its order. */
 export function hostedPages(): Record<string, { title: string }> {
+  if (!existsSync(PAGE_REGISTRY)) {
+    // A dist/ compiled by tsc alone: the pages' files come from `npm run build`.
+    throw new Error(`${fileURLToPath(PAGE_REGISTRY)} is missing: build the service with \`npm run build\`, not tsc alone`);
+  }
   return PageRegistry.parse(JSON.parse(readFileSync(PAGE_REGISTRY, 'utf8')));
 }
 

@@ -39,7 +39,8 @@ export function prepareService(opts: { ref?: string; tsx?: boolean; build?: bool
       execFileSync('sh', ['-c', `git -C "${REPO_ROOT}" archive ${sha} | tar -x -C "${dir}"`]);
       const ci = sh('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], dir);
       if (!ci.ok) throw new Error(`npm ci in the snapshot failed:\n${ci.out.slice(-4000)}`);
-      const build = sh('npx', ['tsc', '-p', 'tsconfig.build.json'], dir);
+      // The whole build, as the image makes it (tsc, then the pages' bundle and registry).
+      const build = sh('npm', ['run', '--silent', 'build'], dir);
       if (!existsSync(join(dir, 'dist/server.js'))) throw new Error(`build of the snapshot failed:\n${build.out.slice(-4000)}`);
       writeFileSync(ready, build.out);
     }
