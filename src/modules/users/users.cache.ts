@@ -44,3 +44,32 @@ export async function hasSecondFactorNow(svc: AppServices, userId: string): Prom
   }
   return hasSecondFactor(profile.mfa);
 }
+
+type MeBody = { profile: string; roles: readonly string[]; permissions: ReadonlySet<string>; body: string };
+
+/**
+ * GET /users/me bodies already serialized, per user, valid while the cached
+ * profile (the same stored string), the roles and the permission set (the
+ * role cache's own instance, replaced whenever a role changes) are what they
+ * were: the steady-state answer costs no JSON parse, build or stringify.
+ */
+export class MeBodies {
+  private readonly byUser = new Map<string, MeBody>();
+  constructor(private readonly max = 10_000) {}
+
+  get(userId: string, profile: string | null | undefined, roles: readonly string[], permissions: ReadonlySet<string>): string | undefined {
+    const e = this.byUser.get(userId);
+    if (e === undefined || e.profile !== profile || e.permissions !== permissions || e.roles.length !== roles.length) return undefined;
+    for (let i = 0; i < roles.length; i++) if (e.roles[i] !== roles[i]) return undefined;
+    return e.body;
+  }
+
+  set(userId: string, entry: MeBody): void {
+    this.byUser.delete(userId);
+    this.byUser.set(userId, entry);
+    if (this.byUser.size > this.max) {
+      const oldest = this.byUser.keys().next().value;
+      if (oldest !== undefined) this.byUser.delete(oldest);
+    }
+  }
+}

@@ -16,13 +16,14 @@ import {
   UserSchema,
 } from './users.schemas.js';
 import type { z } from 'zod';
-import { profileRead } from './users.cache.js';
+import { jsonText } from '../../lib/json-text.js';
+import { MeBodies, profileRead } from './users.cache.js';
 import { exportAccount } from './users.export.js';
 import { assignRoles, deleteMe, deleteUser, getMe, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
 
 type Me = z.infer<typeof MeSchema>;
 
-export const usersRoutes = (svc: AppServices) =>
+export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
   new Hono<AppEnv>()
     .get(
       '/me',
@@ -40,8 +41,13 @@ export const usersRoutes = (svc: AppServices) =>
       async (c) => {
         const caller = c.get('caller');
         const raw = c.get('storeValues')[profileRead.name];
+        const known = meBodies.get(caller.userId, raw, caller.roles, caller.permissions);
+        if (known !== undefined) return jsonText<Me>(c, known);
         const me: Me = { ...(await getMe(svc, caller, raw)), permissions: sortedPermissions(caller.permissions) };
-        return c.json(me, 200);
+        const body = JSON.stringify(me);
+        // Only a body built from the stored profile is kept (its string is what later requests compare).
+        if (raw != null) meBodies.set(caller.userId, { profile: raw, roles: caller.roles, permissions: caller.permissions, body });
+        return jsonText<Me>(c, body);
       },
     )
     .put(
