@@ -21,6 +21,7 @@ import { storeKeys } from './store/store.js';
 import { OutboxSender, type OutboxOptions } from './adapters/mail/outbox.js';
 import { EventOutbox, type EventRelayOptions } from './events/outbox.js';
 import { BackgroundTasks } from './lib/background.js';
+import { Contributions } from './lib/contributions.js';
 import { resealTotpSecrets } from './modules/mfa/mfa.reseal.js';
 import { apiErrorHandler, apiNotFound, apiSurface } from './surfaces/api/index.js';
 import { oauthSurface } from './surfaces/oauth/index.js';
@@ -83,6 +84,7 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
     events,
     outbox,
     background: new BackgroundTasks(deps.logger),
+    contributions: new Contributions(),
   };
 }
 

@@ -16,6 +16,7 @@ import type { TokenVerifier } from './security/access-tokens.js';
 import type { KeyRing } from './security/key-ring.js';
 import type { SecretBox } from './security/secret-box.js';
 import type { Store } from './store/store.js';
+import type { Contributions } from './lib/contributions.js';
 
 export type Deps = {
   config: Config;
@@ -55,4 +56,6 @@ export type AppServices = Deps & {
   outbox: OutboxSender;
   /** Work done after the response (enumeration-safe mail requests). */
   background: BackgroundTasks;
+  /** What modules add to the account export and GET /admin/stats, registered before those routes are built. */
+  contributions: Contributions;
 };

@@ -20,3 +20,24 @@ export const olderThan = (at: AnyColumn, id: AnyColumn, cursor: { at: Date; id: 
 /** olderThan for prepared statements: the cursor comes from the placeholders `cursorAt` and `cursorId`. */
 export const olderThanPlaceholders = (at: AnyColumn, id: AnyColumn): SQL =>
   sql`(${at}, ${id}) < (${sql.placeholder('cursorAt')}::timestamptz, ${sql.placeholder('cursorId')}::uuid)`;
+
+type Keyed = { at: Date; id: string };
+
+/** olderThan, or no condition for the first page. */
+export const olderOrAll = (at: AnyColumn, id: AnyColumn, after: Keyed | undefined): SQL | undefined =>
+  after ? olderThan(at, id, after) : undefined;
+
+/** Every row of a keyset-paged query, newest first, `size` rows at a time (for streaming a user's rows). */
+export async function* allPages<R>(
+  fetch: (after: Keyed | undefined, size: number) => Promise<R[]>,
+  keyOf: (r: R) => Keyed,
+  size = 500,
+): AsyncGenerator<R> {
+  let after: Keyed | undefined;
+  for (;;) {
+    const rows = await fetch(after, size);
+    yield* rows;
+    if (rows.length < size) return;
+    after = keyOf(rows[rows.length - 1]!);
+  }
+}

@@ -4,7 +4,7 @@ import type { AppServices } from '../../deps.js';
 import type { AppEnv } from '../../middleware/app-env.js';
 import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
-import { LogListSchema, LogsQuery, StatsSchema, StatsTimelineSchema, TimelineQuery } from './admin.schemas.js';
+import { LogListSchema, LogsQuery, statsSchema, StatsTimelineSchema, TimelineQuery } from './admin.schemas.js';
 import { getStats, getStatsTimeline, listLogs } from './admin.service.js';
 
 export const adminRoutes = (svc: AppServices) =>
@@ -30,7 +30,7 @@ export const adminRoutes = (svc: AppServices) =>
         summary: 'RBAC usage statistics',
         permission: 'admin:stats:read',
         tags: ['admin'],
-        responses: { 200: StatsSchema },
+        responses: { 200: statsSchema(svc.contributions.statsContributions) },
       }),
       async (c) => c.json(await getStats(svc), 200),
     )

@@ -1,5 +1,6 @@
 // Request and response schemas of the admin module.
 import { z } from 'zod';
+import type { StatsContribution, StatsSections } from '../../lib/contributions.js';
 import { isoTimeSchema, limitSchema, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 
 export const LogsQuery = z.strictObject({
@@ -34,11 +35,13 @@ export const LogListSchema = z.object({ items: z.array(LogEntrySchema), nextCurs
 
 const allowDeny = z.object({ allowed: z.number().int(), denied: z.number().int() });
 
-export const StatsSchema = z.object({
+const statsHead = {
   since: z.iso.datetime(),
   users: z.object({ total: z.number().int(), byRole: z.record(z.string(), z.number().int()) }),
   roles: z.object({ total: z.number().int(), custom: z.number().int() }),
-  posts: z.object({ total: z.number().int() }),
+};
+
+const statsTail = {
   sessions: z.object({ active: z.number().int() }),
   auth: z.object({
     loginSucceeded: z.number().int(),
@@ -51,8 +54,14 @@ export const StatsSchema = z.object({
     denied: z.number().int(),
     byPermission: z.record(z.string(), allowDeny),
   }),
-});
-export type Stats = z.infer<typeof StatsSchema>;
+};
+
+/** GET /admin/stats, with what other modules contribute between `roles` and `sessions`. */
+export const statsSchema = (parts: readonly StatsContribution[]) =>
+  z.object({ ...statsHead, ...Object.fromEntries(parts.map((p) => [p.name, p.schema])), ...statsTail });
+
+const OwnStatsSchema = z.object({ ...statsHead, ...statsTail });
+export type Stats = z.infer<typeof OwnStatsSchema> & StatsSections;
 
 export const TimelineQuery = z.strictObject({
   hours: z

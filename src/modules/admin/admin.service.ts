@@ -3,10 +3,11 @@ import { and, count, eq, gt, gte, isNull, lt, lte, min, sql, type SQL } from 'dr
 import type { Db } from '../../db/connect.js';
 import type { AppServices } from '../../deps.js';
 import { newestFirstBackward, olderThan } from '../../db/keyset.js';
-import { auditLogs, posts, roles, sessions, statsCounters, statsHourly, userRoles, users } from '../../db/schema.js';
+import { auditLogs, roles, sessions, statsCounters, statsHourly, userRoles, users } from '../../db/schema.js';
 import { HOUR_MS, HOURLY_COUNTERS, hourOf } from '../../stats/counters.js';
 import { cursorOf, pageOf } from '../../lib/keyset-page.js';
 import { ALL_PERMISSIONS } from '../../security/permissions.js';
+import type { StatsSections } from '../../lib/contributions.js';
 import type { Stats, StatsTimeline, TimelineBucket } from './admin.schemas.js';
 
 export type LogQuery = {
@@ -78,11 +79,12 @@ export async function getStats(svc: AppServices): Promise<Stats> {
   await svc.stats.flush();
   const db = svc.database.db;
   const now = new Date(svc.clock());
-  const [[userTotal], byRoleRows, roleRows, [postTotal], [active], counterRows, [since]] = await Promise.all([
+  const parts = svc.contributions.statsContributions;
+  const [[userTotal], byRoleRows, roleRows, contributed, [active], counterRows, [since]] = await Promise.all([
     db.select({ n: count() }).from(users),
     db.select({ role: userRoles.roleName, n: count() }).from(userRoles).groupBy(userRoles.roleName),
     db.select({ name: roles.name, builtIn: roles.builtIn }).from(roles),
-    db.select({ n: count() }).from(posts),
+    Promise.all(parts.map((p) => p.read())),
     db
       .select({ n: count() })
       .from(sessions)
@@ -100,7 +102,8 @@ export async function getStats(svc: AppServices): Promise<Stats> {
     since: (since?.at ?? now).toISOString(),
     users: { total: Number(userTotal?.n ?? 0), byRole },
     roles: { total: roleRows.length, custom: roleRows.filter((r) => !r.builtIn).length },
-    posts: { total: Number(postTotal?.n ?? 0) },
+    // Keyed and typed as registered (StatsSections), in registration order.
+    ...(Object.fromEntries(parts.map((p, i) => [p.name, contributed[i]])) as unknown as StatsSections),
     sessions: { active: Number(active?.n ?? 0) },
     auth: {
       loginSucceeded: counter('auth.loginSucceeded'),

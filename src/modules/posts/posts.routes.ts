@@ -7,8 +7,24 @@ import { declareRoute } from '../../middleware/route-meta.js';
 import { validate } from '../../middleware/validate.js';
 import { IdParam } from '../../lib/schemas.js';
 import { ensurePostsVersion, FirstPageCache, postsChanged, postsVersionRead } from './posts.cache.js';
-import { CreatePostBody, ListPostsQuery, PostListSchema, PostSchema, type PostList } from './posts.schemas.js';
-import { createPost, deletePost, getPost, listPosts } from './posts.service.js';
+import {
+  CreatePostBody,
+  ExportedPostSchema,
+  ListPostsQuery,
+  PostListSchema,
+  PostSchema,
+  PostStatsSchema,
+  type PostList,
+  type PostStats,
+} from './posts.schemas.js';
+import { createPost, deletePost, getPost, listPosts, postStats, postsOfAuthor } from './posts.service.js';
+
+// The posts part of GET /admin/stats, typed for the typed client.
+declare module '../../lib/contributions.js' {
+  interface StatsSections {
+    posts: PostStats;
+  }
+}
 
 const JSON_TYPE = { 'Content-Type': 'application/json' };
 
@@ -19,6 +35,9 @@ export const postsRoutes = (svc: AppServices) => {
   svc.events.react(async (events) => {
     if (events.some((e) => e.type === 'user.deleted')) await postsChanged(svc.store);
   });
+  // One's posts in the account export (after sessions), the total in GET /admin/stats (after roles).
+  svc.contributions.addExportSection({ name: 'posts', item: ExportedPostSchema, rows: (userId) => postsOfAuthor(svc, userId) });
+  svc.contributions.addStats({ name: 'posts', schema: PostStatsSchema, read: () => postStats(svc) });
   return new Hono<AppEnv>()
     .get(
       '/',

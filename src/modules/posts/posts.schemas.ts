@@ -20,3 +20,11 @@ export const CreatePostBody = z.strictObject({
 });
 
 export const ListPostsQuery = z.strictObject({ limit: limitSchema, cursor: z.string().max(200).optional() });
+
+/** One post in the account export (the author is the exporting user). */
+export const ExportedPostSchema = z.object({ id: z.uuid(), title: z.string(), body: z.string(), createdAt: z.string() });
+export type ExportedPost = z.infer<typeof ExportedPostSchema>;
+
+/** The posts part of GET /admin/stats. */
+export const PostStatsSchema = z.object({ total: z.number().int() });
+export type PostStats = z.infer<typeof PostStatsSchema>;

@@ -1,8 +1,8 @@
 // Posts with ownership: anyone with posts:read lists and reads; deleting needs
 // posts:delete:own for one's own post or posts:delete:any for anyone's.
-import { eq, sql } from 'drizzle-orm';
+import { and, count, eq, sql } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
-import { newestFirst, olderThanPlaceholders } from '../../db/keyset.js';
+import { allPages, newestFirst, olderOrAll, olderThanPlaceholders } from '../../db/keyset.js';
 import { preparedQuery } from '../../db/prepared.js';
 import { posts } from '../../db/schema.js';
 import { cursorOf, pageOf } from '../../lib/keyset-page.js';
@@ -10,7 +10,7 @@ import { problem } from '../../lib/problem.js';
 import type { Caller } from '../../access/caller.js';
 import { can, type Decision, type Permission } from '../../security/permissions.js';
 import { postsChanged } from './posts.cache.js';
-import type { Post } from './posts.schemas.js';
+import type { ExportedPost, Post, PostStats } from './posts.schemas.js';
 
 const toPost = (r: typeof posts.$inferSelect): Post => ({
   id: r.id,
@@ -86,4 +86,25 @@ export async function deletePost(svc: AppServices, caller: Caller, id: string): 
   if (gone.length === 0) problem('not_found', 'No such post');
   await postsChanged(svc.store);
   return { permission: needed, allowed: true };
+}
+
+/** Every post of one author, newest first, in the export's shape, a page at a time. */
+export async function* postsOfAuthor(svc: AppServices, authorId: string): AsyncGenerator<ExportedPost> {
+  const rows = allPages(
+    (after, size) =>
+      svc.database.db
+        .select()
+        .from(posts)
+        .where(and(eq(posts.authorId, authorId), olderOrAll(posts.createdAt, posts.id, after)))
+        .orderBy(...newestFirst(posts.createdAt, posts.id))
+        .limit(size),
+    (p) => ({ at: p.createdAt, id: p.id }),
+  );
+  for await (const p of rows) yield { id: p.id, title: p.title, body: p.body, createdAt: p.createdAt.toISOString() };
+}
+
+/** The posts part of GET /admin/stats. */
+export async function postStats(svc: AppServices): Promise<PostStats> {
+  const [row] = await svc.database.db.select({ n: count() }).from(posts);
+  return { total: Number(row?.n ?? 0) };
 }

@@ -1,43 +1,27 @@
 // GET /users/me/export: everything the service holds about the caller, as one
-// JSON document produced piece by piece (posts, sessions and audit entries in
-// keyset pages), so a user with many rows is never loaded into memory at once.
+// JSON document produced piece by piece (sessions, audit entries and the lists
+// other modules register in svc.contributions, in keyset pages),
+// so a user with many rows is never loaded into memory at once.
 // Never a hash, token or secret: sessions without their refresh tokens, mailed
 // links as their kind and dates only.
-import { and, eq, gte, type AnyColumn, type SQL } from 'drizzle-orm';
+import { and, eq, gte } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
-import { auditLogs, emailTokens, passkeys, posts, recoveryCodes, sessions, totpFactors, users } from '../../db/schema.js';
-import { newestFirst, newestFirstBackward, olderThan } from '../../db/keyset.js';
+import { auditLogs, emailTokens, passkeys, recoveryCodes, sessions, totpFactors, users } from '../../db/schema.js';
+import { allPages, newestFirst, newestFirstBackward, olderOrAll } from '../../db/keyset.js';
 import { problem } from '../../lib/problem.js';
 import { rolesOf, toUser } from './users.view.js';
-
-const PAGE = 500;
-
-type Keyed = { at: Date; id: string };
-
-/** Every row of a keyset-paged query, newest first, a page at a time. */
-async function* pages<R>(fetch: (after: Keyed | undefined) => Promise<R[]>, keyOf: (r: R) => Keyed): AsyncGenerator<R> {
-  let after: Keyed | undefined;
-  for (;;) {
-    const rows = await fetch(after);
-    yield* rows;
-    if (rows.length < PAGE) return;
-    after = keyOf(rows[rows.length - 1]!);
-  }
-}
-
-const olderOrAll = (at: AnyColumn, id: AnyColumn, after: Keyed | undefined): SQL | undefined =>
-  after ? olderThan(at, id, after) : undefined;
 
 /** The document's text, in chunks. Throws not_found before the first chunk if the user is gone. */
 export async function exportAccount(svc: AppServices, userId: string): Promise<AsyncGenerator<string>> {
   const db = svc.database.db;
+  const sections = svc.contributions.exportSections;
   const [row] = await db.select().from(users).where(eq(users.id, userId));
   if (!row) problem('not_found', 'No such user');
   const roles = (await rolesOf(db, [userId])).get(userId) ?? [];
   const now = new Date(svc.clock());
   const auditSince = new Date(now.getTime() - svc.config.audit.retentionDays * 86_400_000);
 
-  async function* list<R, T>(name: string, rows: AsyncGenerator<R>, view: (r: R) => T, first = false): AsyncGenerator<string> {
+  async function* list<R, T>(name: string, rows: AsyncIterable<R>, view: (r: R) => T, first = false): AsyncGenerator<string> {
     yield `${first ? '' : ','}\n  ${JSON.stringify(name)}: [`;
     let n = 0;
     for await (const r of rows) yield `${n++ === 0 ? '' : ','}\n    ${JSON.stringify(view(r))}`;
@@ -83,14 +67,14 @@ export async function exportAccount(svc: AppServices, userId: string): Promise<A
     yield `,\n  "pendingEmailLinks": ${JSON.stringify(tokens)}`;
     yield* list(
       'sessions',
-      pages(
-        (after) =>
+      allPages(
+        (after, size) =>
           db
             .select()
             .from(sessions)
             .where(and(eq(sessions.userId, userId), olderOrAll(sessions.createdAt, sessions.id, after)))
             .orderBy(...newestFirst(sessions.createdAt, sessions.id))
-            .limit(PAGE),
+            .limit(size),
         (s) => ({ at: s.createdAt, id: s.id }),
       ),
       (s) => ({
@@ -104,30 +88,17 @@ export async function exportAccount(svc: AppServices, userId: string): Promise<A
         userAgent: s.userAgent,
       }),
     );
-    yield* list(
-      'posts',
-      pages(
-        (after) =>
-          db
-            .select()
-            .from(posts)
-            .where(and(eq(posts.authorId, userId), olderOrAll(posts.createdAt, posts.id, after)))
-            .orderBy(...newestFirst(posts.createdAt, posts.id))
-            .limit(PAGE),
-        (p) => ({ at: p.createdAt, id: p.id }),
-      ),
-      (p) => ({ id: p.id, title: p.title, body: p.body, createdAt: p.createdAt.toISOString() }),
-    );
+    for (const section of sections) yield* list(section.name, section.rows(userId), (r) => r);
     yield* list(
       'auditLog',
-      pages(
-        (after) =>
+      allPages(
+        (after, size) =>
           db
             .select()
             .from(auditLogs)
             .where(and(eq(auditLogs.actorId, userId), gte(auditLogs.at, auditSince), olderOrAll(auditLogs.at, auditLogs.id, after)))
             .orderBy(...newestFirstBackward(auditLogs.at, auditLogs.id))
-            .limit(PAGE),
+            .limit(size),
         (e) => ({ at: e.at, id: e.id }),
       ),
       (e) => ({

@@ -8,7 +8,7 @@ import { IdParam } from '../../lib/schemas.js';
 import {
   AssignRolesBody,
   DeleteMeBody,
-  ExportSchema,
+  exportSchema,
   ListUsersQuery,
   MeSchema,
   UpdateMeBody,
@@ -22,6 +22,9 @@ import { exportAccount } from './users.export.js';
 import { assignRoles, deleteMe, deleteUser, getMe, getUser, listUsers, sortedPermissions, updateMe } from './users.service.js';
 
 type Me = z.infer<typeof MeSchema>;
+
+/** The lists other modules add to the export, for its description ("<name> and " each). */
+const exportedLists = (svc: AppServices) => svc.contributions.exportSections.map((s) => `${s.name} and `).join('');
 
 export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
   new Hono<AppEnv>()
@@ -115,11 +118,10 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
         action: 'users.me.export',
         personal: true,
         summary: 'Download everything the service holds about you (one JSON document)',
-        description:
-          'Profile, roles, sessions, second factors (names and dates only), pending mailed links (kind and dates), posts and your own audit entries of the last AUDIT_RETENTION_DAYS days. Streamed; served as an attachment.',
+        description: `Profile, roles, sessions, second factors (names and dates only), pending mailed links (kind and dates), ${exportedLists(svc)}your own audit entries of the last AUDIT_RETENTION_DAYS days. Streamed; served as an attachment.`,
         permission: 'profile:read',
         tags: ['users'],
-        responses: { 200: ExportSchema },
+        responses: { 200: exportSchema(svc.contributions.exportSections) },
         errors: ['not_found'],
       }),
       async (c) => {

@@ -1,6 +1,7 @@
 // Request and response schemas of the users module (and the User shape that
 // auth returns too).
 import { z } from 'zod';
+import type { ExportSection } from '../../lib/contributions.js';
 import { emailSchema, limitSchema, mfaCodeSchema, nameSchema, newPasswordSchema, PLAIN_TEXT, singleLine } from '../../lib/schemas.js';
 
 export const MfaSummarySchema = z.object({ totp: z.boolean(), passkeys: z.number().int() });
@@ -36,22 +37,26 @@ export const UpdateMeBody = z
 
 export const DeleteMeBody = z.strictObject({ currentPassword: z.string().min(1).max(1024), code: mfaCodeSchema.optional() });
 
-/** The export document's shape, for the OpenAPI document (the route streams it). */
-export const ExportSchema = z.object({
-  format: z.string(),
-  exportedAt: z.iso.datetime(),
-  profile: UserSchema,
-  roles: z.array(z.string()),
-  factors: z.object({
-    totp: z.object({ enabled: z.boolean(), enabledAt: z.iso.datetime().nullable(), createdAt: z.iso.datetime() }).nullable(),
-    passkeys: z.array(z.object({ id: z.uuid(), name: z.string(), createdAt: z.iso.datetime(), lastUsedAt: z.iso.datetime().nullable() })),
-    recoveryCodes: z.object({ createdAt: z.iso.datetime(), remaining: z.number().int() }).nullable(),
-  }),
-  pendingEmailLinks: z.array(z.object({ kind: z.string(), email: z.string(), createdAt: z.string(), expiresAt: z.string() })),
-  sessions: z.array(z.record(z.string(), z.unknown())),
-  posts: z.array(z.object({ id: z.uuid(), title: z.string(), body: z.string(), createdAt: z.string() })),
-  auditLog: z.array(z.record(z.string(), z.unknown())),
-});
+/**
+ * The export document's shape, for the OpenAPI document (the route streams it),
+ * with the lists other modules register between `sessions` and `auditLog`.
+ */
+export const exportSchema = (sections: readonly ExportSection[]) =>
+  z.object({
+    format: z.string(),
+    exportedAt: z.iso.datetime(),
+    profile: UserSchema,
+    roles: z.array(z.string()),
+    factors: z.object({
+      totp: z.object({ enabled: z.boolean(), enabledAt: z.iso.datetime().nullable(), createdAt: z.iso.datetime() }).nullable(),
+      passkeys: z.array(z.object({ id: z.uuid(), name: z.string(), createdAt: z.iso.datetime(), lastUsedAt: z.iso.datetime().nullable() })),
+      recoveryCodes: z.object({ createdAt: z.iso.datetime(), remaining: z.number().int() }).nullable(),
+    }),
+    pendingEmailLinks: z.array(z.object({ kind: z.string(), email: z.string(), createdAt: z.string(), expiresAt: z.string() })),
+    sessions: z.array(z.record(z.string(), z.unknown())),
+    ...Object.fromEntries(sections.map((s) => [s.name, z.array(s.item)])),
+    auditLog: z.array(z.record(z.string(), z.unknown())),
+  });
 
 export const AssignRolesBody = z.strictObject({
   roles: z.array(z.string().min(1).max(40).refine(singleLine, PLAIN_TEXT)).min(1, 'At least one role').max(50),

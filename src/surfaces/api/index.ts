@@ -36,6 +36,9 @@ export function apiSurface(svc: AppServices) {
   const { config } = svc;
   // Filled from the finished route table below, before the first request.
   const routes = new RouteIndex();
+  // Made first: it registers its export list and stats part, which the users
+  // and admin routes read when they are built (svc.contributions).
+  const posts = postsRoutes(svc);
   const surface = new Hono<AppEnv>()
     .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock, routes }))
     .use(limitBody(config.bodyLimitBytes))
@@ -66,7 +69,7 @@ export function apiSurface(svc: AppServices) {
     .route('/users', passkeyAccountRoutes(svc))
     .route('/users', usersRoutes(svc))
     .route('/', rolesRoutes(svc))
-    .route('/posts', postsRoutes(svc))
+    .route('/posts', posts)
     .route('/admin', adminRoutes(svc))
     .route('/setup', setupRoutes(svc));
   routes.index(surface.routes);
