@@ -32,6 +32,17 @@ export class Contributions {
   // The routes build their schemas from what is registered when they are made:
   // a registration after the first read would be missing from the document.
   private read = false;
+  private readonly modules = new Set<string>();
+
+  /**
+   * A module's registrations, made the first time its routes are built for
+   * this app (a test may build a surface twice over the same services).
+   */
+  registerOnce(module: string, register: (c: Contributions) => void): void {
+    if (this.modules.has(module)) return;
+    this.modules.add(module);
+    register(this);
+  }
 
   addExportSection(section: ExportSection): void {
     this.add(this.sections, section);

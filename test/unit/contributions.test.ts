@@ -26,4 +26,13 @@ describe('contributions', () => {
     void c.statsContributions;
     expect(() => c.addExportSection(section('late'))).toThrow(/after the routes/);
   });
+
+  it("takes a module's registrations once, however often its routes are built", () => {
+    const c = new Contributions();
+    const register = () => c.registerOnce('notes', (r) => r.addExportSection(section('notes')));
+    register();
+    void c.exportSections;
+    expect(register).not.toThrow();
+    expect(c.exportSections.map((s) => s.name)).toEqual(['notes']);
+  });
 });

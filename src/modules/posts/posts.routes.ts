@@ -36,8 +36,10 @@ export const postsRoutes = (svc: AppServices) => {
     if (events.some((e) => e.type === 'user.deleted')) await postsChanged(svc.store);
   });
   // One's posts in the account export (after sessions), the total in GET /admin/stats (after roles).
-  svc.contributions.addExportSection({ name: 'posts', item: ExportedPostSchema, rows: (userId) => postsOfAuthor(svc, userId) });
-  svc.contributions.addStats({ name: 'posts', schema: PostStatsSchema, read: () => postStats(svc) });
+  svc.contributions.registerOnce('posts', (c) => {
+    c.addExportSection({ name: 'posts', item: ExportedPostSchema, rows: (userId) => postsOfAuthor(svc, userId) });
+    c.addStats({ name: 'posts', schema: PostStatsSchema, read: () => postStats(svc) });
+  });
   return new Hono<AppEnv>()
     .get(
       '/',
