@@ -17,9 +17,6 @@ import { factorChanged } from '../mfa/mfa.factors.js';
 import type { PasskeyView } from './passkeys.schemas.js';
 import { assertReauthenticated } from '../../signin/codes.js';
 import { transportsOf, unkeptChallenge } from '../../signin/passkey.js';
-import { dropOrphanRecoveryCodes } from './passkeys.removal.js';
-
-export { dropOrphanRecoveryCodes };
 
 type PasskeyRow = typeof passkeys.$inferSelect;
 

@@ -12,8 +12,6 @@ import { cacheUserProfile, profileOf, type CachedProfile } from '../../access/pr
 import { hasSecondFactor } from '../../signin/rules.js';
 import { storeKeys } from '../../store/store.js';
 
-export { cacheUserProfile, profileOf, type CachedProfile } from '../../access/profile-state.js';
-
 /** GET /users/me reads the caller's cached profile with the caller's own storeKeys. */
 export const profileRead: StoreRead = { name: 'profile', key: (userId) => (userId === null ? null : storeKeys.userProfile(userId)) };
 

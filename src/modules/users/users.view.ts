@@ -6,7 +6,7 @@ import { inArray } from 'drizzle-orm';
 import type { Db } from '../../db/connect.js';
 import { userRoles, type users } from '../../db/schema.js';
 import type { Tx } from '../../db/tx.js';
-import { profileOf } from './users.cache.js';
+import { profileOf } from '../../access/profile-state.js';
 import type { User } from './users.schemas.js';
 
 type UserRow = typeof users.$inferSelect;
