@@ -95,6 +95,8 @@ describe.each(BACKENDS)('HTTP conventions on %s', (backend) => {
     expect(res.text).toMatch(/http_requests_total\{route="\/posts",method="GET",status="200"\} \d+/);
     expect(res.text).toContain('http_request_duration_seconds_bucket');
     expect(res.text).toContain('db_pool_max');
+    // The renamed gauge (it counts readiness probes, not busy connections).
+    expect(res.text).toContain('db_health_probes_in_flight');
   });
 
   it('sets nosniff on every response', async () => {
