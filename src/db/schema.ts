@@ -2,7 +2,7 @@
 // from gen_random_uuid(), timestamptz with millisecond precision (so a cursor
 // built from a JS Date compares exactly), no serial columns.
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, index, integer, pgTable, primaryKey, text, timestamp, uuid } from 'drizzle-orm/pg-core';
+import { bigint, boolean, index, integer, pgTable, primaryKey, text, timestamp, uniqueIndex, uuid } from 'drizzle-orm/pg-core';
 
 const ts = (name: string) => timestamp(name, { withTimezone: true, precision: 3, mode: 'date' });
 
@@ -73,6 +73,11 @@ export const sessions = pgTable(
     lastRefreshedAt: ts('last_refreshed_at'),
     /** How the session's user proved who they are (RFC 8176 values, comma-separated): carried into every access token's `amr`. */
     amr: text('amr').notNull().default('pwd'),
+    /**
+     * SHA-256 (hex) of the secret half of the browser-session cookie, once the
+     * hosted pages made this sign-in a browser session; null: tokens only.
+     */
+    browserKeyHash: text('browser_key_hash'),
   },
   (t) => [index('sessions_user_idx').on(t.userId)],
 );
@@ -280,4 +285,131 @@ export const statsHourly = pgTable(
     value: bigint('value', { mode: 'number' }).notNull().default(0),
   },
   (t) => [primaryKey({ name: 'stats_hourly_pkey', columns: [t.hour, t.name] })],
+);
+
+/*
+ * The OpenID provider (src/provider). List-valued fields are JSON arrays in
+ * text columns: read and written whole, never queried inside.
+ */
+
+/** A registered OAuth client (relying party or service client). */
+export const oauthClients = pgTable('oauth_clients', {
+  /** The client_id. */
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  /** `confidential` or `public`. */
+  type: text('type').notNull(),
+  /** SHA-256 (hex) of the secret (256 random bits, so a fast hash is enough); null for a public client. */
+  secretHash: text('secret_hash'),
+  /** The secret before the last rotation, valid until previousSecretExpiresAt (OAUTH_SECRET_OVERLAP_SECONDS). */
+  previousSecretHash: text('previous_secret_hash'),
+  previousSecretExpiresAt: ts('previous_secret_expires_at'),
+  /** When the secret last changed: client_credentials tokens issued before are dead. */
+  secretChangedAt: ts('secret_changed_at'),
+  redirectUris: text('redirect_uris').notNull().default('[]'),
+  postLogoutRedirectUris: text('post_logout_redirect_uris').notNull().default('[]'),
+  grantTypes: text('grant_types').notNull().default('["authorization_code","refresh_token"]'),
+  scopes: text('scopes').notNull().default('["openid","profile","email","offline_access"]'),
+  firstParty: boolean('first_party').notNull().default(false),
+  allowedOrigins: text('allowed_origins').notNull().default('[]'),
+  idTokenSignedResponseAlg: text('id_token_signed_response_alg').notNull().default('RS256'),
+  backchannelLogoutUri: text('backchannel_logout_uri'),
+  audiences: text('audiences').notNull().default('[]'),
+  roles: text('roles').notNull().default('[]'),
+  /** `api` or `file` (OAUTH_CLIENTS_FILE): who manages the row. */
+  source: text('source').notNull().default('api'),
+  createdAt: ts('created_at').notNull().default(sql`now()`),
+  updatedAt: ts('updated_at').notNull().default(sql`now()`),
+});
+
+/** Consent: what a user allowed a client (space-separated scopes). One per user and client. */
+export const oauthGrants = pgTable(
+  'oauth_grants',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => oauthClients.id, { onDelete: 'cascade' }),
+    scopes: text('scopes').notNull(),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    updatedAt: ts('updated_at').notNull().default(sql`now()`),
+  },
+  (t) => [uniqueIndex('oauth_grants_user_client_key').on(t.userId, t.clientId), index('oauth_grants_client_idx').on(t.clientId)],
+);
+
+/**
+ * What one code exchange started: a client's tokens within one session (the
+ * `sid`). Revoking it (code reuse, refresh reuse, grant revoked, client
+ * deleted) kills its refresh tokens and, on the next request, its access
+ * tokens. Ending the session ends it too.
+ */
+export const oauthAuthorizations = pgTable(
+  'oauth_authorizations',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => oauthClients.id, { onDelete: 'cascade' }),
+    grantId: uuid('grant_id'),
+    scopes: text('scopes').notNull(),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [
+    index('oauth_authorizations_session_idx').on(t.sessionId),
+    index('oauth_authorizations_user_client_idx').on(t.userId, t.clientId),
+    index('oauth_authorizations_client_idx').on(t.clientId),
+  ],
+);
+
+/** A one-time authorization code, by its SHA-256; lives 60 s; a second use revokes what the first issued. */
+export const oauthCodes = pgTable(
+  'oauth_codes',
+  {
+    codeHash: text('code_hash').primaryKey(),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => oauthClients.id, { onDelete: 'cascade' }),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    sessionId: uuid('session_id')
+      .notNull()
+      .references(() => sessions.id, { onDelete: 'cascade' }),
+    grantId: uuid('grant_id'),
+    redirectUri: text('redirect_uri').notNull(),
+    scopes: text('scopes').notNull(),
+    nonce: text('nonce'),
+    codeChallenge: text('code_challenge'),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    expiresAt: ts('expires_at').notNull(),
+    usedAt: ts('used_at'),
+    /** Set by the exchange: what a reuse revokes. */
+    authorizationId: uuid('authorization_id'),
+  },
+  (t) => [index('oauth_codes_expiry_idx').on(t.expiresAt)],
+);
+
+/** Refresh tokens issued to clients, by SHA-256; rotated on use, within one authorization. */
+export const oauthRefreshTokens = pgTable(
+  'oauth_refresh_tokens',
+  {
+    tokenHash: text('token_hash').primaryKey(),
+    authorizationId: uuid('authorization_id')
+      .notNull()
+      .references(() => oauthAuthorizations.id, { onDelete: 'cascade' }),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    expiresAt: ts('expires_at').notNull(),
+    spentAt: ts('spent_at'),
+  },
+  (t) => [index('oauth_refresh_tokens_authorization_idx').on(t.authorizationId)],
 );

@@ -8,9 +8,9 @@ import { requestHeader } from '../../lib/node-fast-path.js';
 import { oauthError } from './errors.js';
 import type { FormBodyVariables } from './form-body.js';
 
-export type ClientCredentials =
-  | { method: 'client_secret_basic' | 'client_secret_post'; clientId: string; clientSecret: string }
-  | { method: 'none'; clientId: string };
+import type { ClientCredentials } from '../../provider/clients.js';
+
+export type { ClientCredentials };
 
 export type ClientCredentialsVariables = { clientCredentials: ClientCredentials | null };
 

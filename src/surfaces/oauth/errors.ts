@@ -7,41 +7,8 @@ import { isDatabaseUnavailable } from '../../db/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { Problem } from '../../lib/problem.js';
 
-/**
- * RFC 6749's codes, plus `not_found` and `method_not_allowed` for paths and
- * methods no endpoint answers (the RFCs define no code for those).
- */
-export type OAuthErrorCode =
-  | 'invalid_request'
-  | 'invalid_client'
-  | 'invalid_grant'
-  | 'unauthorized_client'
-  | 'unsupported_grant_type'
-  | 'invalid_scope'
-  | 'server_error'
-  | 'temporarily_unavailable'
-  | 'not_found'
-  | 'method_not_allowed';
-
-export class OAuthError extends Error {
-  constructor(
-    readonly error: OAuthErrorCode,
-    readonly description: string,
-    readonly status = 400,
-    readonly headers: Record<string, string> = {},
-  ) {
-    // Answers, not bugs: no stack (like Problem).
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    super(description);
-    Error.stackTraceLimit = limit;
-    this.name = 'OAuthError';
-  }
-}
-
-export function oauthError(error: OAuthErrorCode, description: string, status = 400, headers: Record<string, string> = {}): never {
-  throw new OAuthError(error, description, status, headers);
-}
+export { OAuthError, oauthError, type OAuthErrorCode } from '../../lib/oauth-error.js';
+import { OAuthError } from '../../lib/oauth-error.js';
 
 export function toOAuthError(err: unknown): OAuthError {
   if (err instanceof OAuthError) return err;
