@@ -25,6 +25,7 @@ import { Contributions } from './lib/contributions.js';
 import { resealTotpSecrets } from './modules/mfa/mfa.reseal.js';
 import { apiErrorHandler, apiNotFound, apiSurface } from './surfaces/api/index.js';
 import { oauthSurface } from './surfaces/oauth/index.js';
+import { tokenEndpoints } from './surfaces/oauth/token.routes.js';
 import { opsSurface } from './surfaces/ops/index.js';
 import { pagesSurface } from './surfaces/pages/index.js';
 
@@ -126,7 +127,8 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
     // all) unless CORS_ORIGINS lists the origin.
     .use((c, next) => {
       const origin = requestHeader(c, 'origin');
-      if (origin === undefined || corsOrigins.size === 0) return next();
+      // The provider's endpoints answer CORS per client (surfaces/oauth/cors.ts).
+      if (origin === undefined || corsOrigins.size === 0 || c.req.path.startsWith('/oauth2/')) return next();
       return corsMiddleware(c, next);
     })
     .use(requestId())
@@ -139,7 +141,7 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
       opsSurface(svc, () => self!),
     )
     .route('/', pagesSurface(svc))
-    .route('/', oauthSurface(svc))
+    .route('/', oauthSurface(svc, tokenEndpoints(svc)))
     .route('/', apiSurface(svc));
 
   self = app;

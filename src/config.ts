@@ -98,6 +98,7 @@ const envSchema = z.object({
   AUDIT_RETENTION_DAYS: intIn(1, 36_500).default(90),
   AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   CORS_ORIGINS: csv.optional(),
+  OAUTH_REFRESH_GRACE_SECONDS: intIn(0, 600).default(10),
   SHUTDOWN_TIMEOUT_SECONDS: intIn(1, 600).default(10),
 });
 
@@ -171,6 +172,7 @@ export type Config = {
   audit: { enabled: boolean; retentionDays: number };
   corsOrigins: string[];
   shutdownTimeoutSeconds: number;
+  oauth: { refreshGraceSeconds: number };
 };
 
 export class ConfigError extends Error {
@@ -350,6 +352,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     audit: { enabled: e.AUDIT_LOG === 'on', retentionDays: e.AUDIT_RETENTION_DAYS },
     corsOrigins: e.CORS_ORIGINS ?? [],
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
+    oauth: { refreshGraceSeconds: e.OAUTH_REFRESH_GRACE_SECONDS },
   };
 }
 

@@ -53,6 +53,7 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
   const roles = new Map<string, string[]>();
   const profiles = new Map<string, CachedProfile | undefined>();
   const deleted: string[] = [];
+  const oauthRevoked: string[] = [];
   let rolesChanged = false;
   for (const e of events) {
     switch (e.type) {
@@ -74,12 +75,23 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
       case 'user.profile_changed':
         profiles.set(e.userId, from === 'event' ? e.profile : undefined);
         break;
+      case 'oauth.access_revoked':
+        for (const p of e.pairs) oauthRevoked.push(storeKeys.oauthAccess(p.sessionId, p.clientId));
+        break;
       case 'mail.requested':
         // The mail relay's (mail-relay.ts).
         break;
     }
   }
   const writes: Promise<void>[] = [];
+  if (oauthRevoked.length) {
+    writes.push(
+      deps.store.setMany(
+        oauthRevoked.map((k) => [k, 'revoked']),
+        (deps.session.accessTtlSeconds + 120) * 1000,
+      ),
+    );
+  }
   if (revoked.size) writes.push(publishRevokedSessions(deps.store, deps.session, [...revoked]));
   // The deleted user's cached profile and roles go: no instance serves them any more.
   if (deleted.length) writes.push(deps.store.del(...deleted.flatMap((id) => [storeKeys.userProfile(id), storeKeys.userRoles(id)])));

@@ -72,6 +72,10 @@ export const storeKeys = {
    * instance's copy is valid while it is unchanged. Random, as rolesVersion.
    */
   version: (name: string) => `v:${name}`,
+  /** Provider access tokens of this session for this client are dead (value 'revoked'). */
+  oauthAccess: (sid: string, clientId: string) => `oa:${sid}:${clientId}`,
+  /** The client is gone ('deleted') or changed its secret (an epoch). */
+  oauthClient: (clientId: string) => `oc:${clientId}`,
   rate: (client: string) => `rl:${client}`,
   /** The request count of an anonymous client: keys built from an address count per limitKeyOf (IPv6: its /64). */
   rateOfAddress: (ip: string) => `rl:ip:${limitKeyOf(ip)}`,
