@@ -21,8 +21,12 @@ export type DomainEvent =
   | { type: 'user.profile_changed'; userId: string; profile?: CachedProfile }
   /** A mail was written to the mail outbox in this transaction: the mail sender looks for it. */
   | { type: 'mail.requested'; kind: MailKind }
-  /** Provider access tokens of these (session, client) pairs are revoked. */
-  | { type: 'oauth.access_revoked'; pairs: { sessionId: string; clientId: string }[] };
+  /**
+   * Provider access tokens of these (session, client) pairs are revoked: those
+   * issued at or before `at` (epoch seconds; absent: all of them), so that a
+   * later sign-in of the same session to the same client keeps working.
+   */
+  | { type: 'oauth.access_revoked'; pairs: { sessionId: string; clientId: string }[]; at?: number };
 
 export type EventType = DomainEvent['type'];
 

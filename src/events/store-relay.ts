@@ -53,7 +53,7 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
   const roles = new Map<string, string[]>();
   const profiles = new Map<string, CachedProfile | undefined>();
   const deleted: string[] = [];
-  const oauthRevoked: string[] = [];
+  const oauthRevoked: [string, string][] = [];
   let rolesChanged = false;
   for (const e of events) {
     switch (e.type) {
@@ -76,7 +76,8 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
         profiles.set(e.userId, from === 'event' ? e.profile : undefined);
         break;
       case 'oauth.access_revoked':
-        for (const p of e.pairs) oauthRevoked.push(storeKeys.oauthAccess(p.sessionId, p.clientId));
+        for (const p of e.pairs)
+          oauthRevoked.push([storeKeys.oauthAccess(p.sessionId, p.clientId), e.at === undefined ? 'revoked' : String(e.at)]);
         break;
       case 'mail.requested':
         // The mail relay's (mail-relay.ts).
@@ -85,12 +86,7 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
   }
   const writes: Promise<void>[] = [];
   if (oauthRevoked.length) {
-    writes.push(
-      deps.store.setMany(
-        oauthRevoked.map((k) => [k, 'revoked']),
-        (deps.session.accessTtlSeconds + 120) * 1000,
-      ),
-    );
+    writes.push(deps.store.setMany(oauthRevoked, (deps.session.accessTtlSeconds + 120) * 1000));
   }
   if (revoked.size) writes.push(publishRevokedSessions(deps.store, deps.session, [...revoked]));
   // The deleted user's cached profile and roles go: no instance serves them any more.

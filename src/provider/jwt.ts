@@ -27,7 +27,10 @@ const keysOf = new WeakMap<object, Map<IdTokenSigningAlg, Promise<Pair>>>();
 
 function keyFor(svc: Pick<AppServices, 'keyRing'>, alg: IdTokenSigningAlg): Promise<Pair> {
   let byAlg = keysOf.get(svc.keyRing);
-  if (!byAlg) keysOf.set(svc.keyRing, (byAlg = new Map()));
+  if (!byAlg) {
+    byAlg = new Map();
+    keysOf.set(svc.keyRing, byAlg);
+  }
   let pair = byAlg.get(alg);
   if (!pair) {
     pair = (async () => {

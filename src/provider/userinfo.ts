@@ -25,6 +25,13 @@ async function verified(svc: AppServices, token: string): Promise<ProviderAccess
 }
 
 /** `sub` and the claims of the token's scopes; `onClient` learns the token's client as soon as it is known (its CORS origins). */
+/** A tombstone of the (session, client) pair: 'revoked' (every token), or the epoch second up to which tokens were revoked. */
+export function revokedByTombstone(value: string | null | undefined, iat: number): boolean {
+  if (value === null || value === undefined) return false;
+  const upTo = Number(value);
+  return !Number.isFinite(upTo) || iat <= upTo;
+}
+
 export async function userinfo(
   svc: AppServices,
   token: string,
@@ -42,7 +49,7 @@ export async function userinfo(
     gets: [storeKeys.session(sid), storeKeys.oauthAccess(sid, clientId), storeKeys.oauthClient(clientId)],
   });
   const [sessionState, accessState, clientState] = values;
-  if (accessState === 'revoked' || clientState === 'deleted') return invalidToken('The access token was revoked');
+  if (clientState === 'deleted' || revokedByTombstone(accessState, claims.iat)) return invalidToken('The access token was revoked');
   const alive =
     sessionState === sessionAlive(sub)
       ? true

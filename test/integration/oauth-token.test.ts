@@ -1,0 +1,379 @@
+// The provider's token side (docs/api.md "OpenID Connect provider"): POST
+// /oauth2/token (authorization_code with PKCE, refresh_token rotation),
+// the ID token's claims, GET|POST /oauth2/userinfo and per-client CORS, on both
+// backends, by raw HTTP as a relying party sends it.
+//
+// SETUP ONLY (until the authorization endpoint and the clients API are on
+// main): clients are oauth_clients rows inserted here, and codes come from
+// issueCode() for a real session signed in through the API.
+import { createHash, randomBytes } from 'node:crypto';
+import { createLocalJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { oauthClients } from '../../src/db/schema.js';
+import { issueCode } from '../../src/provider/codes.js';
+import { hashOpaqueToken } from '../../src/security/opaque-tokens.js';
+import { redisStore } from '../helpers/app.js';
+import { registerAndLogin, type Session } from '../helpers/http.js';
+import { BACKENDS } from '../helpers/services.js';
+import { useTestApp } from '../helpers/use-app.js';
+
+const FORM = 'application/x-www-form-urlencoded';
+const RP = 'https://rp.example.test';
+const REDIRECT = `${RP}/callback`;
+const SPA_ORIGIN = 'https://spa.example.test';
+const API_ORIGIN = 'https://api-user.example.test';
+const SECRET = randomBytes(32).toString('base64url');
+const OTHER_SECRET = randomBytes(32).toString('base64url');
+
+type Res = { status: number; body: any; headers: Headers };
+
+const sidOf = (s: Session): string => JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid;
+const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+const pkce = () => {
+  const verifier = randomBytes(32).toString('base64url');
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') };
+};
+
+describe.each(BACKENDS)('the OAuth token side (%s)', (backend) => {
+  let skewMs = 0;
+  const app = useTestApp(backend, () => ({
+    clock: () => Date.now() + skewMs,
+    overrides: { CORS_ORIGINS: API_ORIGIN },
+    ...(backend === 'postgres' ? { store: redisStore() } : {}),
+  }));
+
+  const send = async (
+    method: string,
+    path: string,
+    opts: { form?: Record<string, string>; headers?: Record<string, string> } = {},
+  ): Promise<Res> => {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.form) headers['content-type'] = FORM;
+    const res = await app.t.request(path, { method, headers, ...(opts.form ? { body: new URLSearchParams(opts.form).toString() } : {}) });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+  };
+  const token = (form: Record<string, string>, headers: Record<string, string> = { authorization: basic('web-app', SECRET) }) =>
+    send('POST', '/oauth2/token', { form, headers });
+  const userinfoWith = (accessToken: string) => send('GET', '/oauth2/userinfo', { headers: { authorization: `Bearer ${accessToken}` } });
+
+  let user: Session;
+
+  beforeAll(async () => {
+    const db = app.t.deps.database.db;
+    const row = {
+      redirectUris: JSON.stringify([REDIRECT]),
+      scopes: JSON.stringify(['openid', 'profile', 'email', 'roles', 'offline_access']),
+    };
+    await db.insert(oauthClients).values([
+      {
+        ...row,
+        id: 'web-app',
+        name: 'Web app',
+        type: 'confidential',
+        secretHash: hashOpaqueToken(SECRET),
+        allowedOrigins: JSON.stringify([RP]),
+      },
+      { ...row, id: 'other-app', name: 'Other app', type: 'confidential', secretHash: hashOpaqueToken(OTHER_SECRET) },
+      { ...row, id: 'spa', name: 'SPA', type: 'public', allowedOrigins: JSON.stringify([SPA_ORIGIN]), idTokenSignedResponseAlg: 'EdDSA' },
+      {
+        ...row,
+        id: 'no-refresh',
+        name: 'Codes only',
+        type: 'confidential',
+        secretHash: hashOpaqueToken(SECRET),
+        grantTypes: JSON.stringify(['authorization_code']),
+      },
+    ]);
+    user = await registerAndLogin(app.call, { name: 'Ada Lovelace' });
+  });
+
+  /** A code as the authorization endpoint would issue it, for the signed-in user's session. */
+  const codeFor = (opts: { clientId?: string; scopes?: string; nonce?: string | null; challenge?: string | null; of?: Session } = {}) => {
+    const of = opts.of ?? user;
+    return issueCode(app.t.deps, {
+      clientId: opts.clientId ?? 'web-app',
+      userId: of.userId,
+      sessionId: sidOf(of),
+      grantId: null,
+      redirectUri: REDIRECT,
+      scopes: opts.scopes ?? 'openid profile email roles offline_access',
+      nonce: opts.nonce === undefined ? 'n-0S6_WzA2Mj' : opts.nonce,
+      codeChallenge: opts.challenge ?? null,
+    });
+  };
+  const exchange = async (code: string, extra: Record<string, string> = {}, headers?: Record<string, string>) =>
+    token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, ...extra }, headers);
+
+  const verifyIdToken = async (idToken: string, audience: string): Promise<JWTPayload> => {
+    const jwks = createLocalJWKSet((await send('GET', '/.well-known/jwks.json')).body);
+    const { payload } = await jwtVerify(idToken, jwks, { issuer: app.t.deps.config.publicUrl, audience });
+    return payload;
+  };
+
+  describe('authorization_code', () => {
+    it('exchanges a code for an access token, an ID token with every claim, and a refresh token (no-store)', async () => {
+      const res = await exchange(await codeFor());
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('pragma')).toBe('no-cache');
+      expect(res.body).toMatchObject({ token_type: 'Bearer', expires_in: 900, scope: 'openid profile email roles offline_access' });
+      expect(typeof res.body.refresh_token).toBe('string');
+
+      const [sessions, me] = await Promise.all([
+        app.call('GET', '/users/me/sessions', { token: user.accessToken }),
+        app.call('GET', '/users/me', { token: user.accessToken }),
+      ]);
+      const session = sessions.body.items.find((s: { id: string }) => s.id === sidOf(user));
+      const claims = await verifyIdToken(res.body.id_token, 'web-app');
+      expect(decodeProtectedHeader(res.body.id_token).alg).toBe('RS256');
+      const half = createHash('sha256').update(res.body.access_token).digest().subarray(0, 16).toString('base64url');
+      expect(claims).toMatchObject({
+        sub: user.userId,
+        azp: 'web-app',
+        nonce: 'n-0S6_WzA2Mj',
+        sid: sidOf(user),
+        amr: ['pwd'],
+        auth_time: Math.floor(Date.parse(session.createdAt) / 1000),
+        at_hash: half,
+        name: 'Ada Lovelace',
+        email: user.email,
+        email_verified: false,
+        roles: me.body.roles,
+        updated_at: expect.any(Number),
+      });
+      expect(claims.exp! - claims.iat!).toBe(900);
+
+      const at = decodeProtectedHeader(res.body.access_token);
+      expect(at.typ).toBe('at+jwt');
+      const access = JSON.parse(Buffer.from(res.body.access_token.split('.')[1], 'base64url').toString());
+      expect(access).toMatchObject({ sub: user.userId, client_id: 'web-app', sid: sidOf(user), aud: [app.t.deps.config.publicUrl] });
+    });
+
+    it('oidcc-codereuse: a second use is invalid_grant and the first access token is refused from then on', async () => {
+      const code = await codeFor();
+      const first = await exchange(code);
+      expect(first.status).toBe(200);
+      expect((await userinfoWith(first.body.access_token)).status).toBe(200);
+      const second = await exchange(code);
+      expect(second.status).toBe(400);
+      expect(second.body.error).toBe('invalid_grant');
+      const after = await userinfoWith(first.body.access_token);
+      expect(after.status).toBe(401);
+      expect(after.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+      const refreshed = await token({ grant_type: 'refresh_token', refresh_token: first.body.refresh_token });
+      expect(refreshed.body.error).toBe('invalid_grant');
+      // A later sign-in of the same session to the same client is not caught by it
+      // (token times are in seconds: one second later).
+      skewMs += 1_000;
+      const again = await exchange(await codeFor());
+      expect((await userinfoWith(again.body.access_token)).status).toBe(200);
+    });
+
+    it("refuses a code of another client, and a redirect_uri other than the request's", async () => {
+      const code = await codeFor();
+      expect((await exchange(code, {}, { authorization: basic('other-app', OTHER_SECRET) })).body.error).toBe('invalid_grant');
+      expect((await exchange(code, { redirect_uri: `${REDIRECT}/other` })).body.error).toBe('invalid_grant');
+      // Neither attempt spent it.
+      expect((await exchange(code)).status).toBe(200);
+    });
+
+    it('oidcc-ensure-request-with-valid-pkce-succeeds; a wrong or missing verifier and a downgrade are invalid_grant', async () => {
+      const { verifier, challenge } = pkce();
+      expect((await exchange(await codeFor({ challenge }), { code_verifier: verifier })).status).toBe(200);
+      expect((await exchange(await codeFor({ challenge }), { code_verifier: pkce().verifier })).body.error).toBe('invalid_grant');
+      expect((await exchange(await codeFor({ challenge }))).body.error).toBe('invalid_grant');
+      expect((await exchange(await codeFor(), { code_verifier: verifier })).body.error).toBe('invalid_grant');
+      expect((await exchange(await codeFor({ challenge }), { code_verifier: 'short' })).body.error).toBe('invalid_request');
+    });
+
+    it('a public client sends only client_id; a confidential one without its secret is 401 invalid_client', async () => {
+      const { verifier, challenge } = pkce();
+      const code = await codeFor({ clientId: 'spa', challenge });
+      const res = await exchange(code, { client_id: 'spa', code_verifier: verifier }, {});
+      expect(res.status).toBe(200);
+      expect(decodeProtectedHeader(res.body.id_token).alg).toBe('EdDSA');
+      const claims = await verifyIdToken(res.body.id_token, 'spa');
+      expect(claims.at_hash).toBe(createHash('sha512').update(res.body.access_token).digest().subarray(0, 32).toString('base64url'));
+
+      const bare = await exchange(await codeFor(), { client_id: 'web-app' }, {});
+      expect(bare.status).toBe(401);
+      expect(bare.body.error).toBe('invalid_client');
+      expect(bare.headers.get('www-authenticate')).toMatch(/^Basic/);
+      expect(bare.headers.get('cache-control')).toBe('no-store');
+      const wrong = await exchange(await codeFor(), {}, { authorization: basic('web-app', OTHER_SECRET) });
+      expect(wrong.status).toBe(401);
+      const post = await exchange(await codeFor(), { client_id: 'web-app', client_secret: SECRET }, {});
+      expect(post.status).toBe(200);
+    });
+
+    it('refuses a code whose session has ended', async () => {
+      const other = await registerAndLogin(app.call);
+      const code = await codeFor({ of: other });
+      expect((await app.call('POST', '/auth/logout', { body: { refreshToken: other.refreshToken } })).status).toBe(204);
+      expect((await exchange(code)).body.error).toBe('invalid_grant');
+    });
+
+    it('issues no refresh token without offline_access, nor to a client without the grant', async () => {
+      const plain = await exchange(await codeFor({ scopes: 'openid profile' }));
+      expect(plain.status).toBe(200);
+      expect(plain.body.refresh_token).toBeUndefined();
+      const codesOnly = await exchange(await codeFor({ clientId: 'no-refresh' }), {}, { authorization: basic('no-refresh', SECRET) });
+      expect(codesOnly.status).toBe(200);
+      expect(codesOnly.body.refresh_token).toBeUndefined();
+    });
+
+    it('answers grant_type errors by the RFC', async () => {
+      expect((await token({ code: 'x' })).body.error).toBe('invalid_request');
+      expect((await token({ grant_type: 'password' })).body.error).toBe('unsupported_grant_type');
+      const res = await token({ grant_type: 'refresh_token', refresh_token: 'x' }, { authorization: basic('no-refresh', SECRET) });
+      expect(res.body.error).toBe('unauthorized_client');
+      expect(res.headers.get('cache-control')).toBe('no-store');
+    });
+  });
+
+  describe('refresh_token', () => {
+    const start = async (of?: Session) =>
+      (await exchange(await codeFor(of ? { of } : {}))).body as { access_token: string; refresh_token: string; id_token: string };
+    const refresh = (refreshToken: string, extra: Record<string, string> = {}, headers?: Record<string, string>) =>
+      token({ grant_type: 'refresh_token', refresh_token: refreshToken, ...extra }, headers);
+
+    it('oidcc-refresh-token: rotates, and the refreshed ID token keeps sub, auth_time, amr and sid', async () => {
+      const first = await start();
+      const res = await refresh(first.refresh_token);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.body.refresh_token).not.toBe(first.refresh_token);
+      const before = await verifyIdToken(first.id_token, 'web-app');
+      const after = await verifyIdToken(res.body.id_token, 'web-app');
+      for (const claim of ['sub', 'auth_time', 'amr', 'sid'] as const) expect(after[claim]).toEqual(before[claim]);
+      expect(after.nonce).toBeUndefined();
+      expect((await userinfoWith(res.body.access_token)).status).toBe(200);
+      expect((await refresh(res.body.refresh_token)).status).toBe(200);
+    });
+
+    it('is bound to its client', async () => {
+      const first = await start();
+      expect((await refresh(first.refresh_token, {}, { authorization: basic('other-app', OTHER_SECRET) })).body.error).toBe(
+        'invalid_grant',
+      );
+      expect((await refresh(first.refresh_token)).status).toBe(200);
+    });
+
+    it('narrows scope, never widens it', async () => {
+      const first = await start();
+      const narrow = await refresh(first.refresh_token, { scope: 'openid email' });
+      expect(narrow.status).toBe(200);
+      expect(narrow.body.scope).toBe('openid email');
+      expect((await userinfoWith(narrow.body.access_token)).body).toEqual({ sub: user.userId, email: user.email, email_verified: false });
+      const wide = await refresh(narrow.body.refresh_token, { scope: 'openid admin' });
+      expect(wide.body.error).toBe('invalid_scope');
+      // The refused request spent nothing.
+      expect((await refresh(narrow.body.refresh_token)).body.scope).toBe('openid profile email roles offline_access');
+    });
+
+    it('answers a retry within the grace period again; a reuse after it is invalid_grant and revokes every token of the sign-in', async () => {
+      const first = await start(await registerAndLogin(app.call));
+      const rotated = await refresh(first.refresh_token);
+      const retried = await refresh(first.refresh_token);
+      expect(retried.status).toBe(200);
+      expect(retried.body.refresh_token).not.toBe(rotated.body.refresh_token);
+      // The lost answer's token is spent, not revoked: within the grace period it answers too.
+      expect((await refresh(retried.body.refresh_token)).status).toBe(200);
+
+      skewMs += 11_000;
+      const reused = await refresh(first.refresh_token);
+      expect(reused.status).toBe(400);
+      expect(reused.body.error).toBe('invalid_grant');
+      expect((await userinfoWith(retried.body.access_token)).status).toBe(401);
+      const latest = await refresh(retried.body.refresh_token);
+      expect(latest.body.error).toBe('invalid_grant');
+    });
+
+    it('stops when the session ends', async () => {
+      const other = await registerAndLogin(app.call);
+      const first = (await exchange(await codeFor({ of: other }))).body;
+      expect((await app.call('POST', '/auth/logout', { body: { refreshToken: other.refreshToken } })).status).toBe(204);
+      expect((await refresh(first.refresh_token)).body.error).toBe('invalid_grant');
+    });
+  });
+
+  describe('userinfo', () => {
+    it('oidcc-userinfo-get, -post-header, -post-body: sub and the claims of the scopes, no-store', async () => {
+      const { access_token } = (await exchange(await codeFor({ scopes: 'openid profile' }))).body;
+      const expected = { sub: user.userId, name: 'Ada Lovelace', updated_at: expect.any(Number) };
+      const get = await userinfoWith(access_token);
+      expect(get.status).toBe(200);
+      expect(get.body).toEqual(expected);
+      expect(get.headers.get('cache-control')).toBe('no-store');
+      const postHeader = await send('POST', '/oauth2/userinfo', { headers: { authorization: `Bearer ${access_token}` } });
+      expect(postHeader.body).toEqual(expected);
+      const postBody = await send('POST', '/oauth2/userinfo', { form: { access_token } });
+      expect(postBody.body).toEqual(expected);
+      const both = await send('POST', '/oauth2/userinfo', { form: { access_token }, headers: { authorization: `Bearer ${access_token}` } });
+      expect(both.status).toBe(400);
+      expect(both.body.error).toBe('invalid_request');
+    });
+
+    it('asks for a token with a bare Bearer challenge, and refuses a bad one as invalid_token', async () => {
+      const none = await send('GET', '/oauth2/userinfo');
+      expect(none.status).toBe(401);
+      expect(none.headers.get('www-authenticate')).toBe('Bearer');
+      const bad = await userinfoWith('not.a.token');
+      expect(bad.status).toBe(401);
+      expect(bad.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+      // The API's own access token is not one of the provider's.
+      expect((await userinfoWith(user.accessToken)).status).toBe(401);
+    });
+
+    it('refuses a token without openid, and every token of a session that ended (API logout)', async () => {
+      const other = await registerAndLogin(app.call);
+      const noOpenid = (await exchange(await codeFor({ of: other, scopes: 'profile' }))).body;
+      expect(noOpenid.id_token).toBeUndefined();
+      expect((await userinfoWith(noOpenid.access_token)).status).toBe(401);
+      const { access_token } = (await exchange(await codeFor({ of: other }))).body;
+      expect((await userinfoWith(access_token)).status).toBe(200);
+      expect((await app.call('POST', '/auth/logout', { body: { refreshToken: other.refreshToken } })).status).toBe(204);
+      const after = await userinfoWith(access_token);
+      expect(after.status).toBe(401);
+      expect(after.headers.get('www-authenticate')).toBe('Bearer error="invalid_token"');
+    });
+  });
+
+  describe('CORS', () => {
+    it('answers only an origin the client allows, at the token and userinfo endpoints', async () => {
+      const { verifier, challenge } = pkce();
+      const code = await codeFor({ clientId: 'spa', challenge });
+      const res = await exchange(code, { client_id: 'spa', code_verifier: verifier }, { origin: SPA_ORIGIN });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('access-control-allow-origin')).toBe(SPA_ORIGIN);
+      const info = await send('GET', '/oauth2/userinfo', {
+        headers: { authorization: `Bearer ${res.body.access_token}`, origin: SPA_ORIGIN },
+      });
+      expect(info.headers.get('access-control-allow-origin')).toBe(SPA_ORIGIN);
+      // The origin of another client, and the API's CORS_ORIGINS, get nothing here.
+      for (const origin of [RP, API_ORIGIN]) {
+        const other = await send('GET', '/oauth2/userinfo', { headers: { authorization: `Bearer ${res.body.access_token}`, origin } });
+        expect(other.status).toBe(200);
+        expect(other.headers.get('access-control-allow-origin')).toBeNull();
+      }
+    });
+
+    it('answers a preflight for an origin some client allows, and none other', async () => {
+      const preflight = (origin: string, path = '/oauth2/token') =>
+        send('OPTIONS', path, {
+          headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' },
+        });
+      const allowed = await preflight(RP);
+      expect(allowed.status).toBe(204);
+      expect(allowed.headers.get('access-control-allow-origin')).toBe(RP);
+      expect(allowed.headers.get('access-control-allow-methods')).toContain('POST');
+      expect((await preflight(SPA_ORIGIN, '/oauth2/userinfo')).headers.get('access-control-allow-origin')).toBe(SPA_ORIGIN);
+      expect((await preflight('https://evil.example.test')).headers.get('access-control-allow-origin')).toBeNull();
+      expect((await preflight(API_ORIGIN)).headers.get('access-control-allow-origin')).toBeNull();
+      expect((await preflight(RP, '/oauth2/authorize')).headers.get('access-control-allow-origin')).toBeNull();
+      // The API keeps its own CORS.
+      expect((await preflight(API_ORIGIN, '/users/me')).headers.get('access-control-allow-origin')).toBe(API_ORIGIN);
+    });
+  });
+});
