@@ -23,7 +23,7 @@ export type DomainEvent =
   | { type: 'mail.requested'; kind: MailKind }
   /**
    * Provider access tokens of these (session, client) pairs are revoked: those
-   * issued at or before `at` (epoch seconds; absent: all of them), so that a
+   * issued up to `at` (svc.clock() ms; absent: all of them), so that a
    * later sign-in of the same session to the same client keeps working.
    */
   | { type: 'oauth.access_revoked'; pairs: { sessionId: string; clientId: string }[]; at?: number };

@@ -15,7 +15,7 @@ import { userRoles, users } from '../db/schema.js';
 import { profileOf, publishUserProfiles, type CachedProfile } from '../access/profile-state.js';
 import type { RoleCache } from '../access/role-cache.js';
 import { publishRevokedSessions, publishRolesChanged, publishUserRoles, type SessionStateOptions } from '../access/session-state.js';
-import { storeKeys, type Store } from '../store/store.js';
+import { OAUTH_ACCESS_REVOKED, oauthTombstoneTtlMs, storeKeys, type Store } from '../store/store.js';
 import type { DomainEvent } from './events.js';
 
 export type StoreRelayDeps = { db: Db; store: Store; session: SessionStateOptions; roleCache: RoleCache };
@@ -77,7 +77,7 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
         break;
       case 'oauth.access_revoked':
         for (const p of e.pairs)
-          oauthRevoked.push([storeKeys.oauthAccess(p.sessionId, p.clientId), e.at === undefined ? 'revoked' : String(e.at)]);
+          oauthRevoked.push([storeKeys.oauthAccess(p.sessionId, p.clientId), e.at === undefined ? OAUTH_ACCESS_REVOKED : String(e.at)]);
         break;
       case 'mail.requested':
         // The mail relay's (mail-relay.ts).
@@ -86,7 +86,7 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
   }
   const writes: Promise<void>[] = [];
   if (oauthRevoked.length) {
-    writes.push(deps.store.setMany(oauthRevoked, (deps.session.accessTtlSeconds + 120) * 1000));
+    writes.push(deps.store.setMany(oauthRevoked, oauthTombstoneTtlMs(deps.session.accessTtlSeconds)));
   }
   if (revoked.size) writes.push(publishRevokedSessions(deps.store, deps.session, [...revoked]));
   // The deleted user's cached profile and roles go: no instance serves them any more.

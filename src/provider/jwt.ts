@@ -2,25 +2,26 @@
 // the names of the shared brief so that the token endpoint compiles and runs
 // before that file lands. At merge, main's version replaces this file whole.
 // Keys here are generated per app and added to its published JWKS.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, jwtVerify, SignJWT, type CryptoKey, type JWTPayload } from 'jose';
 import type { AppServices } from '../deps.js';
 
 export type IdTokenSigningAlg = 'RS256' | 'ES256' | 'EdDSA';
 
-export type ProviderAccessClaims = {
-  iss: string;
+/** What the token endpoint knows of an access token; iss, iat, exp and jti are filled in (RFC 9068 2.2). */
+export type ProviderAccessInput = {
   sub: string;
   client_id: string;
+  /** Space-separated. */
   scope: string;
+  /** The client's audiences; default: the issuer. */
+  aud?: string[];
   sid?: string;
-  jti: string;
-  iat: number;
-  exp: number;
-  aud: string[];
   amr?: string[];
   auth_time?: number;
 };
+
+type ProviderAccessClaims = ProviderAccessInput & { iss: string; aud: string[]; jti: string; iat: number; exp: number };
 
 type Pair = { kid: string; privateKey: CryptoKey; publicKey: CryptoKey };
 const keysOf = new WeakMap<object, Map<IdTokenSigningAlg, Promise<Pair>>>();
@@ -45,14 +46,32 @@ function keyFor(svc: Pick<AppServices, 'keyRing'>, alg: IdTokenSigningAlg): Prom
   return pair;
 }
 
-export async function signIdToken(svc: Pick<AppServices, 'keyRing'>, alg: IdTokenSigningAlg, claims: JWTPayload): Promise<string> {
+type Svc = Pick<AppServices, 'keyRing' | 'config' | 'clock'>;
+
+export async function signIdToken(
+  svc: Svc,
+  alg: IdTokenSigningAlg,
+  claims: JWTPayload & { sub: string; aud: string | string[] },
+): Promise<string> {
   const { kid, privateKey } = await keyFor(svc, alg);
-  return new SignJWT(claims).setProtectedHeader({ alg, typ: 'JWT', kid }).sign(privateKey);
+  const iat = claims.iat ?? Math.floor(svc.clock() / 1000);
+  return new SignJWT({ ...claims, iss: svc.config.publicUrl, iat, exp: claims.exp ?? iat + svc.config.jwt.accessTtlSeconds })
+    .setProtectedHeader({ alg, typ: 'JWT', kid })
+    .sign(privateKey);
 }
 
-export async function signProviderAccessToken(svc: Pick<AppServices, 'keyRing'>, claims: ProviderAccessClaims): Promise<string> {
+export async function signProviderAccessToken(svc: Svc, claims: ProviderAccessInput): Promise<string> {
   const { kid, privateKey } = await keyFor(svc, 'RS256');
-  return new SignJWT(claims as unknown as JWTPayload).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid }).sign(privateKey);
+  const iat = Math.floor(svc.clock() / 1000);
+  const payload = {
+    ...claims,
+    iss: svc.config.publicUrl,
+    aud: claims.aud && claims.aud.length > 0 ? claims.aud : [svc.config.publicUrl],
+    jti: randomUUID(),
+    iat,
+    exp: iat + svc.config.jwt.accessTtlSeconds,
+  };
+  return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', typ: 'at+jwt', kid }).sign(privateKey);
 }
 
 export function atHash(alg: IdTokenSigningAlg, accessToken: string): string {
@@ -62,16 +81,18 @@ export function atHash(alg: IdTokenSigningAlg, accessToken: string): string {
   return digest.subarray(0, digest.length / 2).toString('base64url');
 }
 
-export async function verifyProviderAccessToken(
-  svc: Pick<AppServices, 'keyRing' | 'config' | 'clock'>,
-  token: string,
-): Promise<ProviderAccessClaims> {
+/** The claims of a provider access token of ours (typ, signature, iss, exp checked), or null. */
+export async function verifyProviderAccessToken(svc: Svc, token: string): Promise<ProviderAccessClaims | null> {
   const { publicKey } = await keyFor(svc, 'RS256');
-  const { payload } = await jwtVerify(token, publicKey, {
-    algorithms: ['RS256'],
-    typ: 'at+jwt',
-    issuer: svc.config.publicUrl,
-    currentDate: new Date(svc.clock()),
-  });
-  return payload as unknown as ProviderAccessClaims;
+  try {
+    const { payload } = await jwtVerify(token, publicKey, {
+      algorithms: ['RS256'],
+      typ: 'at+jwt',
+      issuer: svc.config.publicUrl,
+      currentDate: new Date(svc.clock()),
+    });
+    return payload as unknown as ProviderAccessClaims;
+  } catch {
+    return null;
+  }
 }

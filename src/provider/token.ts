@@ -3,7 +3,7 @@
 // rotate. A replayed code or a refresh token reused after its grace period
 // revokes what it started: the transaction commits the revocation, then the
 // request is refused.
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { and, eq, isNull } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
 import { oauthAuthorizations, oauthCodes, oauthRefreshTokens } from '../db/schema.js';
@@ -201,15 +201,11 @@ async function respond(svc: AppServices, client: OAuthClient, issued: Issued): P
   const exp = iat + ttl;
   const scopes = scopeList(issued.scopes);
   const accessToken = await signProviderAccessToken(svc, {
-    iss: svc.config.publicUrl,
     sub: issued.userId,
     client_id: client.id,
     scope: issued.scopes,
     sid: issued.sessionId,
-    jti: randomUUID(),
-    iat,
-    exp,
-    aud: client.audiences.length > 0 ? client.audiences : [svc.config.publicUrl],
+    aud: client.audiences,
     amr: issued.amr,
     auth_time: issued.authTime,
   });

@@ -6,10 +6,12 @@ import type { AppServices } from '../deps.js';
 import { loadSessionAlive } from '../access/session-state.js';
 import { oauthError } from '../lib/oauth-error.js';
 import { isUuid } from '../lib/cursor.js';
-import { SESSION_REVOKED, sessionAlive, storeKeys } from '../store/store.js';
+import { OAUTH_ACCESS_REVOKED, OAUTH_CLIENT_DELETED, SESSION_REVOKED, sessionAlive, storeKeys } from '../store/store.js';
 import { findClient, type OAuthClient } from './clients.js';
 import { loadClaimsSubject, scopeClaims, scopeList } from './id-token.js';
-import { type ProviderAccessClaims, verifyProviderAccessToken } from './jwt.js';
+import { verifyProviderAccessToken } from './jwt.js';
+
+type ProviderAccessClaims = NonNullable<Awaited<ReturnType<typeof verifyProviderAccessToken>>>;
 
 const invalidToken = (description: string): never =>
   oauthError('invalid_token', description, 401, { 'WWW-Authenticate': 'Bearer error="invalid_token"' });
@@ -25,11 +27,16 @@ async function verified(svc: AppServices, token: string): Promise<ProviderAccess
 }
 
 /** `sub` and the claims of the token's scopes; `onClient` learns the token's client as soon as it is known (its CORS origins). */
-/** A tombstone of the (session, client) pair: 'revoked' (every token), or the epoch second up to which tokens were revoked. */
+/**
+ * Whether the (session, client) pair's tombstone refuses a token issued at
+ * `iat` (seconds): OAUTH_ACCESS_REVOKED refuses all, a time (ms) those issued
+ * up to then (iat is whole seconds: a token of that very second is refused too).
+ */
 export function revokedByTombstone(value: string | null | undefined, iat: number): boolean {
   if (value === null || value === undefined) return false;
-  const upTo = Number(value);
-  return !Number.isFinite(upTo) || iat <= upTo;
+  if (value === OAUTH_ACCESS_REVOKED) return true;
+  const upToMs = Number(value);
+  return !Number.isFinite(upToMs) || iat * 1000 <= upToMs;
 }
 
 export async function userinfo(
@@ -49,7 +56,8 @@ export async function userinfo(
     gets: [storeKeys.session(sid), storeKeys.oauthAccess(sid, clientId), storeKeys.oauthClient(clientId)],
   });
   const [sessionState, accessState, clientState] = values;
-  if (clientState === 'deleted' || revokedByTombstone(accessState, claims.iat)) return invalidToken('The access token was revoked');
+  if (clientState === OAUTH_CLIENT_DELETED || revokedByTombstone(accessState, claims.iat))
+    return invalidToken('The access token was revoked');
   const alive =
     sessionState === sessionAlive(sub)
       ? true

@@ -72,9 +72,12 @@ export const storeKeys = {
    * instance's copy is valid while it is unchanged. Random, as rolesVersion.
    */
   version: (name: string) => `v:${name}`,
-  /** Provider access tokens of this session for this client are dead (value 'revoked'). */
+  /**
+   * Provider access tokens of this session for this client are dead: OAUTH_ACCESS_REVOKED
+   * (all of them), or the revocation's time in ms (as text): those issued up to then.
+   */
   oauthAccess: (sid: string, clientId: string) => `oa:${sid}:${clientId}`,
-  /** The client is gone ('deleted') or changed its secret (an epoch). */
+  /** OAUTH_CLIENT_DELETED once the client is gone, or a change epoch (ms, as text). */
   oauthClient: (clientId: string) => `oc:${clientId}`,
   rate: (client: string) => `rl:${client}`,
   /** The request count of an anonymous client: keys built from an address count per limitKeyOf (IPv6: its /64). */
@@ -118,5 +121,11 @@ export function isNearCached(key: string): boolean {
  * the database check is: a token naming another user is not vouched for), or
  * the tombstone, which outlives every access token of the session.
  */
+/** Values of the provider's tombstones (storeKeys.oauthAccess, storeKeys.oauthClient). */
+export const OAUTH_ACCESS_REVOKED = 'revoked';
+export const OAUTH_CLIENT_DELETED = 'deleted';
+/** How long a provider tombstone outlives the access tokens it refuses. */
+export const oauthTombstoneTtlMs = (accessTtlSeconds: number) => (accessTtlSeconds + 120) * 1000;
+
 export const sessionAlive = (userId: string) => userId;
 export const SESSION_REVOKED = '0';
