@@ -25,7 +25,7 @@ import { Contributions } from './lib/contributions.js';
 import { resealTotpSecrets } from './modules/mfa/mfa.reseal.js';
 import { apiErrorHandler, apiNotFound, apiSurface } from './surfaces/api/index.js';
 import { oauthSurface } from './surfaces/oauth/index.js';
-import { tokenEndpoints } from './surfaces/oauth/token.routes.js';
+import { tokenRoutes } from './surfaces/oauth/token.routes.js';
 import { opsSurface } from './surfaces/ops/index.js';
 import { pagesSurface } from './surfaces/pages/index.js';
 
@@ -141,7 +141,7 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
       opsSurface(svc, () => self!),
     )
     .route('/', pagesSurface(svc))
-    .route('/', oauthSurface(svc, tokenEndpoints(svc)))
+    .route('/', oauthSurface(svc, tokenRoutes(svc)))
     .route('/', apiSurface(svc));
 
   self = app;

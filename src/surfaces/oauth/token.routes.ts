@@ -50,7 +50,17 @@ function presentedToken(c: Context<CorsEnv>): string {
   return oauthError('invalid_request', 'An access token is required', 401, { 'WWW-Authenticate': 'Bearer' });
 }
 
-export function tokenRoutes(svc: AppServices) {
+/**
+ * The token-side endpoints with their per-client CORS (routed first, so its
+ * middleware wraps them), for oauthSurface's `endpoints` beside authorize's.
+ */
+export function tokenRoutes(svc: AppServices): Hono<OAuthEnv> {
+  const routes = new Hono<CorsEnv>().route('/', oauthCors(svc)).route('/', tokenEndpoints(svc));
+  // Its own context variable (corsOrigins) is set and read within these routes only.
+  return routes as unknown as Hono<OAuthEnv>;
+}
+
+function tokenEndpoints(svc: AppServices) {
   const userinfoHandler = async (c: Context<CorsEnv>) => {
     const claims = await userinfo(svc, presentedToken(c), (client) => allowCorsFor(c, client));
     return c.json(claims, 200, NO_STORE);
@@ -77,12 +87,4 @@ export function tokenRoutes(svc: AppServices) {
     )
     .get('/userinfo', userinfoDeclaration(), userinfoHandler)
     .post('/userinfo', userinfoDeclaration(), userinfoHandler);
-}
-
-/**
- * The token-side endpoints with their CORS, for oauthSurface's `endpoints`.
- * TODO(lead): compose oauthCors + tokenRoutes in endpoints.ts (the authorize helper's) and drop this.
- */
-export function tokenEndpoints(svc: AppServices): Hono<OAuthEnv> {
-  return new Hono<OAuthEnv>().route('/', oauthCors(svc)).route('/', tokenRoutes(svc)) as unknown as Hono<OAuthEnv>;
 }
