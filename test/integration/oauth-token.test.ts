@@ -223,6 +223,43 @@ describe.each(BACKENDS)('the OAuth token side (%s)', (backend) => {
       expect(codesOnly.body.refresh_token).toBeUndefined();
     });
 
+    it('refuses a code after its 60 seconds', async () => {
+      const code = await codeFor();
+      skewMs += 61_000;
+      expect((await exchange(code)).body.error).toBe('invalid_grant');
+    });
+
+    it('answers malformed requests with OAuth errors, never a 500', async () => {
+      const long = 'x'.repeat(5000);
+      const cases: Record<string, string>[] = [
+        { grant_type: 'authorization_code', code: long, redirect_uri: REDIRECT },
+        { grant_type: 'authorization_code', code: '\u0000%', redirect_uri: 'javascript:alert(1)' },
+        { grant_type: 'authorization_code', redirect_uri: REDIRECT },
+        { grant_type: 'refresh_token' },
+        { grant_type: 'refresh_token', refresh_token: long, scope: long },
+        { grant_type: long },
+      ];
+      for (const form of cases) {
+        const res = await token(form);
+        expect(res.status, JSON.stringify(form).slice(0, 80)).toBe(400);
+        expect(['invalid_request', 'invalid_grant', 'unsupported_grant_type']).toContain(res.body.error);
+      }
+      const empty = await send('POST', '/oauth2/token', {
+        headers: { 'content-type': FORM, authorization: basic('web-app', SECRET) },
+      });
+      expect(empty.status).toBe(400);
+      const json = await app.t.request('/oauth2/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: basic('web-app', SECRET) },
+        body: '{"grant_type":"refresh_token"}',
+      });
+      expect(json.status).toBe(400);
+      for (const authorization of ['Bearer', 'Bearer a b', `Bearer ${long}`, 'Bearer eyJhbGciOiJub25lIn0.e30.']) {
+        const res = await send('GET', '/oauth2/userinfo', { headers: { authorization } });
+        expect(res.status).toBe(401);
+      }
+    });
+
     it('answers grant_type errors by the RFC', async () => {
       expect((await token({ code: 'x' })).body.error).toBe('invalid_request');
       expect((await token({ grant_type: 'password' })).body.error).toBe('unsupported_grant_type');
@@ -357,6 +394,10 @@ describe.each(BACKENDS)('the OAuth token side (%s)', (backend) => {
         expect(other.status).toBe(200);
         expect(other.headers.get('access-control-allow-origin')).toBeNull();
       }
+      // Its errors too, once the client is known: the app can read why.
+      const replay = await exchange(code, { client_id: 'spa', code_verifier: verifier }, { origin: SPA_ORIGIN });
+      expect(replay.body.error).toBe('invalid_grant');
+      expect(replay.headers.get('access-control-allow-origin')).toBe(SPA_ORIGIN);
     });
 
     it('answers a preflight for an origin some client allows, and none other', async () => {
