@@ -51,18 +51,7 @@ export function oauthCors(svc: AppServices) {
     return (await known.origins).has(origin);
   };
 
-  const headers: MiddlewareHandler<CorsEnv> = async (c, next) => {
-    const origin = requestHeader(c, 'origin');
-    await next();
-    c.res.headers.append('Vary', 'Origin');
-    if (origin !== undefined && c.get('corsOrigins')?.includes(origin)) {
-      c.res.headers.set('Access-Control-Allow-Origin', origin);
-      c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate, X-Request-Id');
-    }
-  };
-
-  const preflight = async (c: Context<CorsEnv>) => {
-    const origin = requestHeader(c, 'origin');
+  const preflight = async (c: Context<CorsEnv>, origin: string | undefined) => {
     const res = c.body(null, 204, { Vary: 'Origin', 'Cache-Control': 'no-store' });
     if (origin === undefined || !(await anyClientAllows(origin))) return res;
     res.headers.set('Access-Control-Allow-Origin', origin);
@@ -72,7 +61,19 @@ export function oauthCors(svc: AppServices) {
     return res;
   };
 
+  // A middleware, not OPTIONS routes: a preflight is no operation of the API document.
+  const cors: MiddlewareHandler<CorsEnv> = async (c, next) => {
+    const origin = requestHeader(c, 'origin');
+    if (c.req.method === 'OPTIONS' && requestHeader(c, 'access-control-request-method') !== undefined) return preflight(c, origin);
+    await next();
+    c.res.headers.append('Vary', 'Origin');
+    if (origin !== undefined && c.get('corsOrigins')?.includes(origin)) {
+      c.res.headers.set('Access-Control-Allow-Origin', origin);
+      c.res.headers.set('Access-Control-Expose-Headers', 'WWW-Authenticate, X-Request-Id');
+    }
+  };
+
   const app = new Hono<CorsEnv>();
-  for (const path of CORS_PATHS) app.use(path, headers).options(path, preflight);
+  for (const path of CORS_PATHS) app.use(path, cors);
   return app;
 }

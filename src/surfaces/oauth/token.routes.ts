@@ -17,7 +17,7 @@ const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
 
 /** An OAuth endpoint's declaration: its audit action and OpenAPI operation (its RFC defines the rest). */
 function endpoint(action: string, summary: string, description: string) {
-  const meta: RouteMeta = { action, summary, tags: ['oauth'], responses: {} };
+  const meta: RouteMeta = { action, summary, tags: ['auth'], responses: {} };
   const mw = describeRoute({
     operationId: action,
     summary,
