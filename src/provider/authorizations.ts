@@ -3,6 +3,7 @@
 // one marks it, deletes its refresh tokens and emits `oauth.access_revoked`,
 // so that its access tokens die on the next request on every instance.
 import { and, eq, inArray, isNull } from 'drizzle-orm';
+import type { Db } from '../db/connect.js';
 import type { Tx } from '../db/tx.js';
 import { oauthAuthorizations, oauthRefreshTokens, sessions } from '../db/schema.js';
 import type { Emit } from '../events/outbox.js';
@@ -48,7 +49,7 @@ export async function issueRefreshToken(
 }
 
 /** The session's row when it is alive (not ended, not expired) and the user's. */
-export async function liveSession(tx: Tx, sessionId: string, userId: string, now: Date) {
+export async function liveSession(tx: Tx | Db, sessionId: string, userId: string, now: Date) {
   const [row] = await tx
     .select()
     .from(sessions)

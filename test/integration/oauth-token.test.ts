@@ -377,6 +377,58 @@ describe.each(BACKENDS)('the OAuth token side (%s)', (backend) => {
     });
   });
 
+  describe('revocation and introspection', () => {
+    const revoke = (tokenValue: string, headers: Record<string, string> = { authorization: basic('web-app', SECRET) }) =>
+      send('POST', '/oauth2/revoke', { form: { token: tokenValue }, headers });
+    const introspect = (tokenValue: string, headers: Record<string, string> = { authorization: basic('web-app', SECRET) }) =>
+      send('POST', '/oauth2/introspect', { form: { token: tokenValue }, headers });
+    const signIn = async () => {
+      const of = await registerAndLogin(app.call);
+      return { of, tokens: (await exchange(await codeFor({ of }))).body as { access_token: string; refresh_token: string } };
+    };
+
+    it('revoking a refresh token ends every token of that sign-in', async () => {
+      const { tokens } = await signIn();
+      const res = await revoke(tokens.refresh_token);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect((await userinfoWith(tokens.access_token)).status).toBe(401);
+      expect((await token({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token })).body.error).toBe('invalid_grant');
+    });
+
+    it("revoking an access token does too; another client's or an unknown token is answered alike and changes nothing", async () => {
+      const { tokens } = await signIn();
+      expect((await revoke(tokens.access_token, { authorization: basic('other-app', OTHER_SECRET) })).status).toBe(200);
+      expect((await revoke(tokens.refresh_token, { authorization: basic('other-app', OTHER_SECRET) })).status).toBe(200);
+      expect((await revoke('unknown-token')).status).toBe(200);
+      expect((await userinfoWith(tokens.access_token)).status).toBe(200);
+      expect((await revoke(tokens.access_token)).status).toBe(200);
+      expect((await userinfoWith(tokens.access_token)).status).toBe(401);
+      expect((await token({ grant_type: 'refresh_token', refresh_token: tokens.refresh_token })).body.error).toBe('invalid_grant');
+      expect((await send('POST', '/oauth2/revoke', { form: {}, headers: { authorization: basic('web-app', SECRET) } })).body.error).toBe(
+        'invalid_request',
+      );
+      expect((await send('POST', '/oauth2/revoke', { form: { token: tokens.access_token } })).status).toBe(401);
+    });
+
+    it('introspection: active with its claims while live, inactive after the session ends, to its client only', async () => {
+      const { of, tokens } = await signIn();
+      const access = await introspect(tokens.access_token);
+      expect(access.status).toBe(200);
+      expect(access.headers.get('cache-control')).toBe('no-store');
+      expect(access.body).toMatchObject({ active: true, client_id: 'web-app', sub: of.userId, sid: sidOf(of), token_type: 'Bearer' });
+      expect((await introspect(tokens.refresh_token)).body).toMatchObject({ active: true, token_type: 'refresh_token', sub: of.userId });
+      expect((await introspect(tokens.access_token, { authorization: basic('other-app', OTHER_SECRET) })).body).toEqual({ active: false });
+      expect(await introspect(tokens.access_token, {}).then((r) => r.status)).toBe(401);
+      expect((await send('POST', '/oauth2/introspect', { form: { token: tokens.access_token, client_id: 'spa' } })).status).toBe(401);
+      expect((await introspect('unknown-token')).body).toEqual({ active: false });
+
+      expect((await app.call('POST', '/auth/logout', { body: { refreshToken: of.refreshToken } })).status).toBe(204);
+      expect((await introspect(tokens.access_token)).body).toEqual({ active: false });
+      expect((await introspect(tokens.refresh_token)).body).toEqual({ active: false });
+    });
+  });
+
   describe('CORS', () => {
     it('answers only an origin the client allows, at the token and userinfo endpoints', async () => {
       const { verifier, challenge } = pkce();

@@ -1,5 +1,5 @@
-// POST /oauth2/token and GET|POST /oauth2/userinfo: the provider's token-side
-// endpoints. Bodies come parsed (c.var.form) and client credentials read
+// POST /oauth2/token, GET|POST /oauth2/userinfo, POST /oauth2/revoke and
+// POST /oauth2/introspect: the provider's token-side endpoints. Bodies come parsed (c.var.form) and client credentials read
 // (c.var.clientCredentials) by the surface; every answer is JSON, never cached.
 import { Hono, type Context } from 'hono';
 import { describeRoute } from 'hono-openapi';
@@ -8,6 +8,7 @@ import { requestHeader } from '../../lib/node-fast-path.js';
 import { ROUTE_META, type RouteMeta } from '../../middleware/route-meta.js';
 import { authenticateClient } from '../../provider/clients.js';
 import { tokenRequest } from '../../provider/token.js';
+import { introspectToken, revokeToken } from '../../provider/revocation.js';
 import { userinfo } from '../../provider/userinfo.js';
 import { allowCorsFor, type CorsEnv, oauthCors } from './cors.js';
 import { oauthError } from './errors.js';
@@ -30,6 +31,13 @@ function endpoint(action: string, summary: string, description: string) {
   } as Parameters<typeof describeRoute>[0]);
   return Object.assign(mw, { [ROUTE_META]: meta });
 }
+
+const MAX_TOKEN_LENGTH = 8192;
+
+const tokenParam = (form: Readonly<Record<string, string>>): string => {
+  const token = form.token ?? oauthError('invalid_request', 'The parameter token is required');
+  return token.length > MAX_TOKEN_LENGTH ? oauthError('invalid_request', 'token is too long') : token;
+};
 
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 
@@ -86,5 +94,33 @@ function tokenEndpoints(svc: AppServices) {
       },
     )
     .get('/userinfo', userinfoDeclaration(), userinfoHandler)
-    .post('/userinfo', userinfoDeclaration(), userinfoHandler);
+    .post('/userinfo', userinfoDeclaration(), userinfoHandler)
+    .post(
+      '/revoke',
+      endpoint('oauth.revoke', 'Revoke a refresh or access token', 'RFC 7009: revokes every token of the sign-in the token belongs to.'),
+      async (c) => {
+        const client = await authenticateClient(svc, c.get('clientCredentials'));
+        allowCorsFor(c, client);
+        await revokeToken(svc, client, tokenParam(c.get('form')));
+        return c.body(null, 200, NO_STORE);
+      },
+    )
+    .post(
+      '/introspect',
+      endpoint(
+        'oauth.introspect',
+        'Whether a token is live, and its claims',
+        'RFC 7662: for confidential clients, about tokens issued to them or naming them.',
+      ),
+      async (c) => {
+        const client = await authenticateClient(svc, c.get('clientCredentials'));
+        allowCorsFor(c, client);
+        if (client.type === 'public') {
+          oauthError('invalid_client', 'Introspection needs an authenticated (confidential) client', 401, {
+            'WWW-Authenticate': 'Basic realm="oauth2"',
+          });
+        }
+        return c.json(await introspectToken(svc, client, tokenParam(c.get('form'))), 200, NO_STORE);
+      },
+    );
 }
