@@ -70,9 +70,7 @@ export async function createTestApp(opts: {
     config,
     database: opts.database,
     store: opts.store ?? new MemoryStore(),
-    keyRing:
-      opts.keyRing ??
-      (await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir })),
+    keyRing: opts.keyRing ?? (await loadKeyRing({ ...config.jwt, production: config.production, dataDir: config.dataDir })),
     clock: opts.clock ?? Date.now,
     logger,
     metrics: createMetrics(),
