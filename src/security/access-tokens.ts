@@ -112,7 +112,7 @@ export async function verifyProviderAccessToken(
   if (!isAccessTokenTyp(header.typ)) throw new InvalidTokenError('not an access token (typ)');
   if (header.alg !== 'RS256') throw new InvalidTokenError('algorithm not allowed');
   const entry = typeof header.kid === 'string' ? ring.provider.verifying.get(header.kid) : undefined;
-  if (!entry || entry.alg !== 'RS256') throw new InvalidTokenError('unknown kid');
+  if (entry?.alg !== 'RS256') throw new InvalidTokenError('unknown kid');
   const ok = await crypto.subtle.verify(
     RS256,
     entry.key,
