@@ -158,9 +158,9 @@ export async function buildKeyRing(privateKeyText: string, publicKeysText?: stri
     ec = await privateEntry(ecKey, ecKind);
   }
 
-  // RS256 first: the published order is the order clients see.
-  publish(rsa.pub);
+  // The API's key first, as before the provider's keys joined (a JWKS's order means nothing to a client).
   publish(own.pub);
+  publish(rsa.pub);
   if (ec) publish(ec.pub);
   for (const pub of publicKeysText ? parsePublicKeys(publicKeysText) : []) {
     const e = await publicEntry(pub);
