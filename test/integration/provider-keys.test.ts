@@ -17,6 +17,7 @@ import { type ServedApp, startServedApp } from '../helpers/browser.js';
 import { testConfig } from '../helpers/app.js';
 import { read, registerAndLogin, type Session, typed, userWithRoles, loginAdmin } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
+import { useTwoInstances } from '../helpers/two-instances.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const ISSUER = 'https://auth.example.test';
@@ -236,6 +237,29 @@ describe.each(BACKENDS)('the provider keys and metadata (%s)', (backend) => {
     const [h, , s] = idToken.split('.');
     expect(await verifyIdTokenHint(svc, `${h}.${Buffer.from('{"sub":"u2","iss":"x"}').toString('base64url')}.${s}`)).toBeNull();
     expect(await verifyIdTokenHint(svc, 'not.a.jwt')).toBeNull();
+  });
+});
+
+describe('provider access tokens across instances (Redis)', () => {
+  const two = useTwoInstances({ overrides: { PUBLIC_URL: ISSUER } });
+
+  it('a revocation or a client deletion on one instance is refused on the other at the next request', async () => {
+    const user = await registerAndLogin(two.callA);
+    const sid = claimsOf(user.accessToken).sid as string;
+    const token = (clientId: string) =>
+      signProviderAccessToken(two.a.services, { sub: user.userId, sid, client_id: clientId, scope: 'openid', aud: ['auth-system'] });
+    const onB = async (t: string) => (await read(await typed(two.b, { accessToken: t }).api.users.me.$get())).status;
+    const notes = await token('notes-app');
+    const photos = await token('photos-app');
+    expect(await onB(notes)).toBe(200);
+    expect(await onB(photos)).toBe(200);
+    await two.a.services.tx(async (_tx, emit) => {
+      await emit({ type: 'oauth.access_revoked', pairs: [{ sessionId: sid, clientId: 'notes-app' }] });
+      await emit({ type: 'oauth.client_changed', clientId: 'photos-app', deleted: true });
+    });
+    expect(await onB(notes)).toBe(401);
+    expect(await onB(photos)).toBe(401);
+    expect(await onB(await token('calendar-app'))).toBe(200);
   });
 });
 
