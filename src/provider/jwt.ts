@@ -7,6 +7,7 @@ import { compactVerify, decodeProtectedHeader, SignJWT, type JWTPayload } from '
 import type { AppServices } from '../deps.js';
 import { InvalidTokenError, type ProviderAccessClaims, verifyProviderAccessToken as verifyAccessJwt } from '../security/access-tokens.js';
 import type { ProviderAlg } from '../security/key-ring.js';
+import { OAUTH_ACCESS_REVOKED, OAUTH_CLIENT_DELETED, storeKeys } from '../store/store.js';
 
 type Svc = Pick<AppServices, 'keyRing' | 'config' | 'clock'>;
 
@@ -134,4 +135,23 @@ export async function verifyProviderAccessToken(svc: Svc, token: string): Promis
     if (err instanceof InvalidTokenError) return null;
     throw err;
   }
+}
+
+/**
+ * Whether the store holds a tombstone for this provider access token: its
+ * client's tokens in its session revoked, its client deleted, or (a service
+ * client's token, without sid) issued before the client's last change epoch.
+ * For userinfo and introspection; the API reads the same keys in its own round trip.
+ */
+export async function providerTokenRevoked(svc: Pick<AppServices, 'store'>, claims: ProviderAccessClaims): Promise<boolean> {
+  const { values } = await svc.store.batch({
+    gets: [
+      storeKeys.oauthClient(claims.client_id),
+      ...(claims.sid === undefined ? [] : [storeKeys.oauthAccess(claims.sid, claims.client_id)]),
+    ],
+  });
+  const [client, access] = values;
+  if (access === OAUTH_ACCESS_REVOKED || client === OAUTH_CLIENT_DELETED) return true;
+  // A change epoch (ms) refuses the client's own tokens issued before it.
+  return claims.sid === undefined && client !== null && client !== undefined && claims.iat * 1000 < Number(client);
 }

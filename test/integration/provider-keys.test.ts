@@ -11,7 +11,14 @@ import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../src/config.js';
 import { discoveryDocument } from '../../src/provider/discovery.js';
-import { atHash, signIdToken, signProviderAccessToken, verifyIdTokenHint, verifyProviderAccessToken } from '../../src/provider/jwt.js';
+import {
+  atHash,
+  providerTokenRevoked,
+  signIdToken,
+  signProviderAccessToken,
+  verifyIdTokenHint,
+  verifyProviderAccessToken,
+} from '../../src/provider/jwt.js';
 import { loadKeyRing } from '../../src/security/key-ring.js';
 import { type ServedApp, startServedApp } from '../helpers/browser.js';
 import { testConfig } from '../helpers/app.js';
@@ -211,6 +218,25 @@ describe.each(BACKENDS)('the provider keys and metadata (%s)', (backend) => {
       );
       expect((await me(token)).status).toBe(401);
     });
+  });
+
+  it('tells userinfo and introspection which provider tokens the tombstones refuse', async () => {
+    const svc = app.t.services;
+    const sid = randomUUID();
+    const verified = async (claims: { client_id: string; sid?: string }) =>
+      (await verifyProviderAccessToken(svc, await signProviderAccessToken(svc, { sub: randomUUID(), scope: 'openid', ...claims })))!;
+    const user = await verified({ client_id: 'wiki-app', sid });
+    const service = await verified({ client_id: 'batch-app' });
+    expect(await providerTokenRevoked(svc, user)).toBe(false);
+    expect(await providerTokenRevoked(svc, service)).toBe(false);
+    await svc.tx(async (_tx, emit) => {
+      await emit({ type: 'oauth.access_revoked', pairs: [{ sessionId: sid, clientId: 'wiki-app' }] });
+      // The service client's secret changed a second after its token was issued.
+      await emit({ type: 'oauth.client_changed', clientId: 'batch-app', deleted: false, at: (service.iat + 1) * 1000 });
+    });
+    expect(await providerTokenRevoked(svc, user)).toBe(true);
+    expect(await providerTokenRevoked(svc, service)).toBe(true);
+    expect(await providerTokenRevoked(svc, await verified({ client_id: 'wiki-app', sid: randomUUID() }))).toBe(false);
   });
 
   it('signs ID tokens with each offered algorithm, and checks a hint by signature and issuer but not expiry', async () => {

@@ -65,6 +65,23 @@ describe('provider access tokens at the API', () => {
     await expect(verify(`${b64({ alg: 'none', typ: 'at+jwt' })}.${body}.x`)).rejects.toThrow();
   });
 
+  it('keeps verifying tokens of a rotated-out RSA key listed in JWT_PUBLIC_KEYS, and publishes it', async () => {
+    const token = await sign(claims());
+    const oldRsa = ring.jwks.keys.find((k) => k.kty === 'RSA')!;
+    const rotated = await buildKeyRing(pem(generateKeyPairSync('ed25519').privateKey), JSON.stringify([oldRsa]));
+    expect(rotated.provider.signing.RS256.kid).not.toBe(oldRsa.kid);
+    expect(rotated.jwks.keys.map((k) => k.kid)).toContain(oldRsa.kid);
+    // An RSA key never verifies the API's own tokens.
+    expect(rotated.verifying.has(oldRsa.kid)).toBe(false);
+    const v = createTokenVerifier(rotated, { issuer: 'auth-system', audience: 'auth-system', now: Date.now, providerIssuer: ISSUER });
+    await expect(v(token)).resolves.toMatchObject({ clientId: 'notes-app' });
+  });
+
+  it('refuses an RSA key under 2048 bits', async () => {
+    const small = pem(generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey);
+    await expect(buildKeyRing(pem(generateKeyPairSync('ed25519').privateKey), undefined, { rsaPrivateKey: small })).rejects.toThrow(/2048/);
+  });
+
   it('refuses them all when the verifier names no provider issuer', async () => {
     const plain = createTokenVerifier(ring, { issuer: 'auth-system', audience: 'auth-system', now: Date.now });
     await expect(plain(await sign(claims()))).rejects.toThrow(/provider/);
