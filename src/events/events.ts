@@ -20,7 +20,9 @@ export type DomainEvent =
    */
   | { type: 'user.profile_changed'; userId: string; profile?: CachedProfile }
   /** A mail was written to the mail outbox in this transaction: the mail sender looks for it. */
-  | { type: 'mail.requested'; kind: MailKind };
+  | { type: 'mail.requested'; kind: MailKind }
+  /** Provider tokens of these (session, client) pairs are revoked (a grant revoked, a code or refresh token reused). */
+  | { type: 'oauth.access_revoked'; pairs: { sessionId: string; clientId: string }[] };
 
 export type EventType = DomainEvent['type'];
 
@@ -32,6 +34,7 @@ export const KNOWN: readonly EventType[] = [
   'roles.permissions_changed',
   'user.profile_changed',
   'mail.requested',
+  'oauth.access_revoked',
 ];
 
 const TYPES: ReadonlySet<string> = new Set<string>(KNOWN);
