@@ -77,7 +77,11 @@ export async function startBrowserSession(): Promise<boolean> {
   }
 }
 
-/** End the browser session (and its sign-in) and clear its cookie; proven by this tab's token of the same sign-in. */
+/**
+ * End the browser session and clear its cookie. After the API's logout only
+ * the cookie is left to clear; while this tab still holds a token of the same
+ * sign-in, that token is the proof (no CSRF token needed) and the sign-in ends.
+ */
 export async function endBrowserSession(): Promise<void> {
   try {
     await fetch('/session/end', {

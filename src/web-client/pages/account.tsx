@@ -62,9 +62,9 @@ export function AccountPage() {
         type="button"
         class="secondary"
         onClick={async () => {
-          // The browser session first (its proof is this tab's token), then the tokens.
-          await endBrowserSession();
+          // The logout ends the sign-in (and so the browser session); then the cookie goes too.
           await client.logout();
+          await endBrowserSession();
           location.assign('/login');
         }}
       >
