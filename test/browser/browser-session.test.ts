@@ -6,7 +6,8 @@ import { describe, expect, it } from 'vitest';
 import { loadBrowserSession } from '../../src/access/browser-session.js';
 import { oauthClients, oauthGrants } from '../../src/db/schema.js';
 import { claimsOf, expectClean, landsOn, signIn, storedTokens, submitLogin, useBrowserApp } from '../helpers/browser.js';
-import { registerAndLogin } from '../helpers/http.js';
+import { PASSWORD, registerAndLogin } from '../helpers/http.js';
+import { rfc6238 } from '../helpers/totp.js';
 
 const RESUME = '/oauth2/authorize?interaction=abcdefghijklmnop';
 
@@ -20,7 +21,7 @@ describe('the browser session in a browser', () => {
     const s = await registerAndLogin(b.call);
     const tab = await b.open('/login');
     const { page } = tab;
-    await signIn(page, s.email, 'a-Long-and-Unusual-passphrase-42');
+    await signIn(page, s.email, PASSWORD);
 
     const cookie = await browserCookie(tab);
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/', secure: false });
@@ -46,13 +47,13 @@ describe('the browser session in a browser', () => {
     const s = await registerAndLogin(b.call);
     const tab = await b.open('/login');
     const { page } = tab;
-    await signIn(page, s.email, 'a-Long-and-Unusual-passphrase-42');
+    await signIn(page, s.email, PASSWORD);
     const first = (await browserCookie(tab))!.value;
 
     // Already signed in in this tab: an app asking for a fresh sign-in (prompt=login) still gets the form.
     await page.goto(`/login?next=${encodeURIComponent(RESUME)}`);
     await expect.poll(() => page.getByText('Sign in to continue to the app').isVisible()).toBe(true);
-    await submitLogin(page, s.email, 'a-Long-and-Unusual-passphrase-42');
+    await submitLogin(page, s.email, PASSWORD);
     await page.waitForURL((u) => u.pathname === '/oauth2/authorize');
     expect(new URL(page.url()).search).toBe('?interaction=abcdefghijklmnop');
     // The new sign-in is the browser session now.
@@ -62,12 +63,39 @@ describe('the browser session in a browser', () => {
     await tab.context.close();
   });
 
+  it('after the MFA step too: the cookie carries the second factor, and the authorization resumes', async () => {
+    const s = await registerAndLogin(b.call);
+    const enrol = await b.call('POST', '/users/me/mfa/totp', { token: s.accessToken, body: { currentPassword: PASSWORD } });
+    expect(enrol.status, enrol.text).toBe(200);
+    b.clock.nextStep();
+    const confirm = await b.call('POST', '/users/me/mfa/totp/confirm', {
+      token: s.accessToken,
+      body: { code: rfc6238(enrol.body.secret, b.clock.now()) },
+    });
+    expect(confirm.status, confirm.text).toBe(200);
+
+    const tab = await b.open(`/login?next=${encodeURIComponent(RESUME)}`);
+    const { page } = tab;
+    await submitLogin(page, s.email, PASSWORD);
+    await expect.poll(() => page.getByRole('heading', { level: 1 }).textContent()).toBe('Second step');
+    b.clock.nextStep();
+    await page.getByLabel('Code from your authenticator app, or a recovery code').fill(rfc6238(enrol.body.secret, b.clock.now()));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL((u) => u.pathname === '/oauth2/authorize');
+    const cookie = (await browserCookie(tab))!;
+    expect(await loadBrowserSession(b.t.deps.database.db, cookie.value, b.clock.now())).toMatchObject({
+      userId: s.userId,
+      amr: ['pwd', 'otp'],
+    });
+    await tab.context.close();
+  });
+
   it('any other next is refused: the sign-in lands on /account', async () => {
     const s = await registerAndLogin(b.call);
     const tab = await b.open(`/login?next=${encodeURIComponent('/oauth2/authorize?interaction=short')}`);
     const { page } = tab;
     expect(await page.getByText('Sign in to continue to the app').count()).toBe(0);
-    await submitLogin(page, s.email, 'a-Long-and-Unusual-passphrase-42');
+    await submitLogin(page, s.email, PASSWORD);
     await landsOn(page, '/account');
     expect(await browserCookie(tab)).toBeDefined();
     await tab.context.close();
@@ -83,7 +111,7 @@ describe('the browser session in a browser', () => {
 
     const tab = await b.open('/login');
     const { page } = tab;
-    await signIn(page, s.email, 'a-Long-and-Unusual-passphrase-42');
+    await signIn(page, s.email, PASSWORD);
     const apps = page.getByRole('list', { name: 'Your connected apps' });
     await expect.poll(() => apps.textContent()).toContain('Notes');
     expect(await apps.textContent()).toContain('openid, profile');
