@@ -99,6 +99,8 @@ const envSchema = z.object({
   AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   CORS_ORIGINS: csv.optional(),
   SHUTDOWN_TIMEOUT_SECONDS: intIn(1, 600).default(10),
+  OAUTH_CLIENTS_FILE: z.string().trim().min(1).optional(),
+  OAUTH_SECRET_OVERLAP_SECONDS: intIn(0, 30 * 86_400).default(0),
 });
 
 export type Config = {
@@ -171,6 +173,17 @@ export type Config = {
   audit: { enabled: boolean; retentionDays: number };
   corsOrigins: string[];
   shutdownTimeoutSeconds: number;
+  oauth: {
+    /** OAUTH_CLIENTS_FILE: clients declared as code (a JSON array), applied at start. */
+    clientsFile: string | undefined;
+    /** How long a rotated client secret keeps working. */
+    secretOverlapSeconds: number;
+    /**
+     * The value of the environment variable a declared client's `clientSecretEnv`
+     * names (config.ts stays the one reader of the environment).
+     */
+    secretFromEnv: (name: string) => string | undefined;
+  };
 };
 
 export class ConfigError extends Error {
@@ -281,6 +294,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ['DATABASE_CA_CERT', e.DATABASE_CA_CERT],
     ['DATABASE_CLIENT_CERT', e.DATABASE_CLIENT_CERT],
     ['DATABASE_CLIENT_KEY', e.DATABASE_CLIENT_KEY],
+    ['OAUTH_CLIENTS_FILE', e.OAUTH_CLIENTS_FILE],
   ] as const) {
     if (file && !existsSync(file)) problems.push(`${name}: file not found: ${file}`);
   }
@@ -350,6 +364,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     audit: { enabled: e.AUDIT_LOG === 'on', retentionDays: e.AUDIT_RETENTION_DAYS },
     corsOrigins: e.CORS_ORIGINS ?? [],
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
+    oauth: {
+      clientsFile: e.OAUTH_CLIENTS_FILE,
+      secretOverlapSeconds: e.OAUTH_SECRET_OVERLAP_SECONDS,
+      secretFromEnv: (name) => (Object.hasOwn(cleaned, name) ? cleaned[name] : undefined),
+    },
   };
 }
 

@@ -20,7 +20,9 @@ export type DomainEvent =
    */
   | { type: 'user.profile_changed'; userId: string; profile?: CachedProfile }
   /** A mail was written to the mail outbox in this transaction: the mail sender looks for it. */
-  | { type: 'mail.requested'; kind: MailKind };
+  | { type: 'mail.requested'; kind: MailKind }
+  /** An OAuth client's secret changed or the client was deleted: tokens issued to it before stop working. */
+  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean };
 
 export type EventType = DomainEvent['type'];
 
@@ -32,6 +34,7 @@ export const KNOWN: readonly EventType[] = [
   'roles.permissions_changed',
   'user.profile_changed',
   'mail.requested',
+  'oauth.client_changed',
 ];
 
 const TYPES: ReadonlySet<string> = new Set<string>(KNOWN);
