@@ -266,6 +266,18 @@ describe.each(BACKENDS)('OAuth clients admin API on %s', (backend) => {
     const allowed = await create({ ...service, roles: ['user'] }, delegate.accessToken);
     expect(allowed.status).toBe(201);
     expect(allowed.body.roles).toEqual(['user']);
+
+    // Nor does the delegate change, re-key or delete a machine more powerful than itself.
+    const id = newId('machine');
+    expect((await create({ id, ...service, roles: ['moderator'] })).status).toBe(201);
+    const as = { token: delegate.accessToken };
+    expect((await call('PUT', `/admin/clients/${id}`, { ...as, body: { ...service, roles: ['moderator'], name: 'x' } })).status).toBe(403);
+    expect((await call('POST', `/admin/clients/${id}/secret`, as)).status).toBe(403);
+    expect((await call('DELETE', `/admin/clients/${id}`, as)).status).toBe(403);
+    expect((await call('GET', `/admin/clients/${id}`, { token: admin.accessToken })).body.name).toBe(service.name);
+    // Its own kind of client, it may.
+    expect((await call('POST', `/admin/clients/${allowed.body.id}/secret`, as)).status).toBe(200);
+    expect((await call('DELETE', `/admin/clients/${allowed.body.id}`, as)).status).toBe(204);
   });
 
   it('deletes a client with its grants; then it is gone (404) and cannot authenticate', async () => {

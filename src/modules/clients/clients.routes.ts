@@ -17,7 +17,16 @@ import {
   CreatedClientSchema,
   UpdateClientBody,
 } from './clients.schemas.js';
-import { clientStats, createClient, deleteClient, getClient, listClients, rotateClientSecret, updateClient } from './clients.service.js';
+import {
+  clientGuard,
+  clientStats,
+  createClient,
+  deleteClient,
+  getClient,
+  listClients,
+  rotateClientSecret,
+  updateClient,
+} from './clients.service.js';
 
 const TAGS = ['clients'];
 
@@ -87,7 +96,8 @@ export const clientsRoutes = (svc: AppServices) =>
       validate('json', UpdateClientBody),
       async (c) => {
         const { id } = c.req.valid('param');
-        const client = await updateClient(svc, c.get('caller'), id, c.req.valid('json'));
+        const caller = c.get('caller');
+        const client = await updateClient(svc, caller, id, c.req.valid('json'), { guard: await clientGuard(svc, caller) });
         c.set('auditDetail', `client_updated: ${id}`);
         return c.json(client, 200);
       },
@@ -106,7 +116,7 @@ export const clientsRoutes = (svc: AppServices) =>
       validate('param', ClientParam),
       async (c) => {
         const { id } = c.req.valid('param');
-        await deleteClient(svc, id);
+        await deleteClient(svc, id, await clientGuard(svc, c.get('caller')));
         c.set('auditDetail', `client_deleted: ${id}`);
         return c.body(null, 204);
       },
@@ -128,7 +138,7 @@ export const clientsRoutes = (svc: AppServices) =>
       validate('param', ClientParam),
       async (c) => {
         const { id } = c.req.valid('param');
-        const out = await rotateClientSecret(svc, id);
+        const out = await rotateClientSecret(svc, id, await clientGuard(svc, c.get('caller')));
         c.set('auditDetail', `client_secret_rotated: ${id}`);
         return c.json(out, 200);
       },

@@ -5,7 +5,7 @@
 import { and, eq, gte, inArray, lte, sql } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { isUniqueViolation } from '../../db/errors.js';
-import { oauthClients, rolePermissions, roles, statsHourly } from '../../db/schema.js';
+import { oauthClients, rolePermissions, roles, statsCounters, statsHourly } from '../../db/schema.js';
 import type { Tx } from '../../db/tx.js';
 import { problem } from '../../lib/problem.js';
 import { isStorableTime } from '../../lib/schemas.js';
@@ -20,7 +20,8 @@ import {
   type ClientRow,
 } from '../../provider/clients.js';
 import { hashOpaqueToken } from '../../security/opaque-tokens.js';
-import { firstNotHeld, SUPER_ROLE, type Grantor } from '../../security/permissions.js';
+import { BASE_ROLE, firstNotHeld, SUPER_ROLE, type Grantor } from '../../security/permissions.js';
+import { storeKeys } from '../../store/store.js';
 import { HOUR_MS, hourOf } from '../../stats/counters.js';
 import type { ClientStats, ClientView, CreateClient, UpdateClient } from './clients.schemas.js';
 
@@ -86,6 +87,27 @@ async function assertRoles(tx: Tx, wanted: string[], before: string[], grantor: 
       audit: `escalation_refused: ${over.permission}`,
     });
   }
+}
+
+/** Judges whether the actor may act on a client holding these roles (see clientGuard). */
+export type ClientGuard = (clientRoles: readonly string[]) => void;
+
+/**
+ * Delegated administration acts downward on clients too: changing, rotating
+ * the secret of or deleting a client needs every permission its roles carry
+ * (whoever rotates an admin machine's secret holds its power). Loaded before
+ * the transaction, like the users' rule (src/security/delegation.ts).
+ */
+export async function clientGuard(svc: Pick<AppServices, 'roleCache' | 'store'>, actor: Grantor): Promise<ClientGuard> {
+  const permissionsOf = await svc.roleCache.snapshot(await svc.store.get(storeKeys.rolesVersion));
+  return (clientRoles) => {
+    const missing = firstNotHeld(actor, [...permissionsOf([BASE_ROLE, ...clientRoles])].sort());
+    if (missing !== undefined) {
+      problem('forbidden', `This client holds permission ${missing}, which you do not hold: you cannot act on it`, {
+        audit: `escalation_refused: ${missing}`,
+      });
+    }
+  };
 }
 
 const idTaken = (id: string): never =>
@@ -176,13 +198,14 @@ export async function updateClient(
   grantor: Grantor | null,
   id: string,
   input: UpdateClient,
-  opts: { source?: 'api' | 'file'; secret?: string } = {},
+  opts: { source?: 'api' | 'file'; secret?: string; guard?: ClientGuard } = {},
 ): Promise<ClientView> {
   const fields: ClientFields = { id, ...input };
   assertClientFields(fields);
   const row = await svc.tx(async (tx, emit) => {
     const [before] = await tx.select().from(oauthClients).where(eq(oauthClients.id, id));
     if (!before) return problem('client_not_found', `No client ${id}`);
+    opts.guard?.(clientOf(before).roles);
     await assertRoles(tx, fields.roles, clientOf(before).roles, grantor);
     const now = new Date(svc.clock());
     const secrets: Partial<typeof oauthClients.$inferInsert> = {};
@@ -211,11 +234,12 @@ export async function updateClient(
  * OAUTH_SECRET_OVERLAP_SECONDS (default 0: not at all); the client's own
  * client_credentials tokens issued before stop working on the next request.
  */
-export async function rotateClientSecret(svc: ClientsDeps, id: string): Promise<{ clientSecret: string }> {
+export async function rotateClientSecret(svc: ClientsDeps, id: string, guard?: ClientGuard): Promise<{ clientSecret: string }> {
   const { secret, hash } = newClientSecret();
   await svc.tx(async (tx, emit) => {
     const [row] = await tx.select().from(oauthClients).where(eq(oauthClients.id, id));
     if (!row) return problem('client_not_found', `No client ${id}`);
+    guard?.(clientOf(row).roles);
     if (row.type === 'public') {
       problem('validation_failed', 'A public client has no secret', { errors: [{ path: 'type', message: 'The client is public' }] });
     }
@@ -238,10 +262,16 @@ export async function rotateClientSecret(svc: ClientsDeps, id: string): Promise<
 }
 
 /** Delete a client: its grants, authorizations, codes and refresh tokens go with it (cascade); its tokens die on the next request. */
-export async function deleteClient(svc: ClientsDeps, id: string): Promise<void> {
+export async function deleteClient(svc: ClientsDeps, id: string, guard?: ClientGuard): Promise<void> {
   await svc.tx(async (tx, emit) => {
-    const gone = await tx.delete(oauthClients).where(eq(oauthClients.id, id)).returning({ id: oauthClients.id });
-    if (gone.length === 0) problem('client_not_found', `No client ${id}`);
+    const [row] = await tx.select().from(oauthClients).where(eq(oauthClients.id, id));
+    if (!row) return problem('client_not_found', `No client ${id}`);
+    guard?.(clientOf(row).roles);
+    await tx.delete(oauthClients).where(eq(oauthClients.id, id));
+    // Its sign-in counts go too: a client registered later under the same id starts from zero.
+    const counter = clientSignInCounter(id);
+    await tx.delete(statsHourly).where(eq(statsHourly.name, counter));
+    await tx.delete(statsCounters).where(eq(statsCounters.name, counter));
     await emit({ type: 'oauth.client_changed', clientId: id, deleted: true });
   });
 }
