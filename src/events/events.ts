@@ -21,12 +21,14 @@ export type DomainEvent =
   | { type: 'user.profile_changed'; userId: string; profile?: CachedProfile }
   /** A mail was written to the mail outbox in this transaction: the mail sender looks for it. */
   | { type: 'mail.requested'; kind: MailKind }
+  /** Every provider access token of these clients in these sessions is revoked (grant revoked, code or refresh token reused). */
+  | { type: 'oauth.access_revoked'; pairs: { sessionId: string; clientId: string }[] }
   /**
-   * Provider access tokens of these (session, client) pairs are revoked: those
-   * issued up to `at` (svc.clock() ms; absent: all of them), so that a
-   * later sign-in of the same session to the same client keeps working.
+   * An OAuth client was deleted (every token of it refused), or its secret or
+   * roles changed (its client_credentials tokens issued before `at`, the
+   * change's time in ms (svc.clock()), refused; unset: when the store hears of it).
    */
-  | { type: 'oauth.access_revoked'; pairs: { sessionId: string; clientId: string }[]; at?: number };
+  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean; at?: number };
 
 export type EventType = DomainEvent['type'];
 
@@ -39,6 +41,7 @@ export const KNOWN: readonly EventType[] = [
   'user.profile_changed',
   'mail.requested',
   'oauth.access_revoked',
+  'oauth.client_changed',
 ];
 
 const TYPES: ReadonlySet<string> = new Set<string>(KNOWN);

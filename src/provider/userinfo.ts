@@ -7,24 +7,11 @@ import type { AppServices } from '../deps.js';
 import { loadSessionAlive } from '../access/session-state.js';
 import { oauthError } from '../lib/oauth-error.js';
 import { isUuid } from '../lib/cursor.js';
-import { OAUTH_ACCESS_REVOKED, OAUTH_CLIENT_DELETED, SESSION_REVOKED, sessionAlive, storeKeys } from '../store/store.js';
+import { SESSION_REVOKED, sessionAlive, storeKeys } from '../store/store.js';
 import { findClient, type OAuthClient } from './clients.js';
 import { loadClaimsSubject, scopeClaims, scopeList } from './id-token.js';
-import { verifyProviderAccessToken } from './jwt.js';
-
-export type ProviderAccessClaims = NonNullable<Awaited<ReturnType<typeof verifyProviderAccessToken>>>;
-
-/**
- * Whether the (session, client) pair's tombstone refuses a token issued at
- * `iat` (seconds): OAUTH_ACCESS_REVOKED refuses all, a time (ms) those issued
- * up to then (iat is whole seconds: a token of that very second is refused too).
- */
-export function revokedByTombstone(value: string | null | undefined, iat: number): boolean {
-  if (value === null || value === undefined) return false;
-  if (value === OAUTH_ACCESS_REVOKED) return true;
-  const upToMs = Number(value);
-  return !Number.isFinite(upToMs) || iat * 1000 <= upToMs;
-}
+import { providerTokenRevoked, verifyProviderAccessToken } from './jwt.js';
+import type { ProviderAccessClaims } from '../security/access-tokens.js';
 
 export type LiveAccess =
   | { live: true; claims: ProviderAccessClaims & { sid: string }; client: OAuthClient }
@@ -54,13 +41,8 @@ export async function liveAccessToken(
   const client = await findClient(svc, clientId);
   if (!client) return { live: false, reason: 'The client is gone' };
   onClient(client);
-  const { values } = await svc.store.batch({
-    gets: [storeKeys.session(sid), storeKeys.oauthAccess(sid, clientId), storeKeys.oauthClient(clientId)],
-  });
-  const [sessionState, accessState, clientState] = values;
-  if (clientState === OAUTH_CLIENT_DELETED || revokedByTombstone(accessState, claims.iat)) {
-    return { live: false, reason: 'The access token was revoked' };
-  }
+  const [revoked, sessionState] = await Promise.all([providerTokenRevoked(svc, claims), svc.store.get(storeKeys.session(sid))]);
+  if (revoked) return { live: false, reason: 'The access token was revoked' };
   const alive =
     sessionState === sessionAlive(sub)
       ? true

@@ -72,13 +72,6 @@ export const storeKeys = {
    * instance's copy is valid while it is unchanged. Random, as rolesVersion.
    */
   version: (name: string) => `v:${name}`,
-  /**
-   * Provider access tokens of this session for this client are dead: OAUTH_ACCESS_REVOKED
-   * (all of them), or the revocation's time in ms (as text): those issued up to then.
-   */
-  oauthAccess: (sid: string, clientId: string) => `oa:${sid}:${clientId}`,
-  /** OAUTH_CLIENT_DELETED once the client is gone, or a change epoch (ms, as text). */
-  oauthClient: (clientId: string) => `oc:${clientId}`,
   rate: (client: string) => `rl:${client}`,
   /** The request count of an anonymous client: keys built from an address count per limitKeyOf (IPv6: its /64). */
   rateOfAddress: (ip: string) => `rl:ip:${limitKeyOf(ip)}`,
@@ -103,6 +96,16 @@ export const storeKeys = {
   mfaFailures: (tokenHash: string) => `mfa:f:${tokenHash}`,
   /** A WebAuthn ceremony's challenge and what it is for, until one response takes it. */
   webauthnChallenge: (challenge: string) => `wa:c:${challenge}`,
+  /**
+   * Set to OAUTH_ACCESS_REVOKED when every provider access token of this client in
+   * this session is revoked (grant revoked, refresh token reused, ...); outlives them (access TTL + 120 s).
+   */
+  oauthAccess: (sid: string, clientId: string) => `oa:${sid}:${clientId}`,
+  /**
+   * OAUTH_CLIENT_DELETED once the client is gone (every token of it refused), or a
+   * change epoch (milliseconds, as text): its client_credentials tokens issued before it are refused.
+   */
+  oauthClient: (clientId: string) => `oc:${clientId}`,
 } as const;
 
 /**
@@ -121,11 +124,11 @@ export function isNearCached(key: string): boolean {
  * the database check is: a token naming another user is not vouched for), or
  * the tombstone, which outlives every access token of the session.
  */
+export const sessionAlive = (userId: string) => userId;
+export const SESSION_REVOKED = '0';
+
 /** Values of the provider's tombstones (storeKeys.oauthAccess, storeKeys.oauthClient). */
 export const OAUTH_ACCESS_REVOKED = 'revoked';
 export const OAUTH_CLIENT_DELETED = 'deleted';
 /** How long a provider tombstone outlives the access tokens it refuses. */
 export const oauthTombstoneTtlMs = (accessTtlSeconds: number) => (accessTtlSeconds + 120) * 1000;
-
-export const sessionAlive = (userId: string) => userId;
-export const SESSION_REVOKED = '0';
