@@ -69,7 +69,7 @@ export async function revokeAuthorizations(tx: Tx, emit: Emit, ids: string[], no
     .where(and(inArray(oauthAuthorizations.id, ids), isNull(oauthAuthorizations.revokedAt)))
     .returning({ sessionId: oauthAuthorizations.sessionId, clientId: oauthAuthorizations.clientId });
   await tx.delete(oauthRefreshTokens).where(inArray(oauthRefreshTokens.authorizationId, ids));
-  if (rows.length > 0) await emit({ type: 'oauth.access_revoked', pairs: rows });
+  if (rows.length > 0) await emit({ type: 'oauth.access_revoked', pairs: rows, at: now.getTime() });
 }
 
 /** Revoke every live authorization of a user for a client (a grant withdrawn from /account). */
