@@ -71,17 +71,3 @@ export async function revokeAuthorizations(tx: Tx, emit: Emit, ids: string[], no
   await tx.delete(oauthRefreshTokens).where(inArray(oauthRefreshTokens.authorizationId, ids));
   if (rows.length > 0) await emit({ type: 'oauth.access_revoked', pairs: rows, at: now.getTime() });
 }
-
-/** Revoke every live authorization of a user for a client (a grant withdrawn from /account). */
-export async function revokeUserClientAuthorizations(tx: Tx, emit: Emit, userId: string, clientId: string, now: Date): Promise<void> {
-  const rows = await tx
-    .select({ id: oauthAuthorizations.id })
-    .from(oauthAuthorizations)
-    .where(and(eq(oauthAuthorizations.userId, userId), eq(oauthAuthorizations.clientId, clientId), isNull(oauthAuthorizations.revokedAt)));
-  await revokeAuthorizations(
-    tx,
-    emit,
-    rows.map((r) => r.id),
-    now,
-  );
-}

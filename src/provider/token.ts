@@ -10,7 +10,7 @@ import { oauthAuthorizations, oauthCodes, oauthRefreshTokens } from '../db/schem
 import { oauthError } from '../lib/oauth-error.js';
 import { hashOpaqueToken } from '../security/opaque-tokens.js';
 import { createAuthorization, issueRefreshToken, liveSession, revokeAuthorizations } from './authorizations.js';
-import type { OAuthClient } from './clients.js';
+import { countClientSignIn, type OAuthClient } from './clients.js';
 import { loadClaimsSubject, scopeList, signIdTokenFor } from './id-token.js';
 import { signProviderAccessToken } from './jwt.js';
 
@@ -122,7 +122,7 @@ async function exchangeCode(svc: AppServices, client: OAuthClient, form: FormPar
     };
   });
   if (!outcome.ok) return invalidGrant(outcome.description);
-  // TODO(lead): countClientSignIn(svc, client.id) once helper "clients" lands it on main.
+  countClientSignIn(svc, client.id);
   return respond(svc, client, outcome.issued);
 }
 

@@ -13,7 +13,7 @@ import { oauthClients } from '../../src/db/schema.js';
 import { issueCode } from '../../src/provider/codes.js';
 import { hashOpaqueToken } from '../../src/security/opaque-tokens.js';
 import { redisStore } from '../helpers/app.js';
-import { registerAndLogin, type Session } from '../helpers/http.js';
+import { loginAdmin, registerAndLogin, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 
@@ -221,6 +221,19 @@ describe.each(BACKENDS)('the OAuth token side (%s)', (backend) => {
       const codesOnly = await exchange(await codeFor({ clientId: 'no-refresh' }), {}, { authorization: basic('no-refresh', SECRET) });
       expect(codesOnly.status).toBe(200);
       expect(codesOnly.body.refresh_token).toBeUndefined();
+    });
+
+    it('counts each exchange as a sign-in of the client (its /admin/clients stats)', async () => {
+      const admin = await loginAdmin(app.call);
+      // Two hours summed: the test may run across the turn of an hour.
+      const signIns = async () => {
+        const res = await app.call('GET', '/admin/clients/web-app/stats?hours=2', { token: admin.accessToken });
+        return (res.body.buckets as { signIns: number }[]).reduce((sum, b) => sum + b.signIns, 0);
+      };
+      const before = await signIns();
+      expect((await exchange(await codeFor())).status).toBe(200);
+      expect((await exchange(await codeFor({ challenge: pkce().challenge }))).status).toBe(400);
+      expect(await signIns()).toBe(before + 1);
     });
 
     it('refuses a code after its 60 seconds', async () => {
