@@ -31,7 +31,7 @@ async function targetOf(svc: Svc, params: Readonly<Record<string, string>>, hint
   const uri = params.post_logout_redirect_uri;
   if (clientId === undefined || uri === undefined) return { location: null, fields };
   const client = await findClient(svc, clientId);
-  if (!client || !client.postLogoutRedirectUris.includes(uri)) return { location: null, fields };
+  if (!client?.postLogoutRedirectUris.includes(uri)) return { location: null, fields };
   Object.assign(fields, { client_id: client.id, post_logout_redirect_uri: uri }, params.state !== undefined ? { state: params.state } : {});
   const q = params.state !== undefined ? `${uri.includes('?') ? '&' : '?'}${new URLSearchParams({ state: params.state })}` : '';
   return { location: `${uri}${q}`, fields };
