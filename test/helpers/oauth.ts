@@ -1,0 +1,116 @@
+// OpenID provider test helpers: registered clients, a browser session for a
+// signed-in user, ID tokens to hint with, and authorization URLs.
+// Until the clients admin API and POST /session land, clients are inserted as
+// rows and the browser session is set on the sessions row directly.
+import { randomBytes } from 'node:crypto';
+import { eq } from 'drizzle-orm';
+import { SignJWT } from 'jose';
+import { browserCookieName, browserCookieValue } from '../../src/access/browser-session.js';
+import { oauthClients, sessions } from '../../src/db/schema.js';
+import { hashOpaqueToken, newOpaqueToken } from '../../src/security/opaque-tokens.js';
+import type { TestApp } from './app.js';
+import type { Session } from './http.js';
+
+export type ClientFields = {
+  id?: string;
+  name?: string;
+  type?: 'confidential' | 'public';
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  grantTypes?: string[];
+  scopes?: string[];
+  firstParty?: boolean;
+  allowedOrigins?: string[];
+  audiences?: string[];
+  backchannelLogoutUri?: string | null;
+};
+
+export type RegisteredClient = {
+  id: string;
+  /** The secret of a confidential client (null for a public one). */
+  secret: string | null;
+  redirectUri: string;
+  postLogoutRedirectUri: string;
+};
+
+/** A registered client (defaults: confidential, https://rp.example/cb, openid profile email offline_access). */
+export async function registerClient(t: TestApp, fields: ClientFields = {}): Promise<RegisteredClient> {
+  const id = fields.id ?? `rp-${randomBytes(5).toString('hex')}`;
+  const type = fields.type ?? 'confidential';
+  const secret = type === 'confidential' ? newOpaqueToken() : null;
+  const redirectUris = fields.redirectUris ?? ['https://rp.example/cb'];
+  const postLogoutRedirectUris = fields.postLogoutRedirectUris ?? ['https://rp.example/logged-out'];
+  const json = (v: unknown) => JSON.stringify(v);
+  await t.services.database.db.insert(oauthClients).values({
+    id,
+    name: fields.name ?? `Relying Party ${id}`,
+    type,
+    secretHash: secret === null ? null : hashOpaqueToken(secret),
+    redirectUris: json(redirectUris),
+    postLogoutRedirectUris: json(postLogoutRedirectUris),
+    grantTypes: json(fields.grantTypes ?? ['authorization_code', 'refresh_token']),
+    scopes: json(fields.scopes ?? ['openid', 'profile', 'email', 'offline_access']),
+    firstParty: fields.firstParty ?? false,
+    allowedOrigins: json(fields.allowedOrigins ?? []),
+    audiences: json(fields.audiences ?? []),
+    backchannelLogoutUri: fields.backchannelLogoutUri ?? null,
+  });
+  return { id, secret, redirectUri: redirectUris[0] ?? '', postLogoutRedirectUri: postLogoutRedirectUris[0] ?? '' };
+}
+
+/** The `sid` of a session's access token. */
+export const sidOf = (s: Pick<Session, 'accessToken'>): string =>
+  JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid;
+
+/** A Cookie header carrying the browser session of this sign-in (as the hosted pages would set it). */
+export async function browserCookieFor(t: TestApp, session: Pick<Session, 'accessToken'>): Promise<string> {
+  const sid = sidOf(session);
+  const secret = newOpaqueToken();
+  await t.services.database.db
+    .update(sessions)
+    .set({ browserKeyHash: hashOpaqueToken(secret) })
+    .where(eq(sessions.id, sid));
+  return `${browserCookieName(t.services.config.publicUrl)}=${browserCookieValue(sid, secret)}`;
+}
+
+/** An ID token of this provider for a user and client (signed with the service's key), to send as id_token_hint. */
+export async function idTokenFor(
+  t: TestApp,
+  claims: { sub: string; aud: string; sid?: string; expiresAtSeconds?: number },
+): Promise<string> {
+  const { signing } = t.services.keyRing;
+  const now = Math.floor(t.services.clock() / 1000);
+  return new SignJWT({ ...(claims.sid !== undefined ? { sid: claims.sid } : {}) })
+    .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: 'JWT' })
+    .setIssuer(t.services.config.publicUrl)
+    .setSubject(claims.sub)
+    .setAudience(claims.aud)
+    .setIssuedAt(now - 60)
+    .setExpirationTime(claims.expiresAtSeconds ?? now + 300)
+    .sign(signing.key);
+}
+
+/** /oauth2/authorize with these parameters (a code request of the client to its first redirect URI unless overridden). */
+export function authorizePath(client: RegisteredClient, params: Record<string, string | undefined> = {}): string {
+  const all: Record<string, string | undefined> = {
+    client_id: client.id,
+    redirect_uri: client.redirectUri,
+    response_type: 'code',
+    scope: 'openid',
+    state: `st-${randomBytes(4).toString('hex')}`,
+    ...params,
+  };
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(all)) if (v !== undefined) q.append(k, v);
+  return `/oauth2/authorize?${q}`;
+}
+
+/** A PKCE pair (RFC 7636, S256). */
+export async function pkce(): Promise<{ verifier: string; challenge: string }> {
+  const verifier = randomBytes(32).toString('base64url');
+  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(verifier));
+  return { verifier, challenge: Buffer.from(digest).toString('base64url') };
+}
+
+/** The parameters of a redirect's Location (to the client). */
+export const paramsOf = (location: string | null): URLSearchParams => new URLSearchParams(new URL(location ?? '', 'http://x').search);
