@@ -24,7 +24,7 @@ import { consentPage, errorPage, logoutConfirmPage, pageHeaders, signedOutPage }
 
 /** A browser endpoint's declaration: in the OpenAPI document (HTML or a redirect, no API security) and in the access log. */
 function browserEndpoint(action: string, summary: string, responses: Record<string, string>) {
-  const meta: RouteMeta = { action, summary, tags: ['oauth'], responses: {} };
+  const meta: RouteMeta = { action, summary, tags: ['auth'], responses: {} };
   const mw = describeRoute({
     operationId: action,
     summary,
