@@ -183,7 +183,10 @@ async function proceed(
   interactionId: string | undefined,
 ): Promise<AuthorizeOutcome> {
   const grant = await findGrant(svc, session.userId, client.id);
-  const needsConsent = !client.firstParty && (request.prompt.includes('consent') || !grantCovers(grant, request.scopes));
+  // offline_access asks every time (OpenID Connect Core 11): a remembered grant does not stand for it.
+  const needsConsent =
+    !client.firstParty &&
+    (request.prompt.includes('consent') || request.scopes.includes('offline_access') || !grantCovers(grant, request.scopes));
   if (needsConsent) {
     if (request.prompt.includes('none')) {
       await endInteraction(svc, interactionId);

@@ -344,6 +344,30 @@ describe.each(BACKENDS)('OpenID provider: authorize, consent and logout (%s)', (
       expect(paramsOf(ok.headers.get('location')).get('code')).toBeTruthy();
     });
 
+    it('offline_access asks every time, even once allowed', async () => {
+      const { cookie: c } = await signedIn();
+      const { interaction, csrf } = await toConsent(rp, c, { scope: 'openid offline_access' });
+      const ok = await post('/oauth2/consent', { interaction, csrf_token: csrf, decision: 'allow' }, { ...ORIGIN, cookie: c });
+      expect(paramsOf(ok.headers.get('location')).get('code')).toBeTruthy();
+      const again = await get(authorizePath(rp, { scope: 'openid offline_access' }), c);
+      expect(again.headers.get('location')).toMatch(/^\/oauth2\/consent\?/);
+      const none = expectClientRedirect(
+        await get(authorizePath(rp, { scope: 'openid offline_access', prompt: 'none' }), c),
+        rp.redirectUri,
+      );
+      expect(none.get('error')).toBe('consent_required');
+      // Without it, the grant answers.
+      const plain = expectClientRedirect(await get(authorizePath(rp, { scope: 'openid', prompt: 'none' }), c), rp.redirectUri);
+      expect(plain.get('code')).toBeTruthy();
+    });
+
+    it('offline_access is dropped, not refused, for a client without the refresh_token grant', async () => {
+      const { cookie: c } = await signedIn();
+      const noRefresh = await registerClient(used.t, { grantTypes: ['authorization_code'] });
+      const { page } = await toConsent(noRefresh, c, { scope: 'openid offline_access' });
+      expect(page.text).not.toContain('offline_access');
+    });
+
     it('prompt=none without a grant is consent_required', async () => {
       const { cookie: c } = await signedIn();
       const q = expectClientRedirect(await get(authorizePath(rp, { prompt: 'none', state: 'n' }), c), rp.redirectUri);
