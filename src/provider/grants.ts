@@ -28,22 +28,24 @@ export async function allowScopes(
 ): Promise<string> {
   const now = new Date(svc.clock());
   return svc.tx(async (tx) => {
+    // First allowance: one row per user and client (a concurrent first one makes this a no-op, then widens it below).
+    const [created] = await tx
+      .insert(oauthGrants)
+      .values({ userId, clientId, scopes: scopeString(scopes), createdAt: now, updatedAt: now })
+      .onConflictDoNothing({ target: [oauthGrants.userId, oauthGrants.clientId] })
+      .returning({ id: oauthGrants.id });
+    if (created) return created.id;
     const [row] = await tx
       .select()
       .from(oauthGrants)
       .where(and(eq(oauthGrants.userId, userId), eq(oauthGrants.clientId, clientId)));
-    if (row) {
-      const union = [...new Set([...scopeList(row.scopes), ...scopes])];
+    const held = scopeList(row!.scopes);
+    if (scopes.some((s) => !held.includes(s))) {
       await tx
         .update(oauthGrants)
-        .set({ scopes: scopeString(union), updatedAt: now })
-        .where(eq(oauthGrants.id, row.id));
-      return row.id;
+        .set({ scopes: scopeString([...new Set([...held, ...scopes])]), updatedAt: now })
+        .where(eq(oauthGrants.id, row!.id));
     }
-    const [created] = await tx
-      .insert(oauthGrants)
-      .values({ userId, clientId, scopes: scopeString(scopes), createdAt: now, updatedAt: now })
-      .returning({ id: oauthGrants.id });
-    return created!.id;
+    return row!.id;
   });
 }

@@ -415,6 +415,18 @@ describe.each(BACKENDS)('OpenID provider: authorize, consent and logout (%s)', (
       expect(await isLive(u)).toBe(false);
     });
 
+    it('a client may POST the logout request (form), and without a session nothing is asked', async () => {
+      const { user: u, cookie: c } = await signedIn();
+      const hint = await idTokenFor(used.t, { sub: u.userId, aud: rp.id, sid: sidOf(u) });
+      const fields = { id_token_hint: hint, post_logout_redirect_uri: rp.postLogoutRedirectUri };
+      const res = await post('/oauth2/logout', fields, { cookie: c });
+      expect(res.status).toBe(303);
+      expect(res.headers.get('location')).toBe(rp.postLogoutRedirectUri);
+      expect(await isLive(u)).toBe(false);
+      const again = await post('/oauth2/logout', fields);
+      expect(again.headers.get('location')).toBe(rp.postLogoutRedirectUri);
+    });
+
     it('client_id must agree with the hint', async () => {
       const { user: u, cookie: c } = await signedIn();
       const hint = await idTokenFor(used.t, { sub: u.userId, aud: rp.id, sid: sidOf(u) });
