@@ -30,7 +30,10 @@ export const pageHeaders = (redirectUri?: string | null) => ({
   'Content-Security-Policy': pageCsp(redirectUri),
   'X-Frame-Options': 'DENY',
   'Cache-Control': 'no-store',
-  'Referrer-Policy': 'no-referrer',
+  // Not the service's no-referrer: under it Chromium sends `Origin: null` with a
+  // form post, and the forms here are checked for the service's own Origin.
+  // same-origin still tells other sites nothing.
+  'Referrer-Policy': 'same-origin',
 });
 
 function layout(title: string, body: string): string {
