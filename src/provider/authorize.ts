@@ -98,6 +98,8 @@ export async function authorize(
   if (params.request_uri !== undefined) return fail('request_uri_not_supported', 'request_uri is not supported');
   if (params.response_type === undefined) return fail('invalid_request', 'response_type is missing');
   if (params.response_type !== 'code') return fail('unsupported_response_type', 'Only response_type=code is supported');
+  if (params.response_mode !== undefined && params.response_mode !== 'query')
+    return fail('invalid_request', 'Only response_mode=query is supported');
   if (!client.grantTypes.includes('authorization_code')) {
     return fail('unauthorized_client', 'This client may not use the authorization code grant');
   }

@@ -112,6 +112,7 @@ describe.each(BACKENDS)('OpenID provider: authorize, consent and logout (%s)', (
       const cases: [Record<string, string | undefined>, string][] = [
         [{ response_type: 'token' }, 'unsupported_response_type'],
         [{ response_type: undefined }, 'invalid_request'],
+        [{ response_mode: 'form_post' }, 'invalid_request'],
         [{ request: 'eyJhbGciOiJub25lIn0.e30.' }, 'request_not_supported'],
         [{ request_uri: 'https://rp.example/request.jwt' }, 'request_uri_not_supported'],
         [{ scope: 'openid roles' }, 'invalid_scope'],

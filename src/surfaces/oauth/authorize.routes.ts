@@ -142,6 +142,7 @@ export function authorizeRoutes(svc: AppServices) {
       async (c) => {
         const session = await formSession(c);
         if (!session) return refused(c);
+        c.set('auditActor', session.userId);
         const { decision, interaction } = c.var.form;
         if (decision !== 'allow' && decision !== 'deny') return showError(c, 'invalid_request', 'Choose Allow or Deny', 400);
         return answer(c, await answerConsent(svc, interaction ?? '', session, decision === 'allow'));
@@ -169,6 +170,7 @@ export function authorizeRoutes(svc: AppServices) {
       async (c) => {
         const session = await formSession(c);
         if (!session) return refused(c);
+        c.set('auditActor', session.userId);
         return loggedOut(c, await confirmLogout(svc, c.var.form, session));
       },
     );
