@@ -94,6 +94,9 @@ export async function authorize(
   const state = repeated.includes('state') ? undefined : params.state;
   const fail = (error: OAuthErrorCode, description: string) => errorTo(svc, redirectUri, state, error, description);
   if (repeated.length > 0) return fail('invalid_request', `The parameter ${repeated[0]} is repeated`);
+  // Text the database refuses (NUL) never gets as far as the code's row.
+  const withNul = Object.keys(params).find((k) => k.includes('\0') || params[k]!.includes('\0'));
+  if (withNul !== undefined) return fail('invalid_request', 'A parameter holds a NUL character');
   if (params.request !== undefined) return fail('request_not_supported', 'Request objects are not supported');
   if (params.request_uri !== undefined) return fail('request_uri_not_supported', 'request_uri is not supported');
   if (params.response_type === undefined) return fail('invalid_request', 'response_type is missing');

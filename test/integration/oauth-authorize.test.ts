@@ -113,6 +113,7 @@ describe.each(BACKENDS)('OpenID provider: authorize, consent and logout (%s)', (
         [{ response_type: 'token' }, 'unsupported_response_type'],
         [{ response_type: undefined }, 'invalid_request'],
         [{ response_mode: 'form_post' }, 'invalid_request'],
+        [{ nonce: 'n\u0000' }, 'invalid_request'],
         [{ request: 'eyJhbGciOiJub25lIn0.e30.' }, 'request_not_supported'],
         [{ request_uri: 'https://rp.example/request.jwt' }, 'request_uri_not_supported'],
         [{ scope: 'openid roles' }, 'invalid_scope'],
