@@ -11,7 +11,7 @@ import { type BrowserSession, loadBrowserSession } from '../access/browser-sessi
 import { findClient, type OAuthClient } from './clients.js';
 import { issueCode } from './codes.js';
 import { allowScopes, findGrant, grantCovers } from './grants.js';
-import { verifyIdTokenHint } from './id-token-hint.js';
+import { verifyIdTokenHint } from './jwt.js';
 import {
   type AuthorizationRequest,
   endInteraction,

@@ -8,7 +8,7 @@ import type { OAuthErrorCode } from '../lib/oauth-error.js';
 import { type BrowserSession, loadBrowserSession } from '../access/browser-session.js';
 import { revokeSessions } from '../modules/sessions/sessions.service.js';
 import { findClient } from './clients.js';
-import { verifyIdTokenHint } from './id-token-hint.js';
+import { verifyIdTokenHint } from './jwt.js';
 
 type Svc = Pick<AppServices, 'database' | 'store' | 'clock' | 'config' | 'keyRing' | 'tx'>;
 

@@ -1,12 +1,9 @@
 // OpenID provider test helpers: registered clients, a browser session for a
 // signed-in user, ID tokens to hint with, and authorization URLs.
-// Until the clients admin API and POST /session land, clients are inserted as
-// rows and the browser session is set on the sessions row directly.
+// Until the clients admin API lands, clients are inserted as rows.
 import { randomBytes } from 'node:crypto';
-import { eq } from 'drizzle-orm';
-import { SignJWT } from 'jose';
-import { browserCookieName, browserCookieValue } from '../../src/access/browser-session.js';
-import { oauthClients, sessions } from '../../src/db/schema.js';
+import { oauthClients } from '../../src/db/schema.js';
+import { signIdToken } from '../../src/provider/jwt.js';
 import { hashOpaqueToken, newOpaqueToken } from '../../src/security/opaque-tokens.js';
 import type { TestApp } from './app.js';
 import type { Session } from './http.js';
@@ -62,32 +59,30 @@ export async function registerClient(t: TestApp, fields: ClientFields = {}): Pro
 export const sidOf = (s: Pick<Session, 'accessToken'>): string =>
   JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid;
 
-/** A Cookie header carrying the browser session of this sign-in (as the hosted pages would set it). */
+/** A Cookie header carrying the browser session of this sign-in, set as the hosted pages set it (POST /session). */
 export async function browserCookieFor(t: TestApp, session: Pick<Session, 'accessToken'>): Promise<string> {
-  const sid = sidOf(session);
-  const secret = newOpaqueToken();
-  await t.services.database.db
-    .update(sessions)
-    .set({ browserKeyHash: hashOpaqueToken(secret) })
-    .where(eq(sessions.id, sid));
-  return `${browserCookieName(t.services.config.publicUrl)}=${browserCookieValue(sid, secret)}`;
+  const res = await t.request('/session', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${session.accessToken}`, origin: t.services.config.publicUrl },
+  });
+  const setCookie = res.headers.get('set-cookie');
+  if (res.status !== 204 || !setCookie) throw new Error(`POST /session: ${res.status} ${await res.text()}`);
+  return setCookie.split(';')[0]!;
 }
 
-/** An ID token of this provider for a user and client (signed with the service's key), to send as id_token_hint. */
+/** An ID token of this provider (RS256, as the token endpoint signs them) for a user and client, to send as id_token_hint. */
 export async function idTokenFor(
   t: TestApp,
   claims: { sub: string; aud: string; sid?: string; expiresAtSeconds?: number },
 ): Promise<string> {
-  const { signing } = t.services.keyRing;
   const now = Math.floor(t.services.clock() / 1000);
-  return new SignJWT({ ...(claims.sid !== undefined ? { sid: claims.sid } : {}) })
-    .setProtectedHeader({ alg: signing.alg, kid: signing.kid, typ: 'JWT' })
-    .setIssuer(t.services.config.publicUrl)
-    .setSubject(claims.sub)
-    .setAudience(claims.aud)
-    .setIssuedAt(now - 60)
-    .setExpirationTime(claims.expiresAtSeconds ?? now + 300)
-    .sign(signing.key);
+  return signIdToken(t.services, 'RS256', {
+    sub: claims.sub,
+    aud: claims.aud,
+    ...(claims.sid !== undefined ? { sid: claims.sid } : {}),
+    iat: now - 60,
+    exp: claims.expiresAtSeconds ?? now + 300,
+  });
 }
 
 /** /oauth2/authorize with these parameters (a code request of the client to its first redirect URI unless overridden). */

@@ -7,10 +7,12 @@ import { type Context, Hono } from 'hono';
 import { describeRoute } from 'hono-openapi';
 import type { AppServices } from '../../deps.js';
 import {
+  browserCookieHeader,
   browserCookieName,
   type BrowserSession,
   csrfTokenMatches,
   csrfTokenOf,
+  isSameOrigin,
   loadBrowserSession,
   readCookie,
 } from '../../access/browser-session.js';
@@ -69,14 +71,13 @@ function queryOf(c: Context): { params: Record<string, string>; repeated: string
 }
 
 export function authorizeRoutes(svc: AppServices) {
-  const issuer = new URL(svc.config.publicUrl);
   const cookieName = browserCookieName(svc.config.publicUrl);
   const cookieOf = (c: Context) => readCookie(requestHeader(c, 'cookie'), cookieName);
-  const clearCookie = `${cookieName}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax${issuer.protocol === 'https:' ? '; Secure' : ''}`;
+  const clearCookie = browserCookieHeader(svc.config.publicUrl, '', 0);
 
   /** The browser session behind a form post from one of the provider's own pages, or null (wrong origin, no session, bad token). */
   async function formSession(c: Context<OAuthEnv>): Promise<BrowserSession | null> {
-    if (requestHeader(c, 'origin') !== issuer.origin) return null;
+    if (!isSameOrigin(requestHeader(c, 'origin'), svc.config.publicUrl)) return null;
     const session = await loadBrowserSession(svc.database.db, cookieOf(c), svc.clock());
     return session !== null && csrfTokenMatches(session, c.var.form.csrf_token) ? session : null;
   }
