@@ -3,8 +3,8 @@
 // and Chromium applies the page's form-action to that redirect, so the
 // client's origin must be allowed there (and nothing else breaks the CSP).
 import { describe, expect, it } from 'vitest';
-import { type Tab, useBrowserApp } from '../helpers/browser.js';
-import { registerAndLogin } from '../helpers/http.js';
+import { submitLogin, type Tab, useBrowserApp } from '../helpers/browser.js';
+import { PASSWORD, registerAndLogin } from '../helpers/http.js';
 import { authorizePath, browserCookieFor, type RegisteredClient, registerClient } from '../helpers/oauth.js';
 
 const RP = 'https://rp.example';
@@ -43,6 +43,28 @@ describe('the provider pages in a browser', () => {
     expect(back.searchParams.get('code')).toBeTruthy();
     expect(back.searchParams.get('state')).toBe('browser');
     expect(back.searchParams.get('iss')).toBe(b.origin);
+    expect(tab.problems.csp).toEqual([]);
+    expect(tab.problems.pageErrors).toEqual([]);
+  });
+
+  it('the whole flow: authorize, sign in on /login, come back, Allow, land on the client with a code', async () => {
+    const rp = await clientOf();
+    const user = await registerAndLogin(b.call);
+    const tab = await b.open('/login');
+    const visited: string[] = [];
+    tab.context.on('request', (req) => {
+      if (new URL(req.url()).origin === RP) visited.push(req.url());
+    });
+    const { page } = tab;
+    await page.goto(authorizePath(rp, { scope: 'openid profile', state: 'whole' }));
+    await page.waitForURL((u) => u.pathname === '/login');
+    await submitLogin(page, user.email, PASSWORD);
+    await expect.poll(() => page.title()).toBe('Allow Wiki? · auth-system');
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await expect.poll(() => visited.length).toBe(1);
+    const back = new URL(visited[0]!);
+    expect(back.searchParams.get('code')).toBeTruthy();
+    expect(back.searchParams.get('state')).toBe('whole');
     expect(tab.problems.csp).toEqual([]);
     expect(tab.problems.pageErrors).toEqual([]);
   });
