@@ -5,12 +5,12 @@
 // up when it ends in a code or an error.
 import { randomBytes } from 'node:crypto';
 import type { AppServices } from '../deps.js';
+import { storeKeys } from '../store/store.js';
 import type { KnownScope } from './scopes.js';
 
 export const INTERACTION_TTL_MS = 10 * 60 * 1000;
 
-/** The store key of an interaction (shared name: `oi:<id>`). */
-export const interactionKey = (id: string) => `oi:${id}`;
+const interactionKey = storeKeys.oauthInteraction;
 
 /** An authorization request as validated: everything needed to finish it without asking the client again. */
 export type AuthorizationRequest = {
