@@ -60,6 +60,12 @@ export class UserAgent {
     return this.cookies.find((c) => c.host === u.hostname && c.name === name && pathMatches(u.pathname, c.path))?.value;
   }
 
+  /** Put cookies (a Cookie header's `name=value; ...`) in the jar for `url`'s host, path /: a session signed in elsewhere. */
+  addCookies(url: string | URL, header: string): void {
+    const u = new URL(url);
+    for (const pair of header.split(';')) if (pair.trim()) this.store(new URL('/', u), `${pair.trim()}; Path=/`);
+  }
+
   /** Forget every cookie (a new browser profile), or those of one host. */
   clearCookies(host?: string): void {
     this.cookies = host ? this.cookies.filter((c) => c.host !== host) : [];
@@ -278,6 +284,81 @@ export async function pkcePair(): Promise<{ verifier: string; challenge: string 
 
 // ---------------------------------------------------------------- oidc-provider
 
+/**
+ * oidc-provider's storage, in memory without a size bound: its own memory adapter
+ * is an LRU of 1000 entries, so under load (a code and an access token per flow)
+ * it evicts the grants and sessions still in use. Entries go at their expiry.
+ */
+class MapStore {
+  entries = new Map<string, { payload: Record<string, unknown>; expiresAt: number }>();
+  grants = new Map<string, Set<string>>();
+  sweepAt = 0;
+
+  get(key: string) {
+    const e = this.entries.get(key);
+    if (!e) return undefined;
+    if (e.expiresAt <= Date.now()) {
+      this.entries.delete(key);
+      return undefined;
+    }
+    return e.payload;
+  }
+}
+
+class MapAdapter {
+  constructor(
+    private readonly model: string,
+    private readonly store: MapStore,
+  ) {}
+
+  private key(id: string) {
+    return `${this.model}:${id}`;
+  }
+
+  async upsert(id: string, payload: Record<string, unknown>, expiresIn?: number) {
+    const now = Date.now();
+    if (now > this.store.sweepAt) {
+      this.store.sweepAt = now + 10_000;
+      for (const [k, e] of this.store.entries) if (e.expiresAt <= now) this.store.entries.delete(k);
+    }
+    const key = this.key(id);
+    this.store.entries.set(key, { payload, expiresAt: typeof expiresIn === 'number' ? now + expiresIn * 1000 : Number.POSITIVE_INFINITY });
+    if (this.model === 'Session' && typeof payload.uid === 'string')
+      this.store.entries.set(`sessionUid:${payload.uid}`, { payload: { id }, expiresAt: Number.POSITIVE_INFINITY });
+    if (typeof payload.grantId === 'string') {
+      const members = this.store.grants.get(payload.grantId) ?? new Set<string>();
+      this.store.grants.set(payload.grantId, members.add(key));
+    }
+  }
+
+  async find(id: string) {
+    return this.store.get(this.key(id));
+  }
+
+  async findByUid(uid: string) {
+    const ref = this.store.get(`sessionUid:${uid}`);
+    return ref ? this.find(String(ref.id)) : undefined;
+  }
+
+  async findByUserCode() {
+    return undefined;
+  }
+
+  async consume(id: string) {
+    const p = this.store.get(this.key(id));
+    if (p) p.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id: string) {
+    this.store.entries.delete(this.key(id));
+  }
+
+  async revokeByGrantId(grantId: string) {
+    for (const key of this.store.grants.get(grantId) ?? []) this.store.entries.delete(key);
+    this.store.grants.delete(grantId);
+  }
+}
+
 export type PeerClient = {
   client_id: string;
   /** Omit for a public client (token_endpoint_auth_method none, PKCE required). */
@@ -329,6 +410,7 @@ export async function startOidcProvider(opts: {
 
   const { privateKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
   const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
+  const store = new MapStore();
   const provider = new Provider(issuer, {
     clients: opts.clients.map((c) => ({
       grant_types: ['authorization_code', 'refresh_token'],
@@ -336,6 +418,7 @@ export async function startOidcProvider(opts: {
       token_endpoint_auth_method: c.client_secret ? 'client_secret_basic' : 'none',
       ...c,
     })),
+    adapter: (model: string) => new MapAdapter(model, store),
     jwks: { keys: [jwk as never] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: ['openid', 'email', 'profile', 'offline_access'],
