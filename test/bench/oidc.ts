@@ -15,17 +15,18 @@
 // Run (README.md, "The OpenID provider"):
 //   npx tsx test/bench/oidc.ts [--quick] [--only flow,refresh]            the yardstick alone
 //   npx tsx test/bench/oidc.ts --issuer URL --client-id ID --client-secret S \
-//       --redirect-uri URI --cookie 'name=value' [--offline-params 'prompt=consent']
+//       --redirect-uri URI --cookie 'name=value' [--issuer-pid PID] [--offline-params 'prompt=consent']
+//       [--consent-button REGEX] [--scope 'openid email profile']
 //                                                                          ours beside it, with ratios
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Request } from 'autocannon';
-import { loginAtPeer, pkcePair, UserAgent } from '../helpers/oidc-peers.js';
+import { loginAtPeer, parseForms, pkcePair, UserAgent } from '../helpers/oidc-peers.js';
 import { type LoadFigures, load, median, setLoadLog } from './lib/load.js';
 import { closeMeter } from './lib/machine.js';
-import type { Proc } from './lib/proc.js';
+import { type Proc, rssMbOf } from './lib/proc.js';
 import { REPO_ROOT, startBenchServer } from './lib/service.js';
 
 /** A provider to measure, and a signed-in browser session at it whose consent for `scope` is stored. */
@@ -43,7 +44,7 @@ export type OidcTarget = {
   scope?: string;
   /** Extra authorization parameters for the flows that seed refresh tokens (oidc-provider keeps offline_access only with prompt=consent). */
   offlineParams?: Record<string, string>;
-  /** The submit button of the consent page, when one shows while seeding (default: the page's first form). */
+  /** The consent page's submit button, when one shows while seeding (when no button matches: the page's first form). */
   consentButton?: RegExp;
   /** The provider's process, when the bench started it (its RSS is reported). */
   proc?: Proc;
@@ -175,7 +176,12 @@ export async function seedRefreshTokens(t: OidcTarget, ep: OidcEndpoints, n: num
     }).toString();
     let page = await ua.get(authorize, { stopAt });
     for (let step = 0; step < 3 && !stopAt(new URL(page.url)); step++) {
-      page = await ua.submit(page, {}, { stopAt, ...(t.consentButton ? { button: t.consentButton } : {}) });
+      const button =
+        t.consentButton &&
+        parseForms(page.text).some((f) => f.buttons.some((b) => t.consentButton!.test(b.text) || t.consentButton!.test(b.value)))
+          ? t.consentButton
+          : undefined;
+      page = await ua.submit(page, {}, { stopAt, ...(button ? { button } : {}) });
     }
     const code = new URL(page.url).searchParams.get('code');
     if (!code) throw new Error(`${t.name}: seeding a refresh token: no code (${page.status} ${page.url} ${page.text.slice(0, 200)})`);
@@ -288,6 +294,11 @@ export async function startYardstick(runDir: string, scope = 'openid email profi
 
 // ---------------------------------------------------------------- the command
 
+/** A process the bench did not start, seen as a Proc for RSS (never stopped by the bench). */
+function externalProc(name: string, pid: number, url: string): Proc {
+  return { name, pid, url, logFile: '', rssMb: () => rssMbOf(pid), stop: async () => null, exited: new Promise(() => {}) };
+}
+
 async function main() {
   const argv = process.argv.slice(2);
   const opt = (name: string) => {
@@ -321,6 +332,9 @@ async function main() {
       return v;
     };
     const offline = opt('--offline-params');
+    // The service's process, when given: its CPU is the bench's own (not foreign noise) and its RSS is reported.
+    const pid = opt('--issuer-pid');
+    if (pid) process.env.BENCH_OWN_PIDS = [process.env.BENCH_OWN_PIDS, pid].filter(Boolean).join(',');
     const secret = opt('--client-secret');
     targets.push({
       name: 'ours',
@@ -331,7 +345,8 @@ async function main() {
       cookie: need('--cookie'),
       ...(opt('--scope') ? { scope: opt('--scope')! } : {}),
       ...(offline ? { offlineParams: Object.fromEntries(new URLSearchParams(offline)) } : {}),
-      consentButton: /allow/i,
+      consentButton: new RegExp(opt('--consent-button') ?? 'allow', 'i'),
+      ...(pid ? { proc: externalProc('ours', Number(pid), ours) } : {}),
     });
   }
 
