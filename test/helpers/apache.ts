@@ -87,6 +87,9 @@ export async function startApache(opts: ApacheOptions): Promise<ApacheRp> {
     ...['mpm_prefork', 'authn_core', 'authz_core', 'authz_user', 'mime', 'include', 'auth_openidc'].map(
       (m) => `LoadModule ${m}_module "${join(MODULES, `mod_${m}.so`)}"`,
     ),
+    // One process (-X) serves one connection at a time: an idle keep-alive connection
+    // (the readiness probe's) would hold the next client for KeepAliveTimeout.
+    'KeepAlive Off',
     'StartServers 1',
     'MaxRequestWorkers 8',
     `DocumentRoot "${join(root, 'htdocs')}"`,

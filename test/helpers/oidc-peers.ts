@@ -431,6 +431,9 @@ export async function startOidcProvider(opts: {
       rpInitiatedLogout: { enabled: true },
     },
     pkce: { required: () => false },
+    // The ID token carries the granted scopes' claims too (as this service's does, and
+    // as relying parties that read only the ID token, like Auth.js, need).
+    conformIdTokenClaims: false,
     rotateRefreshToken: () => true,
     // Explicit lifetimes (oidc-provider's own defaults, else it prints a notice per kind).
     ttl: {
