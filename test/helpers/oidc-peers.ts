@@ -224,7 +224,7 @@ function defaultPath(path: string): string {
 }
 
 type Button = { name: string; value: string; text: string };
-type Form = { action: string; method: 'get' | 'post'; fields: [string, string][]; buttons: Button[] };
+type Form = { id: string; action: string; method: 'get' | 'post'; fields: [string, string][]; buttons: Button[] };
 
 function buttonMatches(b: Button, want: string | RegExp): boolean {
   return typeof want === 'string' ? [b.name, b.value, b.text].includes(want) : want.test(b.text) || want.test(b.value) || want.test(b.name);
@@ -252,7 +252,13 @@ export function parseForms(html: string): Form[] {
   const forms: Form[] = [];
   for (const m of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
     const a = attrsOf(m[1]!);
-    const form: Form = { action: a.action ?? '', method: a.method?.toLowerCase() === 'get' ? 'get' : 'post', fields: [], buttons: [] };
+    const form: Form = {
+      id: a.id ?? '',
+      action: a.action ?? '',
+      method: a.method?.toLowerCase() === 'get' ? 'get' : 'post',
+      fields: [],
+      buttons: [],
+    };
     for (const t of m[2]!.matchAll(/<(input|button|textarea|select)\b([^>]*)>(?:([\s\S]*?)<\/\1>)?/gi)) {
       const tag = t[1]!.toLowerCase();
       const at = attrsOf(t[2]!);
@@ -269,6 +275,14 @@ export function parseForms(html: string): Form[] {
       } else if (tag === 'input') form.fields.push([at.name, at.value ?? (type === 'checkbox' ? 'on' : '')]);
     }
     forms.push(form);
+  }
+  // Submit buttons outside their form, tied to it by form="<id>".
+  const outside = html.replace(/<form\b[^>]*>[\s\S]*?<\/form>/gi, '');
+  for (const t of outside.matchAll(/<(button|input)\b([^>]*)>(?:([\s\S]*?)<\/button>)?/gi)) {
+    const at = attrsOf(t[2]!);
+    const form = at.form ? forms.find((f) => f.id === at.form) : undefined;
+    if (!form || (at.type ?? (t[1]!.toLowerCase() === 'button' ? 'submit' : 'text')).toLowerCase() !== 'submit') continue;
+    form.buttons.push({ name: at.name ?? '', value: at.value ?? '', text: (t[3] ?? at.value ?? '').replace(/<[^>]*>/g, '').trim() });
   }
   return forms;
 }
@@ -467,6 +481,23 @@ export async function startOidcProvider(opts: {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * Go on from `page` as a user clicking through the provider's pages (each page's
+ * form: the one with a button `button` matches when there is one, else the first)
+ * until the browser is sent to a URL `stopAt` accepts; returns that URL, not requested.
+ */
+export async function clickThrough(ua: UserAgent, page: Page, stopAt: (u: URL) => boolean, button?: RegExp, maxSteps = 4): Promise<URL> {
+  let current = page;
+  for (let step = 0; step < maxSteps && !stopAt(new URL(current.url)); step++) {
+    const forms = parseForms(current.text);
+    const matches = button && forms.some((f) => f.buttons.some((b) => button.test(b.text) || button.test(b.value)));
+    current = await ua.submit(current, {}, { stopAt, ...(matches ? { button } : {}) });
+  }
+  const url = new URL(current.url);
+  if (!stopAt(url)) throw new Error(`did not get back to the client: ${current.status} ${current.url} ${current.text.slice(0, 300)}`);
+  return url;
 }
 
 /**
