@@ -18,6 +18,8 @@
 //       --redirect-uri URI --cookie 'name=value' [--issuer-pid PID] [--offline-params 'prompt=consent']
 //       [--consent-button REGEX] [--scope 'openid email profile']
 //                                                                          ours beside it, with ratios
+//   npx tsx test/bench/oidc.ts --service http://127.0.0.1:3000 [--public-url URL] [--issuer-pid PID]
+//       [--admin-email E --admin-password P]            ours, set up through its API (oursTarget), beside it
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,12 +29,14 @@ import { loginAtPeer, parseForms, pkcePair, UserAgent } from '../helpers/oidc-pe
 import { type LoadFigures, load, median, setLoadLog } from './lib/load.js';
 import { closeMeter } from './lib/machine.js';
 import { type Proc, rssMbOf } from './lib/proc.js';
-import { REPO_ROOT, startBenchServer } from './lib/service.js';
+import { ADMIN, REPO_ROOT, startBenchServer } from './lib/service.js';
 
 /** A provider to measure, and a signed-in browser session at it whose consent for `scope` is stored. */
 export type OidcTarget = {
   name: string;
   issuer: string;
+  /** Where to send the requests when not the issuer itself (a service whose PUBLIC_URL is not where it listens). */
+  base?: string;
   clientId: string;
   /** Omitted for a public client (client_id in the body, PKCE only). */
   clientSecret?: string;
@@ -56,19 +60,19 @@ export type OidcEndpoints = { authorization: URL; token: URL; userinfo: URL };
 export type OidcFailures = Record<'authorize' | 'token' | 'userinfo' | 'refresh', number> & { last?: string };
 export const noFailures = (): OidcFailures => ({ authorize: 0, token: 0, userinfo: 0, refresh: 0 });
 
-export async function discover(issuer: string): Promise<OidcEndpoints> {
-  const res = await fetch(`${issuer}/.well-known/openid-configuration`);
-  if (!res.ok) throw new Error(`${issuer}: discovery answered ${res.status}`);
+/** The endpoints from the discovery document, moved onto `base` when given. */
+export async function discover(issuer: string, base = issuer): Promise<OidcEndpoints> {
+  const res = await fetch(`${base}/.well-known/openid-configuration`);
+  if (!res.ok) throw new Error(`${base}: discovery answered ${res.status}`);
   const d = (await res.json()) as Record<string, string>;
-  const ep = {
-    authorization: new URL(d.authorization_endpoint!),
-    token: new URL(d.token_endpoint!),
-    userinfo: new URL(d.userinfo_endpoint!),
-  };
+  if (d.issuer !== issuer) throw new Error(`${base}: the discovery document's issuer is ${d.issuer}, not ${issuer}`);
   const origin = new URL(issuer).origin;
-  for (const [k, u] of Object.entries(ep))
-    if (u.origin !== origin) throw new Error(`${k} endpoint ${u.href} is not on the issuer's origin`);
-  return ep;
+  const at = (name: string) => {
+    const u = new URL(d[name]!);
+    if (u.origin !== origin) throw new Error(`${name} ${u.href} is not on the issuer's origin`);
+    return new URL(u.pathname + u.search, base);
+  };
+  return { authorization: at('authorization_endpoint'), token: at('token_endpoint'), userinfo: at('userinfo_endpoint') };
 }
 
 const headerOf = (headers: Record<string, string | string[]> | undefined, name: string): string | undefined => {
@@ -157,7 +161,7 @@ export async function codeFlowRequests(t: OidcTarget, ep: OidcEndpoints, fails: 
  */
 export async function seedRefreshTokens(t: OidcTarget, ep: OidcEndpoints, n: number): Promise<string[]> {
   const ua = new UserAgent();
-  ua.addCookies(t.issuer, t.cookie);
+  ua.addCookies(t.base ?? t.issuer, t.cookie);
   const stopAt = (u: URL) => u.href.startsWith(t.redirectUri);
   const auth = clientAuth(t);
   const tokens: string[] = [];
@@ -292,6 +296,80 @@ export async function startYardstick(runDir: string, scope = 'openid email profi
   };
 }
 
+/**
+ * This service as a target, set up through its public API (API.md, "OAuth clients"
+ * and "The browser session"): the bench admin creates a first-party confidential
+ * client, a bench user signs in and trades the pages' access token for the
+ * browser-session cookie (POST /session with the issuer's Origin). `base` is
+ * where the service listens, `issuer` its PUBLIC_URL. Written before the
+ * provider's endpoints were on main: check it against them when wiring.
+ */
+export async function oursTarget(o: {
+  base: string;
+  issuer: string;
+  admin: { email: string; password: string };
+  proc?: Proc;
+}): Promise<OidcTarget> {
+  const json = async (path: string, body: unknown, token?: string, want = 200) => {
+    const res = await fetch(o.base + path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+      body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.status !== want) throw new Error(`POST ${path}: expected ${want}, got ${res.status} ${text.slice(0, 300)}`);
+    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
+  };
+  const adminToken = String((await json('/auth/login', o.admin)).accessToken);
+  const client = await json(
+    '/admin/clients',
+    {
+      name: 'Bench relying party',
+      type: 'confidential',
+      redirectUris: [BENCH_OIDC_CLIENT.redirectUri],
+      postLogoutRedirectUris: [],
+      grantTypes: ['authorization_code', 'refresh_token'],
+      scopes: ['openid', 'email', 'profile', 'offline_access'],
+      firstParty: true,
+      allowedOrigins: [],
+      idTokenSignedResponseAlg: 'RS256',
+      backchannelLogoutUri: null,
+      audiences: [],
+      roles: [],
+    },
+    adminToken,
+    201,
+  );
+  const user = { email: 'bench-oidc-user@bench.test', password: 'Bench-Oidc-Passw0rd!' };
+  const reg = await fetch(`${o.base}/auth/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ ...user, name: 'Bench OIDC User' }),
+  });
+  if (reg.status !== 201 && reg.status !== 409) throw new Error(`register: ${reg.status} ${await reg.text()}`);
+  const userToken = String((await json('/auth/login', user)).accessToken);
+  const session = await fetch(`${o.base}/session`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${userToken}`, origin: new URL(o.issuer).origin },
+  });
+  if (session.status !== 204) throw new Error(`POST /session: expected 204, got ${session.status} ${await session.text()}`);
+  const cookie = session.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0]!)
+    .join('; ');
+  return {
+    name: 'ours',
+    issuer: o.issuer,
+    base: o.base,
+    clientId: String(client.id),
+    clientSecret: String(client.clientSecret),
+    redirectUri: BENCH_OIDC_CLIENT.redirectUri,
+    cookie,
+    consentButton: /allow/i,
+    ...(o.proc ? { proc: o.proc } : {}),
+  };
+}
+
 // ---------------------------------------------------------------- the command
 
 /** A process the bench did not start, seen as a Proc for RSS (never stopped by the bench). */
@@ -325,7 +403,21 @@ async function main() {
   const yard = await startYardstick(runDir);
   targets.push(yard);
   const ours = opt('--issuer');
-  if (ours) {
+  const service = opt('--service');
+  if (service) {
+    // A running service set up here through its API (oursTarget); --public-url when PUBLIC_URL is not where it listens.
+    const pid = opt('--issuer-pid');
+    if (pid) process.env.BENCH_OWN_PIDS = [process.env.BENCH_OWN_PIDS, pid].filter(Boolean).join(',');
+    const base = service.replace(/\/$/, '');
+    targets.push(
+      await oursTarget({
+        base,
+        issuer: (opt('--public-url') ?? base).replace(/\/$/, ''),
+        admin: { email: opt('--admin-email') ?? ADMIN.email, password: opt('--admin-password') ?? ADMIN.password },
+        ...(pid ? { proc: externalProc('ours', Number(pid), base) } : {}),
+      }),
+    );
+  } else if (ours) {
     const need = (name: string) => {
       const v = opt(name);
       if (!v) throw new Error(`${name} is required with --issuer`);
@@ -355,7 +447,7 @@ async function main() {
   try {
     const prepared = await Promise.all(
       targets.map(async (t) => {
-        const ep = await discover(t.issuer);
+        const ep = await discover(t.issuer, t.base);
         const fails = (failures[t.name] = noFailures());
         const chains = only.includes('refresh') ? await seedRefreshTokens(t, ep, 2 * S.connections) : [];
         const flow = only.includes('flow') ? await codeFlowRequests(t, ep, fails) : [];
@@ -369,7 +461,7 @@ async function main() {
           p.refresh.release();
           const requests = scenario === 'flow' ? p.flow : p.refresh.requests;
           const f = await load({
-            url: new URL(p.t.issuer).origin,
+            url: new URL(p.t.base ?? p.t.issuer).origin,
             connections: S.connections,
             durationS: S.durationS,
             warmupS: S.warmupS,
