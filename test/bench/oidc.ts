@@ -66,10 +66,10 @@ export async function discover(issuer: string, base = issuer): Promise<OidcEndpo
   if (!res.ok) throw new Error(`${base}: discovery answered ${res.status}`);
   const d = (await res.json()) as Record<string, string>;
   if (d.issuer !== issuer) throw new Error(`${base}: the discovery document's issuer is ${d.issuer}, not ${issuer}`);
-  const origin = new URL(issuer).origin;
+  const origins = [new URL(issuer).origin, new URL(base).origin];
   const at = (name: string) => {
     const u = new URL(d[name]!);
-    if (u.origin !== origin) throw new Error(`${name} ${u.href} is not on the issuer's origin`);
+    if (!origins.includes(u.origin)) throw new Error(`${name} ${u.href} is not on the issuer's origin`);
     return new URL(u.pathname + u.search, base);
   };
   return { authorization: at('authorization_endpoint'), token: at('token_endpoint'), userinfo: at('userinfo_endpoint') };
