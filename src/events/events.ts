@@ -20,7 +20,15 @@ export type DomainEvent =
    */
   | { type: 'user.profile_changed'; userId: string; profile?: CachedProfile }
   /** A mail was written to the mail outbox in this transaction: the mail sender looks for it. */
-  | { type: 'mail.requested'; kind: MailKind };
+  | { type: 'mail.requested'; kind: MailKind }
+  /** Every provider access token of these clients in these sessions is revoked (grant revoked, code or refresh token reused). */
+  | { type: 'oauth.access_revoked'; pairs: { sessionId: string; clientId: string }[] }
+  /**
+   * An OAuth client was deleted (every token of it refused), or its secret or
+   * roles changed (its client_credentials tokens issued before `at`, the
+   * change's time in ms (svc.clock()), refused; unset: when the store hears of it).
+   */
+  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean; at?: number };
 
 export type EventType = DomainEvent['type'];
 
@@ -32,6 +40,8 @@ export const KNOWN: readonly EventType[] = [
   'roles.permissions_changed',
   'user.profile_changed',
   'mail.requested',
+  'oauth.access_revoked',
+  'oauth.client_changed',
 ];
 
 const TYPES: ReadonlySet<string> = new Set<string>(KNOWN);

@@ -16,12 +16,14 @@ import { rateLimit } from './rate-limit.js';
 import { RouteIndex } from '../../middleware/route-meta.js';
 import { adminRoutes } from '../../modules/admin/admin.routes.js';
 import { authRoutes } from '../../modules/auth/auth.routes.js';
+import { clientsRoutes } from '../../modules/clients/clients.routes.js';
 import { mfaAccountRoutes, mfaLoginRoutes } from '../../modules/mfa/mfa.routes.js';
 import { passkeyAccountRoutes, passkeyLoginRoutes } from '../../modules/passkeys/passkeys.routes.js';
 import { postsRoutes } from '../../modules/posts/posts.routes.js';
 import { rolesRoutes } from '../../modules/roles/roles.routes.js';
 import { sessionsRoutes } from '../../modules/sessions/sessions.routes.js';
 import { setupRoutes } from '../../modules/setup/setup.routes.js';
+import { grantsRoutes } from '../../modules/grants/grants.routes.js';
 import { hasSecondFactorNow } from '../../modules/users/users.cache.js';
 import { usersRoutes } from '../../modules/users/users.routes.js';
 
@@ -68,9 +70,11 @@ export function apiSurface(svc: AppServices) {
     .route('/users', mfaAccountRoutes(svc))
     .route('/users', passkeyAccountRoutes(svc))
     .route('/users', usersRoutes(svc))
+    .route('/users', grantsRoutes(svc))
     .route('/', rolesRoutes(svc))
     .route('/posts', posts)
     .route('/admin', adminRoutes(svc))
+    .route('/admin', clientsRoutes(svc))
     .route('/setup', setupRoutes(svc));
   routes.index(surface.routes);
   return surface;
