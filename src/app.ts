@@ -12,6 +12,7 @@ import { statsCounters } from './db/schema.js';
 import { nodeRemoteAddress, requestHeader, setResponseHeaders } from './lib/node-fast-path.js';
 import { clientIp, type RemoteAddress } from './middleware/client-ip.js';
 import { requestId } from './middleware/request-id.js';
+import { applyClientsFile } from './modules/clients/clients.file.js';
 import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
@@ -187,10 +188,13 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
  * Bring the database up to date: migrations, built-in roles, the statistics
  * epoch and the bootstrap admin. Idempotent; safe when instances start together.
  */
-export async function prepareDatabase(deps: Pick<Deps, 'database' | 'config' | 'store' | 'metrics' | 'logger'>): Promise<void> {
+export async function prepareDatabase(
+  deps: Pick<Deps, 'database' | 'config' | 'store' | 'metrics' | 'logger'> & Partial<Pick<Deps, 'clock'>>,
+): Promise<void> {
   await migrate(deps.database.db, { retries: deps.metrics.txRetries });
   await ensureBuiltInRoles(deps.database.db, deps.metrics.txRetries);
   await deps.database.db.insert(statsCounters).values({ name: 'since', value: 0 }).onConflictDoNothing();
   await deps.store.set(storeKeys.rolesVersion, randomUUID(), { nx: true });
   await ensureBootstrapAdmin(deps);
+  await applyClientsFile(deps);
 }

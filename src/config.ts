@@ -189,6 +189,11 @@ export type Config = {
     secretOverlapSeconds: number;
     /** A JSON file of clients applied at start (configuration as code). */
     clientsFile: string | undefined;
+    /**
+     * The value of the environment variable a declared client's `clientSecretEnv`
+     * names (config.ts stays the one reader of the environment).
+     */
+    secretFromEnv: (name: string) => string | undefined;
   };
   /** How recent a sign-in proves a passwordless user (re-authentication). */
   reauthMaxAgeSeconds: number;
@@ -318,6 +323,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ['DATABASE_CA_CERT', e.DATABASE_CA_CERT],
     ['DATABASE_CLIENT_CERT', e.DATABASE_CLIENT_CERT],
     ['DATABASE_CLIENT_KEY', e.DATABASE_CLIENT_KEY],
+    ['OAUTH_CLIENTS_FILE', e.OAUTH_CLIENTS_FILE],
   ] as const) {
     if (file && !existsSync(file)) problems.push(`${name}: file not found: ${file}`);
   }
@@ -393,6 +399,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       refreshGraceSeconds: e.OAUTH_REFRESH_GRACE_SECONDS,
       secretOverlapSeconds: e.OAUTH_SECRET_OVERLAP_SECONDS,
       clientsFile: e.OAUTH_CLIENTS_FILE,
+      secretFromEnv: (name) => (Object.hasOwn(cleaned, name) ? cleaned[name] : undefined),
     },
     reauthMaxAgeSeconds: e.REAUTH_MAX_AGE_SECONDS,
   };

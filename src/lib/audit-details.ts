@@ -61,6 +61,11 @@ type Catalogue = {
   role_created: string;
   role_permissions_changed: string;
   role_deleted: string;
+  /** OAuth client administration: the client's id. */
+  client_created: string;
+  client_updated: string;
+  client_secret_rotated: string;
+  client_deleted: string;
   // First-run setup.
   setup_token_rejected: undefined;
   setup_admin_created: undefined;
@@ -120,6 +125,10 @@ export const AUDIT_DETAILS = {
   role_created: 'argument',
   role_permissions_changed: 'argument',
   role_deleted: 'argument',
+  client_created: 'argument',
+  client_updated: 'argument',
+  client_secret_rotated: 'argument',
+  client_deleted: 'argument',
   setup_token_rejected: 'bare',
   setup_admin_created: 'bare',
 } as const satisfies { [K in AuditDetailName]: Form<Catalogue[K]> };

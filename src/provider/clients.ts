@@ -2,11 +2,11 @@
 // `Client` shape, and client authentication at the token-side endpoints
 // (RFC 6749 §2.3). Secrets are 256 random bits, so they are stored as SHA-256
 // and compared in constant time.
-import { timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
 import { oauthClients } from '../db/schema.js';
-import { hashOpaqueToken } from '../security/opaque-tokens.js';
+import { hashOpaqueToken, newOpaqueToken } from '../security/opaque-tokens.js';
 import { oauthError } from '../lib/oauth-error.js';
 
 /** Who a token-side request says it is, as the OAuth surface read it (RFC 6749 §2.3.1). */
@@ -111,3 +111,131 @@ export async function authenticateClient(
   if (!current && !previous) return invalidClient('Unknown client or wrong secret');
   return client;
 }
+
+/*
+ * Registration: what a client may be (the rules of API.md "OAuth clients"),
+ * its secret, and the counter of its sign-ins. The admin API and
+ * OAUTH_CLIENTS_FILE both write through these.
+ */
+
+export const CLIENT_GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export const CLIENT_SCOPES = ['openid', 'profile', 'email', 'roles', 'offline_access'] as const;
+export const ID_TOKEN_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+export const CLIENT_ID_PATTERN = CLIENT_ID;
+
+/** The writable representation of a client (what PUT takes whole; POST may omit the id). */
+export type ClientFields = Omit<OAuthClient, 'createdAt' | 'updatedAt'>;
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', '[::1]', 'localhost']);
+
+/**
+ * Why this redirect URI cannot be registered, or null when it can: absolute,
+ * no fragment, no wildcard; https, or http on a loopback host (RFC 8252 §7.3),
+ * or a private-use scheme of a native app (RFC 8252 §7.1: a reverse domain
+ * name such as com.example.app:/cb).
+ */
+export function redirectUriProblem(uri: string): string | null {
+  if (uri.includes('*')) return 'must not contain a wildcard';
+  if (uri.includes('#')) return 'must not contain a fragment';
+  if (/\s/.test(uri)) return 'must not contain white space';
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return 'must be an absolute URI';
+  }
+  const scheme = url.protocol.slice(0, -1);
+  if (scheme === 'https') return url.hostname ? null : 'must name a host';
+  if (scheme === 'http') return LOOPBACK_HOSTS.has(url.hostname) ? null : 'must use https (http only on 127.0.0.1, [::1] or localhost)';
+  // A private-use scheme: a reverse domain name with at least one dot, never a web or script scheme.
+  if (/^[a-z][a-z0-9-]*(\.[a-z0-9-]+)+$/.test(scheme)) return null;
+  return 'must use https, http on a loopback host, or a private-use scheme such as com.example.app';
+}
+
+/** The problem of a back-channel logout URI (the provider POSTs to it): https, or http on loopback. */
+export function backchannelUriProblem(uri: string): string | null {
+  const reason = redirectUriProblem(uri);
+  if (reason) return reason;
+  const scheme = new URL(uri).protocol;
+  return scheme === 'https:' || scheme === 'http:' ? null : 'must use https (http only on 127.0.0.1, [::1] or localhost)';
+}
+
+/** An origin for CORS: scheme://host[:port], nothing else. */
+export function originProblem(origin: string): string | null {
+  try {
+    const url = new URL(origin);
+    if ((url.protocol === 'https:' || url.protocol === 'http:') && url.origin === origin) return null;
+  } catch {
+    // not a URL
+  }
+  return 'must be an origin such as https://app.example.com (no path or trailing slash)';
+}
+
+export type FieldProblem = { path: string; message: string; code: 'validation_failed' | 'invalid_redirect_uri' };
+
+/**
+ * Every rule across fields a schema cannot say alone: the URIs, and a public
+ * client without client_credentials. Roles are checked against the table by the writer.
+ */
+export function clientFieldProblems(c: ClientFields): FieldProblem[] {
+  const out: FieldProblem[] = [];
+  const uris = (field: 'redirectUris' | 'postLogoutRedirectUris') =>
+    c[field].forEach((uri, i) => {
+      const reason = redirectUriProblem(uri);
+      if (reason) out.push({ path: `${field}.${i}`, message: `${uri}: ${reason}`, code: 'invalid_redirect_uri' });
+    });
+  uris('redirectUris');
+  uris('postLogoutRedirectUris');
+  if (c.backchannelLogoutUri !== null) {
+    const reason = backchannelUriProblem(c.backchannelLogoutUri);
+    if (reason) out.push({ path: 'backchannelLogoutUri', message: reason, code: 'invalid_redirect_uri' });
+  }
+  c.allowedOrigins.forEach((o, i) => {
+    const reason = originProblem(o);
+    if (reason) out.push({ path: `allowedOrigins.${i}`, message: reason, code: 'validation_failed' });
+  });
+  if (c.type === 'public' && c.grantTypes.includes('client_credentials')) {
+    out.push({ path: 'grantTypes', message: 'A public client cannot use client_credentials', code: 'validation_failed' });
+  }
+  if (c.grantTypes.includes('authorization_code') && c.redirectUris.length === 0) {
+    out.push({ path: 'redirectUris', message: 'The authorization_code grant needs at least one redirect URI', code: 'validation_failed' });
+  }
+  return out;
+}
+
+/** A new client secret: 256 random bits, base64url; only its SHA-256 is stored. */
+export const newClientSecret = (): { secret: string; hash: string } => {
+  const secret = newOpaqueToken();
+  return { secret, hash: hashOpaqueToken(secret) };
+};
+
+/** A generated client id (when none is given): 128 random bits, base64url. */
+export const newClientId = (): string => randomBytes(16).toString('base64url');
+
+/** The stats counter of a client's sign-ins (code exchanges), kept per hour too. */
+export const clientSignInCounter = (clientId: string) => `oauth.signin.${clientId}` as const;
+
+/** Count one sign-in of a client (a code exchanged at the token endpoint): one per hour bucket, summed across instances. */
+export function countClientSignIn(svc: Pick<AppServices, 'stats'>, clientId: string): void {
+  svc.stats.add(clientSignInCounter(clientId));
+}
+
+/** The row columns of a client's writable fields (list fields as JSON text). */
+export function clientColumns(c: ClientFields) {
+  return {
+    name: c.name,
+    type: c.type,
+    redirectUris: JSON.stringify(c.redirectUris),
+    postLogoutRedirectUris: JSON.stringify(c.postLogoutRedirectUris),
+    grantTypes: JSON.stringify(c.grantTypes),
+    scopes: JSON.stringify(c.scopes),
+    firstParty: c.firstParty,
+    allowedOrigins: JSON.stringify(c.allowedOrigins),
+    idTokenSignedResponseAlg: c.idTokenSignedResponseAlg,
+    backchannelLogoutUri: c.backchannelLogoutUri,
+    audiences: JSON.stringify(c.audiences),
+    roles: JSON.stringify(c.roles),
+  };
+}
+
+export type { ClientRow };

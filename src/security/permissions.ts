@@ -20,6 +20,8 @@ export const PERMISSIONS = {
   'users:sessions:revoke': 'End all of a user’s sessions (DELETE /users/:id/sessions)',
   'users:mfa:reset': 'Remove a user’s second factors when they lost them (DELETE /users/:id/mfa)',
   'users:delete': 'Delete a user (DELETE /users/:id)',
+  'clients:read': 'List and read OAuth clients and their sign-in statistics (GET /admin/clients, GET /admin/clients/:id)',
+  'clients:manage': 'Register, change, rotate the secret of and delete OAuth clients (POST, PUT, DELETE /admin/clients...)',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;

@@ -17,7 +17,9 @@ export type CounterName =
   /** Requests refused with 429 rate_limited, whichever limit refused them. */
   | 'requests.rateLimited'
   | `perm.${string}.allowed`
-  | `perm.${string}.denied`;
+  | `perm.${string}.denied`
+  /** An OAuth client's sign-ins (code exchanges), kept per hour (src/provider/clients.ts). */
+  | `oauth.signin.${string}`;
 
 /** The counters also kept per hour, by their name in a timeline bucket. */
 export const HOURLY_COUNTERS = {
@@ -29,6 +31,8 @@ export const HOURLY_COUNTERS = {
 } as const satisfies Partial<Record<CounterName, string>>;
 
 const HOURLY = new Set<string>(Object.keys(HOURLY_COUNTERS));
+/** Counters of this prefix are kept per hour too (one per OAuth client). */
+const HOURLY_PREFIX = 'oauth.signin.';
 
 export const HOUR_MS = 3_600_000;
 /** Hours of buckets kept: the longest timeline GET /admin/stats/timeline shows. */
@@ -69,7 +73,7 @@ export class StatsCounters {
 
   add(name: CounterName, n = 1): void {
     this.deltas.set(name, (this.deltas.get(name) ?? 0) + n);
-    if (HOURLY.has(name)) {
+    if (HOURLY.has(name) || name.startsWith(HOURLY_PREFIX)) {
       const counts = countsOf(this.hourly, hourOf(this.clock()));
       counts.set(name, (counts.get(name) ?? 0) + n);
     }

@@ -75,6 +75,22 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
         : { challenge: 'bWFkZS11cA', rp: { name: 'x' }, user: { id: 'eA', name: 'x', displayName: 'x' }, pubKeyCredParams: [] },
     );
   };
+  /** An OAuth client registered by the admin: its id. */
+  const CLIENT = { name: 'Some app', redirectUris: ['https://app.example.com/cb'] };
+  const CLIENT_FIELDS = {
+    ...CLIENT,
+    type: 'confidential',
+    postLogoutRedirectUris: [],
+    grantTypes: ['authorization_code'],
+    scopes: ['openid'],
+    firstParty: false,
+    allowedOrigins: [],
+    idTokenSignedResponseAlg: 'RS256',
+    backchannelLogoutUri: null,
+    audiences: [],
+    roles: [],
+  };
+  const newClient = async (): Promise<string> => (await call('POST', '/admin/clients', { token: admin.accessToken, body: CLIENT })).body.id;
   const routeRequests: Record<string, (who: Session | null) => Promise<{ method: string; path: string; body?: unknown; token?: string }>> =
     {
       'POST /auth/register': async () => ({
@@ -188,6 +204,13 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       'GET /admin/logs': async () => ({ method: 'GET', path: '/admin/logs' }),
       'GET /admin/stats': async () => ({ method: 'GET', path: '/admin/stats' }),
       'GET /admin/stats/timeline': async () => ({ method: 'GET', path: '/admin/stats/timeline' }),
+      'GET /admin/clients': async () => ({ method: 'GET', path: '/admin/clients' }),
+      'GET /admin/clients/:id': async () => ({ method: 'GET', path: `/admin/clients/${await newClient()}` }),
+      'GET /admin/clients/:id/stats': async () => ({ method: 'GET', path: `/admin/clients/${await newClient()}/stats` }),
+      'POST /admin/clients': async () => ({ method: 'POST', path: '/admin/clients', body: CLIENT }),
+      'PUT /admin/clients/:id': async () => ({ method: 'PUT', path: `/admin/clients/${await newClient()}`, body: CLIENT_FIELDS }),
+      'POST /admin/clients/:id/secret': async () => ({ method: 'POST', path: `/admin/clients/${await newClient()}/secret` }),
+      'DELETE /admin/clients/:id': async () => ({ method: 'DELETE', path: `/admin/clients/${await newClient()}` }),
     };
 
   /**

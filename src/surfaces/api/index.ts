@@ -16,6 +16,7 @@ import { rateLimit } from './rate-limit.js';
 import { RouteIndex } from '../../middleware/route-meta.js';
 import { adminRoutes } from '../../modules/admin/admin.routes.js';
 import { authRoutes } from '../../modules/auth/auth.routes.js';
+import { clientsRoutes } from '../../modules/clients/clients.routes.js';
 import { mfaAccountRoutes, mfaLoginRoutes } from '../../modules/mfa/mfa.routes.js';
 import { passkeyAccountRoutes, passkeyLoginRoutes } from '../../modules/passkeys/passkeys.routes.js';
 import { postsRoutes } from '../../modules/posts/posts.routes.js';
@@ -73,6 +74,7 @@ export function apiSurface(svc: AppServices) {
     .route('/', rolesRoutes(svc))
     .route('/posts', posts)
     .route('/admin', adminRoutes(svc))
+    .route('/admin', clientsRoutes(svc))
     .route('/setup', setupRoutes(svc));
   routes.index(surface.routes);
   return surface;

@@ -1,4 +1,4 @@
-// /console: users, roles (a permission matrix), the audit log and statistics,
+// /console: users, roles (a permission matrix), the audit log, statistics and OAuth clients,
 // each shown only to whoever holds its permission. Hiding is a courtesy: the
 // API decides every request. Before any admin exists, the first-run setup.
 import type { InferResponseType } from 'hono/client';
@@ -6,6 +6,7 @@ import { useEffect, useId, useState } from 'hono/jsx/dom';
 import { api, client, read, signedIn, startBrowserSession, type Problem } from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
+import { Clients } from './console-clients.js';
 
 // The shapes the API's routes declare, through the typed client.
 type User = InferResponseType<typeof api.users.$get, 200>['items'][number];
@@ -24,6 +25,7 @@ const TABS = [
   { id: 'roles', label: 'Roles', needs: 'roles:read' },
   { id: 'audit', label: 'Audit log', needs: 'admin:logs:read' },
   { id: 'stats', label: 'Statistics', needs: 'admin:stats:read' },
+  { id: 'clients', label: 'Clients', needs: 'clients:read' },
 ] as const;
 type Tab = (typeof TABS)[number]['id'];
 
@@ -70,6 +72,7 @@ export function ConsolePage() {
         {tab === 'roles' ? <Roles can={can} /> : null}
         {tab === 'audit' ? <Audit /> : null}
         {tab === 'stats' ? <Stats /> : null}
+        {tab === 'clients' ? <Clients can={can} /> : null}
       </div>
     </Layout>
   );
