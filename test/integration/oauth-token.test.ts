@@ -3,17 +3,15 @@
 // the ID token's claims, GET|POST /oauth2/userinfo and per-client CORS, on both
 // backends, by raw HTTP as a relying party sends it.
 //
-// SETUP ONLY (until the authorization endpoint and the clients API are on
-// main): clients are oauth_clients rows inserted here, and codes come from
-// issueCode() for a real session signed in through the API.
+// Clients are registered through the admin API and codes come from
+// /oauth2/authorize with the user's browser session (first-party clients: no
+// consent page in the way).
 import { createHash, randomBytes } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, type JWTPayload, jwtVerify } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { oauthClients } from '../../src/db/schema.js';
-import { issueCode } from '../../src/provider/codes.js';
-import { hashOpaqueToken } from '../../src/security/opaque-tokens.js';
 import { redisStore } from '../helpers/app.js';
 import { loginAdmin, registerAndLogin, type Session } from '../helpers/http.js';
+import { browserCookieFor } from '../helpers/oauth.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 
@@ -22,8 +20,6 @@ const RP = 'https://rp.example.test';
 const REDIRECT = `${RP}/callback`;
 const SPA_ORIGIN = 'https://spa.example.test';
 const API_ORIGIN = 'https://api-user.example.test';
-const SECRET = randomBytes(32).toString('base64url');
-const OTHER_SECRET = randomBytes(32).toString('base64url');
 
 type Res = { status: number; body: any; headers: Headers };
 
@@ -58,49 +54,54 @@ describe.each(BACKENDS)('the OAuth token side (%s)', (backend) => {
   const userinfoWith = (accessToken: string) => send('GET', '/oauth2/userinfo', { headers: { authorization: `Bearer ${accessToken}` } });
 
   let user: Session;
+  let SECRET: string;
+  let OTHER_SECRET: string;
+  let NO_REFRESH_SECRET: string;
+  /** Each sign-in's browser-session cookie, made once. */
+  const cookies = new Map<string, string>();
 
   beforeAll(async () => {
-    const db = app.t.deps.database.db;
-    const row = {
-      redirectUris: JSON.stringify([REDIRECT]),
-      scopes: JSON.stringify(['openid', 'profile', 'email', 'roles', 'offline_access']),
+    const admin = await loginAdmin(app.call);
+    const register = async (fields: Record<string, unknown>): Promise<string> => {
+      const res = await app.call('POST', '/admin/clients', {
+        token: admin.accessToken,
+        body: { redirectUris: [REDIRECT], scopes: ['openid', 'profile', 'email', 'roles', 'offline_access'], firstParty: true, ...fields },
+      });
+      if (res.status !== 201) throw new Error(`POST /admin/clients: ${res.status} ${res.text}`);
+      return res.body.clientSecret;
     };
-    await db.insert(oauthClients).values([
-      {
-        ...row,
-        id: 'web-app',
-        name: 'Web app',
-        type: 'confidential',
-        secretHash: hashOpaqueToken(SECRET),
-        allowedOrigins: JSON.stringify([RP]),
-      },
-      { ...row, id: 'other-app', name: 'Other app', type: 'confidential', secretHash: hashOpaqueToken(OTHER_SECRET) },
-      { ...row, id: 'spa', name: 'SPA', type: 'public', allowedOrigins: JSON.stringify([SPA_ORIGIN]), idTokenSignedResponseAlg: 'EdDSA' },
-      {
-        ...row,
-        id: 'no-refresh',
-        name: 'Codes only',
-        type: 'confidential',
-        secretHash: hashOpaqueToken(SECRET),
-        grantTypes: JSON.stringify(['authorization_code']),
-      },
-    ]);
+    SECRET = await register({ id: 'web-app', name: 'Web app', type: 'confidential', allowedOrigins: [RP] });
+    OTHER_SECRET = await register({ id: 'other-app', name: 'Other app', type: 'confidential' });
+    await register({ id: 'spa', name: 'SPA', type: 'public', allowedOrigins: [SPA_ORIGIN], idTokenSignedResponseAlg: 'EdDSA' });
+    NO_REFRESH_SECRET = await register({ id: 'no-refresh', name: 'Codes only', type: 'confidential', grantTypes: ['authorization_code'] });
     user = await registerAndLogin(app.call, { name: 'Ada Lovelace' });
   });
 
-  /** A code as the authorization endpoint would issue it, for the signed-in user's session. */
-  const codeFor = (opts: { clientId?: string; scopes?: string; nonce?: string | null; challenge?: string | null; of?: Session } = {}) => {
+  /** A code from /oauth2/authorize, as the signed-in user's browser gets it. */
+  const codeFor = async (
+    opts: { clientId?: string; scopes?: string; nonce?: string | null; challenge?: string | null; of?: Session } = {},
+  ) => {
     const of = opts.of ?? user;
-    return issueCode(app.t.deps, {
-      clientId: opts.clientId ?? 'web-app',
-      userId: of.userId,
-      sessionId: sidOf(of),
-      grantId: null,
-      redirectUri: REDIRECT,
-      scopes: opts.scopes ?? 'openid profile email roles offline_access',
-      nonce: opts.nonce === undefined ? 'n-0S6_WzA2Mj' : opts.nonce,
-      codeChallenge: opts.challenge ?? null,
+    let cookie = cookies.get(of.accessToken);
+    if (cookie === undefined) {
+      cookie = await browserCookieFor(app.t, of);
+      cookies.set(of.accessToken, cookie);
+    }
+    const nonce = opts.nonce === undefined ? 'n-0S6_WzA2Mj' : opts.nonce;
+    const q = new URLSearchParams({
+      client_id: opts.clientId ?? 'web-app',
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      scope: opts.scopes ?? 'openid profile email roles offline_access',
+      state: 'st',
+      ...(nonce !== null ? { nonce } : {}),
+      ...(opts.challenge ? { code_challenge: opts.challenge, code_challenge_method: 'S256' } : {}),
     });
+    const res = await app.t.request(`/oauth2/authorize?${q}`, { headers: { cookie } });
+    const location = res.headers.get('location') ?? '';
+    const code = new URL(location, 'http://x').searchParams.get('code');
+    if (res.status !== 302 || !location.startsWith(REDIRECT) || code === null) throw new Error(`authorize: ${res.status} ${location}`);
+    return code;
   };
   const exchange = async (code: string, extra: Record<string, string> = {}, headers?: Record<string, string>) =>
     token({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT, ...extra }, headers);
@@ -218,7 +219,11 @@ describe.each(BACKENDS)('the OAuth token side (%s)', (backend) => {
       const plain = await exchange(await codeFor({ scopes: 'openid profile' }));
       expect(plain.status).toBe(200);
       expect(plain.body.refresh_token).toBeUndefined();
-      const codesOnly = await exchange(await codeFor({ clientId: 'no-refresh' }), {}, { authorization: basic('no-refresh', SECRET) });
+      const codesOnly = await exchange(
+        await codeFor({ clientId: 'no-refresh' }),
+        {},
+        { authorization: basic('no-refresh', NO_REFRESH_SECRET) },
+      );
       expect(codesOnly.status).toBe(200);
       expect(codesOnly.body.refresh_token).toBeUndefined();
     });
@@ -276,7 +281,10 @@ describe.each(BACKENDS)('the OAuth token side (%s)', (backend) => {
     it('answers grant_type errors by the RFC', async () => {
       expect((await token({ code: 'x' })).body.error).toBe('invalid_request');
       expect((await token({ grant_type: 'password' })).body.error).toBe('unsupported_grant_type');
-      const res = await token({ grant_type: 'refresh_token', refresh_token: 'x' }, { authorization: basic('no-refresh', SECRET) });
+      const res = await token(
+        { grant_type: 'refresh_token', refresh_token: 'x' },
+        { authorization: basic('no-refresh', NO_REFRESH_SECRET) },
+      );
       expect(res.body.error).toBe('unauthorized_client');
       expect(res.headers.get('cache-control')).toBe('no-store');
     });
