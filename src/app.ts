@@ -78,6 +78,7 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
       audience: deps.config.jwt.audience,
       now: deps.clock,
       maxLifetimeSeconds: deps.config.jwt.accessTtlSeconds,
+      providerIssuer: deps.config.publicUrl,
     }),
     dummyHash: dummy,
     sessionOptions,

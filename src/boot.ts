@@ -91,7 +91,7 @@ export async function buildDeps(config: Config, logger: Logger) {
   } else {
     store = new MemoryStore();
   }
-  const keyRing = await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir });
+  const keyRing = await loadKeyRing({ ...config.jwt, production: config.production, dataDir: config.dataDir });
   const mailer = createMailer(config, logger);
   const secrets = loadSecretBox({
     key: config.mfa.encryptionKey,

@@ -1,5 +1,6 @@
 // The one reader of the environment. Everything else receives the typed Config
 // through deps. A bad configuration is reported all at once, never piecemeal.
+import { createPrivateKey, type JsonWebKey as NodeJwk } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDatabaseUrl } from './lib/database-url.js';
@@ -43,6 +44,12 @@ const envSchema = z.object({
   REDIS_NEAR_CACHE: z.enum(['on', 'off']).default('on'),
   JWT_PRIVATE_KEY: z.string().min(1).optional(),
   JWT_PUBLIC_KEYS: z.string().min(1).optional(),
+  JWT_RSA_PRIVATE_KEY: z.string().min(1).optional(),
+  JWT_EC_PRIVATE_KEY: z.string().min(1).optional(),
+  OAUTH_REFRESH_GRACE_SECONDS: intIn(0, 300).default(10),
+  OAUTH_SECRET_OVERLAP_SECONDS: intIn(0, 30 * 86_400).default(0),
+  OAUTH_CLIENTS_FILE: z.string().trim().min(1).optional(),
+  REAUTH_MAX_AGE_SECONDS: intIn(30, 86_400).default(300),
   JWT_ISSUER: z.string().min(1).default('auth-system'),
   JWT_AUDIENCE: z.string().min(1).default('auth-system'),
   ACCESS_TOKEN_TTL_SECONDS: intIn(30, 86_400).default(900),
@@ -99,8 +106,6 @@ const envSchema = z.object({
   AUDIT_LOG: z.enum(['on', 'off']).default('on'),
   CORS_ORIGINS: csv.optional(),
   SHUTDOWN_TIMEOUT_SECONDS: intIn(1, 600).default(10),
-  OAUTH_CLIENTS_FILE: z.string().trim().min(1).optional(),
-  OAUTH_SECRET_OVERLAP_SECONDS: intIn(0, 30 * 86_400).default(0),
 });
 
 export type Config = {
@@ -124,6 +129,10 @@ export type Config = {
   jwt: {
     privateKey: string | undefined;
     publicKeys: string | undefined;
+    /** The OpenID provider's RSA key (RS256; PEM or JWK, 2048+ bits); unset outside production: generated in DATA_DIR. */
+    rsaPrivateKey: string | undefined;
+    /** The provider's P-256 key for ES256 ID tokens; unset: generated outside production, ES256 not offered in production. */
+    ecPrivateKey: string | undefined;
     issuer: string;
     audience: string;
     accessTtlSeconds: number;
@@ -174,16 +183,20 @@ export type Config = {
   corsOrigins: string[];
   shutdownTimeoutSeconds: number;
   oauth: {
-    /** OAUTH_CLIENTS_FILE: clients declared as code (a JSON array), applied at start. */
-    clientsFile: string | undefined;
-    /** How long a rotated client secret keeps working. */
+    /** A refresh token presented again this soon after its rotation, by the same client, answers again. */
+    refreshGraceSeconds: number;
+    /** How long a client's previous secret keeps working after a new one is made. */
     secretOverlapSeconds: number;
+    /** A JSON file of clients applied at start (configuration as code). */
+    clientsFile: string | undefined;
     /**
      * The value of the environment variable a declared client's `clientSecretEnv`
      * names (config.ts stays the one reader of the environment).
      */
     secretFromEnv: (name: string) => string | undefined;
   };
+  /** How recent a sign-in proves a passwordless user (re-authentication). */
+  reauthMaxAgeSeconds: number;
 };
 
 export class ConfigError extends Error {
@@ -206,6 +219,19 @@ export function parseMfaKey(text: string): Buffer | null {
   const t = text.trim();
   const bytes = /^[0-9a-fA-F]{64}$/.test(t) ? Buffer.from(t, 'hex') : /^[A-Za-z0-9+/_-]{43}=?$/.test(t) ? Buffer.from(t, 'base64') : null;
   return bytes?.length === 32 ? bytes : null;
+}
+
+/** What is wrong with JWT_RSA_PRIVATE_KEY's text (PEM or JWK), or null when it is an RSA key of 2048+ bits. */
+function rsaKeyProblem(text: string): string | null {
+  try {
+    const t = text.trim();
+    const key = t.startsWith('{') ? createPrivateKey({ key: JSON.parse(t) as NodeJwk, format: 'jwk' }) : createPrivateKey(t);
+    if (key.asymmetricKeyType !== 'rsa') return 'must be an RSA private key';
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    return bits < 2048 ? `an RSA key of ${bits} bits: 2048 or more needed` : null;
+  } catch {
+    return 'not a private key (PEM or JWK)';
+  }
 }
 
 /**
@@ -263,11 +289,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // WebAuthn: the RP ID must be the origin's host or a registrable suffix of it.
     else if (host !== rpId && !host.endsWith(`.${rpId}`)) problems.push(`WEBAUTHN_ORIGINS: ${o} is not on ${rpId} (WEBAUTHN_RP_ID)`);
   }
+  const rsaProblem = e.JWT_RSA_PRIVATE_KEY === undefined ? null : rsaKeyProblem(e.JWT_RSA_PRIVATE_KEY);
+  if (rsaProblem) problems.push(`JWT_RSA_PRIVATE_KEY: ${rsaProblem}`);
   if (e.METRICS_PORT !== undefined && e.METRICS_PORT === e.PORT) problems.push('METRICS_PORT: must differ from PORT');
   if (e.METRICS_HOST !== undefined && e.METRICS_PORT === undefined) problems.push('METRICS_HOST: needs METRICS_PORT');
   if (production) {
     if (!e.MFA_ENCRYPTION_KEY) problems.push('MFA_ENCRYPTION_KEY: required when NODE_ENV=production (it encrypts TOTP secrets)');
     if (!e.JWT_PRIVATE_KEY) problems.push('JWT_PRIVATE_KEY: required when NODE_ENV=production');
+    if (!e.JWT_RSA_PRIVATE_KEY) problems.push('JWT_RSA_PRIVATE_KEY: required when NODE_ENV=production (it signs RS256 ID tokens)');
     if (!e.SMTP_URL) problems.push('SMTP_URL: required when NODE_ENV=production (mail must be delivered)');
     if (!publicUrl.startsWith('https://')) problems.push('PUBLIC_URL: must be an https:// origin when NODE_ENV=production');
     if (!e.METRICS_TOKEN && e.METRICS_PORT === undefined) {
@@ -319,6 +348,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwt: {
       privateKey: e.JWT_PRIVATE_KEY,
       publicKeys: e.JWT_PUBLIC_KEYS,
+      rsaPrivateKey: e.JWT_RSA_PRIVATE_KEY,
+      ecPrivateKey: e.JWT_EC_PRIVATE_KEY,
       issuer: e.JWT_ISSUER,
       audience: e.JWT_AUDIENCE,
       accessTtlSeconds: e.ACCESS_TOKEN_TTL_SECONDS,
@@ -365,10 +396,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     corsOrigins: e.CORS_ORIGINS ?? [],
     shutdownTimeoutSeconds: e.SHUTDOWN_TIMEOUT_SECONDS,
     oauth: {
-      clientsFile: e.OAUTH_CLIENTS_FILE,
+      refreshGraceSeconds: e.OAUTH_REFRESH_GRACE_SECONDS,
       secretOverlapSeconds: e.OAUTH_SECRET_OVERLAP_SECONDS,
+      clientsFile: e.OAUTH_CLIENTS_FILE,
       secretFromEnv: (name) => (Object.hasOwn(cleaned, name) ? cleaned[name] : undefined),
     },
+    reauthMaxAgeSeconds: e.REAUTH_MAX_AGE_SECONDS,
   };
 }
 

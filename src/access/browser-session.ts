@@ -6,11 +6,14 @@
 // Its CSRF token is derived from the cookie's secret: a page that cannot read
 // the cookie cannot make the token.
 import { createHmac, timingSafeEqual } from 'node:crypto';
-import { eq } from 'drizzle-orm';
+import { and, eq, gt, isNull } from 'drizzle-orm';
+import type { Context } from 'hono';
 import type { Db } from '../db/connect.js';
 import { sessions } from '../db/schema.js';
 import { isUuid } from '../lib/cursor.js';
-import { hashOpaqueToken } from '../security/opaque-tokens.js';
+import { requestHeader } from '../lib/node-fast-path.js';
+import { problem } from '../lib/problem.js';
+import { hashOpaqueToken, newOpaqueToken } from '../security/opaque-tokens.js';
 
 export type BrowserSession = {
   /** The `sessions` row: the `sid` of ID tokens and of the pages' token pair. */
@@ -78,4 +81,57 @@ export function csrfTokenMatches(session: Pick<BrowserSession, 'secret'>, token:
   const expected = Buffer.from(csrfTokenOf(session));
   const given = Buffer.from(token);
   return expected.length === given.length && timingSafeEqual(expected, given);
+}
+
+/** Thrown (forbidden) unless the submitted CSRF token is this session's. */
+export function checkCsrf(session: Pick<BrowserSession, 'secret'>, token: string | undefined): void {
+  if (!csrfTokenMatches(session, token)) problem('forbidden', 'The form is stale or was not sent by this site: reload the page');
+}
+
+/** Whether an `Origin` header is the service's own origin (PUBLIC_URL's); a missing or `null` Origin is not. */
+export function isSameOrigin(origin: string | undefined, publicUrl: string): boolean {
+  if (origin === undefined || origin === 'null') return false;
+  try {
+    return origin === new URL(publicUrl).origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Thrown (forbidden) unless the request comes from a page of this service:
+ * every state-changing request a browser session authenticates checks it, so
+ * another site cannot make the browser send one with the cookie.
+ */
+export function requireSameOrigin(c: Context, publicUrl: string): void {
+  if (!isSameOrigin(requestHeader(c, 'origin'), publicUrl)) problem('forbidden', 'Only pages of this service may send this request');
+}
+
+/**
+ * Make a live session of this user a browser session: a new secret, whose
+ * SHA-256 the row keeps (a repeat call rotates it, so an older cookie stops
+ * working). Null when the session has ended, expired or is not the user's.
+ */
+export async function startBrowserSession(
+  db: Db,
+  sessionId: string,
+  userId: string,
+  nowMs: number,
+): Promise<{ value: string; expiresAt: Date } | null> {
+  if (!isUuid(sessionId)) return null;
+  const secret = newOpaqueToken();
+  const [row] = await db
+    .update(sessions)
+    .set({ browserKeyHash: hashOpaqueToken(secret) })
+    .where(
+      and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt), gt(sessions.expiresAt, new Date(nowMs))),
+    )
+    .returning({ expiresAt: sessions.expiresAt });
+  return row ? { value: browserCookieValue(sessionId, secret), expiresAt: row.expiresAt } : null;
+}
+
+/** The Set-Cookie header of the browser session (Max-Age 0 and an empty value clear it). */
+export function browserCookieHeader(publicUrl: string, value: string, maxAgeSeconds: number): string {
+  const secure = publicUrl.startsWith('https://') ? '; Secure' : '';
+  return `${browserCookieName(publicUrl)}=${value}; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}; Path=/; HttpOnly; SameSite=Lax${secure}`;
 }

@@ -21,8 +21,14 @@ export type DomainEvent =
   | { type: 'user.profile_changed'; userId: string; profile?: CachedProfile }
   /** A mail was written to the mail outbox in this transaction: the mail sender looks for it. */
   | { type: 'mail.requested'; kind: MailKind }
-  /** An OAuth client's secret changed or the client was deleted: tokens issued to it before stop working. */
-  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean };
+  /** Every provider access token of these clients in these sessions is revoked (grant revoked, code or refresh token reused). */
+  | { type: 'oauth.access_revoked'; pairs: { sessionId: string; clientId: string }[] }
+  /**
+   * An OAuth client was deleted (every token of it refused), or its secret or
+   * roles changed (its client_credentials tokens issued before `at`, the
+   * change's time in ms (svc.clock()), refused; unset: when the store hears of it).
+   */
+  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean; at?: number };
 
 export type EventType = DomainEvent['type'];
 
@@ -34,6 +40,7 @@ export const KNOWN: readonly EventType[] = [
   'roles.permissions_changed',
   'user.profile_changed',
   'mail.requested',
+  'oauth.access_revoked',
   'oauth.client_changed',
 ];
 

@@ -15,7 +15,7 @@ import { userRoles, users } from '../db/schema.js';
 import { profileOf, publishUserProfiles, type CachedProfile } from '../access/profile-state.js';
 import type { RoleCache } from '../access/role-cache.js';
 import { publishRevokedSessions, publishRolesChanged, publishUserRoles, type SessionStateOptions } from '../access/session-state.js';
-import { storeKeys, type Store } from '../store/store.js';
+import { OAUTH_ACCESS_REVOKED, OAUTH_CLIENT_DELETED, oauthTombstoneTtlMs, storeKeys, type Store } from '../store/store.js';
 import type { DomainEvent } from './events.js';
 
 export type StoreRelayDeps = { db: Db; store: Store; session: SessionStateOptions; roleCache: RoleCache };
@@ -53,6 +53,8 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
   const roles = new Map<string, string[]>();
   const profiles = new Map<string, CachedProfile | undefined>();
   const deleted: string[] = [];
+  // Provider tombstones: like session revocations, never undone, so a replay is safe.
+  const tombstones = new Map<string, string>();
   let rolesChanged = false;
   for (const e of events) {
     switch (e.type) {
@@ -77,10 +79,21 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
       case 'mail.requested':
         // The mail relay's (mail-relay.ts).
         break;
+      case 'oauth.access_revoked':
+        for (const p of e.pairs) tombstones.set(storeKeys.oauthAccess(p.sessionId, p.clientId), OAUTH_ACCESS_REVOKED);
+        break;
+      case 'oauth.client_changed': {
+        const key = storeKeys.oauthClient(e.clientId);
+        // A deletion wins over a change epoch met in the same batch.
+        if (e.deleted || tombstones.get(key) === OAUTH_CLIENT_DELETED) tombstones.set(key, OAUTH_CLIENT_DELETED);
+        else tombstones.set(key, String(e.at ?? Date.now()));
+        break;
+      }
     }
   }
   const writes: Promise<void>[] = [];
   if (revoked.size) writes.push(publishRevokedSessions(deps.store, deps.session, [...revoked]));
+  if (tombstones.size) writes.push(deps.store.setMany([...tombstones], oauthTombstoneTtlMs(deps.session.accessTtlSeconds)));
   // The deleted user's cached profile and roles go: no instance serves them any more.
   if (deleted.length) writes.push(deps.store.del(...deleted.flatMap((id) => [storeKeys.userProfile(id), storeKeys.userRoles(id)])));
   if (rolesChanged) {

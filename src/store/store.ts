@@ -96,6 +96,16 @@ export const storeKeys = {
   mfaFailures: (tokenHash: string) => `mfa:f:${tokenHash}`,
   /** A WebAuthn ceremony's challenge and what it is for, until one response takes it. */
   webauthnChallenge: (challenge: string) => `wa:c:${challenge}`,
+  /**
+   * Set to OAUTH_ACCESS_REVOKED when every provider access token of this client in
+   * this session is revoked (grant revoked, refresh token reused, ...); outlives them (access TTL + 120 s).
+   */
+  oauthAccess: (sid: string, clientId: string) => `oa:${sid}:${clientId}`,
+  /**
+   * OAUTH_CLIENT_DELETED once the client is gone (every token of it refused), or a
+   * change epoch (milliseconds, as text): its client_credentials tokens issued before it are refused.
+   */
+  oauthClient: (clientId: string) => `oc:${clientId}`,
 } as const;
 
 /**
@@ -116,3 +126,9 @@ export function isNearCached(key: string): boolean {
  */
 export const sessionAlive = (userId: string) => userId;
 export const SESSION_REVOKED = '0';
+
+/** Values of the provider's tombstones (storeKeys.oauthAccess, storeKeys.oauthClient). */
+export const OAUTH_ACCESS_REVOKED = 'revoked';
+export const OAUTH_CLIENT_DELETED = 'deleted';
+/** How long a provider tombstone outlives the access tokens it refuses. */
+export const oauthTombstoneTtlMs = (accessTtlSeconds: number) => (accessTtlSeconds + 120) * 1000;

@@ -57,3 +57,39 @@ export async function read<R extends AnyResponse>(
 export function toLogin(): void {
   location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);
 }
+
+/**
+ * Make this tab's sign-in the provider's browser session (the HttpOnly cookie
+ * that /oauth2/authorize trusts): called after every sign-in, before going on.
+ * Plain fetch: the route is the pages', not the API's. True when it was set.
+ */
+export async function startBrowserSession(): Promise<boolean> {
+  if (!tokens) return false;
+  try {
+    const res = await fetch('/session', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: { Authorization: `Bearer ${tokens.accessToken}` },
+    });
+    return res.status === 204;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * End the browser session and clear its cookie. After the API's logout only
+ * the cookie is left to clear; while this tab still holds a token of the same
+ * sign-in, that token is the proof (no CSRF token needed) and the sign-in ends.
+ */
+export async function endBrowserSession(): Promise<void> {
+  try {
+    await fetch('/session/end', {
+      method: 'POST',
+      credentials: 'same-origin',
+      headers: tokens ? { Authorization: `Bearer ${tokens.accessToken}` } : {},
+    });
+  } catch {
+    // Signing out goes on: the API's logout ends the same session.
+  }
+}

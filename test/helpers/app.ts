@@ -3,7 +3,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { createApp, prepareDatabase, type AppHandle, type AppOptions } from '../../src/app.js';
 import { loadConfig, type Config } from '../../src/config.js';
@@ -21,9 +21,18 @@ import { REDIS_URL } from './services.js';
 
 export const ADMIN = { email: 'root@example.test', password: 'Admin-Password-1!' };
 
+/**
+ * One provider RSA key per test process: generating one (about 0.3 s) for every
+ * app's fresh DATA_DIR would slow the whole suite. Made on first use.
+ */
+let rsaKey: string | undefined;
+export const testRsaKey = () =>
+  (rsaKey ??= generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
+
 export function testConfig(overrides: Record<string, string> = {}): Config {
   return loadConfig({
     DATA_DIR: mkdtempSync(join(tmpdir(), 'auth-test-')),
+    JWT_RSA_PRIVATE_KEY: testRsaKey(),
     // Cheap hashes keep the suite fast; timing tests set their own.
     ARGON2_MEMORY_KIB: '1024',
     ARGON2_TIME_COST: '1',
@@ -70,9 +79,7 @@ export async function createTestApp(opts: {
     config,
     database: opts.database,
     store: opts.store ?? new MemoryStore(),
-    keyRing:
-      opts.keyRing ??
-      (await loadKeyRing({ privateKey: config.jwt.privateKey, publicKeys: config.jwt.publicKeys, dataDir: config.dataDir })),
+    keyRing: opts.keyRing ?? (await loadKeyRing({ ...config.jwt, production: config.production, dataDir: config.dataDir })),
     clock: opts.clock ?? Date.now,
     logger,
     metrics: createMetrics(),

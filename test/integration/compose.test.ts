@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ConfigError, loadConfig } from '../../src/config.js';
+import { testRsaKey } from '../helpers/app.js';
 
 type Compose = { services: Record<string, { command?: string[]; environment?: Record<string, string> }> };
 
@@ -110,6 +111,8 @@ describe('compose: the service and Redis as configured', () => {
     const given: Record<string, string> = {
       REDIS_PASSWORD: 'ci',
       JWT_PRIVATE_KEY: 'ci',
+      // Parsed by the configuration (its size is checked), so a real one.
+      JWT_RSA_PRIVATE_KEY: testRsaKey(),
       SMTP_URL: 'smtp://ci',
       PUBLIC_URL: 'https://ci.example.test',
       MFA_ENCRYPTION_KEY: Buffer.alloc(32, 1).toString('base64'),

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { tlsFromUrl } from '../../src/db/connect.js';
+import { testRsaKey } from '../helpers/app.js';
 import { freePort, ServerProcess } from '../helpers/processes.js';
 import { freshPostgres } from '../helpers/services.js';
 import { sleep } from '../helpers/eventually.js';
@@ -99,6 +100,7 @@ describe('the service process', () => {
       NODE_ENV: 'production',
       DATABASE_URL: db.url,
       JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      JWT_RSA_PRIVATE_KEY: testRsaKey(),
       MFA_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
       SMTP_URL: 'smtp://127.0.0.1:9',
       PUBLIC_URL: 'https://auth.example.test',

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createFirstAdmin, prepareSetupToken } from '../../src/modules/setup/setup.service.js';
 import type { Database } from '../../src/db/connect.js';
-import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
+import { createTestApp, testConfig, testRsaKey, type TestApp } from '../helpers/app.js';
 import { client, login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail, userWithRoles } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
@@ -272,6 +272,7 @@ describe.each(BACKENDS)('first run on %s', (backend) => {
       ...NO_BOOTSTRAP,
       NODE_ENV: 'production',
       JWT_PRIVATE_KEY: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+      JWT_RSA_PRIVATE_KEY: testRsaKey(),
       MFA_ENCRYPTION_KEY: randomBytes(32).toString('hex'),
       SMTP_URL: 'smtp://127.0.0.1:2525',
       PUBLIC_URL: 'https://auth.example.test',

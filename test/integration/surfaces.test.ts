@@ -100,7 +100,7 @@ describe.each(BACKENDS)('surfaces on %s', (backend) => {
       expect(wrong.status).toBe(405);
       expect(wrong.headers.get('allow')).toBe('GET, HEAD');
       expect(wrong.body).toEqual({ error: 'method_not_allowed', error_description: 'Use GET, HEAD' });
-      expect((await call('GET', '/.well-known/openid-configuration')).body.error).toBe('not_found');
+      expect((await call('GET', '/.well-known/no-such-document')).body.error).toBe('not_found');
     });
 
     it('counts its requests in the metrics, by route', async () => {

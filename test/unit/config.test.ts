@@ -1,5 +1,6 @@
 // Configuration: parsed once, every problem reported together.
 import { spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { tlsFromUrl } from '../../src/db/connect.js';
 import { ConfigError, loadConfig } from '../../src/config.js';
@@ -17,8 +18,10 @@ const problemsOf = (env: Record<string, string>) => {
 
 // A valid MFA_ENCRYPTION_KEY: 32 bytes as base64 (what `openssl rand -base64 32` prints).
 const MFA_KEY = Buffer.alloc(32, 7).toString('base64');
-// What production needs beside the JWT key: mail, an https origin, the key that seals TOTP secrets, metrics that are not public.
+// What production needs beside the JWT key: mail, an https origin, the key that seals TOTP secrets, metrics that are not public,
+// the provider's RSA key.
 const PROD_MAIL = {
+  JWT_RSA_PRIVATE_KEY: generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
   SMTP_URL: 'smtps://mailer:secret@smtp.example.com:465',
   PUBLIC_URL: 'https://auth.example.com',
   MFA_ENCRYPTION_KEY: MFA_KEY,
@@ -38,6 +41,8 @@ describe('configuration', () => {
       login: { maxFailures: 5, windowSeconds: 900, ipMaxFailures: 100, accountMaxFailures: 100 },
       logLevel: 'info',
       bodyLimitBytes: 65_536,
+      oauth: { refreshGraceSeconds: 10, secretOverlapSeconds: 0, clientsFile: undefined },
+      reauthMaxAgeSeconds: 300,
       argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },
       audit: { enabled: true, retentionDays: 90 },
     });
@@ -115,6 +120,7 @@ describe('configuration', () => {
       BOOTSTRAP_ADMIN_PASSWORD: 'password123',
     }).join('\n');
     expect(problems).toMatch(/JWT_PRIVATE_KEY/);
+    expect(problems).toMatch(/JWT_RSA_PRIVATE_KEY: required/);
     expect(problems).toMatch(/verify-full/);
     expect(problems).toMatch(/BOOTSTRAP_ADMIN_PASSWORD/);
     expect(problems).toMatch(/MFA_ENCRYPTION_KEY: required/);

@@ -8,14 +8,29 @@
 import { createMiddleware } from 'hono/factory';
 import { problem } from '../../lib/problem.js';
 import { requestHeader } from '../../lib/node-fast-path.js';
-import { resolveCaller, type CallerContext } from '../../access/caller.js';
+import { resolveCaller, type CallerContext, type StoreRead } from '../../access/caller.js';
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../../security/access-tokens.js';
-import { storeKeys } from '../../store/store.js';
+import { OAUTH_ACCESS_REVOKED, OAUTH_CLIENT_DELETED, storeKeys } from '../../store/store.js';
 import type { AuthVariables, ClientIpVariables } from '../../middleware/app-env.js';
 import { localHitBatch } from './rate-limit.js';
 import type { RouteIndex } from '../../middleware/route-meta.js';
 
 const BEARER = /^Bearer +(\S+) *$/i;
+
+const NO_READS: readonly StoreRead[] = [];
+const OAUTH_ACCESS = 'oauth.access';
+const OAUTH_CLIENT = 'oauth.client';
+
+/**
+ * A provider access token's tombstones, read in the caller's one round trip:
+ * its tokens in this session revoked, or its client deleted.
+ */
+function tombstoneReads(claims: AccessClaims & { clientId: string }): StoreRead[] {
+  return [
+    { name: OAUTH_ACCESS, key: () => storeKeys.oauthAccess(claims.sid, claims.clientId) },
+    { name: OAUTH_CLIENT, key: () => storeKeys.oauthClient(claims.clientId) },
+  ];
+}
 
 export const authenticate = (opts: {
   verify: TokenVerifier;
@@ -63,12 +78,19 @@ export const authenticate = (opts: {
     c.set('claims', claims);
     const rateKey = claims ? storeKeys.rate(`u:${claims.sub}`) : storeKeys.rateOfAddress(c.get('clientIp'));
     // A revoked session throws invalid_token here, like a bad token.
+    const routeReads = opts.routes.of(c)?.meta.storeReads ?? NO_READS;
+    const provider = claims?.clientId !== undefined;
     const { caller, rate, values } = await resolveCaller(
       opts.callers,
       claims,
       { key: rateKey, windowMs: opts.rateWindowMs, batch: localHitBatch(opts.rateLimit) },
-      opts.routes.of(c)?.meta.storeReads,
+      provider ? [...routeReads, ...tombstoneReads(claims as AccessClaims & { clientId: string })] : routeReads,
     );
+    if (provider && (values[OAUTH_ACCESS] === OAUTH_ACCESS_REVOKED || values[OAUTH_CLIENT] === OAUTH_CLIENT_DELETED)) {
+      problem('invalid_token', 'The access token has been revoked', {
+        headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
+      });
+    }
     c.set('caller', caller);
     c.set('rate', rate);
     c.set('storeValues', values);

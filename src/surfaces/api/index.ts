@@ -23,6 +23,7 @@ import { postsRoutes } from '../../modules/posts/posts.routes.js';
 import { rolesRoutes } from '../../modules/roles/roles.routes.js';
 import { sessionsRoutes } from '../../modules/sessions/sessions.routes.js';
 import { setupRoutes } from '../../modules/setup/setup.routes.js';
+import { grantsRoutes } from '../../modules/grants/grants.routes.js';
 import { hasSecondFactorNow } from '../../modules/users/users.cache.js';
 import { usersRoutes } from '../../modules/users/users.routes.js';
 
@@ -69,6 +70,7 @@ export function apiSurface(svc: AppServices) {
     .route('/users', mfaAccountRoutes(svc))
     .route('/users', passkeyAccountRoutes(svc))
     .route('/users', usersRoutes(svc))
+    .route('/users', grantsRoutes(svc))
     .route('/', rolesRoutes(svc))
     .route('/posts', posts)
     .route('/admin', adminRoutes(svc))

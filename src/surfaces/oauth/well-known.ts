@@ -1,11 +1,13 @@
-// /.well-known: public documents for any client or resource server (RFC 8615).
-// No credentials are read here: an Authorization header is none of their business.
-import { Hono } from 'hono';
+// /.well-known: public documents for any client or resource server (RFC 8615):
+// the provider's metadata and its keys. No credentials are read here: an
+// Authorization header is none of their business. Cached for five minutes and
+// readable from any origin (they are public).
+import { type Context, Hono } from 'hono';
 import { describeRoute, resolver } from 'hono-openapi';
 import type { z } from 'zod';
 import type { AppServices } from '../../deps.js';
 import { ROUTE_META, type RouteMeta } from '../../middleware/route-meta.js';
-import { JwksSchema } from '../../modules/auth/auth.schemas.js';
+import { DiscoverySchema, discoveryDocument, JwksSchema } from '../../provider/discovery.js';
 import type { OAuthEnv } from './env.js';
 
 /**
@@ -27,7 +29,20 @@ function publicDocument(action: string, summary: string, schema: z.ZodType) {
   return Object.assign(mw, { [ROUTE_META]: meta });
 }
 
-export const wellKnownRoutes = (svc: AppServices) =>
-  new Hono<OAuthEnv>().get('/jwks.json', publicDocument('auth.jwks', 'Public keys that verify access tokens', JwksSchema), (c) =>
-    c.json(svc.keyRing.jwks, 200, { 'Cache-Control': 'public, max-age=300' }),
-  );
+const PUBLIC_HEADERS = { 'Cache-Control': 'public, max-age=300', 'Access-Control-Allow-Origin': '*' } as const;
+
+export const wellKnownRoutes = (svc: AppServices) => {
+  // Both are fixed for the app's life: built once.
+  const metadata = discoveryDocument(svc);
+  const metadataRoute = (action: string, summary: string) =>
+    [publicDocument(action, summary, DiscoverySchema), (c: Context) => c.json(metadata, 200, PUBLIC_HEADERS)] as const;
+  return new Hono<OAuthEnv>()
+    .get('/jwks.json', publicDocument('auth.jwks', 'Public keys that verify access tokens and ID tokens', JwksSchema), (c) =>
+      c.json(svc.keyRing.jwks, 200, PUBLIC_HEADERS),
+    )
+    .get('/openid-configuration', ...metadataRoute('oauth.discovery', 'OpenID Provider metadata (OpenID Connect Discovery 1.0)'))
+    .get(
+      '/oauth-authorization-server',
+      ...metadataRoute('oauth.authorization_server_metadata', 'Authorization server metadata (RFC 8414)'),
+    );
+};

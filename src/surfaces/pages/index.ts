@@ -1,6 +1,7 @@
 // The pages surface: the hosted pages (/login … /console) and their assets.
-// Static shells that call the API like any frontend, so no credentials are
-// resolved here; errors are small HTML pages under the pages' own policy.
+// Static shells that call the API like any frontend; the one credential read
+// here is the browser-session cookie (browser-session.routes.ts). Errors are
+// small HTML pages under the pages' own policy.
 import { Hono, type Context } from 'hono';
 import type { AppServices } from '../../deps.js';
 import type { Logger } from '../../lib/logger.js';
@@ -8,6 +9,7 @@ import { PAGE_CSP } from '../../lib/html-csp.js';
 import { ERROR_CODES } from '../../lib/problem.js';
 import { toProblem } from '../../middleware/problem.js';
 import { isSetupOpen } from '../../modules/setup/setup.service.js';
+import { browserSessionRoutes } from './browser-session.routes.js';
 import { webRoutes } from './pages.routes.js';
 
 /**
@@ -55,7 +57,9 @@ export function pageErrorHandler(logger: Logger) {
 }
 
 export function pagesSurface(svc: AppServices) {
-  const surface = new Hono<{ Variables: { requestId: string } }>().route('/', webRoutes({ setupOpen: setupOpenUntilClosed(svc) }));
+  const surface = new Hono<{ Variables: { requestId: string } }>()
+    .route('/', webRoutes({ setupOpen: setupOpenUntilClosed(svc) }))
+    .route('/', browserSessionRoutes(svc));
   surface.onError(pageErrorHandler(svc.logger));
   return surface;
 }

@@ -4,13 +4,14 @@ import { startRegistration } from '@simplewebauthn/browser';
 import type { InferResponseType } from 'hono/client';
 import { useEffect, useState } from 'hono/jsx/dom';
 import { encode } from 'uqr';
-import { api, client, read, signedIn, toLogin, type Problem } from '../api.js';
+import { api, client, endBrowserSession, read, signedIn, toLogin, type Problem } from '../api.js';
 import { Field, formValues, Layout, Notice, ProblemBox, Section, Submit, useSubmit, when } from '../ui.js';
 
 // The shapes the API's routes declare, through the typed client.
 type Me = InferResponseType<typeof api.users.me.$get, 200>;
 type Session = InferResponseType<typeof api.users.me.sessions.$get, 200>['items'][number];
 type Passkey = InferResponseType<typeof api.users.me.passkeys.$get, 200>['items'][number];
+type Grant = InferResponseType<typeof api.users.me.grants.$get, 200>['items'][number];
 
 /** The QR code of an otpauth:// URI as SVG squares (no image from anywhere else). */
 function QrCode(props: { text: string }) {
@@ -55,12 +56,15 @@ export function AccountPage() {
       <Sessions />
       <Totp me={me} onChange={reload} />
       <Passkeys me={me} onChange={reload} />
+      <ConnectedApps />
       <Data me={me} />
       <button
         type="button"
         class="secondary"
         onClick={async () => {
+          // The logout ends the sign-in (and so the browser session); then the cookie goes too.
           await client.logout();
+          await endBrowserSession();
           location.assign('/login');
         }}
       >
@@ -425,6 +429,45 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   );
 }
 
+/** The apps the user allowed to sign them in (OAuth grants), each revocable with every token issued under it. */
+function ConnectedApps() {
+  const [items, setItems] = useState<Grant[]>([]);
+  const action = useSubmit(async (run?: () => Promise<Response>) => {
+    if (run) {
+      const out = await read(await run(), [204]);
+      if (!out.ok) return out.problem;
+    }
+    const list = await read(await api.users.me.grants.$get());
+    if (!list.ok) return list.problem;
+    setItems(list.data.items);
+    return null;
+  });
+  useEffect(() => void action.submit(), []);
+  return (
+    <Section title="Connected apps">
+      {items.length === 0 ? <p>No apps connected.</p> : null}
+      <ul class="list" aria-label="Your connected apps">
+        {items.map((g) => (
+          <li>
+            <span>
+              <strong>{g.clientName}</strong> · {g.scopes.join(', ')} · allowed {when(g.updatedAt)}
+            </span>
+            <button
+              type="button"
+              class="small"
+              aria-label={`Revoke ${g.clientName}`}
+              onClick={() => action.submit(() => api.users.me.grants[':clientId'].$delete({ param: { clientId: g.clientId } }))}
+            >
+              Revoke
+            </button>
+          </li>
+        ))}
+      </ul>
+      <ProblemBox problem={action.problem} />
+    </Section>
+  );
+}
+
 function Data(props: { me: Me }) {
   const exportIt = useSubmit(async () => {
     const res = await client.exportAccount();
@@ -444,6 +487,7 @@ function Data(props: { me: Me }) {
     const v = formValues(e);
     const out = await read(await client.deleteAccount(v.currentPassword ?? '', v.code || undefined), [204]);
     if (!out.ok) return out.problem;
+    await endBrowserSession();
     location.assign('/login');
     return null;
   });

@@ -3,13 +3,32 @@
 // links carry their token in the fragment, read here and never sent to a server log.
 import { startAuthentication } from '@simplewebauthn/browser';
 import { useEffect, useState } from 'hono/jsx/dom';
-import { api, client, read, type Problem } from '../api.js';
+import { api, client, read, startBrowserSession, type Problem } from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit } from '../ui.js';
 
-/** Where to go after signing in: a path of this site only. */
+/** An authorization waiting for this sign-in (the provider's resume URL), exactly that shape. */
+const RESUME = /^\/oauth2\/authorize\?interaction=[A-Za-z0-9_-]{16,64}$/;
+
+/** Where to go after signing in: a path of this site only, or an authorization to resume. */
 function nextPath(): string {
   const next = new URLSearchParams(location.search).get('next');
-  return next && /^\/(?!\/)[\w\-/]*$/.test(next) ? next : '/account';
+  return next && (/^\/(?!\/)[\w\-/]*$/.test(next) || RESUME.test(next)) ? next : '/account';
+}
+
+const resumesAuthorization = () => RESUME.test(nextPath());
+
+/**
+ * After every successful sign-in: the browser session first (the provider
+ * trusts only its cookie), then a full navigation on. An authorization cannot
+ * resume without it, so its failure is shown there instead.
+ */
+async function afterSignIn(): Promise<Problem | null> {
+  const started = await startBrowserSession();
+  if (!started && resumesAuthorization()) {
+    return { status: 0, code: 'browser_session_failed', detail: 'Signed in, but the app could not be continued: try again' };
+  }
+  location.assign(nextPath());
+  return null;
 }
 
 const fragmentToken = () => new URLSearchParams(location.hash.slice(1)).get('token');
@@ -36,8 +55,7 @@ async function withPasskey(
   }
   const done = await read(await finish(assertion));
   if (!done.ok) return done.problem;
-  location.assign(nextPath());
-  return null;
+  return afterSignIn();
 }
 
 export function LoginPage() {
@@ -45,10 +63,7 @@ export function LoginPage() {
   const password = useSubmit(async (e: Event) => {
     const v = formValues(e);
     const res = await client.login(v.email ?? '', v.password ?? '');
-    if (res.status === 200) {
-      location.assign(nextPath());
-      return null;
-    }
+    if (res.status === 200) return afterSignIn();
     const out = await read(res);
     if (!out.ok && out.problem.code === 'mfa_required') {
       setStep({ mfaToken: String(out.problem.mfaToken), methods: (out.problem.methods as string[]) ?? [] });
@@ -59,8 +74,10 @@ export function LoginPage() {
   const passkey = useSubmit(() => withPasskey(client.passkeyOptions(), (a) => client.passkeyLogin(a)));
 
   if (step) return <MfaStep step={step} onRestart={() => setStep(null)} />;
+  // Always the form, even when this tab holds tokens: an app may ask for a fresh sign-in (prompt=login, max_age).
   return (
     <Layout title="Sign in">
+      {resumesAuthorization() ? <p class="who">Sign in to continue to the app.</p> : null}
       <form onSubmit={password.submit} class="card" aria-label="Sign in with your password">
         <Field label="Email" name="email" type="email" autocomplete="username webauthn" autofocus problem={password.problem} />
         <Field label="Password" name="password" type="password" autocomplete="current-password" problem={password.problem} />
@@ -84,10 +101,7 @@ function MfaStep(props: { step: Step; onRestart: () => void }) {
   const { mfaToken, methods } = props.step;
   const code = useSubmit(async (e: Event) => {
     const res = await client.verifyMfa(mfaToken, { code: formValues(e).code ?? '' });
-    if (res.status === 200) {
-      location.assign(nextPath());
-      return null;
-    }
+    if (res.status === 200) return afterSignIn();
     const out = await read(res);
     return out.ok ? null : out.problem;
   });

@@ -3,7 +3,7 @@
 // API decides every request. Before any admin exists, the first-run setup.
 import type { InferResponseType } from 'hono/client';
 import { useEffect, useId, useState } from 'hono/jsx/dom';
-import { api, client, read, signedIn, type Problem } from '../api.js';
+import { api, client, read, signedIn, startBrowserSession, type Problem } from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
 import { Clients } from './console-clients.js';
@@ -89,6 +89,7 @@ function FirstRun() {
     );
     if (!out.ok) return out.problem;
     const signed = await client.login(v.email ?? '', v.password ?? '');
+    if (signed.status === 200) await startBrowserSession();
     location.assign(signed.status === 200 ? '/console' : '/login?next=/console');
     return null;
   });

@@ -64,6 +64,8 @@ export function prepareService(opts: { ref?: string; tsx?: boolean; build?: bool
 
 /** One Ed25519 key for every service process of a run: tokens work on all of them. */
 export const benchJwk = JSON.stringify(generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' }));
+/** One provider RSA key for every service process of a run (production requires one). */
+export const benchRsaJwk = JSON.stringify(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' }));
 /** One MFA_ENCRYPTION_KEY for every service process of a run (production requires one; they share a database). */
 export const benchMfaKey = randomBytes(32).toString('base64');
 /** Production refuses public metrics: the bench scrapes /metrics with this token. */
@@ -151,6 +153,7 @@ export async function startService(o: ServiceOptions): Promise<Proc> {
   const env: Record<string, string> = {
     NODE_ENV: 'production',
     JWT_PRIVATE_KEY: benchJwk,
+    JWT_RSA_PRIVATE_KEY: benchRsaJwk,
     MFA_ENCRYPTION_KEY: benchMfaKey,
     // Production needs both; the bench sends no mail (verification is off).
     SMTP_URL: 'smtp://127.0.0.1:9',
