@@ -35,7 +35,7 @@ export const ERROR_CODES = {
   mfa_code_required: { status: 403, title: 'A second-factor code is required' },
   invalid_passkey: { status: 400, title: 'The passkey response is not valid' },
   passkey_not_found: { status: 404, title: 'No such passkey' },
-  client_not_found: { status: 404, title: 'No such app' },
+  client_not_found: { status: 404, title: 'No such OAuth client' },
   invalid_redirect_uri: { status: 400, title: 'A redirect URI is not acceptable' },
 } as const;
 
