@@ -306,6 +306,8 @@ describe('fuzzing the OpenID provider (/oauth2)', () => {
   let user: Session;
   let cookie: string;
   let hint: string;
+  /** Of another user: a logout with it asks this browser's user rather than signing them out. */
+  let otherHint: string;
   const REDIRECT = 'https://rp.example/cb';
   const POST_LOGOUT = 'https://rp.example/logged-out';
   const LIMIT = 64 * 1024;
@@ -315,6 +317,7 @@ describe('fuzzing the OpenID provider (/oauth2)', () => {
     user = await registerAndLogin(app.call);
     cookie = await browserCookieFor(app.t, user);
     hint = await idTokenFor(app.t, { sub: user.userId, aud: rp.id });
+    otherHint = await idTokenFor(app.t, { sub: (await registerAndLogin(app.call)).userId, aud: rp.id });
   });
 
   /** Redirect URIs made to look like the registered one: every one of them is another URI. */
@@ -480,6 +483,15 @@ describe('fuzzing the OpenID provider (/oauth2)', () => {
     ['POST', '/oauth2/consent'],
   ] as const;
   const JSON_ENDPOINTS = new Set(['/oauth2/token', '/oauth2/userinfo']);
+  /** A well-formed request of each endpoint, for the hostile pairs to follow (so checks past the first ones are reached). */
+  const baseOf = (path: string): string => {
+    if (path === '/oauth2/authorize')
+      return new URLSearchParams({ client_id: rp.id, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid' }).toString();
+    if (path === '/oauth2/token') return new URLSearchParams({ grant_type: 'authorization_code', redirect_uri: REDIRECT }).toString();
+    if (path === '/oauth2/logout')
+      return new URLSearchParams({ id_token_hint: otherHint, post_logout_redirect_uri: POST_LOGOUT }).toString();
+    return '';
+  };
 
   it(`answers ${RUNS} hostile /oauth2 requests by the RFCs: never a 5xx, never a redirect off the registered URIs`, async () => {
     const statuses = new Map<string, number>();
@@ -498,14 +510,16 @@ describe('fuzzing the OpenID provider (/oauth2)', () => {
         fc.constantFrom<'basic' | 'badBasic' | 'bearer' | 'badBearer' | undefined>('basic', 'badBasic', 'bearer', 'badBearer', undefined),
         fc.constantFrom<string | undefined>(ISSUER, 'https://evil.test', 'null', undefined),
         fc.option(fc.uint8Array({ minLength: 1, maxLength: 40 }), { nil: undefined }),
-        async ([method, path], ps, inQuery, type, withCookie, auth, origin, rawBytes) => {
-          const wire = ps
+        fc.boolean(),
+        async ([method, path], ps, inQuery, type, withCookie, auth, origin, rawBytes, withBase) => {
+          const hostile = ps
             .map(([n, v, encode]) => {
               const name = encode ? encodeURIComponent(n) : n;
               if (v === undefined) return name;
               return `${name}=${encode ? encodeURIComponent(v) : v}`;
             })
             .join('&');
+          const wire = withBase ? [baseOf(path), hostile].filter(Boolean).join('&') : hostile;
           const h: Record<string, string> = {};
           if (type) h['content-type'] = type;
           if (withCookie === 'cookie') h.cookie = cookie;
