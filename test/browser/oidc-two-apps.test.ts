@@ -207,10 +207,19 @@ describe('single sign-on across two apps in a browser', () => {
     return loaded;
   }
 
+  /** The documents loaded, as "STATUS WHO PATH" (WHO: service, or A and B, the apps in the order made). */
+  const chain = (loaded: Loaded[]): string[] =>
+    loaded.map((d) => {
+      const app = apps.findIndex((a) => a.origin === d.url.origin);
+      const who = d.url.origin === b.origin ? 'service' : app >= 0 ? 'AB'[app] : d.url.origin;
+      return `${d.status} ${who} ${d.url.pathname}`;
+    });
+
   const userinfo = (accessToken: string) => fetch(`${b.origin}/oauth2/userinfo`, { headers: { authorization: `Bearer ${accessToken}` } });
 
   it('sign in to app A with password, TOTP and consent; app B with prompt=none; RP-initiated logout from A ends both', async () => {
-    const [a, bApp] = await Promise.all([app('Team Wiki', false), app('Notes', true)]);
+    const a = await app('Team Wiki', false);
+    const bApp = await app('Notes', true);
 
     // A user with TOTP, enrolled through the API.
     const user = await registerAndLogin(b.call, { name: 'Ada Lovelace' });
@@ -251,7 +260,17 @@ describe('single sign-on across two apps in a browser', () => {
     const signedInA = a.signedIn!;
     expect(signedInA.claims).toMatchObject({ sub: user.userId, azp: a.clientId, amr: ['pwd', 'otp'], email_verified: false });
     expect(typeof signedInA.claims.sid).toBe('string');
-    expect(loaded.some((d) => d.url.pathname === '/oauth2/consent' || d.url.pathname === '/oauth2/authorize')).toBe(true);
+    // The way there: A, the authorization, /login (its second step is in the page), back, consent, A.
+    expect(chain(loaded)).toEqual([
+      '200 A /',
+      '302 A /signin',
+      '302 service /oauth2/authorize',
+      '200 service /login',
+      '302 service /oauth2/authorize',
+      '200 service /oauth2/consent',
+      '303 service /oauth2/consent',
+      '200 A /callback',
+    ]);
 
     // 2. App B, first party, with prompt=none: the browser session answers; no page of the service shows.
     loaded.length = 0;
@@ -259,12 +278,8 @@ describe('single sign-on across two apps in a browser', () => {
     await expect.poll(() => page.title()).toBe('Notes: signed in');
     expect(await page.locator('#email').textContent()).toBe(user.email);
     expect(bApp.failures).toEqual([]);
-    const fromService = loaded.filter((d) => d.url.origin === b.origin);
-    expect(fromService.map((d) => `${d.status} ${d.url.pathname}`)).toEqual(['302 /oauth2/authorize']);
-    expect(fromService.filter((d) => d.contentType.includes('text/html'))).toEqual([]);
-    expect(
-      loaded.map((d) => `${d.url.origin === b.origin ? 'service' : d.url.origin === bApp.origin ? 'B' : '?'} ${d.url.pathname}`),
-    ).toEqual(['B /signin', 'service /oauth2/authorize', 'B /callback']);
+    expect(chain(loaded)).toEqual(['302 B /signin', '302 service /oauth2/authorize', '200 B /callback']);
+    expect(loaded.filter((d) => d.url.origin === b.origin && d.contentType.includes('text/html'))).toEqual([]);
     const signedInB = bApp.signedIn!;
     // The same sign-in: the same user and session, with the MFA it was made with.
     expect(signedInB.claims).toMatchObject({ sub: user.userId, aud: bApp.clientId, sid: signedInA.claims.sid, amr: ['pwd', 'otp'] });
@@ -281,7 +296,7 @@ describe('single sign-on across two apps in a browser', () => {
     await page.goto(`${a.origin}/signout`);
     await expect.poll(() => page.title()).toBe('Team Wiki: signed out');
     expect(new URL(page.url()).href).toBe(`${a.postLogoutRedirectUri}?state=bye`);
-    expect(loaded.filter((d) => d.url.origin === b.origin).map((d) => `${d.status} ${d.url.pathname}`)).toEqual(['302 /oauth2/logout']);
+    expect(chain(loaded)).toEqual(['302 A /signout', '302 service /oauth2/logout', '200 A /signed-out']);
     expect(a.failures).toEqual([]);
 
     // The browser session is gone: app B's prompt=none is now login_required.
@@ -297,7 +312,8 @@ describe('single sign-on across two apps in a browser', () => {
       expect(res.headers.get('www-authenticate')).toMatch(/^Bearer .*error="invalid_token"/);
     }
 
-    expectClean(tab);
+    // The password step answers 401 mfa_required, which the login page takes as the next step.
+    expectClean(tab, { http: ['POST /auth/login 401'] });
     await tab.context.close();
   });
 });
