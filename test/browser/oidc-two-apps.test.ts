@@ -44,7 +44,8 @@ class RelyingParty {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err: Error) => {
         this.failures.push(`${req.url}: ${err.message}`);
-        this.page(res, 500, 'Something went wrong', `<p>${html(err.message)}</p>`);
+        // In the title too: a test waiting for another title reports this one.
+        this.page(res, 500, `${this.name} failed: ${err.message}`, '');
       });
     });
   }
