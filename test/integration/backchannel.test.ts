@@ -90,6 +90,18 @@ class RelyingParty {
   }
 }
 
+/** A relying party (and any other server the block needs) running for the describe block. */
+function useRelyingParty(others: { start(): Promise<unknown>; stop(): Promise<unknown> }[] = []): RelyingParty {
+  const rp = new RelyingParty();
+  beforeAll(async () => {
+    await Promise.all([rp.start(), ...others.map((o) => o.start())]);
+  });
+  afterAll(async () => {
+    await Promise.all([rp.stop(), ...others.map((o) => o.stop())]);
+  });
+  return rp;
+}
+
 const sidOf = (s: Session): string => JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid;
 
 let seq = 0;
@@ -112,14 +124,8 @@ async function registerClient(call: Call, admin: Session, rp: RelyingParty, opts
 }
 
 describe.each(BACKENDS)('back-channel logout on %s', (backend) => {
-  const rp = new RelyingParty();
   const smtp = new TestSmtp();
-  beforeAll(async () => {
-    await Promise.all([rp.start(), smtp.start()]);
-  });
-  afterAll(async () => {
-    await Promise.all([rp.stop(), smtp.stop()]);
-  });
+  const rp = useRelyingParty([smtp]);
   const app = useTestApp(backend, () => ({ overrides: { SMTP_URL: smtp.url, PUBLIC_URL: 'https://auth.example.test' } }));
   const { call } = app;
   let admin: Session;
@@ -208,10 +214,8 @@ describe.each(BACKENDS)('back-channel logout on %s', (backend) => {
 });
 
 describe.each(BACKENDS)('back-channel logout to a client that is down, on %s', (backend) => {
-  const rp = new RelyingParty();
+  const rp = useRelyingParty();
   const clock = movableClock();
-  beforeAll(() => rp.start());
-  afterAll(() => rp.stop());
   // The sender is driven by hand (runOnce) on a clock the test moves.
   const app = useTestApp(backend, () => ({
     clock: clock.now,
