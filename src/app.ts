@@ -28,6 +28,7 @@ import { Contributions } from './lib/contributions.js';
 import { resealTotpSecrets } from './modules/mfa/mfa.reseal.js';
 import { apiErrorHandler, apiNotFound, apiSurface } from './surfaces/api/index.js';
 import { oauthSurface } from './surfaces/oauth/index.js';
+import { oauthEndpoints } from './surfaces/oauth/endpoints.js';
 import { opsSurface } from './surfaces/ops/index.js';
 import { pagesSurface } from './surfaces/pages/index.js';
 
@@ -161,7 +162,7 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
       opsSurface(svc, () => self!),
     )
     .route('/', pagesSurface(svc))
-    .route('/', oauthSurface(svc))
+    .route('/', oauthSurface(svc, oauthEndpoints(svc)))
     .route('/', apiSurface(svc));
 
   self = app;

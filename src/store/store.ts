@@ -106,6 +106,8 @@ export const storeKeys = {
    * change epoch (milliseconds, as text): its client_credentials tokens issued before it are refused.
    */
   oauthClient: (clientId: string) => `oc:${clientId}`,
+  /** An authorization request waiting for the user to sign in or consent (JSON, 10 minutes): src/provider/interactions.ts. */
+  oauthInteraction: (id: string) => `oi:${id}`,
 } as const;
 
 /**
