@@ -15,6 +15,7 @@ import { until } from '../helpers/eventually.js';
 import { type Call, login, loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
+import { browserCookieFor, idTokenFor } from '../helpers/oauth.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -171,6 +172,20 @@ describe.each(BACKENDS)('back-channel logout on %s', (backend) => {
     await app.t.services.backchannel.idle();
     expect(rp.received.filter((l) => l.sid === sidOf(u))).toHaveLength(2);
     expect(rp.received.filter((l) => l.sid === sidOf(other))).toHaveLength(0);
+  });
+
+  it('RP-initiated logout (/oauth2/logout) logs the session out of every client it signed into, the initiating one too', async () => {
+    const a = await registerClient(call, admin, rp);
+    const b = await registerClient(call, admin, rp);
+    const u = await registerAndLogin(call);
+    await signIn(u, a);
+    await signIn(u, b);
+    const cookie = await browserCookieFor(app.t, u);
+    const hint = await idTokenFor(app.t, { sub: u.userId, aud: a, sid: sidOf(u) });
+    const res = await app.t.request(`/oauth2/logout?${new URLSearchParams({ id_token_hint: hint })}`, { headers: { cookie } });
+    expect(res.status).toBeLessThan(400);
+    const got = await logoutsFor(sidOf(u), 2);
+    expect(got.map((l) => l.clientId).sort()).toEqual([a, b].sort());
   });
 
   it('a session ended from the account (DELETE /users/me/sessions/:id) logs its clients out', async () => {
