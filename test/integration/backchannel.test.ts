@@ -33,6 +33,8 @@ class RelyingParty {
   readonly rejected: string[] = [];
   attempts = 0;
   down = false;
+  /** Takes the request and never answers. */
+  hang = false;
   jwks: JSONWebKeySet = { keys: [] };
   issuer = '';
 
@@ -44,6 +46,7 @@ class RelyingParty {
       });
       req.on('end', () => {
         this.attempts++;
+        if (this.hang) return;
         if (this.down) {
           res.writeHead(503).end();
           return;
@@ -87,6 +90,7 @@ class RelyingParty {
   }
 
   async stop(): Promise<void> {
+    this.server?.closeAllConnections();
     await new Promise((r) => (this.server ? this.server.close(r) : r(undefined)));
   }
 }
@@ -235,7 +239,7 @@ describe.each(BACKENDS)('back-channel logout to a client that is down, on %s', (
   const app = useTestApp(backend, () => ({
     clock: clock.now,
     overrides: { PUBLIC_URL: 'https://auth.example.test' },
-    app: { backchannel: { send: false, maxAttempts: 6 } },
+    app: { backchannel: { send: false, maxAttempts: 6, timeoutMs: 300 } },
   }));
   const { call } = app;
   let admin: Session;
@@ -246,11 +250,12 @@ describe.each(BACKENDS)('back-channel logout to a client that is down, on %s', (
   });
   beforeEach(() => {
     rp.down = false;
+    rp.hang = false;
   });
 
   const sender = () => app.t.services.backchannel;
   const deliveryOf = async (sid: string) =>
-    (await app.database.db.select().from(backchannelDeliveries).where(eq(backchannelDeliveries.sessionId, sid)))[0]!;
+    (await app.database.db.select().from(backchannelDeliveries).where(eq(backchannelDeliveries.sessionId, sid)))[0];
   const metric = async (outcome: string) => {
     const text = (await call('GET', '/metrics')).text;
     const m = text.match(new RegExp(`^backchannel_logout_deliveries_total\\{outcome="${outcome}"\\} (\\d+)`, 'm'));
@@ -279,7 +284,7 @@ describe.each(BACKENDS)('back-channel logout to a client that is down, on %s', (
     for (let i = 2; i <= 4; i++) {
       clock.advance(30_000);
       expect(await sender().runOnce()).toBe(1);
-      const row = await deliveryOf(sid);
+      const row = (await deliveryOf(sid))!;
       expect(row.attempts).toBe(i);
       expect(row.nextAttemptAt.getTime() - clock.now()).toBeLessThanOrEqual(30_000);
     }
@@ -289,13 +294,62 @@ describe.each(BACKENDS)('back-channel logout to a client that is down, on %s', (
     clock.advance(30_000);
     await sender().idle();
     expect(rp.received.filter((l) => l.sid === sid)).toEqual([{ clientId: c, sid, sub: u.userId }]);
-    expect((await deliveryOf(sid)).deliveredAt).not.toBeNull();
+    expect((await deliveryOf(sid))!.deliveredAt).not.toBeNull();
     expect(await metric('retried')).toBe(before.retried + 4);
     expect(await metric('delivered')).toBe(before.delivered + 1);
     // Delivered once: nothing more goes out.
     clock.advance(60_000);
     await sender().idle();
     expect(rp.received.filter((l) => l.sid === sid)).toHaveLength(1);
+  });
+
+  it('cuts off a client that never answers at the timeout, and one that refuses connections, and retries both', async () => {
+    const { sid } = await endedSession();
+    rp.hang = true;
+    expect(await sender().runOnce()).toBe(1);
+    expect(await deliveryOf(sid)).toMatchObject({ attempts: 1, deliveredAt: null, lastError: 'timeout' });
+
+    // A URI where nothing listens.
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const c = await registerClient(call, admin, rp);
+    expect(
+      (
+        await call('PUT', `/admin/clients/${c}`, {
+          token: admin.accessToken,
+          body: {
+            name: 'Relying party',
+            type: 'confidential',
+            redirectUris: ['https://rp.example.com/callback'],
+            postLogoutRedirectUris: [],
+            grantTypes: ['authorization_code', 'refresh_token'],
+            scopes: ['openid'],
+            firstParty: false,
+            allowedOrigins: [],
+            idTokenSignedResponseAlg: 'RS256',
+            backchannelLogoutUri: `http://127.0.0.1:${port}/bc/${c}`,
+            audiences: [],
+            roles: [],
+          },
+        })
+      ).status,
+    ).toBe(200);
+    const u = await registerAndLogin(call);
+    await app.database.db.insert(oauthAuthorizations).values({ sessionId: sidOf(u), userId: u.userId, clientId: c, scopes: 'openid' });
+    await call('POST', '/auth/logout', { body: { refreshToken: u.refreshToken } });
+    expect(await sender().runOnce()).toBe(1);
+    expect(await deliveryOf(sidOf(u))).toMatchObject({ attempts: 1, deliveredAt: null, lastError: 'ECONNREFUSED' });
+
+    // The first client answers again: its delivery goes out on the next try.
+    rp.hang = false;
+    clock.advance(30_000);
+    await sender().runOnce();
+    expect(rp.received.filter((l) => l.sid === sid)).toHaveLength(1);
+    // Deleting a client drops what was still queued for it.
+    expect((await call('DELETE', `/admin/clients/${c}`, { token: admin.accessToken })).status).toBe(204);
+    expect(await deliveryOf(sidOf(u))).toBeUndefined();
   });
 
   it('gives a delivery up after its last attempt, and counts it', async () => {
@@ -307,7 +361,7 @@ describe.each(BACKENDS)('back-channel logout to a client that is down, on %s', (
       clock.advance(30_000);
     }
     expect(await deliveryOf(sid)).toMatchObject({ attempts: 6, deliveredAt: null, lastError: 'http 503' });
-    expect((await deliveryOf(sid)).failedAt).not.toBeNull();
+    expect((await deliveryOf(sid))!.failedAt).not.toBeNull();
     expect(await metric('given_up')).toBe(givenUp + 1);
     rp.down = false;
     clock.advance(60_000);
