@@ -10,9 +10,10 @@ import { eq } from 'drizzle-orm';
 import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { backchannelDeliveries, oauthAuthorizations } from '../../src/db/schema.js';
+import { createTestApp } from '../helpers/app.js';
 import { movableClock } from '../helpers/browser.js';
 import { until } from '../helpers/eventually.js';
-import { type Call, login, loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
+import { type Call, client, login, loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
 import { browserCookieFor, idTokenFor } from '../helpers/oauth.js';
@@ -221,6 +222,28 @@ describe.each(BACKENDS)('back-channel logout on %s', (backend) => {
     const reset = await call('POST', '/auth/password/reset', { body: { token: tokenFrom(mail), password: 'another-Long-passphrase-77' } });
     expect(reset.status).toBe(204);
     expect(await logoutsFor(sidOf(u))).toEqual([{ clientId: c, sid: sidOf(u), sub: u.userId }]);
+  });
+
+  it('two instances over one database send each delivery once', async () => {
+    const other = await createTestApp({
+      database: app.database,
+      overrides: { SMTP_URL: smtp.url, PUBLIC_URL: 'https://auth.example.test' },
+      prepare: false,
+    });
+    try {
+      const c = await registerClient(call, admin, rp);
+      const users = await Promise.all(Array.from({ length: 6 }, () => registerAndLogin(call)));
+      for (const u of users) await signIn(u, c);
+      // Half the sessions end on each instance; both senders run.
+      await Promise.all(
+        users.map((u, i) => client(i % 2 ? other : app.t)('POST', '/auth/logout', { body: { refreshToken: u.refreshToken } })),
+      );
+      for (const u of users) await logoutsFor(sidOf(u));
+      await Promise.all([app.t.services.backchannel.idle(), other.services.backchannel.idle()]);
+      for (const u of users) expect(rp.received.filter((l) => l.sid === sidOf(u))).toHaveLength(1);
+    } finally {
+      await other.stop();
+    }
   });
 
   it('an account deletion still logs its sessions out of their clients, though the rows are gone', async () => {
