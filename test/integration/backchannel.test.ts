@@ -9,8 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { eq } from 'drizzle-orm';
 import { createLocalJWKSet, type JSONWebKeySet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { backchannelDeliveries, oauthAuthorizations } from '../../src/db/schema.js';
-import { createTestApp } from '../helpers/app.js';
+import { backchannelDeliveries } from '../../src/db/schema.js';
+import { createTestApp, type TestApp } from '../helpers/app.js';
 import { movableClock } from '../helpers/browser.js';
 import { until } from '../helpers/eventually.js';
 import { type Call, client, login, loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
@@ -111,8 +111,13 @@ function useRelyingParty(others: { start(): Promise<unknown>; stop(): Promise<un
 const sidOf = (s: Session): string => JSON.parse(Buffer.from(s.accessToken.split('.')[1]!, 'base64url').toString()).sid;
 
 let seq = 0;
+const REDIRECT = 'https://rp.example.com/callback';
+/** Each registered client's secret. */
+const secrets = new Map<string, string>();
+/** Each sign-in's browser-session cookie, made once (POST /session). */
+const cookies = new Map<string, string>();
 
-/** A relying party registered through the admin API, with its back-channel logout URI on the loopback RP. */
+/** A first-party relying party registered through the admin API, its back-channel logout URI on the loopback RP. */
 async function registerClient(call: Call, admin: Session, rp: RelyingParty, opts: { backchannel?: boolean; alg?: string } = {}) {
   const id = `rp-${Date.now().toString(36)}-${seq++}`;
   const res = await call('POST', '/admin/clients', {
@@ -120,13 +125,49 @@ async function registerClient(call: Call, admin: Session, rp: RelyingParty, opts
     body: {
       id,
       name: 'Relying party',
-      redirectUris: ['https://rp.example.com/callback'],
+      redirectUris: [REDIRECT],
+      scopes: ['openid'],
+      firstParty: true,
       idTokenSignedResponseAlg: opts.alg ?? 'RS256',
       backchannelLogoutUri: opts.backchannel === false ? null : rp.uri(id),
     },
   });
   expect(res.status).toBe(201);
+  secrets.set(id, res.body.clientSecret);
   return id;
+}
+
+const cookieOf = async (t: TestApp, s: Session) => {
+  let cookie = cookies.get(s.accessToken);
+  if (cookie === undefined) {
+    cookie = await browserCookieFor(t, s);
+    cookies.set(s.accessToken, cookie);
+  }
+  return cookie;
+};
+
+/**
+ * The session signs into the client as a relying party does it: a code from
+ * /oauth2/authorize with the browser session, exchanged at /oauth2/token. The
+ * ID token names the session (`sid`) the logout token will name.
+ */
+async function signInTo(t: TestApp, s: Session, clientId: string): Promise<void> {
+  const q = new URLSearchParams({ client_id: clientId, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid', state: 'st' });
+  const res = await t.request(`/oauth2/authorize?${q}`, { headers: { cookie: await cookieOf(t, s) } });
+  const code = new URL(res.headers.get('location') ?? '', 'http://x').searchParams.get('code');
+  if (res.status !== 302 || code === null) throw new Error(`authorize: ${res.status} ${res.headers.get('location')}`);
+  const tokenRes = await t.request('/oauth2/token', {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-www-form-urlencoded',
+      authorization: `Basic ${Buffer.from(`${clientId}:${secrets.get(clientId)}`).toString('base64')}`,
+    },
+    body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: REDIRECT }).toString(),
+  });
+  const body = (await tokenRes.json()) as { id_token?: string };
+  if (tokenRes.status !== 200 || !body.id_token) throw new Error(`token: ${tokenRes.status} ${JSON.stringify(body)}`);
+  const idClaims = JSON.parse(Buffer.from(body.id_token.split('.')[1]!, 'base64url').toString());
+  expect(idClaims).toMatchObject({ sid: sidOf(s), sub: s.userId });
 }
 
 describe.each(BACKENDS)('back-channel logout on %s', (backend) => {
@@ -141,10 +182,7 @@ describe.each(BACKENDS)('back-channel logout on %s', (backend) => {
     rp.issuer = app.t.deps.config.publicUrl;
   });
 
-  /** Setup: the session signed into the client (what the token endpoint's code exchange records). */
-  const signIn = async (s: Session, clientId: string) => {
-    await app.database.db.insert(oauthAuthorizations).values({ sessionId: sidOf(s), userId: s.userId, clientId, scopes: 'openid' });
-  };
+  const signIn = (s: Session, clientId: string) => signInTo(app.t, s, clientId);
   /** The logout tokens this session's clients got, once `n` have arrived (within 2 s). */
   const logoutsFor = (sid: string, n = 1) =>
     until(
@@ -185,7 +223,7 @@ describe.each(BACKENDS)('back-channel logout on %s', (backend) => {
     const u = await registerAndLogin(call);
     await signIn(u, a);
     await signIn(u, b);
-    const cookie = await browserCookieFor(app.t, u);
+    const cookie = await cookieOf(app.t, u);
     const hint = await idTokenFor(app.t, { sub: u.userId, aud: a, sid: sidOf(u) });
     const res = await app.t.request(`/oauth2/logout?${new URLSearchParams({ id_token_hint: hint })}`, { headers: { cookie } });
     expect(res.status).toBeLessThan(400);
@@ -287,7 +325,7 @@ describe.each(BACKENDS)('back-channel logout to a client that is down, on %s', (
   const endedSession = async () => {
     const c = await registerClient(call, admin, rp);
     const u = await registerAndLogin(call);
-    await app.database.db.insert(oauthAuthorizations).values({ sessionId: sidOf(u), userId: u.userId, clientId: c, scopes: 'openid' });
+    await signInTo(app.t, u, c);
     expect((await call('POST', '/auth/logout', { body: { refreshToken: u.refreshToken } })).status).toBe(204);
     return { c, u, sid: sidOf(u) };
   };
@@ -345,11 +383,11 @@ describe.each(BACKENDS)('back-channel logout to a client that is down, on %s', (
           body: {
             name: 'Relying party',
             type: 'confidential',
-            redirectUris: ['https://rp.example.com/callback'],
+            redirectUris: [REDIRECT],
             postLogoutRedirectUris: [],
             grantTypes: ['authorization_code', 'refresh_token'],
             scopes: ['openid'],
-            firstParty: false,
+            firstParty: true,
             allowedOrigins: [],
             idTokenSignedResponseAlg: 'RS256',
             backchannelLogoutUri: `http://127.0.0.1:${port}/bc/${c}`,
@@ -360,7 +398,7 @@ describe.each(BACKENDS)('back-channel logout to a client that is down, on %s', (
       ).status,
     ).toBe(200);
     const u = await registerAndLogin(call);
-    await app.database.db.insert(oauthAuthorizations).values({ sessionId: sidOf(u), userId: u.userId, clientId: c, scopes: 'openid' });
+    await signInTo(app.t, u, c);
     await call('POST', '/auth/logout', { body: { refreshToken: u.refreshToken } });
     expect(await sender().runOnce()).toBe(1);
     expect(await deliveryOf(sidOf(u))).toMatchObject({ attempts: 1, deliveredAt: null, lastError: 'ECONNREFUSED' });
