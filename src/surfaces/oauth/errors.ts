@@ -49,7 +49,8 @@ export function oauthErrorHandler(logger: Logger) {
         e.error === 'temporarily_unavailable' ? 'dependency unavailable' : 'unhandled error',
       );
     }
-    if (isBrowserEndpoint(c.req.path)) {
+    // A page only for what a browser navigates with (GET, a form's POST); a preflight or a PUT gets the JSON error.
+    if ((c.req.method === 'GET' || c.req.method === 'POST') && isBrowserEndpoint(c.req.path)) {
       // Never 401 with a Basic challenge to a browser (it would ask the user for a password).
       const status = e.status === 401 ? 400 : e.status;
       const retry = e.headers?.['Retry-After'];
