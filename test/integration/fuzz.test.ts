@@ -385,6 +385,12 @@ describe('fuzzing the OpenID provider (/oauth2)', () => {
     expect(url.host, sent).toBe('rp.example');
     const base = location.split('?')[0];
     expect([REDIRECT, POST_LOGOUT], `${sent} -> ${location}`).toContain(base);
+    if (base === REDIRECT) {
+      // An authorization response: a code or an error (RFC 6749 4.1.2), and the issuer (RFC 9207).
+      const q = url.searchParams;
+      expect(q.has('code') !== q.has('error'), `${sent} -> ${location}`).toBe(true);
+      expect(q.get('iss')).toBe(ISSUER);
+    }
   }
 
   it('never redirects to a look-alike of the registered redirect_uri, nor of the post_logout_redirect_uri', async () => {

@@ -3,6 +3,7 @@
 // oauth-authorize, oauth-token or provider-keys (docs/conformance.md maps
 // every module to its test). Each test is named after its module and does
 // what the module's relying party does, on both backends.
+import { createHash } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -130,6 +131,9 @@ describe.each(BACKENDS)('OpenID certification modules (%s)', (backend) => {
       expect(header.alg).toBe('RS256');
       const jwks = (await get('/.well-known/jwks.json')).body as { keys: { kid: string; alg: string }[] };
       expect(jwks.keys.find((k) => k.kid === header.kid)?.alg).toBe('RS256');
+      // at_hash (Core 3.1.3.6): the left half of the access token's SHA-256.
+      const digest = createHash('sha256').update(tokens.access_token).digest();
+      expect(claims.at_hash).toBe(digest.subarray(0, 16).toString('base64url'));
       const info = await oidc.fetchUserInfo(config, tokens.access_token, u.userId);
       expect(info.sub).toBe(u.userId);
       expect(info.email).toBe(u.email);
