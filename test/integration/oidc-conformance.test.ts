@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { generateKeyPair, SignJWT } from 'jose';
 import * as oidc from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type Call, registerAndLogin, type Session } from '../helpers/http.js';
+import { type Call, PASSWORD, registerAndLogin, type Session, login as signIn } from '../helpers/http.js';
 import { authorizePath, browserCookieFor, paramsOf, type RegisteredClient, registerClient } from '../helpers/oauth.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
@@ -182,6 +182,20 @@ describe.each(BACKENDS)('OpenID certification modules (%s)', (backend) => {
         const res = await get(authorizePath(firstParty, { display }));
         expect(res.status).toBe(302);
         expect(new URL(res.headers.get('location')!, ISSUER).pathname).toBe('/login');
+      }
+    });
+
+    it('oidcc-prompt-login, oidcc-max-age-1: the ID token after the new sign-in has a later auth_time, the same sub', async () => {
+      for (const params of [{ prompt: 'login' }, { max_age: '1' }] as Record<string, string>[]) {
+        const { user: u, cookie: c } = await signedIn();
+        const first = claimsOf((await exchange(await codeOf(await get(authorizePath(firstParty), c)))).id_token);
+        ahead += 2000;
+        const toLogin = new URL((await get(authorizePath(firstParty, params), c)).headers.get('location')!, ISSUER);
+        expect(toLogin.pathname).toBe('/login');
+        const fresh = await browserCookieFor(used.t, await signIn(call, u.email, PASSWORD));
+        const second = claimsOf((await exchange(await codeOf(await get(toLogin.searchParams.get('next')!, fresh)))).id_token);
+        expect(second.sub).toBe(first.sub);
+        expect(second.auth_time).toBeGreaterThan(first.auth_time);
       }
     });
 
