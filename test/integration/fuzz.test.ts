@@ -9,7 +9,7 @@ import { ERROR_CODES } from '../../src/lib/problem.js';
 import { metaOf } from '../../src/middleware/route-meta.js';
 import { documentedProblems } from '../helpers/documented.js';
 import { loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
-import { browserCookieFor, idTokenFor, type RegisteredClient, registerClient } from '../helpers/oauth.js';
+import { browserCookieFor, idTokenFor, pkce, type RegisteredClient, registerClient } from '../helpers/oauth.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2500);
@@ -409,6 +409,55 @@ describe('fuzzing the OpenID provider (/oauth2)', () => {
         );
         expect(out.status, uri).toBeLessThan(500);
         expect(out.headers.get('location'), uri).toBeNull();
+      }),
+      { numRuns: Math.min(RUNS, 300) },
+    );
+  }, 120_000);
+
+  it('takes a loopback redirect URI on any port (RFC 8252 7.3), and no look-alike of it', async () => {
+    const native = await registerClient(app.t, { type: 'public', firstParty: true, redirectUris: ['http://127.0.0.1/callback'] });
+    const { challenge } = await pkce();
+    const loopbackLike = fc.oneof(
+      fc.integer({ min: 0, max: 200_000 }).map((port) => `http://127.0.0.1:${port}/callback`),
+      fc.constantFrom(
+        'http://127.0.0.1:80@evil.test/callback',
+        'http://127.0.0.1.evil.test/callback',
+        'http://127.0.0.1:8080\\@evil.test/callback',
+        'http://127.0.0.1:8080/callback@evil.test',
+        'http://127.0.0.1:8080/callback#x',
+        'http://127.0.0.1:8080/%2e%2e/callback',
+        'http://127.0.0.1:8080//evil.test/callback',
+        'http://localhost:8080/callback',
+        'http://[::1]:8080/callback',
+        'https://127.0.0.1:8080/callback',
+        'http://127.0.0.2:8080/callback',
+        'http://127.1:8080/callback',
+        'http://0x7f.0.0.1:8080/callback',
+        'http://127.0.0.1:+80/callback',
+        'http://127.0.0.1:8080/Callback',
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(loopbackLike, async (uri) => {
+        const q = new URLSearchParams({
+          client_id: native.id,
+          redirect_uri: uri,
+          response_type: 'code',
+          scope: 'openid',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        });
+        const res = await app.t.request(`/oauth2/authorize?${q}`, { headers: { cookie } });
+        const location = res.headers.get('location');
+        if (res.status === 400) {
+          expect(location).toBeNull();
+          return;
+        }
+        expect(res.status, uri).toBe(302);
+        expect(location!.startsWith(`${uri}?`), uri).toBe(true);
+        const url = new URL(location!);
+        expect([url.protocol, url.hostname, url.pathname], uri).toEqual(['http:', '127.0.0.1', '/callback']);
+        expect(url.username + url.password + url.hash, uri).toBe('');
       }),
       { numRuns: Math.min(RUNS, 300) },
     );
