@@ -51,6 +51,8 @@ type ProviderUnderTest = {
   /** Whether the browser was sent to the provider's sign-in page (`page` was fetched with stopAt = isLoginUrl). */
   isLoginUrl(url: URL): boolean;
   isLoginPage(page: Page): boolean;
+  /** Whether an RP-initiated logout also ends the tokens of that sign-in (its session). */
+  logoutEndsTokens: boolean;
 };
 
 /** Follow an RP-initiated logout through the provider's pages (confirming it) back to `postLogoutRedirectUri`. */
@@ -86,6 +88,7 @@ const peer: ProviderUnderTest = {
   offlineParams: { prompt: 'consent' },
   isLoginUrl: () => false,
   isLoginPage: (page) => page.status === 200 && /<form/i.test(page.text),
+  logoutEndsTokens: false,
 };
 
 /**
@@ -127,6 +130,8 @@ function ours(backend: Backend): ProviderUnderTest {
     offlineParams: {},
     isLoginUrl: (url) => url.pathname === '/login',
     isLoginPage: (page) => new URL(page.url).pathname === '/login',
+    // The browser session is a `sessions` row: logging out ends every token of that sign-in.
+    logoutEndsTokens: true,
   };
 }
 
@@ -148,8 +153,8 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
     ({ issuer, secrets, user, stop } = await provider.start([
       { id: 'rp-openid-client', redirectUris: [APP_REDIRECT], postLogoutRedirectUris: [APP_SIGNED_OUT] },
       { id: 'rp-public', public: true, redirectUris: [APP_REDIRECT], postLogoutRedirectUris: [APP_SIGNED_OUT] },
-      { id: 'rp-post', auth: 'client_secret_post', redirectUris: [APP_REDIRECT] },
-      { id: 'rp-eddsa', idTokenAlg: 'EdDSA', redirectUris: [APP_REDIRECT] },
+      { id: 'rp-post', auth: 'client_secret_post', redirectUris: [APP_REDIRECT], postLogoutRedirectUris: [APP_SIGNED_OUT] },
+      { id: 'rp-eddsa', idTokenAlg: 'EdDSA', redirectUris: [APP_REDIRECT], postLogoutRedirectUris: [APP_SIGNED_OUT] },
       { id: 'rp-authjs', redirectUris: [`http://127.0.0.1:${authJsPort}/auth/callback/op`] },
       {
         id: 'rp-apache',
@@ -199,71 +204,66 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
 
   const headerOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[0]!, 'base64url').toString()) as { alg: string };
 
-  it('openid-client: discovery, authorization code with PKCE, ID token, userinfo', async () => {
-    const { config, tokens, nonce } = await openidClientSignIn(new UserAgent());
-    expect(headerOf(tokens.id_token!).alg).toBe('RS256');
-    expect(tokens.claims()).toMatchObject({ iss: issuer, sub: user.sub, aud: 'rp-openid-client', nonce });
-    const info = await oidc.fetchUserInfo(config, tokens.access_token, user.sub);
-    expect(info).toMatchObject({ sub: user.sub, email: user.email, name: user.name });
-  });
+  /** The clients of the full openid-client flow: each way to authenticate, and each ID token alg that matters. */
+  const FLOWS: { title: string; client: RpClient; alg: string }[] = [
+    { title: 'confidential client, client_secret_basic, RS256', client: BASIC, alg: 'RS256' },
+    { title: 'confidential client, client_secret_post', client: { id: 'rp-post', auth: 'post' }, alg: 'RS256' },
+    { title: 'public client (none, PKCE)', client: { id: 'rp-public', auth: 'none' }, alg: 'RS256' },
+    {
+      title: 'client with idTokenSignedResponseAlg EdDSA',
+      client: { id: 'rp-eddsa', auth: 'basic', metadata: { id_token_signed_response_alg: 'EdDSA' } },
+      alg: 'EdDSA',
+    },
+  ];
 
-  it('openid-client: a client authenticating with client_secret_post', async () => {
-    const { config, tokens } = await openidClientSignIn(new UserAgent(), { id: 'rp-post', auth: 'post' });
-    expect(tokens.claims()).toMatchObject({ iss: issuer, sub: user.sub, aud: 'rp-post' });
-    expect(await oidc.fetchUserInfo(config, tokens.access_token, user.sub)).toMatchObject({ email: user.email });
-  });
+  it.each(FLOWS)(
+    'openid-client, $title: discovery, code + PKCE, verified ID token, userinfo, refresh, end session',
+    async ({ client, alg }) => {
+      const ua = new UserAgent();
+      const { config, tokens, nonce } = await openidClientSignIn(ua, client, {
+        scope: 'openid email profile offline_access',
+        ...provider.offlineParams,
+      });
+      // openid-client verified the ID token (signature by the JWKS, iss, aud, exp, nonce) before this.
+      expect(headerOf(tokens.id_token!).alg).toBe(alg);
+      expect(tokens.claims()).toMatchObject({ iss: issuer, sub: user.sub, aud: client.id, nonce });
+      const info = await oidc.fetchUserInfo(config, tokens.access_token, user.sub);
+      expect(info).toMatchObject({ sub: user.sub, email: user.email, name: user.name });
 
-  it('openid-client: a public client (no secret, PKCE) signs in, reads userinfo and refreshes', async () => {
-    const pub: RpClient = { id: 'rp-public', auth: 'none' };
-    const { config, tokens } = await openidClientSignIn(new UserAgent(), pub, {
-      scope: 'openid email offline_access',
-      ...provider.offlineParams,
-    });
-    expect(tokens.claims()).toMatchObject({ iss: issuer, sub: user.sub, aud: 'rp-public' });
-    expect(await oidc.fetchUserInfo(config, tokens.access_token, user.sub)).toMatchObject({ email: user.email });
-    expect(tokens.refresh_token).toBeTruthy();
-    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
-    expect(refreshed.claims()?.sub).toBe(user.sub);
-  });
+      // Refreshing rotates the refresh token and keeps the subject (the new ID token verified too).
+      expect(tokens.refresh_token).toBeTruthy();
+      const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      expect(refreshed.refresh_token).toBeTruthy();
+      expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
+      if (refreshed.id_token) expect(headerOf(refreshed.id_token).alg).toBe(alg);
+      expect(refreshed.claims()?.sub ?? user.sub).toBe(user.sub);
+      expect((await oidc.fetchUserInfo(config, refreshed.access_token, user.sub)).email).toBe(user.email);
 
-  it('openid-client: a client with idTokenSignedResponseAlg EdDSA gets (and verifies) an Ed25519-signed ID token', async () => {
-    const eddsa: RpClient = { id: 'rp-eddsa', auth: 'basic', metadata: { id_token_signed_response_alg: 'EdDSA' } };
-    const { config, tokens, nonce } = await openidClientSignIn(new UserAgent(), eddsa);
-    expect(headerOf(tokens.id_token!).alg).toBe('EdDSA');
-    expect(tokens.claims()).toMatchObject({ iss: issuer, sub: user.sub, aud: 'rp-eddsa', nonce });
-    expect(await oidc.fetchUserInfo(config, tokens.access_token, user.sub)).toMatchObject({ email: user.email });
-  });
-
-  it('openid-client: offline_access gives a refresh token; refreshing rotates it and keeps the subject', async () => {
-    const { config, tokens } = await openidClientSignIn(new UserAgent(), BASIC, {
-      scope: 'openid email offline_access',
-      ...provider.offlineParams,
-    });
-    expect(tokens.refresh_token).toBeTruthy();
-    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-    expect(refreshed.refresh_token).toBeTruthy();
-    expect(refreshed.refresh_token).not.toBe(tokens.refresh_token);
-    expect(refreshed.claims()?.sub).toBe(user.sub);
-    const info = await oidc.fetchUserInfo(config, refreshed.access_token, user.sub);
-    expect(info.email).toBe(user.email);
-  });
-
-  it('openid-client: RP-initiated logout ends the browser session (prompt=none then asks for a login)', async () => {
-    const ua = new UserAgent();
-    const { config, tokens } = await openidClientSignIn(ua);
-    const end = oidc.buildEndSessionUrl(config, {
-      id_token_hint: tokens.id_token!,
-      post_logout_redirect_uri: APP_SIGNED_OUT,
-      state: 'bye',
-    });
-    const back = await signOut(ua, end, APP_SIGNED_OUT);
-    expect(back.searchParams.get('state')).toBe('bye');
-
-    const silent = oidc.buildAuthorizationUrl(config, { redirect_uri: APP_REDIRECT, scope: 'openid', prompt: 'none', state: 's' });
-    const answer = await ua.get(silent, { stopAt: (u) => u.href.startsWith(APP_REDIRECT) });
-    expect(new URL(answer.url).searchParams.get('error')).toBe('login_required');
-  });
+      // RP-initiated logout: back to the app with its state; the browser session is over.
+      const end = oidc.buildEndSessionUrl(config, {
+        id_token_hint: tokens.id_token!,
+        post_logout_redirect_uri: APP_SIGNED_OUT,
+        state: 'bye',
+      });
+      const back = await signOut(ua, end, APP_SIGNED_OUT);
+      expect(back.searchParams.get('state')).toBe('bye');
+      // (With PKCE: a public client's request without it is refused before the session is looked at.)
+      const silent = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: APP_REDIRECT,
+        scope: 'openid',
+        prompt: 'none',
+        state: 's',
+        code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
+        code_challenge_method: 'S256',
+      });
+      const answer = await ua.get(silent, { stopAt: (u) => u.href.startsWith(APP_REDIRECT) });
+      expect(new URL(answer.url).searchParams.get('error')).toBe('login_required');
+      if (provider.logoutEndsTokens) {
+        await expect(oidc.fetchUserInfo(config, refreshed.access_token, user.sub)).rejects.toMatchObject({ status: 401 });
+        await expect(oidc.refreshTokenGrant(config, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+      }
+    },
+  );
 
   it('Auth.js (nothing configured but the issuer and the client) ends with a session holding the name and email', async () => {
     const { Auth } = await import('@auth/core');
