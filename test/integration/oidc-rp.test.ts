@@ -308,6 +308,7 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
         expect(page.status, apache.errorLog()).toBe(200);
         expect(page.text).toContain(`REMOTE_USER=${user.sub}`);
         expect(page.text).toContain(`EMAIL=${user.email}`);
+        expect(page.text).toContain(`NAME=${user.name}`);
 
         // Its logout ends the local session and, through the provider's end-session endpoint, the provider's.
         const signedOut = await signOut(ua, new URL(apache.logoutUrl()), `${apache.url}/index.html`);
