@@ -129,7 +129,8 @@ function buildApp(svc: AppServices, opts: AppOptions, inFlight: { count: number 
     // all) unless CORS_ORIGINS lists the origin.
     .use((c, next) => {
       const origin = requestHeader(c, 'origin');
-      if (origin === undefined || corsOrigins.size === 0) return next();
+      // The provider's endpoints answer CORS per client (surfaces/oauth/cors.ts).
+      if (origin === undefined || corsOrigins.size === 0 || c.req.path.startsWith('/oauth2/')) return next();
       return corsMiddleware(c, next);
     })
     .use(requestId())

@@ -22,7 +22,12 @@ export type DomainEvent =
   /** A mail was written to the mail outbox in this transaction: the mail sender looks for it. */
   | { type: 'mail.requested'; kind: MailKind }
   /** Every provider access token of these clients in these sessions is revoked (grant revoked, code or refresh token reused). */
-  | { type: 'oauth.access_revoked'; pairs: { sessionId: string; clientId: string }[] }
+  | {
+      type: 'oauth.access_revoked';
+      pairs: { sessionId: string; clientId: string }[];
+      /** The revocation's time (ms, svc.clock()): tokens issued after it stay good; unset: every token of the pairs. */
+      at?: number;
+    }
   /**
    * An OAuth client was deleted (every token of it refused), or its secret or
    * roles changed (its client_credentials tokens issued before `at`, the

@@ -80,7 +80,8 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
         // The mail relay's (mail-relay.ts).
         break;
       case 'oauth.access_revoked':
-        for (const p of e.pairs) tombstones.set(storeKeys.oauthAccess(p.sessionId, p.clientId), OAUTH_ACCESS_REVOKED);
+        for (const p of e.pairs)
+          tombstones.set(storeKeys.oauthAccess(p.sessionId, p.clientId), e.at === undefined ? OAUTH_ACCESS_REVOKED : String(e.at));
         break;
       case 'oauth.client_changed': {
         const key = storeKeys.oauthClient(e.clientId);

@@ -98,7 +98,8 @@ export const storeKeys = {
   webauthnChallenge: (challenge: string) => `wa:c:${challenge}`,
   /**
    * Set to OAUTH_ACCESS_REVOKED when every provider access token of this client in
-   * this session is revoked (grant revoked, refresh token reused, ...); outlives them (access TTL + 120 s).
+   * this session is revoked (grant revoked, refresh token reused, ...), or to the revocation's
+   * time (ms, as text) when those issued up to then are; outlives them (access TTL + 120 s). See oauthAccessRevoked.
    */
   oauthAccess: (sid: string, clientId: string) => `oa:${sid}:${clientId}`,
   /**
@@ -132,5 +133,13 @@ export const SESSION_REVOKED = '0';
 /** Values of the provider's tombstones (storeKeys.oauthAccess, storeKeys.oauthClient). */
 export const OAUTH_ACCESS_REVOKED = 'revoked';
 export const OAUTH_CLIENT_DELETED = 'deleted';
+/**
+ * Whether a (session, client) tombstone refuses a token issued at `iat`
+ * (seconds): OAUTH_ACCESS_REVOKED refuses all of them, a revocation time (ms,
+ * as text) those issued up to it, so that a later sign-in of the same session
+ * to the same client works (iat is whole seconds: that very second is refused too).
+ */
+export const oauthAccessRevoked = (value: string | null | undefined, iat: number): boolean =>
+  value !== null && value !== undefined && (value === OAUTH_ACCESS_REVOKED || !(iat * 1000 > Number(value)));
 /** How long a provider tombstone outlives the access tokens it refuses. */
 export const oauthTombstoneTtlMs = (accessTtlSeconds: number) => (accessTtlSeconds + 120) * 1000;

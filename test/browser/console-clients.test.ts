@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { authenticateClient, countClientSignIn } from '../../src/provider/clients.js';
 import { ADMIN } from '../helpers/app.js';
-import { expectClean, landsOn, submitLogin, useBrowserApp, type Tab } from '../helpers/browser.js';
+import { expectClean, landsOn, sidewaysScroll, submitLogin, useBrowserApp, type Tab } from '../helpers/browser.js';
 import { loginAdmin, PASSWORD, type Session, userWithRoles } from '../helpers/http.js';
 
 describe('the Clients section of the console in a browser', () => {
@@ -34,6 +34,7 @@ describe('the Clients section of the console in a browser', () => {
     const { page } = tab;
     await page.getByRole('tab', { name: 'Clients' }).click();
     const section = page.getByRole('region', { name: 'Clients' });
+    await section.getByText('Register a client').click();
     const form = section.getByRole('form', { name: 'New client' });
     await form.getByLabel('Client id').fill('wiki');
     await form.getByLabel('Name', { exact: true }).fill('Wiki');
@@ -53,6 +54,12 @@ describe('the Clients section of the console in a browser', () => {
     expect(await page.content()).not.toContain(secret);
 
     const detail = section.getByRole('region', { name: 'Client wiki' });
+    await detail.waitFor();
+    // On a phone too, the section fits the screen.
+    await page.setViewportSize({ width: 375, height: 800 });
+    expect(await sidewaysScroll(page)).toBeNull();
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await detail.getByText('Edit the client').click();
     const edit = detail.getByRole('form', { name: 'Edit wiki' });
     await edit.getByLabel('Name', { exact: true }).fill('Team wiki');
     await edit.getByRole('checkbox', { name: 'roles' }).check();

@@ -243,6 +243,7 @@ describe.each(BACKENDS)('connected apps (%s)', (backend) => {
     expect(events.map((e) => JSON.parse(e.payload))).toContainEqual({
       type: 'oauth.access_revoked',
       pairs: [{ sessionId: sidOf(s), clientId: id }],
+      at: expect.any(Number),
     });
 
     // The other user's grant is untouched.

@@ -10,6 +10,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
 import { oauthGrants } from '../../src/db/schema.js';
 import { authenticateClient, countClientSignIn } from '../../src/provider/clients.js';
+import { providerTokenRevoked, signProviderAccessToken, verifyProviderAccessToken } from '../../src/provider/jwt.js';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
 import { client, loginAdmin, registerAndLogin, userWithRoles, type Call, type Session } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
@@ -322,6 +323,46 @@ describe.each(BACKENDS)('OAuth clients admin API on %s', (backend) => {
     expect(new Date(res.body.buckets[2].start).getTime() % 3_600_000).toBe(0);
     expect((await call('GET', `/admin/clients/${id}/stats?hours=169`, { token: admin.accessToken })).status).toBe(400);
     expect((await call('GET', '/admin/clients/no-such-client/stats', { token: admin.accessToken })).status).toBe(404);
+  });
+
+  it('ends the tokens issued to a client on rotation, on a role taken away, and on deletion', async () => {
+    const service = { ...WEB, grantTypes: ['client_credentials'], redirectUris: [], postLogoutRedirectUris: [] };
+    const id = newId('svc');
+    expect((await create({ id, ...service, roles: ['user', 'moderator'] })).status).toBe(201);
+    /** Is a token issued to the client now (sid: a user's, through a sign-in) refused on its next use? */
+    const tokenNow = async (sid?: string) => {
+      const token = await signProviderAccessToken(app.t.services, {
+        sub: sid ? user.userId : id,
+        client_id: id,
+        scope: 'openid',
+        ...(sid ? { sid } : {}),
+      });
+      const claims = await verifyProviderAccessToken(app.t.services, token);
+      return async () => providerTokenRevoked(app.t.services, claims!);
+    };
+    const sid = JSON.parse(Buffer.from(user.accessToken.split('.')[1]!, 'base64url').toString()).sid as string;
+
+    let revoked = await tokenNow();
+    expect(await revoked()).toBe(false);
+    expect((await call('POST', `/admin/clients/${id}/secret`, { token: admin.accessToken })).status).toBe(200);
+    expect(await revoked()).toBe(true);
+
+    await new Promise((r) => setTimeout(r, 1100)); // tokens carry iat in whole seconds
+    revoked = await tokenNow();
+    const renamed = await call('PUT', `/admin/clients/${id}`, {
+      token: admin.accessToken,
+      body: { ...service, name: 'Renamed', roles: ['user', 'moderator'] },
+    });
+    expect(renamed.status).toBe(200);
+    expect(await revoked()).toBe(false);
+    const demoted = await call('PUT', `/admin/clients/${id}`, { token: admin.accessToken, body: { ...service, roles: ['user'] } });
+    expect(demoted.status).toBe(200);
+    expect(await revoked()).toBe(true);
+
+    const userToken = await tokenNow(sid);
+    expect(await userToken()).toBe(false);
+    expect((await call('DELETE', `/admin/clients/${id}`, { token: admin.accessToken })).status).toBe(204);
+    expect(await userToken()).toBe(true);
   });
 });
 

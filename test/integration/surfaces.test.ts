@@ -84,8 +84,8 @@ describe.each(BACKENDS)('surfaces on %s', (backend) => {
     });
 
     it('answers its unknown paths and methods as OAuth errors, never cached, before any API middleware', async () => {
-      // A token request as an OAuth client sends it: the API would have said 415 (form) or 401 (Basic).
-      const res = await call('POST', '/oauth2/token', {
+      // A request as an OAuth client sends it, to no endpoint: the API would have said 415 (form) or 401 (Basic).
+      const res = await call('POST', '/oauth2/no-such-endpoint', {
         raw: 'grant_type=client_credentials',
         headers: { ...FORM, ...ID, authorization: basic('some-client', 'its secret') },
       });
@@ -94,7 +94,7 @@ describe.each(BACKENDS)('surfaces on %s', (backend) => {
       expect(res.headers.get('cache-control')).toBe('no-store');
       expect(res.headers.get('x-request-id')).toBe('surfaces-test');
       expect(res.headers.get('ratelimit-limit')).toBeNull();
-      expect(res.body).toEqual({ error: 'not_found', error_description: 'No endpoint for POST /oauth2/token' });
+      expect(res.body).toEqual({ error: 'not_found', error_description: 'No endpoint for POST /oauth2/no-such-endpoint' });
 
       const wrong = await call('POST', '/.well-known/jwks.json', { raw: '{}', headers: { 'content-type': 'application/json' } });
       expect(wrong.status).toBe(405);

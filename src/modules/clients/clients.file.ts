@@ -10,6 +10,7 @@ import { oauthClients, roles } from '../../db/schema.js';
 import { withTx } from '../../db/tx.js';
 import type { Deps } from '../../deps.js';
 import { writeEvents } from '../../events/outbox.js';
+import { Problem } from '../../lib/problem.js';
 import { clientFieldProblems } from '../../provider/clients.js';
 import { ClientsFileSchema, type DeclaredClient } from './clients.schemas.js';
 import { createClient, updateClient, type ClientsDeps } from './clients.service.js';
@@ -94,8 +95,10 @@ export async function applyClientsFile(deps: FileDeps): Promise<void> {
     else {
       try {
         await createClient(svc, null, { id, ...fields }, opts);
-      } catch {
-        // Another instance starting at the same time created it first.
+      } catch (err) {
+        // Another instance starting at the same time created it first: update it instead.
+        const taken = err instanceof Problem && err.extra.errors?.some((e) => e.path === 'id');
+        if (!taken) throw err;
         await updateClient(svc, null, id, fields, opts);
       }
     }

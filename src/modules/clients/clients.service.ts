@@ -223,7 +223,11 @@ export async function updateClient(
       .set({ ...clientColumns(fields), ...secrets, ...(opts.source ? { source: opts.source } : {}), updatedAt: now })
       .where(eq(oauthClients.id, id))
       .returning();
-    if (secrets.secretChangedAt) await emit({ type: 'oauth.client_changed', clientId: id, deleted: false });
+    // A secret gone or replaced, or a role taken away: the client's client_credentials tokens issued before die.
+    const lostRole = clientOf(before).roles.some((r) => !fields.roles.includes(r));
+    if (secrets.secretChangedAt || lostRole) {
+      await emit({ type: 'oauth.client_changed', clientId: id, deleted: false, at: now.getTime() });
+    }
     return updated!;
   });
   return clientView(row);
@@ -256,7 +260,7 @@ export async function rotateClientSecret(svc: ClientsDeps, id: string, guard?: C
         updatedAt: new Date(now),
       })
       .where(eq(oauthClients.id, id));
-    await emit({ type: 'oauth.client_changed', clientId: id, deleted: false });
+    await emit({ type: 'oauth.client_changed', clientId: id, deleted: false, at: now });
   });
   return { clientSecret: secret };
 }
@@ -272,7 +276,7 @@ export async function deleteClient(svc: ClientsDeps, id: string, guard?: ClientG
     const counter = clientSignInCounter(id);
     await tx.delete(statsHourly).where(eq(statsHourly.name, counter));
     await tx.delete(statsCounters).where(eq(statsCounters.name, counter));
-    await emit({ type: 'oauth.client_changed', clientId: id, deleted: true });
+    await emit({ type: 'oauth.client_changed', clientId: id, deleted: true, at: svc.clock() });
   });
 }
 

@@ -55,7 +55,7 @@ export async function revokeGrant(svc: AppServices, userId: string, clientId: st
         ),
       );
       const sessionIds = [...new Set(revoked.map((r) => r.sessionId))];
-      await emit({ type: 'oauth.access_revoked', pairs: sessionIds.map((sessionId) => ({ sessionId, clientId })) });
+      await emit({ type: 'oauth.access_revoked', pairs: sessionIds.map((sessionId) => ({ sessionId, clientId })), at: now.getTime() });
     }
     return grants.length > 0 || revoked.length > 0;
   });

@@ -10,7 +10,7 @@ import { problem } from '../../lib/problem.js';
 import { requestHeader } from '../../lib/node-fast-path.js';
 import { resolveCaller, type CallerContext, type StoreRead } from '../../access/caller.js';
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../../security/access-tokens.js';
-import { OAUTH_ACCESS_REVOKED, OAUTH_CLIENT_DELETED, storeKeys } from '../../store/store.js';
+import { OAUTH_CLIENT_DELETED, oauthAccessRevoked, storeKeys } from '../../store/store.js';
 import type { AuthVariables, ClientIpVariables } from '../../middleware/app-env.js';
 import { localHitBatch } from './rate-limit.js';
 import type { RouteIndex } from '../../middleware/route-meta.js';
@@ -86,7 +86,7 @@ export const authenticate = (opts: {
       { key: rateKey, windowMs: opts.rateWindowMs, batch: localHitBatch(opts.rateLimit) },
       provider ? [...routeReads, ...tombstoneReads(claims as AccessClaims & { clientId: string })] : routeReads,
     );
-    if (provider && (values[OAUTH_ACCESS] === OAUTH_ACCESS_REVOKED || values[OAUTH_CLIENT] === OAUTH_CLIENT_DELETED)) {
+    if (provider && (oauthAccessRevoked(values[OAUTH_ACCESS], claims!.iat) || values[OAUTH_CLIENT] === OAUTH_CLIENT_DELETED)) {
       problem('invalid_token', 'The access token has been revoked', {
         headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
       });

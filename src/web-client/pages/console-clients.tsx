@@ -238,16 +238,19 @@ function ClientDetail(props: { client: Client; manage: boolean; onChange: (c: Cl
       <SignIns clientId={c.id} />
       {props.manage ? (
         <>
-          <ClientForm
-            label={`Edit ${c.id}`}
-            client={c}
-            withId={false}
-            busy={save.busy}
-            problem={save.problem}
-            onSubmit={(f) => void save.submit(f)}
-          >
-            Save
-          </ClientForm>
+          <details>
+            <summary>Edit the client</summary>
+            <ClientForm
+              label={`Edit ${c.id}`}
+              client={c}
+              withId={false}
+              busy={save.busy}
+              problem={save.problem}
+              onSubmit={(f) => void save.submit(f)}
+            >
+              Save
+            </ClientForm>
+          </details>
           <ProblemBox problem={rotate.problem ?? remove.problem} />
           {c.type === 'confidential' ? (
             <button type="button" class="secondary" disabled={rotate.busy} onClick={() => rotate.submit()}>
@@ -337,16 +340,19 @@ export function Clients(props: { can: (p: string) => boolean }) {
         />
       ) : null}
       {manage ? (
-        <ClientForm
-          label="New client"
-          client={BLANK}
-          withId
-          busy={create.busy}
-          problem={create.problem}
-          onSubmit={(f, id, form) => void create.submit(f, id, form)}
-        >
-          Register the client
-        </ClientForm>
+        <details>
+          <summary>Register a client</summary>
+          <ClientForm
+            label="New client"
+            client={BLANK}
+            withId
+            busy={create.busy}
+            problem={create.problem}
+            onSubmit={(f, id, form) => void create.submit(f, id, form)}
+          >
+            Register the client
+          </ClientForm>
+        </details>
       ) : null}
     </section>
   );

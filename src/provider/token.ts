@@ -1,0 +1,234 @@
+// The token endpoint's grants (RFC 6749 §4.1.3, §6; RFC 7636 §4.6): a code
+// exchanged once for an authorization and its tokens, and refresh tokens that
+// rotate. A replayed code or a refresh token reused after its grace period
+// revokes what it started: the transaction commits the revocation, then the
+// request is refused.
+import { createHash } from 'node:crypto';
+import { and, eq, isNull } from 'drizzle-orm';
+import type { AppServices } from '../deps.js';
+import { oauthAuthorizations, oauthCodes, oauthRefreshTokens } from '../db/schema.js';
+import { oauthError } from '../lib/oauth-error.js';
+import { hashOpaqueToken } from '../security/opaque-tokens.js';
+import { createAuthorization, issueRefreshToken, liveSession, revokeAuthorizations } from './authorizations.js';
+import { countClientSignIn, type OAuthClient } from './clients.js';
+import { loadClaimsSubject, scopeList, signIdTokenFor } from './id-token.js';
+import { signProviderAccessToken } from './jwt.js';
+
+export type TokenResponse = {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  scope: string;
+  id_token?: string;
+  refresh_token?: string;
+};
+
+/** The request's form parameters (the surface parsed them; a repeated one was refused). */
+export type FormParamsLike = Readonly<Record<string, string | undefined>>;
+
+const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+const invalidGrant = (description: string): never => oauthError('invalid_grant', description);
+
+const required = (form: FormParamsLike, name: string): string =>
+  form[name] ?? oauthError('invalid_request', `The parameter ${name} is required`);
+
+/** Answers a token request for an authenticated client. */
+export async function tokenRequest(svc: AppServices, client: OAuthClient, form: FormParamsLike): Promise<TokenResponse> {
+  const grantType = required(form, 'grant_type');
+  if (grantType !== 'authorization_code' && grantType !== 'refresh_token') {
+    return oauthError('unsupported_grant_type', `The grant type ${grantType} is not supported`);
+  }
+  if (!client.grantTypes.includes(grantType)) {
+    return oauthError('unauthorized_client', `This client may not use the ${grantType} grant`);
+  }
+  return grantType === 'authorization_code' ? exchangeCode(svc, client, form) : refresh(svc, client, form);
+}
+
+type Issued = {
+  authorizationId: string;
+  sessionId: string;
+  userId: string;
+  /** Space-separated: what this response's tokens carry. */
+  scopes: string;
+  authTime: number;
+  amr: string[];
+  nonce: string | null;
+  refreshToken: string | null;
+};
+
+type Outcome = { ok: true; issued: Issued } | { ok: false; description: string };
+
+async function exchangeCode(svc: AppServices, client: OAuthClient, form: FormParamsLike): Promise<TokenResponse> {
+  const code = required(form, 'code');
+  const redirectUri = required(form, 'redirect_uri');
+  const verifier = form.code_verifier;
+  if (verifier !== undefined && !VERIFIER.test(verifier)) {
+    oauthError('invalid_request', 'code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~');
+  }
+  const codeHash = hashOpaqueToken(code);
+  const outcome = await svc.tx(async (tx, emit): Promise<Outcome> => {
+    const now = new Date(svc.clock());
+    const [row] = await tx.select().from(oauthCodes).where(eq(oauthCodes.codeHash, codeHash));
+    if (!row || row.clientId !== client.id) return { ok: false, description: 'The code is unknown, or was issued to another client' };
+    if (row.usedAt !== null) {
+      // A replay: whoever holds the code may hold the tokens, so they go (RFC 6749 §4.1.2).
+      if (row.authorizationId) await revokeAuthorizations(tx, emit, [row.authorizationId], now);
+      return { ok: false, description: 'The code was already used' };
+    }
+    if (row.expiresAt.getTime() <= now.getTime()) return { ok: false, description: 'The code has expired' };
+    if (row.redirectUri !== redirectUri) return { ok: false, description: 'redirect_uri differs from the authorization request' };
+    if (row.codeChallenge !== null) {
+      if (verifier === undefined) return { ok: false, description: 'code_verifier is required' };
+      const computed = createHash('sha256').update(verifier).digest('base64url');
+      if (computed !== row.codeChallenge) return { ok: false, description: 'code_verifier does not match the code_challenge' };
+    } else if (verifier !== undefined) {
+      return { ok: false, description: 'The authorization request had no code_challenge' };
+    }
+    const session = await liveSession(tx, row.sessionId, row.userId, now);
+    if (!session) return { ok: false, description: 'The sign-in behind the code has ended' };
+    const claimed = await tx
+      .update(oauthCodes)
+      .set({ usedAt: now })
+      .where(and(eq(oauthCodes.codeHash, codeHash), isNull(oauthCodes.usedAt)))
+      .returning({ codeHash: oauthCodes.codeHash });
+    if (claimed.length === 0) return { ok: false, description: 'The code was already used' };
+    const authorization = await createAuthorization(
+      tx,
+      { sessionId: row.sessionId, userId: row.userId, clientId: client.id, grantId: row.grantId, scopes: row.scopes },
+      now,
+    );
+    await tx.update(oauthCodes).set({ authorizationId: authorization.id }).where(eq(oauthCodes.codeHash, codeHash));
+    const offline = scopeList(row.scopes).includes('offline_access') && client.grantTypes.includes('refresh_token');
+    const refreshToken = offline
+      ? await issueRefreshToken(tx, authorization.id, {
+          now,
+          ttlSeconds: svc.config.jwt.refreshTtlSeconds,
+          sessionExpiresAt: session.expiresAt,
+        })
+      : null;
+    return {
+      ok: true,
+      issued: {
+        authorizationId: authorization.id,
+        sessionId: row.sessionId,
+        userId: row.userId,
+        scopes: row.scopes,
+        authTime: Math.floor(session.createdAt.getTime() / 1000),
+        amr: session.amr.split(',').filter(Boolean),
+        nonce: row.nonce,
+        refreshToken,
+      },
+    };
+  });
+  if (!outcome.ok) return invalidGrant(outcome.description);
+  countClientSignIn(svc, client.id);
+  return respond(svc, client, outcome.issued);
+}
+
+async function refresh(svc: AppServices, client: OAuthClient, form: FormParamsLike): Promise<TokenResponse> {
+  const presented = required(form, 'refresh_token');
+  const requested = form.scope === undefined ? null : scopeList(form.scope);
+  const tokenHash = hashOpaqueToken(presented);
+  const graceMs = svc.config.oauth.refreshGraceSeconds * 1000;
+  const outcome = await svc.tx(async (tx, emit): Promise<Outcome> => {
+    const now = new Date(svc.clock());
+    const [found] = await tx
+      .select({ token: oauthRefreshTokens, authorization: oauthAuthorizations })
+      .from(oauthRefreshTokens)
+      .innerJoin(oauthAuthorizations, eq(oauthAuthorizations.id, oauthRefreshTokens.authorizationId))
+      .where(eq(oauthRefreshTokens.tokenHash, tokenHash));
+    if (!found || found.authorization.clientId !== client.id) {
+      return { ok: false, description: 'The refresh token is unknown, or was issued to another client' };
+    }
+    const { token, authorization } = found;
+    if (authorization.revokedAt !== null) return { ok: false, description: 'The authorization was revoked' };
+    if (token.expiresAt.getTime() <= now.getTime()) return { ok: false, description: 'The refresh token has expired' };
+    if (token.spentAt !== null) {
+      if (now.getTime() - token.spentAt.getTime() > graceMs) {
+        // Reused after its successor was issued: one of the two holders is not the client.
+        await revokeAuthorizations(tx, emit, [authorization.id], now);
+        return { ok: false, description: 'The refresh token was already used' };
+      }
+      // A retry within the grace period (the answer was lost): its successors
+      // are spent, so only the pair answered now stays in use.
+      await tx
+        .update(oauthRefreshTokens)
+        .set({ spentAt: now })
+        .where(and(eq(oauthRefreshTokens.authorizationId, authorization.id), isNull(oauthRefreshTokens.spentAt)));
+    } else {
+      const spent = await tx
+        .update(oauthRefreshTokens)
+        .set({ spentAt: now })
+        .where(and(eq(oauthRefreshTokens.tokenHash, tokenHash), isNull(oauthRefreshTokens.spentAt)))
+        .returning({ tokenHash: oauthRefreshTokens.tokenHash });
+      if (spent.length === 0) return { ok: false, description: 'The refresh token was already used' };
+    }
+    const granted = scopeList(authorization.scopes);
+    if (requested !== null && !requested.every((s) => granted.includes(s))) {
+      oauthError('invalid_scope', 'scope may narrow what was granted, never widen it');
+    }
+    const session = await liveSession(tx, authorization.sessionId, authorization.userId, now);
+    if (!session) return { ok: false, description: 'The sign-in behind the refresh token has ended' };
+    const refreshToken = await issueRefreshToken(tx, authorization.id, {
+      now,
+      ttlSeconds: svc.config.jwt.refreshTtlSeconds,
+      sessionExpiresAt: session.expiresAt,
+    });
+    return {
+      ok: true,
+      issued: {
+        authorizationId: authorization.id,
+        sessionId: authorization.sessionId,
+        userId: authorization.userId,
+        scopes: requested === null ? authorization.scopes : granted.filter((s) => requested.includes(s)).join(' '),
+        authTime: Math.floor(session.createdAt.getTime() / 1000),
+        amr: session.amr.split(',').filter(Boolean),
+        nonce: null,
+        refreshToken,
+      },
+    };
+  });
+  if (!outcome.ok) return invalidGrant(outcome.description);
+  return respond(svc, client, outcome.issued);
+}
+
+async function respond(svc: AppServices, client: OAuthClient, issued: Issued): Promise<TokenResponse> {
+  const user = await loadClaimsSubject(svc, issued.userId);
+  if (!user) return invalidGrant('The account is gone');
+  const ttl = svc.config.jwt.accessTtlSeconds;
+  const iat = Math.floor(svc.clock() / 1000);
+  const exp = iat + ttl;
+  const scopes = scopeList(issued.scopes);
+  const accessToken = await signProviderAccessToken(svc, {
+    sub: issued.userId,
+    client_id: client.id,
+    scope: issued.scopes,
+    sid: issued.sessionId,
+    aud: client.audiences,
+    amr: issued.amr,
+    auth_time: issued.authTime,
+  });
+  const idToken = scopes.includes('openid')
+    ? await signIdTokenFor(svc, {
+        client,
+        user,
+        scopes,
+        sessionId: issued.sessionId,
+        authTime: issued.authTime,
+        amr: issued.amr,
+        nonce: issued.nonce,
+        accessToken,
+        iat,
+        exp,
+      })
+    : undefined;
+  return {
+    access_token: accessToken,
+    token_type: 'Bearer',
+    expires_in: ttl,
+    scope: issued.scopes,
+    ...(idToken !== undefined ? { id_token: idToken } : {}),
+    ...(issued.refreshToken !== null ? { refresh_token: issued.refreshToken } : {}),
+  };
+}
