@@ -179,7 +179,7 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
   }
 
   /** A sign-in through openid-client: authorization code with PKCE, state and nonce; the tokens, verified. */
-  async function openidClientSignIn(ua: UserAgent, c: RpClient = BASIC, extra: Record<string, string> = {}) {
+  async function openidClientSignIn(ua: UserAgent, c: RpClient = BASIC, extra: Record<string, string> = {}, maxAge?: number) {
     const config = await discover(c);
     const verifier = oidc.randomPKCECodeVerifier();
     const state = oidc.randomState();
@@ -198,6 +198,7 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
       pkceCodeVerifier: verifier,
       expectedState: state,
       expectedNonce: nonce,
+      ...(maxAge !== undefined ? { maxAge } : {}),
     });
     return { config, tokens, nonce };
   }
@@ -264,6 +265,33 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
       }
     },
   );
+
+  it('openid-client: max_age=0 asks the signed-in user to sign in again; the new ID token says when (auth_time)', async () => {
+    const ua = new UserAgent();
+    await openidClientSignIn(ua);
+    await new Promise((r) => setTimeout(r, 1100)); // auth_time has a resolution of a second
+    const signedInAgainFrom = Math.floor(Date.now() / 1000);
+    // openid-client checks auth_time against max_age itself (maxAge).
+    const again = await openidClientSignIn(ua, BASIC, { max_age: '0' }, 0);
+    expect(again.tokens.claims()!.auth_time).toBeGreaterThanOrEqual(signedInAgainFrom);
+  });
+
+  it('openid-client: revoking the refresh token (RFC 7009) ends the grant; introspection (RFC 7662) then says inactive', async () => {
+    const { config, tokens } = await openidClientSignIn(new UserAgent(), BASIC, {
+      scope: 'openid email offline_access',
+      ...provider.offlineParams,
+    });
+    const live = await oidc.tokenIntrospection(config, tokens.access_token);
+    expect(live).toMatchObject({ active: true, client_id: 'rp-openid-client', sub: user.sub });
+    expect(live.scope?.split(' ')).toContain('email');
+    await oidc.tokenRevocation(config, tokens.refresh_token!);
+    expect(await oidc.tokenIntrospection(config, tokens.refresh_token!)).toMatchObject({ active: false });
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    if (provider.logoutEndsTokens) {
+      // Here the grant's sign-in ends with it: its access token too.
+      expect(await oidc.tokenIntrospection(config, tokens.access_token)).toMatchObject({ active: false });
+    }
+  });
 
   it('Auth.js (nothing configured but the issuer and the client) ends with a session holding the name and email', async () => {
     const { Auth } = await import('@auth/core');
