@@ -53,6 +53,8 @@ type ProviderUnderTest = {
   isLoginPage(page: Page): boolean;
   /** Whether an RP-initiated logout also ends the tokens of that sign-in (its session). */
   logoutEndsTokens: boolean;
+  /** Whether ID tokens carry `sid` (oidc-provider's only with a logout feature that needs it). */
+  sidInIdToken: boolean;
 };
 
 /** Follow an RP-initiated logout through the provider's pages (confirming it) back to `postLogoutRedirectUri`. */
@@ -89,6 +91,7 @@ const peer: ProviderUnderTest = {
   isLoginUrl: () => false,
   isLoginPage: (page) => page.status === 200 && /<form/i.test(page.text),
   logoutEndsTokens: false,
+  sidInIdToken: false,
 };
 
 /**
@@ -132,6 +135,7 @@ function ours(backend: Backend): ProviderUnderTest {
     isLoginPage: (page) => new URL(page.url).pathname === '/login',
     // The browser session is a `sessions` row: logging out ends every token of that sign-in.
     logoutEndsTokens: true,
+    sidInIdToken: true,
   };
 }
 
@@ -228,6 +232,7 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
       // openid-client verified the ID token (signature by the JWKS, iss, aud, exp, nonce) before this.
       expect(headerOf(tokens.id_token!).alg).toBe(alg);
       expect(tokens.claims()).toMatchObject({ iss: issuer, sub: user.sub, aud: client.id, nonce });
+      if (provider.sidInIdToken) expect(tokens.claims()?.sid).toBeTypeOf('string');
       const info = await oidc.fetchUserInfo(config, tokens.access_token, user.sub);
       expect(info).toMatchObject({ sub: user.sub, email: user.email, name: user.name });
 
@@ -265,6 +270,27 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
       }
     },
   );
+
+  it('openid-client: prompt=none with a browser session and a grant signs in silently (no page)', async () => {
+    const ua = new UserAgent();
+    const first = await openidClientSignIn(ua);
+    const { config } = first;
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const silent = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: APP_REDIRECT,
+      scope: 'openid email profile',
+      prompt: 'none',
+      state,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+    });
+    const answer = await ua.get(silent, { stopAt: (u) => u.href.startsWith(APP_REDIRECT) });
+    expect(answer.url.startsWith(APP_REDIRECT), `${answer.status} ${answer.url}`).toBe(true);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(answer.url), { pkceCodeVerifier: verifier, expectedState: state });
+    expect(tokens.claims()?.sub).toBe(user.sub);
+    expect(tokens.claims()?.sid).toBe(first.tokens.claims()?.sid); // the same sign-in (this service names it; oidc-provider does not)
+  });
 
   it('openid-client: max_age=0 asks the signed-in user to sign in again; the new ID token says when (auth_time)', async () => {
     const ua = new UserAgent();
