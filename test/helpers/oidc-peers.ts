@@ -384,8 +384,8 @@ export type PeerClient = {
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
   /** Space separated; default: every scope below. */
   scope?: string;
-  /** Default RS256; EdDSA is signed with the provider's Ed25519 key. */
-  id_token_signed_response_alg?: 'RS256' | 'EdDSA';
+  /** Default RS256; EdDSA and ES256 are signed with the provider's Ed25519 and P-256 keys. */
+  id_token_signed_response_alg?: 'RS256' | 'ES256' | 'EdDSA';
 };
 
 export type PeerAccount = { email: string; email_verified?: boolean; name?: string };
@@ -400,7 +400,7 @@ export type PeerProvider = {
 
 /**
  * oidc-provider v9 in this process, on 127.0.0.1 (a free port unless `port`):
- * RS256 and Ed25519 keys made here, the in-memory adapter, `accounts` by id (the dev login
+ * RS256, Ed25519 and P-256 keys made here, the in-memory adapter, `accounts` by id (the dev login
  * form's "login" field is the account id; any password), scopes openid, email,
  * profile, offline_access; refresh tokens rotate on every use (as ours do).
  */
@@ -429,6 +429,9 @@ export async function startOidcProvider(opts: {
   // An Ed25519 key too, for clients whose id_token_signed_response_alg is EdDSA (RS256 stays the default).
   const { privateKey: edKey } = await generateKeyPair('EdDSA', { extractable: true, crv: 'Ed25519' });
   const edJwk = { ...(await exportJWK(edKey)), kid: randomBytes(8).toString('hex'), alg: 'EdDSA', use: 'sig' };
+  // And a P-256 key, for ES256.
+  const { privateKey: ecKey } = await generateKeyPair('ES256', { extractable: true });
+  const ecJwk = { ...(await exportJWK(ecKey)), kid: randomBytes(8).toString('hex'), alg: 'ES256', use: 'sig' };
   const store = new MapStore();
   const provider = new Provider(issuer, {
     clients: opts.clients.map((c) => ({
@@ -438,7 +441,7 @@ export async function startOidcProvider(opts: {
       ...c,
     })),
     adapter: (model: string) => new MapAdapter(model, store),
-    jwks: { keys: [jwk as never, edJwk as never] },
+    jwks: { keys: [jwk as never, edJwk as never, ecJwk as never] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: ['openid', 'email', 'profile', 'offline_access'],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },

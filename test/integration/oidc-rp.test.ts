@@ -4,6 +4,7 @@
 // Each runs against every provider of PROVIDERS, with the same tests: oidc-provider
 // (the certified Node provider, in process) proves the harness; this service's
 // provider, served on a real loopback port on each backend, is what they measure.
+import { generateKeyPairSync } from 'node:crypto';
 import { serve } from '@hono/node-server';
 import type { OIDCConfig } from '@auth/core/providers';
 import * as oidc from 'openid-client';
@@ -23,7 +24,7 @@ type ClientSpec = {
   /** How a confidential client authenticates (a provider may bind a client to one method). Default client_secret_basic. */
   auth?: 'client_secret_basic' | 'client_secret_post';
   /** The ID token's alg. Default RS256. */
-  idTokenAlg?: 'RS256' | 'EdDSA';
+  idTokenAlg?: 'RS256' | 'ES256' | 'EdDSA';
   redirectUris: string[];
   postLogoutRedirectUris?: string[];
 };
@@ -65,6 +66,7 @@ async function signOut(ua: UserAgent, endSessionUrl: URL, postLogoutRedirectUri:
 }
 
 const SECRET = 'rp-secret-0123456789-0123456789-0123456789';
+const P256_KEY = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
 const NAME = 'Ada Lovelace';
 
 const peer: ProviderUnderTest = {
@@ -107,7 +109,8 @@ function ours(backend: Backend): ProviderUnderTest {
   return {
     name: `this service (${backend})`,
     async start(clients) {
-      const p = await serveProvider(backend);
+      // A P-256 key configured, so ES256 is offered too.
+      const p = await serveProvider(backend, { JWT_EC_PRIVATE_KEY: P256_KEY });
       try {
         const secrets: Record<string, string> = {};
         for (const c of clients) {
@@ -159,6 +162,7 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
       { id: 'rp-public', public: true, redirectUris: [APP_REDIRECT], postLogoutRedirectUris: [APP_SIGNED_OUT] },
       { id: 'rp-post', auth: 'client_secret_post', redirectUris: [APP_REDIRECT], postLogoutRedirectUris: [APP_SIGNED_OUT] },
       { id: 'rp-eddsa', idTokenAlg: 'EdDSA', redirectUris: [APP_REDIRECT], postLogoutRedirectUris: [APP_SIGNED_OUT] },
+      { id: 'rp-es256', idTokenAlg: 'ES256', redirectUris: [APP_REDIRECT], postLogoutRedirectUris: [APP_SIGNED_OUT] },
       { id: 'rp-authjs', redirectUris: [`http://127.0.0.1:${authJsPort}/auth/callback/op`] },
       {
         id: 'rp-apache',
@@ -211,13 +215,18 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
 
   /** The clients of the full openid-client flow: each way to authenticate, and each ID token alg that matters. */
   const FLOWS: { title: string; client: RpClient; alg: string }[] = [
-    { title: 'confidential client, client_secret_basic, RS256', client: BASIC, alg: 'RS256' },
-    { title: 'confidential client, client_secret_post', client: { id: 'rp-post', auth: 'post' }, alg: 'RS256' },
-    { title: 'public client (none, PKCE)', client: { id: 'rp-public', auth: 'none' }, alg: 'RS256' },
+    { title: 'client_secret_basic, RS256', client: BASIC, alg: 'RS256' },
+    { title: 'client_secret_post', client: { id: 'rp-post', auth: 'post' }, alg: 'RS256' },
+    { title: 'public client (none)', client: { id: 'rp-public', auth: 'none' }, alg: 'RS256' },
     {
-      title: 'client with idTokenSignedResponseAlg EdDSA',
+      title: 'EdDSA ID tokens',
       client: { id: 'rp-eddsa', auth: 'basic', metadata: { id_token_signed_response_alg: 'EdDSA' } },
       alg: 'EdDSA',
+    },
+    {
+      title: 'ES256 ID tokens',
+      client: { id: 'rp-es256', auth: 'basic', metadata: { id_token_signed_response_alg: 'ES256' } },
+      alg: 'ES256',
     },
   ];
 
