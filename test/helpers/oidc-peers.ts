@@ -384,6 +384,8 @@ export type PeerClient = {
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
   /** Space separated; default: every scope below. */
   scope?: string;
+  /** Where oidc-provider POSTs logout tokens (Back-Channel Logout 1.0) when a session of this client ends. */
+  backchannel_logout_uri?: string;
   /** Default RS256; EdDSA and ES256 are signed with the provider's Ed25519 and P-256 keys. */
   id_token_signed_response_alg?: 'RS256' | 'ES256' | 'EdDSA';
 };
@@ -451,8 +453,15 @@ export async function startOidcProvider(opts: {
       revocation: { enabled: true },
       introspection: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
     },
     pkce: { required: () => false },
+    // Its outgoing requests (back-channel logout tokens) refuse special-use addresses
+    // (its SSRF guard, a dispatcher it passes to fetch); every peer here is on loopback.
+    fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _guard, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    },
     // The ID token carries the granted scopes' claims too (as this service's does, and
     // as relying parties that read only the ID token, like Auth.js, need).
     conformIdTokenClaims: false,

@@ -10,6 +10,7 @@ import type { OIDCConfig } from '@auth/core/providers';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apacheRedirectUri, apacheUnavailable, startApache } from '../helpers/apache.js';
+import { until } from '../helpers/eventually.js';
 import { PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { createClientViaApi, serveProvider, signInAtProvider } from '../helpers/oauth.js';
 import { clickThrough, loginAtPeer, type Page, type PeerClient, startOidcProvider, UserAgent } from '../helpers/oidc-peers.js';
@@ -27,6 +28,8 @@ type ClientSpec = {
   idTokenAlg?: 'RS256' | 'ES256' | 'EdDSA';
   redirectUris: string[];
   postLogoutRedirectUris?: string[];
+  /** Back-Channel Logout 1.0: where logout tokens go. */
+  backchannelLogoutUri?: string;
 };
 
 /** A provider under test: started with the tests' clients and one user, signed in by a UserAgent. */
@@ -80,6 +83,7 @@ const peer: ProviderUnderTest = {
           redirect_uris: c.redirectUris,
           ...(c.postLogoutRedirectUris ? { post_logout_redirect_uris: c.postLogoutRedirectUris } : {}),
           ...(c.idTokenAlg ? { id_token_signed_response_alg: c.idTokenAlg } : {}),
+          ...(c.backchannelLogoutUri ? { backchannel_logout_uri: c.backchannelLogoutUri } : {}),
         }),
       ),
       accounts: { 'user-1': { email: 'ada@example.test', name: NAME } },
@@ -121,6 +125,7 @@ function ours(backend: Backend): ProviderUnderTest {
             redirectUris: c.redirectUris,
             postLogoutRedirectUris: c.postLogoutRedirectUris ?? [],
             ...(c.idTokenAlg ? { idTokenSignedResponseAlg: c.idTokenAlg } : {}),
+            ...(c.backchannelLogoutUri ? { backchannelLogoutUri: c.backchannelLogoutUri } : {}),
           });
           if (created.secret) secrets[c.id] = created.secret;
         }
@@ -168,6 +173,7 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
         id: 'rp-apache',
         redirectUris: [apacheRedirectUri(apachePort)],
         postLogoutRedirectUris: [`http://127.0.0.1:${apachePort}/index.html`],
+        backchannelLogoutUri: `${apacheRedirectUri(apachePort)}?logout=backchannel`,
       },
     ]));
   });
@@ -389,6 +395,39 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
     },
   );
 
-  // Later (full): back-channel logout received by a test endpoint, oauth4webapi
-  // against each error path.
+  it.skipIf(noApache !== null)(
+    "Apache mod_auth_openidc: a sign-out at the provider ends the app's session too (Back-Channel Logout)",
+    async () => {
+      const apache = await startApache({ issuer, clientId: 'rp-apache', clientSecret: secrets['rp-apache'], port: apachePort });
+      try {
+        const ua = new UserAgent();
+        const toProvider = await ua.get(apache.protectedUrl, { stopAt: (u) => u.origin === issuer });
+        const back = await provider.signIn(ua, new URL(toProvider.url), apache.redirectUri);
+        expect((await ua.get(back)).text).toContain(`REMOTE_USER=${user.sub}`);
+        expect((await ua.get(apache.protectedUrl)).status).toBe(200);
+
+        // The user signs out at the provider (its end-session endpoint, no hint: a page asks to confirm).
+        const config = await discover(BASIC);
+        const endpoint = config.serverMetadata().end_session_endpoint!;
+        const confirm = await ua.get(endpoint);
+        await ua.submit(confirm, {}, { button: /yes|sign out|log out/i });
+
+        // The provider told Apache (a logout token to its back-channel URI): the app's session is gone.
+        await until(
+          'Apache sends the user to the provider again',
+          async () => {
+            const again = await ua.get(apache.protectedUrl, { stopAt: (u) => u.origin === issuer });
+            return new URL(again.url).origin === issuer;
+          },
+          { timeoutMs: 10_000, everyMs: 100 },
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}\n${apache.errorLog()}`);
+        });
+      } finally {
+        await apache.stop();
+      }
+    },
+  );
+
+  // Later (full): oauth4webapi against each error path.
 });
