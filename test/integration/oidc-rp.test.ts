@@ -334,6 +334,43 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
     }
   });
 
+  it("openid-client surfaces the provider's refusals: a wrong secret, a wrong PKCE verifier, a code used twice", async () => {
+    const config = await discover(BASIC);
+    const wrong = await oidc.discovery(new URL(issuer), BASIC.id, {}, oidc.ClientSecretBasic('not-the-secret'), {
+      execute: [oidc.allowInsecureRequests],
+    });
+    const codeFor = async (ua: UserAgent) => {
+      const verifier = oidc.randomPKCECodeVerifier();
+      const state = oidc.randomState();
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: APP_REDIRECT,
+        scope: 'openid',
+        state,
+        code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      });
+      return { back: await provider.signIn(ua, url, APP_REDIRECT), verifier, state };
+    };
+    const ua = new UserAgent();
+
+    const a = await codeFor(ua);
+    const secretRefused = oidc.authorizationCodeGrant(wrong, a.back, { pkceCodeVerifier: a.verifier, expectedState: a.state });
+    // A 401 with a WWW-Authenticate challenge (RFC 6749 5.2): openid-client reports the challenge.
+    await expect(secretRefused).rejects.toMatchObject({ status: 401, code: 'OAUTH_WWW_AUTHENTICATE_CHALLENGE' });
+
+    const b = await codeFor(ua);
+    const verifierRefused = oidc.authorizationCodeGrant(config, b.back, {
+      pkceCodeVerifier: oidc.randomPKCECodeVerifier(),
+      expectedState: b.state,
+    });
+    await expect(verifierRefused).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    const c = await codeFor(ua);
+    await oidc.authorizationCodeGrant(config, c.back, { pkceCodeVerifier: c.verifier, expectedState: c.state });
+    const replay = oidc.authorizationCodeGrant(config, c.back, { pkceCodeVerifier: c.verifier, expectedState: c.state });
+    await expect(replay).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
   it('Auth.js (nothing configured but the issuer and the client) ends with a session holding the name and email', async () => {
     const { Auth } = await import('@auth/core');
     const appUrl = `http://127.0.0.1:${authJsPort}`;
@@ -428,6 +465,4 @@ describe.each(PROVIDERS)('relying parties against $name', (provider) => {
       }
     },
   );
-
-  // Later (full): oauth4webapi against each error path.
 });
