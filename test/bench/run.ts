@@ -450,7 +450,10 @@ async function phaseOidc(build: ServiceBuild) {
     yard = await startYardstick(runDir);
     const ours = await oursTarget({ base: svc.url, admin: ADMIN, proc: svc });
     const scenarios = ['flow', 'refresh'] as const;
-    const targets = [await prepareOidc(yard, [...scenarios], S.oidcConnections), await prepareOidc(ours, [...scenarios], S.oidcConnections)];
+    const targets = [
+      await prepareOidc(yard, [...scenarios], S.oidcConnections),
+      await prepareOidc(ours, [...scenarios], S.oidcConnections),
+    ];
     const loadOpts = { connections: S.oidcConnections, durationS: S.durationS, warmupS: S.warmupS };
     for (let r = 0; r < S.rounds; r++) {
       log(`round ${r + 1}/${S.rounds}`);
@@ -625,7 +628,8 @@ function buildTable() {
   addRatio('emb2', 'embedded: GET /posts vs /ping (info)', 'embedded.s2.posts', 'baseline.ping.embedded', 0, '—');
   addRatio('9b', 'Bun: GET /users/me vs the same on Node (info)', 's9.me.bun', 's9.me.node.bun', 0, '—');
   addRatio('9d', 'Deno: GET /users/me vs the same on Node (info)', 's9.me.deno', 's9.me.node.deno', 0, '—');
-  for (const r of rows) if (r.id.startsWith('emb') || r.id.startsWith('info') || r.id.startsWith('9') || r.id.startsWith('oidc')) r.pass = null;
+  for (const r of rows)
+    if (r.id.startsWith('emb') || r.id.startsWith('info') || r.id.startsWith('9') || r.id.startsWith('oidc')) r.pass = null;
 }
 
 function printTable() {
