@@ -4,7 +4,7 @@
 //   npm run bench                      full run (about 25 min; the first one also seeds 1M rows)
 //   npm run bench -- --quick           short durations, one round: for iterating (about 5 min)
 //   npm run bench -- --only 1,2,6      a subset (scenarios 1-9, `embedded`, `oidc`)
-//   npm run bench -- --profile         CPU profiles of the service under scenarios 1 (audit on and off), 2 and 3 (--only 3 for one)
+//   npm run bench -- --profile         CPU profiles of the service under scenarios 1 (audit on and off), 2 and 3 (--only 3 for one; --only oidc)
 //   npm run bench -- --ref HEAD~1      bench a committed revision (isolated snapshot) instead of the tree
 //   npm run bench -- --tsx             run src/ through tsx instead of compiling to dist/
 //   npm run bench -- --no-build        use the existing dist/
@@ -440,11 +440,18 @@ async function phaseRuntimes(build: ServiceBuild, on: Proc, setup: Setup, baseli
  * __Host-, audit on, the limiter counting every request at the bench's
  * RATE_LIMIT_REQUESTS) on its own database, set up through the API.
  */
-async function phaseOidc(build: ServiceBuild) {
+async function phaseOidc(build: ServiceBuild, cpuProfDir?: string) {
   log(`OpenID provider vs oidc-provider: code flow and refresh grant (${S.oidcConnections} connections), database ${DB_OIDC}`);
   await recreateDatabase(DB_OIDC);
   await flushRedis();
-  const svc = await startService({ name: 'svc-oidc', build, runDir, databaseUrl: urlFor(DB_OIDC), redisUrl });
+  const svc = await startService({
+    name: cpuProfDir ? 'prof-oidc' : 'svc-oidc',
+    build,
+    runDir,
+    databaseUrl: urlFor(DB_OIDC),
+    redisUrl,
+    ...(cpuProfDir ? { cpuProfDir } : {}),
+  });
   let yard: Awaited<ReturnType<typeof startYardstick>> | undefined;
   try {
     yard = await startYardstick(runDir);
@@ -662,13 +669,22 @@ async function profileMode(build: ServiceBuild) {
   const profDir = join(resultsDir, `profile-${stamp}`);
   mkdirSync(profDir, { recursive: true });
   log(`profile mode: node --cpu-prof on the service under scenarios 1, 2 and 3 (${S.durationS} s each) → ${profDir}`);
+  const summaries: Record<string, ProfileSummary> = {};
+  if (only?.includes('oidc')) {
+    // Both OpenID scenarios (setup included) on one profiled service process.
+    await phaseOidc(build, profDir);
+    const s = summariseProfile(join(profDir, 'prof-oidc.cpuprofile'), 40);
+    summaries.oidc = s;
+    printProfile(s, console.log);
+    writeFileSync(join(profDir, 'oidc.summary.json'), JSON.stringify(s, null, 2));
+    if (only.every((o) => o === 'oidc')) return summaries;
+  }
   await recreateDatabase(DB_EMPTY);
   await flushRedis();
   // The setup (argon2 hashing, registration) runs on an unprofiled instance.
   const helper = await startService({ name: 'svc-setup', build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl });
   const setup = await setUp(helper.url, { users: S.users, posts: SETUP.posts, auditRows: 0 });
   await helper.stop();
-  const summaries: Record<string, ProfileSummary> = {};
   for (const [name, mk, audit] of [
     ['s1-users-me', (p: Proc) => spec.me(p, setup), true],
     ['s2-posts', (p: Proc) => spec.posts(p), true],
