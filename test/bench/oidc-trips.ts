@@ -49,7 +49,8 @@ const redisUrl = `redis://127.0.0.1:6379/${REDIS_DB}`;
 const r = new Redis(redisUrl);
 await r.flushdb();
 const commands: string[] = [];
-const monitor = await new Redis(redisUrl).monitor();
+const monitorBase = new Redis(redisUrl);
+const monitor = await monitorBase.monitor();
 monitor.on('monitor', (_time: string, args: string[], source: string, database: string) => {
   // A script's own commands (source "lua") ride on its EVALSHA's round trip.
   if (Number(database) === REDIS_DB && source !== 'lua') commands.push(args.join(' ').slice(0, 120));
@@ -131,5 +132,7 @@ try {
 } finally {
   await svc.stop();
   monitor.disconnect();
+  monitorBase.disconnect();
   r.disconnect();
 }
+process.exit(0);
