@@ -33,7 +33,9 @@ export type DomainEvent =
    * roles changed (its client_credentials tokens issued before `at`, the
    * change's time in ms (svc.clock()), refused; unset: when the store hears of it).
    */
-  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean; at?: number };
+  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean; at?: number }
+  /** Back-channel logout deliveries were queued in this transaction: the back-channel sender looks for them. */
+  | { type: 'backchannel.requested'; deliveries: number };
 
 export type EventType = DomainEvent['type'];
 
@@ -47,6 +49,7 @@ export const KNOWN: readonly EventType[] = [
   'mail.requested',
   'oauth.access_revoked',
   'oauth.client_changed',
+  'backchannel.requested',
 ];
 
 const TYPES: ReadonlySet<string> = new Set<string>(KNOWN);
