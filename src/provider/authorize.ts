@@ -10,7 +10,7 @@ import type { OAuthErrorCode } from '../lib/oauth-error.js';
 import { type BrowserSession, loadBrowserSession } from '../access/browser-session.js';
 import { findClient, type OAuthClient } from './clients.js';
 import { issueCode } from './codes.js';
-import { allowScopes, findGrant, grantCovers } from './grants.js';
+import { allowScopes, findGrant, type Grant, grantCovers } from './grants.js';
 import { verifyIdTokenHint } from './jwt.js';
 import {
   type AuthorizationRequest,
@@ -202,12 +202,21 @@ async function proceed(
     return { kind: 'redirect', location: consentPath(id) };
   }
   await endInteraction(svc, interactionId);
-  return codeFor(svc, request, session);
+  return codeFor(svc, request, session, grant);
 }
 
-async function codeFor(svc: Svc, request: AuthorizationRequest, session: BrowserSession): Promise<AuthorizeOutcome> {
+async function codeFor(
+  svc: Svc,
+  request: AuthorizationRequest,
+  session: BrowserSession,
+  grant: Grant | null = null,
+): Promise<AuthorizeOutcome> {
   // A first-party client's grant is recorded too: every token then hangs off a grant the user can revoke.
-  const grantId = await allowScopes(svc, session.userId, request.clientId, request.scopes);
+  // A stored grant that covers the scopes is used as it is (no write transaction on the signed-in path).
+  const grantId =
+    grant !== null && grantCovers(grant, request.scopes)
+      ? grant.id
+      : await allowScopes(svc, session.userId, request.clientId, request.scopes);
   const code = await issueCode(svc, {
     clientId: request.clientId,
     userId: session.userId,

@@ -18,7 +18,7 @@
 //       --redirect-uri URI --cookie 'name=value' [--issuer-pid PID] [--offline-params 'prompt=consent']
 //       [--consent-button REGEX] [--scope 'openid email profile']
 //                                                                          ours beside it, with ratios
-//   npx tsx test/bench/oidc.ts --service http://127.0.0.1:3000 [--public-url URL] [--issuer-pid PID]
+//   npx tsx test/bench/oidc.ts --service http://127.0.0.1:3000 [--public-url URL (default: discovery's issuer)] [--issuer-pid PID]
 //       [--admin-email E --admin-password P]            ours, set up through its API (oursTarget), beside it
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Request } from 'autocannon';
 import { loginAtPeer, parseForms, pkcePair, UserAgent } from '../helpers/oidc-peers.js';
-import { type LoadFigures, load, median, setLoadLog } from './lib/load.js';
+import { type LoadFigures, type LoadSpec, load, median, setLoadLog } from './lib/load.js';
 import { closeMeter } from './lib/machine.js';
 import { type Proc, rssMbOf } from './lib/proc.js';
 import { ADMIN, REPO_ROOT, startBenchServer } from './lib/service.js';
@@ -306,10 +306,14 @@ export async function startYardstick(runDir: string, scope = 'openid email profi
  */
 export async function oursTarget(o: {
   base: string;
-  issuer: string;
+  /** The service's PUBLIC_URL; default: the issuer of its discovery document. */
+  issuer?: string;
   admin: { email: string; password: string };
   proc?: Proc;
 }): Promise<OidcTarget> {
+  const issuer =
+    o.issuer ??
+    String(((await (await fetch(`${o.base}/.well-known/openid-configuration`)).json()) as { issuer: string }).issuer).replace(/\/$/, '');
   const json = async (path: string, body: unknown, token?: string, want = 200) => {
     const res = await fetch(o.base + path, {
       method: 'POST',
@@ -350,7 +354,7 @@ export async function oursTarget(o: {
   const userToken = String((await json('/auth/login', user)).accessToken);
   const session = await fetch(`${o.base}/session`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${userToken}`, origin: new URL(o.issuer).origin },
+    headers: { authorization: `Bearer ${userToken}`, origin: new URL(issuer).origin },
   });
   if (session.status !== 204) throw new Error(`POST /session: expected 204, got ${session.status} ${await session.text()}`);
   const cookie = session.headers
@@ -359,7 +363,7 @@ export async function oursTarget(o: {
     .join('; ');
   return {
     name: 'ours',
-    issuer: o.issuer,
+    issuer,
     base: o.base,
     clientId: String(client.id),
     clientSecret: String(client.clientSecret),
@@ -369,6 +373,53 @@ export async function oursTarget(o: {
     ...(o.proc ? { proc: o.proc } : {}),
   };
 }
+
+/** A target ready to measure: its endpoints, its scenarios' requests, its failure counters. */
+export type OidcPrepared = {
+  t: OidcTarget;
+  fails: OidcFailures;
+  flow: Request[];
+  refresh: { requests: Request[]; release(): void };
+};
+
+/** Discover the target's endpoints, seed two refresh chains per connection (when `refresh` runs), build the requests. */
+export async function prepareOidc(t: OidcTarget, only: string[], connections: number): Promise<OidcPrepared> {
+  const ep = await discover(t.issuer, t.base);
+  const fails = noFailures();
+  const chains = only.includes('refresh') ? await seedRefreshTokens(t, ep, 2 * connections) : [];
+  const flow = only.includes('flow') ? await codeFlowRequests(t, ep, fails) : [];
+  return { t, fails, flow, refresh: refreshRequests(t, ep, chains, fails) };
+}
+
+/** One scenario's load on a prepared target (release the refresh chains first). */
+export function oidcLoadSpec(
+  p: OidcPrepared,
+  scenario: 'flow' | 'refresh',
+  s: { connections: number; durationS: number; warmupS: number },
+): LoadSpec {
+  p.refresh.release();
+  return {
+    url: new URL(p.t.base ?? p.t.issuer).origin,
+    connections: s.connections,
+    durationS: s.durationS,
+    warmupS: s.warmupS,
+    requests: scenario === 'flow' ? p.flow : p.refresh.requests,
+    ...(p.t.proc ? { target: p.t.proc } : {}),
+  };
+}
+
+/**
+ * The authorization endpoint's redirects are its success: counted out of the
+ * figures' non-2xx (the response handlers count the flows that failed).
+ */
+export function withoutRedirects(f: LoadFigures): LoadFigures {
+  const redirects = Object.entries(f.statusCodes)
+    .filter(([code]) => code.startsWith('3'))
+    .reduce((n, [, v]) => n + v, 0);
+  return { ...f, non2xx: f.non2xx - redirects };
+}
+
+export const failureCount = (f: OidcFailures) => f.authorize + f.token + f.userinfo + f.refresh;
 
 // ---------------------------------------------------------------- the command
 
@@ -412,7 +463,7 @@ async function main() {
     targets.push(
       await oursTarget({
         base,
-        issuer: (opt('--public-url') ?? base).replace(/\/$/, ''),
+        ...(opt('--public-url') ? { issuer: opt('--public-url')!.replace(/\/$/, '') } : {}),
         admin: { email: opt('--admin-email') ?? ADMIN.email, password: opt('--admin-password') ?? ADMIN.password },
         ...(pid ? { proc: externalProc('ours', Number(pid), base) } : {}),
       }),
@@ -447,27 +498,16 @@ async function main() {
   try {
     const prepared = await Promise.all(
       targets.map(async (t) => {
-        const ep = await discover(t.issuer, t.base);
-        const fails = (failures[t.name] = noFailures());
-        const chains = only.includes('refresh') ? await seedRefreshTokens(t, ep, 2 * S.connections) : [];
-        const flow = only.includes('flow') ? await codeFlowRequests(t, ep, fails) : [];
-        return { t, flow, refresh: refreshRequests(t, ep, chains, fails) };
+        const p = await prepareOidc(t, only, S.connections);
+        failures[t.name] = p.fails;
+        return p;
       }),
     );
     for (let round = 1; round <= S.rounds; round++) {
       log(`round ${round}/${S.rounds}`);
       for (const scenario of only) {
         for (const p of prepared) {
-          p.refresh.release();
-          const requests = scenario === 'flow' ? p.flow : p.refresh.requests;
-          const f = await load({
-            url: new URL(p.t.base ?? p.t.issuer).origin,
-            connections: S.connections,
-            durationS: S.durationS,
-            warmupS: S.warmupS,
-            requests,
-            ...(p.t.proc ? { target: p.t.proc } : {}),
-          });
+          const f = withoutRedirects(await load(oidcLoadSpec(p, scenario as 'flow' | 'refresh', S)));
           const key = `${scenario}.${p.t.name}`;
           (runs[key] ??= []).push(f);
           const per = scenario === 'flow' ? 3 : 1;

@@ -3,8 +3,8 @@
 //
 //   npm run bench                      full run (about 25 min; the first one also seeds 1M rows)
 //   npm run bench -- --quick           short durations, one round: for iterating (about 5 min)
-//   npm run bench -- --only 1,2,6      a subset (scenarios 1-9, `embedded`)
-//   npm run bench -- --profile         CPU profiles of the service under scenarios 1 (audit on and off), 2 and 3 (--only 3 for one)
+//   npm run bench -- --only 1,2,6      a subset (scenarios 1-9, `embedded`, `oidc`)
+//   npm run bench -- --profile         CPU profiles of the service under scenarios 1 (audit on and off), 2 and 3 (--only 3 for one; --only oidc)
 //   npm run bench -- --ref HEAD~1      bench a committed revision (isolated snapshot) instead of the tree
 //   npm run bench -- --tsx             run src/ through tsx instead of compiling to dist/
 //   npm run bench -- --no-build        use the existing dist/
@@ -21,6 +21,7 @@ import { closeMeter, waitForQuiet } from './lib/machine.js';
 import { sampleRss, type Proc } from './lib/proc.js';
 import { freshTokens } from './lib/fresh-tokens.js';
 import {
+  ADMIN,
   benchJwk,
   benchMetricsToken,
   extraServiceEnv,
@@ -32,6 +33,7 @@ import {
   type ServiceBuild,
 } from './lib/service.js';
 import { FULL_SCALE, SEED_PASSWORD, seed, type SeedCounts } from './seed.js';
+import { failureCount, oidcLoadSpec, oursTarget, prepareOidc, startYardstick, withoutRedirects } from './oidc.js';
 
 // ---------------------------------------------------------------- settings
 
@@ -52,6 +54,7 @@ const S = {
   soakS: envNum('BENCH_SOAK_SECONDS', quick ? 40 : 300),
   connections: envNum('BENCH_CONNECTIONS', 50),
   loginConnections: envNum('BENCH_LOGIN_CONNECTIONS', 16),
+  oidcConnections: envNum('BENCH_OIDC_CONNECTIONS', 16),
   users: envNum('BENCH_USERS', 50),
   redisDb: envNum('BENCH_REDIS_DB', 5),
   scale: FULL_SCALE as SeedCounts,
@@ -72,6 +75,7 @@ setLoadLog(log);
 const redisUrl = `redis://127.0.0.1:6379/${S.redisDb}`;
 const DB_EMPTY = 'bench_empty';
 const DB_SCALE = 'bench_scale';
+const DB_OIDC = 'bench_oidc';
 /**
  * The seeded template, named by the seed counts and by the schema of the build
  * under test (its number of migrations), so a schema change seeds a new one
@@ -427,6 +431,52 @@ async function phaseRuntimes(build: ServiceBuild, on: Proc, setup: Setup, baseli
   }
 }
 
+/**
+ * The OpenID provider (test/bench/oidc.ts): the code flow of a signed-in user
+ * with a stored grant (authorize with the browser-session cookie -> token with
+ * code + PKCE -> userinfo) and the refresh grant, against oidc-provider (RS256
+ * both) in its own process, round by round. Our side runs like every other
+ * scenario's service (compiled, production, https PUBLIC_URL so the cookie is
+ * __Host-, audit on, the limiter counting every request at the bench's
+ * RATE_LIMIT_REQUESTS) on its own database, set up through the API.
+ */
+async function phaseOidc(build: ServiceBuild, cpuProfDir?: string) {
+  log(`OpenID provider vs oidc-provider: code flow and refresh grant (${S.oidcConnections} connections), database ${DB_OIDC}`);
+  await recreateDatabase(DB_OIDC);
+  await flushRedis();
+  const svc = await startService({
+    name: cpuProfDir ? 'prof-oidc' : 'svc-oidc',
+    build,
+    runDir,
+    databaseUrl: urlFor(DB_OIDC),
+    redisUrl,
+    ...(cpuProfDir ? { cpuProfDir } : {}),
+  });
+  let yard: Awaited<ReturnType<typeof startYardstick>> | undefined;
+  try {
+    yard = await startYardstick(runDir);
+    const ours = await oursTarget({ base: svc.url, admin: ADMIN, proc: svc });
+    const scenarios = ['flow', 'refresh'] as const;
+    const targets = [
+      await prepareOidc(yard, [...scenarios], S.oidcConnections),
+      await prepareOidc(ours, [...scenarios], S.oidcConnections),
+    ];
+    const loadOpts = { connections: S.oidcConnections, durationS: S.durationS, warmupS: S.warmupS };
+    for (let r = 0; r < S.rounds; r++) {
+      log(`round ${r + 1}/${S.rounds}`);
+      for (const scenario of scenarios)
+        for (const p of targets) record(`oidc.${scenario}.${p.t.name}`, withoutRedirects(await load(oidcLoadSpec(p, scenario, loadOpts))));
+    }
+    for (const p of targets) {
+      extra[`oidcFailures.${p.t.name}`] = p.fails;
+      if (failureCount(p.fails)) problems.push(`OpenID ${p.t.name}: failed steps ${JSON.stringify(p.fails)}`);
+    }
+  } finally {
+    await yard?.proc?.stop();
+    await stopService(svc);
+  }
+}
+
 // ---------------------------------------------------------------- table
 
 /**
@@ -563,6 +613,15 @@ function buildTable() {
       detail: `flood ${flood?.rps.toFixed(0)} logins/s; idle p99 ${med('healthz.idle')?.p99 ?? '-'} ms${noise(hz, flood)}`,
     });
   }
+  addRatio(
+    'oidc1',
+    'OpenID code flow (authorize with session + stored grant, token with PKCE, userinfo) vs oidc-provider',
+    'oidc.flow.ours',
+    'oidc.flow.yardstick',
+    0,
+    '—',
+  );
+  addRatio('oidc2', 'OpenID refresh grant (rotating) vs oidc-provider', 'oidc.refresh.ours', 'oidc.refresh.yardstick', 0, '—');
   addRatio('info', 'GET /healthz (no API chain) vs /ping (info)', 'info.healthz', 'baseline.ping', 0, '—');
   addRatio(
     'info2',
@@ -576,7 +635,8 @@ function buildTable() {
   addRatio('emb2', 'embedded: GET /posts vs /ping (info)', 'embedded.s2.posts', 'baseline.ping.embedded', 0, '—');
   addRatio('9b', 'Bun: GET /users/me vs the same on Node (info)', 's9.me.bun', 's9.me.node.bun', 0, '—');
   addRatio('9d', 'Deno: GET /users/me vs the same on Node (info)', 's9.me.deno', 's9.me.node.deno', 0, '—');
-  for (const r of rows) if (r.id.startsWith('emb') || r.id.startsWith('info') || r.id.startsWith('9')) r.pass = null;
+  for (const r of rows)
+    if (r.id.startsWith('emb') || r.id.startsWith('info') || r.id.startsWith('9') || r.id.startsWith('oidc')) r.pass = null;
 }
 
 function printTable() {
@@ -609,13 +669,22 @@ async function profileMode(build: ServiceBuild) {
   const profDir = join(resultsDir, `profile-${stamp}`);
   mkdirSync(profDir, { recursive: true });
   log(`profile mode: node --cpu-prof on the service under scenarios 1, 2 and 3 (${S.durationS} s each) → ${profDir}`);
+  const summaries: Record<string, ProfileSummary> = {};
+  if (only?.includes('oidc')) {
+    // Both OpenID scenarios (setup included) on one profiled service process.
+    await phaseOidc(build, profDir);
+    const s = summariseProfile(join(profDir, 'prof-oidc.cpuprofile'), 40);
+    summaries.oidc = s;
+    printProfile(s, console.log);
+    writeFileSync(join(profDir, 'oidc.summary.json'), JSON.stringify(s, null, 2));
+    if (only.every((o) => o === 'oidc')) return summaries;
+  }
   await recreateDatabase(DB_EMPTY);
   await flushRedis();
   // The setup (argon2 hashing, registration) runs on an unprofiled instance.
   const helper = await startService({ name: 'svc-setup', build, runDir, databaseUrl: urlFor(DB_EMPTY), redisUrl });
   const setup = await setUp(helper.url, { users: S.users, posts: SETUP.posts, auditRows: 0 });
   await helper.stop();
-  const summaries: Record<string, ProfileSummary> = {};
   for (const [name, mk, audit] of [
     ['s1-users-me', (p: Proc) => spec.me(p, setup), true],
     ['s2-posts', (p: Proc) => spec.posts(p), true],
@@ -708,6 +777,7 @@ async function main() {
       }
       if (wants('5')) await phaseScale(build, baseline);
       if (wants('embedded') && (!quick || only)) await phaseEmbedded(build, baseline);
+      if (wants('oidc')) await phaseOidc(build);
     } finally {
       await baseline.stop();
     }
