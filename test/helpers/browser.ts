@@ -216,7 +216,11 @@ const RECORD_CSP = () => {
 export async function openTab(
   browser: Browser,
   served: Pick<ServedApp, 'origin'>,
-  opts: { viewport?: { width: number; height: number } } = {},
+  opts: {
+    viewport?: { width: number; height: number };
+    /** Origins the test serves itself (relying parties on other ports): requests to them are not foreign. */
+    otherOrigins?: string[];
+  } = {},
 ): Promise<Tab> {
   const context = await browser.newContext({ viewport: opts.viewport ?? { width: 1280, height: 900 }, baseURL: served.origin });
   context.setDefaultTimeout(10_000);
@@ -238,7 +242,7 @@ export async function openTab(
     const url = new URL(req.url());
     // data: and blob: URLs never leave the browser (the favicon is data:, the export a blob:).
     if (url.protocol === 'data:' || url.protocol === 'blob:') return;
-    if (url.origin !== served.origin) problems.foreign.push(`${req.method()} ${req.url()}`);
+    if (url.origin !== served.origin && !opts.otherOrigins?.includes(url.origin)) problems.foreign.push(`${req.method()} ${req.url()}`);
   });
   context.on('response', (res) => {
     const url = new URL(res.url());

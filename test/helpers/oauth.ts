@@ -1,11 +1,8 @@
 // OpenID provider test helpers: registered clients, a browser session for a
 // signed-in user, ID tokens to hint with, and authorization URLs.
-// Until the clients admin API lands, clients are inserted as rows.
 import { randomBytes } from 'node:crypto';
-import { oauthClients } from '../../src/db/schema.js';
 import { signIdToken } from '../../src/provider/jwt.js';
-import { hashOpaqueToken, newOpaqueToken } from '../../src/security/opaque-tokens.js';
-import type { TestApp } from './app.js';
+import { ADMIN, type TestApp } from './app.js';
 import type { Session } from './http.js';
 
 export type ClientFields = {
@@ -30,29 +27,42 @@ export type RegisteredClient = {
   postLogoutRedirectUri: string;
 };
 
-/** A registered client (defaults: confidential, https://rp.example/cb, openid profile email offline_access). */
+/** A registered client (defaults: confidential, https://rp.example/cb, openid profile email offline_access), through POST /admin/clients. */
 export async function registerClient(t: TestApp, fields: ClientFields = {}): Promise<RegisteredClient> {
-  const id = fields.id ?? `rp-${randomBytes(5).toString('hex')}`;
-  const type = fields.type ?? 'confidential';
-  const secret = type === 'confidential' ? newOpaqueToken() : null;
+  const admin = await t.request('/auth/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: ADMIN.email, password: ADMIN.password }),
+  });
+  if (admin.status !== 200) throw new Error(`admin login: ${admin.status} ${await admin.text()}`);
+  const { accessToken } = (await admin.json()) as { accessToken: string };
   const redirectUris = fields.redirectUris ?? ['https://rp.example/cb'];
   const postLogoutRedirectUris = fields.postLogoutRedirectUris ?? ['https://rp.example/logged-out'];
-  const json = (v: unknown) => JSON.stringify(v);
-  await t.services.database.db.insert(oauthClients).values({
-    id,
-    name: fields.name ?? `Relying Party ${id}`,
-    type,
-    secretHash: secret === null ? null : hashOpaqueToken(secret),
-    redirectUris: json(redirectUris),
-    postLogoutRedirectUris: json(postLogoutRedirectUris),
-    grantTypes: json(fields.grantTypes ?? ['authorization_code', 'refresh_token']),
-    scopes: json(fields.scopes ?? ['openid', 'profile', 'email', 'offline_access']),
-    firstParty: fields.firstParty ?? false,
-    allowedOrigins: json(fields.allowedOrigins ?? []),
-    audiences: json(fields.audiences ?? []),
-    backchannelLogoutUri: fields.backchannelLogoutUri ?? null,
+  const res = await t.request('/admin/clients', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${accessToken}` },
+    body: JSON.stringify({
+      id: fields.id ?? `rp-${randomBytes(5).toString('hex')}`,
+      name: fields.name ?? 'Relying Party',
+      type: fields.type ?? 'confidential',
+      redirectUris,
+      postLogoutRedirectUris,
+      grantTypes: fields.grantTypes ?? ['authorization_code', 'refresh_token'],
+      scopes: fields.scopes ?? ['openid', 'profile', 'email', 'offline_access'],
+      firstParty: fields.firstParty ?? false,
+      allowedOrigins: fields.allowedOrigins ?? [],
+      audiences: fields.audiences ?? [],
+      backchannelLogoutUri: fields.backchannelLogoutUri ?? null,
+    }),
   });
-  return { id, secret, redirectUri: redirectUris[0] ?? '', postLogoutRedirectUri: postLogoutRedirectUris[0] ?? '' };
+  const body = (await res.json()) as { id: string; clientSecret?: string };
+  if (res.status !== 201) throw new Error(`POST /admin/clients: ${res.status} ${JSON.stringify(body)}`);
+  return {
+    id: body.id,
+    secret: body.clientSecret ?? null,
+    redirectUri: redirectUris[0] ?? '',
+    postLogoutRedirectUri: postLogoutRedirectUris[0] ?? '',
+  };
 }
 
 /** The `sid` of a session's access token. */

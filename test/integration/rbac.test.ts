@@ -7,6 +7,7 @@ import { ALL_PERMISSIONS, BUILT_IN_DEFAULTS, type Permission } from '../../src/s
 import { totpCode } from '../../src/security/totp.js';
 import { ADMIN } from '../helpers/app.js';
 import { login, loginAdmin, read, registerAndLogin, typed, uniqueEmail, userWithRoles, PASSWORD, type Session } from '../helpers/http.js';
+import { authorizePath, browserCookieFor, paramsOf, registerClient } from '../helpers/oauth.js';
 import { BACKENDS } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
 import { SoftAuthenticator } from '../helpers/webauthn.js';
@@ -35,6 +36,12 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
   const passwordOf = (s: Session) => (s.email === ADMIN.email ? ADMIN.password : PASSWORD);
   /** Another sign-in of the same user: a session that is not the caller's current one. */
   const secondSession = async (s: Session) => login(call, s.email, passwordOf(s));
+  const allowedApp = async (s: Session): Promise<string> => {
+    const client = await registerClient(app.t, { firstParty: true });
+    const res = await app.t.request(authorizePath(client), { headers: { cookie: await browserCookieFor(app.t, s) } });
+    if (!paramsOf(res.headers.get('location')).get('code')) throw new Error(`authorize: ${res.status} ${res.headers.get('location')}`);
+    return client.id;
+  };
   /**
    * A new user holding the caller's roles: second factors are set up on it, so
    * the callers sign in as before. Deleted after each test (no extra admins stay).
@@ -126,6 +133,12 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
         return { method: 'DELETE', path: `/roles/${name}` };
       },
       'GET /users/me/sessions': async () => ({ method: 'GET', path: '/users/me/sessions' }),
+      'GET /users/me/grants': async () => ({ method: 'GET', path: '/users/me/grants' }),
+      // An app the caller has allowed (a first-party client's authorization stores the grant).
+      'DELETE /users/me/grants/:clientId': async (who) => ({
+        method: 'DELETE',
+        path: `/users/me/grants/${who ? await allowedApp(who) : 'no-such-app'}`,
+      }),
       'DELETE /users/me/sessions/:id': async (who) => ({
         method: 'DELETE',
         path: `/users/me/sessions/${who ? claimsOf(await secondSession(who)).sid : NIL}`,

@@ -47,7 +47,7 @@ function layout(title: string, body: string): string {
 <link rel="stylesheet" href="/assets/app.css">
 </head>
 <body>
-<main>
+<main class="page">
 ${body}
 </main>
 </body>
@@ -81,7 +81,7 @@ ${items || '<li>Know that you signed in</li>'}
 <form method="post" action="/oauth2/consent">
 ${hidden({ interaction: opts.interaction, csrf_token: opts.csrfToken })}
 <button type="submit" name="decision" value="allow">Allow</button>
-<button type="submit" name="decision" value="deny">Deny</button>
+<button type="submit" name="decision" value="deny" class="secondary">Deny</button>
 </form>`,
   );
 }
