@@ -20,6 +20,8 @@ import { RoleCache } from './access/role-cache.js';
 import { createTokenVerifier } from './security/access-tokens.js';
 import { storeKeys } from './store/store.js';
 import { OutboxSender, type OutboxOptions } from './adapters/mail/outbox.js';
+import { BackchannelSender, type BackchannelOptions } from './adapters/backchannel/sender.js';
+import { signLogoutToken } from './provider/backchannel.js';
 import { EventOutbox, type EventRelayOptions } from './events/outbox.js';
 import { BackgroundTasks } from './lib/background.js';
 import { Contributions } from './lib/contributions.js';
@@ -38,6 +40,8 @@ export type AppOptions = {
   mail?: OutboxOptions & { send?: boolean };
   /** The event relay's timing; `relay: false` leaves unrelayed events to the other instances. */
   events?: EventRelayOptions & { relay?: boolean };
+  /** The back-channel logout sender's timing; `send: false` leaves deliveries to the other instances. */
+  backchannel?: BackchannelOptions & { send?: boolean };
 };
 
 function createServices(deps: Deps, opts: AppOptions): AppServices {
@@ -68,6 +72,21 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
     },
     opts.events,
   );
+  const backchannel = new BackchannelSender(
+    deps.database.db,
+    deps.logger,
+    {
+      clock: deps.clock,
+      retries: metrics.txRetries,
+      outcomes: metrics.backchannel,
+      sign: (r) => signLogoutToken(deps, r),
+    },
+    opts.backchannel,
+  );
+  // After the commit that queued deliveries (or when the relay replays it), the sender looks for them.
+  events.react(async (evs) => {
+    if (evs.some((e) => e.type === 'backchannel.requested')) backchannel.wake();
+  });
   const tx: AppServices['tx'] = (fn) => events.tx(fn);
   return {
     ...deps,
@@ -86,6 +105,7 @@ function createServices(deps: Deps, opts: AppOptions): AppServices {
     tx,
     events,
     outbox,
+    backchannel,
     background: new BackgroundTasks(deps.logger),
     contributions: new Contributions(),
   };
@@ -170,6 +190,7 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
   const app = buildApp(services, opts, inFlight);
   if (opts.mail?.send !== false) services.outbox.start();
   if (opts.events?.relay !== false) services.events.start();
+  if (opts.backchannel?.send !== false) services.backchannel.start();
   services.background.run('reseal TOTP secrets', async () => void (await resealTotpSecrets(services)));
   return {
     app,
@@ -180,7 +201,13 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
       while (inFlight.count > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       // Mail requests answered already still write their outbox rows; then the sender stops.
       await services.background.idle();
-      await Promise.all([services.audit.stop(), services.stats.stop(), services.outbox.stop(), services.events.stop()]);
+      await Promise.all([
+        services.audit.stop(),
+        services.stats.stop(),
+        services.outbox.stop(),
+        services.events.stop(),
+        services.backchannel.stop(),
+      ]);
     },
   };
 }

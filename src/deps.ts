@@ -5,6 +5,7 @@ import type { Metrics } from './lib/metrics.js';
 import type { StatsCounters } from './stats/counters.js';
 import type { Mailer } from './adapters/mail/mailer.js';
 import type { OutboxSender } from './adapters/mail/outbox.js';
+import type { BackchannelSender } from './adapters/backchannel/sender.js';
 import type { EventOutbox, Transact } from './events/outbox.js';
 import type { BackgroundTasks } from './lib/background.js';
 import type { Config } from './config.js';
@@ -54,6 +55,8 @@ export type AppServices = Deps & {
   events: EventOutbox;
   /** Sends what the mail outbox holds; woken by the relay of a mail.requested event. */
   outbox: OutboxSender;
+  /** Sends queued back-channel logout tokens; woken by the relay of a backchannel.requested event. */
+  backchannel: BackchannelSender;
   /** Work done after the response (enumeration-safe mail requests). */
   background: BackgroundTasks;
   /** What modules add to the account export and GET /admin/stats, registered before those routes are built. */

@@ -415,3 +415,39 @@ export const oauthRefreshTokens = pgTable(
   },
   (t) => [index('oauth_refresh_tokens_authorization_idx').on(t.authorizationId)],
 );
+
+/**
+ * Back-channel logout deliveries (OpenID Connect Back-Channel Logout 1.0): one
+ * per (ended session, client it signed into), queued in the transaction that
+ * ended the session and sent by whichever instance claims it (a lease, like
+ * mail_outbox). No foreign key to the session or user: an account deletion
+ * removes them in the same transaction, and their logout still goes out.
+ * The logout token is signed at send time, never stored.
+ */
+export const backchannelDeliveries = pgTable(
+  'backchannel_deliveries',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    clientId: text('client_id')
+      .notNull()
+      .references(() => oauthClients.id, { onDelete: 'cascade' }),
+    /** The logout token's `sid` and `sub`. */
+    sessionId: uuid('session_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    createdAt: ts('created_at').notNull().default(sql`now()`),
+    /** Past this the delivery is given up. */
+    expiresAt: ts('expires_at').notNull(),
+    nextAttemptAt: ts('next_attempt_at').notNull(),
+    attempts: integer('attempts').notNull().default(0),
+    claimedBy: text('claimed_by'),
+    claimedUntil: ts('claimed_until'),
+    deliveredAt: ts('delivered_at'),
+    failedAt: ts('failed_at'),
+    lastError: text('last_error'),
+  },
+  (t) => [
+    uniqueIndex('backchannel_deliveries_session_client_key').on(t.sessionId, t.clientId),
+    index('backchannel_deliveries_due_idx').on(t.deliveredAt, t.failedAt, t.nextAttemptAt),
+    index('backchannel_deliveries_client_idx').on(t.clientId),
+  ],
+);

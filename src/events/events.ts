@@ -35,7 +35,9 @@ export type DomainEvent =
    * `rolesOnly`: only its roles changed; its tokens stay, judged by the new roles.
    * Every kind republishes the client's current roles (storeKeys.clientRoles).
    */
-  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean; at?: number; rolesOnly?: boolean };
+  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean; at?: number; rolesOnly?: boolean }
+  /** Back-channel logout deliveries were queued in this transaction: the back-channel sender looks for them. */
+  | { type: 'backchannel.requested'; deliveries: number };
 
 export type EventType = DomainEvent['type'];
 
@@ -49,6 +51,7 @@ export const KNOWN: readonly EventType[] = [
   'mail.requested',
   'oauth.access_revoked',
   'oauth.client_changed',
+  'backchannel.requested',
 ];
 
 const TYPES: ReadonlySet<string> = new Set<string>(KNOWN);

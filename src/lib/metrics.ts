@@ -68,6 +68,12 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     labelNames: ['event'],
     registers: [registry],
   });
+  const backchannel = new Counter({
+    name: 'backchannel_logout_deliveries_total',
+    help: 'Back-channel logout deliveries: delivered, retried (the client did not take it yet) and given_up',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   const poolMax = new Gauge({ name: 'db_pool_max', help: 'Configured database pool size', registers: [registry] });
   // postgres.js does not expose how many pool connections are busy, so there is
   // no in-use gauge; a probe stuck on a hung database shows here.
@@ -89,6 +95,7 @@ export function createMetrics(opts: { defaultMetrics?: boolean } = {}) {
     auditWritten,
     txRetries,
     mail,
+    backchannel,
     poolMax,
     healthProbes,
   };

@@ -10,6 +10,7 @@ import { sessions, userRoles, users } from '../../db/schema.js';
 import type { Tx } from '../../db/tx.js';
 import type { Emit } from '../../events/outbox.js';
 import { problem } from '../../lib/problem.js';
+import { queueBackchannelLogouts } from '../../provider/backchannel.js';
 import { mayActOnCheck } from '../../security/delegation.js';
 import type { Grantor } from '../../security/permissions.js';
 import type { SessionView } from './sessions.schemas.js';
@@ -83,6 +84,13 @@ export async function revokeSessions(tx: Tx, emit: Emit, which: SessionsToEnd, r
     .returning({ id: sessions.id });
   const ids = 'sessionId' in which ? [which.sessionId] : rows.map((r) => r.id);
   if (ids.length) await emit({ type: 'session.revoked', sessionIds: ids });
+  // The clients these sessions signed into hear of their end (once: only the sessions that ended now).
+  await queueBackchannelLogouts(
+    tx,
+    emit,
+    rows.map((r) => r.id),
+    now,
+  );
   return rows.map((r) => r.id);
 }
 

@@ -16,7 +16,7 @@ import {
   loadBrowserSession,
   readCookie,
 } from '../../access/browser-session.js';
-import { requestHeader } from '../../lib/node-fast-path.js';
+import { requestHeader, setResponseHeader } from '../../lib/node-fast-path.js';
 import { ROUTE_META, type RouteMeta } from '../../middleware/route-meta.js';
 import { answerConsent, authorize, type AuthorizeOutcome, consentPrompt } from '../../provider/authorize.js';
 import { confirmLogout, type LogoutOutcome, logoutRequest } from '../../provider/logout.js';
@@ -90,7 +90,7 @@ export function authorizeRoutes(svc: AppServices) {
       const html = logoutConfirmPage({ fields: outcome.fields, csrfToken: csrfTokenOf(outcome.session) });
       return c.html(html, 200, pageHeaders(outcome.redirectUri));
     }
-    c.header('Set-Cookie', clearCookie);
+    setResponseHeader(c, 'Set-Cookie', clearCookie);
     if (outcome.location !== null) return go(c, outcome.location);
     return c.html(signedOutPage(), 200, pageHeaders());
   }
