@@ -9,6 +9,7 @@ import type { AppServices } from '../deps.js';
 import { oauthAuthorizations, oauthCodes, oauthRefreshTokens } from '../db/schema.js';
 import { oauthError } from '../lib/oauth-error.js';
 import { hashOpaqueToken } from '../security/opaque-tokens.js';
+import { storeKeys } from '../store/store.js';
 import { createAuthorization, issueRefreshToken, liveSession, revokeAuthorizations } from './authorizations.js';
 import { countClientSignIn, type OAuthClient } from './clients.js';
 import { loadClaimsSubject, scopeList, signIdTokenFor } from './id-token.js';
@@ -46,6 +47,19 @@ export async function tokenRequest(svc: AppServices, client: OAuthClient, form: 
   return grantType === 'authorization_code' ? exchangeCode(svc, client, form) : refresh(svc, client, form);
 }
 
+/**
+ * A change epoch (secret rotated, a token revoked) refuses the client's tokens
+ * with iat * 1000 below it, and iat is whole seconds: a token asked for in the
+ * epoch's own second waits for the next one (at most a second), so that a
+ * client that just got a new secret never gets a token that is already dead.
+ */
+async function afterChangeEpoch(svc: AppServices, clientId: string): Promise<void> {
+  const marker = Number(await svc.store.get(storeKeys.oauthClient(clientId)));
+  if (!Number.isFinite(marker)) return;
+  const waitMs = Math.ceil(marker / 1000) * 1000 - svc.clock();
+  if (waitMs > 0 && waitMs <= 1000) await new Promise((resolve) => setTimeout(resolve, waitMs));
+}
+
 /** Scopes that only mean something for a signed-in user: a service client acting for itself cannot ask for them. */
 const USER_ONLY_SCOPES: ReadonlySet<string> = new Set(['openid', 'offline_access']);
 
@@ -60,6 +74,7 @@ async function clientCredentials(svc: AppServices, client: OAuthClient, form: Fo
   const refused = asked.filter((s) => USER_ONLY_SCOPES.has(s) || !client.scopes.includes(s));
   if (refused.length > 0) return oauthError('invalid_scope', `This client may not ask for ${refused.join(' ')} with client_credentials`);
   const scope = asked.join(' ');
+  await afterChangeEpoch(svc, client.id);
   const accessToken = await signProviderAccessToken(svc, {
     sub: client.id,
     client_id: client.id,

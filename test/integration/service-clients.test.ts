@@ -135,13 +135,11 @@ describe.each(BACKENDS)('service clients (%s)', (backend) => {
       token_type: 'Bearer',
     });
 
-    await new Promise((r) => setTimeout(r, 1100)); // iat is whole seconds
     const rotated = await app.call('POST', '/admin/clients/svc-rotated/secret', { token: admin.accessToken });
     const newSecret = rotated.body.clientSecret as string;
     expect((await app.call('GET', '/users', { token })).status).toBe(401);
     expect((await introspect(token, newSecret)).body).toEqual({ active: false });
-    // The change epoch is in ms, iat in whole seconds: a token of the rotation's own second is refused too.
-    await new Promise((r) => setTimeout(r, 1100));
+    // Right after the rotation: the new secret's token works at once.
     const fresh = await clientCredentials(app.t, 'svc-rotated', newSecret);
     expect((await app.call('GET', '/users', { token: fresh })).status).toBe(200);
 
@@ -149,7 +147,6 @@ describe.each(BACKENDS)('service clients (%s)', (backend) => {
     const other = await registerService(app.call, admin, app.t, 'svc-other', []);
     expect((await form(app.t, '/oauth2/revoke', { token: fresh }, { authorization: basic('svc-other', other) })).status).toBe(200);
     expect((await app.call('GET', '/users', { token: fresh })).status).toBe(200); // another client's revocation: no effect
-    await new Promise((r) => setTimeout(r, 1100));
     const later = await clientCredentials(app.t, 'svc-rotated', newSecret);
     const revoke = await form(
       app.t,
@@ -161,8 +158,8 @@ describe.each(BACKENDS)('service clients (%s)', (backend) => {
     expect((await app.call('GET', '/users', { token: later })).status).toBe(401);
     expect((await introspect(later, newSecret)).body).toEqual({ active: false });
 
-    await new Promise((r) => setTimeout(r, 1100));
     const last = await clientCredentials(app.t, 'svc-rotated', newSecret);
+    expect((await app.call('GET', '/users', { token: last })).status).toBe(200);
     expect((await app.call('DELETE', '/admin/clients/svc-rotated', { token: admin.accessToken })).status).toBe(204);
     expect((await app.call('GET', '/users', { token: last })).status).toBe(401);
   });
