@@ -56,8 +56,10 @@ export async function tokenRequest(svc: AppServices, client: OAuthClient, form: 
 async function afterChangeEpoch(svc: AppServices, clientId: string): Promise<void> {
   const marker = Number(await svc.store.get(storeKeys.oauthClient(clientId)));
   if (!Number.isFinite(marker)) return;
-  const waitMs = Math.ceil(marker / 1000) * 1000 - svc.clock();
-  if (waitMs > 0 && waitMs <= 1000) await new Promise((resolve) => setTimeout(resolve, waitMs));
+  const next = Math.ceil(marker / 1000) * 1000;
+  if (next - svc.clock() > 1000) return;
+  // A timer may fire a millisecond early: wait until the clock says so.
+  while (svc.clock() < next) await new Promise((resolve) => setTimeout(resolve, next - svc.clock() + 1));
 }
 
 /** Scopes that only mean something for a signed-in user: a service client acting for itself cannot ask for them. */

@@ -100,14 +100,47 @@ describe.each(BACKENDS)('service clients (%s)', (backend) => {
     expect((await app.call('GET', '/users/me', { token })).status).toBe(403);
     expect((await app.call('POST', '/posts', { token, body: { title: 't', body: 'b' } })).status).toBe(403);
 
+    const introspect = async () =>
+      (await form(app.t, '/oauth2/introspect', { token }, { authorization: basic('svc-reader', secret) })).body;
+    expect(await introspect()).toMatchObject({ active: true, roles: ['moderator'], token_type: 'Bearer' });
+
     await putRoles(app.call, admin, 'svc-reader', []);
     const refused = await app.call('GET', '/users', { token });
     expect(refused.status).toBe(403);
+    expect(await introspect()).toEqual({ active: false });
     // Guest rights remain.
     expect((await app.call('GET', '/posts', { token })).status).toBe(200);
     // Given back: the same token works again.
     await putRoles(app.call, admin, 'svc-reader', ['moderator']);
     expect((await app.call('GET', '/users', { token })).status).toBe(200);
+  });
+
+  it('refuses user scopes, and the grant to a client not registered for it', async () => {
+    const secret = await registerService(app.call, admin, app.t, 'svc-scopes', []);
+    const auth = { authorization: basic('svc-scopes', secret) };
+    const openid = await form(app.t, '/oauth2/token', { grant_type: 'client_credentials', scope: 'openid' }, auth);
+    expect(openid.status).toBe(400);
+    expect(openid.body.error).toBe('invalid_scope');
+    const web = await app.call('POST', '/admin/clients', {
+      token: admin.accessToken,
+      body: { id: 'web-only', name: 'Web', type: 'confidential', redirectUris: [REDIRECT], scopes: ['openid'] },
+    });
+    const refused = await form(
+      app.t,
+      '/oauth2/token',
+      { grant_type: 'client_credentials' },
+      { authorization: basic('web-only', web.body.clientSecret) },
+    );
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('unauthorized_client');
+    const badSecret = await form(
+      app.t,
+      '/oauth2/token',
+      { grant_type: 'client_credentials' },
+      { authorization: basic('svc-scopes', 'wrong') },
+    );
+    expect(badSecret.status).toBe(401);
+    expect(badSecret.body.error).toBe('invalid_client');
   });
 
   it('audits the client as the actor (actorType client), and the log filters by its id', async () => {
