@@ -47,7 +47,8 @@ function withParams(uri: string, params: Record<string, string | undefined>): st
 export function redirectUriRegistered(client: OAuthClient, uri: string): boolean {
   if (client.redirectUris.includes(uri)) return true;
   const asked = LOOPBACK.exec(uri);
-  if (!asked) return false;
+  // Any port, but a port there is (http://127.0.0.1:99999/ is no URL).
+  if (!asked || !URL.canParse(uri)) return false;
   return client.redirectUris.some((r) => {
     const m = LOOPBACK.exec(r);
     return m !== null && m[1] === asked[1] && (m[2] ?? '') === (asked[2] ?? '');

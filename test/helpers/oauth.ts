@@ -1,9 +1,13 @@
 // OpenID provider test helpers: registered clients, a browser session for a
 // signed-in user, ID tokens to hint with, and authorization URLs.
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
 import { signIdToken } from '../../src/provider/jwt.js';
-import { ADMIN, type TestApp } from './app.js';
-import type { Session } from './http.js';
+import { ADMIN, createTestApp, redisStore, type TestApp } from './app.js';
+import { type Call, client, loginAdmin, type Session } from './http.js';
+import { clickThrough, type UserAgent } from './oidc-peers.js';
+import { type Backend, openDatabase } from './services.js';
 
 export type ClientFields = {
   id?: string;
@@ -119,3 +123,116 @@ export async function pkce(): Promise<{ verifier: string; challenge: string }> {
 
 /** The parameters of a redirect's Location (to the client). */
 export const paramsOf = (location: string | null): URLSearchParams => new URLSearchParams(new URL(location ?? '', 'http://x').search);
+
+// ---------------------------------------------------------------- the provider served on a real socket
+
+/** This service as an OpenID provider on a real loopback port, for relying parties that talk HTTP (openid-client, Auth.js, Apache). */
+export type ServedProvider = {
+  /** http://127.0.0.1:<port>: PUBLIC_URL, so the issuer. */
+  issuer: string;
+  t: TestApp;
+  /** In-process API calls (setting up: users, clients). */
+  call: Call;
+  /** An admin's session, for /admin/clients. */
+  admin: Session;
+  stop(): Promise<void>;
+};
+
+/**
+ * The app on `backend` (PGlite with the in-process store, or PostgreSQL with
+ * Redis), served by @hono/node-server on a free loopback port bound before the
+ * app is made, so PUBLIC_URL names that port.
+ */
+export async function serveProvider(backend: Backend, overrides: Record<string, string> = {}): Promise<ServedProvider> {
+  let app: TestApp | undefined;
+  const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
+    const s = serve(
+      {
+        fetch: (req, env) => (app ? app.app.fetch(req, env) : new Response('starting', { status: 503 })),
+        port: 0,
+        hostname: '127.0.0.1',
+      },
+      () => resolve(s),
+    );
+  });
+  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const db = await openDatabase(backend);
+  app = await createTestApp({
+    database: db.database,
+    ...(backend === 'postgres' ? { store: redisStore() } : {}),
+    overrides: { PUBLIC_URL: issuer, ...overrides },
+  });
+  const t = app;
+  const call = client(t);
+  return {
+    issuer,
+    t,
+    call,
+    admin: await loginAdmin(call),
+    async stop() {
+      // Relying parties keep connections alive (fetch's pool): close them, or close() waits for their timeout.
+      (server as import('node:http').Server).closeAllConnections();
+      await new Promise((r) => server.close(r));
+      await t.stop();
+      await db.dispose();
+    },
+  };
+}
+
+/** A client registered through POST /admin/clients (as an admin would): its id and, for a confidential one, its secret. */
+export async function createClientViaApi(
+  p: Pick<ServedProvider, 'call' | 'admin'>,
+  fields: ClientFields & { idTokenSignedResponseAlg?: 'RS256' | 'ES256' | 'EdDSA' },
+): Promise<{ id: string; secret: string | null }> {
+  const res = await p.call('POST', '/admin/clients', {
+    token: p.admin.accessToken,
+    body: { name: fields.name ?? `Relying Party ${fields.id ?? ''}`.trim(), ...fields },
+  });
+  if (res.status !== 201) throw new Error(`POST /admin/clients: ${res.status} ${res.text}`);
+  return { id: res.body.id, secret: res.body.clientSecret ?? null };
+}
+
+/**
+ * Sign a user in at this provider "as a browser", from an authorization URL a
+ * relying party sent the browser to: when the authorization sends it to /login,
+ * the user signs in as the hosted login page does (POST /auth/login, then
+ * POST /session with the access token and the page's Origin, which sets the
+ * browser-session cookie in `ua`'s jar) and the browser goes on to `next`; a
+ * consent page is answered "Allow". Returns the redirect back to `redirectUri`
+ * (with `code` or `error`), not requested.
+ */
+export async function signInAtProvider(
+  ua: UserAgent,
+  authorizeUrl: string | URL,
+  user: { email: string; password: string },
+  redirectUri: string,
+): Promise<URL> {
+  const stopAt = (u: URL) => u.href.startsWith(redirectUri);
+  const start = new URL(authorizeUrl);
+  const atLogin = (u: URL) => u.origin === start.origin && u.pathname === '/login';
+  let page = await ua.get(start, { stopAt: (u) => stopAt(u) || atLogin(u) });
+  const here = new URL(page.url);
+  if (atLogin(here)) {
+    const next = here.searchParams.get('next');
+    if (!next?.startsWith('/')) throw new Error(`the login page was given no same-site next: ${here.href}`);
+    await browserSignIn(ua, start.origin, user);
+    page = await ua.get(new URL(next, start.origin), { stopAt });
+  }
+  return clickThrough(ua, page, stopAt, /allow/i);
+}
+
+/** What the hosted login page does on a password sign-in: the JSON login, then the browser session for its token pair. */
+export async function browserSignIn(ua: UserAgent, origin: string, user: { email: string; password: string }): Promise<void> {
+  const login = await ua.send(`${origin}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json', origin },
+    body: JSON.stringify(user),
+  });
+  if (login.status !== 200) throw new Error(`POST /auth/login: ${login.status} ${await login.text()}`);
+  const { accessToken } = (await login.json()) as { accessToken: string };
+  const session = await ua.send(`${origin}/session`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${accessToken}`, origin, accept: 'application/json' },
+  });
+  if (session.status !== 204) throw new Error(`POST /session: ${session.status} ${await session.text()}`);
+}

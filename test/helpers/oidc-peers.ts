@@ -384,6 +384,10 @@ export type PeerClient = {
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
   /** Space separated; default: every scope below. */
   scope?: string;
+  /** Where oidc-provider POSTs logout tokens (Back-Channel Logout 1.0) when a session of this client ends. */
+  backchannel_logout_uri?: string;
+  /** Default RS256; EdDSA and ES256 are signed with the provider's Ed25519 and P-256 keys. */
+  id_token_signed_response_alg?: 'RS256' | 'ES256' | 'EdDSA';
 };
 
 export type PeerAccount = { email: string; email_verified?: boolean; name?: string };
@@ -398,7 +402,7 @@ export type PeerProvider = {
 
 /**
  * oidc-provider v9 in this process, on 127.0.0.1 (a free port unless `port`):
- * RS256 keys made here, the in-memory adapter, `accounts` by id (the dev login
+ * RS256, Ed25519 and P-256 keys made here, the in-memory adapter, `accounts` by id (the dev login
  * form's "login" field is the account id; any password), scopes openid, email,
  * profile, offline_access; refresh tokens rotate on every use (as ours do).
  */
@@ -424,6 +428,12 @@ export async function startOidcProvider(opts: {
 
   const { privateKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
   const jwk = { ...(await exportJWK(privateKey)), kid: randomBytes(8).toString('hex'), alg: 'RS256', use: 'sig' };
+  // An Ed25519 key too, for clients whose id_token_signed_response_alg is EdDSA (RS256 stays the default).
+  const { privateKey: edKey } = await generateKeyPair('EdDSA', { extractable: true, crv: 'Ed25519' });
+  const edJwk = { ...(await exportJWK(edKey)), kid: randomBytes(8).toString('hex'), alg: 'EdDSA', use: 'sig' };
+  // And a P-256 key, for ES256.
+  const { privateKey: ecKey } = await generateKeyPair('ES256', { extractable: true });
+  const ecJwk = { ...(await exportJWK(ecKey)), kid: randomBytes(8).toString('hex'), alg: 'ES256', use: 'sig' };
   const store = new MapStore();
   const provider = new Provider(issuer, {
     clients: opts.clients.map((c) => ({
@@ -433,7 +443,7 @@ export async function startOidcProvider(opts: {
       ...c,
     })),
     adapter: (model: string) => new MapAdapter(model, store),
-    jwks: { keys: [jwk as never] },
+    jwks: { keys: [jwk as never, edJwk as never, ecJwk as never] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     scopes: ['openid', 'email', 'profile', 'offline_access'],
     claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['name'] },
@@ -443,8 +453,15 @@ export async function startOidcProvider(opts: {
       revocation: { enabled: true },
       introspection: { enabled: true },
       rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
     },
     pkce: { required: () => false },
+    // Its outgoing requests (back-channel logout tokens) refuse special-use addresses
+    // (its SSRF guard, a dispatcher it passes to fetch); every peer here is on loopback.
+    fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => {
+      const { dispatcher: _guard, ...rest } = options;
+      return globalThis.fetch(url, rest);
+    },
     // The ID token carries the granted scopes' claims too (as this service's does, and
     // as relying parties that read only the ID token, like Auth.js, need).
     conformIdTokenClaims: false,

@@ -9,6 +9,7 @@ import { ERROR_CODES } from '../../src/lib/problem.js';
 import { metaOf } from '../../src/middleware/route-meta.js';
 import { documentedProblems } from '../helpers/documented.js';
 import { loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
+import { browserCookieFor, idTokenFor, pkce, type RegisteredClient, registerClient } from '../helpers/oauth.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2500);
@@ -293,5 +294,328 @@ describe('fuzzing forwarded addresses', () => {
       }),
       { numRuns: Math.ceil(RUNS / 10), seed: process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined },
     );
+  }, 300_000);
+});
+
+describe('fuzzing the OpenID provider (/oauth2)', () => {
+  const ISSUER = 'http://localhost:3000';
+  const app = useTestApp('pglite', {
+    overrides: { RATE_LIMIT_REQUESTS: '1000000', LOGIN_MAX_FAILURES: '10000', LOGIN_IP_MAX_FAILURES: '1000000' },
+  });
+  let rp: RegisteredClient;
+  let user: Session;
+  let cookie: string;
+  let hint: string;
+  /** Of another user: a logout with it asks this browser's user rather than signing them out. */
+  let otherHint: string;
+  const REDIRECT = 'https://rp.example/cb';
+  const POST_LOGOUT = 'https://rp.example/logged-out';
+  const LIMIT = 64 * 1024;
+
+  beforeAll(async () => {
+    rp = await registerClient(app.t, { firstParty: true, redirectUris: [REDIRECT], postLogoutRedirectUris: [POST_LOGOUT] });
+    user = await registerAndLogin(app.call);
+    cookie = await browserCookieFor(app.t, user);
+    hint = await idTokenFor(app.t, { sub: user.userId, aud: rp.id });
+    otherHint = await idTokenFor(app.t, { sub: (await registerAndLogin(app.call)).userId, aud: rp.id });
+  });
+
+  /** Redirect URIs made to look like the registered one: every one of them is another URI. */
+  const lookAlike = fc.oneof(
+    fc.constantFrom(
+      'https://RP.example/cb',
+      'HTTPS://rp.example/cb',
+      'https://rp.example/CB',
+      'https://rp.example/cb/',
+      'https://rp.example/cb?',
+      'https://rp.example/cb#',
+      'https://rp.example/cb#frag',
+      'https://rp.example:443/cb',
+      'https://rp.example:8443/cb',
+      'https://rp.example./cb',
+      'http://rp.example/cb',
+      '//rp.example/cb',
+      'rp.example/cb',
+      'https://rp.example@evil.test/cb',
+      'https://evil.test@rp.example/cb',
+      'https://rp.example\\@evil.test/cb',
+      'https:\\\\rp.example/cb',
+      'https://rp.example\\cb',
+      'https://rp.example%2Fcb',
+      'https://rp.example/%63b',
+      'https://rp.example/c%62',
+      'https://rp.example/./cb',
+      'https://rp.example/%2e/cb',
+      'https://rp.example/x/../cb',
+      'https://rp.example/x/%2e%2e/cb',
+      'https://rp.example%2eevil.test/cb',
+      'https://rp.example.evil.test/cb',
+      'https://r\u0440.example/cb',
+      'https://xn--r-8sb.example/cb',
+      'https://rp.exampl\u0435/cb',
+      'https://rp.example/cb\u0000',
+      'https://rp.example/cb%00',
+      ' https://rp.example/cb',
+      'https://rp.example/cb ',
+      'https://rp.example/cb\t',
+      'https://rp.example/cb\n',
+      'https://rp.example/cb?x=1',
+      'https://rp.example/cb&x=1',
+      'https://rp.example/cb;x',
+      'javascript://rp.example/cb',
+    ),
+    fc
+      .tuple(fc.constantFrom('', '/', '?', '#', '@evil.test', '%', '%2F', '\\', '.', ':1'), fc.constantFrom('', 'x', '%00', '\u00ff'))
+      .map(([a, b]) => `${REDIRECT}${a}${b}`)
+      .filter((u) => u !== REDIRECT),
+  );
+
+  /** Where the provider may send a browser: its own pages, or exactly a registered URI. */
+  function expectSafeLocation(location: string | null, sent: string) {
+    if (location === null) return;
+    if (location.startsWith('/')) {
+      expect(location, sent).toMatch(/^\/(login\?|oauth2\/(authorize|consent)\?)/);
+      return;
+    }
+    const url = new URL(location);
+    if (url.origin === ISSUER) {
+      expect(url.pathname, sent).toBe('/oauth2/authorize');
+      return;
+    }
+    expect(url.host, sent).toBe('rp.example');
+    const base = location.split('?')[0];
+    expect([REDIRECT, POST_LOGOUT], `${sent} -> ${location}`).toContain(base);
+    if (base === REDIRECT) {
+      // An authorization response: a code or an error (RFC 6749 4.1.2), and the issuer (RFC 9207).
+      const q = url.searchParams;
+      expect(q.has('code') !== q.has('error'), `${sent} -> ${location}`).toBe(true);
+      expect(q.get('iss')).toBe(ISSUER);
+    }
+  }
+
+  it('never redirects to a look-alike of the registered redirect_uri, nor of the post_logout_redirect_uri', async () => {
+    await fc.assert(
+      fc.asyncProperty(lookAlike, fc.boolean(), async (uri, withSession) => {
+        const q = new URLSearchParams({ client_id: rp.id, redirect_uri: uri, response_type: 'code', scope: 'openid', state: 's' });
+        const res = withSession
+          ? await app.t.request(`/oauth2/authorize?${q}`, { headers: { cookie } })
+          : await app.t.request(`/oauth2/authorize?${q}`);
+        expect(res.status, uri).toBe(400);
+        expect(res.headers.get('location'), uri).toBeNull();
+        expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+        // Logout: a valid hint of another sign-in (no session here), the look-alike never followed.
+        const out = await app.t.request(
+          `/oauth2/logout?${new URLSearchParams({ id_token_hint: hint, post_logout_redirect_uri: uri.replace('/cb', '/logged-out'), state: 's' })}`,
+        );
+        expect(out.status, uri).toBeLessThan(500);
+        expect(out.headers.get('location'), uri).toBeNull();
+      }),
+      { numRuns: Math.min(RUNS, 300) },
+    );
+  }, 120_000);
+
+  it('takes a loopback redirect URI on any port (RFC 8252 7.3), and no look-alike of it', async () => {
+    const native = await registerClient(app.t, { type: 'public', firstParty: true, redirectUris: ['http://127.0.0.1/callback'] });
+    const { challenge } = await pkce();
+    const loopbackLike = fc.oneof(
+      fc.integer({ min: 0, max: 200_000 }).map((port) => `http://127.0.0.1:${port}/callback`),
+      fc.constantFrom(
+        'http://127.0.0.1:80@evil.test/callback',
+        'http://127.0.0.1.evil.test/callback',
+        'http://127.0.0.1:8080\\@evil.test/callback',
+        'http://127.0.0.1:8080/callback@evil.test',
+        'http://127.0.0.1:8080/callback#x',
+        'http://127.0.0.1:8080/%2e%2e/callback',
+        'http://127.0.0.1:8080//evil.test/callback',
+        'http://localhost:8080/callback',
+        'http://[::1]:8080/callback',
+        'https://127.0.0.1:8080/callback',
+        'http://127.0.0.2:8080/callback',
+        'http://127.1:8080/callback',
+        'http://0x7f.0.0.1:8080/callback',
+        'http://127.0.0.1:+80/callback',
+        'http://127.0.0.1:8080/Callback',
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(loopbackLike, async (uri) => {
+        const q = new URLSearchParams({
+          client_id: native.id,
+          redirect_uri: uri,
+          response_type: 'code',
+          scope: 'openid',
+          code_challenge: challenge,
+          code_challenge_method: 'S256',
+        });
+        const res = await app.t.request(`/oauth2/authorize?${q}`, { headers: { cookie } });
+        const location = res.headers.get('location');
+        if (res.status === 400) {
+          expect(location).toBeNull();
+          return;
+        }
+        expect(res.status, uri).toBe(302);
+        expect(location!.startsWith(`${uri}?`), uri).toBe(true);
+        const url = new URL(location!);
+        expect([url.protocol, url.hostname, url.pathname], uri).toEqual(['http:', '127.0.0.1', '/callback']);
+        expect(url.username + url.password + url.hash, uri).toBe('');
+      }),
+      { numRuns: Math.min(RUNS, 300) },
+    );
+  }, 120_000);
+
+  const NAMES = [
+    'client_id',
+    'redirect_uri',
+    'response_type',
+    'scope',
+    'state',
+    'nonce',
+    'prompt',
+    'max_age',
+    'id_token_hint',
+    'code_challenge',
+    'code_challenge_method',
+    'grant_type',
+    'code',
+    'code_verifier',
+    'refresh_token',
+    'client_secret',
+    'access_token',
+    'post_logout_redirect_uri',
+    'interaction',
+    'csrf_token',
+    'decision',
+    'request',
+    'request_uri',
+    'response_mode',
+    '__proto__',
+    'constructor',
+  ] as const;
+  const rawText = fc.string({
+    unit: fc.oneof(
+      fc.constantFrom('%', '%G1', '%zz', '%FF', '%FE%FF', '%C0%AF', '%ED%A0%80', '%00', '%0A', '%1B', '%7F', '+', '&', '=', ';', '#', '\\'),
+      fc.constantFrom('a', 'Z', '0', '.', '-', '~', ' ', '/', ':', '@', '?'),
+    ),
+    maxLength: 40,
+  });
+  const value = fc.oneof(
+    fc.constantFrom(
+      'code',
+      'openid',
+      'openid profile email offline_access',
+      'none',
+      'login',
+      'authorization_code',
+      'refresh_token',
+      'client_credentials',
+      REDIRECT,
+      POST_LOGOUT,
+      'S256',
+      'allow',
+      'deny',
+      '0',
+      '-1',
+      '99999999999999999999',
+    ),
+    lookAlike.map(encodeURIComponent),
+    rawText,
+    fc.constantFrom('A'.repeat(5000), 'b'.repeat(LIMIT - 1000), 'c'.repeat(LIMIT + 10)),
+  );
+  /** A query string or form body as bytes on the wire: duplicates kept, names and values as sent. */
+  const pairs = fc.array(fc.tuple(fc.oneof(fc.constantFrom(...NAMES), rawText), fc.option(value, { nil: undefined }), fc.boolean()), {
+    maxLength: 8,
+  });
+  const ENDPOINTS = [
+    ['GET', '/oauth2/authorize'],
+    ['POST', '/oauth2/authorize'],
+    ['POST', '/oauth2/token'],
+    ['GET', '/oauth2/userinfo'],
+    ['POST', '/oauth2/userinfo'],
+    ['GET', '/oauth2/logout'],
+    ['POST', '/oauth2/logout'],
+    ['POST', '/oauth2/logout/confirm'],
+    ['GET', '/oauth2/consent'],
+    ['POST', '/oauth2/consent'],
+  ] as const;
+  const JSON_ENDPOINTS = new Set(['/oauth2/token', '/oauth2/userinfo']);
+  /** A well-formed request of each endpoint, for the hostile pairs to follow (so checks past the first ones are reached). */
+  const baseOf = (path: string): string => {
+    if (path === '/oauth2/authorize')
+      return new URLSearchParams({ client_id: rp.id, redirect_uri: REDIRECT, response_type: 'code', scope: 'openid' }).toString();
+    if (path === '/oauth2/token') return new URLSearchParams({ grant_type: 'authorization_code', redirect_uri: REDIRECT }).toString();
+    if (path === '/oauth2/logout')
+      return new URLSearchParams({ id_token_hint: otherHint, post_logout_redirect_uri: POST_LOGOUT }).toString();
+    return '';
+  };
+
+  it(`answers ${RUNS} hostile /oauth2 requests by the RFCs: never a 5xx, never a redirect off the registered URIs`, async () => {
+    const statuses = new Map<string, number>();
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom(...ENDPOINTS),
+        pairs,
+        fc.boolean(),
+        fc.constantFrom<string | undefined>(
+          'application/x-www-form-urlencoded',
+          'application/x-www-form-urlencoded; charset=utf-8',
+          'text/plain',
+          undefined,
+        ),
+        fc.constantFrom<'cookie' | 'garbage' | undefined>('cookie', 'garbage', undefined),
+        fc.constantFrom<'basic' | 'badBasic' | 'bearer' | 'badBearer' | undefined>('basic', 'badBasic', 'bearer', 'badBearer', undefined),
+        fc.constantFrom<string | undefined>(ISSUER, 'https://evil.test', 'null', undefined),
+        fc.option(fc.uint8Array({ minLength: 1, maxLength: 40 }), { nil: undefined }),
+        fc.boolean(),
+        async ([method, path], ps, inQuery, type, withCookie, auth, origin, rawBytes, withBase) => {
+          const hostile = ps
+            .map(([n, v, encode]) => {
+              const name = encode ? encodeURIComponent(n) : n;
+              if (v === undefined) return name;
+              return `${name}=${encode ? encodeURIComponent(v) : v}`;
+            })
+            .join('&');
+          const wire = withBase ? [baseOf(path), hostile].filter(Boolean).join('&') : hostile;
+          const h: Record<string, string> = {};
+          if (type) h['content-type'] = type;
+          if (withCookie === 'cookie') h.cookie = cookie;
+          else if (withCookie === 'garbage') h.cookie = `${cookie.split('=')[0]}=x.${'y'.repeat(43)}; other=%ff`;
+          if (auth === 'basic') h.authorization = `Basic ${Buffer.from(`${rp.id}:${rp.secret}`).toString('base64')}`;
+          else if (auth === 'badBasic') h.authorization = 'Basic %%%';
+          else if (auth === 'bearer') h.authorization = `Bearer ${user.accessToken}`;
+          else if (auth === 'badBearer') h.authorization = 'Bearer a.b.c';
+          if (origin) h.origin = origin;
+          const init: RequestInit = { method, headers: h };
+          let url: string = path;
+          if (method === 'GET' || inQuery) url = `${path}?${wire}`;
+          if (method === 'POST' && !inQuery) init.body = rawBytes ? Buffer.concat([Buffer.from(wire), Buffer.from(rawBytes)]) : wire;
+          let res: Response;
+          try {
+            res = await Promise.race([
+              app.t.request(url, init),
+              new Promise<never>((_, reject) => setTimeout(() => reject(new Error('hang')), 10_000)),
+            ]);
+          } catch (err) {
+            // A URL no client could send (the Request constructor refuses it) is not the server's to answer.
+            if (err instanceof TypeError) return;
+            throw err;
+          }
+          const text = await res.text();
+          const where = `${method} ${url.slice(0, 300)}`;
+          statuses.set(`${method} ${path} ${res.status}`, (statuses.get(`${method} ${path} ${res.status}`) ?? 0) + 1);
+          if (res.status >= 500) throw new Error(`${where} -> ${res.status}: ${text.slice(0, 300)}`);
+          expectSafeLocation(res.headers.get('location'), where);
+          if (res.status < 400) return;
+          if (JSON_ENDPOINTS.has(path)) {
+            expect(res.headers.get('content-type'), where).toMatch(/^application\/json/);
+            expect(typeof JSON.parse(text).error, where).toBe('string');
+          } else {
+            expect(res.headers.get('content-type'), `${where} -> ${res.status} ${text.slice(0, 200)}`).toMatch(/^text\/html/);
+          }
+        },
+      ),
+      { numRuns: RUNS, seed: process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined },
+    );
+    console.log(`oauth fuzz: ${RUNS} cases; ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+    expect((await app.call('GET', '/users/me', { token: user.accessToken })).status).toBe(200);
   }, 300_000);
 });

@@ -5,7 +5,7 @@
 // is the endpoint's. Other schemes (a Bearer token at userinfo) are left alone.
 import { createMiddleware } from 'hono/factory';
 import { requestHeader } from '../../lib/node-fast-path.js';
-import { oauthError } from './errors.js';
+import { isBrowserEndpoint, oauthError } from './errors.js';
 import type { FormBodyVariables } from './form-body.js';
 
 import type { ClientCredentials } from '../../provider/clients.js';
@@ -38,8 +38,9 @@ export function parseBasic(header: string): { clientId: string; clientSecret: st
 export const clientCredentials = () =>
   createMiddleware<{ Variables: ClientCredentialsVariables & FormBodyVariables }>((c, next) => {
     const form = c.get('form');
-    const header = requestHeader(c, 'authorization');
     let credentials: ClientCredentials | null = null;
+    // A browser's own Authorization header (a proxy's Basic login) is not a client's.
+    const header = isBrowserEndpoint(c.req.path) ? undefined : requestHeader(c, 'authorization');
     if (header !== undefined && /^basic /i.test(header)) {
       const basic = parseBasic(header);
       if (form.client_secret !== undefined) oauthError('invalid_request', 'Use one client authentication method, not two');

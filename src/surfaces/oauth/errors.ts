@@ -9,6 +9,14 @@ import { Problem } from '../../lib/problem.js';
 
 export { OAuthError, oauthError, type OAuthErrorCode } from '../../lib/oauth-error.js';
 import { OAuthError } from '../../lib/oauth-error.js';
+import { errorPage, pageHeaders } from './provider-pages.js';
+
+/**
+ * The endpoints a browser, not a client, talks to (authorize, consent, logout):
+ * they take no client authentication, and their errors are pages, even those of
+ * the surface's middleware (a repeated form field, a body over the limit).
+ */
+export const isBrowserEndpoint = (path: string) => /^\/oauth2\/(authorize|consent|logout(\/confirm)?)$/.test(path);
 
 export function toOAuthError(err: unknown): OAuthError {
   if (err instanceof OAuthError) return err;
@@ -40,6 +48,16 @@ export function oauthErrorHandler(logger: Logger) {
         { requestId, method: c.req.method, route: c.req.routePath, err },
         e.error === 'temporarily_unavailable' ? 'dependency unavailable' : 'unhandled error',
       );
+    }
+    // A page only for what a browser navigates with (GET, a form's POST); a preflight or a PUT gets the JSON error.
+    if ((c.req.method === 'GET' || c.req.method === 'POST') && isBrowserEndpoint(c.req.path)) {
+      // Never 401 with a Basic challenge to a browser (it would ask the user for a password).
+      const status = e.status === 401 ? 400 : e.status;
+      const retry = e.headers?.['Retry-After'];
+      return c.html(errorPage(e.error, e.description, requestId), status as 400, {
+        ...pageHeaders(),
+        ...(retry !== undefined ? { 'Retry-After': retry } : {}),
+      });
     }
     return renderOAuthError(c, e, requestId);
   };
