@@ -96,6 +96,13 @@ describe.each(BACKENDS)('service clients (%s)', (backend) => {
     // Its own bucket: a second request counts against the client, not an address or a user.
     const again = await app.call('GET', '/users', { token });
     expect(Number(again.headers.get('ratelimit-remaining'))).toBe(Number(ok.headers.get('ratelimit-remaining')) - 1);
+    // A provider token never makes a browser session on the hosted pages.
+    const session = await app.t.request('/session', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, origin: app.t.services.config.publicUrl },
+    });
+    expect(session.status).toBe(401);
+    expect(session.headers.get('set-cookie')).toBeNull();
     // A user permission is never a client's, whatever its roles hold.
     expect((await app.call('GET', '/users/me', { token })).status).toBe(403);
     expect((await app.call('POST', '/posts', { token, body: { title: 't', body: 'b' } })).status).toBe(403);
