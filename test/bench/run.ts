@@ -34,6 +34,17 @@ import {
 } from './lib/service.js';
 import { FULL_SCALE, SEED_PASSWORD, seed, type SeedCounts } from './seed.js';
 import { failureCount, oidcLoadSpec, oursTarget, prepareOidc, startYardstick, withoutRedirects } from './oidc.js';
+import {
+  apiRequests,
+  ccLoadSpec,
+  ccRequests,
+  introspectRequests,
+  noCcFailures,
+  oursCcTarget,
+  SERVICE_CLIENT_SCENARIOS,
+  type ServiceClientScenario,
+  startCcYardstick,
+} from './service-clients.js';
 
 // ---------------------------------------------------------------- settings
 
@@ -76,6 +87,7 @@ const redisUrl = `redis://127.0.0.1:6379/${S.redisDb}`;
 const DB_EMPTY = 'bench_empty';
 const DB_SCALE = 'bench_scale';
 const DB_OIDC = 'bench_oidc';
+const DB_SVC = 'bench_svc';
 /**
  * The seeded template, named by the seed counts and by the schema of the build
  * under test (its number of migrations), so a schema change seeds a new one
@@ -477,6 +489,52 @@ async function phaseOidc(build: ServiceBuild, cpuProfDir?: string) {
   }
 }
 
+/**
+ * Service clients (test/bench/service-clients.ts): the client_credentials grant
+ * and introspection against oidc-provider (its clientCredentials and
+ * introspection features, RS256) in its own process, and a service client's
+ * API request against the same request with a user's token holding the same
+ * role, round by round. Ours runs like every other scenario's service on its
+ * own database, set up through the API. `--only cc,introspect,svcapi` picks
+ * scenarios; `svc` (or no --only) runs the three.
+ */
+async function phaseServiceClients(build: ServiceBuild, scenarios: ServiceClientScenario[]) {
+  log(`service clients: ${scenarios.join(', ')}, database ${DB_SVC}`);
+  await recreateDatabase(DB_SVC);
+  await flushRedis();
+  const svc = await startService({ name: 'svc-clients', build, runDir, databaseUrl: urlFor(DB_SVC), redisUrl });
+  let yard: Awaited<ReturnType<typeof startCcYardstick>> | undefined;
+  try {
+    const audience = extraServiceEnv().JWT_AUDIENCE ?? 'auth-system';
+    const ours = await oursCcTarget({ base: svc.url, admin: ADMIN, audience, proc: svc });
+    yard = await startCcYardstick(runDir);
+    const fails = { ours: noCcFailures(), yardstick: noCcFailures() };
+    const opts = { connections: S.oidcConnections, durationS: S.durationS, warmupS: S.warmupS };
+    const api = { connections: S.connections, durationS: S.durationS, warmupS: S.warmupS };
+    for (let r = 0; r < S.rounds; r++) {
+      log(`round ${r + 1}/${S.rounds}`);
+      for (const scenario of scenarios) {
+        if (scenario === 'svcapi') {
+          record('svc.api.client', await load(ccLoadSpec(svc.url, apiRequests(ours.clientToken, fails.ours), api, svc)));
+          record('svc.api.user', await load(ccLoadSpec(svc.url, apiRequests(ours.userToken, fails.ours), api, svc)));
+          continue;
+        }
+        for (const t of [yard, ours.t]) {
+          const requests = scenario === 'cc' ? ccRequests(t, fails[t.name as 'ours']) : introspectRequests(t, fails[t.name as 'ours']);
+          record(`svc.${scenario}.${t.name}`, await load(ccLoadSpec(t.base, requests, opts, t.proc)));
+        }
+      }
+    }
+    for (const [name, f] of Object.entries(fails)) {
+      extra[`serviceClientFailures.${name}`] = f;
+      if (f.cc + f.introspect + f.svcapi) problems.push(`service clients ${name}: failed steps ${JSON.stringify(f)}`);
+    }
+  } finally {
+    await yard?.proc?.stop();
+    await stopService(svc);
+  }
+}
+
 // ---------------------------------------------------------------- table
 
 /**
@@ -622,6 +680,23 @@ function buildTable() {
     '—',
   );
   addRatio('oidc2', 'OpenID refresh grant (rotating) vs oidc-provider', 'oidc.refresh.ours', 'oidc.refresh.yardstick', 0, '—');
+  addRatio('svc1', 'client_credentials grant vs oidc-provider (RS256 JWT both)', 'svc.cc.ours', 'svc.cc.yardstick', 0, '—');
+  addRatio(
+    'svc2',
+    'introspection (RFC 7662) of a live access token vs oidc-provider',
+    'svc.introspect.ours',
+    'svc.introspect.yardstick',
+    0,
+    '—',
+  );
+  addRatio(
+    'svc3',
+    'GET /users?limit=1: service client token vs a user token of the same role',
+    'svc.api.client',
+    'svc.api.user',
+    0.95,
+    '≥ 0.95',
+  );
   addRatio('info', 'GET /healthz (no API chain) vs /ping (info)', 'info.healthz', 'baseline.ping', 0, '—');
   addRatio(
     'info2',
@@ -636,7 +711,15 @@ function buildTable() {
   addRatio('9b', 'Bun: GET /users/me vs the same on Node (info)', 's9.me.bun', 's9.me.node.bun', 0, '—');
   addRatio('9d', 'Deno: GET /users/me vs the same on Node (info)', 's9.me.deno', 's9.me.node.deno', 0, '—');
   for (const r of rows)
-    if (r.id.startsWith('emb') || r.id.startsWith('info') || r.id.startsWith('9') || r.id.startsWith('oidc')) r.pass = null;
+    if (
+      r.id.startsWith('emb') ||
+      r.id.startsWith('info') ||
+      r.id.startsWith('9') ||
+      r.id.startsWith('oidc') ||
+      r.id === 'svc1' ||
+      r.id === 'svc2'
+    )
+      r.pass = null;
 }
 
 function printTable() {
@@ -778,6 +861,8 @@ async function main() {
       if (wants('5')) await phaseScale(build, baseline);
       if (wants('embedded') && (!quick || only)) await phaseEmbedded(build, baseline);
       if (wants('oidc')) await phaseOidc(build);
+      const svcScenarios = SERVICE_CLIENT_SCENARIOS.filter((id) => wants('svc') || only?.includes(id));
+      if (svcScenarios.length) await phaseServiceClients(build, svcScenarios);
     } finally {
       await baseline.stop();
     }
