@@ -3,7 +3,7 @@
 //
 //   npm run bench                      full run (about 25 min; the first one also seeds 1M rows)
 //   npm run bench -- --quick           short durations, one round: for iterating (about 5 min)
-//   npm run bench -- --only 1,2,6      a subset (scenarios 1-9, `embedded`, `oidc`)
+//   npm run bench -- --only 1,2,6      a subset (scenarios 1-9, `embedded`, `oidc`, `svc` or its parts `cc`, `introspect`, `svcapi`)
 //   npm run bench -- --profile         CPU profiles of the service under scenarios 1 (audit on and off), 2 and 3 (--only 3 for one; --only oidc)
 //   npm run bench -- --ref HEAD~1      bench a committed revision (isolated snapshot) instead of the tree
 //   npm run bench -- --tsx             run src/ through tsx instead of compiling to dist/
