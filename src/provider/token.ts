@@ -4,9 +4,9 @@
 // revokes what it started: the transaction commits the revocation, then the
 // request is refused.
 import { createHash } from 'node:crypto';
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
-import { oauthAuthorizations, oauthCodes, oauthRefreshTokens } from '../db/schema.js';
+import { oauthAuthorizations, oauthCodes, oauthRefreshTokens, sessions } from '../db/schema.js';
 import { oauthError } from '../lib/oauth-error.js';
 import { hashOpaqueToken } from '../security/opaque-tokens.js';
 import { createAuthorization, issueRefreshToken, liveSession, revokeAuthorizations } from './authorizations.js';
@@ -133,6 +133,63 @@ async function refresh(svc: AppServices, client: OAuthClient, form: FormParamsLi
   const graceMs = svc.config.oauth.refreshGraceSeconds * 1000;
   const outcome = await svc.tx(async (tx, emit): Promise<Outcome> => {
     const now = new Date(svc.clock());
+    // The common case in one statement: spend the presented token if it is
+    // unspent, unexpired, this client's, its authorization unrevoked and its
+    // session alive, returning what the successor needs. No read before the
+    // write, so concurrent chains of one session contend on nothing but their rows.
+    const [rotated] = await tx
+      .update(oauthRefreshTokens)
+      .set({ spentAt: now })
+      .from(oauthAuthorizations)
+      .innerJoin(sessions, eq(sessions.id, oauthAuthorizations.sessionId))
+      .where(
+        and(
+          eq(oauthRefreshTokens.tokenHash, tokenHash),
+          isNull(oauthRefreshTokens.spentAt),
+          gt(oauthRefreshTokens.expiresAt, now),
+          eq(oauthAuthorizations.id, oauthRefreshTokens.authorizationId),
+          eq(oauthAuthorizations.clientId, client.id),
+          isNull(oauthAuthorizations.revokedAt),
+          eq(sessions.userId, oauthAuthorizations.userId),
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, now),
+        ),
+      )
+      .returning({
+        authorizationId: oauthAuthorizations.id,
+        sessionId: oauthAuthorizations.sessionId,
+        userId: oauthAuthorizations.userId,
+        scopes: oauthAuthorizations.scopes,
+        sessionCreatedAt: sessions.createdAt,
+        sessionExpiresAt: sessions.expiresAt,
+        amr: sessions.amr,
+      });
+    if (rotated) {
+      const granted = scopeList(rotated.scopes);
+      if (requested !== null && !requested.every((s) => granted.includes(s))) {
+        oauthError('invalid_scope', 'scope may narrow what was granted, never widen it');
+      }
+      const refreshToken = await issueRefreshToken(tx, rotated.authorizationId, {
+        now,
+        ttlSeconds: svc.config.jwt.refreshTtlSeconds,
+        sessionExpiresAt: rotated.sessionExpiresAt,
+      });
+      return {
+        ok: true,
+        issued: {
+          authorizationId: rotated.authorizationId,
+          sessionId: rotated.sessionId,
+          userId: rotated.userId,
+          scopes: requested === null ? rotated.scopes : granted.filter((s) => requested.includes(s)).join(' '),
+          authTime: Math.floor(rotated.sessionCreatedAt.getTime() / 1000),
+          amr: rotated.amr.split(',').filter(Boolean),
+          nonce: null,
+          refreshToken,
+        },
+      };
+    }
+    // Anything else (unknown, another client's, expired, revoked, a retry or a
+    // reuse of a spent token, an ended session) is judged on what is stored.
     const [found] = await tx
       .select({ token: oauthRefreshTokens, authorization: oauthAuthorizations })
       .from(oauthRefreshTokens)
