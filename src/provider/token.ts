@@ -3,7 +3,7 @@
 // rotate. A replayed code or a refresh token reused after its grace period
 // revokes what it started: the transaction commits the revocation, then the
 // request is refused.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { and, eq, gt, isNull } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
 import { oauthAuthorizations, oauthCodes, oauthRefreshTokens, sessions } from '../db/schema.js';
@@ -67,8 +67,79 @@ async function exchangeCode(svc: AppServices, client: OAuthClient, form: FormPar
     oauthError('invalid_request', 'code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~');
   }
   const codeHash = hashOpaqueToken(code);
+  const challenge = verifier === undefined ? null : createHash('sha256').update(verifier).digest('base64url');
   const outcome = await svc.tx(async (tx, emit): Promise<Outcome> => {
     const now = new Date(svc.clock());
+    // The common case in one statement: take the code if it is unused,
+    // unexpired, this client's, for this redirect URI and verifier, and its
+    // sign-in is alive, naming the authorization it starts (so that a replay
+    // revokes it); then insert that authorization and its refresh token.
+    const authorizationId = randomUUID();
+    const [taken] = await tx
+      .update(oauthCodes)
+      .set({ usedAt: now, authorizationId })
+      .from(sessions)
+      .where(
+        and(
+          eq(oauthCodes.codeHash, codeHash),
+          isNull(oauthCodes.usedAt),
+          eq(oauthCodes.clientId, client.id),
+          gt(oauthCodes.expiresAt, now),
+          eq(oauthCodes.redirectUri, redirectUri),
+          challenge === null ? isNull(oauthCodes.codeChallenge) : eq(oauthCodes.codeChallenge, challenge),
+          eq(sessions.id, oauthCodes.sessionId),
+          eq(sessions.userId, oauthCodes.userId),
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, now),
+        ),
+      )
+      .returning({
+        sessionId: oauthCodes.sessionId,
+        userId: oauthCodes.userId,
+        grantId: oauthCodes.grantId,
+        scopes: oauthCodes.scopes,
+        nonce: oauthCodes.nonce,
+        sessionCreatedAt: sessions.createdAt,
+        sessionExpiresAt: sessions.expiresAt,
+        amr: sessions.amr,
+      });
+    if (taken) {
+      await createAuthorization(
+        tx,
+        {
+          id: authorizationId,
+          sessionId: taken.sessionId,
+          userId: taken.userId,
+          clientId: client.id,
+          grantId: taken.grantId,
+          scopes: taken.scopes,
+        },
+        now,
+      );
+      const offline = scopeList(taken.scopes).includes('offline_access') && client.grantTypes.includes('refresh_token');
+      const refreshToken = offline
+        ? await issueRefreshToken(tx, authorizationId, {
+            now,
+            ttlSeconds: svc.config.jwt.refreshTtlSeconds,
+            sessionExpiresAt: taken.sessionExpiresAt,
+          })
+        : null;
+      return {
+        ok: true,
+        issued: {
+          authorizationId,
+          sessionId: taken.sessionId,
+          userId: taken.userId,
+          scopes: taken.scopes,
+          authTime: Math.floor(taken.sessionCreatedAt.getTime() / 1000),
+          amr: taken.amr.split(',').filter(Boolean),
+          nonce: taken.nonce,
+          refreshToken,
+        },
+      };
+    }
+    // Anything else (unknown, another client's, replayed, expired, a wrong
+    // redirect URI or verifier, an ended sign-in) is judged on what is stored.
     const [row] = await tx.select().from(oauthCodes).where(eq(oauthCodes.codeHash, codeHash));
     if (!row || row.clientId !== client.id) return { ok: false, description: 'The code is unknown, or was issued to another client' };
     if (row.usedAt !== null) {
