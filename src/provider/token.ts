@@ -4,11 +4,14 @@
 // revokes what it started: the transaction commits the revocation, then the
 // request is refused.
 import { createHash, randomUUID } from 'node:crypto';
-import { and, eq, gt, isNull } from 'drizzle-orm';
+import { and, eq, gt, isNull, sql } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
 import { oauthAuthorizations, oauthCodes, oauthRefreshTokens, sessions } from '../db/schema.js';
 import { oauthError } from '../lib/oauth-error.js';
-import { hashOpaqueToken } from '../security/opaque-tokens.js';
+import { hashOpaqueToken, newOpaqueToken } from '../security/opaque-tokens.js';
+import { preparedSql } from '../db/prepared.js';
+import { rowsOf } from '../db/rows.js';
+import { retrying } from '../db/tx.js';
 import { createAuthorization, issueRefreshToken, liveSession, revokeAuthorizations } from './authorizations.js';
 import { countClientSignIn, type OAuthClient } from './clients.js';
 import { loadClaimsSubject, scopeList, signIdTokenFor } from './id-token.js';
@@ -202,63 +205,10 @@ async function refresh(svc: AppServices, client: OAuthClient, form: FormParamsLi
   const requested = form.scope === undefined ? null : scopeList(form.scope);
   const tokenHash = hashOpaqueToken(presented);
   const graceMs = svc.config.oauth.refreshGraceSeconds * 1000;
+  const rotated = await rotateRefreshToken(svc, client, tokenHash, requested);
+  if (rotated) return respond(svc, client, rotated);
   const outcome = await svc.tx(async (tx, emit): Promise<Outcome> => {
     const now = new Date(svc.clock());
-    // The common case in one statement: spend the presented token if it is
-    // unspent, unexpired, this client's, its authorization unrevoked and its
-    // session alive, returning what the successor needs. No read before the
-    // write, so concurrent chains of one session contend on nothing but their rows.
-    const [rotated] = await tx
-      .update(oauthRefreshTokens)
-      .set({ spentAt: now })
-      .from(oauthAuthorizations)
-      .innerJoin(sessions, eq(sessions.id, oauthAuthorizations.sessionId))
-      .where(
-        and(
-          eq(oauthRefreshTokens.tokenHash, tokenHash),
-          isNull(oauthRefreshTokens.spentAt),
-          gt(oauthRefreshTokens.expiresAt, now),
-          eq(oauthAuthorizations.id, oauthRefreshTokens.authorizationId),
-          eq(oauthAuthorizations.clientId, client.id),
-          isNull(oauthAuthorizations.revokedAt),
-          eq(sessions.userId, oauthAuthorizations.userId),
-          isNull(sessions.revokedAt),
-          gt(sessions.expiresAt, now),
-        ),
-      )
-      .returning({
-        authorizationId: oauthAuthorizations.id,
-        sessionId: oauthAuthorizations.sessionId,
-        userId: oauthAuthorizations.userId,
-        scopes: oauthAuthorizations.scopes,
-        sessionCreatedAt: sessions.createdAt,
-        sessionExpiresAt: sessions.expiresAt,
-        amr: sessions.amr,
-      });
-    if (rotated) {
-      const granted = scopeList(rotated.scopes);
-      if (requested !== null && !requested.every((s) => granted.includes(s))) {
-        oauthError('invalid_scope', 'scope may narrow what was granted, never widen it');
-      }
-      const refreshToken = await issueRefreshToken(tx, rotated.authorizationId, {
-        now,
-        ttlSeconds: svc.config.jwt.refreshTtlSeconds,
-        sessionExpiresAt: rotated.sessionExpiresAt,
-      });
-      return {
-        ok: true,
-        issued: {
-          authorizationId: rotated.authorizationId,
-          sessionId: rotated.sessionId,
-          userId: rotated.userId,
-          scopes: requested === null ? rotated.scopes : granted.filter((s) => requested.includes(s)).join(' '),
-          authTime: Math.floor(rotated.sessionCreatedAt.getTime() / 1000),
-          amr: rotated.amr.split(',').filter(Boolean),
-          nonce: null,
-          refreshToken,
-        },
-      };
-    }
     // Anything else (unknown, another client's, expired, revoked, a retry or a
     // reuse of a spent token, an ended session) is judged on what is stored.
     const [found] = await tx
@@ -319,6 +269,81 @@ async function refresh(svc: AppServices, client: OAuthClient, form: FormParamsLi
   });
   if (!outcome.ok) return invalidGrant(outcome.description);
   return respond(svc, client, outcome.issued);
+}
+
+/*
+ * The common refresh in one statement, no transaction around it (a statement
+ * is atomic): spend the presented token if it is unspent, unexpired, this
+ * client's, its authorization unrevoked, its session alive and the requested
+ * scopes granted, and insert its successor. Nothing is read before the write,
+ * so concurrent chains of one session meet only on their own rows. No row:
+ * the caller judges the request on what is stored (an error, a retry within
+ * the grace period, a reuse).
+ */
+const rotateStatement = preparedSql(
+  'oauth_rotate_refresh',
+  sql`
+    WITH r AS (
+      UPDATE ${oauthRefreshTokens} t SET spent_at = ${sql.placeholder('now')}::timestamptz
+      FROM ${oauthAuthorizations} a, ${sessions} s
+      WHERE t.token_hash = ${sql.placeholder('tokenHash')}::text
+        AND t.spent_at IS NULL
+        AND t.expires_at > ${sql.placeholder('now')}::timestamptz
+        AND a.id = t.authorization_id
+        AND a.client_id = ${sql.placeholder('clientId')}::text
+        AND a.revoked_at IS NULL
+        AND s.id = a.session_id
+        AND s.user_id = a.user_id
+        AND s.revoked_at IS NULL
+        AND s.expires_at > ${sql.placeholder('now')}::timestamptz
+        AND string_to_array(a.scopes, ' ') @> string_to_array(${sql.placeholder('requested')}::text, ' ')
+      RETURNING a.id, a.session_id, a.user_id, a.scopes, s.created_at AS auth_at, s.expires_at AS session_expires_at, s.amr
+    ), n AS (
+      INSERT INTO ${oauthRefreshTokens} (token_hash, authorization_id, created_at, expires_at)
+      SELECT ${sql.placeholder('nextHash')}::text, r.id, ${sql.placeholder('now')}::timestamptz,
+        LEAST(${sql.placeholder('expiresAt')}::timestamptz, r.session_expires_at)
+      FROM r
+      RETURNING authorization_id
+    )
+    SELECT r.id, r.session_id, r.user_id, r.scopes, extract(epoch from r.auth_at)::float8 AS auth_time, r.amr
+    FROM r JOIN n ON n.authorization_id = r.id`,
+);
+
+type RotatedRow = { id: string; session_id: string; user_id: string; scopes: string; auth_time: number | string; amr: string };
+
+async function rotateRefreshToken(
+  svc: AppServices,
+  client: OAuthClient,
+  tokenHash: string,
+  requested: string[] | null,
+): Promise<Issued | null> {
+  const now = svc.clock();
+  const refreshToken = newOpaqueToken();
+  const result = await retrying(
+    () =>
+      rotateStatement(svc.database.db, {
+        now: new Date(now).toISOString(),
+        tokenHash,
+        clientId: client.id,
+        requested: requested === null ? '' : requested.join(' '),
+        nextHash: hashOpaqueToken(refreshToken),
+        expiresAt: new Date(now + svc.config.jwt.refreshTtlSeconds * 1000).toISOString(),
+      }),
+    { retries: svc.metrics.txRetries },
+  );
+  const [row] = rowsOf<RotatedRow>(result);
+  if (!row) return null;
+  const granted = scopeList(row.scopes);
+  return {
+    authorizationId: row.id,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    scopes: requested === null ? row.scopes : granted.filter((s) => requested.includes(s)).join(' '),
+    authTime: Math.floor(Number(row.auth_time)),
+    amr: row.amr.split(',').filter(Boolean),
+    nonce: null,
+    refreshToken,
+  };
 }
 
 async function respond(svc: AppServices, client: OAuthClient, issued: Issued): Promise<TokenResponse> {
