@@ -12,8 +12,6 @@ import { hashOpaqueToken, newOpaqueToken } from '../security/opaque-tokens.js';
 export type Authorization = typeof oauthAuthorizations.$inferSelect;
 
 export type NewAuthorization = {
-  /** Chosen by the caller when it must name the authorization before inserting it (the code exchange). */
-  id?: string;
   sessionId: string;
   userId: string;
   clientId: string;

@@ -4,7 +4,7 @@
 // revokes what it started: the transaction commits the revocation, then the
 // request is refused.
 import { createHash, randomUUID } from 'node:crypto';
-import { and, eq, gt, isNull, sql } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
 import { oauthAuthorizations, oauthCodes, oauthRefreshTokens, sessions } from '../db/schema.js';
 import { oauthError } from '../lib/oauth-error.js';
@@ -71,76 +71,13 @@ async function exchangeCode(svc: AppServices, client: OAuthClient, form: FormPar
   }
   const codeHash = hashOpaqueToken(code);
   const challenge = verifier === undefined ? null : createHash('sha256').update(verifier).digest('base64url');
+  const taken = await takeCode(svc, client, { codeHash, redirectUri, challenge });
+  if (taken) {
+    countClientSignIn(svc, client.id);
+    return respond(svc, client, taken);
+  }
   const outcome = await svc.tx(async (tx, emit): Promise<Outcome> => {
     const now = new Date(svc.clock());
-    // The common case in one statement: take the code if it is unused,
-    // unexpired, this client's, for this redirect URI and verifier, and its
-    // sign-in is alive, naming the authorization it starts (so that a replay
-    // revokes it); then insert that authorization and its refresh token.
-    const authorizationId = randomUUID();
-    const [taken] = await tx
-      .update(oauthCodes)
-      .set({ usedAt: now, authorizationId })
-      .from(sessions)
-      .where(
-        and(
-          eq(oauthCodes.codeHash, codeHash),
-          isNull(oauthCodes.usedAt),
-          eq(oauthCodes.clientId, client.id),
-          gt(oauthCodes.expiresAt, now),
-          eq(oauthCodes.redirectUri, redirectUri),
-          challenge === null ? isNull(oauthCodes.codeChallenge) : eq(oauthCodes.codeChallenge, challenge),
-          eq(sessions.id, oauthCodes.sessionId),
-          eq(sessions.userId, oauthCodes.userId),
-          isNull(sessions.revokedAt),
-          gt(sessions.expiresAt, now),
-        ),
-      )
-      .returning({
-        sessionId: oauthCodes.sessionId,
-        userId: oauthCodes.userId,
-        grantId: oauthCodes.grantId,
-        scopes: oauthCodes.scopes,
-        nonce: oauthCodes.nonce,
-        sessionCreatedAt: sessions.createdAt,
-        sessionExpiresAt: sessions.expiresAt,
-        amr: sessions.amr,
-      });
-    if (taken) {
-      await createAuthorization(
-        tx,
-        {
-          id: authorizationId,
-          sessionId: taken.sessionId,
-          userId: taken.userId,
-          clientId: client.id,
-          grantId: taken.grantId,
-          scopes: taken.scopes,
-        },
-        now,
-      );
-      const offline = scopeList(taken.scopes).includes('offline_access') && client.grantTypes.includes('refresh_token');
-      const refreshToken = offline
-        ? await issueRefreshToken(tx, authorizationId, {
-            now,
-            ttlSeconds: svc.config.jwt.refreshTtlSeconds,
-            sessionExpiresAt: taken.sessionExpiresAt,
-          })
-        : null;
-      return {
-        ok: true,
-        issued: {
-          authorizationId,
-          sessionId: taken.sessionId,
-          userId: taken.userId,
-          scopes: taken.scopes,
-          authTime: Math.floor(taken.sessionCreatedAt.getTime() / 1000),
-          amr: taken.amr.split(',').filter(Boolean),
-          nonce: taken.nonce,
-          refreshToken,
-        },
-      };
-    }
     // Anything else (unknown, another client's, replayed, expired, a wrong
     // redirect URI or verifier, an ended sign-in) is judged on what is stored.
     const [row] = await tx.select().from(oauthCodes).where(eq(oauthCodes.codeHash, codeHash));
@@ -269,6 +206,97 @@ async function refresh(svc: AppServices, client: OAuthClient, form: FormParamsLi
   });
   if (!outcome.ok) return invalidGrant(outcome.description);
   return respond(svc, client, outcome.issued);
+}
+
+/*
+ * The common code exchange in one statement, no transaction around it: take
+ * the code if it is unused, unexpired, this client's, for this redirect URI
+ * and verifier, and its sign-in is alive; name in it the authorization it
+ * starts (what a replay revokes), insert that authorization and, for
+ * offline_access to a client with the refresh grant, its first refresh token.
+ * No row: the caller judges the request on what is stored.
+ */
+const takeCodeStatement = preparedSql(
+  'oauth_take_code',
+  sql`
+    WITH c AS (
+      UPDATE ${oauthCodes} c SET used_at = ${sql.placeholder('now')}::timestamptz, authorization_id = ${sql.placeholder('authorizationId')}::uuid
+      FROM ${sessions} s
+      WHERE c.code_hash = ${sql.placeholder('codeHash')}::text
+        AND c.used_at IS NULL
+        AND c.client_id = ${sql.placeholder('clientId')}::text
+        AND c.expires_at > ${sql.placeholder('now')}::timestamptz
+        AND c.redirect_uri = ${sql.placeholder('redirectUri')}::text
+        AND c.code_challenge IS NOT DISTINCT FROM ${sql.placeholder('challenge')}::text
+        AND s.id = c.session_id
+        AND s.user_id = c.user_id
+        AND s.revoked_at IS NULL
+        AND s.expires_at > ${sql.placeholder('now')}::timestamptz
+      RETURNING c.session_id, c.user_id, c.grant_id, c.scopes, c.nonce, s.created_at AS auth_at, s.expires_at AS session_expires_at, s.amr
+    ), a AS (
+      INSERT INTO ${oauthAuthorizations} (id, session_id, user_id, client_id, grant_id, scopes, created_at)
+      SELECT ${sql.placeholder('authorizationId')}::uuid, c.session_id, c.user_id, ${sql.placeholder('clientId')}::text, c.grant_id, c.scopes,
+        ${sql.placeholder('now')}::timestamptz
+      FROM c
+      RETURNING id
+    ), t AS (
+      INSERT INTO ${oauthRefreshTokens} (token_hash, authorization_id, created_at, expires_at)
+      SELECT ${sql.placeholder('refreshHash')}::text, a.id, ${sql.placeholder('now')}::timestamptz,
+        LEAST(${sql.placeholder('expiresAt')}::timestamptz, c.session_expires_at)
+      FROM a, c
+      WHERE ${sql.placeholder('refreshGrant')}::boolean AND 'offline_access' = ANY (string_to_array(c.scopes, ' '))
+      RETURNING authorization_id
+    )
+    SELECT c.session_id, c.user_id, c.scopes, c.nonce, extract(epoch from c.auth_at)::float8 AS auth_time, c.amr,
+      (SELECT count(*) FROM t)::int AS refreshed
+    FROM c JOIN a ON true`,
+);
+
+type TakenRow = {
+  session_id: string;
+  user_id: string;
+  scopes: string;
+  nonce: string | null;
+  auth_time: number | string;
+  amr: string;
+  refreshed: number | string;
+};
+
+async function takeCode(
+  svc: AppServices,
+  client: OAuthClient,
+  code: { codeHash: string; redirectUri: string; challenge: string | null },
+): Promise<Issued | null> {
+  const now = svc.clock();
+  const authorizationId = randomUUID();
+  const refreshToken = newOpaqueToken();
+  const result = await retrying(
+    () =>
+      takeCodeStatement(svc.database.db, {
+        now: new Date(now).toISOString(),
+        authorizationId,
+        codeHash: code.codeHash,
+        clientId: client.id,
+        redirectUri: code.redirectUri,
+        challenge: code.challenge,
+        refreshHash: hashOpaqueToken(refreshToken),
+        expiresAt: new Date(now + svc.config.jwt.refreshTtlSeconds * 1000).toISOString(),
+        refreshGrant: client.grantTypes.includes('refresh_token'),
+      }),
+    { retries: svc.metrics.txRetries },
+  );
+  const [row] = rowsOf<TakenRow>(result);
+  if (!row) return null;
+  return {
+    authorizationId,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    scopes: row.scopes,
+    authTime: Math.floor(Number(row.auth_time)),
+    amr: row.amr.split(',').filter(Boolean),
+    nonce: row.nonce,
+    refreshToken: Number(row.refreshed) > 0 ? refreshToken : null,
+  };
 }
 
 /*
