@@ -6,6 +6,7 @@ import { problem } from '../lib/problem.js';
 import { SESSION_REVOKED, storeKeys, sessionAlive, type Store, type WindowCount } from '../store/store.js';
 import { BASE_ROLE, type Permission } from '../security/permissions.js';
 import type { RoleCache } from './role-cache.js';
+import { loadClientRoles, parseClientRoles } from './client-roles.js';
 import { loadSessionAlive, loadUserRoles, type SessionStateOptions } from './session-state.js';
 import type { AccessClaims } from '../security/access-tokens.js';
 
@@ -21,12 +22,14 @@ export type UserCaller = {
 };
 
 /**
- * A service client acting for itself (client credentials). No token of this
- * kind is issued yet, so resolveCaller never produces one: the provider will.
+ * A service client acting for itself (a client_credentials token): judged by
+ * its current roles plus guest. It never passes a user permission (see checkPermission).
  */
 export type ClientCaller = {
   kind: 'client';
   clientId: string;
+  /** The client's current roles (without the implicit guest role). */
+  roles: readonly string[];
   permissions: ReadonlySet<Permission>;
 };
 
@@ -79,6 +82,7 @@ export async function resolveCaller(
   rate?: { key: string; windowMs: number; batch?: number },
   reads: readonly StoreRead[] = NONE,
 ): Promise<{ caller: Caller; rate?: WindowCount; values: StoreValues }> {
+  if (claims?.service === true) return resolveClient(ctx, claims, rate, reads);
   // The caller's own keys first, then the route's: one batch, one round trip.
   const own = claims ? [storeKeys.session(claims.sid), storeKeys.userRoles(claims.sub), storeKeys.rolesVersion] : [storeKeys.rolesVersion];
   const extra = reads.map((r) => r.key(claims?.sub ?? null));
@@ -114,5 +118,33 @@ export async function resolveCaller(
     caller: { kind: 'user', userId: claims.sub, sessionId: claims.sid, roles, permissions },
     ...(hit ? { rate: hit } : {}),
     values: routeValues,
+  };
+}
+
+/** A service client's token: its current roles and the roles version in the same one round trip (route reads see no user). */
+async function resolveClient(
+  ctx: CallerContext,
+  claims: AccessClaims,
+  rate: { key: string; windowMs: number; batch?: number } | undefined,
+  reads: readonly StoreRead[],
+): Promise<{ caller: Caller; rate?: WindowCount; values: StoreValues }> {
+  const clientId = claims.sub;
+  const own = [storeKeys.clientRoles(clientId), storeKeys.rolesVersion];
+  const extra = reads.map((r) => r.key(null));
+  const gets = [...own, ...extra.filter((k): k is string => k !== null)];
+  const { values, hit } = await ctx.store.batch({ gets, ...(rate ? { hit: rate } : {}) });
+  const out: Record<string, string | null> = {};
+  let i = own.length;
+  for (const [j, r] of reads.entries()) out[r.name] = extra[j] === null ? null : (values[i++] ?? null);
+  const [rolesRaw, version] = values;
+  const roles = parseClientRoles(rolesRaw) ?? (await loadClientRoles(ctx.db, ctx.store, clientId));
+  if (roles === null) {
+    problem('invalid_token', 'The client is gone', { headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' } });
+  }
+  const permissions = await ctx.roleCache.permissionsFor([BASE_ROLE, ...roles], version ?? null);
+  return {
+    caller: { kind: 'client', clientId, roles, permissions },
+    ...(hit ? { rate: hit } : {}),
+    values: reads.length > 0 ? out : NO_VALUES,
   };
 }

@@ -35,7 +35,7 @@ export function arrayLiteral(values: readonly (string | number | null)[]): strin
   return `${out}}`;
 }
 
-const COLUMNS = ['at', 'request_id', 'actor_id', 'ip', 'method', 'path', 'route', 'status', 'action', 'detail'] as const;
+const COLUMNS = ['at', 'request_id', 'actor_id', 'ip', 'method', 'path', 'route', 'status', 'action', 'detail', 'actor_client'] as const;
 const p = (name: (typeof COLUMNS)[number], type: string) => sql`${sql.placeholder(name)}::${sql.raw(type)}[]`;
 
 /**
@@ -48,7 +48,8 @@ const insertStatement = preparedSql(
   'audit_insert',
   sql`INSERT INTO ${auditLogs} (${sql.raw(COLUMNS.join(', '))})
     SELECT * FROM unnest(${p('at', 'timestamptz')}, ${p('request_id', 'text')}, ${p('actor_id', 'uuid')}, ${p('ip', 'text')},
-      ${p('method', 'text')}, ${p('path', 'text')}, ${p('route', 'text')}, ${p('status', 'int')}, ${p('action', 'text')}, ${p('detail', 'text')})`,
+      ${p('method', 'text')}, ${p('path', 'text')}, ${p('route', 'text')}, ${p('status', 'int')}, ${p('action', 'text')}, ${p('detail', 'text')},
+      ${p('actor_client', 'text')})`,
 );
 
 /**
@@ -67,6 +68,7 @@ export class AuditRows {
   status: number[] = [];
   action: string[] = [];
   detail: (string | null)[] = [];
+  actorClient: (string | null)[] = [];
 
   static of(entries: readonly AuditEntry[]): AuditRows {
     const rows = new AuditRows();
@@ -89,6 +91,7 @@ export class AuditRows {
     this.status.push(e.status);
     this.action.push(storableText(e.action));
     this.detail.push(e.detail == null ? null : storableText(e.detail));
+    this.actorClient.push(e.actorClient == null ? null : storableText(e.actorClient));
   }
 
   private map(f: <T>(column: T[]) => T[]): AuditRows {
@@ -118,7 +121,7 @@ export class AuditRows {
     return r;
   }
 }
-const ROW_KEYS = ['at', 'requestId', 'actorId', 'ip', 'method', 'path', 'route', 'status', 'action', 'detail'] as const;
+const ROW_KEYS = ['at', 'requestId', 'actorId', 'ip', 'method', 'path', 'route', 'status', 'action', 'detail', 'actorClient'] as const;
 
 /** One batch through the unnest() statement (exported for the COPY comparison in test/bench/lib/audit-copy.ts). */
 export async function insertBatch(db: Db, batch: AuditRows): Promise<void> {
@@ -133,6 +136,7 @@ export async function insertBatch(db: Db, batch: AuditRows): Promise<void> {
     status: arrayLiteral(batch.status),
     action: arrayLiteral(batch.action),
     detail: arrayLiteral(batch.detail),
+    actor_client: arrayLiteral(batch.actorClient),
   });
 }
 

@@ -250,6 +250,8 @@ export const auditLogs = pgTable(
     at: ts('at').notNull(),
     requestId: text('request_id').notNull(),
     actorId: uuid('actor_id'),
+    /** A service client's id when the actor is a client (client_credentials token); actor_id is then null. */
+    actorClient: text('actor_client'),
     ip: text('ip').notNull(),
     method: text('method').notNull(),
     path: text('path').notNull(),

@@ -32,8 +32,10 @@ export type DomainEvent =
    * An OAuth client was deleted (every token of it refused), or its secret or
    * roles changed (its client_credentials tokens issued before `at`, the
    * change's time in ms (svc.clock()), refused; unset: when the store hears of it).
+   * `rolesOnly`: only its roles changed; its tokens stay, judged by the new roles.
+   * Every kind republishes the client's current roles (storeKeys.clientRoles).
    */
-  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean; at?: number }
+  | { type: 'oauth.client_changed'; clientId: string; deleted: boolean; at?: number; rolesOnly?: boolean }
   /** Back-channel logout deliveries were queued in this transaction: the back-channel sender looks for them. */
   | { type: 'backchannel.requested'; deliveries: number };
 

@@ -11,7 +11,8 @@
 //   writes again.
 import { inArray } from 'drizzle-orm';
 import type { Db } from '../db/connect.js';
-import { userRoles, users } from '../db/schema.js';
+import { oauthClients, userRoles, users } from '../db/schema.js';
+import { type ClientRoles, parseClientRoles, publishClientRoles } from '../access/client-roles.js';
 import { profileOf, publishUserProfiles, type CachedProfile } from '../access/profile-state.js';
 import type { RoleCache } from '../access/role-cache.js';
 import { publishRevokedSessions, publishRolesChanged, publishUserRoles, type SessionStateOptions } from '../access/session-state.js';
@@ -42,6 +43,18 @@ async function currentProfiles(db: Db, userIds: string[]): Promise<{ userId: str
   });
 }
 
+/** Each service client's roles as the database holds them, null for a client that is gone. */
+async function currentClientRoles(db: Db, clientIds: string[]): Promise<ClientRoles[]> {
+  const rows = await db
+    .select({ id: oauthClients.id, roles: oauthClients.roles })
+    .from(oauthClients)
+    .where(inArray(oauthClients.id, clientIds));
+  return clientIds.map((clientId) => {
+    const row = rows.find((r) => r.id === clientId);
+    return { clientId, roles: row ? parseClientRoles(row.roles) : null };
+  });
+}
+
 /**
  * Apply events to the store. `from: 'event'` publishes what the events say
  * (right after their commit); `from: 'database'` publishes roles and profiles
@@ -56,6 +69,8 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
   // Provider tombstones: like session revocations, never undone, so a replay is safe.
   const tombstones = new Map<string, string>();
   let rolesChanged = false;
+  // Service clients whose current roles are published again (read from the database).
+  const clientRoles = new Set<string>();
   for (const e of events) {
     switch (e.type) {
       case 'session.revoked':
@@ -84,6 +99,8 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
           tombstones.set(storeKeys.oauthAccess(p.sessionId, p.clientId), e.at === undefined ? OAUTH_ACCESS_REVOKED : String(e.at));
         break;
       case 'oauth.client_changed': {
+        clientRoles.add(e.clientId);
+        if (e.rolesOnly === true && !e.deleted) break;
         const key = storeKeys.oauthClient(e.clientId);
         // A deletion wins over a change epoch met in the same batch.
         if (e.deleted || tombstones.get(key) === OAUTH_CLIENT_DELETED) tombstones.set(key, OAUTH_CLIENT_DELETED);
@@ -118,6 +135,15 @@ export async function applyToStore(deps: StoreRelayDeps, events: readonly Domain
         ),
       );
     }
+  }
+  if (clientRoles.size) {
+    const ids = [...clientRoles];
+    writes.push(
+      publishCurrent(
+        () => currentClientRoles(deps.db, ids),
+        (now) => publishClientRoles(deps.store, now),
+      ),
+    );
   }
   if (profiles.size) {
     const known = [...profiles.values()].filter((p): p is CachedProfile => p !== undefined);

@@ -19,6 +19,8 @@ type Reads = RequestIdVariables & Partial<ClientIpVariables & Pick<AuthVariables
 const SECRET_PARAM = /token|pass|pw|secret|key|code|signature|credential|jwt|session|auth|otp/i;
 
 const callerId = (caller: Caller | undefined): string | null => (caller === undefined ? null : userIdOf(caller));
+/** A service client acting for itself: the audit entry's actor (actorType client). */
+const clientIdOf = (caller: Caller | undefined): string | null => (caller?.kind === 'client' ? caller.clientId : null);
 
 /** The path with its query string, secrets replaced. */
 export function loggablePath(path: string, url: string): string {
@@ -85,6 +87,7 @@ export const accessLog = (opts: {
       at: new Date(opts.now()),
       requestId: c.get('requestId'),
       actorId: c.get('auditActor') ?? (err instanceof Problem ? err.extra.actor : undefined) ?? callerId(c.get('caller')),
+      actorClient: clientIdOf(c.get('caller')),
       ip: c.get('clientIp') ?? 'unknown',
       method: c.req.method,
       path: loggablePath(c.req.path, c.req.url),

@@ -11,6 +11,7 @@ import { hashOpaqueToken } from '../security/opaque-tokens.js';
 import { liveSession, revokeAuthorizations } from './authorizations.js';
 import type { OAuthClient } from './clients.js';
 import { liveAccessToken } from './userinfo.js';
+import { revokeServiceToken, serviceIntrospection, serviceTokenClaims, serviceTokenLive } from './introspection.js';
 
 /** A refresh token is opaque base64url; a provider access token is a compact JWS. */
 const looksLikeJwt = (token: string) => token.split('.').length === 3;
@@ -26,6 +27,8 @@ async function refreshTokenRow(svc: AppServices, token: string) {
 
 export async function revokeToken(svc: AppServices, client: OAuthClient, token: string): Promise<void> {
   if (looksLikeJwt(token)) {
+    const service = await serviceTokenClaims(svc, token);
+    if (service) return revokeServiceToken(svc, client.id, service);
     const access = await liveAccessToken(svc, token);
     if (!access.live || access.client.id !== client.id) return;
     const { sid } = access.claims;
@@ -57,6 +60,11 @@ const INACTIVE: Introspection = { active: false };
 /** What the client may know of a token: one issued to it, or (an access token) naming it among its audiences. */
 export async function introspectToken(svc: AppServices, client: OAuthClient, token: string): Promise<Introspection> {
   if (looksLikeJwt(token)) {
+    const service = await serviceTokenClaims(svc, token);
+    if (service) {
+      if (service.client_id !== client.id && !service.aud.includes(client.id)) return INACTIVE;
+      return (await serviceTokenLive(svc, service)) ? serviceIntrospection(service) : INACTIVE;
+    }
     const access = await liveAccessToken(svc, token);
     if (!access.live) return INACTIVE;
     const c = access.claims;

@@ -1,6 +1,6 @@
-// The token endpoint's grants (RFC 6749 §4.1.3, §6; RFC 7636 §4.6): a code
-// exchanged once for an authorization and its tokens, and refresh tokens that
-// rotate. A replayed code or a refresh token reused after its grace period
+// The token endpoint's grants (RFC 6749 §4.1.3, §4.4, §6; RFC 7636 §4.6): a code
+// exchanged once for an authorization and its tokens, refresh tokens that
+// rotate, and a service client's own token (client_credentials). A replayed code or a refresh token reused after its grace period
 // revokes what it started: the transaction commits the revocation, then the
 // request is refused.
 import { createHash, randomUUID } from 'node:crypto';
@@ -9,6 +9,7 @@ import type { AppServices } from '../deps.js';
 import { oauthAuthorizations, oauthCodes, oauthRefreshTokens, sessions } from '../db/schema.js';
 import { oauthError } from '../lib/oauth-error.js';
 import { hashOpaqueToken, newOpaqueToken } from '../security/opaque-tokens.js';
+import { storeKeys } from '../store/store.js';
 import { preparedSql } from '../db/prepared.js';
 import { rowsOf } from '../db/rows.js';
 import { retrying } from '../db/tx.js';
@@ -39,13 +40,54 @@ const required = (form: FormParamsLike, name: string): string =>
 /** Answers a token request for an authenticated client. */
 export async function tokenRequest(svc: AppServices, client: OAuthClient, form: FormParamsLike): Promise<TokenResponse> {
   const grantType = required(form, 'grant_type');
-  if (grantType !== 'authorization_code' && grantType !== 'refresh_token') {
+  if (grantType !== 'authorization_code' && grantType !== 'refresh_token' && grantType !== 'client_credentials') {
     return oauthError('unsupported_grant_type', `The grant type ${grantType} is not supported`);
   }
   if (!client.grantTypes.includes(grantType)) {
     return oauthError('unauthorized_client', `This client may not use the ${grantType} grant`);
   }
+  if (grantType === 'client_credentials') return clientCredentials(svc, client, form);
   return grantType === 'authorization_code' ? exchangeCode(svc, client, form) : refresh(svc, client, form);
+}
+
+/**
+ * A change epoch (secret rotated, a token revoked) refuses the client's tokens
+ * with iat * 1000 below it, and iat is whole seconds: a token asked for in the
+ * epoch's own second waits for the next one (at most a second), so that a
+ * client that just got a new secret never gets a token that is already dead.
+ */
+async function afterChangeEpoch(svc: AppServices, clientId: string): Promise<void> {
+  const marker = Number(await svc.store.get(storeKeys.oauthClient(clientId)));
+  if (!Number.isFinite(marker)) return;
+  const next = Math.ceil(marker / 1000) * 1000;
+  if (next - svc.clock() > 1000) return;
+  // A timer may fire a millisecond early: wait until the clock says so.
+  while (svc.clock() < next) await new Promise((resolve) => setTimeout(resolve, next - svc.clock() + 1));
+}
+
+/** Scopes that only mean something for a signed-in user: a service client acting for itself cannot ask for them. */
+const USER_ONLY_SCOPES: ReadonlySet<string> = new Set(['openid', 'offline_access']);
+
+/**
+ * RFC 6749 4.4: a confidential client acting for itself. Its access token
+ * names the client (sub = client_id) and its roles at issue time; the API
+ * judges it by the client's current roles. No refresh token, no ID token.
+ */
+async function clientCredentials(svc: AppServices, client: OAuthClient, form: FormParamsLike): Promise<TokenResponse> {
+  if (client.type !== 'confidential') return oauthError('unauthorized_client', 'Only a confidential client may use client_credentials');
+  const asked = form.scope === undefined ? [] : [...new Set(scopeList(form.scope))];
+  const refused = asked.filter((s) => USER_ONLY_SCOPES.has(s) || !client.scopes.includes(s));
+  if (refused.length > 0) return oauthError('invalid_scope', `This client may not ask for ${refused.join(' ')} with client_credentials`);
+  const scope = asked.join(' ');
+  await afterChangeEpoch(svc, client.id);
+  const accessToken = await signProviderAccessToken(svc, {
+    sub: client.id,
+    client_id: client.id,
+    scope,
+    aud: client.audiences,
+    roles: [...client.roles].sort(),
+  });
+  return { access_token: accessToken, token_type: 'Bearer', expires_in: svc.config.jwt.accessTtlSeconds, scope };
 }
 
 type Issued = {

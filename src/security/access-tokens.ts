@@ -28,6 +28,12 @@ export type AccessClaims = {
    * are empty: the user's current roles are read, never the token's.
    */
   clientId?: string;
+  /**
+   * Set for a service client's own token (client_credentials): `sub` is the
+   * client id, `sid` is empty, and the caller is the client, judged by its
+   * current roles. Always with `clientId` (= sub).
+   */
+  service?: true;
 };
 
 /** The claims of a provider access token (RFC 9068) that verified: signature, typ, iss and expiry. */
@@ -240,8 +246,26 @@ export function createTokenVerifier(
     const p = await verifyProviderAccessToken(ring, token, { issuer: opts.providerIssuer, nowSeconds: now });
     if (!p.aud.includes(opts.audience)) throw new InvalidTokenError('not for this API (aud)');
     if (p.exp - p.iat > maxLifetime) throw new InvalidTokenError('lives longer than access tokens are issued for');
-    // Service clients' tokens (no sid) are not judged here yet.
-    if (p.sid === undefined || !isUuid(p.sub) || !isUuid(p.sid)) throw new InvalidTokenError('not a user session token');
+    if (p.sid === undefined) {
+      // A service client's own token (client_credentials): sub is the client.
+      if (p.sub !== p.client_id) throw new InvalidTokenError('neither a user session token nor a service client token');
+      const claims: AccessClaims = {
+        iss: p.iss,
+        aud: opts.audience,
+        sub: p.sub,
+        sid: '',
+        jti: p.jti,
+        iat: p.iat,
+        exp: p.exp,
+        roles: [],
+        amr: [],
+        clientId: p.client_id,
+        service: true,
+      };
+      cache.set(token, claims, { ttl: Math.max(1, (p.exp + CLOCK_SKEW_SECONDS - now) * 1000) });
+      return claims;
+    }
+    if (!isUuid(p.sub) || !isUuid(p.sid)) throw new InvalidTokenError('not a user session token');
     const claims: AccessClaims = {
       iss: p.iss,
       aud: opts.audience,

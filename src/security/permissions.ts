@@ -60,9 +60,25 @@ export const GUEST_ALLOWED: ReadonlySet<Permission> = new Set<Permission>(GUEST_
 
 /** A permission anonymous callers may hold. */
 export type GuestPermission = (typeof GUEST_PERMISSIONS)[number];
+/**
+ * What a service client (a client_credentials token) may use besides guest's,
+ * when its roles hold it: reading routes that need no "me". Every other
+ * permission is a user permission, refused to clients whatever their roles hold.
+ */
+const CLIENT_PERMISSIONS = [
+  'users:read',
+  'roles:read',
+  'admin:logs:read',
+  'admin:stats:read',
+  'clients:read',
+] as const satisfies readonly Permission[];
+export const CLIENT_ALLOWED: ReadonlySet<Permission> = new Set<Permission>(CLIENT_PERMISSIONS);
+
+/** A permission a service client may hold through its roles. */
+export type ClientPermission = (typeof CLIENT_PERMISSIONS)[number];
 /** A permission only a signed-in user holds: a route behind one sees a user caller. */
-export type UserPermission = Exclude<Permission, GuestPermission>;
-export const isUserPermission = (p: Permission): p is UserPermission => !GUEST_ALLOWED.has(p);
+export type UserPermission = Exclude<Permission, GuestPermission | ClientPermission>;
+export const isUserPermission = (p: Permission): p is UserPermission => !GUEST_ALLOWED.has(p) && !CLIENT_ALLOWED.has(p);
 
 /** Whether a role may hold this permission at all: guest only what GUEST_ALLOWED lists, whatever a row says. */
 export const mayHold = (role: string, permission: Permission): boolean => role !== BASE_ROLE || GUEST_ALLOWED.has(permission);

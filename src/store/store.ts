@@ -107,6 +107,12 @@ export const storeKeys = {
    * change epoch (milliseconds, as text): its client_credentials tokens issued before it are refused.
    */
   oauthClient: (clientId: string) => `oc:${clientId}`,
+  /**
+   * A service client's current roles (JSON array), as the database holds them:
+   * what its client_credentials tokens are judged by. Written after every change
+   * of the client (oauth.client_changed), deleted with the client; filled on a miss.
+   */
+  clientRoles: (clientId: string) => `cr:${clientId}`,
   /** An authorization request waiting for the user to sign in or consent (JSON, 10 minutes): src/provider/interactions.ts. */
   oauthInteraction: (id: string) => `oi:${id}`,
 } as const;
@@ -141,5 +147,12 @@ export const OAUTH_CLIENT_DELETED = 'deleted';
  */
 export const oauthAccessRevoked = (value: string | null | undefined, iat: number): boolean =>
   value !== null && value !== undefined && (value === OAUTH_ACCESS_REVOKED || !(iat * 1000 > Number(value)));
+/**
+ * Whether a client's marker (storeKeys.oauthClient) refuses a token issued at
+ * `iat` (seconds): the client deleted refuses all; a change epoch (ms) refuses
+ * the client's own client_credentials tokens (`service`) issued before it.
+ */
+export const oauthClientRevoked = (value: string | null | undefined, iat: number, service: boolean): boolean =>
+  value === OAUTH_CLIENT_DELETED || (service && value !== null && value !== undefined && iat * 1000 < Number(value));
 /** How long a provider tombstone outlives the access tokens it refuses. */
 export const oauthTombstoneTtlMs = (accessTtlSeconds: number) => (accessTtlSeconds + 120) * 1000;

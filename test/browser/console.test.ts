@@ -283,7 +283,7 @@ describe('the admin console in a browser', () => {
         await form.getByLabel('Password').fill(PASSWORD);
         await form.getByRole('button', { name: 'Create the admin' }).click();
         await landsOn(page, '/console');
-        await expect.poll(() => page.getByRole('tab').allInnerTexts()).toEqual(['Users', 'Roles', 'Audit log', 'Statistics']);
+        await expect.poll(() => page.getByRole('tab').allInnerTexts()).toEqual(['Users', 'Roles', 'Audit log', 'Statistics', 'Clients']);
         await expect.poll(() => page.getByRole('region', { name: 'Users' }).locator('tbody').textContent()).toContain('first@example.test');
         const me = await fresh.call('GET', '/users/me', { token: (await storedTokens(page))!.accessToken });
         expect(me.body).toMatchObject({ email: 'first@example.test', roles: ['admin'], emailVerified: true });

@@ -325,7 +325,7 @@ describe.each(BACKENDS)('OAuth clients admin API on %s', (backend) => {
     expect((await call('GET', '/admin/clients/no-such-client/stats', { token: admin.accessToken })).status).toBe(404);
   });
 
-  it('ends the tokens issued to a client on rotation, on a role taken away, and on deletion', async () => {
+  it('ends the tokens issued to a client on rotation and on deletion, not on a role taken away', async () => {
     const service = { ...WEB, grantTypes: ['client_credentials'], redirectUris: [], postLogoutRedirectUris: [] };
     const id = newId('svc');
     expect((await create({ id, ...service, roles: ['user', 'moderator'] })).status).toBe(201);
@@ -357,7 +357,9 @@ describe.each(BACKENDS)('OAuth clients admin API on %s', (backend) => {
     expect(await revoked()).toBe(false);
     const demoted = await call('PUT', `/admin/clients/${id}`, { token: admin.accessToken, body: { ...service, roles: ['user'] } });
     expect(demoted.status).toBe(200);
-    expect(await revoked()).toBe(true);
+    // A role taken away keeps the token alive: the API judges it by the client's current roles (403 where the role was needed,
+    // test/integration/service-clients.test.ts) and introspection calls it inactive.
+    expect(await revoked()).toBe(false);
 
     const userToken = await tokenNow(sid);
     expect(await userToken()).toBe(false);

@@ -495,6 +495,7 @@ describe('fuzzing the OpenID provider (/oauth2)', () => {
     unit: fc.oneof(
       fc.constantFrom('%', '%G1', '%zz', '%FF', '%FE%FF', '%C0%AF', '%ED%A0%80', '%00', '%0A', '%1B', '%7F', '+', '&', '=', ';', '#', '\\'),
       fc.constantFrom('a', 'Z', '0', '.', '-', '~', ' ', '/', ':', '@', '?'),
+      fc.constantFrom('\u0000', '\u0001', '\r', '\n', '\t', '\u007f', '\u00ff', '\ud800', '\u202e'),
     ),
     maxLength: 40,
   });
@@ -569,9 +570,9 @@ describe('fuzzing the OpenID provider (/oauth2)', () => {
         async ([method, path], ps, inQuery, type, withCookie, auth, origin, rawBytes, withBase) => {
           const hostile = ps
             .map(([n, v, encode]) => {
-              const name = encode ? encodeURIComponent(n) : n;
+              const name = encode ? encodeURIComponent(n.toWellFormed()) : n;
               if (v === undefined) return name;
-              return `${name}=${encode ? encodeURIComponent(v) : v}`;
+              return `${name}=${encode ? encodeURIComponent(v.toWellFormed()) : v}`;
             })
             .join('&');
           const wire = withBase ? [baseOf(path), hostile].filter(Boolean).join('&') : hostile;

@@ -6,7 +6,10 @@ import { isoTimeSchema, limitSchema, PLAIN_TEXT, singleLine } from '../../lib/sc
 export const LogsQuery = z.strictObject({
   limit: limitSchema,
   cursor: z.string().max(200).optional(),
-  actorId: z.uuid({ message: 'actorId must be a UUID' }).optional(),
+  actorId: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{3,64}$/, 'actorId must be a user id (UUID) or a client id')
+    .optional(),
   action: z.string().min(1).max(100).refine(singleLine, PLAIN_TEXT).optional(),
   status: z
     .string()
@@ -21,7 +24,9 @@ export const LogEntrySchema = z.object({
   id: z.uuid(),
   at: z.iso.datetime(),
   requestId: z.string(),
-  actorId: z.uuid().nullable(),
+  /** The user's id, or the service client's id (actorType client); null for anonymous requests. */
+  actorId: z.string().nullable(),
+  actorType: z.enum(['user', 'client']).nullable(),
   ip: z.string(),
   method: z.string(),
   path: z.string(),

@@ -6,6 +6,7 @@ import { newestFirstBackward, olderThan } from '../../db/keyset.js';
 import { auditLogs, roles, sessions, statsCounters, statsHourly, userRoles, users } from '../../db/schema.js';
 import { HOUR_MS, HOURLY_COUNTERS, hourOf } from '../../stats/counters.js';
 import { cursorOf, pageOf } from '../../lib/keyset-page.js';
+import { isUuid } from '../../lib/cursor.js';
 import { ALL_PERMISSIONS } from '../../security/permissions.js';
 import type { StatsSections } from '../../lib/contributions.js';
 import type { Stats, StatsTimeline, TimelineBucket } from './admin.schemas.js';
@@ -27,7 +28,7 @@ export function logsPage(db: Db, q: LogQuery) {
     const c = cursorOf(q.cursor);
     where.push(olderThan(auditLogs.at, auditLogs.id, c));
   }
-  if (q.actorId) where.push(eq(auditLogs.actorId, q.actorId));
+  if (q.actorId) where.push(isUuid(q.actorId) ? eq(auditLogs.actorId, q.actorId) : eq(auditLogs.actorClient, q.actorId));
   if (q.action) where.push(eq(auditLogs.action, q.action));
   if (q.status !== undefined) where.push(eq(auditLogs.status, q.status));
   if (q.since) where.push(gte(auditLogs.at, new Date(q.since)));
@@ -46,7 +47,12 @@ export async function listLogs(svc: AppServices, q: LogQuery) {
     rows,
     q.limit,
     (r) => ({ at: r.at, id: r.id }),
-    (r) => ({ ...r, at: r.at.toISOString() }),
+    ({ actorClient, ...r }) => ({
+      ...r,
+      at: r.at.toISOString(),
+      actorId: r.actorId ?? actorClient,
+      actorType: r.actorId !== null ? ('user' as const) : actorClient !== null ? ('client' as const) : null,
+    }),
   );
 }
 

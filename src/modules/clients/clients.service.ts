@@ -225,10 +225,13 @@ export async function updateClient(
       .set({ ...clientColumns(fields), ...secrets, ...(opts.source ? { source: opts.source } : {}), updatedAt: now })
       .where(eq(oauthClients.id, id))
       .returning();
-    // A secret gone or replaced, or a role taken away: the client's client_credentials tokens issued before die.
-    const lostRole = clientOf(before).roles.some((r) => !fields.roles.includes(r));
-    if (secrets.secretChangedAt || lostRole) {
+    // A secret gone or replaced: the client's client_credentials tokens issued before die.
+    // Its roles changed: its tokens are judged by the new ones from the next request (a role taken away: 403).
+    const rolesChanged = JSON.stringify([...clientOf(before).roles].sort()) !== JSON.stringify([...fields.roles].sort());
+    if (secrets.secretChangedAt) {
       await emit({ type: 'oauth.client_changed', clientId: id, deleted: false, at: now.getTime() });
+    } else if (rolesChanged) {
+      await emit({ type: 'oauth.client_changed', clientId: id, deleted: false, rolesOnly: true });
     }
     return updated!;
   });

@@ -10,7 +10,7 @@ import { problem } from '../../lib/problem.js';
 import { requestHeader } from '../../lib/node-fast-path.js';
 import { resolveCaller, type CallerContext, type StoreRead } from '../../access/caller.js';
 import { InvalidTokenError, type AccessClaims, type TokenVerifier } from '../../security/access-tokens.js';
-import { OAUTH_CLIENT_DELETED, oauthAccessRevoked, storeKeys } from '../../store/store.js';
+import { oauthAccessRevoked, oauthClientRevoked, storeKeys } from '../../store/store.js';
 import type { AuthVariables, ClientIpVariables } from '../../middleware/app-env.js';
 import { localHitBatch } from './rate-limit.js';
 import type { RouteIndex } from '../../middleware/route-meta.js';
@@ -26,11 +26,15 @@ const OAUTH_CLIENT = 'oauth.client';
  * its tokens in this session revoked, or its client deleted.
  */
 function tombstoneReads(claims: AccessClaims & { clientId: string }): StoreRead[] {
-  return [
-    { name: OAUTH_ACCESS, key: () => storeKeys.oauthAccess(claims.sid, claims.clientId) },
-    { name: OAUTH_CLIENT, key: () => storeKeys.oauthClient(claims.clientId) },
-  ];
+  const client: StoreRead = { name: OAUTH_CLIENT, key: () => storeKeys.oauthClient(claims.clientId) };
+  // A service client's token has no session: only its client's marker (deleted, or a secret-change epoch).
+  if (claims.service === true) return [client];
+  return [{ name: OAUTH_ACCESS, key: () => storeKeys.oauthAccess(claims.sid, claims.clientId) }, client];
 }
+
+/** The rate-limit bucket: the user, the service client, or the address. */
+const rateKeyOf = (claims: AccessClaims | null, ip: string) =>
+  claims === null ? storeKeys.rateOfAddress(ip) : storeKeys.rate(claims.service === true ? `c:${claims.sub}` : `u:${claims.sub}`);
 
 export const authenticate = (opts: {
   verify: TokenVerifier;
@@ -76,7 +80,7 @@ export const authenticate = (opts: {
       }
     }
     c.set('claims', claims);
-    const rateKey = claims ? storeKeys.rate(`u:${claims.sub}`) : storeKeys.rateOfAddress(c.get('clientIp'));
+    const rateKey = rateKeyOf(claims, c.get('clientIp'));
     // A revoked session throws invalid_token here, like a bad token.
     const routeReads = opts.routes.of(c)?.meta.storeReads ?? NO_READS;
     const provider = claims?.clientId !== undefined;
@@ -86,7 +90,11 @@ export const authenticate = (opts: {
       { key: rateKey, windowMs: opts.rateWindowMs, batch: localHitBatch(opts.rateLimit) },
       provider ? [...routeReads, ...tombstoneReads(claims as AccessClaims & { clientId: string })] : routeReads,
     );
-    if (provider && (oauthAccessRevoked(values[OAUTH_ACCESS], claims!.iat) || values[OAUTH_CLIENT] === OAUTH_CLIENT_DELETED)) {
+    if (
+      provider &&
+      (oauthAccessRevoked(values[OAUTH_ACCESS], claims!.iat) ||
+        oauthClientRevoked(values[OAUTH_CLIENT], claims!.iat, claims!.service === true))
+    ) {
       problem('invalid_token', 'The access token has been revoked', {
         headers: { 'WWW-Authenticate': 'Bearer error="invalid_token"' },
       });

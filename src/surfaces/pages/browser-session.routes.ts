@@ -39,7 +39,7 @@ async function bearerClaims(svc: AppServices, c: Context): Promise<AccessClaims 
     if (token === undefined) throw new InvalidTokenError('not a Bearer token');
     const claims = await svc.verifyToken(token);
     // A token the provider issued to another app never makes a browser session here.
-    if ('client_id' in claims) throw new InvalidTokenError('not a token of the pages');
+    if (claims.clientId !== undefined) throw new InvalidTokenError('not a token of the pages');
     return claims;
   } catch (err) {
     if (!(err instanceof InvalidTokenError)) throw err;

@@ -422,6 +422,7 @@ function Audit() {
                 <td>{e.detail ?? ''}</td>
                 <td>
                   <code>{e.actorId ?? '—'}</code>
+                  {e.actorType === 'client' ? ' (client)' : ''}
                 </td>
                 <td>{e.ip}</td>
                 <td>
