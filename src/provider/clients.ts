@@ -2,12 +2,13 @@
 // `Client` shape, and client authentication at the token-side endpoints
 // (RFC 6749 §2.3). Secrets are 256 random bits, so they are stored as SHA-256
 // and compared in constant time.
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { eq } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
 import { oauthClients } from '../db/schema.js';
 import { hashOpaqueToken, newOpaqueToken } from '../security/opaque-tokens.js';
 import { oauthError } from '../lib/oauth-error.js';
+import { storeKeys, type Store } from '../store/store.js';
 
 /** Who a token-side request says it is, as the OAuth surface read it (RFC 6749 §2.3.1). */
 export type ClientCredentials =
@@ -68,15 +69,83 @@ export function clientOf(row: ClientRow): OAuthClient {
 
 const CLIENT_ID = /^[A-Za-z0-9._-]{3,64}$/;
 
-/** The registered client with this id, or null (an id that cannot be one is not looked up). */
-export async function findClient(svc: Pick<AppServices, 'database'>, id: string): Promise<OAuthClient | null> {
-  return (await findClientRow(svc, id)).client;
+/*
+ * Client rows kept in process, per store (one per app instance): an entry is
+ * valid while the store's named version `oauth.clients` is the one read before
+ * the row was, and every client write replaces that version after its commit
+ * (clientsChanged), so every instance reads a changed client (a rotated secret,
+ * a deleted client) on its next request. The version is read first, so a row
+ * read while a write commits is kept under the version the write replaces.
+ * Without a version (store emptied or unreachable) the database is read.
+ * MAX_AGE_MS bounds what a write outside the service (SQL by an operator) leaves.
+ */
+const CLIENTS_VERSION = storeKeys.version('oauth.clients');
+const MAX_AGE_MS = 60_000;
+const MAX_ENTRIES = 1_000;
+
+type CachedClient = { version: string; tombstone: string | null | undefined; at: number; row: ClientRow; client: OAuthClient };
+const clientCaches = new WeakMap<Store, Map<string, CachedClient>>();
+
+/** After a client write commits (or OAUTH_CLIENTS_FILE is applied): every instance's cached clients are out of date. */
+export async function clientsChanged(store: Pick<Store, 'set'>): Promise<void> {
+  await store.set(CLIENTS_VERSION, randomUUID());
 }
 
-async function findClientRow(svc: Pick<AppServices, 'database'>, id: string): Promise<{ client: OAuthClient | null; row?: ClientRow }> {
+/**
+ * The clients version and, for client authentication, the client's tombstone
+ * (storeKeys.oauthClient: a secret change or deletion, published before the
+ * write is answered). The version travels by invalidation message, which may
+ * reach another instance a few milliseconds after the write was answered; the
+ * tombstone is read from the store itself, so a secret replaced with no overlap
+ * is refused on the very next request anywhere. One store round trip at most.
+ */
+async function cacheKeys(store: Store, id: string, strict: boolean): Promise<{ version: string | null; tombstone?: string | null }> {
+  try {
+    const { values } = strict
+      ? await store.batch({ gets: [CLIENTS_VERSION, storeKeys.oauthClient(id)] })
+      : { values: [await store.get(CLIENTS_VERSION)] };
+    const version = values[0] ?? null;
+    // The first request after the store was emptied: a version for the next ones (kept if another instance set one).
+    if (version === null) await store.set(CLIENTS_VERSION, randomUUID(), { nx: true });
+    return strict ? { version, tombstone: values[1] ?? null } : { version };
+  } catch {
+    // store unreachable: the database decides
+    return { version: null };
+  }
+}
+
+type ClientLookupDeps = Pick<AppServices, 'database' | 'store' | 'clock'>;
+
+/** The registered client with this id, or null (an id that cannot be one is not looked up). */
+export async function findClient(svc: ClientLookupDeps, id: string): Promise<OAuthClient | null> {
+  return (await findClientRow(svc, id, false)).client;
+}
+
+async function findClientRow(svc: ClientLookupDeps, id: string, strict: boolean): Promise<{ client: OAuthClient | null; row?: ClientRow }> {
   if (!CLIENT_ID.test(id)) return { client: null };
+  const { version, tombstone } = await cacheKeys(svc.store, id, strict);
+  let cache = clientCaches.get(svc.store);
+  const now = svc.clock();
+  const hit = cache?.get(id);
+  if (hit && version !== null && hit.version === version && (!strict || hit.tombstone === tombstone) && now - hit.at <= MAX_AGE_MS) {
+    return { client: hit.client, row: hit.row };
+  }
   const [row] = await svc.database.db.select().from(oauthClients).where(eq(oauthClients.id, id));
-  return row ? { client: clientOf(row), row } : { client: null };
+  if (!row) {
+    cache?.delete(id);
+    return { client: null };
+  }
+  const client = clientOf(row);
+  if (version !== null) {
+    if (!cache) {
+      cache = new Map();
+      clientCaches.set(svc.store, cache);
+    }
+    cache.delete(id);
+    if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value!);
+    cache.set(id, { version, tombstone: strict ? tombstone : undefined, at: now, row, client });
+  }
+  return { client, row };
 }
 
 const sameHash = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -89,12 +158,9 @@ const invalidClient = (description: string): never =>
  * its secret (the current one, or the previous one during the overlap), a
  * public client by its id alone. Anything else is `401 invalid_client`.
  */
-export async function authenticateClient(
-  svc: Pick<AppServices, 'database' | 'clock'>,
-  credentials: ClientCredentials | null,
-): Promise<OAuthClient> {
+export async function authenticateClient(svc: ClientLookupDeps, credentials: ClientCredentials | null): Promise<OAuthClient> {
   if (credentials === null) return invalidClient('Client authentication is required');
-  const { client, row } = await findClientRow(svc, credentials.clientId);
+  const { client, row } = await findClientRow(svc, credentials.clientId, true);
   if (!client || !row) return invalidClient('Unknown client or wrong secret');
   if (client.type === 'public') {
     if (credentials.method !== 'none') return invalidClient('A public client sends no secret');

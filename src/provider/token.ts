@@ -3,13 +3,16 @@
 // rotate, and a service client's own token (client_credentials). A replayed code or a refresh token reused after its grace period
 // revokes what it started: the transaction commits the revocation, then the
 // request is refused.
-import { createHash } from 'node:crypto';
-import { and, eq, isNull } from 'drizzle-orm';
+import { createHash, randomUUID } from 'node:crypto';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
-import { oauthAuthorizations, oauthCodes, oauthRefreshTokens } from '../db/schema.js';
+import { oauthAuthorizations, oauthCodes, oauthRefreshTokens, sessions } from '../db/schema.js';
 import { oauthError } from '../lib/oauth-error.js';
-import { hashOpaqueToken } from '../security/opaque-tokens.js';
+import { hashOpaqueToken, newOpaqueToken } from '../security/opaque-tokens.js';
 import { storeKeys } from '../store/store.js';
+import { preparedSql } from '../db/prepared.js';
+import { rowsOf } from '../db/rows.js';
+import { retrying } from '../db/tx.js';
 import { createAuthorization, issueRefreshToken, liveSession, revokeAuthorizations } from './authorizations.js';
 import { countClientSignIn, type OAuthClient } from './clients.js';
 import { loadClaimsSubject, scopeList, signIdTokenFor } from './id-token.js';
@@ -109,8 +112,16 @@ async function exchangeCode(svc: AppServices, client: OAuthClient, form: FormPar
     oauthError('invalid_request', 'code_verifier must be 43 to 128 characters of A-Z a-z 0-9 - . _ ~');
   }
   const codeHash = hashOpaqueToken(code);
+  const challenge = verifier === undefined ? null : createHash('sha256').update(verifier).digest('base64url');
+  const taken = await takeCode(svc, client, { codeHash, redirectUri, challenge });
+  if (taken) {
+    countClientSignIn(svc, client.id);
+    return respond(svc, client, taken);
+  }
   const outcome = await svc.tx(async (tx, emit): Promise<Outcome> => {
     const now = new Date(svc.clock());
+    // Anything else (unknown, another client's, replayed, expired, a wrong
+    // redirect URI or verifier, an ended sign-in) is judged on what is stored.
     const [row] = await tx.select().from(oauthCodes).where(eq(oauthCodes.codeHash, codeHash));
     if (!row || row.clientId !== client.id) return { ok: false, description: 'The code is unknown, or was issued to another client' };
     if (row.usedAt !== null) {
@@ -173,8 +184,12 @@ async function refresh(svc: AppServices, client: OAuthClient, form: FormParamsLi
   const requested = form.scope === undefined ? null : scopeList(form.scope);
   const tokenHash = hashOpaqueToken(presented);
   const graceMs = svc.config.oauth.refreshGraceSeconds * 1000;
+  const rotated = await rotateRefreshToken(svc, client, tokenHash, requested);
+  if (rotated) return respond(svc, client, rotated);
   const outcome = await svc.tx(async (tx, emit): Promise<Outcome> => {
     const now = new Date(svc.clock());
+    // Anything else (unknown, another client's, expired, revoked, a retry or a
+    // reuse of a spent token, an ended session) is judged on what is stored.
     const [found] = await tx
       .select({ token: oauthRefreshTokens, authorization: oauthAuthorizations })
       .from(oauthRefreshTokens)
@@ -233,6 +248,172 @@ async function refresh(svc: AppServices, client: OAuthClient, form: FormParamsLi
   });
   if (!outcome.ok) return invalidGrant(outcome.description);
   return respond(svc, client, outcome.issued);
+}
+
+/*
+ * The common code exchange in one statement, no transaction around it: take
+ * the code if it is unused, unexpired, this client's, for this redirect URI
+ * and verifier, and its sign-in is alive; name in it the authorization it
+ * starts (what a replay revokes), insert that authorization and, for
+ * offline_access to a client with the refresh grant, its first refresh token.
+ * No row: the caller judges the request on what is stored.
+ */
+const takeCodeStatement = preparedSql(
+  'oauth_take_code',
+  sql`
+    WITH c AS (
+      UPDATE ${oauthCodes} c SET used_at = ${sql.placeholder('now')}::timestamptz, authorization_id = ${sql.placeholder('authorizationId')}::uuid
+      FROM ${sessions} s
+      WHERE c.code_hash = ${sql.placeholder('codeHash')}::text
+        AND c.used_at IS NULL
+        AND c.client_id = ${sql.placeholder('clientId')}::text
+        AND c.expires_at > ${sql.placeholder('now')}::timestamptz
+        AND c.redirect_uri = ${sql.placeholder('redirectUri')}::text
+        AND c.code_challenge IS NOT DISTINCT FROM ${sql.placeholder('challenge')}::text
+        AND s.id = c.session_id
+        AND s.user_id = c.user_id
+        AND s.revoked_at IS NULL
+        AND s.expires_at > ${sql.placeholder('now')}::timestamptz
+      RETURNING c.session_id, c.user_id, c.grant_id, c.scopes, c.nonce, s.created_at AS auth_at, s.expires_at AS session_expires_at, s.amr
+    ), a AS (
+      INSERT INTO ${oauthAuthorizations} (id, session_id, user_id, client_id, grant_id, scopes, created_at)
+      SELECT ${sql.placeholder('authorizationId')}::uuid, c.session_id, c.user_id, ${sql.placeholder('clientId')}::text, c.grant_id, c.scopes,
+        ${sql.placeholder('now')}::timestamptz
+      FROM c
+      RETURNING id
+    ), t AS (
+      INSERT INTO ${oauthRefreshTokens} (token_hash, authorization_id, created_at, expires_at)
+      SELECT ${sql.placeholder('refreshHash')}::text, a.id, ${sql.placeholder('now')}::timestamptz,
+        LEAST(${sql.placeholder('expiresAt')}::timestamptz, c.session_expires_at)
+      FROM a, c
+      WHERE ${sql.placeholder('refreshGrant')}::boolean AND 'offline_access' = ANY (string_to_array(c.scopes, ' '))
+      RETURNING authorization_id
+    )
+    SELECT c.session_id, c.user_id, c.scopes, c.nonce, extract(epoch from c.auth_at)::float8 AS auth_time, c.amr,
+      (SELECT count(*) FROM t)::int AS refreshed
+    FROM c JOIN a ON true`,
+);
+
+type TakenRow = {
+  session_id: string;
+  user_id: string;
+  scopes: string;
+  nonce: string | null;
+  auth_time: number | string;
+  amr: string;
+  refreshed: number | string;
+};
+
+async function takeCode(
+  svc: AppServices,
+  client: OAuthClient,
+  code: { codeHash: string; redirectUri: string; challenge: string | null },
+): Promise<Issued | null> {
+  const now = svc.clock();
+  const authorizationId = randomUUID();
+  const refreshToken = newOpaqueToken();
+  const result = await retrying(
+    () =>
+      takeCodeStatement(svc.database.db, {
+        now: new Date(now).toISOString(),
+        authorizationId,
+        codeHash: code.codeHash,
+        clientId: client.id,
+        redirectUri: code.redirectUri,
+        challenge: code.challenge,
+        refreshHash: hashOpaqueToken(refreshToken),
+        expiresAt: new Date(now + svc.config.jwt.refreshTtlSeconds * 1000).toISOString(),
+        refreshGrant: client.grantTypes.includes('refresh_token'),
+      }),
+    { retries: svc.metrics.txRetries },
+  );
+  const [row] = rowsOf<TakenRow>(result);
+  if (!row) return null;
+  return {
+    authorizationId,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    scopes: row.scopes,
+    authTime: Math.floor(Number(row.auth_time)),
+    amr: row.amr.split(',').filter(Boolean),
+    nonce: row.nonce,
+    refreshToken: Number(row.refreshed) > 0 ? refreshToken : null,
+  };
+}
+
+/*
+ * The common refresh in one statement, no transaction around it (a statement
+ * is atomic): spend the presented token if it is unspent, unexpired, this
+ * client's, its authorization unrevoked, its session alive and the requested
+ * scopes granted, and insert its successor. Nothing is read before the write,
+ * so concurrent chains of one session meet only on their own rows. No row:
+ * the caller judges the request on what is stored (an error, a retry within
+ * the grace period, a reuse).
+ */
+const rotateStatement = preparedSql(
+  'oauth_rotate_refresh',
+  sql`
+    WITH r AS (
+      UPDATE ${oauthRefreshTokens} t SET spent_at = ${sql.placeholder('now')}::timestamptz
+      FROM ${oauthAuthorizations} a, ${sessions} s
+      WHERE t.token_hash = ${sql.placeholder('tokenHash')}::text
+        AND t.spent_at IS NULL
+        AND t.expires_at > ${sql.placeholder('now')}::timestamptz
+        AND a.id = t.authorization_id
+        AND a.client_id = ${sql.placeholder('clientId')}::text
+        AND a.revoked_at IS NULL
+        AND s.id = a.session_id
+        AND s.user_id = a.user_id
+        AND s.revoked_at IS NULL
+        AND s.expires_at > ${sql.placeholder('now')}::timestamptz
+        AND string_to_array(a.scopes, ' ') @> string_to_array(${sql.placeholder('requested')}::text, ' ')
+      RETURNING a.id, a.session_id, a.user_id, a.scopes, s.created_at AS auth_at, s.expires_at AS session_expires_at, s.amr
+    ), n AS (
+      INSERT INTO ${oauthRefreshTokens} (token_hash, authorization_id, created_at, expires_at)
+      SELECT ${sql.placeholder('nextHash')}::text, r.id, ${sql.placeholder('now')}::timestamptz,
+        LEAST(${sql.placeholder('expiresAt')}::timestamptz, r.session_expires_at)
+      FROM r
+      RETURNING authorization_id
+    )
+    SELECT r.id, r.session_id, r.user_id, r.scopes, extract(epoch from r.auth_at)::float8 AS auth_time, r.amr
+    FROM r JOIN n ON n.authorization_id = r.id`,
+);
+
+type RotatedRow = { id: string; session_id: string; user_id: string; scopes: string; auth_time: number | string; amr: string };
+
+async function rotateRefreshToken(
+  svc: AppServices,
+  client: OAuthClient,
+  tokenHash: string,
+  requested: string[] | null,
+): Promise<Issued | null> {
+  const now = svc.clock();
+  const refreshToken = newOpaqueToken();
+  const result = await retrying(
+    () =>
+      rotateStatement(svc.database.db, {
+        now: new Date(now).toISOString(),
+        tokenHash,
+        clientId: client.id,
+        requested: requested === null ? '' : requested.join(' '),
+        nextHash: hashOpaqueToken(refreshToken),
+        expiresAt: new Date(now + svc.config.jwt.refreshTtlSeconds * 1000).toISOString(),
+      }),
+    { retries: svc.metrics.txRetries },
+  );
+  const [row] = rowsOf<RotatedRow>(result);
+  if (!row) return null;
+  const granted = scopeList(row.scopes);
+  return {
+    authorizationId: row.id,
+    sessionId: row.session_id,
+    userId: row.user_id,
+    scopes: requested === null ? row.scopes : granted.filter((s) => requested.includes(s)).join(' '),
+    authTime: Math.floor(Number(row.auth_time)),
+    amr: row.amr.split(',').filter(Boolean),
+    nonce: null,
+    refreshToken,
+  };
 }
 
 async function respond(svc: AppServices, client: OAuthClient, issued: Issued): Promise<TokenResponse> {

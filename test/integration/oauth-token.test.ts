@@ -348,6 +348,19 @@ describe.each(BACKENDS)('the OAuth token side (%s)', (backend) => {
       expect(latest.body.error).toBe('invalid_grant');
     });
 
+    it('rotates 16 chains of one session at once: every refresh succeeds, none is a 500', async () => {
+      const of = await registerAndLogin(app.call);
+      const chains: string[] = [];
+      for (let i = 0; i < 16; i++) chains.push((await start(of)).refresh_token);
+      for (let round = 0; round < 2; round++) {
+        const answers = await Promise.all(chains.map((t) => refresh(t)));
+        expect(answers.map((a) => a.status)).toEqual(chains.map(() => 200));
+        answers.forEach((a, i) => {
+          chains[i] = a.body.refresh_token;
+        });
+      }
+    });
+
     it('stops when the session ends', async () => {
       const other = await registerAndLogin(app.call);
       const first = (await exchange(await codeFor({ of: other }))).body;

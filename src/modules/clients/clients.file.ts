@@ -18,7 +18,7 @@ import { createClient, updateClient, type ClientsDeps } from './clients.service.
 /** A declared secret is hashed with a fast hash (SHA-256): it must be long and random, like a generated one. */
 const MIN_SECRET_LENGTH = 32;
 
-type FileDeps = Pick<Deps, 'database' | 'config' | 'metrics' | 'logger'> & Partial<Pick<Deps, 'clock'>>;
+type FileDeps = Pick<Deps, 'database' | 'config' | 'metrics' | 'logger' | 'store'> & Partial<Pick<Deps, 'clock'>>;
 
 /** The declared clients with their secrets, or a ConfigError naming every problem. */
 async function readDeclared(deps: FileDeps, file: string): Promise<{ client: DeclaredClient; secret?: string }[]> {
@@ -81,6 +81,7 @@ export async function applyClientsFile(deps: FileDeps): Promise<void> {
   const svc: ClientsDeps = {
     database: deps.database,
     config: deps.config,
+    store: deps.store,
     clock: deps.clock ?? Date.now,
     tx: (fn) =>
       withTx(deps.database.db, (tx) => fn(tx, async (...events) => void (await writeEvents(tx, events))), {

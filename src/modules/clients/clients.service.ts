@@ -12,6 +12,7 @@ import { isStorableTime } from '../../lib/schemas.js';
 import {
   clientColumns,
   clientFieldProblems,
+  clientsChanged,
   clientOf,
   clientSignInCounter,
   newClientId,
@@ -26,7 +27,7 @@ import { HOUR_MS, hourOf } from '../../stats/counters.js';
 import type { ClientStats, ClientView, CreateClient, UpdateClient } from './clients.schemas.js';
 
 /** What writing clients needs: the API's services, or what start-up has (applying OAUTH_CLIENTS_FILE). */
-export type ClientsDeps = Pick<AppServices, 'tx' | 'clock' | 'config' | 'database'>;
+export type ClientsDeps = Pick<AppServices, 'tx' | 'clock' | 'config' | 'database' | 'store'>;
 
 /** A row in the API's Client shape (built from the schema's fields, never the row: no secret hash). */
 export function clientView(row: ClientRow): ClientView {
@@ -148,6 +149,7 @@ export async function createClient(
         .returning();
       return created ?? idTaken(id);
     });
+    await clientsChanged(svc.store);
     return generated ? { client: clientView(row), clientSecret: generated.secret } : { client: clientView(row) };
   } catch (err) {
     if (isUniqueViolation(err)) idTaken(id);
@@ -233,6 +235,7 @@ export async function updateClient(
     }
     return updated!;
   });
+  await clientsChanged(svc.store);
   return clientView(row);
 }
 
@@ -265,6 +268,7 @@ export async function rotateClientSecret(svc: ClientsDeps, id: string, guard?: C
       .where(eq(oauthClients.id, id));
     await emit({ type: 'oauth.client_changed', clientId: id, deleted: false, at: now });
   });
+  await clientsChanged(svc.store);
   return { clientSecret: secret };
 }
 
@@ -281,6 +285,7 @@ export async function deleteClient(svc: ClientsDeps, id: string, guard?: ClientG
     await tx.delete(statsCounters).where(eq(statsCounters.name, counter));
     await emit({ type: 'oauth.client_changed', clientId: id, deleted: true, at: svc.clock() });
   });
+  await clientsChanged(svc.store);
 }
 
 /** The client's sign-ins (code exchanges) per hour, oldest first, the current hour last. */

@@ -3,7 +3,7 @@
 // (a body over the limit, an unreachable database, a bug) is mapped here.
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { isDatabaseUnavailable } from '../../db/errors.js';
+import { isDatabaseUnavailable, isSerializationFailure } from '../../db/errors.js';
 import type { Logger } from '../../lib/logger.js';
 import { Problem } from '../../lib/problem.js';
 
@@ -26,6 +26,11 @@ export function toOAuthError(err: unknown): OAuthError {
   if (err instanceof HTTPException && err.status === 400) return new OAuthError('invalid_request', 'The body could not be read');
   if (isDatabaseUnavailable(err)) {
     return new OAuthError('temporarily_unavailable', 'The database is unavailable', 503, { 'Retry-After': '5' });
+  }
+  // A transaction that lost every one of its serialization retries to concurrent
+  // writers: the same request may pass a moment later, so it is no server error.
+  if (isSerializationFailure(err)) {
+    return new OAuthError('temporarily_unavailable', 'The server is busy; retry the request', 503, { 'Retry-After': '1' });
   }
   return new OAuthError('server_error', 'Something went wrong; the request id identifies it in the logs', 500);
 }
