@@ -217,7 +217,7 @@ describe.each(BACKENDS)('back-channel logout on %s', (backend) => {
     expect(rp.received.filter((l) => l.sid === sidOf(other))).toHaveLength(0);
   });
 
-  it('RP-initiated logout (/oauth2/logout) logs the session out of every client it signed into, the initiating one too', async () => {
+  it('oidcc-backchannel-rp-initiated-logout: RP-initiated logout (/oauth2/logout) logs the session out of every client it signed into, the initiating one too, and prompt=none then fails', async () => {
     const a = await registerClient(call, admin, rp);
     const b = await registerClient(call, admin, rp);
     const u = await registerAndLogin(call);
@@ -229,6 +229,20 @@ describe.each(BACKENDS)('back-channel logout on %s', (backend) => {
     expect(res.status).toBeLessThan(400);
     const got = await logoutsFor(sidOf(u), 2);
     expect(got.map((l) => l.clientId).sort()).toEqual([a, b].sort());
+    // The same browser asking again without a page: no session any more.
+    const q = new URLSearchParams({
+      client_id: b,
+      redirect_uri: REDIRECT,
+      response_type: 'code',
+      scope: 'openid',
+      state: 'again',
+      prompt: 'none',
+    });
+    const again = await app.t.request(`/oauth2/authorize?${q}`, { headers: { cookie } });
+    expect(again.status).toBe(302);
+    const back = new URL(again.headers.get('location') ?? '', 'http://x').searchParams;
+    expect(back.get('error')).toBe('login_required');
+    expect(back.get('state')).toBe('again');
   });
 
   it('a session ended from the account (DELETE /users/me/sessions/:id) logs its clients out', async () => {
