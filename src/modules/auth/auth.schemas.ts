@@ -45,17 +45,3 @@ export type TokenPair = z.infer<typeof TokenPairSchema>;
 
 export const RegisteredSchema = z.object({ user: UserSchema });
 export const VerifiedSchema = z.object({ user: UserSchema });
-
-export const JwksSchema = z.object({
-  keys: z.array(
-    z.object({
-      kty: z.string(),
-      crv: z.string(),
-      x: z.string(),
-      y: z.string().optional(),
-      kid: z.string(),
-      alg: z.string(),
-      use: z.string(),
-    }),
-  ),
-});
