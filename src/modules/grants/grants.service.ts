@@ -2,9 +2,10 @@
 // revoked by the user. Revoking a grant revokes everything issued under it:
 // the client's authorizations for the user, their refresh tokens at once,
 // and their access tokens on the next request (oauth.access_revoked).
-import { and, desc, eq, inArray, isNull } from 'drizzle-orm';
+import { and, desc, eq, isNull } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
-import { oauthAuthorizations, oauthClients, oauthGrants, oauthRefreshTokens } from '../../db/schema.js';
+import { oauthAuthorizations, oauthClients, oauthGrants } from '../../db/schema.js';
+import { revokeAuthorizations } from '../../provider/authorizations.js';
 import { problem } from '../../lib/problem.js';
 import type { GrantView } from './grants.schemas.js';
 
@@ -42,22 +43,19 @@ export async function revokeGrant(svc: AppServices, userId: string, clientId: st
       .delete(oauthGrants)
       .where(and(eq(oauthGrants.userId, userId), eq(oauthGrants.clientId, clientId)))
       .returning({ id: oauthGrants.id });
-    const revoked = await tx
-      .update(oauthAuthorizations)
-      .set({ revokedAt: now })
-      .where(and(eq(oauthAuthorizations.userId, userId), eq(oauthAuthorizations.clientId, clientId), isNull(oauthAuthorizations.revokedAt)))
-      .returning({ id: oauthAuthorizations.id, sessionId: oauthAuthorizations.sessionId });
-    if (revoked.length) {
-      await tx.delete(oauthRefreshTokens).where(
-        inArray(
-          oauthRefreshTokens.authorizationId,
-          revoked.map((r) => r.id),
-        ),
+    const live = await tx
+      .select({ id: oauthAuthorizations.id })
+      .from(oauthAuthorizations)
+      .where(
+        and(eq(oauthAuthorizations.userId, userId), eq(oauthAuthorizations.clientId, clientId), isNull(oauthAuthorizations.revokedAt)),
       );
-      const sessionIds = [...new Set(revoked.map((r) => r.sessionId))];
-      await emit({ type: 'oauth.access_revoked', pairs: sessionIds.map((sessionId) => ({ sessionId, clientId })), at: now.getTime() });
-    }
-    return grants.length > 0 || revoked.length > 0;
+    await revokeAuthorizations(
+      tx,
+      emit,
+      live.map((r) => r.id),
+      now,
+    );
+    return grants.length > 0 || live.length > 0;
   });
   if (!found) problem('client_not_found', 'You have not connected this app');
 }
