@@ -7,7 +7,7 @@ import { compactVerify, decodeProtectedHeader, SignJWT, type JWTPayload } from '
 import type { AppServices } from '../deps.js';
 import { InvalidTokenError, type ProviderAccessClaims, verifyProviderAccessToken as verifyAccessJwt } from '../security/access-tokens.js';
 import type { ProviderAlg } from '../security/key-ring.js';
-import { OAUTH_CLIENT_DELETED, oauthAccessRevoked, storeKeys } from '../store/store.js';
+import { oauthAccessRevoked, oauthClientRevoked, storeKeys } from '../store/store.js';
 
 type Svc = Pick<AppServices, 'keyRing' | 'config' | 'clock'>;
 
@@ -151,7 +151,6 @@ export async function providerTokenRevoked(svc: Pick<AppServices, 'store'>, clai
     ],
   });
   const [client, access] = values;
-  if (oauthAccessRevoked(access, claims.iat) || client === OAUTH_CLIENT_DELETED) return true;
-  // A change epoch (ms) refuses the client's own tokens issued before it.
-  return claims.sid === undefined && client !== null && client !== undefined && claims.iat * 1000 < Number(client);
+  // The same judgement as the API's (surfaces/api/authenticate.ts); a token without sid is the client's own.
+  return oauthAccessRevoked(access, claims.iat) || oauthClientRevoked(client, claims.iat, claims.sid === undefined);
 }
