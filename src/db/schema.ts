@@ -12,7 +12,8 @@ export const users = pgTable(
     id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
     email: text('email').notNull().unique('users_email_key'),
     name: text('name').notNull(),
-    passwordHash: text('password_hash').notNull(),
+    /** argon2id; null for a user who signed up through an identity provider and never set a password. */
+    passwordHash: text('password_hash'),
     /** When the current email was proven (a verification link, a password reset); null: not yet. */
     emailVerifiedAt: ts('email_verified_at'),
     /** When TOTP was confirmed; null: off. With passkeyCount, what User.mfa shows without a join. */
@@ -450,4 +451,57 @@ export const backchannelDeliveries = pgTable(
     index('backchannel_deliveries_due_idx').on(t.deliveredAt, t.failedAt, t.nextAttemptAt),
     index('backchannel_deliveries_client_idx').on(t.clientId),
   ],
+);
+
+/**
+ * An upstream identity provider users can sign in with (type `oidc`: any
+ * issuer through discovery; `github`: GitHub's OAuth 2.0 and user API). The
+ * client secret is sealed with the data key (security/secret-box.ts), bound to
+ * the provider's id.
+ */
+export const identityProviders = pgTable('identity_providers', {
+  /** The slug in /auth/external/:provider. */
+  id: text('id').primaryKey(),
+  /** `oidc` or `github`. */
+  type: text('type').notNull(),
+  /** The button's label. */
+  name: text('name').notNull(),
+  /** oidc: the issuer (discovery at {issuer}/.well-known/openid-configuration). */
+  issuer: text('issuer'),
+  /** github: the web and API origins (GitHub Enterprise Server sets its own). */
+  githubUrl: text('github_url'),
+  githubApiUrl: text('github_api_url'),
+  clientId: text('client_id').notNull(),
+  clientSecretSealed: text('client_secret_sealed'),
+  /** JSON array of the scopes asked for. */
+  scopes: text('scopes').notNull().default('[]'),
+  /** Whether the provider's email_verified is believed (automatic linking needs it). */
+  trustEmailVerified: boolean('trust_email_verified').notNull().default(false),
+  enabled: boolean('enabled').notNull().default(true),
+  /** `api` or `file` (IDENTITY_PROVIDERS_FILE): who manages the row. */
+  source: text('source').notNull().default('api'),
+  createdAt: ts('created_at').notNull().default(sql`now()`),
+  updatedAt: ts('updated_at').notNull().default(sql`now()`),
+});
+
+/**
+ * A user's identity at an upstream provider, keyed by (provider, subject) and
+ * never by email; `email` is what the provider last said, for display only.
+ */
+export const userIdentities = pgTable(
+  'user_identities',
+  {
+    id: uuid('id').primaryKey().default(sql`gen_random_uuid()`),
+    userId: uuid('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    providerId: text('provider_id')
+      .notNull()
+      .references(() => identityProviders.id, { onDelete: 'cascade' }),
+    subject: text('subject').notNull(),
+    email: text('email'),
+    linkedAt: ts('linked_at').notNull().default(sql`now()`),
+    lastUsedAt: ts('last_used_at'),
+  },
+  (t) => [uniqueIndex('user_identities_provider_subject_key').on(t.providerId, t.subject), index('user_identities_user_idx').on(t.userId)],
 );

@@ -174,7 +174,7 @@ export async function assertReauthenticated(
     passwordAttempts(svc),
     { email: row.email, ip },
     async () => {
-      passwordOk = await verifyPassword(row.passwordHash, given.currentPassword);
+      passwordOk = row.passwordHash !== null && (await verifyPassword(row.passwordHash, given.currentPassword));
       // No code is spent on a wrong password.
       if (!passwordOk || !stepUp) return passwordOk;
       return (await spendCode(svc, { userId: row.id, email: row.email, ip }, given.code!)) !== null;

@@ -34,7 +34,9 @@ async function verifyCredentials(svc: AppServices, input: { email: string; passw
     async () => {
       [found] = await userByEmail(svc.database.db).execute({ email: input.email });
       // Unknown emails verify against a dummy hash: same work, same answer, same time.
-      return verifyPassword(found?.passwordHash ?? (await svc.dummyHash), input.password);
+      // A user without a password (signed up through an identity provider) is refused the same way.
+      const ok = await verifyPassword(found?.passwordHash ?? (await svc.dummyHash), input.password);
+      return ok && typeof found?.passwordHash === 'string';
     },
     'login_locked',
     // With a second factor, the failures are forgiven when the MFA step succeeds.
@@ -45,7 +47,7 @@ async function verifyCredentials(svc: AppServices, input: { email: string; passw
     svc.stats.add('auth.loginFailed');
     problem('invalid_credentials', 'Invalid email or password', { audit: 'login_failed' });
   }
-  if (needsRehash(user.passwordHash, svc.config.argon2)) {
+  if (user.passwordHash !== null && needsRehash(user.passwordHash, svc.config.argon2)) {
     const passwordHash = await hashPassword(input.password, svc.config.argon2);
     await svc.tx((tx) => tx.update(users).set({ passwordHash }).where(eq(users.id, user.id)));
   }
