@@ -49,6 +49,7 @@ const envSchema = z.object({
   OAUTH_REFRESH_GRACE_SECONDS: intIn(0, 300).default(10),
   OAUTH_SECRET_OVERLAP_SECONDS: intIn(0, 30 * 86_400).default(0),
   OAUTH_CLIENTS_FILE: z.string().trim().min(1).optional(),
+  IDENTITY_PROVIDERS_FILE: z.string().trim().min(1).optional(),
   REAUTH_MAX_AGE_SECONDS: intIn(30, 86_400).default(300),
   JWT_ISSUER: z.string().min(1).default('auth-system'),
   JWT_AUDIENCE: z.string().min(1).default('auth-system'),
@@ -197,6 +198,8 @@ export type Config = {
   };
   /** How recent a sign-in proves a passwordless user (re-authentication). */
   reauthMaxAgeSeconds: number;
+  /** A JSON file of upstream identity providers applied at start (configuration as code; secrets through oauth.secretFromEnv). */
+  identityProvidersFile: string | undefined;
 };
 
 export class ConfigError extends Error {
@@ -324,6 +327,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ['DATABASE_CLIENT_CERT', e.DATABASE_CLIENT_CERT],
     ['DATABASE_CLIENT_KEY', e.DATABASE_CLIENT_KEY],
     ['OAUTH_CLIENTS_FILE', e.OAUTH_CLIENTS_FILE],
+    ['IDENTITY_PROVIDERS_FILE', e.IDENTITY_PROVIDERS_FILE],
   ] as const) {
     if (file && !existsSync(file)) problems.push(`${name}: file not found: ${file}`);
   }
@@ -402,6 +406,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       secretFromEnv: (name) => (Object.hasOwn(cleaned, name) ? cleaned[name] : undefined),
     },
     reauthMaxAgeSeconds: e.REAUTH_MAX_AGE_SECONDS,
+    identityProvidersFile: e.IDENTITY_PROVIDERS_FILE,
   };
 }
 

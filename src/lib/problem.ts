@@ -37,6 +37,11 @@ export const ERROR_CODES = {
   passkey_not_found: { status: 404, title: 'No such passkey' },
   client_not_found: { status: 404, title: 'No such OAuth client' },
   invalid_redirect_uri: { status: 400, title: 'A redirect URI is not acceptable' },
+  reauthentication_required: { status: 403, title: 'Sign in again to confirm it is you' },
+  last_sign_in_method: { status: 409, title: 'This is the last way to sign in to the account' },
+  identity_not_linked: { status: 403, title: 'This identity is not linked to an account' },
+  identity_in_use: { status: 409, title: 'This identity is linked to another account' },
+  idp_not_found: { status: 404, title: 'No such identity provider' },
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -22,6 +22,8 @@ export const PERMISSIONS = {
   'users:delete': 'Delete a user (DELETE /users/:id)',
   'clients:read': 'List and read OAuth clients and their sign-in statistics (GET /admin/clients, GET /admin/clients/:id)',
   'clients:manage': 'Register, change, rotate the secret of and delete OAuth clients (POST, PUT, DELETE /admin/clients...)',
+  'idps:read': 'List and read the upstream identity providers (GET /admin/identity-providers...)',
+  'idps:manage': 'Add, change and remove upstream identity providers (POST, PUT, DELETE /admin/identity-providers...)',
 } as const;
 
 export type Permission = keyof typeof PERMISSIONS;
@@ -71,6 +73,7 @@ const CLIENT_PERMISSIONS = [
   'admin:logs:read',
   'admin:stats:read',
   'clients:read',
+  'idps:read',
 ] as const satisfies readonly Permission[];
 export const CLIENT_ALLOWED: ReadonlySet<Permission> = new Set<Permission>(CLIENT_PERMISSIONS);
 

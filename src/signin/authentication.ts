@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { AppServices } from '../deps.js';
 
 /** How a sign-in proved who the user is (RFC 8176 amr values). */
-export type AmrValue = 'pwd' | 'otp' | 'hwk';
+export type AmrValue = 'pwd' | 'otp' | 'hwk' | 'fed';
 export type Amr = readonly AmrValue[];
 
 export type Authentication = {

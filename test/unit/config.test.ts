@@ -43,6 +43,7 @@ describe('configuration', () => {
       bodyLimitBytes: 65_536,
       oauth: { refreshGraceSeconds: 10, secretOverlapSeconds: 0, clientsFile: undefined },
       reauthMaxAgeSeconds: 300,
+      identityProvidersFile: undefined,
       argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },
       audit: { enabled: true, retentionDays: 90 },
     });
