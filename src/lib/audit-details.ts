@@ -15,6 +15,8 @@ type Catalogue = {
   login_locked: undefined;
   current_password_failed: undefined;
   current_password_locked: undefined;
+  /** A user without a password whose sign-in was too old for a sensitive change. */
+  reauthentication_required: undefined;
   email_not_verified: undefined;
   password_queue_full: undefined;
   // Second factors.
@@ -33,6 +35,8 @@ type Catalogue = {
   passkey_removed: undefined;
   passkey_login: undefined;
   passkey_invalid: undefined;
+  /** External identities: the provider's id. */
+  identity_unlinked: string;
   // The account: profile, mailed links, sessions, deletion.
   password_changed: undefined;
   email_changed: undefined;
@@ -86,6 +90,7 @@ export const AUDIT_DETAILS = {
   login_locked: 'bare',
   current_password_failed: 'bare',
   current_password_locked: 'bare',
+  reauthentication_required: 'bare',
   email_not_verified: 'bare',
   password_queue_full: 'bare',
   mfa_required: 'bare',
@@ -103,6 +108,7 @@ export const AUDIT_DETAILS = {
   passkey_removed: 'bare',
   passkey_login: 'bare',
   passkey_invalid: 'bare',
+  identity_unlinked: 'argument',
   password_changed: 'bare',
   email_changed: 'bare',
   email_verified: 'bare',
