@@ -35,6 +35,12 @@ type Catalogue = {
   passkey_removed: undefined;
   passkey_login: undefined;
   passkey_invalid: undefined;
+  /** Signed in (or linked) through an upstream identity provider: the provider's id. */
+  external_login: string;
+  /** An external sign-in refused: the stable code of its page. */
+  external_login_failed: string;
+  /** An upstream identity linked to the account: the provider's id. */
+  identity_linked: string;
   /** External identities: the provider's id. */
   identity_unlinked: string;
   // The account: profile, mailed links, sessions, deletion.
@@ -70,6 +76,10 @@ type Catalogue = {
   client_updated: string;
   client_secret_rotated: string;
   client_deleted: string;
+  /** Identity provider administration: the provider's id. */
+  idp_created: string;
+  idp_updated: string;
+  idp_deleted: string;
   // First-run setup.
   setup_token_rejected: undefined;
   setup_admin_created: undefined;
@@ -108,6 +118,9 @@ export const AUDIT_DETAILS = {
   passkey_removed: 'bare',
   passkey_login: 'bare',
   passkey_invalid: 'bare',
+  external_login: 'argument',
+  external_login_failed: 'argument',
+  identity_linked: 'argument',
   identity_unlinked: 'argument',
   password_changed: 'bare',
   email_changed: 'bare',
@@ -135,6 +148,9 @@ export const AUDIT_DETAILS = {
   client_updated: 'argument',
   client_secret_rotated: 'argument',
   client_deleted: 'argument',
+  idp_created: 'argument',
+  idp_updated: 'argument',
+  idp_deleted: 'argument',
   setup_token_rejected: 'bare',
   setup_admin_created: 'bare',
 } as const satisfies { [K in AuditDetailName]: Form<Catalogue[K]> };
