@@ -21,6 +21,8 @@ export type CachedProfile = {
   emailVerified: boolean;
   name: string;
   mfa: SecondFactors;
+  /** Whether the user has a password (false: signed up through an identity provider and set none); never the hash. */
+  hasPassword: boolean;
   createdAt: string;
   updatedAt: string;
 };
@@ -33,6 +35,7 @@ export type ProfileRow = {
   name: string;
   totpEnabledAt: Date | null;
   passkeyCount: number;
+  passwordHash: string | null;
   createdAt: Date | string;
   updatedAt: Date | string;
 };
@@ -44,6 +47,7 @@ export function profileOf(u: ProfileRow): CachedProfile {
     emailVerified: u.emailVerifiedAt !== null,
     name: u.name,
     mfa: secondFactorsOf(u),
+    hasPassword: u.passwordHash !== null,
     createdAt: typeof u.createdAt === 'string' ? u.createdAt : u.createdAt.toISOString(),
     updatedAt: typeof u.updatedAt === 'string' ? u.updatedAt : u.updatedAt.toISOString(),
   };

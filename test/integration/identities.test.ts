@@ -15,6 +15,7 @@ import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/serv
 import { eq } from 'drizzle-orm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityProviders, sessions, userIdentities, users } from '../../src/db/schema.js';
+import { storeKeys } from '../../src/store/store.js';
 import { until } from '../helpers/eventually.js';
 import { login, loginAdmin, PASSWORD, registerAndLogin, type Res, type Session } from '../helpers/http.js';
 import { BACKENDS } from '../helpers/services.js';
@@ -99,6 +100,8 @@ for (const backend of BACKENDS) {
       const providerId = await provider();
       const identityId = await linkIdentity(s.userId, providerId, `${s.email.split('@')[0]}@idp.example`);
       await db().update(users).set({ passwordHash: null }).where(eq(users.id, s.userId));
+      // The external sign-in makes the account without a password: no profile saying otherwise was ever cached.
+      await app.t.deps.store.del(storeKeys.userProfile(s.userId));
       return { ...s, identityId, providerId };
     }
 
@@ -261,8 +264,12 @@ for (const backend of BACKENDS) {
 
       it('sets a first password with PUT /users/me after a recent sign-in, and then signs in with it', async () => {
         const s = await externalAccountFixture();
+        const hasPassword = async (who: Session) => (await call('GET', '/users/me', { token: who.accessToken })).body.hasPassword;
+        // What the account page reads to ask for a password or not.
+        expect(await hasPassword(s)).toBe(false);
         const res = await call('PUT', '/users/me', { token: s.accessToken, body: { password: NEW_PASSWORD } });
         expect(res.status, res.text).toBe(200);
+        expect(await hasPassword(s)).toBe(true);
         const signedIn = await login(call, s.email, NEW_PASSWORD);
         expect(signedIn.userId).toBe(s.userId);
         // From now on the password is what a step-up asks for.

@@ -20,8 +20,14 @@ export function parseProfile(raw: string | null | undefined, id: string): Cached
   if (raw == null) return null;
   try {
     const p = JSON.parse(raw) as CachedProfile;
-    // A profile cached by an older version (no emailVerified) is read again from the database.
-    return p.id === id && typeof p.email === 'string' && typeof p.emailVerified === 'boolean' && typeof p.mfa === 'object' ? p : null;
+    // A profile cached by an older version (no emailVerified, no hasPassword) is read again from the database.
+    return p.id === id &&
+      typeof p.email === 'string' &&
+      typeof p.emailVerified === 'boolean' &&
+      typeof p.hasPassword === 'boolean' &&
+      typeof p.mfa === 'object'
+      ? p
+      : null;
   } catch {
     return null;
   }

@@ -18,7 +18,11 @@ export const UserSchema = z.object({
 });
 export type User = z.infer<typeof UserSchema>;
 
-export const MeSchema = UserSchema.extend({ permissions: z.array(z.string()) });
+export const MeSchema = UserSchema.extend({
+  /** false: the account has no password (signed up through an identity provider); a step-up then asks for a recent sign-in. */
+  hasPassword: z.boolean(),
+  permissions: z.array(z.string()),
+});
 
 export const UpdateMeBody = z
   .strictObject({

@@ -41,7 +41,7 @@ export async function getMe(
   svc: AppServices,
   caller: Pick<UserCaller, 'userId' | 'roles'>,
   cached: string | null | undefined,
-): Promise<User> {
+): Promise<User & { hasPassword: boolean }> {
   const id = caller.userId;
   let profile = parseProfile(cached, id);
   if (!profile) {
