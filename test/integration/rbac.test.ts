@@ -1,6 +1,7 @@
 // RBAC (docs/api.md "Roles and permissions", "Users", "Roles", "Posts"), on both backends.
 import { sql } from 'drizzle-orm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { identityProviders, userIdentities } from '../../src/db/schema.js';
 import { metaOf } from '../../src/middleware/route-meta.js';
 import { assignRoles } from '../../src/modules/users/users.service.js';
 import { ALL_PERMISSIONS, BUILT_IN_DEFAULTS, type Permission } from '../../src/security/permissions.js';
@@ -46,6 +47,19 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
    * A new user holding the caller's roles: second factors are set up on it, so
    * the callers sign in as before. Deleted after each test (no extra admins stay).
    */
+  /** A link to an identity at a provider, as the external sign-in leaves it (that flow is a browser's, not a token's). */
+  const linkedIdentity = async (userId: string): Promise<string> => {
+    const db = app.t.deps.database.db;
+    await db
+      .insert(identityProviders)
+      .values({ id: 'rbac-idp', type: 'oidc', name: 'RBAC', issuer: 'http://127.0.0.1:9', clientId: 'x' })
+      .onConflictDoNothing();
+    const [row] = await db
+      .insert(userIdentities)
+      .values({ userId, providerId: 'rbac-idp', subject: uniqueEmail('sub') })
+      .returning({ id: userIdentities.id });
+    return row!.id;
+  };
   const standIns: string[] = [];
   const standIn = async (who: Session) => {
     const s = await userWithRoles(call, admin, claimsOf(who).roles);
@@ -210,6 +224,18 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
         return {
           method: 'DELETE',
           path: `/users/me/passkeys/${added.status === 201 ? added.body.id : NIL}`,
+          body: { currentPassword: PASSWORD },
+          token: s.accessToken,
+        };
+      },
+      'GET /users/me/identities': async () => ({ method: 'GET', path: '/users/me/identities' }),
+      // The stand-in (with a password, so the identity is not its last way to sign in) unlinks its own.
+      'DELETE /users/me/identities/:id': async (who) => {
+        if (!who) return { method: 'DELETE', path: `/users/me/identities/${NIL}`, body: { currentPassword: PASSWORD } };
+        const s = await standIn(who);
+        return {
+          method: 'DELETE',
+          path: `/users/me/identities/${await linkedIdentity(s.userId)}`,
           body: { currentPassword: PASSWORD },
           token: s.accessToken,
         };
