@@ -72,6 +72,10 @@ type Catalogue = {
   client_updated: string;
   client_secret_rotated: string;
   client_deleted: string;
+  /** Identity provider administration: the provider's id. */
+  idp_created: string;
+  idp_updated: string;
+  idp_deleted: string;
   // First-run setup.
   setup_token_rejected: undefined;
   setup_admin_created: undefined;
@@ -138,6 +142,9 @@ export const AUDIT_DETAILS = {
   client_updated: 'argument',
   client_secret_rotated: 'argument',
   client_deleted: 'argument',
+  idp_created: 'argument',
+  idp_updated: 'argument',
+  idp_deleted: 'argument',
   setup_token_rejected: 'bare',
   setup_admin_created: 'bare',
 } as const satisfies { [K in AuditDetailName]: Form<Catalogue[K]> };
