@@ -33,6 +33,12 @@ type Catalogue = {
   passkey_removed: undefined;
   passkey_login: undefined;
   passkey_invalid: undefined;
+  /** Signed in (or linked) through an upstream identity provider: the provider's id. */
+  external_login: string;
+  /** An external sign-in refused: the stable code of its page. */
+  external_login_failed: string;
+  /** An upstream identity linked to the account: the provider's id. */
+  identity_linked: string;
   // The account: profile, mailed links, sessions, deletion.
   password_changed: undefined;
   email_changed: undefined;
@@ -107,6 +113,9 @@ export const AUDIT_DETAILS = {
   passkey_removed: 'bare',
   passkey_login: 'bare',
   passkey_invalid: 'bare',
+  external_login: 'argument',
+  external_login_failed: 'argument',
+  identity_linked: 'argument',
   password_changed: 'bare',
   email_changed: 'bare',
   email_verified: 'bare',
