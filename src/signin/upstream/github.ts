@@ -189,6 +189,7 @@ function asSignInError(err: unknown, step: string): ExternalSignInError {
   if (err instanceof client.WWWAuthenticateChallengeError) return invalid(`${step}: HTTP ${err.status} challenge`);
   if (err instanceof client.ClientError) {
     const cause: unknown = err.cause;
+    if (err.code === 'OAUTH_TIMEOUT') return unavailable(`${step}: no answer in time`);
     if (cause instanceof Response) {
       return cause.status >= 500
         ? unavailable(`${step}: HTTP ${cause.status}`)
