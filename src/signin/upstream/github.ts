@@ -9,6 +9,7 @@
 // on github.com and on every Enterprise Server version alike.
 import * as client from 'openid-client';
 import { z } from 'zod';
+import type { AppServices } from '../../deps.js';
 import { emailSchema, nameSchema } from '../../lib/schemas.js';
 import type { UpstreamProfile } from './profile.js';
 import type { UpstreamProvider } from './providers.js';
@@ -39,6 +40,10 @@ const GithubUser = z.object({
 const GithubEmail = z.object({ email: z.string(), primary: z.boolean(), verified: z.boolean() });
 
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
+
+/** The strategy as the registry makes it, once per app. */
+export const githubStrategy = (svc: Pick<AppServices, 'config'>): UpstreamStrategy =>
+  createGithubStrategy({ production: svc.config.production });
 
 /**
  * The strategy for providers of type `github`. `production` is config.production:
