@@ -5,9 +5,7 @@
 // The strategy's own failure cases are test/unit/github-strategy.test.ts's.
 import { eq, sql } from 'drizzle-orm';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { identityProviders, users } from '../../src/db/schema.js';
-import { idpSecretContext } from '../../src/signin/upstream/providers.js';
-import type { TestApp } from '../helpers/app.js';
+import { users } from '../../src/db/schema.js';
 import { FAULTS, type GithubAccount, type GithubServer, startGithubServer } from '../helpers/github-server.js';
 import { PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { type ServedProvider, serveProvider } from '../helpers/oauth.js';
@@ -17,20 +15,28 @@ import { BACKENDS } from '../helpers/services.js';
 const CLIENT_ID = 'Iv1.8a61f9b3a7aba766';
 const CLIENT_SECRET = 'github-client-secret-0123456789abcdef01234567';
 
-/** Register a GitHub provider at the service. TODO: POST /admin/identity-providers once the admin API is on main. */
-async function addGithub(t: TestApp, id: string, server: GithubServer, opts: { trustEmailVerified?: boolean; scopes?: string[] } = {}) {
-  await t.services.database.db.insert(identityProviders).values({
-    id,
-    type: 'github',
-    name: 'GitHub',
-    githubUrl: server.url,
-    githubApiUrl: server.apiUrl,
-    clientId: CLIENT_ID,
-    clientSecretSealed: t.services.secrets.seal(CLIENT_SECRET, idpSecretContext(id)),
-    scopes: JSON.stringify(opts.scopes ?? []),
-    trustEmailVerified: opts.trustEmailVerified ?? true,
-    enabled: true,
+/** Register a GitHub provider at the service, as an admin does. */
+async function addGithub(
+  sp: ServedProvider,
+  id: string,
+  server: GithubServer,
+  opts: { trustEmailVerified?: boolean; scopes?: string[] } = {},
+) {
+  const res = await sp.call('POST', '/admin/identity-providers', {
+    token: sp.admin.accessToken,
+    body: {
+      id,
+      type: 'github',
+      name: 'GitHub',
+      githubUrl: server.url,
+      githubApiUrl: server.apiUrl,
+      clientId: CLIENT_ID,
+      clientSecret: CLIENT_SECRET,
+      ...(opts.scopes ? { scopes: opts.scopes } : {}),
+      trustEmailVerified: opts.trustEmailVerified ?? true,
+    },
   });
+  expect(res.status, res.text).toBe(201);
 }
 
 let nextId = 1000;
@@ -53,8 +59,8 @@ describe.each(BACKENDS)('sign-in with GitHub on %s', (backend) => {
     });
     github = await startGithubServer({ apps: [app('github')], accounts: [] });
     enterprise = await startGithubServer({ apps: [app('ghe')], accounts: [], enterprise: true });
-    await addGithub(sp.t, 'github', github);
-    await addGithub(sp.t, 'ghe', enterprise);
+    await addGithub(sp, 'github', github);
+    await addGithub(sp, 'ghe', enterprise);
   });
   afterAll(async () => {
     await sp?.stop();
