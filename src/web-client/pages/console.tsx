@@ -3,7 +3,7 @@
 // API decides every request. Before any admin exists, the first-run setup.
 import type { InferResponseType } from 'hono/client';
 import { useEffect, useId, useState } from 'hono/jsx/dom';
-import { api, client, read, signedIn, startBrowserSession, type Problem } from '../api.js';
+import { api, client, ensureSignedIn, read, startBrowserSession, type Problem } from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
 import { Clients } from './console-clients.js';
@@ -33,10 +33,14 @@ export function ConsolePage() {
   const [me, setMe] = useState<Me | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [tab, setTab] = useState<Tab | null>(null);
+  // null while asking: no tokens in this tab may still mean a browser session (an external sign-in, another tab).
+  const [signed, setSigned] = useState<boolean | null>(null);
   const tabIds = useId();
   useEffect(() => {
-    if (!signedIn()) return;
     void (async () => {
+      const yes = await ensureSignedIn();
+      setSigned(yes);
+      if (!yes) return;
       const out = await read(await api.users.me.$get());
       if (!out.ok) {
         if (out.problem.status === 401) location.assign('/login?next=/console');
@@ -47,7 +51,8 @@ export function ConsolePage() {
       setTab(TABS.find((t) => out.data.permissions.includes(t.needs))?.id ?? null);
     })();
   }, []);
-  if (!signedIn()) return <FirstRun />;
+  if (signed === null) return <Layout title="Admin console">{null}</Layout>;
+  if (!signed) return <FirstRun />;
   const can = (p: string) => me?.permissions.includes(p) ?? false;
   const tabs = TABS.filter((t) => can(t.needs));
   return (
