@@ -1,4 +1,4 @@
-// /console: users, roles (a permission matrix), the audit log, statistics and OAuth clients,
+// /console: users, roles (a permission matrix), the audit log, statistics, OAuth clients and identity providers,
 // each shown only to whoever holds its permission. Hiding is a courtesy: the
 // API decides every request. Before any admin exists, the first-run setup.
 import type { InferResponseType } from 'hono/client';
@@ -7,6 +7,7 @@ import { api, client, ensureSignedIn, read, startBrowserSession, type Problem } 
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
 import { Clients } from './console-clients.js';
+import { IdentityProviders } from './console-idps.js';
 
 // The shapes the API's routes declare, through the typed client.
 type User = InferResponseType<typeof api.users.$get, 200>['items'][number];
@@ -26,6 +27,7 @@ const TABS = [
   { id: 'audit', label: 'Audit log', needs: 'admin:logs:read' },
   { id: 'stats', label: 'Statistics', needs: 'admin:stats:read' },
   { id: 'clients', label: 'Clients', needs: 'clients:read' },
+  { id: 'idps', label: 'Identity providers', needs: 'idps:read' },
 ] as const;
 type Tab = (typeof TABS)[number]['id'];
 
@@ -78,6 +80,7 @@ export function ConsolePage() {
         {tab === 'audit' ? <Audit /> : null}
         {tab === 'stats' ? <Stats /> : null}
         {tab === 'clients' ? <Clients can={can} /> : null}
+        {tab === 'idps' ? <IdentityProviders can={can} /> : null}
       </div>
     </Layout>
   );
