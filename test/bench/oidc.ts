@@ -379,7 +379,17 @@ export type OidcPrepared = {
   t: OidcTarget;
   fails: OidcFailures;
   flow: Request[];
-  refresh: { requests: Request[]; release(): void };
+  refresh: {
+    requests: Request[];
+    release(): void;
+    /**
+     * New chains before a run that follows another: a request in flight when a
+     * run stops is answered but its rotated token is never read, so its chain
+     * holds a spent token, and presenting it revokes the sign-in's refresh
+     * tokens for the client (reuse detection), every chain with it.
+     */
+    reseedIfUsed(): Promise<void>;
+  };
 };
 
 /** Discover the target's endpoints, seed two refresh chains per connection (when `refresh` runs), build the requests. */
@@ -388,7 +398,20 @@ export async function prepareOidc(t: OidcTarget, only: string[], connections: nu
   const fails = noFailures();
   const chains = only.includes('refresh') ? await seedRefreshTokens(t, ep, 2 * connections) : [];
   const flow = only.includes('flow') ? await codeFlowRequests(t, ep, fails) : [];
-  return { t, fails, flow, refresh: refreshRequests(t, ep, chains, fails) };
+  let used = false;
+  const refresh = refreshRequests(t, ep, chains, fails);
+  return {
+    t,
+    fails,
+    flow,
+    refresh: {
+      ...refresh,
+      async reseedIfUsed() {
+        if (used) chains.splice(0, chains.length, ...(await seedRefreshTokens(t, ep, 2 * connections)));
+        used = true;
+      },
+    },
+  };
 }
 
 /** One scenario's load on a prepared target (release the refresh chains first). */
@@ -507,6 +530,7 @@ async function main() {
       log(`round ${round}/${S.rounds}`);
       for (const scenario of only) {
         for (const p of prepared) {
+          if (scenario === 'refresh') await p.refresh.reseedIfUsed();
           const f = withoutRedirects(await load(oidcLoadSpec(p, scenario as 'flow' | 'refresh', S)));
           const key = `${scenario}.${p.t.name}`;
           (runs[key] ??= []).push(f);

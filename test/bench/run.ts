@@ -477,7 +477,10 @@ async function phaseOidc(build: ServiceBuild, cpuProfDir?: string) {
     for (let r = 0; r < S.rounds; r++) {
       log(`round ${r + 1}/${S.rounds}`);
       for (const scenario of scenarios)
-        for (const p of targets) record(`oidc.${scenario}.${p.t.name}`, withoutRedirects(await load(oidcLoadSpec(p, scenario, loadOpts))));
+        for (const p of targets) {
+          if (scenario === 'refresh') await p.refresh.reseedIfUsed();
+          record(`oidc.${scenario}.${p.t.name}`, withoutRedirects(await load(oidcLoadSpec(p, scenario, loadOpts))));
+        }
     }
     for (const p of targets) {
       extra[`oidcFailures.${p.t.name}`] = p.fails;
