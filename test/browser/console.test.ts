@@ -283,14 +283,17 @@ describe('the admin console in a browser', () => {
         await form.getByLabel('Password').fill(PASSWORD);
         await form.getByRole('button', { name: 'Create the admin' }).click();
         await landsOn(page, '/console');
-        await expect.poll(() => page.getByRole('tab').allInnerTexts()).toEqual(['Users', 'Roles', 'Audit log', 'Statistics', 'Clients']);
+        await expect
+          .poll(() => page.getByRole('tab').allInnerTexts())
+          .toEqual(['Users', 'Roles', 'Audit log', 'Statistics', 'Clients', 'Identity providers']);
         await expect.poll(() => page.getByRole('region', { name: 'Users' }).locator('tbody').textContent()).toContain('first@example.test');
         const me = await fresh.call('GET', '/users/me', { token: (await storedTokens(page))!.accessToken });
         expect(me.body).toMatchObject({ email: 'first@example.test', roles: ['admin'], emailVerified: true });
         expect(existsSync(path!)).toBe(false);
 
-        // Signed out, /console no longer offers the form: setup is closed.
+        // Signed out (no tokens, no browser session), /console no longer offers the form: setup is closed.
         await page.evaluate(() => sessionStorage.clear());
+        await tab.context.clearCookies();
         await page.reload();
         await page.getByRole('link', { name: 'Sign in to the console' }).waitFor();
         expect(await form.count()).toBe(0);
