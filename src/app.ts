@@ -13,6 +13,8 @@ import { nodeRemoteAddress, requestHeader, setResponseHeaders } from './lib/node
 import { clientIp, type RemoteAddress } from './middleware/client-ip.js';
 import { requestId } from './middleware/request-id.js';
 import { applyClientsFile } from './modules/clients/clients.file.js';
+import { applyIdentityProvidersFile } from './modules/identity-providers/identity-providers.file.js';
+import { resealIdpSecrets } from './modules/identity-providers/identity-providers.service.js';
 import { ensureBuiltInRoles } from './modules/roles/roles.service.js';
 import { ensureBootstrapAdmin } from './modules/users/users.service.js';
 import { defaultArgon2Concurrency, makeDummyHash, setArgon2Concurrency, setArgon2MaxWait } from './security/passwords.js';
@@ -192,6 +194,7 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
   if (opts.events?.relay !== false) services.events.start();
   if (opts.backchannel?.send !== false) services.backchannel.start();
   services.background.run('reseal TOTP secrets', async () => void (await resealTotpSecrets(services)));
+  services.background.run('reseal identity provider secrets', async () => void (await resealIdpSecrets(services)));
   return {
     app,
     services,
@@ -217,7 +220,7 @@ export function createApp(deps: Deps, opts: AppOptions = {}): AppHandle {
  * epoch and the bootstrap admin. Idempotent; safe when instances start together.
  */
 export async function prepareDatabase(
-  deps: Pick<Deps, 'database' | 'config' | 'store' | 'metrics' | 'logger'> & Partial<Pick<Deps, 'clock'>>,
+  deps: Pick<Deps, 'database' | 'config' | 'store' | 'metrics' | 'logger'> & Partial<Pick<Deps, 'clock' | 'secrets'>>,
 ): Promise<void> {
   await migrate(deps.database.db, { retries: deps.metrics.txRetries });
   await ensureBuiltInRoles(deps.database.db, deps.metrics.txRetries);
@@ -225,4 +228,9 @@ export async function prepareDatabase(
   await deps.store.set(storeKeys.rolesVersion, randomUUID(), { nx: true });
   await ensureBootstrapAdmin(deps);
   await applyClientsFile(deps);
+  if (deps.config.identityProvidersFile !== undefined) {
+    // Declared secrets are sealed: only a caller with the secret box applies the file.
+    if (!deps.secrets) throw new Error('prepareDatabase: IDENTITY_PROVIDERS_FILE needs the secret box (deps.secrets)');
+    await applyIdentityProvidersFile({ ...deps, secrets: deps.secrets });
+  }
 }

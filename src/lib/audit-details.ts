@@ -33,6 +33,12 @@ type Catalogue = {
   passkey_removed: undefined;
   passkey_login: undefined;
   passkey_invalid: undefined;
+  /** Signed in (or linked) through an upstream identity provider: the provider's id. */
+  external_login: string;
+  /** An external sign-in refused: the stable code of its page. */
+  external_login_failed: string;
+  /** An upstream identity linked to the account: the provider's id. */
+  identity_linked: string;
   // The account: profile, mailed links, sessions, deletion.
   password_changed: undefined;
   email_changed: undefined;
@@ -66,6 +72,10 @@ type Catalogue = {
   client_updated: string;
   client_secret_rotated: string;
   client_deleted: string;
+  /** Identity provider administration: the provider's id. */
+  idp_created: string;
+  idp_updated: string;
+  idp_deleted: string;
   // First-run setup.
   setup_token_rejected: undefined;
   setup_admin_created: undefined;
@@ -103,6 +113,9 @@ export const AUDIT_DETAILS = {
   passkey_removed: 'bare',
   passkey_login: 'bare',
   passkey_invalid: 'bare',
+  external_login: 'argument',
+  external_login_failed: 'argument',
+  identity_linked: 'argument',
   password_changed: 'bare',
   email_changed: 'bare',
   email_verified: 'bare',
@@ -129,6 +142,9 @@ export const AUDIT_DETAILS = {
   client_updated: 'argument',
   client_secret_rotated: 'argument',
   client_deleted: 'argument',
+  idp_created: 'argument',
+  idp_updated: 'argument',
+  idp_deleted: 'argument',
   setup_token_rejected: 'bare',
   setup_admin_created: 'bare',
 } as const satisfies { [K in AuditDetailName]: Form<Catalogue[K]> };

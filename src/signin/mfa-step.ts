@@ -12,7 +12,9 @@ import { storeKeys } from '../store/store.js';
 
 type UserRow = typeof users.$inferSelect;
 export type MfaMethod = 'totp' | 'recovery_code' | 'passkey';
-export type PendingMfa = { userId: string; email: string; methods: MfaMethod[] };
+/** How the first factor was proved: a password, or an upstream identity provider (the step's amr starts with it). */
+export type FirstFactor = 'pwd' | 'fed';
+export type PendingMfa = { userId: string; email: string; methods: MfaMethod[]; firstFactor?: FirstFactor };
 /** An mfaToken's step, as pendingStep() found it. */
 export type MfaStep = { hash: string; pending: PendingMfa };
 
@@ -32,11 +34,11 @@ async function methodsOf(svc: AppServices, u: UserRow): Promise<MfaMethod[]> {
   return out;
 }
 
-/** Password right, second factor next: answers 401 mfa_required with a new mfaToken and the user's methods. */
-export async function requireSecondFactor(svc: AppServices, u: UserRow): Promise<never> {
+/** First factor right, second factor next: answers 401 mfa_required with a new mfaToken and the user's methods. */
+export async function requireSecondFactor(svc: AppServices, u: UserRow, firstFactor: FirstFactor = 'pwd'): Promise<never> {
   const methods = await methodsOf(svc, u);
   const mfaToken = newOpaqueToken();
-  const pending: PendingMfa = { userId: u.id, email: u.email, methods };
+  const pending: PendingMfa = { userId: u.id, email: u.email, methods, ...(firstFactor === 'pwd' ? {} : { firstFactor }) };
   const stored = await svc.store.set(storeKeys.mfaToken(hashOpaqueToken(mfaToken)), JSON.stringify(pending), { ttlMs: MFA_TOKEN_TTL_MS });
   if (!stored) problem('service_unavailable', 'The sign-in step could not be saved: try again shortly');
   problem('mfa_required', 'The password is right; a second factor is needed: POST /auth/mfa/verify with this mfaToken', {

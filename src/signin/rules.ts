@@ -25,12 +25,14 @@ function assertMaySignIn(svc: Pick<AppServices, 'config'>, user: Pick<UserRow, '
 
 /**
  * A first factor proved this user: refused when they may not sign in now; a
- * password alone of a user with a second factor answers 401 mfa_required (the
- * MFA step finishes it, see second-factor.ts); otherwise signed in. A passkey
- * alone verified the user on the device, so it needs no second factor.
+ * password or an upstream identity provider alone, for a user with a second
+ * factor, answers 401 mfa_required (the MFA step finishes it, see
+ * second-factor.ts); otherwise signed in. A passkey alone verified the user on
+ * the device, so it needs no second factor.
  */
 export async function admit(svc: AppServices, user: UserRow, amr: Amr): Promise<Authentication> {
   assertMaySignIn(svc, user);
-  if (amr.length === 1 && amr[0] === 'pwd' && hasSecondFactor(secondFactorsOf(user))) await requireSecondFactor(svc, user);
+  const first = amr.length === 1 ? amr[0] : undefined;
+  if ((first === 'pwd' || first === 'fed') && hasSecondFactor(secondFactorsOf(user))) await requireSecondFactor(svc, user, first);
   return authenticated(svc, user.id, amr);
 }

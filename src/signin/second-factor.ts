@@ -1,5 +1,6 @@
 // The second-factor strategy: the MFA step (mfa-step.ts) finished with a TOTP
-// or recovery code (amr pwd+otp) or a passkey of the step's user (pwd+hwk).
+// or recovery code (amr pwd+otp, or fed+otp after an identity provider) or a
+// passkey of the step's user (pwd+hwk, fed+hwk).
 import type { AppServices } from '../deps.js';
 import { problem } from '../lib/problem.js';
 import { authenticated, type Authentication } from './authentication.js';
@@ -41,5 +42,6 @@ export async function finishWithSecondFactor(
     problem('invalid_mfa_code', 'The code is wrong or was already used', { audit: 'mfa_failed' });
   }
   await takeStep(svc, hash);
-  return { authentication: authenticated(svc, pending.userId, method === 'passkey' ? ['pwd', 'hwk'] : ['pwd', 'otp']), method };
+  const first = pending.firstFactor === 'fed' ? 'fed' : 'pwd';
+  return { authentication: authenticated(svc, pending.userId, [first, method === 'passkey' ? 'hwk' : 'otp']), method };
 }

@@ -154,6 +154,65 @@ export async function tokenPairFor(svc: AppServices, authentication: Authenticat
   return issueTokens(svc, userId, sessionId, roleNames, refreshToken, expiresAt, amr);
 }
 
+/**
+ * What the pages and the OpenID provider make of a sign-in that ends in the
+ * browser (an upstream identity provider's callback): the session, as
+ * tokenPairFor starts it, with no token handed out; the browser session
+ * cookie is set on it next (startBrowserSession), and POST /session/tokens
+ * gives the pages their token pair for it.
+ */
+export async function startSignedInSession(svc: AppServices, authentication: Authentication, origin: SignInOrigin): Promise<Date> {
+  const { userId, sessionId, amr } = authentication;
+  const expiresAt = new Date(svc.clock() + svc.config.jwt.refreshTtlSeconds * 1000);
+  const roleNames = await startSession(svc, {
+    sessionId,
+    userId,
+    // A refresh token nobody holds: the statement makes the session with one.
+    tokenHash: hashRefreshToken(newRefreshToken()),
+    expiresAt,
+    createdAt: authentication.authTime,
+    ip: origin.ip,
+    userAgent: storableText(storableText(origin.userAgent).slice(0, 512)),
+    amr: amr.join(','),
+  });
+  await Promise.all([
+    publishSessionAlive(svc.store, sessionId, userId, expiresAt.getTime() - svc.clock()),
+    cacheUserRoles(svc.store, userId, roleNames),
+  ]);
+  return expiresAt;
+}
+
+/**
+ * POST /session/tokens: a token pair for a live browser session (a new
+ * refresh token of that same session; the access token says how the session
+ * signed in). Null when the session has ended meanwhile.
+ */
+export async function tokenPairForSession(svc: AppServices, session: { sessionId: string; userId: string }): Promise<TokenPair | null> {
+  const refreshToken = newRefreshToken();
+  const now = new Date(svc.clock());
+  const found = await svc.tx(async (tx) => {
+    const [row] = await tx
+      .select({ expiresAt: sessions.expiresAt, amr: sessions.amr })
+      .from(sessions)
+      .where(
+        and(
+          eq(sessions.id, session.sessionId),
+          eq(sessions.userId, session.userId),
+          isNull(sessions.revokedAt),
+          gt(sessions.expiresAt, now),
+        ),
+      );
+    if (!row) return null;
+    await tx
+      .insert(refreshTokens)
+      .values({ tokenHash: hashRefreshToken(refreshToken), sessionId: session.sessionId, expiresAt: row.expiresAt });
+    const roleNames = (await rolesOf(tx, [session.userId])).get(session.userId) ?? [];
+    return { ...row, roleNames };
+  });
+  if (!found) return null;
+  return issueTokens(svc, session.userId, session.sessionId, found.roleNames, refreshToken, found.expiresAt, found.amr.split(','));
+}
+
 type RefreshOutcome =
   | { kind: 'ok'; userId: string; sessionId: string; roles: string[]; expiresAt: Date; amr: string[] }
   | { kind: 'reused'; sessionId: string }

@@ -49,7 +49,9 @@ export type RevocationReason =
   | 'password_reset'
   | 'passkey_added'
   | 'mfa_reset'
-  | 'user_deleted';
+  | 'user_deleted'
+  /** An identity provider proved the account's email, which the account never had: whoever holds it may not own it. */
+  | 'email_claimed';
 
 /** Which sessions end. */
 export type SessionsToEnd =

@@ -10,7 +10,8 @@ type UserRow = typeof users.$inferSelect;
 export type NewUser = {
   email: string;
   name: string;
-  passwordHash: string;
+  /** Null for an account made through an identity provider (no password until the user sets one). */
+  passwordHash: string | null;
   /** Set when the address needs no link to count as verified (chosen by the operator). */
   emailVerifiedAt?: Date;
   /** createdAt and updatedAt (the service's clock); the database's now() without it. */

@@ -17,6 +17,7 @@ import { RouteIndex } from '../../middleware/route-meta.js';
 import { adminRoutes } from '../../modules/admin/admin.routes.js';
 import { authRoutes } from '../../modules/auth/auth.routes.js';
 import { clientsRoutes } from '../../modules/clients/clients.routes.js';
+import { identityProvidersPublicRoutes, identityProvidersRoutes } from '../../modules/identity-providers/identity-providers.routes.js';
 import { mfaAccountRoutes, mfaLoginRoutes } from '../../modules/mfa/mfa.routes.js';
 import { passkeyAccountRoutes, passkeyLoginRoutes } from '../../modules/passkeys/passkeys.routes.js';
 import { postsRoutes } from '../../modules/posts/posts.routes.js';
@@ -66,6 +67,7 @@ export function apiSurface(svc: AppServices) {
     .route('/auth', authRoutes(svc))
     .route('/auth', mfaLoginRoutes(svc))
     .route('/auth', passkeyLoginRoutes(svc))
+    .route('/auth', identityProvidersPublicRoutes(svc))
     .route('/users', sessionsRoutes(svc))
     .route('/users', mfaAccountRoutes(svc))
     .route('/users', passkeyAccountRoutes(svc))
@@ -75,6 +77,7 @@ export function apiSurface(svc: AppServices) {
     .route('/posts', posts)
     .route('/admin', adminRoutes(svc))
     .route('/admin', clientsRoutes(svc))
+    .route('/admin', identityProvidersRoutes(svc))
     .route('/setup', setupRoutes(svc));
   routes.index(surface.routes);
   return surface;

@@ -11,6 +11,7 @@ import { methodIndex } from '../../middleware/method-not-allowed.js';
 import { RouteIndex } from '../../middleware/route-meta.js';
 import { clientCredentials } from './client-credentials.js';
 import type { OAuthEnv } from './env.js';
+import { externalRoutes } from './external.routes.js';
 import { oauthError, oauthErrorHandler } from './errors.js';
 import { formBody } from './form-body.js';
 import { wellKnownRoutes } from './well-known.js';
@@ -33,8 +34,11 @@ export function oauthSurface(svc: AppServices, endpoints: Hono<OAuthEnv> = new H
   const surface = new Hono<OAuthEnv>()
     .use('/.well-known/*', log)
     .use('/oauth2/*', log, limitBody(svc.config.bodyLimitBytes), formBody(), clientCredentials())
+    .use('/auth/external/*', log)
     .route('/.well-known', wellKnownRoutes(svc))
-    .route('/oauth2', endpoints);
+    .route('/oauth2', endpoints)
+    // Sign-in with upstream identity providers: browser endpoints, answered with redirects and pages.
+    .route('/auth/external', externalRoutes(svc));
   const allowed = methodIndex(surface);
   const unknown = (c: Context) => {
     const methods = allowed(c.req.path);

@@ -99,3 +99,25 @@ ${hidden({ ...opts.fields, csrf_token: opts.csrfToken })}
 }
 
 export const signedOutPage = () => layout('Signed out', '<h1>You are signed out</h1>\n<p>You can close this window.</p>');
+
+/**
+ * Where an external sign-in (GET /auth/external/:provider/callback) could not
+ * go on: the words, the stable code beside them and a way back.
+ */
+export function externalErrorPage(opts: {
+  code: string;
+  description: string;
+  requestId: string;
+  back: { href: string; label: string };
+  /** The identity provider's own `error` code, when it sent a well-formed one. */
+  providerError?: string;
+}): string {
+  const upstream = opts.providerError ? ` · The provider said: <code>${escapeHtml(opts.providerError)}</code>` : '';
+  return layout(
+    'Sign-in did not complete',
+    `<h1>Sign-in did not complete</h1>
+<p>${escapeHtml(opts.description)}</p>
+<p>Error: <code>${escapeHtml(opts.code)}</code>${upstream} · Request id: <code>${escapeHtml(opts.requestId)}</code></p>
+<p><a href="${escapeHtml(opts.back.href)}">${escapeHtml(opts.back.label)}</a></p>`,
+  );
+}

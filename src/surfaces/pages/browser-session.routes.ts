@@ -18,6 +18,7 @@ import type { AppServices } from '../../deps.js';
 import { requestHeader } from '../../lib/node-fast-path.js';
 import { problem } from '../../lib/problem.js';
 import { limitBody } from '../../middleware/body.js';
+import { tokenPairForSession } from '../../modules/auth/auth.service.js';
 import { revokeSessions } from '../../modules/sessions/sessions.service.js';
 import { type AccessClaims, InvalidTokenError } from '../../security/access-tokens.js';
 
@@ -87,6 +88,30 @@ export const browserSessionRoutes = (svc: AppServices) => {
         if (!started) problem('invalid_token', 'The session has ended');
         const maxAge = (started.expiresAt.getTime() - now) / 1000;
         return c.body(null, 204, { ...NO_STORE, 'Set-Cookie': browserCookieHeader(publicUrl, started.value, maxAge) });
+      },
+    )
+    .post(
+      '/session/tokens',
+      doc(
+        'pages.session.tokens',
+        'A token pair for the browser session (the hosted pages call it after a sign-in that ended in the browser)',
+        "From this service's own `Origin`, with the browser-session cookie: the same JSON as `POST /auth/login` (`accessToken`, `refreshToken`, `tokenType`, `expiresIn`) for that session: a new refresh token of the same session, and an access token whose `amr` says how the session signed in. This is how `/account` loads after signing in with an identity provider, and in a new tab.",
+        {
+          200: { description: 'The token pair (JSON)' },
+          401: { description: 'No live browser session (an HTML page)' },
+          403: { description: 'Not sent by a page of this service (Origin)' },
+        },
+      ),
+      async (c) => {
+        requireSameOrigin(c, publicUrl);
+        const session = await loadBrowserSession(
+          svc.database.db,
+          readCookie(requestHeader(c, 'cookie'), browserCookieName(publicUrl)),
+          svc.clock(),
+        );
+        const pair = session === null ? null : await tokenPairForSession(svc, session);
+        if (pair === null) problem('unauthenticated', 'Sign in first: this browser has no live session');
+        return c.json(pair, 200, { ...NO_STORE, Pragma: 'no-cache' });
       },
     )
     .post(
