@@ -80,10 +80,8 @@ export const ensureSignedIn = async (): Promise<boolean> => signedIn() || (await
 export type ExternalProvider = { id: string; name: string; type: string };
 export async function enabledProviders(): Promise<ExternalProvider[]> {
   try {
-    const res = await fetch('/auth/identity-providers', { credentials: 'omit' });
-    if (res.status !== 200) return [];
-    const body = (await res.json()) as { items?: ExternalProvider[] };
-    return Array.isArray(body.items) ? body.items : [];
+    const res = await api.auth['identity-providers'].$get();
+    return res.status === 200 ? (await res.json()).items : [];
   } catch {
     return [];
   }

@@ -2,55 +2,19 @@
 // providers and GitHub that users sign in with. List, add, edit, enable or
 // disable, set the client secret (write-only: never shown, only whether one
 // is stored) and delete. The API decides every request.
+import type { InferRequestType, InferResponseType } from 'hono/client';
 import { useEffect, useId, useState } from 'hono/jsx/dom';
 import { api, read, type Problem } from '../api.js';
 import { Field, formValues, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 
-type IdpType = 'oidc' | 'github';
-
-/** An identity provider as the admin API answers it (the secret never in it). */
-type IdentityProvider = {
-  id: string;
-  type: IdpType;
-  name: string;
-  issuer?: string | null;
-  githubUrl?: string | null;
-  githubApiUrl?: string | null;
-  clientId: string;
-  scopes: string[];
-  trustEmailVerified: boolean;
-  enabled: boolean;
-  hasClientSecret?: boolean;
-  source?: string;
-  createdAt: string;
-  updatedAt: string;
-};
-
+// The shapes the API's routes declare, through the typed client.
+type IdentityProvider = InferResponseType<(typeof api.admin)['identity-providers'][':id']['$get'], 200>;
+type IdpType = IdentityProvider['type'];
 /** What a POST or PUT sends: the writable fields of the provider's type only, the secret only when typed in. */
-type Writable = {
-  type: IdpType;
-  name: string;
-  issuer?: string;
-  githubUrl?: string;
-  githubApiUrl?: string;
-  clientId: string;
-  scopes: string[];
-  trustEmailVerified: boolean;
-  enabled: boolean;
+type Writable = Omit<InferRequestType<(typeof api.admin)['identity-providers'][':id']['$put']>['json'], 'clientSecret'> & {
   clientSecret?: string;
 };
-
-// TODO(web): until /admin/identity-providers is on main the typed client does not know it; the same client
-// (its token refresh included) reaches it untyped. Replace with api.admin['identity-providers'] once it lands.
-type Routes = {
-  $get: () => Promise<Response>;
-  $post: (args: { json: Writable & { id: string } }) => Promise<Response>;
-  ':id': {
-    $put: (args: { param: { id: string }; json: Writable }) => Promise<Response>;
-    $delete: (args: { param: { id: string } }) => Promise<Response>;
-  };
-};
-const idpApi = () => (api.admin as unknown as { 'identity-providers': Routes })['identity-providers'];
+const idpApi = () => api.admin['identity-providers'];
 
 const DEFAULT_SCOPES: Record<IdpType, string[]> = { oidc: ['openid', 'email', 'profile'], github: ['read:user', 'user:email'] };
 
@@ -100,10 +64,14 @@ const BLANK: IdentityProvider = {
   type: 'oidc',
   name: '',
   issuer: '',
+  githubUrl: null,
+  githubApiUrl: null,
   clientId: '',
   scopes: DEFAULT_SCOPES.oidc,
   trustEmailVerified: false,
   enabled: true,
+  hasClientSecret: false,
+  source: 'api',
   createdAt: '',
   updatedAt: '',
 };
@@ -219,7 +187,7 @@ function IdpDetail(props: { idp: IdentityProvider; manage: boolean; onChange: (p
   const put = async (json: Writable) => {
     const out = await read(await idpApi()[':id'].$put({ param: { id: p.id }, json }));
     if (!out.ok) return out.problem;
-    props.onChange(out.data as IdentityProvider);
+    props.onChange(out.data);
     return null;
   };
   const save = useSubmit((fields: Writable) => put(fields));
@@ -243,7 +211,7 @@ function IdpDetail(props: { idp: IdentityProvider; manage: boolean; onChange: (p
       </h2>
       <p class="who">
         {p.type === 'oidc' ? `OpenID Connect · ${p.issuer ?? ''}` : `GitHub · ${p.githubUrl ?? 'https://github.com'}`} · client{' '}
-        <code>{p.clientId}</code> · {p.hasClientSecret === false ? 'no secret' : 'secret stored'} · added {when(p.createdAt)} · changed{' '}
+        <code>{p.clientId}</code> · {p.hasClientSecret ? 'secret stored' : 'no secret'} · added {when(p.createdAt)} · changed{' '}
         {when(p.updatedAt)}
       </p>
       <p class="who">
@@ -286,7 +254,7 @@ export function IdentityProviders(props: { can: (p: string) => boolean }) {
   const load = useSubmit(async () => {
     const out = await read(await idpApi().$get());
     if (!out.ok) return out.problem;
-    setItems((out.data as { items: IdentityProvider[] }).items);
+    setItems(out.data.items);
     return null;
   });
   useEffect(() => void load.submit(), []);
@@ -294,7 +262,7 @@ export function IdentityProviders(props: { can: (p: string) => boolean }) {
     const out = await read(await idpApi().$post({ json: { id, ...fields } }));
     if (!out.ok) return out.problem;
     form.reset();
-    setPicked(out.data as IdentityProvider);
+    setPicked(out.data);
     await load.submit();
     return null;
   });
