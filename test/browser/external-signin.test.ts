@@ -182,14 +182,14 @@ describe('sign-in with an external identity provider, in a browser', () => {
     await expect.poll(() => section.locator('tbody').textContent()).toContain(IDP.name);
     await section.getByText('Add an identity provider').click();
     const form = section.getByRole('form', { name: 'New identity provider' });
-    await form.getByLabel('Id').fill('bad id');
-    await form.getByLabel('Name', { exact: false }).first().fill('Example GitHub');
+    await form.getByLabel('Id', { exact: true }).fill('bad id');
+    await form.getByLabel(/^Name/).fill('Example GitHub');
     await form.getByLabel('Type').selectOption('github');
     await form.getByLabel('Client id').fill('Iv1.0123456789abcdef');
-    await form.getByLabel('Client secret').fill('github-secret');
+    await form.getByLabel('Client secret', { exact: true }).fill('github-secret');
     await form.getByRole('button', { name: 'Add the provider' }).click();
     await form.getByRole('alert').waitFor();
-    await form.getByLabel('Id').fill('github');
+    await form.getByLabel('Id', { exact: true }).fill('github');
     await form.getByRole('button', { name: 'Add the provider' }).click();
     const detail = section.getByRole('region', { name: 'Identity provider github' });
     await expect.poll(() => detail.textContent()).toContain('secret stored');
