@@ -143,7 +143,12 @@ export type ServedProvider = {
  * Redis), served by @hono/node-server on a free loopback port bound before the
  * app is made, so PUBLIC_URL names that port.
  */
-export async function serveProvider(backend: Backend, overrides: Record<string, string> = {}): Promise<ServedProvider> {
+export async function serveProvider(
+  backend: Backend,
+  overrides: Record<string, string> = {},
+  /** The app's clock, for a test that moves it (default: real time). */
+  clock?: () => number,
+): Promise<ServedProvider> {
   let app: TestApp | undefined;
   const server = await new Promise<ReturnType<typeof serve>>((resolve) => {
     const s = serve(
@@ -161,6 +166,7 @@ export async function serveProvider(backend: Backend, overrides: Record<string, 
     database: db.database,
     ...(backend === 'postgres' ? { store: redisStore() } : {}),
     overrides: { PUBLIC_URL: issuer, ...overrides },
+    ...(clock ? { clock } : {}),
   });
   const t = app;
   const call = client(t);

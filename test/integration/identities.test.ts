@@ -6,10 +6,12 @@
 // their deletion with the account, and a first password through the mailed
 // reset, on both backends.
 //
-// A passwordless user exists only through an external sign-in. Until the
-// upstream sign-in's test helper is available, `externalAccountFixture` makes
-// one the way that sign-in leaves it: an account with no password hash and a
-// row in user_identities at a provider of identity_providers.
+// A passwordless user exists only through an external sign-in. The last block
+// makes one that way (oidc-provider upstream, test/helpers/upstream.ts). The
+// others, which need several providers, disabled ones, or a session whose
+// sign-in had the MFA step, use `externalAccountFixture`: an account as that
+// sign-in leaves it (no password hash, a row in user_identities at a provider
+// of identity_providers), made directly so each rule is tested on its own.
 import { randomBytes, randomUUID } from 'node:crypto';
 import type { PublicKeyCredentialRequestOptionsJSON } from '@simplewebauthn/server';
 import { eq } from 'drizzle-orm';
@@ -17,10 +19,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { identityProviders, sessions, userIdentities, users } from '../../src/db/schema.js';
 import { storeKeys } from '../../src/store/store.js';
 import { until } from '../helpers/eventually.js';
-import { login, loginAdmin, PASSWORD, registerAndLogin, type Res, type Session } from '../helpers/http.js';
+import { login, loginAdmin, PASSWORD, registerAndLogin, type Res, type Session, uniqueEmail } from '../helpers/http.js';
+import { type ServedProvider, serveProvider } from '../helpers/oauth.js';
+import { loginAtPeer, type PeerProvider, UserAgent } from '../helpers/oidc-peers.js';
 import { BACKENDS } from '../helpers/services.js';
 import { TestSmtp, tokenFrom } from '../helpers/smtp.js';
 import { rfc6238 } from '../helpers/totp.js';
+import { addUpstream, callbackOf, startUpstream } from '../helpers/upstream.js';
 import { useTestApp } from '../helpers/use-app.js';
 import { SoftAuthenticator } from '../helpers/webauthn.js';
 
@@ -331,3 +336,80 @@ for (const backend of BACKENDS) {
     });
   });
 }
+
+// The same rules for an account the external sign-in really made: this service
+// served on a loopback port, oidc-provider upstream, a browser played by UserAgent.
+describe.each(BACKENDS)('an account made by a sign-in at an OpenID provider (%s)', (backend) => {
+  const smtp = new TestSmtp();
+  const clock = movableClock();
+  let ours: ServedProvider;
+  let peer: PeerProvider & { clientId: string };
+  const email = uniqueEmail('upstream-only');
+
+  beforeAll(async () => {
+    await smtp.start();
+    ours = await serveProvider(backend, { SMTP_URL: smtp.url, MAIL_PER_ADDRESS_PER_HOUR: '100' }, clock.now);
+    peer = await startUpstream({ publicUrl: ours.issuer, providerIds: ['peer'], accounts: { only: { email, name: 'Only Upstream' } } });
+    await addUpstream(ours.t, { id: 'peer', name: 'Peer ID', issuer: peer.issuer, clientId: peer.clientId, trustEmailVerified: true });
+  });
+  afterAll(async () => {
+    await peer?.stop();
+    await ours?.stop();
+    await smtp.stop();
+  });
+
+  /** A sign-in at the provider in a fresh browser, then the pages' token pair for its browser session. */
+  async function signInAtProvider(): Promise<Session> {
+    const ua = new UserAgent();
+    const callback = await loginAtPeer(ua, `${ours.issuer}/auth/external/peer`, 'only', callbackOf(ours.issuer, 'peer'));
+    const end = await ua.get(callback, { stopAt: (u) => !(u.origin === ours.issuer && u.pathname.startsWith('/auth/external/')) });
+    expect(end.status, end.text.slice(0, 300)).toBe(303);
+    const res = await ua.send(`${ours.issuer}/session/tokens`, {
+      method: 'POST',
+      headers: { origin: ours.issuer, accept: 'application/json' },
+    });
+    expect(res.status).toBe(200);
+    const pair = (await res.json()) as { accessToken: string; refreshToken: string };
+    return { email, userId: claimsOf(pair.accessToken).sub, ...pair };
+  }
+
+  it('has no password, keeps its only identity, steps up by a recent sign-in, and sets a password to unlink the provider', async () => {
+    const s = await signInAtProvider();
+    expect(claimsOf(s.accessToken).amr).toEqual(['fed']);
+    expect((await ours.call('GET', '/users/me', { token: s.accessToken })).body).toMatchObject({ email, hasPassword: false });
+    const listed = await ours.call('GET', '/users/me/identities', { token: s.accessToken });
+    expect(listed.body.items).toEqual([
+      {
+        id: expect.any(String),
+        provider: 'peer',
+        providerName: 'Peer ID',
+        email,
+        linkedAt: expect.any(String),
+        lastUsedAt: expect.anything(),
+      },
+    ]);
+    const identityId: string = listed.body.items[0].id;
+    const unlink = (who: Session, body: object) =>
+      ours.call('DELETE', `/users/me/identities/${identityId}`, { token: who.accessToken, body });
+    // The provider is its only way to sign in.
+    expectProblem(await unlink(s, {}), 409, 'last_sign_in_method');
+
+    clock.advance(REAUTH_MAX_AGE_MS + 1_000);
+    expectProblem(await ours.call('DELETE', '/users/me', { token: s.accessToken, body: {} }), 403, 'reauthentication_required');
+    expectProblem(
+      await ours.call('PUT', '/users/me', { token: s.accessToken, body: { password: NEW_PASSWORD } }),
+      403,
+      'reauthentication_required',
+    );
+
+    // Signed in at the provider again: a first password, then the provider may go.
+    const again = await signInAtProvider();
+    expect(again.userId).toBe(s.userId);
+    expect((await ours.call('PUT', '/users/me', { token: again.accessToken, body: { password: NEW_PASSWORD } })).status).toBe(200);
+    const withPassword = await login(ours.call, email, NEW_PASSWORD);
+    expectProblem(await unlink(withPassword, {}), 400, 'validation_failed', 'the password is asked now');
+    expect((await unlink(withPassword, { currentPassword: NEW_PASSWORD })).status).toBe(204);
+    await until('the unlink notice', () => smtp.to(email).find((m) => m.text.includes('Peer ID') && m.text.includes('unlinked')));
+    expect((await ours.call('GET', '/users/me/identities', { token: withPassword.accessToken })).body.items).toEqual([]);
+  });
+});
