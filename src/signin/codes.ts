@@ -1,7 +1,8 @@
 // Spending a second-factor code (a TOTP code or a recovery code) and the
 // re-authentication that sensitive changes need (the current password, plus a
-// code when TOTP is on; a recent sign-in for a user without a password). Every check runs within the sign-in limits, so codes
-// cannot be guessed faster than passwords.
+// code when TOTP is on; a recent sign-in for a user without a password). Every
+// check runs within the sign-in limits, so codes cannot be guessed faster than
+// passwords.
 import { and, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
 import { recoveryCodes, sessions, totpFactors, type users } from '../db/schema.js';
@@ -210,7 +211,7 @@ async function assertRecentSignIn(svc: AppServices, row: UserRow, given: StepUpP
 }
 
 /**
- * The step-up of a sensitive change (API.md "Reauthentication"). A user with
+ * The step-up of a sensitive change (docs/api.md "Reauthentication"). A user with
  * a password gives the current one, and with TOTP on a code as well (a stolen
  * password, or a stolen token and password, is not enough). Both are checked
  * as one attempt under the sign-in limits (same counters), so a right

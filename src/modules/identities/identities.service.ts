@@ -1,7 +1,7 @@
-// A user's external identities (API.md "Sign-in with external identity
-// providers"): listing them, unlinking one after the step-up, and the rule
-// that an account keeps at least one way to sign in. Linking is the
-// external sign-in flow's (signin/upstream).
+// A user's external identities (docs/api.md "Identities"): listing them,
+// unlinking one after the step-up, and the rule that an account keeps at
+// least one way to sign in. Linking is the external sign-in flow's
+// (signin/upstream).
 import { and, asc, eq } from 'drizzle-orm';
 import type { AppServices } from '../../deps.js';
 import { identityProviders, userIdentities, users } from '../../db/schema.js';
