@@ -177,6 +177,8 @@ describe.each([
     ['token', 'aList', 'upstream_invalid_response'],
     ['token', 'reset', 'upstream_unavailable'],
     ['token', 'hang', 'upstream_unavailable'],
+    ['token', 'huge', 'upstream_invalid_response'],
+    ['token', 'endless', 'upstream_invalid_response'],
     ['user', 'notJson', 'upstream_invalid_response'],
     ['user', 'truncatedJson', 'upstream_invalid_response'],
     ['user', 'wrongShape', 'upstream_invalid_response'],
@@ -185,12 +187,14 @@ describe.each([
     ['user', 'serverError', 'upstream_unavailable'],
     ['user', 'reset', 'upstream_unavailable'],
     ['user', 'hang', 'upstream_unavailable'],
+    ['user', 'huge', 'upstream_invalid_response'],
+    ['user', 'endless', 'upstream_invalid_response'],
     ['emails', 'emailsNotAList', 'upstream_invalid_response'],
     ['emails', 'notJson', 'upstream_invalid_response'],
     ['emails', 'badGateway', 'upstream_unavailable'],
   ] as const)('%s answering %s is %s', async (endpoint, fault, code) => {
     const { callback } = await signIn(strategy, providerFor(server));
-    server.faults[endpoint] = fault === 'hang' || fault === 'reset' ? fault : FAULTS[fault];
+    server.faults[endpoint] = fault === 'hang' || fault === 'reset' || fault === 'endless' ? fault : FAULTS[fault];
     const err = await failure(strategy.finish(providerFor(server), callback));
     expect(err.code).toBe(code);
     // Nothing secret in what is shown or logged.

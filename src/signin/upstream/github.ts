@@ -41,6 +41,31 @@ const GithubEmail = z.object({ email: z.string(), primary: z.boolean(), verified
 
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
 
+/** No answer GitHub gives is near this size (a token, a user, a list of addresses): a bigger one is refused unread. */
+const MAX_BODY_BYTES = 256 * 1024;
+
+/** fetch, with the body read here up to MAX_BODY_BYTES: a server answering without end does not fill the memory. */
+const cappedFetch: client.CustomFetch = async (url, options) => {
+  const response = await fetch(url, options as RequestInit);
+  if (response.body === null) return response;
+  if (Number(response.headers.get('content-length') ?? 0) > MAX_BODY_BYTES) {
+    await response.body.cancel();
+    throw invalid('answer too large');
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    size += read.value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw invalid('answer too large');
+    }
+    chunks.push(read.value);
+  }
+  return new Response(Buffer.concat(chunks), { status: response.status, statusText: response.statusText, headers: response.headers });
+};
+
 /** The strategy as the registry makes it, once per app. */
 export const githubStrategy = (svc: Pick<AppServices, 'config'>): UpstreamStrategy =>
   createGithubStrategy({ production: svc.config.production });
@@ -65,6 +90,7 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
       provider.clientSecret === null ? client.None() : client.ClientSecretPost(provider.clientSecret),
     );
     config.timeout = timeoutSeconds;
+    config[client.customFetch] = cappedFetch;
     const insecure = [web, provider.githubApiUrl].some((u) => u.startsWith('http:'));
     if (insecure) {
       if (options.production)
@@ -194,7 +220,8 @@ function asSignInError(err: unknown, step: string): ExternalSignInError {
   if (err instanceof client.WWWAuthenticateChallengeError) return invalid(`${step}: HTTP ${err.status} challenge`);
   if (err instanceof client.ClientError) {
     const cause: unknown = err.cause;
-    if (err.code === 'OAUTH_TIMEOUT') return unavailable(`${step}: no answer in time`);
+    if (cause instanceof ExternalSignInError) return cause;
+    if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return unavailable(`${step}: no answer in time`);
     if (cause instanceof Response) {
       return cause.status >= 500
         ? unavailable(`${step}: HTTP ${cause.status}`)
