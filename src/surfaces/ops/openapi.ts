@@ -51,6 +51,10 @@ export function openApiDocument(app: () => Hono<any, any, any>, version: string)
           { name: 'posts', description: 'Posts with ownership rules' },
           { name: 'admin', description: 'Audit log and statistics' },
           { name: 'clients', description: 'OAuth clients of the OpenID provider: register, change, rotate secrets, delete' },
+          {
+            name: 'identity providers',
+            description: 'Upstream OpenID Connect providers and GitHub that users can sign in with: add, change, remove',
+          },
           { name: 'setup', description: 'First run: create the first admin with the setup token' },
           { name: 'ops', description: 'Health, readiness, metrics and this document' },
           { name: 'pages', description: 'The hosted web pages and their assets (HTML, not JSON)' },
