@@ -25,7 +25,7 @@ function providerFor(server: GithubServer, over: Partial<UpstreamProvider> = {})
   return {
     id: 'github',
     type: 'github',
-    name: 'GitHub',
+    name: server.apiUrl.endsWith('/api/v3') ? 'Acme GitHub Enterprise' : 'GitHub',
     issuer: null,
     githubUrl: server.url,
     githubApiUrl: server.apiUrl,
@@ -197,6 +197,8 @@ describe.each([
     server.faults[endpoint] = fault === 'hang' || fault === 'reset' || fault === 'endless' ? fault : FAULTS[fault];
     const err = await failure(strategy.finish(providerFor(server), callback));
     expect(err.code).toBe(code);
+    // The words name the provider as the admin named it, never what GitHub answered.
+    expect(err.description).toContain(providerFor(server).name);
     // Nothing secret in what is shown or logged.
     for (const text of [err.message, err.description, err.detail ?? ''])
       for (const secret of [callback.url.searchParams.get('code')!, callback.state, callback.codeVerifier, APP.clientSecret])

@@ -13,7 +13,7 @@ import type { AppServices } from '../../deps.js';
 import { emailSchema, nameSchema } from '../../lib/schemas.js';
 import type { UpstreamProfile } from './profile.js';
 import type { UpstreamProvider } from './providers.js';
-import { ExternalSignInError, type UpstreamStrategy } from './strategy.js';
+import { type ExternalErrorCode, ExternalSignInError, type UpstreamStrategy } from './strategy.js';
 
 /** What a GitHub sign-in asks for when the provider names no scopes: the profile and the email addresses (read-only). */
 export const GITHUB_DEFAULT_SCOPES = ['read:user', 'user:email'];
@@ -93,8 +93,7 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
     config[client.customFetch] = cappedFetch;
     const insecure = [web, provider.githubApiUrl].some((u) => u.startsWith('http:'));
     if (insecure) {
-      if (options.production)
-        throw new ExternalSignInError('upstream_unavailable', 'This sign-in method is not available.', 'http:// GitHub URL in production');
+      if (options.production) throw unavailable('an http:// GitHub URL is not requested in production');
       client.allowInsecureRequests(config);
     }
     return config;
@@ -119,7 +118,7 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
     }
   }
 
-  return {
+  const strategy: UpstreamStrategy = {
     async authorizationUrl(provider, request) {
       const config = configuration(provider);
       // No nonce: GitHub issues no ID token to bind it to; state and PKCE protect the flow.
@@ -180,6 +179,12 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
     },
   };
 
+  // Every failure, whatever step, as a stable code whose words name the provider as the admin named it.
+  return {
+    authorizationUrl: (provider, request) => named(provider, () => strategy.authorizationUrl(provider, request)),
+    finish: (provider, callback) => named(provider, () => strategy.finish(provider, callback)),
+  };
+
   /** The user's addresses; null when GitHub does not let this token read them (403/404: no `user:email` scope). */
   async function readEmails(config: client.Configuration, accessToken: string, provider: UpstreamProvider) {
     const response = await api(config, accessToken, `${trimSlash(provider.githubApiUrl)}/user/emails?per_page=100`);
@@ -196,10 +201,25 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
   }
 }
 
-const invalid = (detail: string) =>
-  new ExternalSignInError('upstream_invalid_response', 'GitHub gave an answer that could not be used. Please try again.', detail);
-const unavailable = (detail: string) =>
-  new ExternalSignInError('upstream_unavailable', 'GitHub could not be reached. Please try again in a moment.', detail);
+// The words are set by named() once the provider is known.
+const invalid = (detail: string) => new ExternalSignInError('upstream_invalid_response', '', detail);
+const unavailable = (detail: string) => new ExternalSignInError('upstream_unavailable', '', detail);
+
+const WORDS: Partial<Record<ExternalErrorCode, (name: string) => string>> = {
+  upstream_invalid_response: (name) => `${name} gave an answer that could not be used: try again, or use another way to sign in.`,
+  upstream_unavailable: (name) => `${name} could not be reached: try again in a moment.`,
+  access_denied: (name) => `The sign-in was cancelled or refused at ${name}.`,
+};
+
+async function named<T>(provider: UpstreamProvider, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const e = asSignInError(err, 'GitHub');
+    const words = WORDS[e.code]?.(provider.name) ?? e.description;
+    throw new ExternalSignInError(e.code, words, e.detail);
+  }
+}
 
 /**
  * openid-client's failures as the flow's stable codes. The detail (for the log)
@@ -209,8 +229,7 @@ function asSignInError(err: unknown, step: string): ExternalSignInError {
   if (err instanceof ExternalSignInError) return err;
   if (err instanceof client.AuthorizationResponseError) {
     const code = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'error';
-    if (code === 'access_denied')
-      return new ExternalSignInError('access_denied', 'The sign-in was cancelled at GitHub.', `${step}: access_denied`);
+    if (code === 'access_denied') return new ExternalSignInError('access_denied', '', `${step}: access_denied`);
     return invalid(`${step}: authorization error ${code}`);
   }
   if (err instanceof client.ResponseBodyError) {
