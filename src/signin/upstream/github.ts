@@ -168,13 +168,14 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
         email = user.email;
       }
       const parsedEmail = email === null ? null : emailSchema.safeParse(email);
-      const name = nameSchema.safeParse(user.name ?? '');
+      // The display name, else the login; neither when it is not a plain line of text (then the flow names the user).
+      const name = [user.name, user.login].map((n) => nameSchema.safeParse(n ?? '')).find((n) => n.success);
       return {
         // The numeric id: a login can be renamed (and then taken by someone else), an email changed.
         subject: String(user.id),
         email: parsedEmail?.success ? parsedEmail.data : null,
         emailVerified: parsedEmail?.success === true && emailVerified,
-        name: name.success ? name.data : user.login,
+        name: name?.data ?? null,
       } satisfies UpstreamProfile;
     },
   };
