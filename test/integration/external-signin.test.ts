@@ -26,6 +26,7 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
     rp: uniqueEmail('rp'),
     victim: uniqueEmail('victim'),
     attacks: uniqueEmail('attacks'),
+    twin: uniqueEmail('twin'),
   };
 
   beforeAll(async () => {
@@ -42,6 +43,7 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
         rp: { email: emails.rp },
         victim: { email: emails.victim },
         attacks: { email: emails.attacks },
+        twin: { email: emails.twin },
       },
     });
     await addUpstream(ours, { id: 'peer', name: 'Peer ID', issuer: peer.issuer, clientId: peer.clientId, trustEmailVerified: true });
@@ -97,6 +99,17 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
     expect((await ours.call('POST', '/auth/refresh', { body: { refreshToken: pair.body!.refreshToken } })).status).toBe(200);
     // Without a browser session there is nothing to hand over.
     expect((await tokensOf(new UserAgent())).status).toBe(401);
+  });
+
+  it('signs two first sign-ins of the same new identity at once in to one account', async () => {
+    const [a, b] = [new UserAgent(), new UserAgent()];
+    const [ca, cb] = [await atProvider(a, 'twin'), await atProvider(b, 'twin')];
+    const ends = await Promise.all([back(a, ca), back(b, cb)]);
+    for (const end of ends) expect(end.status, end.text.slice(0, 300)).toBe(303);
+    const [ta, tb] = [await tokensOf(a), await tokensOf(b)];
+    const [ma, mb] = [await me(ta.body!.accessToken), await me(tb.body!.accessToken)];
+    expect(ma.body.email).toBe(emails.twin);
+    expect(mb.body.id).toBe(ma.body.id);
   });
 
   it('does not link a provider account whose email is not verified to the local account holding it, and says why', async () => {
