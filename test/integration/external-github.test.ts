@@ -176,11 +176,11 @@ describe.each(BACKENDS)('sign-in with GitHub on %s', (backend) => {
   });
 
   it.each([
-    ['token', 'badVerificationCode', 502, 'upstream_invalid_response'],
+    ['token', 'badVerificationCode', 400, 'upstream_invalid_response'],
     ['token', 'serverError', 502, 'upstream_unavailable'],
-    ['user', 'wrongShape', 502, 'upstream_invalid_response'],
-    ['user', 'notJson', 502, 'upstream_invalid_response'],
-    ['emails', 'emailsNotAList', 502, 'upstream_invalid_response'],
+    ['user', 'wrongShape', 400, 'upstream_invalid_response'],
+    ['user', 'notJson', 400, 'upstream_invalid_response'],
+    ['emails', 'emailsNotAList', 400, 'upstream_invalid_response'],
   ] as const)('GitHub answering %s with %s ends on an error page (%i %s), never a 500', async (endpoint, fault, status, code) => {
     const gh = account();
     github.accounts.set(gh.id, gh);
