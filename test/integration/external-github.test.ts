@@ -57,10 +57,15 @@ describe.each(BACKENDS)('sign-in with GitHub on %s', (backend) => {
       clientSecret: CLIENT_SECRET,
       redirectUris: [`${sp.issuer}/auth/external/${id}/callback`],
     });
-    github = await startGithubServer({ apps: [app('github')], accounts: [] });
+    // One OAuth App with two callbacks (a GitHub App may have several): the same GitHub, trusted or not.
+    github = await startGithubServer({
+      apps: [{ ...app('github'), redirectUris: [...app('github').redirectUris, ...app('gh-untrusted').redirectUris] }],
+      accounts: [],
+    });
     enterprise = await startGithubServer({ apps: [app('ghe')], accounts: [], enterprise: true });
     await addGithub(sp, 'github', github);
     await addGithub(sp, 'ghe', enterprise);
+    await addGithub(sp, 'gh-untrusted', github, { trustEmailVerified: false });
   });
   afterAll(async () => {
     await sp?.stop();
@@ -157,6 +162,14 @@ describe.each(BACKENDS)('sign-in with GitHub on %s', (backend) => {
     expect(await usersWithEmail(gh.emails[1]!.email)).toBe(0);
     // Signing in again changes nothing: no identity was kept.
     errorPage((await signIn(gh.login)).page, 403, 'identity_not_linked');
+  });
+
+  it('without trustEmailVerified, the verified flag of GitHub is not believed: a new account whose address is unverified', async () => {
+    const gh = account();
+    github.accounts.set(gh.id, gh);
+    const { ua, page } = await signIn(gh.login, { provider: 'gh-untrusted' });
+    signedIn(page);
+    expect(await me(ua)).toMatchObject({ email: gh.emails[0]!.email, emailVerified: false });
   });
 
   it('GitHub Enterprise Server (the API under /api/v3) signs in the same way', async () => {
