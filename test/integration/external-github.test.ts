@@ -181,6 +181,24 @@ describe.each(BACKENDS)('sign-in with GitHub on %s', (backend) => {
     expect(enterprise.requests.some((r) => r.path === '/api/v3/user/emails')).toBe(true);
   });
 
+  it('a provider with the default URLs sends the browser to github.com', async () => {
+    const res = await sp.call('POST', '/admin/identity-providers', {
+      token: sp.admin.accessToken,
+      body: { id: 'github-com', type: 'github', name: 'GitHub', clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+    });
+    expect(res.status, res.text).toBe(201);
+    const start = await new UserAgent().send(`${sp.issuer}/auth/external/github-com`);
+    expect(start.status).toBe(302);
+    const to = new URL(start.headers.get('location')!);
+    expect(to.origin + to.pathname).toBe('https://github.com/login/oauth/authorize');
+    expect(Object.fromEntries(to.searchParams)).toMatchObject({
+      client_id: CLIENT_ID,
+      redirect_uri: `${sp.issuer}/auth/external/github-com/callback`,
+      scope: 'read:user user:email',
+      code_challenge_method: 'S256',
+    });
+  });
+
   it('a cancel at GitHub ends on the access_denied page', async () => {
     const ua = new UserAgent();
     const back = (u: URL) => u.origin === sp.issuer && !u.pathname.startsWith('/auth/external/');
