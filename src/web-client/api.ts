@@ -53,6 +53,44 @@ export async function read<R extends AnyResponse>(
   return { ok: false, problem: { ...body, status: res.status, code: body.code ?? 'error', detail: body.detail ?? res.statusText } };
 }
 
+/**
+ * A page that needs a signed-in user and holds no token pair: ask for the
+ * tokens of the browser session (the HttpOnly cookie an external sign-in's
+ * callback set, or a sign-in in another tab). Same-origin plain fetch: the
+ * route is the pages', not the API's. True when the tab is signed in now.
+ */
+export async function restoreFromBrowserSession(): Promise<boolean> {
+  if (tokens) return true;
+  try {
+    const res = await fetch('/session/tokens', { method: 'POST', credentials: 'same-origin' });
+    if (res.status !== 200) return false;
+    const pair = (await res.json()) as Partial<Tokens>;
+    if (typeof pair.accessToken !== 'string' || typeof pair.refreshToken !== 'string') return false;
+    await client.setTokens({ accessToken: pair.accessToken, refreshToken: pair.refreshToken });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Signed in: by the tokens this tab holds, else by the browser session's. */
+export const ensureSignedIn = async (): Promise<boolean> => signedIn() || (await restoreFromBrowserSession());
+
+/** The enabled identity providers (the buttons of /login and /register); none when the list cannot be read. */
+export type ExternalProvider = { id: string; name: string; type: string };
+export async function enabledProviders(): Promise<ExternalProvider[]> {
+  try {
+    const res = await api.auth['identity-providers'].$get();
+    return res.status === 200 ? (await res.json()).items : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Where an external sign-in (or, with `link`, linking) with `provider` starts: a plain navigation. */
+export const externalSignInUrl = (provider: string, next: string, link = false): string =>
+  `/auth/external/${encodeURIComponent(provider)}?${link ? 'link=1&' : ''}next=${encodeURIComponent(next)}`;
+
 /** Send the browser to the sign-in page, back here afterwards. */
 export function toLogin(): void {
   location.assign(`/login?next=${encodeURIComponent(location.pathname)}`);

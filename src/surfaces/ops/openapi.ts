@@ -47,6 +47,7 @@ export function openApiDocument(app: () => Hono<any, any, any>, version: string)
           { name: 'sessions', description: "A user's sessions (one per sign-in): list and end them" },
           { name: 'mfa', description: 'TOTP, recovery codes and the MFA step of a sign-in' },
           { name: 'passkeys', description: 'Passkeys (WebAuthn): add, list, remove, and sign in with them' },
+          { name: 'identities', description: 'Your identities at external identity providers: list and unlink them' },
           { name: 'roles', description: 'Roles and the permission catalogue' },
           { name: 'posts', description: 'Posts with ownership rules' },
           { name: 'admin', description: 'Audit log and statistics' },

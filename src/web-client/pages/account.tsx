@@ -1,10 +1,22 @@
 // /account: the signed-in user's profile, password, sessions, TOTP (QR code
-// rendered here, recovery codes shown once), passkeys, export and deletion.
+// rendered here, recovery codes shown once), passkeys, linked sign-in methods
+// (external identity providers), connected apps, export and deletion.
 import { startRegistration } from '@simplewebauthn/browser';
 import type { InferResponseType } from 'hono/client';
 import { useEffect, useState } from 'hono/jsx/dom';
 import { encode } from 'uqr';
-import { api, client, endBrowserSession, read, signedIn, toLogin, type Problem } from '../api.js';
+import {
+  api,
+  client,
+  type ExternalProvider,
+  enabledProviders,
+  endBrowserSession,
+  ensureSignedIn,
+  externalSignInUrl,
+  read,
+  toLogin,
+  type Problem,
+} from '../api.js';
 import { Field, formValues, Layout, Notice, ProblemBox, Section, Submit, useSubmit, when } from '../ui.js';
 
 // The shapes the API's routes declare, through the typed client.
@@ -12,6 +24,14 @@ type Me = InferResponseType<typeof api.users.me.$get, 200>;
 type Session = InferResponseType<typeof api.users.me.sessions.$get, 200>['items'][number];
 type Passkey = InferResponseType<typeof api.users.me.passkeys.$get, 200>['items'][number];
 type Grant = InferResponseType<typeof api.users.me.grants.$get, 200>['items'][number];
+
+// TODO(web): until GET/DELETE /users/me/identities are on main the typed client does not know them; the same
+// client (its token refresh included) reaches them untyped. Replace with api.users.me.identities once they land.
+type IdentitiesRoutes = {
+  $get: () => Promise<Response>;
+  ':id': { $delete: (args: { param: { id: string }; json: { currentPassword?: string; code?: string } }) => Promise<Response> };
+};
+const identitiesApi = () => (api.users.me as unknown as { identities: IdentitiesRoutes }).identities;
 
 /** The QR code of an otpauth:// URI as SVG squares (no image from anywhere else). */
 function QrCode(props: { text: string }) {
@@ -36,8 +56,8 @@ export function AccountPage() {
     else setProblem(out.problem);
   };
   useEffect(() => {
-    if (!signedIn()) toLogin();
-    else void reload();
+    // No tokens in this tab: the browser session (an external sign-in's callback, another tab) may still sign it in.
+    void ensureSignedIn().then((yes) => (yes ? reload() : toLogin()));
   }, []);
   if (!me)
     return (
@@ -56,6 +76,7 @@ export function AccountPage() {
       <Sessions />
       <Totp me={me} onChange={reload} />
       <Passkeys me={me} onChange={reload} />
+      <LinkedIdentities me={me} />
       <ConnectedApps />
       <Data me={me} />
       <button
@@ -425,6 +446,134 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
         <ProblemBox problem={add.problem} />
         <Submit busy={add.busy}>Add a passkey</Submit>
       </form>
+    </Section>
+  );
+}
+
+/** A linked identity as GET /users/me/identities lists it. */
+type Identity = { id: string; provider: string; providerName?: string; email: string | null; linkedAt: string; lastUsedAt: string | null };
+
+/** The words a page shows for the step-up and last-method refusals of unlinking. */
+function unlinkProblem(p: Problem, signInAgain: string): Problem {
+  if (p.code === 'last_sign_in_method')
+    return {
+      ...p,
+      detail:
+        'This is the only way left to sign in to your account, so it stays linked. Add a password (Forgot your password? on the sign-in page mails a link) or a passkey first.',
+    };
+  if (p.code === 'reauthentication_required')
+    return { ...p, detail: `To unlink, sign in again first (${signInAgain}), then come back here within a few minutes.` };
+  return p;
+}
+
+/**
+ * The external identity providers this account signs in with: unlink one
+ * (the step-up: the current password, and a code with TOTP on; a user
+ * without a password proves it with a recent sign-in instead), or link an
+ * enabled provider not linked yet (a plain navigation through the provider).
+ */
+function LinkedIdentities(props: { me: Me }) {
+  const [items, setItems] = useState<Identity[]>([]);
+  const [providers, setProviders] = useState<ExternalProvider[]>([]);
+  const [removing, setRemoving] = useState<Identity | null>(null);
+  const load = useSubmit(async () => {
+    // TODO(web): the typed route once the identities API is on main.
+    const out = await read(await identitiesApi().$get());
+    if (!out.ok) return out.problem;
+    setItems((out.data as { items: Identity[] }).items);
+    return null;
+  });
+  useEffect(() => {
+    void load.submit();
+    void enabledProviders().then(setProviders);
+  }, []);
+  const nameOf = (i: Identity) => i.providerName ?? providers.find((p) => p.id === i.provider)?.name ?? i.provider;
+  // Without a password (signed up through a provider) the recent sign-in is the proof; the field shows when the API says there is one, or cannot say.
+  const passwordFlag = (props.me as { hasPassword?: boolean }).hasPassword;
+  const hasPassword = passwordFlag !== false;
+  const remove = useSubmit(async (e: Event) => {
+    const v = formValues(e);
+    if (!removing) return null;
+    const json = { ...(v.currentPassword ? { currentPassword: v.currentPassword } : {}), ...(v.code ? { code: v.code } : {}) };
+    const out = await read(await identitiesApi()[':id'].$delete({ param: { id: removing.id }, json }), [204]);
+    if (!out.ok) {
+      const again = items.find((i) => i.id === removing.id);
+      return unlinkProblem(out.problem, again ? `for example with ${nameOf(again)}` : 'sign out and in');
+    }
+    setRemoving(null);
+    await load.submit();
+    return null;
+  });
+  const linkable = providers.filter((p) => !items.some((i) => i.provider === p.id));
+  return (
+    <Section title="Linked sign-in methods">
+      {items.length === 0 ? <p>No identity provider linked.</p> : null}
+      <ul class="list" aria-label="Your linked sign-in methods">
+        {items.map((i) => (
+          <li>
+            <span>
+              <strong>{nameOf(i)}</strong>
+              {i.email ? ` · ${i.email}` : ''} · linked {when(i.linkedAt)} · last used {when(i.lastUsedAt)}
+            </span>
+            <button
+              type="button"
+              class="small"
+              aria-label={`Unlink ${nameOf(i)}`}
+              onClick={() => {
+                remove.setProblem(null);
+                setRemoving(i);
+              }}
+            >
+              Unlink
+            </button>
+          </li>
+        ))}
+      </ul>
+      <ProblemBox problem={load.problem} />
+      {removing ? (
+        <form onSubmit={remove.submit} aria-label={`Confirm: unlink ${nameOf(removing)}`}>
+          <p>
+            Unlink <strong>{nameOf(removing)}</strong>? You will no longer sign in with it.
+            {hasPassword ? ' Confirm it is you:' : ' You signed in a short while ago, so nothing more is asked.'}
+          </p>
+          {hasPassword ? (
+            <Field
+              label="Current password"
+              name="currentPassword"
+              type="password"
+              autocomplete="current-password"
+              required={passwordFlag === true}
+              hint={passwordFlag === true ? undefined : 'leave empty if your account has no password'}
+              problem={remove.problem}
+            />
+          ) : null}
+          {props.me.mfa.totp ? (
+            <Field
+              label="Authenticator or recovery code"
+              name="code"
+              autocomplete="one-time-code"
+              required={hasPassword}
+              problem={remove.problem}
+            />
+          ) : null}
+          <ProblemBox problem={remove.problem} />
+          <div class="actions">
+            <Submit busy={remove.busy}>Unlink</Submit>
+            <button type="button" class="secondary" onClick={() => setRemoving(null)}>
+              Cancel
+            </button>
+          </div>
+        </form>
+      ) : null}
+      {linkable.length ? (
+        <div class="actions">
+          {linkable.map((p) => (
+            <a class="button small" href={externalSignInUrl(p.id, '/account', true)}>
+              {`Link ${p.name}`}
+            </a>
+          ))}
+        </div>
+      ) : null}
     </Section>
   );
 }

@@ -3,7 +3,16 @@
 // links carry their token in the fragment, read here and never sent to a server log.
 import { startAuthentication } from '@simplewebauthn/browser';
 import { useEffect, useState } from 'hono/jsx/dom';
-import { api, client, read, startBrowserSession, type Problem } from '../api.js';
+import {
+  api,
+  client,
+  enabledProviders,
+  type ExternalProvider,
+  externalSignInUrl,
+  read,
+  startBrowserSession,
+  type Problem,
+} from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit } from '../ui.js';
 
 /** An authorization waiting for this sign-in (the provider's resume URL), exactly that shape. */
@@ -35,6 +44,39 @@ const fragmentToken = () => new URLSearchParams(location.hash.slice(1)).get('tok
 
 type Step = { mfaToken: string; methods: string[] };
 
+const METHOD = /^[a-z_]{1,32}$/;
+
+/**
+ * The MFA step an external sign-in's callback hands over in the fragment
+ * (`#mfa=<token>&methods=totp,passkey`): read once, then cleared from the
+ * address bar and the history entry, so it is neither bookmarked nor shared.
+ */
+function fragmentStep(): Step | null {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const mfaToken = hash.get('mfa');
+  if (!mfaToken) return null;
+  history.replaceState(history.state, '', `${location.pathname}${location.search}`);
+  const methods = (hash.get('methods') ?? '').split(',').filter((m) => METHOD.test(m));
+  return { mfaToken, methods: methods.length ? methods : ['totp', 'recovery_code'] };
+}
+
+/** "Continue with <name>" for every enabled identity provider: plain links to the external sign-in, back to `next`. */
+function ProviderButtons(props: { label: string }) {
+  const [providers, setProviders] = useState<ExternalProvider[]>([]);
+  useEffect(() => void enabledProviders().then(setProviders), []);
+  if (providers.length === 0) return null;
+  const next = nextPath();
+  return (
+    <nav class="card providers" aria-label={props.label}>
+      {providers.map((p) => (
+        <a class="button provider" href={externalSignInUrl(p.id, next)}>
+          Continue with {p.name}
+        </a>
+      ))}
+    </nav>
+  );
+}
+
 /** A passkey ceremony in the browser; the browser's own refusal is shown like a problem. */
 async function withPasskey(
   options: ReturnType<typeof client.passkeyOptions>,
@@ -59,7 +101,8 @@ async function withPasskey(
 }
 
 export function LoginPage() {
-  const [step, setStep] = useState<Step | null>(null);
+  // Read before the first render: the fragment goes from the address bar at once.
+  const [step, setStep] = useState<Step | null>(fragmentStep);
   const password = useSubmit(async (e: Event) => {
     const v = formValues(e);
     const res = await client.login(v.email ?? '', v.password ?? '');
@@ -90,8 +133,9 @@ export function LoginPage() {
         </button>
         <ProblemBox problem={passkey.problem} />
       </div>
+      <ProviderButtons label="Sign in with another provider" />
       <p class="links">
-        <a href="/register">Create an account</a> · <a href="/forgot-password">Forgot your password?</a>
+        <a href={`/register${location.search}`}>Create an account</a> · <a href="/forgot-password">Forgot your password?</a>
       </p>
     </Layout>
   );
@@ -163,6 +207,7 @@ export function RegisterPage() {
           <Submit busy={form.busy}>Create the account</Submit>
         </form>
       )}
+      {done ? null : <ProviderButtons label="Sign up with another provider" />}
       <p class="links">
         <a href="/login">Already have an account? Sign in</a>
       </p>

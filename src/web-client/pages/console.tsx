@@ -1,12 +1,13 @@
-// /console: users, roles (a permission matrix), the audit log, statistics and OAuth clients,
+// /console: users, roles (a permission matrix), the audit log, statistics, OAuth clients and identity providers,
 // each shown only to whoever holds its permission. Hiding is a courtesy: the
 // API decides every request. Before any admin exists, the first-run setup.
 import type { InferResponseType } from 'hono/client';
 import { useEffect, useId, useState } from 'hono/jsx/dom';
-import { api, client, read, signedIn, startBrowserSession, type Problem } from '../api.js';
+import { api, client, ensureSignedIn, read, startBrowserSession, type Problem } from '../api.js';
 import { Field, formValues, Layout, NewAccountFields, Notice, ProblemBox, Submit, useSubmit, when } from '../ui.js';
 import { BarChart, TimelineChart } from './charts.js';
 import { Clients } from './console-clients.js';
+import { IdentityProviders } from './console-idps.js';
 
 // The shapes the API's routes declare, through the typed client.
 type User = InferResponseType<typeof api.users.$get, 200>['items'][number];
@@ -26,6 +27,7 @@ const TABS = [
   { id: 'audit', label: 'Audit log', needs: 'admin:logs:read' },
   { id: 'stats', label: 'Statistics', needs: 'admin:stats:read' },
   { id: 'clients', label: 'Clients', needs: 'clients:read' },
+  { id: 'idps', label: 'Identity providers', needs: 'idps:read' },
 ] as const;
 type Tab = (typeof TABS)[number]['id'];
 
@@ -33,10 +35,14 @@ export function ConsolePage() {
   const [me, setMe] = useState<Me | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
   const [tab, setTab] = useState<Tab | null>(null);
+  // null while asking: no tokens in this tab may still mean a browser session (an external sign-in, another tab).
+  const [signed, setSigned] = useState<boolean | null>(null);
   const tabIds = useId();
   useEffect(() => {
-    if (!signedIn()) return;
     void (async () => {
+      const yes = await ensureSignedIn();
+      setSigned(yes);
+      if (!yes) return;
       const out = await read(await api.users.me.$get());
       if (!out.ok) {
         if (out.problem.status === 401) location.assign('/login?next=/console');
@@ -47,7 +53,8 @@ export function ConsolePage() {
       setTab(TABS.find((t) => out.data.permissions.includes(t.needs))?.id ?? null);
     })();
   }, []);
-  if (!signedIn()) return <FirstRun />;
+  if (signed === null) return <Layout title="Admin console">{null}</Layout>;
+  if (!signed) return <FirstRun />;
   const can = (p: string) => me?.permissions.includes(p) ?? false;
   const tabs = TABS.filter((t) => can(t.needs));
   return (
@@ -73,6 +80,7 @@ export function ConsolePage() {
         {tab === 'audit' ? <Audit /> : null}
         {tab === 'stats' ? <Stats /> : null}
         {tab === 'clients' ? <Clients can={can} /> : null}
+        {tab === 'idps' ? <IdentityProviders can={can} /> : null}
       </div>
     </Layout>
   );
