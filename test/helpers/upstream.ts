@@ -83,6 +83,8 @@ export type CraftedIssuer = {
   clientId: string;
   /** The flaw of every ID token from now on. */
   flaw: IdTokenFlaw;
+  /** Claims of every ID token from now on, over the defaults (sub crafted-user, a verified crafted@example.test); {} resets. */
+  claims: Record<string, unknown>;
   /** How the client authenticated at the token endpoint, per request. */
   readonly tokenAuth: string[];
   stop(): Promise<void>;
@@ -100,7 +102,7 @@ export async function startCraftedIssuer(clientId = 'crafted-client'): Promise<C
   const kid = randomBytes(6).toString('hex');
   const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
   const codes = new Map<string, { nonce: string; challenge: string; redirectUri: string }>();
-  const state = { flaw: 'none' as IdTokenFlaw, tokenAuth: [] as string[] };
+  const state = { flaw: 'none' as IdTokenFlaw, tokenAuth: [] as string[], claims: {} as Record<string, unknown> };
   let issuer = '';
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -156,11 +158,12 @@ export async function startCraftedIssuer(clientId = 'crafted-client'): Promise<C
         email: 'crafted@example.test',
         email_verified: true,
         name: 'Crafted User',
+        ...state.claims,
       })
         .setProtectedHeader({ alg: 'RS256', kid })
         .setIssuer(flaw === 'issuer' ? 'https://another-issuer.example' : issuer)
         .setAudience(flaw === 'audience' ? 'another-client' : clientId)
-        .setSubject('crafted-user')
+        .setSubject(typeof state.claims.sub === 'string' ? state.claims.sub : 'crafted-user')
         .setIssuedAt(flaw === 'expired' ? now - 7200 : now)
         .setExpirationTime(flaw === 'expired' ? now - 3600 : now + 300)
         .sign(flaw === 'signature' ? other.privateKey : privateKey);
@@ -184,6 +187,12 @@ export async function startCraftedIssuer(clientId = 'crafted-client'): Promise<C
     },
     set flaw(f: IdTokenFlaw) {
       state.flaw = f;
+    },
+    get claims() {
+      return state.claims;
+    },
+    set claims(c: Record<string, unknown>) {
+      state.claims = c;
     },
     get tokenAuth() {
       return state.tokenAuth;

@@ -250,6 +250,31 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
       crafted.flaw = 'none';
     });
 
+    it('keys a Microsoft Entra ID user on tid/oid, not on the per-app sub, and never links on its unverified email', async () => {
+      const signIn = async (claims: Record<string, unknown>) => {
+        crafted.claims = claims;
+        const ua = new UserAgent();
+        const end = await ua.get(url('/auth/external/crafted'), { stopAt: (u) => u.pathname === '/account' });
+        return { end, pair: await tokensOf(ua) };
+      };
+      const tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+      const email = uniqueEmail('entra');
+      try {
+        const first = await signIn({ sub: 'pairwise-for-app-a', tid: tenant, oid: 'object-1', email, email_verified: undefined });
+        expect(first.end.status).toBe(303);
+        const user = (await me(first.pair.body!.accessToken)).body;
+        expect(user).toMatchObject({ email, emailVerified: false });
+        // The same person under another pairwise sub (another app registration of the tenant): the same account.
+        const again = await signIn({ sub: 'pairwise-for-app-b', tid: tenant, oid: 'object-1', email });
+        expect((await me(again.pair.body!.accessToken)).body.id).toBe(user.id);
+        // Another object of the tenant whose (unverified, editable) email claims that address: not that account (nOAuth).
+        const other = await signIn({ sub: 'pairwise-for-app-a', tid: tenant, oid: 'object-2', email, email_verified: undefined });
+        expectPage(other.end, 403, 'identity_not_linked');
+      } finally {
+        crafted.claims = {};
+      }
+    });
+
     it('refuses a provider disabled meanwhile, and an unknown one', async () => {
       const ua = new UserAgent();
       const callback = await atProvider(ua, 'attacks', '/auth/external/peer-off', 'peer-off');
