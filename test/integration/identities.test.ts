@@ -350,7 +350,7 @@ describe.each(BACKENDS)('an account made by a sign-in at an OpenID provider (%s)
     await smtp.start();
     ours = await serveProvider(backend, { SMTP_URL: smtp.url, MAIL_PER_ADDRESS_PER_HOUR: '100' }, clock.now);
     peer = await startUpstream({ publicUrl: ours.issuer, providerIds: ['peer'], accounts: { only: { email, name: 'Only Upstream' } } });
-    await addUpstream(ours.t, { id: 'peer', name: 'Peer ID', issuer: peer.issuer, clientId: peer.clientId, trustEmailVerified: true });
+    await addUpstream(ours, { id: 'peer', name: 'Peer ID', issuer: peer.issuer, clientId: peer.clientId, trustEmailVerified: true });
   });
   afterAll(async () => {
     await peer?.stop();
