@@ -21,6 +21,16 @@ export type ClientOptions = {
 
 const REFRESH_PATH = '/auth/refresh';
 
+/**
+ * The body of a step-up: the current password when the account has one (a user
+ * without a password passes `undefined` and is judged by a recent sign-in), and a
+ * code with TOTP on.
+ */
+const stepUp = (currentPassword: string | undefined, code?: string) => ({
+  ...(currentPassword !== undefined ? { currentPassword } : {}),
+  ...(code !== undefined ? { code } : {}),
+});
+
 export function createClient(baseUrl: string, options: ClientOptions = {}) {
   const base = baseUrl.replace(/\/+$/, '');
   const baseFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
@@ -118,26 +128,27 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
       return res;
     },
     /** TOTP, step 1: a pending secret and its otpauth:// URI (show it as a QR code). */
-    enrolTotp: (currentPassword: string) => api.users.me.mfa.totp.$post({ json: { currentPassword } }),
+    enrolTotp: (currentPassword: string | undefined) => api.users.me.mfa.totp.$post({ json: stepUp(currentPassword) }),
     /** TOTP, step 2: the first code turns it on; the answer's recovery codes are shown once. `endOtherSessions` signs out every other session. */
     confirmTotp: (code: string, endOtherSessions?: boolean) =>
       api.users.me.mfa.totp.confirm.$post({ json: { code, ...(endOtherSessions === undefined ? {} : { endOtherSessions }) } }),
     /** Turn TOTP off (the current password and a TOTP or recovery code). */
-    disableTotp: (currentPassword: string, code: string) => api.users.me.mfa.totp.$delete({ json: { currentPassword, code } }),
+    disableTotp: (currentPassword: string | undefined, code: string) =>
+      api.users.me.mfa.totp.$delete({ json: stepUp(currentPassword, code) }),
     /** A new set of recovery codes (the old ones stop working). */
-    regenerateRecoveryCodes: (currentPassword: string, code?: string) =>
-      api.users.me.mfa['recovery-codes'].$post({ json: { currentPassword, ...(code !== undefined ? { code } : {}) } }),
+    regenerateRecoveryCodes: (currentPassword: string | undefined, code?: string) =>
+      api.users.me.mfa['recovery-codes'].$post({ json: stepUp(currentPassword, code) }),
     /** Registration options for a new passkey (pass to navigator.credentials.create()): the current password, and a code with TOTP on. */
-    passkeyRegistrationOptions: (currentPassword: string, code?: string) =>
-      api.users.me.passkeys.options.$post({ json: { currentPassword, ...(code !== undefined ? { code } : {}) } }),
+    passkeyRegistrationOptions: (currentPassword: string | undefined, code?: string) =>
+      api.users.me.passkeys.options.$post({ json: stepUp(currentPassword, code) }),
     /** Keep the passkey the browser made, under a name; `endOtherSessions` ends your other sessions (this one stays). */
     addPasskey: (name: string, response: PasskeyRegistration, options: { endOtherSessions?: boolean } = {}) =>
       api.users.me.passkeys.$post({ json: { name, response, ...(options.endOtherSessions ? { endOtherSessions: true } : {}) } }),
     /** Your passkeys. */
     passkeys: () => api.users.me.passkeys.$get(),
     /** Remove one of your passkeys (the current password, and a code with TOTP on). */
-    removePasskey: (id: string, currentPassword: string, code?: string) =>
-      api.users.me.passkeys[':id'].$delete({ param: { id }, json: { currentPassword, ...(code !== undefined ? { code } : {}) } }),
+    removePasskey: (id: string, currentPassword: string | undefined, code?: string) =>
+      api.users.me.passkeys[':id'].$delete({ param: { id }, json: stepUp(currentPassword, code) }),
     /** End the session (server side too) and forget the tokens. */
     async logout() {
       const tokens = await getTokens();
@@ -167,11 +178,16 @@ export function createClient(baseUrl: string, options: ClientOptions = {}) {
     endSession: (id: string) => api.users.me.sessions[':id'].$delete({ param: { id } }),
     /** Sign out everywhere else. */
     endOtherSessions: () => api.users.me.sessions.$delete(),
+    /** Your identities at upstream providers (sign-in with Google, GitHub...). */
+    identities: () => api.users.me.identities.$get(),
+    /** Unlink one (a step-up, like removing a passkey); 409 last_sign_in_method when it is the last way in. */
+    unlinkIdentity: (id: string, currentPassword: string | undefined, code?: string) =>
+      api.users.me.identities[':id'].$delete({ param: { id }, json: stepUp(currentPassword, code) }),
     /** Everything the service holds about you, as one JSON document. */
     exportAccount: () => api.users.me.export.$get(),
     /** Delete your account (with TOTP on, a code too); on success the tokens are forgotten. */
-    async deleteAccount(currentPassword: string, code?: string) {
-      const res = await api.users.me.$delete({ json: { currentPassword, ...(code !== undefined ? { code } : {}) } });
+    async deleteAccount(currentPassword: string | undefined, code?: string) {
+      const res = await api.users.me.$delete({ json: stepUp(currentPassword, code) });
       if (res.status === 204) await setTokens(null);
       return res;
     },

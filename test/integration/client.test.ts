@@ -97,6 +97,12 @@ describe('typed client', () => {
     const doc = (await exported.json()) as { profile: { email: string } };
     expect(doc.profile.email).toBe(email);
 
+    const identities = await client.identities();
+    expect(identities.status === 200 ? (await identities.json()).items : null).toEqual([]);
+    // A step-up without the password this account has is refused before anything else is looked at.
+    expect((await client.unlinkIdentity('00000000-0000-4000-8000-000000000000', undefined)).status).toBe(400);
+    expect((await client.unlinkIdentity('00000000-0000-4000-8000-000000000000', 'client-new-passphrase-88')).status).toBe(404);
+
     expect((await client.deleteAccount('client-new-passphrase-88')).status).toBe(204);
     expect(await client.getTokens()).toBeNull();
     expect((await client.login(email, 'client-new-passphrase-88')).status).toBe(401);
