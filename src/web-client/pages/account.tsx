@@ -566,6 +566,11 @@ function LinkedIdentities(props: { me: Me }) {
         </form>
       ) : null}
       {linkable.length ? (
+        <p class="hint">
+          Linking goes through the provider's sign-in and needs a recent sign-in here: if yours was a while ago, sign out and in first.
+        </p>
+      ) : null}
+      {linkable.length ? (
         <div class="actions">
           {linkable.map((p) => (
             <a class="button small" href={externalSignInUrl(p.id, '/account', true)}>
