@@ -15,6 +15,8 @@ type Catalogue = {
   login_locked: undefined;
   current_password_failed: undefined;
   current_password_locked: undefined;
+  /** A user without a password whose sign-in was too old for a sensitive change. */
+  reauthentication_required: undefined;
   email_not_verified: undefined;
   password_queue_full: undefined;
   // Second factors.
@@ -39,6 +41,8 @@ type Catalogue = {
   external_login_failed: string;
   /** An upstream identity linked to the account: the provider's id. */
   identity_linked: string;
+  /** External identities: the provider's id. */
+  identity_unlinked: string;
   // The account: profile, mailed links, sessions, deletion.
   password_changed: undefined;
   email_changed: undefined;
@@ -96,6 +100,7 @@ export const AUDIT_DETAILS = {
   login_locked: 'bare',
   current_password_failed: 'bare',
   current_password_locked: 'bare',
+  reauthentication_required: 'bare',
   email_not_verified: 'bare',
   password_queue_full: 'bare',
   mfa_required: 'bare',
@@ -116,6 +121,7 @@ export const AUDIT_DETAILS = {
   external_login: 'argument',
   external_login_failed: 'argument',
   identity_linked: 'argument',
+  identity_unlinked: 'argument',
   password_changed: 'bare',
   email_changed: 'bare',
   email_verified: 'bare',

@@ -16,7 +16,7 @@ import type { AccessLogVariables, AuthVariables, ClientIpVariables, RbacVariable
 type Reads = RequestIdVariables & Partial<ClientIpVariables & Pick<AuthVariables, 'caller'> & RbacVariables>;
 
 // Any parameter whose name suggests a secret (pw, pwd, pass, passcode, jwt, session, auth, ...).
-const SECRET_PARAM = /token|pass|pw|secret|key|code|signature|credential|jwt|session|auth|otp/i;
+const SECRET_PARAM = /token|pass|pw|secret|key|code|signature|credential|jwt|session|auth|otp|state|nonce|verifier/i;
 
 const callerId = (caller: Caller | undefined): string | null => (caller === undefined ? null : userIdOf(caller));
 /** A service client acting for itself: the audit entry's actor (actorType client). */

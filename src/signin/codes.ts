@@ -1,10 +1,10 @@
 // Spending a second-factor code (a TOTP code or a recovery code) and the
 // re-authentication that sensitive changes need (the current password, plus a
-// code when TOTP is on). Every check runs within the sign-in limits, so codes
+// code when TOTP is on; a recent sign-in for a user without a password). Every check runs within the sign-in limits, so codes
 // cannot be guessed faster than passwords.
 import { and, eq, isNotNull, isNull, lt, or } from 'drizzle-orm';
 import type { AppServices } from '../deps.js';
-import { recoveryCodes, totpFactors, type users } from '../db/schema.js';
+import { recoveryCodes, sessions, totpFactors, type users } from '../db/schema.js';
 import { problem } from '../lib/problem.js';
 import { passwordAttempts, verifyWithinLimits } from '../security/password-attempts.js';
 import { verifyPassword } from '../security/passwords.js';
@@ -154,30 +154,93 @@ export async function spendCodeWithinLimits(
 
 const STEP_UP_HINT = 'TOTP is on: give a code from the authenticator app (or a recovery code) as `code`';
 
+/** What a step-up request carries: the current password (absent for a user who has none) and a code. */
+export type StepUpProof = { currentPassword?: string | undefined; code?: string | undefined };
+
+/** Who asks: the address (for the sign-in limits) and the session of the request (for a passwordless user). */
+export type StepUpCaller = { ip: string; sessionId: string };
+
 /**
- * The current password on a sensitive change, and for a user with TOTP on a
- * code as well (step-up: a stolen password, or a stolen token and password,
- * is not enough). Both are checked as one attempt under the sign-in limits
- * (same counters), so a right password does not reset the count of wrong
- * codes. Wrong password: 403 invalid_credentials; wrong code: 403 invalid_mfa_code.
+ * How a route answers a user who has a password but sent none: as its schema
+ * did when currentPassword was required (400 validation_failed), or as
+ * PUT /users/me always has (403 current_password_required).
+ */
+export type MissingPassword = 'validation_failed' | 'current_password_required';
+
+/** The second factors an MFA step records in a session's amr: a sign-in that included one needs no code again. */
+const SECOND_FACTOR_AMR = new Set(['otp', 'hwk']);
+
+function passwordMissing(answer: MissingPassword): never {
+  if (answer === 'current_password_required') {
+    problem('current_password_required', 'This change needs currentPassword');
+  }
+  // The same answer as the schema gave when the field was required.
+  problem('validation_failed', 'The request body is not valid', {
+    errors: [{ path: 'currentPassword', message: 'Invalid input: expected string, received undefined' }],
+  });
+}
+
+/**
+ * A user without a password (signed up through an identity provider) proves
+ * a sensitive change with a recent sign-in instead: the request's session
+ * began within REAUTH_MAX_AGE_SECONDS (else 403 reauthentication_required:
+ * sign in again). With TOTP on, a code is asked too, unless that sign-in
+ * already included a second factor (its amr has otp or hwk): the MFA step of
+ * a few minutes ago is the same proof the code would be. currentPassword, if
+ * sent, is ignored (there is none to check).
+ */
+async function assertRecentSignIn(svc: AppServices, row: UserRow, given: StepUpProof, caller: StepUpCaller): Promise<void> {
+  const [session] = await svc.database.db
+    .select({ createdAt: sessions.createdAt, amr: sessions.amr })
+    .from(sessions)
+    .where(and(eq(sessions.id, caller.sessionId), eq(sessions.userId, row.id)));
+  const maxAgeMs = svc.config.reauthMaxAgeSeconds * 1000;
+  if (!session || svc.clock() - session.createdAt.getTime() > maxAgeMs) {
+    problem(
+      'reauthentication_required',
+      `This account has no password: sign in again (a sign-in less than ${svc.config.reauthMaxAgeSeconds} seconds old confirms it is you)`,
+      { audit: 'reauthentication_required' },
+    );
+  }
+  if (row.totpEnabledAt === null) return;
+  if (session.amr.split(',').some((v) => SECOND_FACTOR_AMR.has(v))) return;
+  if (given.code === undefined) problem('mfa_code_required', STEP_UP_HINT, { audit: 'mfa_code_required' });
+  const kind = await spendCodeWithinLimits(svc, { userId: row.id, email: row.email, ip: caller.ip }, given.code);
+  if (kind === null) problem('invalid_mfa_code', 'The code is wrong or was already used', { status: 403, audit: 'mfa_failed' });
+}
+
+/**
+ * The step-up of a sensitive change (API.md "Reauthentication"). A user with
+ * a password gives the current one, and with TOTP on a code as well (a stolen
+ * password, or a stolen token and password, is not enough). Both are checked
+ * as one attempt under the sign-in limits (same counters), so a right
+ * password does not reset the count of wrong codes. Wrong password: 403
+ * invalid_credentials; wrong code: 403 invalid_mfa_code; no password sent:
+ * `missing`. A user without a password proves a recent sign-in instead
+ * (assertRecentSignIn).
  */
 export async function assertReauthenticated(
   svc: AppServices,
   row: UserRow,
-  given: { currentPassword: string; code?: string | undefined },
-  ip: string,
+  given: StepUpProof,
+  caller: StepUpCaller,
+  missing: MissingPassword = 'validation_failed',
 ): Promise<void> {
+  const { passwordHash } = row;
+  if (passwordHash === null) return assertRecentSignIn(svc, row, given, caller);
+  const currentPassword = given.currentPassword;
+  if (currentPassword === undefined) passwordMissing(missing);
   const stepUp = row.totpEnabledAt !== null;
   if (stepUp && given.code === undefined) problem('mfa_code_required', STEP_UP_HINT, { audit: 'mfa_code_required' });
   let passwordOk = false;
   const ok = await verifyWithinLimits(
     passwordAttempts(svc),
-    { email: row.email, ip },
+    { email: row.email, ip: caller.ip },
     async () => {
-      passwordOk = row.passwordHash !== null && (await verifyPassword(row.passwordHash, given.currentPassword));
+      passwordOk = await verifyPassword(passwordHash, currentPassword);
       // No code is spent on a wrong password.
       if (!passwordOk || !stepUp) return passwordOk;
-      return (await spendCode(svc, { userId: row.id, email: row.email, ip }, given.code!)) !== null;
+      return (await spendCode(svc, { userId: row.id, email: row.email, ip: caller.ip }, given.code!)) !== null;
     },
     'current_password_locked',
   );

@@ -404,7 +404,7 @@ describe.each(BACKENDS)('account deletion on %s', (backend) => {
       expect(res.headers.get('content-disposition')).toMatch(/^attachment; filename=\S+/);
       const doc = JSON.parse(res.text);
       expect(Object.keys(doc).sort()).toEqual(
-        ['auditLog', 'exportedAt', 'factors', 'format', 'pendingEmailLinks', 'posts', 'profile', 'roles', 'sessions'].sort(),
+        ['auditLog', 'exportedAt', 'factors', 'format', 'identities', 'pendingEmailLinks', 'posts', 'profile', 'roles', 'sessions'].sort(),
       );
       expect(typeof doc.format).toBe('string');
       expect(new Date(doc.exportedAt).toISOString()).toBe(doc.exportedAt);

@@ -20,6 +20,7 @@ const DOCS = [
   'docs/configuration.md',
   'docs/consistency.md',
   'docs/deployment.md',
+  'docs/identity-providers.md',
   'test/bench/README.md',
 ];
 

@@ -4,6 +4,7 @@
 // answered, logged or audited), deletion and what goes with it, the public
 // list of sign-in buttons, and providers declared in IDENTITY_PROVIDERS_FILE;
 // on both backends.
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -437,5 +438,41 @@ describe.each(BACKENDS)('IDENTITY_PROVIDERS_FILE on %s', (backend) => {
 
   it('refuses a file that does not exist when the configuration is read', () => {
     expect(() => testConfig({ IDENTITY_PROVIDERS_FILE: join(dir, 'missing.json') })).toThrow(/IDENTITY_PROVIDERS_FILE: file not found/);
+  });
+});
+
+describe.each(BACKENDS)('identity provider secrets after a key rotation on %s', (backend) => {
+  it('seals every provider secret again under the new key at start, so the old key can go', async () => {
+    const OLD = randomBytes(32).toString('hex');
+    const NEW = randomBytes(32).toString('hex');
+    const db = await openDatabase(backend);
+    const started: TestApp[] = [];
+    const instance = async (keys: Record<string, string>) => {
+      const t = await createTestApp({ database: db.database, overrides: keys });
+      started.push(t);
+      await t.services.background.idle();
+      return t;
+    };
+    try {
+      const a = await instance({ MFA_ENCRYPTION_KEY: OLD });
+      const call = client(a);
+      const admin = await loginAdmin(call);
+      const id = newId('rotated');
+      expect((await call('POST', '/admin/identity-providers', { token: admin.accessToken, body: { id, ...OIDC } })).status).toBe(201);
+      const sealed = async () =>
+        (await db.database.db.select().from(identityProviders).where(eq(identityProviders.id, id)))[0]!.clientSecretSealed!;
+      const before = await sealed();
+
+      const rotated = await instance({ MFA_ENCRYPTION_KEY: NEW, MFA_PREVIOUS_ENCRYPTION_KEYS: OLD });
+      expect(rotated.logs.text).toMatch(/"resealed":1,"unreadable":0[^\n]*identity provider secrets/);
+      expect(await sealed()).not.toBe(before);
+      expect(rotated.logs.text).not.toContain(SECRET);
+
+      const later = await instance({ MFA_ENCRYPTION_KEY: NEW });
+      expect((await enabledUpstream(later.services, id))?.clientSecret).toBe(SECRET);
+    } finally {
+      for (const t of started) await t.stop();
+      await db.dispose();
+    }
   });
 });

@@ -98,6 +98,21 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
     roles: [],
   };
   const newClient = async (): Promise<string> => (await call('POST', '/admin/clients', { token: admin.accessToken, body: CLIENT })).body.id;
+  const IDP = {
+    type: 'oidc',
+    name: 'SSO',
+    issuer: 'https://sso.example.com',
+    clientId: 'rbac',
+    scopes: ['openid'],
+    trustEmailVerified: false,
+    enabled: true,
+  };
+  let idpSeq = 0;
+  const newIdp = async (): Promise<string> => {
+    const id = `rbac-idp-${Date.now().toString(36)}-${idpSeq++}`;
+    expect((await call('POST', '/admin/identity-providers', { token: admin.accessToken, body: { id, ...IDP } })).status).toBe(201);
+    return id;
+  };
   const routeRequests: Record<string, (who: Session | null) => Promise<{ method: string; path: string; body?: unknown; token?: string }>> =
     {
       'POST /auth/register': async () => ({
@@ -224,6 +239,15 @@ describe.each(BACKENDS)('RBAC on %s', (backend) => {
       'PUT /admin/clients/:id': async () => ({ method: 'PUT', path: `/admin/clients/${await newClient()}`, body: CLIENT_FIELDS }),
       'POST /admin/clients/:id/secret': async () => ({ method: 'POST', path: `/admin/clients/${await newClient()}/secret` }),
       'DELETE /admin/clients/:id': async () => ({ method: 'DELETE', path: `/admin/clients/${await newClient()}` }),
+      'GET /admin/identity-providers': async () => ({ method: 'GET', path: '/admin/identity-providers' }),
+      'GET /admin/identity-providers/:id': async () => ({ method: 'GET', path: `/admin/identity-providers/${await newIdp()}` }),
+      'POST /admin/identity-providers': async () => ({
+        method: 'POST',
+        path: '/admin/identity-providers',
+        body: { id: `rbac-new-${Date.now().toString(36)}-${idpSeq++}`, ...IDP },
+      }),
+      'PUT /admin/identity-providers/:id': async () => ({ method: 'PUT', path: `/admin/identity-providers/${await newIdp()}`, body: IDP }),
+      'DELETE /admin/identity-providers/:id': async () => ({ method: 'DELETE', path: `/admin/identity-providers/${await newIdp()}` }),
     };
 
   /**

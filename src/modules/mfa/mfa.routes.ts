@@ -23,7 +23,9 @@ import { pendingStep } from '../../signin/mfa-step.js';
 import { finishWithSecondFactor } from '../../signin/second-factor.js';
 import { confirmTotp, disableTotp, enrolTotp, regenerateRecoveryCodes, resetMfa } from './mfa.service.js';
 
-const STEP_UP = ['mfa_code_required', { code: 'invalid_mfa_code', status: 403 }] as const;
+const STEP_UP = ['mfa_code_required', { code: 'invalid_mfa_code', status: 403 }, 'reauthentication_required'] as const;
+const NO_PASSWORD =
+  ' A user without a password proves a sign-in less than REAUTH_MAX_AGE_SECONDS old instead (else 403 reauthentication_required).';
 
 export const mfaAccountRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
@@ -35,16 +37,18 @@ export const mfaAccountRoutes = (svc: AppServices) =>
         beforeMfa: true,
         summary: 'Start TOTP enrolment: a pending secret and its otpauth:// URI',
         description:
-          'Not in force until confirmed with a code (POST /users/me/mfa/totp/confirm); a new call replaces a pending secret. Needs the current password (under the sign-in limits).',
+          'Not in force until confirmed with a code (POST /users/me/mfa/totp/confirm); a new call replaces a pending secret. Needs the current password (under the sign-in limits).' +
+          NO_PASSWORD,
         permission: 'profile:update',
         tags: ['mfa'],
         body: true,
         responses: { 200: TotpEnrolmentSchema },
-        errors: [{ code: 'invalid_credentials', status: 403 }, 'mfa_already_enabled'],
+        errors: [{ code: 'invalid_credentials', status: 403 }, 'reauthentication_required', 'mfa_already_enabled'],
       }),
       validate('json', EnrolTotpBody),
       async (c) => {
-        const out = await enrolTotp(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json'));
+        const { userId, sessionId } = c.get('caller');
+        const out = await enrolTotp(svc, { userId, sessionId, ip: c.get('clientIp') }, c.req.valid('json'));
         c.set('auditDetail', 'mfa_totp_pending');
         return c.json(out, 200);
       },
@@ -83,6 +87,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
         personal: true,
         beforeMfa: true,
         summary: 'Turn TOTP off (current password and a TOTP or recovery code)',
+        description: `The current password and a code (TOTP or recovery), checked under the sign-in limits.${NO_PASSWORD}`,
         permission: 'profile:update',
         tags: ['mfa'],
         body: true,
@@ -91,7 +96,8 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', DisableTotpBody),
       async (c) => {
-        await disableTotp(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json'));
+        const { userId, sessionId } = c.get('caller');
+        await disableTotp(svc, { userId, sessionId, ip: c.get('clientIp') }, c.req.valid('json'));
         c.set('auditDetail', 'mfa_disabled: totp');
         return c.body(null, 204);
       },
@@ -103,7 +109,7 @@ export const mfaAccountRoutes = (svc: AppServices) =>
         personal: true,
         beforeMfa: true,
         summary: 'A new set of 10 recovery codes (the old ones stop working)',
-        description: 'Needs a second factor (TOTP or a passkey), the current password and, with TOTP on, a code.',
+        description: `Needs a second factor (TOTP or a passkey), the current password and, with TOTP on, a code.${NO_PASSWORD}`,
         permission: 'profile:update',
         tags: ['mfa'],
         body: true,
@@ -112,7 +118,8 @@ export const mfaAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', RegenerateCodesBody),
       async (c) => {
-        const out = await regenerateRecoveryCodes(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json'));
+        const { userId, sessionId } = c.get('caller');
+        const out = await regenerateRecoveryCodes(svc, { userId, sessionId, ip: c.get('clientIp') }, c.req.valid('json'));
         c.set('auditDetail', 'mfa_recovery_codes_replaced');
         return c.json(out, 200);
       },

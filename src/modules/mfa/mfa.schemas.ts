@@ -4,7 +4,9 @@ import { z } from 'zod';
 import { mfaCodeSchema } from '../../lib/schemas.js';
 import { AuthenticationResponseSchema } from '../passkeys/passkeys.schemas.js';
 
-const currentPassword = z.string().min(1).max(1024);
+// Required of a user who has a password (400 validation_failed without it, as
+// before); a user without one proves a recent sign-in instead (signin/codes.ts).
+const currentPassword = z.string().min(1).max(1024).optional();
 
 // No step-up code: while TOTP is on, enrolling again is refused (409) before anything is checked.
 export const EnrolTotpBody = z.strictObject({ currentPassword });

@@ -13,7 +13,7 @@ import { newRecoveryCodes } from '../../security/recovery-codes.js';
 import { matchTotp, newTotpSecret, totpUri } from '../../security/totp.js';
 import { queueSecurityNotice } from '../auth/email.service.js';
 import { factorChanged } from './mfa.factors.js';
-import { assertReauthenticated } from '../../signin/codes.js';
+import { assertReauthenticated, type StepUpProof } from '../../signin/codes.js';
 
 type UserRow = typeof users.$inferSelect;
 
@@ -37,12 +37,12 @@ async function replaceRecoveryCodes(tx: Tx, userId: string, now: Date): Promise<
  */
 export async function enrolTotp(
   svc: AppServices,
-  caller: { userId: string; ip: string },
-  given: { currentPassword: string },
+  caller: { userId: string; sessionId: string; ip: string },
+  given: StepUpProof,
 ): Promise<{ secret: string; otpauthUri: string }> {
   const row = await userRow(svc, caller.userId);
   if (row.totpEnabledAt !== null) problem('mfa_already_enabled', 'TOTP is already on: turn it off first to enrol a new device');
-  await assertReauthenticated(svc, row, given, caller.ip);
+  await assertReauthenticated(svc, row, given, caller);
   const secret = newTotpSecret();
   const sealed = svc.secrets.seal(secret, row.id);
   const now = new Date(svc.clock());
@@ -131,12 +131,12 @@ export async function confirmTotp(
 /** DELETE /users/me/mfa/totp: the password and a code (TOTP or recovery). Not on: 409 mfa_not_enabled. */
 export async function disableTotp(
   svc: AppServices,
-  caller: { userId: string; ip: string },
-  given: { currentPassword: string; code?: string | undefined },
+  caller: { userId: string; sessionId: string; ip: string },
+  given: StepUpProof,
 ): Promise<void> {
   const row = await userRow(svc, caller.userId);
   if (row.totpEnabledAt === null) problem('mfa_not_enabled', 'TOTP is not on');
-  await assertReauthenticated(svc, row, given, caller.ip);
+  await assertReauthenticated(svc, row, given, caller);
   const now = new Date(svc.clock());
   await svc.tx(async (tx, emit) => {
     await tx.delete(totpFactors).where(eq(totpFactors.userId, row.id));
@@ -148,14 +148,14 @@ export async function disableTotp(
 /** POST /users/me/mfa/recovery-codes: a new set; the old codes stop working. Needs a second factor. */
 export async function regenerateRecoveryCodes(
   svc: AppServices,
-  caller: { userId: string; ip: string },
-  given: { currentPassword: string; code?: string | undefined },
+  caller: { userId: string; sessionId: string; ip: string },
+  given: StepUpProof,
 ): Promise<{ recoveryCodes: string[] }> {
   const row = await userRow(svc, caller.userId);
   if (row.totpEnabledAt === null && row.passkeyCount === 0) {
     problem('mfa_not_enabled', 'Recovery codes stand in for a second factor: turn TOTP on or add a passkey first');
   }
-  await assertReauthenticated(svc, row, given, caller.ip);
+  await assertReauthenticated(svc, row, given, caller);
   const now = new Date(svc.clock());
   const codes = await svc.tx(async (tx, emit) => {
     await queueSecurityNotice(

@@ -26,7 +26,14 @@ import {
 import { addPasskey, listPasskeys, registrationOptions, removePasskey } from './passkeys.service.js';
 
 /** The step-up's refusals (as on the MFA routes), past the sign-in limits 429. */
-const STEP_UP = [{ code: 'invalid_credentials', status: 403 }, 'mfa_code_required', { code: 'invalid_mfa_code', status: 403 }] as const;
+const STEP_UP = [
+  { code: 'invalid_credentials', status: 403 },
+  'mfa_code_required',
+  { code: 'invalid_mfa_code', status: 403 },
+  'reauthentication_required',
+] as const;
+const NO_PASSWORD =
+  ' A user without a password proves a sign-in less than REAUTH_MAX_AGE_SECONDS old instead (else 403 reauthentication_required).';
 
 export const passkeyAccountRoutes = (svc: AppServices) =>
   new Hono<AppEnv>()
@@ -38,7 +45,8 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
         beforeMfa: true,
         summary: 'Options for navigator.credentials.create(): a new passkey for your account',
         description:
-          'Adding a way to sign in is a step-up action: needs the current password and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429). The challenge answers once, within 5 minutes, and only POST /users/me/passkeys of this user. User verification and a resident key are preferred.',
+          'Adding a way to sign in is a step-up action: needs the current password and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429). The challenge answers once, within 5 minutes, and only POST /users/me/passkeys of this user. User verification and a resident key are preferred.' +
+          NO_PASSWORD,
         permission: 'profile:update',
         tags: ['passkeys'],
         body: true,
@@ -47,7 +55,14 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
       }),
       validate('json', PasskeyStepUpBody),
       async (c) =>
-        c.json(await registrationOptions(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('json')), 200),
+        c.json(
+          await registrationOptions(
+            svc,
+            { userId: c.get('caller').userId, sessionId: c.get('caller').sessionId, ip: c.get('clientIp') },
+            c.req.valid('json'),
+          ),
+          200,
+        ),
     )
     .post(
       '/me/passkeys',
@@ -98,17 +113,25 @@ export const passkeyAccountRoutes = (svc: AppServices) =>
         beforeMfa: true,
         summary: 'Remove one of your passkeys',
         description:
-          'A step-up action: needs the current password and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429).',
+          'A step-up action: needs the current password and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429).' +
+          NO_PASSWORD +
+          ' Removing the last passkey of an account that has no password and no identity: 409 last_sign_in_method.',
         permission: 'profile:update',
         tags: ['passkeys'],
         body: true,
         responses: { 204: null },
-        errors: [...STEP_UP, 'passkey_not_found'],
+        errors: [...STEP_UP, 'passkey_not_found', 'last_sign_in_method'],
       }),
       validate('param', IdParam),
       validate('json', PasskeyStepUpBody),
       async (c) => {
-        await removePasskey(svc, { userId: c.get('caller').userId, ip: c.get('clientIp') }, c.req.valid('param').id, c.req.valid('json'));
+        const caller = c.get('caller');
+        await removePasskey(
+          svc,
+          { userId: caller.userId, sessionId: caller.sessionId, ip: c.get('clientIp') },
+          c.req.valid('param').id,
+          c.req.valid('json'),
+        );
         c.set('auditDetail', 'passkey_removed');
         return c.body(null, 204);
       },

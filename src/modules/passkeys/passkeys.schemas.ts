@@ -85,7 +85,11 @@ export const AddPasskeyBody = z.strictObject({
 });
 
 // Adding or removing a sign-in method is a step-up action: `code` is required with TOTP on, but a missing one is 403 mfa_code_required.
-export const PasskeyStepUpBody = z.strictObject({ currentPassword: z.string().min(1).max(1024), code: mfaCodeSchema.optional() });
+/** currentPassword: required of a user who has a password (400 without it); a user without one proves a recent sign-in instead. */
+export const PasskeyStepUpBody = z.strictObject({
+  currentPassword: z.string().min(1).max(1024).optional(),
+  code: mfaCodeSchema.optional(),
+});
 
 export const PasskeySchema = z.object({
   id: z.uuid(),

@@ -14,8 +14,9 @@ import { passkeys, users } from '../../db/schema.js';
 import { problem } from '../../lib/problem.js';
 import { CHALLENGE_TTL_MS, rememberChallenge, takeCeremony, userHandleOf } from '../../security/webauthn.js';
 import { factorChanged } from '../mfa/mfa.factors.js';
+import { assertSignInMethodLeft } from '../identities/identities.service.js';
 import type { PasskeyView } from './passkeys.schemas.js';
-import { assertReauthenticated } from '../../signin/codes.js';
+import { assertReauthenticated, type StepUpProof } from '../../signin/codes.js';
 import { transportsOf, unkeptChallenge } from '../../signin/passkey.js';
 
 type PasskeyRow = typeof passkeys.$inferSelect;
@@ -36,8 +37,8 @@ export async function listPasskeys(svc: AppServices, userId: string): Promise<Pa
   return rows.map(view);
 }
 
-/** What proves the step-up of adding or removing a passkey: the current password, and a code with TOTP on. */
-export type PasskeyStepUp = { currentPassword: string; code?: string | undefined };
+/** What proves the step-up of adding or removing a passkey: the current password and a code with TOTP on (or a recent sign-in). */
+export type PasskeyStepUp = StepUpProof;
 
 /**
  * POST /users/me/passkeys/options: a registration ceremony for the caller
@@ -46,14 +47,14 @@ export type PasskeyStepUp = { currentPassword: string; code?: string | undefined
  */
 export async function registrationOptions(
   svc: AppServices,
-  caller: { userId: string; ip: string },
+  caller: { userId: string; sessionId: string; ip: string },
   given: PasskeyStepUp,
 ): Promise<PublicKeyCredentialCreationOptionsJSON> {
   const { userId } = caller;
   const db = svc.database.db;
   const [u] = await db.select().from(users).where(eq(users.id, userId));
   if (!u) problem('not_found', 'No such user');
-  await assertReauthenticated(svc, u, given, caller.ip);
+  await assertReauthenticated(svc, u, given, caller);
   const existing = await db
     .select({ credentialId: passkeys.credentialId, transports: passkeys.transports })
     .from(passkeys)
@@ -147,14 +148,14 @@ export async function addPasskey(
 /** DELETE /users/me/passkeys/:id, after the step-up (checked first: nothing is told or done without it). */
 export async function removePasskey(
   svc: AppServices,
-  caller: { userId: string; ip: string },
+  caller: { userId: string; sessionId: string; ip: string },
   id: string,
   given: PasskeyStepUp,
 ): Promise<void> {
   const { userId } = caller;
   const [row] = await svc.database.db.select().from(users).where(eq(users.id, userId));
   if (!row) problem('not_found', 'No such user');
-  await assertReauthenticated(svc, row, given, caller.ip);
+  await assertReauthenticated(svc, row, given, caller);
   const now = new Date(svc.clock());
   await svc.tx(async (tx, emit) => {
     const gone = await tx
@@ -167,6 +168,8 @@ export async function removePasskey(
       .set({ passkeyCount: sql`${users.passkeyCount} - 1`, updatedAt: now })
       .where(eq(users.id, userId))
       .returning();
+    // An account without a password or an identity keeps its last passkey.
+    await assertSignInMethodLeft(tx, userId);
     await factorChanged(tx, emit, svc, u!, { notice: `the passkey named “${gone[0]!.name}” was removed`, ip: caller.ip, now });
   });
 }

@@ -68,11 +68,12 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
           { code: 'invalid_credentials', status: 403 },
           'mfa_code_required',
           { code: 'invalid_mfa_code', status: 403 },
+          'reauthentication_required',
           'email_taken',
           'not_found',
         ],
         description:
-          'Changing the email or password needs currentPassword and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429). A password change ends every other session; with `removePasskeys: true` it removes every passkey too (without `password`: 400).',
+          'Changing the email or password needs currentPassword and, with TOTP on, `code` (a TOTP or recovery code), checked under the sign-in limits (past them: 429). A user without a password proves a sign-in less than REAUTH_MAX_AGE_SECONDS old instead (else 403 reauthentication_required), and so sets a first password. A password change ends every other session; with `removePasskeys: true` it removes every passkey too (without `password`: 400).',
       }),
       validate('json', UpdateMeBody),
       async (c) => {
@@ -91,7 +92,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
         personal: true,
         summary: 'Delete your account',
         description:
-          'Needs the current password and, with TOTP on, `code` (checked under the sign-in limits). The account, its sessions, factors and posts are deleted; audit entries keep only the actor id.',
+          'Needs the current password and, with TOTP on, `code` (checked under the sign-in limits); a user without a password, a sign-in less than REAUTH_MAX_AGE_SECONDS old (else 403 reauthentication_required). The account, its sessions, factors and posts are deleted; audit entries keep only the actor id.',
         permission: 'profile:update',
         tags: ['users'],
         body: true,
@@ -100,6 +101,7 @@ export const usersRoutes = (svc: AppServices, meBodies = new MeBodies()) =>
           { code: 'invalid_credentials', status: 403 },
           'mfa_code_required',
           { code: 'invalid_mfa_code', status: 403 },
+          'reauthentication_required',
           'last_admin',
           'not_found',
         ],

@@ -35,7 +35,8 @@ export const UpdateMeBody = z
     message: 'Passkeys are removed with a password change: give the new password too',
   });
 
-export const DeleteMeBody = z.strictObject({ currentPassword: z.string().min(1).max(1024), code: mfaCodeSchema.optional() });
+/** currentPassword: required of a user who has a password (400 without it); a user without one proves a recent sign-in instead. */
+export const DeleteMeBody = z.strictObject({ currentPassword: z.string().min(1).max(1024).optional(), code: mfaCodeSchema.optional() });
 
 /**
  * The export document's shape, for the OpenAPI document (the route streams it),

@@ -11,7 +11,7 @@ import { problem } from '../../lib/problem.js';
 import { ALL_PERMISSIONS, SUPER_ROLE, firstNotHeld, type Grantor } from '../../security/permissions.js';
 import { mayActOnCheck } from '../../security/delegation.js';
 import { assertPasswordNotCommon, hashPassword } from '../../security/passwords.js';
-import { assertReauthenticated } from '../../signin/codes.js';
+import { assertReauthenticated, type StepUpProof } from '../../signin/codes.js';
 import type { UserCaller } from '../../access/caller.js';
 import { cacheUserProfile, profileOf } from '../../access/profile-state.js';
 import { parseProfile } from './users.cache.js';
@@ -172,12 +172,8 @@ export async function updateMe(
   const [row] = await db.select().from(users).where(eq(users.id, userId));
   if (!row) problem('not_found', 'No such user');
   const sensitive = input.email !== undefined || input.password !== undefined;
-  if (sensitive) {
-    if (input.currentPassword === undefined) {
-      problem('current_password_required', 'Changing the email or password needs currentPassword');
-    }
-    await assertReauthenticated(svc, row, { currentPassword: input.currentPassword, code: input.code }, caller.ip);
-  }
+  // A user without a password proves a recent sign-in instead, and may so set a first password.
+  if (sensitive) await assertReauthenticated(svc, row, input, caller, 'current_password_required');
   if (input.password !== undefined) await assertPasswordNotCommon(input.password);
   const passwordHash = input.password !== undefined ? await hashPassword(input.password, svc.config.argon2) : undefined;
   const now = new Date(svc.clock());
@@ -255,15 +251,15 @@ export async function deleteUser(svc: AppServices, deleter: Grantor, userId: str
   });
 }
 
-/** DELETE /users/me: the current password (and a code with TOTP on), under the sign-in limits, then deleteUser. */
+/** DELETE /users/me: the step-up (the current password and a code with TOTP on, or a recent sign-in), then deleteUser. */
 export async function deleteMe(
   svc: AppServices,
-  caller: Grantor & { userId: string; ip: string },
-  given: { currentPassword: string; code?: string | undefined },
+  caller: Grantor & { userId: string; sessionId: string; ip: string },
+  given: StepUpProof,
 ): Promise<void> {
   const [row] = await svc.database.db.select().from(users).where(eq(users.id, caller.userId));
   if (!row) problem('not_found', 'No such user');
-  await assertReauthenticated(svc, row, given, caller.ip);
+  await assertReauthenticated(svc, row, given, caller);
   await deleteUser(svc, caller, caller.userId);
 }
 

@@ -68,6 +68,9 @@ export function oidcStrategy(svc: Pick<AppServices, 'config' | 'clock' | 'logger
       clientAuthFor(provider, metadata.token_endpoint_auth_methods_supported),
     );
     if (insecure) oidc.allowInsecureRequests(config);
+    // openid-client trusts the TLS channel for an ID token from the token endpoint (OpenID Connect Core
+    // 3.1.3.7 allows it); the signature is checked against the issuer's JWKS anyway, as the contract says.
+    oidc.enableNonRepudiationChecks(config);
     for (const [k, v] of cache) if (v.until <= now) cache.delete(k);
     cache.set(key, { config, until: now + DISCOVERY_TTL_MS });
     return config;

@@ -25,6 +25,7 @@ import { rolesRoutes } from '../../modules/roles/roles.routes.js';
 import { sessionsRoutes } from '../../modules/sessions/sessions.routes.js';
 import { setupRoutes } from '../../modules/setup/setup.routes.js';
 import { grantsRoutes } from '../../modules/grants/grants.routes.js';
+import { identitiesRoutes } from '../../modules/identities/identities.routes.js';
 import { hasSecondFactorNow } from '../../modules/users/users.cache.js';
 import { usersRoutes } from '../../modules/users/users.routes.js';
 
@@ -42,6 +43,7 @@ export function apiSurface(svc: AppServices) {
   // Made first: it registers its export list and stats part, which the users
   // and admin routes read when they are built (svc.contributions).
   const posts = postsRoutes(svc);
+  const identities = identitiesRoutes(svc);
   const surface = new Hono<AppEnv>()
     .use(accessLog({ audit: svc.audit, stats: svc.stats, metrics: svc.metrics, logger: svc.logger, now: svc.clock, routes }))
     .use(limitBody(config.bodyLimitBytes))
@@ -73,6 +75,7 @@ export function apiSurface(svc: AppServices) {
     .route('/users', passkeyAccountRoutes(svc))
     .route('/users', usersRoutes(svc))
     .route('/users', grantsRoutes(svc))
+    .route('/users', identities)
     .route('/', rolesRoutes(svc))
     .route('/posts', posts)
     .route('/admin', adminRoutes(svc))

@@ -122,7 +122,8 @@ export function externalRoutes(svc: AppServices) {
       ...(opts.providerError ? { providerError: opts.providerError } : {}),
     });
     const res = c.html(html, STATUS[err.code] as 400, pageHeaders());
-    res.headers.append('Set-Cookie', clearFlowCookie);
+    // A flow not found keeps its cookie: a forged callback cannot end the sign-in this browser has under way.
+    if (err.code !== 'invalid_state') res.headers.append('Set-Cookie', clearFlowCookie);
     return res;
   }
 
