@@ -150,7 +150,7 @@ describe('sign-in with an external identity provider, in a browser', () => {
     await linked.getByText('No identity provider linked.').waitFor();
     const listed = await b.call('GET', '/users/me/identities', { token: s.accessToken });
     expect(listed.body.items).toEqual([]);
-    expectClean(tab, { http: [`DELETE /users/me/identities/${identity.id} 401`] });
+    expectClean(tab, { http: [`DELETE /users/me/identities/${identity.id} 403`] });
     await tab.context.close();
   });
 

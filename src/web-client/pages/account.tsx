@@ -24,14 +24,7 @@ type Me = InferResponseType<typeof api.users.me.$get, 200>;
 type Session = InferResponseType<typeof api.users.me.sessions.$get, 200>['items'][number];
 type Passkey = InferResponseType<typeof api.users.me.passkeys.$get, 200>['items'][number];
 type Grant = InferResponseType<typeof api.users.me.grants.$get, 200>['items'][number];
-
-// TODO(web): until GET/DELETE /users/me/identities are on main the typed client does not know them; the same
-// client (its token refresh included) reaches them untyped. Replace with api.users.me.identities once they land.
-type IdentitiesRoutes = {
-  $get: () => Promise<Response>;
-  ':id': { $delete: (args: { param: { id: string }; json: { currentPassword?: string; code?: string } }) => Promise<Response> };
-};
-const identitiesApi = () => (api.users.me as unknown as { identities: IdentitiesRoutes }).identities;
+type Identity = InferResponseType<typeof api.users.me.identities.$get, 200>['items'][number];
 
 /** The QR code of an otpauth:// URI as SVG squares (no image from anywhere else). */
 function QrCode(props: { text: string }) {
@@ -450,9 +443,6 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   );
 }
 
-/** A linked identity as GET /users/me/identities lists it. */
-type Identity = { id: string; provider: string; providerName?: string; email: string | null; linkedAt: string; lastUsedAt: string | null };
-
 /** The words a page shows for the step-up and last-method refusals of unlinking. */
 function unlinkProblem(p: Problem, signInAgain: string): Problem {
   if (p.code === 'last_sign_in_method')
@@ -477,17 +467,16 @@ function LinkedIdentities(props: { me: Me }) {
   const [providers, setProviders] = useState<ExternalProvider[]>([]);
   const [removing, setRemoving] = useState<Identity | null>(null);
   const load = useSubmit(async () => {
-    // TODO(web): the typed route once the identities API is on main.
-    const out = await read(await identitiesApi().$get());
+    const out = await read(await api.users.me.identities.$get());
     if (!out.ok) return out.problem;
-    setItems((out.data as { items: Identity[] }).items);
+    setItems(out.data.items);
     return null;
   });
   useEffect(() => {
     void load.submit();
     void enabledProviders().then(setProviders);
   }, []);
-  const nameOf = (i: Identity) => i.providerName ?? providers.find((p) => p.id === i.provider)?.name ?? i.provider;
+  const nameOf = (i: Identity) => i.providerName || i.provider;
   // Without a password (signed up through a provider) the recent sign-in is the proof; the field shows when the API says there is one, or cannot say.
   const passwordFlag = (props.me as { hasPassword?: boolean }).hasPassword;
   const hasPassword = passwordFlag !== false;
@@ -495,7 +484,7 @@ function LinkedIdentities(props: { me: Me }) {
     const v = formValues(e);
     if (!removing) return null;
     const json = { ...(v.currentPassword ? { currentPassword: v.currentPassword } : {}), ...(v.code ? { code: v.code } : {}) };
-    const out = await read(await identitiesApi()[':id'].$delete({ param: { id: removing.id }, json }), [204]);
+    const out = await read(await api.users.me.identities[':id'].$delete({ param: { id: removing.id }, json }), [204]);
     if (!out.ok) {
       const again = items.find((i) => i.id === removing.id);
       return unlinkProblem(out.problem, again ? `for example with ${nameOf(again)}` : 'sign out and in');
