@@ -6,11 +6,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { eq } from 'drizzle-orm';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
-import { identityProviders } from '../../src/db/schema.js';
-import { idpSecretContext } from '../../src/signin/upstream/providers.js';
-import type { TestApp } from './app.js';
+import type { ServedProvider } from './oauth.js';
 import { type PeerAccount, type PeerProvider, startOidcProvider } from './oidc-peers.js';
 
 export const UPSTREAM_SECRET = 'upstream-secret-0123456789-0123456789';
@@ -18,39 +15,42 @@ export const UPSTREAM_SECRET = 'upstream-secret-0123456789-0123456789';
 /** Our callback URL for a provider id. */
 export const callbackOf = (publicUrl: string, providerId: string) => `${publicUrl}/auth/external/${providerId}/callback`;
 
-/**
- * Register an upstream provider at our service. TODO: switch to
- * POST /admin/identity-providers once the idps helper's admin API is on main;
- * until then the row is written as that API would (secret sealed to the row).
- */
-export async function addUpstream(
-  t: TestApp,
-  p: {
-    id: string;
-    issuer: string;
-    clientId: string;
-    clientSecret?: string | null;
-    trustEmailVerified?: boolean;
-    name?: string;
-    scopes?: string[];
-  },
-): Promise<void> {
-  const secret = p.clientSecret === undefined ? UPSTREAM_SECRET : p.clientSecret;
-  await t.services.database.db.insert(identityProviders).values({
-    id: p.id,
-    type: 'oidc',
-    name: p.name ?? `Provider ${p.id}`,
-    issuer: p.issuer,
-    clientId: p.clientId,
-    clientSecretSealed: secret === null ? null : t.services.secrets.seal(secret, idpSecretContext(p.id)),
-    scopes: JSON.stringify(p.scopes ?? []),
-    trustEmailVerified: p.trustEmailVerified ?? true,
-    enabled: true,
+type Registered = { id: string; issuer: string; clientId: string; trustEmailVerified?: boolean; name?: string; scopes?: string[] };
+
+/** Register an upstream OpenID provider at our service as an admin does: POST /admin/identity-providers. */
+export async function addUpstream(p: Pick<ServedProvider, 'call' | 'admin'>, r: Registered & { clientSecret?: string }): Promise<void> {
+  const res = await p.call('POST', '/admin/identity-providers', {
+    token: p.admin.accessToken,
+    body: {
+      id: r.id,
+      type: 'oidc',
+      name: r.name ?? `Provider ${r.id}`,
+      issuer: r.issuer,
+      clientId: r.clientId,
+      clientSecret: r.clientSecret ?? UPSTREAM_SECRET,
+      scopes: r.scopes ?? ['openid', 'email', 'profile'],
+      trustEmailVerified: r.trustEmailVerified ?? true,
+      enabled: true,
+    },
   });
+  if (res.status !== 201) throw new Error(`POST /admin/identity-providers: ${res.status} ${res.text}`);
 }
 
-export async function setUpstreamEnabled(t: TestApp, id: string, enabled: boolean): Promise<void> {
-  await t.services.database.db.update(identityProviders).set({ enabled }).where(eq(identityProviders.id, id));
+/** Turn a provider on or off (PUT /admin/identity-providers/:id; the secret is kept). */
+export async function setUpstreamEnabled(p: Pick<ServedProvider, 'call' | 'admin'>, r: Registered, enabled: boolean): Promise<void> {
+  const res = await p.call('PUT', `/admin/identity-providers/${r.id}`, {
+    token: p.admin.accessToken,
+    body: {
+      type: 'oidc',
+      name: r.name ?? `Provider ${r.id}`,
+      issuer: r.issuer,
+      clientId: r.clientId,
+      scopes: r.scopes ?? ['openid', 'email', 'profile'],
+      trustEmailVerified: r.trustEmailVerified ?? true,
+      enabled,
+    },
+  });
+  if (res.status !== 200) throw new Error(`PUT /admin/identity-providers/${r.id}: ${res.status} ${res.text}`);
 }
 
 /** oidc-provider with one confidential client whose redirect URIs are our callbacks for `providerIds`. */
@@ -83,6 +83,8 @@ export type CraftedIssuer = {
   clientId: string;
   /** The flaw of every ID token from now on. */
   flaw: IdTokenFlaw;
+  /** Claims of every ID token from now on, over the defaults (sub crafted-user, a verified crafted@example.test); {} resets. */
+  claims: Record<string, unknown>;
   /** How the client authenticated at the token endpoint, per request. */
   readonly tokenAuth: string[];
   stop(): Promise<void>;
@@ -100,7 +102,7 @@ export async function startCraftedIssuer(clientId = 'crafted-client'): Promise<C
   const kid = randomBytes(6).toString('hex');
   const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' };
   const codes = new Map<string, { nonce: string; challenge: string; redirectUri: string }>();
-  const state = { flaw: 'none' as IdTokenFlaw, tokenAuth: [] as string[] };
+  const state = { flaw: 'none' as IdTokenFlaw, tokenAuth: [] as string[], claims: {} as Record<string, unknown> };
   let issuer = '';
 
   const json = (res: ServerResponse, status: number, body: unknown) => {
@@ -156,11 +158,12 @@ export async function startCraftedIssuer(clientId = 'crafted-client'): Promise<C
         email: 'crafted@example.test',
         email_verified: true,
         name: 'Crafted User',
+        ...state.claims,
       })
         .setProtectedHeader({ alg: 'RS256', kid })
         .setIssuer(flaw === 'issuer' ? 'https://another-issuer.example' : issuer)
         .setAudience(flaw === 'audience' ? 'another-client' : clientId)
-        .setSubject('crafted-user')
+        .setSubject(typeof state.claims.sub === 'string' ? state.claims.sub : 'crafted-user')
         .setIssuedAt(flaw === 'expired' ? now - 7200 : now)
         .setExpirationTime(flaw === 'expired' ? now - 3600 : now + 300)
         .sign(flaw === 'signature' ? other.privateKey : privateKey);
@@ -184,6 +187,12 @@ export async function startCraftedIssuer(clientId = 'crafted-client'): Promise<C
     },
     set flaw(f: IdTokenFlaw) {
       state.flaw = f;
+    },
+    get claims() {
+      return state.claims;
+    },
+    set claims(c: Record<string, unknown>) {
+      state.claims = c;
     },
     get tokenAuth() {
       return state.tokenAuth;

@@ -26,6 +26,7 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
     rp: uniqueEmail('rp'),
     victim: uniqueEmail('victim'),
     attacks: uniqueEmail('attacks'),
+    twin: uniqueEmail('twin'),
   };
 
   beforeAll(async () => {
@@ -42,12 +43,13 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
         rp: { email: emails.rp },
         victim: { email: emails.victim },
         attacks: { email: emails.attacks },
+        twin: { email: emails.twin },
       },
     });
-    await addUpstream(ours.t, { id: 'peer', name: 'Peer ID', issuer: peer.issuer, clientId: peer.clientId, trustEmailVerified: true });
-    await addUpstream(ours.t, { id: 'peer-off', issuer: peer.issuer, clientId: peer.clientId });
+    await addUpstream(ours, { id: 'peer', name: 'Peer ID', issuer: peer.issuer, clientId: peer.clientId, trustEmailVerified: true });
+    await addUpstream(ours, { id: 'peer-off', issuer: peer.issuer, clientId: peer.clientId });
     crafted = await startCraftedIssuer();
-    await addUpstream(ours.t, { id: 'crafted', issuer: crafted.issuer, clientId: crafted.clientId });
+    await addUpstream(ours, { id: 'crafted', issuer: crafted.issuer, clientId: crafted.clientId });
   });
   afterAll(async () => {
     await crafted?.stop();
@@ -97,6 +99,17 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
     expect((await ours.call('POST', '/auth/refresh', { body: { refreshToken: pair.body!.refreshToken } })).status).toBe(200);
     // Without a browser session there is nothing to hand over.
     expect((await tokensOf(new UserAgent())).status).toBe(401);
+  });
+
+  it('signs two first sign-ins of the same new identity at once in to one account', async () => {
+    const [a, b] = [new UserAgent(), new UserAgent()];
+    const [ca, cb] = [await atProvider(a, 'twin'), await atProvider(b, 'twin')];
+    const ends = await Promise.all([back(a, ca), back(b, cb)]);
+    for (const end of ends) expect(end.status, end.text.slice(0, 300)).toBe(303);
+    const [ta, tb] = [await tokensOf(a), await tokensOf(b)];
+    const [ma, mb] = [await me(ta.body!.accessToken), await me(tb.body!.accessToken)];
+    expect(ma.body.email).toBe(emails.twin);
+    expect(mb.body.id).toBe(ma.body.id);
   });
 
   it('does not link a provider account whose email is not verified to the local account holding it, and says why', async () => {
@@ -230,17 +243,42 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
         crafted.flaw = flaw;
         const ua = new UserAgent();
         const page = await ua.get(url('/auth/external/crafted'), { stopAt: (u) => u.pathname === '/account' });
-        expect(`${flaw} ${page.status}`).toBe(`${flaw} 502`);
-        expectPage(page, 502, 'upstream_invalid_response');
+        expect(`${flaw} ${page.status}`).toBe(`${flaw} 400`);
+        expectPage(page, 400, 'upstream_invalid_response');
         expect((await tokensOf(ua)).status, flaw).toBe(401);
       }
       crafted.flaw = 'none';
     });
 
+    it('keys a Microsoft Entra ID user on tid/oid, not on the per-app sub, and never links on its unverified email', async () => {
+      const signIn = async (claims: Record<string, unknown>) => {
+        crafted.claims = claims;
+        const ua = new UserAgent();
+        const end = await ua.get(url('/auth/external/crafted'), { stopAt: (u) => u.pathname === '/account' });
+        return { end, pair: await tokensOf(ua) };
+      };
+      const tenant = '72f988bf-86f1-41af-91ab-2d7cd011db47';
+      const email = uniqueEmail('entra');
+      try {
+        const first = await signIn({ sub: 'pairwise-for-app-a', tid: tenant, oid: 'object-1', email, email_verified: undefined });
+        expect(first.end.status).toBe(303);
+        const user = (await me(first.pair.body!.accessToken)).body;
+        expect(user).toMatchObject({ email, emailVerified: false });
+        // The same person under another pairwise sub (another app registration of the tenant): the same account.
+        const again = await signIn({ sub: 'pairwise-for-app-b', tid: tenant, oid: 'object-1', email });
+        expect((await me(again.pair.body!.accessToken)).body.id).toBe(user.id);
+        // Another object of the tenant whose (unverified, editable) email claims that address: not that account (nOAuth).
+        const other = await signIn({ sub: 'pairwise-for-app-a', tid: tenant, oid: 'object-2', email, email_verified: undefined });
+        expectPage(other.end, 403, 'identity_not_linked');
+      } finally {
+        crafted.claims = {};
+      }
+    });
+
     it('refuses a provider disabled meanwhile, and an unknown one', async () => {
       const ua = new UserAgent();
       const callback = await atProvider(ua, 'attacks', '/auth/external/peer-off', 'peer-off');
-      await setUpstreamEnabled(ours.t, 'peer-off', false);
+      await setUpstreamEnabled(ours, { id: 'peer-off', issuer: peer.issuer, clientId: peer.clientId }, false);
       expectPage(await back(ua, callback), 404, 'idp_not_found');
       expectPage(await ua.get(url('/auth/external/peer-off')), 404, 'idp_not_found');
       expectPage(await ua.get(url('/auth/external/nobody')), 404, 'idp_not_found');

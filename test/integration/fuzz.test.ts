@@ -10,6 +10,7 @@ import { metaOf } from '../../src/middleware/route-meta.js';
 import { documentedProblems } from '../helpers/documented.js';
 import { loginAdmin, PASSWORD, registerAndLogin, type Session } from '../helpers/http.js';
 import { browserCookieFor, idTokenFor, pkce, type RegisteredClient, registerClient } from '../helpers/oauth.js';
+import { type CraftedIssuer, startCraftedIssuer } from '../helpers/upstream.js';
 import { useTestApp } from '../helpers/use-app.js';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 2500);
@@ -227,6 +228,8 @@ describe('fuzzing every endpoint', () => {
           const text = await res.text();
           if (res.status >= 500) throw new Error(`${route.method} ${path} -> ${res.status}: ${text.slice(0, 300)}`);
           // The provider's endpoints answer as their RFCs say: OAuth errors (JSON) or, to a browser, HTML pages.
+          // The external sign-in's browser endpoints answer with pages (a path they do not match is the API's).
+          if (res.status >= 400 && path.startsWith('/auth/external/') && /^text\/html/.test(res.headers.get('content-type') ?? '')) return;
           if (res.status >= 400 && path.startsWith('/oauth2/')) {
             expect(res.headers.get('content-type')).toMatch(/^(application\/json|text\/html)/);
             return;
@@ -618,5 +621,81 @@ describe('fuzzing the OpenID provider (/oauth2)', () => {
     );
     console.log(`oauth fuzz: ${RUNS} cases; ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
     expect((await app.call('GET', '/users/me', { token: user.accessToken })).status).toBe(200);
+  }, 300_000);
+});
+
+describe('fuzzing the external sign-in callback (/auth/external/:provider/callback)', () => {
+  const app = useTestApp('pglite', { overrides: { RATE_LIMIT_REQUESTS: '1000000' } });
+  let crafted: CraftedIssuer;
+  beforeAll(async () => {
+    crafted = await startCraftedIssuer();
+    const admin = await loginAdmin(app.call);
+    const res = await app.call('POST', '/admin/identity-providers', {
+      token: admin.accessToken,
+      body: {
+        id: 'crafted',
+        type: 'oidc',
+        name: 'Crafted',
+        issuer: crafted.issuer,
+        clientId: crafted.clientId,
+        clientSecret: 'x'.repeat(20),
+        scopes: ['openid'],
+        trustEmailVerified: true,
+        enabled: true,
+      },
+    });
+    expect(res.status, res.text).toBe(201);
+    return () => crafted.stop();
+  });
+
+  const hostileValue = fc.oneof(
+    fc.string({ maxLength: 80 }),
+    fc.constantFrom(
+      '',
+      '%',
+      '%00',
+      '\u0000',
+      '<script>alert(1)</script>',
+      'A'.repeat(43),
+      'https://evil.test',
+      '//evil.test',
+      'access_denied',
+      'x'.repeat(5000),
+    ),
+  );
+  const param = fc.tuple(
+    fc.constantFrom('code', 'state', 'error', 'error_description', 'iss', 'session_state', '__proto__', 'next'),
+    hostileValue,
+  );
+
+  it(`answers ${Math.ceil(RUNS / 10)} hostile callbacks with an HTML error page, never a 5xx nor a redirect off the site`, async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(param, { maxLength: 6 }),
+        fc.boolean(),
+        fc.constantFrom('crafted', 'nobody', 'Crafted', 'a'.repeat(100)),
+        async (ps, realFlow, provider) => {
+          const q = new URLSearchParams();
+          const headers: Record<string, string> = {};
+          if (realFlow) {
+            // A flow this browser really started: the hostile parameters come after its state.
+            const start = await app.t.request('/auth/external/crafted');
+            expect(start.status).toBe(302);
+            q.append('state', new URL(start.headers.get('location')!).searchParams.get('state')!);
+            headers.cookie = start.headers.get('set-cookie')!.split(';')[0]!;
+          }
+          for (const [k, v] of ps) q.append(k, v.toWellFormed());
+          const path = `/auth/external/${provider}/callback?${q}`;
+          const res = await app.t.request(path, { headers });
+          const text = await res.text();
+          if (res.status >= 500) throw new Error(`${path.slice(0, 300)} -> ${res.status}: ${text.slice(0, 300)}`);
+          expect(res.status, path.slice(0, 200)).toBeGreaterThanOrEqual(400);
+          expect(res.headers.get('content-type')).toMatch(/^text\/html/);
+          expect(res.headers.get('location')).toBeNull();
+          expect(text).not.toContain('<script>');
+        },
+      ),
+      { numRuns: Math.ceil(RUNS / 10), seed: process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined },
+    );
   }, 300_000);
 });

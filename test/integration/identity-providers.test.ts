@@ -14,6 +14,8 @@ import { ConfigError } from '../../src/config.js';
 import { auditLogs, identityProviders, userIdentities } from '../../src/db/schema.js';
 import { enabledUpstream } from '../../src/signin/upstream/providers.js';
 import { createTestApp, testConfig, type TestApp } from '../helpers/app.js';
+import { startServedApp } from '../helpers/browser.js';
+import { loginAtPeer, startOidcProvider, UserAgent } from '../helpers/oidc-peers.js';
 import { client, loginAdmin, registerAndLogin, userWithRoles, type Call, type Session } from '../helpers/http.js';
 import { BACKENDS, openDatabase } from '../helpers/services.js';
 import { useTestApp } from '../helpers/use-app.js';
@@ -473,6 +475,58 @@ describe.each(BACKENDS)('identity provider secrets after a key rotation on %s', 
     } finally {
       for (const t of started) await t.stop();
       await db.dispose();
+    }
+  });
+});
+
+describe('a provider added through the API, used for a sign-in', () => {
+  it('signs a user in at an OpenID peer, stops when disabled, and takes its identities along when deleted', async () => {
+    const served = await startServedApp();
+    const callback = `${served.origin}/auth/external/peer/callback`;
+    const peer = await startOidcProvider({
+      clients: [{ client_id: 'auth-system', client_secret: SECRET, redirect_uris: [callback] }],
+      accounts: { alice: { email: 'alice-upstream@example.test', email_verified: true, name: 'Alice' } },
+    });
+    try {
+      const { call } = served;
+      const admin = await loginAdmin(call);
+      const body = {
+        type: 'oidc',
+        name: 'Peer',
+        issuer: peer.issuer,
+        clientId: 'auth-system',
+        clientSecret: SECRET,
+        trustEmailVerified: true,
+      };
+      expect((await call('POST', '/admin/identity-providers', { token: admin.accessToken, body: { id: 'peer', ...body } })).status).toBe(
+        201,
+      );
+      expect((await call('GET', '/auth/identity-providers')).body.items).toContainEqual({ id: 'peer', name: 'Peer', type: 'oidc' });
+
+      const ua = new UserAgent(served.clock.now);
+      const back = await loginAtPeer(ua, `${served.origin}/auth/external/peer`, 'alice', callback);
+      const end = await ua.get(back);
+      expect(end.status, end.text.slice(0, 300)).toBeLessThan(400);
+      const [identity] = await served.t.deps.database.db.select().from(userIdentities).where(eq(userIdentities.providerId, 'peer'));
+      expect(identity).toMatchObject({ subject: 'alice', email: 'alice-upstream@example.test' });
+
+      // Disabled: no button, and a sign-in does not go to the provider.
+      const { clientSecret: _, ...kept } = body;
+      const off = await call('PUT', '/admin/identity-providers/peer', {
+        token: admin.accessToken,
+        body: { ...kept, scopes: ['openid', 'email', 'profile'], enabled: false },
+      });
+      expect(off.status).toBe(200);
+      expect(off.body.hasClientSecret).toBe(true);
+      expect((await call('GET', '/auth/identity-providers')).body.items.map((p: { id: string }) => p.id)).not.toContain('peer');
+      const refused = await new UserAgent().get(`${served.origin}/auth/external/peer`, { stopAt: (u) => u.origin === peer.issuer });
+      expect(new URL(refused.url).origin).toBe(served.origin);
+
+      expect((await call('DELETE', '/admin/identity-providers/peer', { token: admin.accessToken })).status).toBe(204);
+      expect(await served.t.deps.database.db.select().from(userIdentities).where(eq(userIdentities.providerId, 'peer'))).toEqual([]);
+    } finally {
+      await peer.stop();
+      await served.stop();
     }
   });
 });

@@ -14,7 +14,8 @@
 //   pending mailed links die, and still nothing is linked.
 // Features the rules need (creating a user, ending sessions) come in as
 // `effects`: the sign-in core sits below the feature modules.
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
+import { isUniqueViolation } from '../../db/errors.js';
 import type { AppServices } from '../../deps.js';
 import { emailTokens, userIdentities, users } from '../../db/schema.js';
 import type { Tx } from '../../db/tx.js';
@@ -75,108 +76,119 @@ export async function resolveIdentity(
 ): Promise<LinkOutcome> {
   const mayRegister = flow.link ? false : await registrationOpen(svc);
   const trusted = profile.emailVerified && provider.trustEmailVerified;
-  const decision = await svc.tx<Decision>(async (tx, emit) => {
-    const now = new Date(svc.clock());
-    const [identity] = await tx
-      .select()
-      .from(userIdentities)
-      .where(and(eq(userIdentities.providerId, provider.id), eq(userIdentities.subject, profile.subject)));
-    if (identity) {
-      if (flow.link && identity.userId !== flow.link.userId) {
+  const decide = () =>
+    svc.tx<Decision>(async (tx, emit) => {
+      const now = new Date(svc.clock());
+      const [identity] = await tx
+        .select()
+        .from(userIdentities)
+        .where(and(eq(userIdentities.providerId, provider.id), eq(userIdentities.subject, profile.subject)));
+      if (identity) {
+        if (flow.link && identity.userId !== flow.link.userId) {
+          return {
+            refuse: new ExternalSignInError(
+              'identity_in_use',
+              `This ${provider.name} account is already linked to another account here. Sign in with it to use that account, or unlink it there first.`,
+            ),
+          };
+        }
+        await tx
+          .update(userIdentities)
+          .set({ lastUsedAt: now, ...(profile.email !== null ? { email: profile.email } : {}) })
+          .where(eq(userIdentities.id, identity.id));
+        const [user] = await tx.select().from(users).where(eq(users.id, identity.userId));
+        if (!user) throw new Error('identity without its user');
+        return { user, how: 'known' };
+      }
+
+      if (flow.link) {
+        const [user] = await tx.select().from(users).where(eq(users.id, flow.link.userId));
+        if (!user) return { refuse: new ExternalSignInError('unauthenticated', 'Your account is gone: sign in again') };
+        await tx.insert(userIdentities).values({
+          userId: user.id,
+          providerId: provider.id,
+          subject: profile.subject,
+          email: profile.email,
+          linkedAt: now,
+          lastUsedAt: now,
+        });
+        await notice(tx, emit, svc, user.email, linkedChange(provider), ip, now);
+        return { user, how: 'linked' };
+      }
+
+      if (profile.email === null) {
         return {
           refuse: new ExternalSignInError(
-            'identity_in_use',
-            `This ${provider.name} account is already linked to another account here. Sign in with it to use that account, or unlink it there first.`,
+            'email_not_verified',
+            `${provider.name} did not tell us an email address, which a new account needs. Allow sharing your email there, or sign up another way.`,
           ),
         };
       }
-      await tx
-        .update(userIdentities)
-        .set({ lastUsedAt: now, ...(profile.email !== null ? { email: profile.email } : {}) })
-        .where(eq(userIdentities.id, identity.id));
-      const [user] = await tx.select().from(users).where(eq(users.id, identity.userId));
-      if (!user) throw new Error('identity without its user');
-      return { user, how: 'known' };
-    }
+      const [holder] = await tx
+        .select()
+        .from(users)
+        // Addresses are stored lower-cased (the API's schemas and the profile lower-case them): the unique index answers.
+        .where(eq(users.email, profile.email));
 
-    if (flow.link) {
-      const [user] = await tx.select().from(users).where(eq(users.id, flow.link.userId));
-      if (!user) return { refuse: new ExternalSignInError('unauthenticated', 'Your account is gone: sign in again') };
-      await tx.insert(userIdentities).values({
-        userId: user.id,
-        providerId: provider.id,
-        subject: profile.subject,
-        email: profile.email,
-        linkedAt: now,
-        lastUsedAt: now,
-      });
-      await notice(tx, emit, svc, user.email, linkedChange(provider), ip, now);
-      return { user, how: 'linked' };
-    }
+      if (!holder) {
+        if (!mayRegister) {
+          return {
+            refuse: new ExternalSignInError('registration_closed', 'New accounts cannot be created here: ask an administrator for one'),
+          };
+        }
+        const local = profile.email.slice(0, profile.email.indexOf('@'));
+        const user = await effects.createUser(tx, emit, {
+          email: profile.email,
+          name: (profile.name ?? local).slice(0, 200) || local,
+          emailVerifiedAt: trusted ? now : null,
+          at: now,
+        });
+        await tx.insert(userIdentities).values({
+          userId: user.id,
+          providerId: provider.id,
+          subject: profile.subject,
+          email: profile.email,
+          linkedAt: now,
+          lastUsedAt: now,
+        });
+        return { user, how: 'created' };
+      }
 
-    if (profile.email === null) {
+      if (trusted && holder.emailVerifiedAt !== null) {
+        await tx.insert(userIdentities).values({
+          userId: holder.id,
+          providerId: provider.id,
+          subject: profile.subject,
+          email: profile.email,
+          linkedAt: now,
+          lastUsedAt: now,
+        });
+        await notice(tx, emit, svc, holder.email, linkedChange(provider), ip, now);
+        return { user: holder, how: 'linked' };
+      }
+
+      if (trusted) {
+        // The provider proves the address; whoever holds this account never did.
+        await effects.endAllSessions(tx, emit, holder.id, now);
+        await tx.delete(emailTokens).where(eq(emailTokens.userId, holder.id));
+      }
       return {
         refuse: new ExternalSignInError(
-          'email_not_verified',
-          `${provider.name} did not tell us an email address, which a new account needs. Allow sharing your email there, or sign up another way.`,
+          'identity_not_linked',
+          `An account with this email already exists. Sign in with your existing method, then link ${provider.name} from your account page.`,
+          trusted ? 'unverified local account: its sessions ended and its mailed links were voided' : undefined,
         ),
       };
-    }
-    const [holder] = await tx
-      .select()
-      .from(users)
-      .where(eq(sql`lower(${users.email})`, profile.email));
-
-    if (!holder) {
-      if (!mayRegister) {
-        return {
-          refuse: new ExternalSignInError('registration_closed', 'New accounts cannot be created here: ask an administrator for one'),
-        };
-      }
-      const local = profile.email.slice(0, profile.email.indexOf('@'));
-      const user = await effects.createUser(tx, emit, {
-        email: profile.email,
-        name: (profile.name ?? local).slice(0, 200) || local,
-        emailVerifiedAt: trusted ? now : null,
-        at: now,
-      });
-      await tx.insert(userIdentities).values({
-        userId: user.id,
-        providerId: provider.id,
-        subject: profile.subject,
-        email: profile.email,
-        linkedAt: now,
-        lastUsedAt: now,
-      });
-      return { user, how: 'created' };
-    }
-
-    if (trusted && holder.emailVerifiedAt !== null) {
-      await tx.insert(userIdentities).values({
-        userId: holder.id,
-        providerId: provider.id,
-        subject: profile.subject,
-        email: profile.email,
-        linkedAt: now,
-        lastUsedAt: now,
-      });
-      await notice(tx, emit, svc, holder.email, linkedChange(provider), ip, now);
-      return { user: holder, how: 'linked' };
-    }
-
-    if (trusted) {
-      // The provider proves the address; whoever holds this account never did.
-      await effects.endAllSessions(tx, emit, holder.id, now);
-      await tx.delete(emailTokens).where(eq(emailTokens.userId, holder.id));
-    }
-    return {
-      refuse: new ExternalSignInError(
-        'identity_not_linked',
-        `An account with this email already exists. Sign in with your existing method, then link ${provider.name} from your account page.`,
-        trusted ? 'unverified local account: its sessions ended and its mailed links were voided' : undefined,
-      ),
-    };
-  });
+    });
+  let decision: Decision;
+  try {
+    decision = await decide();
+  } catch (err) {
+    // Two first sign-ins of the same identity (or the same new address) at once, from two tabs or a
+    // double click: the loser of the insert decides again and finds what the winner made.
+    if (!isUniqueViolation(err)) throw err;
+    decision = await decide();
+  }
   if ('refuse' in decision) throw decision.refuse;
   return decision;
 }

@@ -44,7 +44,7 @@ const STATUS: Record<ExternalErrorCode, number> = {
   registration_closed: 403,
   invalid_state: 400,
   access_denied: 403,
-  upstream_invalid_response: 502,
+  upstream_invalid_response: 400,
   upstream_unavailable: 502,
 };
 
@@ -201,12 +201,12 @@ export function externalRoutes(svc: AppServices) {
         'Checks the flow (state known, unused, unexpired, of this provider, from the browser that started it), then what the specs ask of the answer (RFC 9207 `iss`, the code exchange with PKCE, the ID token’s signature, `iss`, `aud`, `nonce`, `exp`), then the linking rules. Signed in: the browser session is set and the browser goes to `next`; a user with a second factor goes to `/login?next=…#mfa=<mfaToken>&methods=…` to finish with POST /auth/mfa/verify. Every other end is an HTML page with a stable code.',
         {
           303: 'Signed in or linked: to `next`; or to the login page for the MFA step',
-          400: 'An HTML page: invalid_state',
+          400: 'An HTML page: invalid_state, upstream_invalid_response (the answer failed a check, or the provider refused the code)',
           401: 'An HTML page: unauthenticated (a link flow whose session ended)',
           403: 'An HTML page: access_denied, identity_not_linked, email_not_verified, registration_closed',
           404: 'An HTML page: idp_not_found (the provider was disabled meanwhile)',
           409: 'An HTML page: identity_in_use',
-          502: 'An HTML page: upstream_invalid_response, upstream_unavailable',
+          502: 'An HTML page: upstream_unavailable',
         },
       ),
       async (c) => {
