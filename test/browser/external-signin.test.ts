@@ -9,7 +9,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN } from '../helpers/app.js';
 import { claimsOf, expectClean, landsOn, openTab, screenshot, signIn, storedTokens, type Tab, useBrowserApp } from '../helpers/browser.js';
-import { loginAdmin, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
+import { login, loginAdmin, PASSWORD, registerAndLogin, uniqueEmail } from '../helpers/http.js';
 import { type PeerProvider, startOidcProvider } from '../helpers/oidc-peers.js';
 import { rfc6238 } from '../helpers/totp.js';
 
@@ -172,21 +172,39 @@ describe('sign-in with an external identity provider, in a browser', () => {
     await tab.context.close();
   });
 
-  it('says in plain words why the last way to sign in cannot be unlinked', async () => {
-    const id = 'ada';
-    accounts[id] = { email: uniqueEmail('ext-ada'), email_verified: true, name: 'Ada' };
+  it('an account without a password: the last way to sign in stays (in plain words), a first password is set with no current one, then the provider unlinks', async () => {
+    const ada = { id: 'ada', email: uniqueEmail('ext-ada'), email_verified: true, name: 'Ada' };
+    accounts[ada.id] = ada;
     const tab = await open('/login');
     const { page } = tab;
     await page.getByRole('link', { name: `Continue with ${IDP.name}` }).click();
-    await signInAtUpstream(page, upstream, id);
+    await signInAtUpstream(page, upstream, ada.id);
     await landsOn(page, '/account');
+    const token = (await storedTokens(page))!.accessToken;
+    const [identity] = (await b.call('GET', '/users/me/identities', { token })).body.items;
+
+    // The only way in: refused, and said so. No password is asked for: the sign-in a moment ago is the proof.
     const linked = page.getByRole('region', { name: 'Linked sign-in methods' });
     await linked.getByRole('button', { name: `Unlink ${IDP.name}` }).click();
     const form = page.getByRole('form', { name: `Confirm: unlink ${IDP.name}` });
+    expect(await form.getByLabel('Current password').count()).toBe(0);
     await form.getByRole('button', { name: 'Unlink' }).click();
     await expect.poll(() => form.getByRole('alert').textContent()).toContain('only way left to sign in');
-    const token = (await storedTokens(page))!.accessToken;
-    const [identity] = (await b.call('GET', '/users/me/identities', { token })).body.items;
+
+    // A first password, with no current one.
+    const password = page.getByRole('region', { name: 'Password' });
+    expect(await password.getByLabel('Current password').count()).toBe(0);
+    await password.getByLabel('New password').fill(PASSWORD);
+    await password.getByRole('button', { name: 'Set a password' }).click();
+    await password.getByRole('status').waitFor();
+
+    // Now the password is the step-up, and the provider can go.
+    await page.reload();
+    await linked.getByRole('button', { name: `Unlink ${IDP.name}` }).click();
+    await form.getByLabel('Current password').fill(PASSWORD);
+    await form.getByRole('button', { name: 'Unlink' }).click();
+    await linked.getByText('No identity provider linked.').waitFor();
+    expect((await login(b.call, ada.email, PASSWORD)).accessToken).toBeTruthy();
     expectOursClean(tab, { http: [`DELETE /users/me/identities/${identity.id} 409`] });
     await tab.context.close();
   });

@@ -173,6 +173,11 @@ function Password(props: { me: Me; onChange: () => void }) {
     const out = await read(await api.users.me.$put({ json }));
     if (!out.ok) return out.problem;
     (e.target as HTMLFormElement).reset();
+    if (!hasPassword(props.me)) {
+      setSaved('Password set: you can sign in with it too.');
+      props.onChange();
+      return null;
+    }
     setSaved(
       removePasskeys
         ? 'Password changed; your other sessions have ended and your passkeys are removed.'
