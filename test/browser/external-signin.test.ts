@@ -180,12 +180,14 @@ describe('sign-in with an external identity provider, in a browser', () => {
     await page.getByRole('link', { name: `Continue with ${IDP.name}` }).click();
     await signInAtUpstream(page, upstream, ada.id);
     await landsOn(page, '/account');
+    const linked = page.getByRole('region', { name: 'Linked sign-in methods' });
+    const unlink = linked.getByRole('button', { name: `Unlink ${IDP.name}` });
+    await unlink.waitFor();
     const token = (await storedTokens(page))!.accessToken;
     const [identity] = (await b.call('GET', '/users/me/identities', { token })).body.items;
 
     // The only way in: refused, and said so. No password is asked for: the sign-in a moment ago is the proof.
-    const linked = page.getByRole('region', { name: 'Linked sign-in methods' });
-    await linked.getByRole('button', { name: `Unlink ${IDP.name}` }).click();
+    await unlink.click();
     const form = page.getByRole('form', { name: `Confirm: unlink ${IDP.name}` });
     expect(await form.getByLabel('Current password').count()).toBe(0);
     await form.getByRole('button', { name: 'Unlink' }).click();
@@ -200,7 +202,7 @@ describe('sign-in with an external identity provider, in a browser', () => {
 
     // Now the password is the step-up, and the provider can go.
     await page.reload();
-    await linked.getByRole('button', { name: `Unlink ${IDP.name}` }).click();
+    await unlink.click();
     await form.getByLabel('Current password').fill(PASSWORD);
     await form.getByRole('button', { name: 'Unlink' }).click();
     await linked.getByText('No identity provider linked.').waitFor();
