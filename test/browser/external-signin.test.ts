@@ -238,6 +238,12 @@ describe('sign-in with an external identity provider, in a browser', () => {
     const buttons = visitor.page.getByRole('navigation', { name: 'Sign in with another provider' }).getByRole('link');
     await expect.poll(() => buttons.allInnerTexts()).toEqual([`Continue with ${IDP.name}`, 'Continue with Example GitHub']);
     await screenshot(visitor.page, 'login-providers');
+    // /register too, each button carrying the page's next.
+    await visitor.page.goto('/register?next=/console');
+    const signUp = visitor.page.getByRole('navigation', { name: 'Sign up with another provider' }).getByRole('link');
+    await expect.poll(() => signUp.allInnerTexts()).toEqual([`Continue with ${IDP.name}`, 'Continue with Example GitHub']);
+    expect(await signUp.first().getAttribute('href')).toBe(`/auth/external/${IDP.id}?next=%2Fconsole`);
+    await visitor.page.goto('/login');
 
     // Disabled: gone from /login; deleted: gone from the console.
     await detail.getByRole('button', { name: 'Disable' }).click();
