@@ -17,8 +17,11 @@ export type GithubEmailEntry = { email: string; primary: boolean; verified: bool
 export type GithubAccount = { id: number; login: string; name: string | null; emails: GithubEmailEntry[]; publicEmail?: string | null };
 export type GithubApp = { clientId: string; clientSecret: string; redirectUris: string[] };
 
-/** What an endpoint answers instead of its normal answer: a response, no answer for a long time, or a reset connection. */
-export type Fault = { status: number; body: string; contentType?: string } | 'hang' | 'reset';
+/**
+ * What an endpoint answers instead of its normal answer: a response, no answer for a long time,
+ * a reset connection, or a JSON body that never ends (chunked, no length).
+ */
+export type Fault = { status: number; body: string; contentType?: string } | 'hang' | 'reset' | 'endless';
 export type Endpoint = 'authorize' | 'token' | 'user' | 'emails';
 
 const json = (status: number, body: unknown): Fault => ({
@@ -45,6 +48,8 @@ export const FAULTS = {
   badCredentials: json(401, { message: 'Bad credentials', documentation_url: 'https://docs.github.com/rest' }),
   forbidden: json(403, { message: 'Resource not accessible by integration', documentation_url: 'https://docs.github.com/rest' }),
   emailsNotAList: json(200, { email: 'a@example.com', primary: true, verified: true }),
+  /** Well-formed, and 2 MB. */
+  huge: json(200, { id: 1, login: 'octocat', name: 'x'.repeat(2_000_000) }),
 } satisfies Record<string, Fault>;
 
 export type GithubServer = {
@@ -131,7 +136,19 @@ export async function startGithubServer(opts: {
     if (!f) return false;
     if (f === 'hang') hanging.add(res);
     else if (f === 'reset') req.socket.destroy();
-    else send(res, f.status, f.body, f.contentType ?? 'application/octet-stream');
+    else if (f === 'endless') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('[');
+      const chunk = `${'"garbage",'.repeat(6000)}`;
+      const pump = () => {
+        if (res.destroyed) return;
+        if (res.write(chunk)) setImmediate(pump);
+        else res.once('drain', pump);
+      };
+      res.once('close', () => hanging.delete(res));
+      hanging.add(res);
+      pump();
+    } else send(res, f.status, f.body, f.contentType ?? 'application/octet-stream');
     return true;
   }
 

@@ -57,10 +57,15 @@ describe.each(BACKENDS)('sign-in with GitHub on %s', (backend) => {
       clientSecret: CLIENT_SECRET,
       redirectUris: [`${sp.issuer}/auth/external/${id}/callback`],
     });
-    github = await startGithubServer({ apps: [app('github')], accounts: [] });
+    // One OAuth App with two callbacks (a GitHub App may have several): the same GitHub, trusted or not.
+    github = await startGithubServer({
+      apps: [{ ...app('github'), redirectUris: [...app('github').redirectUris, ...app('gh-untrusted').redirectUris] }],
+      accounts: [],
+    });
     enterprise = await startGithubServer({ apps: [app('ghe')], accounts: [], enterprise: true });
     await addGithub(sp, 'github', github);
     await addGithub(sp, 'ghe', enterprise);
+    await addGithub(sp, 'gh-untrusted', github, { trustEmailVerified: false });
   });
   afterAll(async () => {
     await sp?.stop();
@@ -159,6 +164,14 @@ describe.each(BACKENDS)('sign-in with GitHub on %s', (backend) => {
     errorPage((await signIn(gh.login)).page, 403, 'identity_not_linked');
   });
 
+  it('without trustEmailVerified, the verified flag of GitHub is not believed: a new account whose address is unverified', async () => {
+    const gh = account();
+    github.accounts.set(gh.id, gh);
+    const { ua, page } = await signIn(gh.login, { provider: 'gh-untrusted' });
+    signedIn(page);
+    expect(await me(ua)).toMatchObject({ email: gh.emails[0]!.email, emailVerified: false });
+  });
+
   it('GitHub Enterprise Server (the API under /api/v3) signs in the same way', async () => {
     const gh = account();
     enterprise.accounts.set(gh.id, gh);
@@ -166,6 +179,24 @@ describe.each(BACKENDS)('sign-in with GitHub on %s', (backend) => {
     signedIn(page);
     expect((await me(ua)).email).toBe(gh.emails[0]!.email);
     expect(enterprise.requests.some((r) => r.path === '/api/v3/user/emails')).toBe(true);
+  });
+
+  it('a provider with the default URLs sends the browser to github.com', async () => {
+    const res = await sp.call('POST', '/admin/identity-providers', {
+      token: sp.admin.accessToken,
+      body: { id: 'github-com', type: 'github', name: 'GitHub', clientId: CLIENT_ID, clientSecret: CLIENT_SECRET },
+    });
+    expect(res.status, res.text).toBe(201);
+    const start = await new UserAgent().send(`${sp.issuer}/auth/external/github-com`);
+    expect(start.status).toBe(302);
+    const to = new URL(start.headers.get('location')!);
+    expect(to.origin + to.pathname).toBe('https://github.com/login/oauth/authorize');
+    expect(Object.fromEntries(to.searchParams)).toMatchObject({
+      client_id: CLIENT_ID,
+      redirect_uri: `${sp.issuer}/auth/external/github-com/callback`,
+      scope: 'read:user user:email',
+      code_challenge_method: 'S256',
+    });
   });
 
   it('a cancel at GitHub ends on the access_denied page', async () => {
@@ -176,11 +207,11 @@ describe.each(BACKENDS)('sign-in with GitHub on %s', (backend) => {
   });
 
   it.each([
-    ['token', 'badVerificationCode', 502, 'upstream_invalid_response'],
+    ['token', 'badVerificationCode', 400, 'upstream_invalid_response'],
     ['token', 'serverError', 502, 'upstream_unavailable'],
-    ['user', 'wrongShape', 502, 'upstream_invalid_response'],
-    ['user', 'notJson', 502, 'upstream_invalid_response'],
-    ['emails', 'emailsNotAList', 502, 'upstream_invalid_response'],
+    ['user', 'wrongShape', 400, 'upstream_invalid_response'],
+    ['user', 'notJson', 400, 'upstream_invalid_response'],
+    ['emails', 'emailsNotAList', 400, 'upstream_invalid_response'],
   ] as const)('GitHub answering %s with %s ends on an error page (%i %s), never a 500', async (endpoint, fault, status, code) => {
     const gh = account();
     github.accounts.set(gh.id, gh);

@@ -2,6 +2,7 @@
 // sees of the requests, the profile it makes, and every failure as a stable
 // sign-in error (the hosted pages and linking are external-github.test.ts's).
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createGithubStrategy } from '../../src/signin/upstream/github.js';
 import type { UpstreamProvider } from '../../src/signin/upstream/providers.js';
@@ -25,7 +26,7 @@ function providerFor(server: GithubServer, over: Partial<UpstreamProvider> = {})
   return {
     id: 'github',
     type: 'github',
-    name: 'GitHub',
+    name: server.apiUrl.endsWith('/api/v3') ? 'Acme GitHub Enterprise' : 'GitHub',
     issuer: null,
     githubUrl: server.url,
     githubApiUrl: server.apiUrl,
@@ -177,6 +178,8 @@ describe.each([
     ['token', 'aList', 'upstream_invalid_response'],
     ['token', 'reset', 'upstream_unavailable'],
     ['token', 'hang', 'upstream_unavailable'],
+    ['token', 'huge', 'upstream_invalid_response'],
+    ['token', 'endless', 'upstream_invalid_response'],
     ['user', 'notJson', 'upstream_invalid_response'],
     ['user', 'truncatedJson', 'upstream_invalid_response'],
     ['user', 'wrongShape', 'upstream_invalid_response'],
@@ -185,14 +188,18 @@ describe.each([
     ['user', 'serverError', 'upstream_unavailable'],
     ['user', 'reset', 'upstream_unavailable'],
     ['user', 'hang', 'upstream_unavailable'],
+    ['user', 'huge', 'upstream_invalid_response'],
+    ['user', 'endless', 'upstream_invalid_response'],
     ['emails', 'emailsNotAList', 'upstream_invalid_response'],
     ['emails', 'notJson', 'upstream_invalid_response'],
     ['emails', 'badGateway', 'upstream_unavailable'],
   ] as const)('%s answering %s is %s', async (endpoint, fault, code) => {
     const { callback } = await signIn(strategy, providerFor(server));
-    server.faults[endpoint] = fault === 'hang' || fault === 'reset' ? fault : FAULTS[fault];
+    server.faults[endpoint] = fault === 'hang' || fault === 'reset' || fault === 'endless' ? fault : FAULTS[fault];
     const err = await failure(strategy.finish(providerFor(server), callback));
     expect(err.code).toBe(code);
+    // The words name the provider as the admin named it, never what GitHub answered.
+    expect(err.description).toContain(providerFor(server).name);
     // Nothing secret in what is shown or logged.
     for (const text of [err.message, err.description, err.detail ?? ''])
       for (const secret of [callback.url.searchParams.get('code')!, callback.state, callback.codeVerifier, APP.clientSecret])
@@ -220,5 +227,91 @@ describe.each([
     };
     expect((await failure(production.finish(providerFor(server), callback))).code).toBe('upstream_unavailable');
     expect(server.requests.length).toBe(before);
+  });
+});
+
+describe('GitHub strategy against arbitrary answers', () => {
+  let server: GithubServer;
+  const strategy = createGithubStrategy({ production: false, timeoutMs: 2000 });
+  beforeAll(async () => {
+    server = await startGithubServer({ apps: [APP], accounts: [octocat()] });
+    server.autoLogin = 'octocat';
+  });
+  afterAll(() => server.stop());
+
+  const anyValue = fc.oneof(
+    fc.jsonValue(),
+    fc.string({ unit: 'binary', maxLength: 300 }),
+    fc.constantFrom(-1, 0, 2 ** 53, 1.5, '583231', '', 'x'.repeat(300), 'a@b', 'ok@example.com\n', null),
+  );
+  const userLike = fc.record(
+    {
+      id: fc.oneof(fc.nat(), anyValue),
+      login: fc.oneof(fc.string({ minLength: 1, maxLength: 40 }), anyValue),
+      name: anyValue,
+      email: anyValue,
+    },
+    { requiredKeys: [] },
+  );
+  const emailLike = fc.record(
+    { email: fc.oneof(fc.emailAddress(), anyValue), primary: fc.oneof(fc.boolean(), anyValue), verified: fc.oneof(fc.boolean(), anyValue) },
+    { requiredKeys: [] },
+  );
+  const tokenLike = fc.record(
+    {
+      access_token: fc.oneof(fc.string(), anyValue),
+      token_type: fc.oneof(fc.constantFrom('bearer', 'Bearer', 'mac'), anyValue),
+      error: anyValue,
+      scope: anyValue,
+    },
+    { requiredKeys: [] },
+  );
+  const answer = (shape: fc.Arbitrary<unknown>) =>
+    fc.record({
+      status: fc.constantFrom(200, 200, 200, 201, 204, 302, 400, 401, 403, 404, 422, 429, 500, 503),
+      contentType: fc.constantFrom(
+        'application/json',
+        'application/json; charset=utf-8',
+        'text/html',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+      ),
+      body: fc.oneof(
+        shape.map((v) => JSON.stringify(v)),
+        fc.string({ unit: 'binary', maxLength: 500 }),
+        anyValue.map((v) => JSON.stringify(v) ?? ''),
+      ),
+    });
+  const fault = fc.oneof(
+    fc.record({ endpoint: fc.constant('token' as const), fault: answer(tokenLike) }),
+    fc.record({ endpoint: fc.constant('user' as const), fault: answer(userLike) }),
+    fc.record({ endpoint: fc.constant('emails' as const), fault: answer(fc.array(emailLike, { maxLength: 4 })) }),
+  );
+
+  it('ends in a well-formed profile or a stable sign-in error, never anything else', async () => {
+    await fc.assert(
+      fc.asyncProperty(fault, async ({ endpoint, fault: f }) => {
+        const { callback } = await signIn(strategy, providerFor(server));
+        server.faults = { [endpoint]: f };
+        try {
+          const profile = await strategy.finish(providerFor(server), callback);
+          expect(profile.subject).toMatch(/^[1-9]\d{0,15}$/);
+          expect(profile.email === null || /^[^\s@]+@[^\s@]+$/.test(profile.email)).toBe(true);
+          expect(typeof profile.emailVerified).toBe('boolean');
+          if (profile.emailVerified) expect(profile.email).not.toBeNull();
+          if (profile.name !== null) expect(profile.name).toMatch(/^\S(.{0,98}\S)?$/);
+        } catch (err) {
+          expect(err).toBeInstanceOf(ExternalSignInError);
+          expect(['upstream_invalid_response', 'upstream_unavailable']).toContain((err as ExternalSignInError).code);
+          // Fixed words: nothing of the answer is shown.
+          expect((err as ExternalSignInError).description).toMatch(
+            /^GitHub (gave an answer that could not be used|could not be reached):[^:]*$/,
+          );
+        } finally {
+          server.faults = {};
+        }
+      }),
+      { numRuns: Number(process.env.FUZZ_RUNS ?? 300) },
+    );
   });
 });

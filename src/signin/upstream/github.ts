@@ -13,7 +13,7 @@ import type { AppServices } from '../../deps.js';
 import { emailSchema, nameSchema } from '../../lib/schemas.js';
 import type { UpstreamProfile } from './profile.js';
 import type { UpstreamProvider } from './providers.js';
-import { ExternalSignInError, type UpstreamStrategy } from './strategy.js';
+import { type ExternalErrorCode, ExternalSignInError, type UpstreamStrategy } from './strategy.js';
 
 /** What a GitHub sign-in asks for when the provider names no scopes: the profile and the email addresses (read-only). */
 export const GITHUB_DEFAULT_SCOPES = ['read:user', 'user:email'];
@@ -41,6 +41,31 @@ const GithubEmail = z.object({ email: z.string(), primary: z.boolean(), verified
 
 const trimSlash = (url: string) => url.replace(/\/+$/, '');
 
+/** No answer GitHub gives is near this size (a token, a user, a list of addresses): a bigger one is refused unread. */
+const MAX_BODY_BYTES = 256 * 1024;
+
+/** fetch, with the body read here up to MAX_BODY_BYTES: a server answering without end does not fill the memory. */
+const cappedFetch: client.CustomFetch = async (url, options) => {
+  const response = await fetch(url, options as RequestInit);
+  if (response.body === null) return response;
+  if (Number(response.headers.get('content-length') ?? 0) > MAX_BODY_BYTES) {
+    await response.body.cancel();
+    throw invalid('answer too large');
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    size += read.value.byteLength;
+    if (size > MAX_BODY_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw invalid('answer too large');
+    }
+    chunks.push(read.value);
+  }
+  return new Response(Buffer.concat(chunks), { status: response.status, statusText: response.statusText, headers: response.headers });
+};
+
 /** The strategy as the registry makes it, once per app. */
 export const githubStrategy = (svc: Pick<AppServices, 'config'>): UpstreamStrategy =>
   createGithubStrategy({ production: svc.config.production });
@@ -65,10 +90,10 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
       provider.clientSecret === null ? client.None() : client.ClientSecretPost(provider.clientSecret),
     );
     config.timeout = timeoutSeconds;
+    config[client.customFetch] = cappedFetch;
     const insecure = [web, provider.githubApiUrl].some((u) => u.startsWith('http:'));
     if (insecure) {
-      if (options.production)
-        throw new ExternalSignInError('upstream_unavailable', 'This sign-in method is not available.', 'http:// GitHub URL in production');
+      if (options.production) throw unavailable('an http:// GitHub URL is not requested in production');
       client.allowInsecureRequests(config);
     }
     return config;
@@ -93,7 +118,7 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
     }
   }
 
-  return {
+  const strategy: UpstreamStrategy = {
     async authorizationUrl(provider, request) {
       const config = configuration(provider);
       // No nonce: GitHub issues no ID token to bind it to; state and PKCE protect the flow.
@@ -143,15 +168,22 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
         email = user.email;
       }
       const parsedEmail = email === null ? null : emailSchema.safeParse(email);
-      const name = nameSchema.safeParse(user.name ?? '');
+      // The display name, else the login; neither when it is not a plain line of text (then the flow names the user).
+      const name = [user.name, user.login].map((n) => nameSchema.safeParse(n ?? '')).find((n) => n.success);
       return {
         // The numeric id: a login can be renamed (and then taken by someone else), an email changed.
         subject: String(user.id),
         email: parsedEmail?.success ? parsedEmail.data : null,
         emailVerified: parsedEmail?.success === true && emailVerified,
-        name: name.success ? name.data : user.login,
+        name: name?.data ?? null,
       } satisfies UpstreamProfile;
     },
+  };
+
+  // Every failure, whatever step, as a stable code whose words name the provider as the admin named it.
+  return {
+    authorizationUrl: (provider, request) => named(provider, () => strategy.authorizationUrl(provider, request)),
+    finish: (provider, callback) => named(provider, () => strategy.finish(provider, callback)),
   };
 
   /** The user's addresses; null when GitHub does not let this token read them (403/404: no `user:email` scope). */
@@ -170,10 +202,25 @@ export function createGithubStrategy(options: GithubStrategyOptions): UpstreamSt
   }
 }
 
-const invalid = (detail: string) =>
-  new ExternalSignInError('upstream_invalid_response', 'GitHub gave an answer that could not be used. Please try again.', detail);
-const unavailable = (detail: string) =>
-  new ExternalSignInError('upstream_unavailable', 'GitHub could not be reached. Please try again in a moment.', detail);
+// The words are set by named() once the provider is known.
+const invalid = (detail: string) => new ExternalSignInError('upstream_invalid_response', '', detail);
+const unavailable = (detail: string) => new ExternalSignInError('upstream_unavailable', '', detail);
+
+const WORDS: Partial<Record<ExternalErrorCode, (name: string) => string>> = {
+  upstream_invalid_response: (name) => `${name} gave an answer that could not be used: try again, or use another way to sign in.`,
+  upstream_unavailable: (name) => `${name} could not be reached: try again in a moment.`,
+  access_denied: (name) => `The sign-in was cancelled or refused at ${name}.`,
+};
+
+async function named<T>(provider: UpstreamProvider, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (err) {
+    const e = asSignInError(err, 'GitHub');
+    const words = WORDS[e.code]?.(provider.name) ?? e.description;
+    throw new ExternalSignInError(e.code, words, e.detail);
+  }
+}
 
 /**
  * openid-client's failures as the flow's stable codes. The detail (for the log)
@@ -183,8 +230,7 @@ function asSignInError(err: unknown, step: string): ExternalSignInError {
   if (err instanceof ExternalSignInError) return err;
   if (err instanceof client.AuthorizationResponseError) {
     const code = /^[a-z_]{1,64}$/.test(err.error) ? err.error : 'error';
-    if (code === 'access_denied')
-      return new ExternalSignInError('access_denied', 'The sign-in was cancelled at GitHub.', `${step}: access_denied`);
+    if (code === 'access_denied') return new ExternalSignInError('access_denied', '', `${step}: access_denied`);
     return invalid(`${step}: authorization error ${code}`);
   }
   if (err instanceof client.ResponseBodyError) {
@@ -194,7 +240,8 @@ function asSignInError(err: unknown, step: string): ExternalSignInError {
   if (err instanceof client.WWWAuthenticateChallengeError) return invalid(`${step}: HTTP ${err.status} challenge`);
   if (err instanceof client.ClientError) {
     const cause: unknown = err.cause;
-    if (err.code === 'OAUTH_TIMEOUT') return unavailable(`${step}: no answer in time`);
+    if (cause instanceof ExternalSignInError) return cause;
+    if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return unavailable(`${step}: no answer in time`);
     if (cause instanceof Response) {
       return cause.status >= 500
         ? unavailable(`${step}: HTTP ${cause.status}`)
