@@ -245,6 +245,18 @@ describe('sign-in with an external identity provider, in a browser', () => {
     expect(await signUp.first().getAttribute('href')).toBe(`/auth/external/${IDP.id}?next=%2Fconsole`);
     await visitor.page.goto('/login');
 
+    // Edited: a GitHub Enterprise Server and a new secret (the stored one is never shown, only that there is one).
+    await detail.getByText('Edit the provider or set its secret').click();
+    const edit = detail.getByRole('form', { name: 'Edit github' });
+    await edit.getByLabel('GitHub URL').fill('https://github.example.com');
+    await edit.getByLabel('GitHub API URL').fill('https://github.example.com/api/v3');
+    await edit.getByLabel('New client secret').fill('another-github-secret');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await expect.poll(() => detail.locator('.who').first().textContent()).toContain('GitHub · https://github.example.com');
+    const stored = await b.call('GET', '/admin/identity-providers/github', { token: (await storedTokens(page))!.accessToken });
+    expect(stored.body).toMatchObject({ githubApiUrl: 'https://github.example.com/api/v3', hasClientSecret: true });
+    expect(stored.text).not.toContain('another-github-secret');
+
     // Disabled: gone from /login; deleted: gone from the console.
     await detail.getByRole('button', { name: 'Disable' }).click();
     await expect.poll(() => detail.textContent()).toContain('disabled');
