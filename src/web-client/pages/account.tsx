@@ -24,14 +24,31 @@ type Me = InferResponseType<typeof api.users.me.$get, 200>;
 type Session = InferResponseType<typeof api.users.me.sessions.$get, 200>['items'][number];
 type Passkey = InferResponseType<typeof api.users.me.passkeys.$get, 200>['items'][number];
 type Grant = InferResponseType<typeof api.users.me.grants.$get, 200>['items'][number];
+type Identity = InferResponseType<typeof api.users.me.identities.$get, 200>['items'][number];
 
-// TODO(web): until GET/DELETE /users/me/identities are on main the typed client does not know them; the same
-// client (its token refresh included) reaches them untyped. Replace with api.users.me.identities once they land.
-type IdentitiesRoutes = {
-  $get: () => Promise<Response>;
-  ':id': { $delete: (args: { param: { id: string }; json: { currentPassword?: string; code?: string } }) => Promise<Response> };
-};
-const identitiesApi = () => (api.users.me as unknown as { identities: IdentitiesRoutes }).identities;
+/** False only when the API says the account has no password (it signed up through an identity provider). */
+const hasPassword = (me: Me): boolean => (me as { hasPassword?: boolean }).hasPassword !== false;
+
+/** A form's step-up as the API takes it: what was typed, nothing empty (a user without a password sends none). */
+const proof = (v: Record<string, string>) => ({
+  ...(v.currentPassword ? { currentPassword: v.currentPassword } : {}),
+  ...(v.code ? { code: v.code } : {}),
+});
+
+/** The current password a step-up asks for; without a password, the words saying what proves it instead. */
+function CurrentPassword(props: { me: Me; problem: Problem | null; label?: string }) {
+  if (!hasPassword(props.me))
+    return <p class="hint">Your account has no password: a sign-in in the last few minutes confirms it is you.</p>;
+  return (
+    <Field
+      label={props.label ?? 'Current password'}
+      name="currentPassword"
+      type="password"
+      autocomplete="current-password"
+      problem={props.problem}
+    />
+  );
+}
 
 /** The QR code of an otpauth:// URI as SVG squares (no image from anywhere else). */
 function QrCode(props: { text: string }) {
@@ -102,7 +119,7 @@ function Profile(props: { me: Me; onChange: () => void }) {
     const emailChanged = v.email !== props.me.email;
     const json = {
       name: v.name,
-      ...(emailChanged ? { email: v.email, currentPassword: v.currentPassword } : {}),
+      ...(emailChanged ? { email: v.email, ...(v.currentPassword ? { currentPassword: v.currentPassword } : {}) } : {}),
       ...(emailChanged && v.code ? { code: v.code } : {}),
     };
     const out = await read(await api.users.me.$put({ json }));
@@ -116,14 +133,16 @@ function Profile(props: { me: Me; onChange: () => void }) {
       <form onSubmit={form.submit} aria-label="Profile">
         <Field label="Name" name="name" autocomplete="name" value={props.me.name} problem={form.problem} />
         <Field label="Email" name="email" type="email" autocomplete="email" value={props.me.email} problem={form.problem} />
-        <Field
-          label="Current password (to change the email)"
-          name="currentPassword"
-          type="password"
-          autocomplete="current-password"
-          required={false}
-          problem={form.problem}
-        />
+        {hasPassword(props.me) ? (
+          <Field
+            label="Current password (to change the email)"
+            name="currentPassword"
+            type="password"
+            autocomplete="current-password"
+            required={false}
+            problem={form.problem}
+          />
+        ) : null}
         {props.me.mfa.totp ? (
           <Field
             label="Authenticator code (to change the email)"
@@ -148,13 +167,17 @@ function Password(props: { me: Me; onChange: () => void }) {
     const removePasskeys = v.removePasskeys === 'on';
     const json = {
       password: v.password,
-      currentPassword: v.currentPassword,
-      ...(v.code ? { code: v.code } : {}),
+      ...proof(v),
       ...(removePasskeys ? { removePasskeys } : {}),
     };
     const out = await read(await api.users.me.$put({ json }));
     if (!out.ok) return out.problem;
     (e.target as HTMLFormElement).reset();
+    if (!hasPassword(props.me)) {
+      setSaved('Password set: you can sign in with it too.');
+      props.onChange();
+      return null;
+    }
     setSaved(
       removePasskeys
         ? 'Password changed; your other sessions have ended and your passkeys are removed.'
@@ -166,7 +189,7 @@ function Password(props: { me: Me; onChange: () => void }) {
   return (
     <Section title="Password">
       <form onSubmit={form.submit} aria-label="Change the password">
-        <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={form.problem} />
+        <CurrentPassword me={props.me} problem={form.problem} />
         <Field
           label="New password"
           name="password"
@@ -175,7 +198,15 @@ function Password(props: { me: Me; onChange: () => void }) {
           hint="8 to 128 characters; your other sessions end"
           problem={form.problem}
         />
-        {props.me.mfa.totp ? <Field label="Authenticator code" name="code" autocomplete="one-time-code" problem={form.problem} /> : null}
+        {props.me.mfa.totp ? (
+          <Field
+            label="Authenticator code"
+            name="code"
+            autocomplete="one-time-code"
+            required={hasPassword(props.me)}
+            problem={form.problem}
+          />
+        ) : null}
         {props.me.mfa.passkeys > 0 ? (
           <label class="check">
             <input type="checkbox" name="removePasskeys" /> Also remove my passkeys
@@ -183,7 +214,7 @@ function Password(props: { me: Me; onChange: () => void }) {
         ) : null}
         <ProblemBox problem={form.problem} />
         {saved && !form.problem ? <Notice>{saved}</Notice> : null}
-        <Submit busy={form.busy}>Change the password</Submit>
+        <Submit busy={form.busy}>{hasPassword(props.me) ? 'Change the password' : 'Set a password'}</Submit>
       </form>
     </Section>
   );
@@ -269,7 +300,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
   const [pending, setPending] = useState<{ secret: string; otpauthUri: string } | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
   const start = useSubmit(async (e: Event) => {
-    const out = await read(await client.enrolTotp(formValues(e).currentPassword ?? ''));
+    const out = await read(await api.users.me.mfa.totp.$post({ json: proof(formValues(e)) }));
     if (!out.ok) return out.problem;
     setPending(out.data);
     return null;
@@ -285,7 +316,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
   });
   const off = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read(await client.disableTotp(v.currentPassword ?? '', v.code ?? ''), [204]);
+    const out = await read(await api.users.me.mfa.totp.$delete({ json: proof(v) }), [204]);
     if (!out.ok) return out.problem;
     setCodes(null);
     props.onChange();
@@ -293,7 +324,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
   });
   const renew = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read(await client.regenerateRecoveryCodes(v.currentPassword ?? '', v.code || undefined));
+    const out = await read(await api.users.me.mfa['recovery-codes'].$post({ json: proof(v) }));
     if (!out.ok) return out.problem;
     setCodes(out.data.recoveryCodes);
     return null;
@@ -307,20 +338,26 @@ function Totp(props: { me: Me; onChange: () => void }) {
             <strong>On.</strong> Sign-in asks for a code from your app.
           </p>
           <form onSubmit={renew.submit} aria-label="New recovery codes">
+            <CurrentPassword me={props.me} problem={renew.problem} />
             <Field
-              label="Current password"
-              name="currentPassword"
-              type="password"
-              autocomplete="current-password"
+              label="Authenticator code"
+              name="code"
+              autocomplete="one-time-code"
+              required={hasPassword(props.me)}
               problem={renew.problem}
             />
-            <Field label="Authenticator code" name="code" autocomplete="one-time-code" problem={renew.problem} />
             <ProblemBox problem={renew.problem} />
             <Submit busy={renew.busy}>New recovery codes</Submit>
           </form>
           <form onSubmit={off.submit} aria-label="Turn TOTP off">
-            <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={off.problem} />
-            <Field label="Authenticator or recovery code" name="code" autocomplete="one-time-code" problem={off.problem} />
+            <CurrentPassword me={props.me} problem={off.problem} />
+            <Field
+              label="Authenticator or recovery code"
+              name="code"
+              autocomplete="one-time-code"
+              required={hasPassword(props.me)}
+              problem={off.problem}
+            />
             <ProblemBox problem={off.problem} />
             <Submit busy={off.busy}>Turn off</Submit>
           </form>
@@ -342,7 +379,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
       ) : (
         <form onSubmit={start.submit} aria-label="Set up TOTP">
           <p>Off. Add a second step to sign-in with an authenticator app.</p>
-          <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={start.problem} />
+          <CurrentPassword me={props.me} problem={start.problem} />
           <ProblemBox problem={start.problem} />
           <Submit busy={start.busy}>Set up</Submit>
         </form>
@@ -355,9 +392,15 @@ function Totp(props: { me: Me; onChange: () => void }) {
 function StepUpFields(props: { me: Me; problem: Problem | null }) {
   return (
     <>
-      <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={props.problem} />
+      <CurrentPassword me={props.me} problem={props.problem} />
       {props.me.mfa.totp ? (
-        <Field label="Authenticator or recovery code" name="code" autocomplete="one-time-code" problem={props.problem} />
+        <Field
+          label="Authenticator or recovery code"
+          name="code"
+          autocomplete="one-time-code"
+          required={hasPassword(props.me)}
+          problem={props.problem}
+        />
       ) : null}
     </>
   );
@@ -375,7 +418,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   useEffect(() => void load(), [props.me.mfa.passkeys]);
   const add = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const opts = await read(await client.passkeyRegistrationOptions(v.currentPassword ?? '', v.code || undefined));
+    const opts = await read(await api.users.me.passkeys.options.$post({ json: proof(v) }));
     if (!opts.ok) return opts.problem;
     let response: Awaited<ReturnType<typeof startRegistration>>;
     try {
@@ -393,7 +436,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   const remove = useSubmit(async (e: Event) => {
     const v = formValues(e);
     if (!removing) return null;
-    const out = await read(await client.removePasskey(removing.id, v.currentPassword ?? '', v.code || undefined), [204]);
+    const out = await read(await api.users.me.passkeys[':id'].$delete({ param: { id: removing.id }, json: proof(v) }), [204]);
     if (!out.ok) return out.problem;
     setRemoving(null);
     props.onChange();
@@ -450,9 +493,6 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   );
 }
 
-/** A linked identity as GET /users/me/identities lists it. */
-type Identity = { id: string; provider: string; providerName?: string; email: string | null; linkedAt: string; lastUsedAt: string | null };
-
 /** The words a page shows for the step-up and last-method refusals of unlinking. */
 function unlinkProblem(p: Problem, signInAgain: string): Problem {
   if (p.code === 'last_sign_in_method')
@@ -477,25 +517,21 @@ function LinkedIdentities(props: { me: Me }) {
   const [providers, setProviders] = useState<ExternalProvider[]>([]);
   const [removing, setRemoving] = useState<Identity | null>(null);
   const load = useSubmit(async () => {
-    // TODO(web): the typed route once the identities API is on main.
-    const out = await read(await identitiesApi().$get());
+    const out = await read(await api.users.me.identities.$get());
     if (!out.ok) return out.problem;
-    setItems((out.data as { items: Identity[] }).items);
+    setItems(out.data.items);
     return null;
   });
   useEffect(() => {
     void load.submit();
     void enabledProviders().then(setProviders);
   }, []);
-  const nameOf = (i: Identity) => i.providerName ?? providers.find((p) => p.id === i.provider)?.name ?? i.provider;
+  const nameOf = (i: Identity) => i.providerName || i.provider;
   // Without a password (signed up through a provider) the recent sign-in is the proof; the field shows when the API says there is one, or cannot say.
-  const passwordFlag = (props.me as { hasPassword?: boolean }).hasPassword;
-  const hasPassword = passwordFlag !== false;
   const remove = useSubmit(async (e: Event) => {
     const v = formValues(e);
     if (!removing) return null;
-    const json = { ...(v.currentPassword ? { currentPassword: v.currentPassword } : {}), ...(v.code ? { code: v.code } : {}) };
-    const out = await read(await identitiesApi()[':id'].$delete({ param: { id: removing.id }, json }), [204]);
+    const out = await read(await api.users.me.identities[':id'].$delete({ param: { id: removing.id }, json: proof(v) }), [204]);
     if (!out.ok) {
       const again = items.find((i) => i.id === removing.id);
       return unlinkProblem(out.problem, again ? `for example with ${nameOf(again)}` : 'sign out and in');
@@ -534,28 +570,9 @@ function LinkedIdentities(props: { me: Me }) {
         <form onSubmit={remove.submit} aria-label={`Confirm: unlink ${nameOf(removing)}`}>
           <p>
             Unlink <strong>{nameOf(removing)}</strong>? You will no longer sign in with it.
-            {hasPassword ? ' Confirm it is you:' : ' You signed in a short while ago, so nothing more is asked.'}
+            {' Confirm it is you:'}
           </p>
-          {hasPassword ? (
-            <Field
-              label="Current password"
-              name="currentPassword"
-              type="password"
-              autocomplete="current-password"
-              required={passwordFlag === true}
-              hint={passwordFlag === true ? undefined : 'leave empty if your account has no password'}
-              problem={remove.problem}
-            />
-          ) : null}
-          {props.me.mfa.totp ? (
-            <Field
-              label="Authenticator or recovery code"
-              name="code"
-              autocomplete="one-time-code"
-              required={hasPassword}
-              problem={remove.problem}
-            />
-          ) : null}
+          <StepUpFields me={props.me} problem={remove.problem} />
           <ProblemBox problem={remove.problem} />
           <div class="actions">
             <Submit busy={remove.busy}>Unlink</Submit>
@@ -564,6 +581,11 @@ function LinkedIdentities(props: { me: Me }) {
             </button>
           </div>
         </form>
+      ) : null}
+      {linkable.length ? (
+        <p class="hint">
+          Linking goes through the provider's sign-in and needs a recent sign-in here: if yours was a while ago, sign out and in first.
+        </p>
       ) : null}
       {linkable.length ? (
         <div class="actions">
@@ -634,8 +656,9 @@ function Data(props: { me: Me }) {
   });
   const remove = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read(await client.deleteAccount(v.currentPassword ?? '', v.code || undefined), [204]);
+    const out = await read(await api.users.me.$delete({ json: proof(v) }), [204]);
     if (!out.ok) return out.problem;
+    await client.setTokens(null);
     await endBrowserSession();
     location.assign('/login');
     return null;
@@ -649,9 +672,15 @@ function Data(props: { me: Me }) {
       <details>
         <summary>Delete the account</summary>
         <form onSubmit={remove.submit} aria-label="Delete the account">
-          <Field label="Current password" name="currentPassword" type="password" autocomplete="current-password" problem={remove.problem} />
+          <CurrentPassword me={props.me} problem={remove.problem} />
           {props.me.mfa.totp ? (
-            <Field label="Authenticator code" name="code" autocomplete="one-time-code" problem={remove.problem} />
+            <Field
+              label="Authenticator code"
+              name="code"
+              autocomplete="one-time-code"
+              required={hasPassword(props.me)}
+              problem={remove.problem}
+            />
           ) : null}
           <ProblemBox problem={remove.problem} />
           <Submit busy={remove.busy}>Delete my account and everything in it</Submit>
