@@ -26,14 +26,15 @@ type Passkey = InferResponseType<typeof api.users.me.passkeys.$get, 200>['items'
 type Grant = InferResponseType<typeof api.users.me.grants.$get, 200>['items'][number];
 type Identity = InferResponseType<typeof api.users.me.identities.$get, 200>['items'][number];
 
-/** False only when the API says the account has no password (it signed up through an identity provider). */
-const hasPassword = (me: Me): boolean => (me as { hasPassword?: boolean }).hasPassword !== false;
+/** False when the account has no password (it signed up through an identity provider): a recent sign-in is its step-up. */
+const hasPassword = (me: Me): boolean => me.hasPassword;
 
-/** A form's step-up as the API takes it: what was typed, nothing empty (a user without a password sends none). */
-const proof = (v: Record<string, string>) => ({
-  ...(v.currentPassword ? { currentPassword: v.currentPassword } : {}),
-  ...(v.code ? { code: v.code } : {}),
-});
+/** A form's step-up as the typed client takes it: what was typed, nothing empty (a user without a password sends none). */
+const typed = (v: Record<string, string>) => [v.currentPassword || undefined, v.code || undefined] as const;
+const proof = (v: Record<string, string>) => {
+  const [currentPassword, code] = typed(v);
+  return { ...(currentPassword ? { currentPassword } : {}), ...(code ? { code } : {}) };
+};
 
 /** The current password a step-up asks for; without a password, the words saying what proves it instead. */
 function CurrentPassword(props: { me: Me; problem: Problem | null; label?: string }) {
@@ -300,7 +301,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
   const [pending, setPending] = useState<{ secret: string; otpauthUri: string } | null>(null);
   const [codes, setCodes] = useState<string[] | null>(null);
   const start = useSubmit(async (e: Event) => {
-    const out = await read(await api.users.me.mfa.totp.$post({ json: proof(formValues(e)) }));
+    const out = await read(await client.enrolTotp(typed(formValues(e))[0]));
     if (!out.ok) return out.problem;
     setPending(out.data);
     return null;
@@ -316,7 +317,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
   });
   const off = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read(await api.users.me.mfa.totp.$delete({ json: proof(v) }), [204]);
+    const out = await read(api.users.me.mfa.totp.$delete({ json: proof(v) }), [204]);
     if (!out.ok) return out.problem;
     setCodes(null);
     props.onChange();
@@ -324,7 +325,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
   });
   const renew = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read(await api.users.me.mfa['recovery-codes'].$post({ json: proof(v) }));
+    const out = await read(await client.regenerateRecoveryCodes(...typed(v)));
     if (!out.ok) return out.problem;
     setCodes(out.data.recoveryCodes);
     return null;
@@ -418,7 +419,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   useEffect(() => void load(), [props.me.mfa.passkeys]);
   const add = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const opts = await read(await api.users.me.passkeys.options.$post({ json: proof(v) }));
+    const opts = await read(await client.passkeyRegistrationOptions(...typed(v)));
     if (!opts.ok) return opts.problem;
     let response: Awaited<ReturnType<typeof startRegistration>>;
     try {
@@ -436,7 +437,7 @@ function Passkeys(props: { me: Me; onChange: () => void }) {
   const remove = useSubmit(async (e: Event) => {
     const v = formValues(e);
     if (!removing) return null;
-    const out = await read(await api.users.me.passkeys[':id'].$delete({ param: { id: removing.id }, json: proof(v) }), [204]);
+    const out = await read(await client.removePasskey(removing.id, ...typed(v)), [204]);
     if (!out.ok) return out.problem;
     setRemoving(null);
     props.onChange();
@@ -517,7 +518,7 @@ function LinkedIdentities(props: { me: Me }) {
   const [providers, setProviders] = useState<ExternalProvider[]>([]);
   const [removing, setRemoving] = useState<Identity | null>(null);
   const load = useSubmit(async () => {
-    const out = await read(await api.users.me.identities.$get());
+    const out = await read(await client.identities());
     if (!out.ok) return out.problem;
     setItems(out.data.items);
     return null;
@@ -531,7 +532,7 @@ function LinkedIdentities(props: { me: Me }) {
   const remove = useSubmit(async (e: Event) => {
     const v = formValues(e);
     if (!removing) return null;
-    const out = await read(await api.users.me.identities[':id'].$delete({ param: { id: removing.id }, json: proof(v) }), [204]);
+    const out = await read(await client.unlinkIdentity(removing.id, ...typed(v)), [204]);
     if (!out.ok) {
       const again = items.find((i) => i.id === removing.id);
       return unlinkProblem(out.problem, again ? `for example with ${nameOf(again)}` : 'sign out and in');
@@ -656,9 +657,8 @@ function Data(props: { me: Me }) {
   });
   const remove = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read(await api.users.me.$delete({ json: proof(v) }), [204]);
+    const out = await read(await client.deleteAccount(...typed(v)), [204]);
     if (!out.ok) return out.problem;
-    await client.setTokens(null);
     await endBrowserSession();
     location.assign('/login');
     return null;
