@@ -317,7 +317,7 @@ function Totp(props: { me: Me; onChange: () => void }) {
   });
   const off = useSubmit(async (e: Event) => {
     const v = formValues(e);
-    const out = await read(api.users.me.mfa.totp.$delete({ json: proof(v) }), [204]);
+    const out = await read(await api.users.me.mfa.totp.$delete({ json: proof(v) }), [204]);
     if (!out.ok) return out.problem;
     setCodes(null);
     props.onChange();
