@@ -27,6 +27,7 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
     victim: uniqueEmail('victim'),
     attacks: uniqueEmail('attacks'),
     twin: uniqueEmail('twin'),
+    unvouched: uniqueEmail('unvouched'),
   };
 
   beforeAll(async () => {
@@ -44,6 +45,7 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
         victim: { email: emails.victim },
         attacks: { email: emails.attacks },
         twin: { email: emails.twin },
+        unvouched: { email: emails.unvouched, email_verified: false },
       },
     });
     await addUpstream(ours, { id: 'peer', name: 'Peer ID', issuer: peer.issuer, clientId: peer.clientId, trustEmailVerified: true });
@@ -99,6 +101,18 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
     expect((await ours.call('POST', '/auth/refresh', { body: { refreshToken: pair.body!.refreshToken } })).status).toBe(200);
     // Without a browser session there is nothing to hand over.
     expect((await tokensOf(new UserAgent())).status).toBe(401);
+  });
+
+  it('makes an account with an address the provider did not vouch for unverified, and mails its verification link', async () => {
+    const ua = new UserAgent();
+    const end = await back(ua, await atProvider(ua, 'unvouched'));
+    expect(end.status).toBe(303);
+    const user = (await me((await tokensOf(ua)).body!.accessToken)).body;
+    expect(user).toMatchObject({ email: emails.unvouched, emailVerified: false, hasPassword: false });
+    const [mail] = await smtp.waitFor(emails.unvouched);
+    expect(mail!.subject).toMatch(/Confirm your email address/);
+    const token = /#token=([A-Za-z0-9_-]+)/.exec(mail!.text)?.[1];
+    expect((await ours.call('POST', '/auth/verify-email', { body: { token } })).status).toBe(200);
   });
 
   it('signs two first sign-ins of the same new identity at once in to one account', async () => {

@@ -31,8 +31,12 @@ import { ExternalSignInError } from './strategy.js';
 type UserRow = typeof users.$inferSelect;
 
 export type LinkingEffects = {
-  /** A new account (role `user`, no password), in the caller's transaction. */
-  createUser(tx: Tx, emit: Emit, user: { email: string; name: string; emailVerifiedAt: Date | null; at: Date }): Promise<UserRow>;
+  /** A new account (role `user`, no password), in the caller's transaction; an unverified address is sent its verification link. */
+  createUser(
+    tx: Tx,
+    emit: Emit,
+    user: { email: string; name: string; emailVerifiedAt: Date | null; at: Date; ip: string },
+  ): Promise<UserRow>;
   /** End every session of a user, in the caller's transaction (with its events, back-channel logouts...). */
   endAllSessions(tx: Tx, emit: Emit, userId: string, now: Date): Promise<void>;
 };
@@ -142,6 +146,7 @@ export async function resolveIdentity(
           name: (profile.name ?? local).slice(0, 200) || local,
           emailVerifiedAt: trusted ? now : null,
           at: now,
+          ip,
         });
         await tx.insert(userIdentities).values({
           userId: user.id,

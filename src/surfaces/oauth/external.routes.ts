@@ -21,6 +21,7 @@ import { requestHeader } from '../../lib/node-fast-path.js';
 import { Problem } from '../../lib/problem.js';
 import { ROUTE_META, type RouteMeta } from '../../middleware/route-meta.js';
 import { startSignedInSession } from '../../modules/auth/auth.service.js';
+import { mayMail, queueVerificationMail } from '../../modules/auth/email.service.js';
 import { revokeSessions } from '../../modules/sessions/sessions.service.js';
 import { createUserWithRoles } from '../../modules/users/users.create.js';
 import { DEFAULT_USER_ROLE } from '../../security/permissions.js';
@@ -84,8 +85,8 @@ export function externalRoutes(svc: AppServices) {
   const clearFlowCookie = flowCookieHeader(publicUrl, '', 0);
 
   const effects: LinkingEffects = {
-    createUser: (tx, _emit, u) =>
-      createUserWithRoles(
+    createUser: async (tx, emit, u) => {
+      const user = await createUserWithRoles(
         tx,
         {
           email: u.email,
@@ -95,7 +96,17 @@ export function externalRoutes(svc: AppServices) {
           ...(u.emailVerifiedAt ? { emailVerifiedAt: u.emailVerifiedAt } : {}),
         },
         [DEFAULT_USER_ROLE],
-      ),
+      );
+      // As a registration does: an address the provider did not vouch for gets its link (within the mail limits).
+      if (
+        u.emailVerifiedAt === null &&
+        svc.config.emailVerification !== 'off' &&
+        (await mayMail(svc, 'verify_email', u.email, { ip: u.ip }))
+      ) {
+        await queueVerificationMail(tx, emit, svc, user, u.ip, u.at);
+      }
+      return user;
+    },
     endAllSessions: async (tx, emit, userId, now) => {
       await revokeSessions(tx, emit, { userId }, 'email_claimed', now);
     },
