@@ -3,13 +3,13 @@
 // Client fields; a confidential client's secret is never in it: `clientSecretEnv`
 // names the environment variable holding it (read through config). A file
 // that is not right stops the start with one message listing every problem.
-import { readFileSync } from 'node:fs';
 import { eq, inArray } from 'drizzle-orm';
 import { ConfigError } from '../../config.js';
 import { oauthClients, roles } from '../../db/schema.js';
 import { withTx } from '../../db/tx.js';
 import type { Deps } from '../../deps.js';
 import { writeEvents } from '../../events/outbox.js';
+import { readDeclaredFile } from '../../lib/declared-file.js';
 import { Problem } from '../../lib/problem.js';
 import { clientFieldProblems } from '../../provider/clients.js';
 import { ClientsFileSchema, type DeclaredClient } from './clients.schemas.js';
@@ -23,25 +23,12 @@ type FileDeps = Pick<Deps, 'database' | 'config' | 'metrics' | 'logger' | 'store
 /** The declared clients with their secrets, or a ConfigError naming every problem. */
 async function readDeclared(deps: FileDeps, file: string): Promise<{ client: DeclaredClient; secret?: string }[]> {
   const where = `OAUTH_CLIENTS_FILE (${file})`;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([`${where}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError([`${where}: not valid JSON (${(err as Error).message})`]);
-  }
-  const parsed = ClientsFileSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${where}: ${i.path.map(String).join('.') || 'the file'}: ${i.message}`));
-  }
+  const read = readDeclaredFile(where, file, ClientsFileSchema);
+  if (!read.ok) throw new ConfigError(read.problems);
+  const declared = read.data;
   const problems: string[] = [];
   const out: { client: DeclaredClient; secret?: string }[] = [];
-  parsed.data.forEach((client, i) => {
+  declared.forEach((client, i) => {
     const at = `${where}: ${i} (${client.id})`;
     const { clientSecretEnv, ...fields } = client;
     for (const p of clientFieldProblems(fields)) problems.push(`${at}: ${p.path}: ${p.message}`);
@@ -62,7 +49,7 @@ async function readDeclared(deps: FileDeps, file: string): Promise<{ client: Dec
       );
     } else out.push({ client, secret });
   });
-  const wanted = [...new Set(parsed.data.flatMap((c) => c.roles))];
+  const wanted = [...new Set(declared.flatMap((c) => c.roles))];
   if (wanted.length > 0) {
     const known = await deps.database.db.select({ name: roles.name }).from(roles).where(inArray(roles.name, wanted));
     const missing = wanted.filter((r) => !known.some((k) => k.name === r));

@@ -4,13 +4,13 @@
 // never in it: `clientSecretEnv` names the environment variable holding it
 // (read through config). A file that is not right stops the start with one
 // message listing every problem. Providers added through the API are left alone.
-import { readFileSync } from 'node:fs';
 import { eq } from 'drizzle-orm';
 import { ConfigError } from '../../config.js';
 import { identityProviders } from '../../db/schema.js';
 import { withTx } from '../../db/tx.js';
 import type { Deps } from '../../deps.js';
 import { writeEvents } from '../../events/outbox.js';
+import { readDeclaredFile } from '../../lib/declared-file.js';
 import { Problem } from '../../lib/problem.js';
 import { type DeclaredIdentityProvider, IdentityProvidersFileSchema } from './identity-providers.schemas.js';
 import { createIdp, type IdpDeps, idpFieldProblems, idpFields, updateIdp } from './identity-providers.service.js';
@@ -22,25 +22,12 @@ type Declared = { provider: DeclaredIdentityProvider; secret: string | undefined
 /** The declared providers with their secrets, or a ConfigError naming every problem. */
 function readDeclared(deps: FileDeps, file: string): Declared[] {
   const where = `IDENTITY_PROVIDERS_FILE (${file})`;
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new ConfigError([`${where}: cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`]);
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new ConfigError([`${where}: not valid JSON (${(err as Error).message})`]);
-  }
-  const parsed = IdentityProvidersFileSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((i) => `${where}: ${i.path.map(String).join('.') || 'the file'}: ${i.message}`));
-  }
+  const read = readDeclaredFile(where, file, IdentityProvidersFileSchema);
+  if (!read.ok) throw new ConfigError(read.problems);
+  const declared = read.data;
   const problems: string[] = [];
   const out: Declared[] = [];
-  parsed.data.forEach((provider, i) => {
+  declared.forEach((provider, i) => {
     const at = `${where}: ${i} (${provider.id})`;
     const { clientSecretEnv } = provider;
     let secret: string | undefined;
