@@ -61,6 +61,6 @@ export function upstreamOf(svc: Pick<AppServices, 'secrets'>, row: Row): Upstrea
 /** The provider with this id when it exists and is enabled; null otherwise. */
 export async function enabledUpstream(svc: AppServices, id: string): Promise<UpstreamProvider | null> {
   const [row] = await svc.database.db.select().from(identityProviders).where(eq(identityProviders.id, id));
-  if (!row || !row.enabled) return null;
+  if (!row?.enabled) return null;
   return upstreamOf(svc, row);
 }
