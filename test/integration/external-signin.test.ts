@@ -233,6 +233,18 @@ describe.each(BACKENDS)('external sign-in with an OpenID provider (%s)', (backen
       expectPage(await back(victim, theirs), 400, 'invalid_state');
     });
 
+    it('finishes two sign-ins started at once in two tabs of one browser, each once', async () => {
+      const ua = new UserAgent();
+      const first = await atProvider(ua, 'attacks');
+      const second = await atProvider(ua, 'attacks');
+      for (const callback of [first, second]) {
+        const end = await back(ua, callback);
+        expect(end.status, end.text.slice(0, 300)).toBe(303);
+        expect(new URL(end.url).pathname).toBe('/account');
+      }
+      expectPage(await back(ua, first), 400, 'invalid_state');
+    });
+
     it('shows the provider’s refusal, its code only when well-formed', async () => {
       const ua = new UserAgent();
       const start = await ua.send(url('/auth/external/peer'));

@@ -15,12 +15,19 @@ import { ExternalSignInError, type UpstreamStrategy } from './strategy.js';
 export const FLOW_TTL_MS = 10 * 60_000;
 /** The flow cookie lives as long as the flow, and only under /auth/external. */
 export const FLOW_COOKIE_PATH = '/auth/external';
-export const flowCookieName = (publicUrl: string) => (publicUrl.startsWith('https://') ? '__Secure-auth_ext' : 'auth_ext');
+const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
+
+/**
+ * One cookie per flow, named after its state, so sign-ins started at once in
+ * two tabs each come back to their own binding.
+ */
+export const flowCookieName = (publicUrl: string, state: string) =>
+  `${publicUrl.startsWith('https://') ? '__Secure-auth_ext' : 'auth_ext'}_${sha256(state).slice(0, 16)}`;
 export const DEFAULT_NEXT = '/account';
 
-const sha256 = (s: string) => createHash('sha256').update(s).digest('base64url');
 const flowKey = (state: string) => `xf:${sha256(state)}`;
-const STATE = /^[A-Za-z0-9_-]{43}$/;
+/** What a state this service made looks like (32 random bytes, base64url). */
+export const FLOW_STATE = /^[A-Za-z0-9_-]{43}$/;
 
 /** Where to go once signed in: a same-site path (one leading `/`, no `//`, no backslash, no control character), else /account. */
 export function safeNext(next: string | undefined): string {
@@ -30,10 +37,10 @@ export function safeNext(next: string | undefined): string {
   return next;
 }
 
-/** The Set-Cookie header of the flow cookie (an empty value and Max-Age 0 clear it). */
-export function flowCookieHeader(publicUrl: string, value: string, maxAgeSeconds: number): string {
+/** The Set-Cookie header of a flow's cookie (an empty value and Max-Age 0 clear it). */
+export function flowCookieHeader(publicUrl: string, state: string, value: string, maxAgeSeconds: number): string {
   const secure = publicUrl.startsWith('https://') ? '; Secure' : '';
-  return `${flowCookieName(publicUrl)}=${value}; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}; Path=${FLOW_COOKIE_PATH}; HttpOnly; SameSite=Lax${secure}`;
+  return `${flowCookieName(publicUrl, state)}=${value}; Max-Age=${Math.max(0, Math.floor(maxAgeSeconds))}; Path=${FLOW_COOKIE_PATH}; HttpOnly; SameSite=Lax${secure}`;
 }
 
 export const callbackUrl = (publicUrl: string, providerId: string) =>
@@ -48,7 +55,7 @@ export async function startFlow(
   strategy: UpstreamStrategy,
   provider: UpstreamProvider,
   opts: { next: string; link?: UpstreamFlow['link'] },
-): Promise<{ location: URL; cookie: string }> {
+): Promise<{ location: URL; state: string; cookie: string }> {
   const state = randomBytes(32).toString('base64url');
   const cookie = randomBytes(32).toString('base64url');
   const nonce = randomBytes(32).toString('base64url');
@@ -70,7 +77,7 @@ export async function startFlow(
   };
   const saved = await svc.store.set(flowKey(state), JSON.stringify(flow), { ttlMs: FLOW_TTL_MS });
   if (!saved) throw new ExternalSignInError('upstream_unavailable', 'The sign-in could not be started: try again shortly', 'store refused');
-  return { location, cookie };
+  return { location, state, cookie };
 }
 
 const INVALID_STATE =
@@ -87,7 +94,8 @@ export async function takeFlow(
   state: string | undefined,
   cookie: string | undefined,
 ): Promise<UpstreamFlow> {
-  if (state === undefined || !STATE.test(state)) throw new ExternalSignInError('invalid_state', INVALID_STATE, 'no or malformed state');
+  if (state === undefined || !FLOW_STATE.test(state))
+    throw new ExternalSignInError('invalid_state', INVALID_STATE, 'no or malformed state');
   const raw = await svc.store.take(flowKey(state));
   let flow: UpstreamFlow | null = null;
   try {

@@ -26,7 +26,16 @@ import { revokeSessions } from '../../modules/sessions/sessions.service.js';
 import { createUserWithRoles } from '../../modules/users/users.create.js';
 import { DEFAULT_USER_ROLE } from '../../security/permissions.js';
 import { admit } from '../../signin/rules.js';
-import { DEFAULT_NEXT, finishFlow, flowCookieHeader, flowCookieName, safeNext, startFlow, takeFlow } from '../../signin/upstream/flow.js';
+import {
+  DEFAULT_NEXT,
+  FLOW_STATE,
+  finishFlow,
+  flowCookieHeader,
+  flowCookieName,
+  safeNext,
+  startFlow,
+  takeFlow,
+} from '../../signin/upstream/flow.js';
 import { type LinkingEffects, resolveIdentity } from '../../signin/upstream/linking.js';
 import { enabledUpstream } from '../../signin/upstream/providers.js';
 import { upstreamStrategies } from '../../signin/upstream/registry.js';
@@ -82,7 +91,9 @@ export function externalRoutes(svc: AppServices) {
   const { publicUrl } = svc.config;
   const strategies = upstreamStrategies(svc);
   const sessionCookie = browserCookieName(publicUrl);
-  const clearFlowCookie = flowCookieHeader(publicUrl, '', 0);
+  /** Clears the cookie of the flow the request's state names (nothing to clear without a well-formed state). */
+  const clearFlowCookie = (state: string | undefined): string[] =>
+    state !== undefined && FLOW_STATE.test(state) ? [flowCookieHeader(publicUrl, state, '', 0)] : [];
 
   const effects: LinkingEffects = {
     createUser: async (tx, emit, u) => {
@@ -115,7 +126,11 @@ export function externalRoutes(svc: AppServices) {
   const requestIdOf = (c: Context) => (c.get('requestId') as string | undefined) ?? 'unknown';
 
   /** A hosted error page; the flow cookie goes with it (every end of a callback clears it). */
-  function showError(c: Context<OAuthEnv>, err: ExternalSignInError, opts: { link?: boolean; providerError?: string } = {}): Response {
+  function showError(
+    c: Context<OAuthEnv>,
+    err: ExternalSignInError,
+    opts: { link?: boolean; providerError?: string; state?: string | undefined } = {},
+  ): Response {
     if (err.detail !== undefined)
       svc.logger.info({ requestId: requestIdOf(c), code: err.code, detail: err.detail }, 'external sign-in refused');
     c.set('auditDetail', `external_login_failed: ${err.code}`);
@@ -134,7 +149,7 @@ export function externalRoutes(svc: AppServices) {
     });
     const res = c.html(html, STATUS[err.code] as 400, pageHeaders());
     // A flow not found keeps its cookie: a forged callback cannot end the sign-in this browser has under way.
-    if (err.code !== 'invalid_state') res.headers.append('Set-Cookie', clearFlowCookie);
+    if (err.code !== 'invalid_state') for (const cookie of clearFlowCookie(opts.state)) res.headers.append('Set-Cookie', cookie);
     return res;
   }
 
@@ -189,14 +204,14 @@ export function externalRoutes(svc: AppServices) {
           link = { userId: session.userId, sessionId: session.sessionId };
         }
         try {
-          const { location, cookie } = await startFlow(svc, strategy, provider, {
+          const { location, state, cookie } = await startFlow(svc, strategy, provider, {
             next: safeNext(query.next),
             ...(link ? { link } : {}),
           });
           return c.body(null, 302, {
             Location: location.href,
             'Cache-Control': 'no-store',
-            'Set-Cookie': flowCookieHeader(publicUrl, cookie, 600),
+            'Set-Cookie': flowCookieHeader(publicUrl, state, cookie, 600),
           });
         } catch (err) {
           if (err instanceof ExternalSignInError) return showError(c, err, { link: linking });
@@ -225,7 +240,9 @@ export function externalRoutes(svc: AppServices) {
         const query = queryOf(c);
         let linkFlow = false;
         try {
-          const flow = await takeFlow(svc, id, query.state, readCookie(requestHeader(c, 'cookie'), flowCookieName(publicUrl)));
+          const cookie =
+            query.state === undefined ? undefined : readCookie(requestHeader(c, 'cookie'), flowCookieName(publicUrl, query.state));
+          const flow = await takeFlow(svc, id, query.state, cookie);
           linkFlow = flow.link !== undefined;
           if (flow.link) c.set('auditActor', flow.link.userId);
           const provider = await enabledUpstream(svc, id);
@@ -240,7 +257,7 @@ export function externalRoutes(svc: AppServices) {
                 `The sign-in was cancelled or refused at ${provider.name}.`,
                 `provider error ${providerError ?? '(malformed)'}`,
               ),
-              { link: linkFlow, ...(providerError ? { providerError } : {}) },
+              { link: linkFlow, state: query.state, ...(providerError ? { providerError } : {}) },
             );
           }
           // The URL as the provider sent the browser to it (PUBLIC_URL's origin, as the redirect_uri was).
@@ -262,7 +279,7 @@ export function externalRoutes(svc: AppServices) {
           c.set('auditActor', outcome.user.id);
           if (flow.link) {
             c.set('auditDetail', `identity_linked: ${provider.id}`);
-            return redirect(flow.next, [clearFlowCookie]);
+            return redirect(flow.next, clearFlowCookie(query.state));
           }
           let authentication: Awaited<ReturnType<typeof admit>>;
           try {
@@ -272,7 +289,7 @@ export function externalRoutes(svc: AppServices) {
               const { mfaToken, methods } = err.extra.members as { mfaToken: string; methods: string[] };
               c.set('auditDetail', 'mfa_required');
               const fragment = `mfa=${encodeURIComponent(mfaToken)}&methods=${methods.map(encodeURIComponent).join(',')}`;
-              return redirect(`/login?next=${encodeURIComponent(flow.next)}#${fragment}`, [clearFlowCookie]);
+              return redirect(`/login?next=${encodeURIComponent(flow.next)}#${fragment}`, clearFlowCookie(query.state));
             }
             if (err instanceof Problem && err.code === 'email_not_verified') {
               throw new ExternalSignInError(
@@ -288,9 +305,9 @@ export function externalRoutes(svc: AppServices) {
           if (!started) throw new Error('the new session could not become a browser session');
           c.set('auditDetail', `external_login: ${provider.id}`);
           const maxAge = (started.expiresAt.getTime() - svc.clock()) / 1000;
-          return redirect(flow.next, [browserCookieHeader(publicUrl, started.value, maxAge), clearFlowCookie]);
+          return redirect(flow.next, [browserCookieHeader(publicUrl, started.value, maxAge), ...clearFlowCookie(query.state)]);
         } catch (err) {
-          if (err instanceof ExternalSignInError) return showError(c, err, { link: linkFlow });
+          if (err instanceof ExternalSignInError) return showError(c, err, { link: linkFlow, state: query.state });
           throw err;
         }
       },
@@ -305,7 +322,9 @@ export function externalRoutes(svc: AppServices) {
       requestId: requestIdOf(c),
       back: { href: '/login', label: 'Back to sign-in' },
     });
-    return c.html(html, 500, { ...pageHeaders(), 'Set-Cookie': clearFlowCookie });
+    const res = c.html(html, 500, pageHeaders());
+    for (const cookie of clearFlowCookie(queryOf(c).state)) res.headers.append('Set-Cookie', cookie);
+    return res;
   });
   return app;
 }
