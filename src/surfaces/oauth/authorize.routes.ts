@@ -4,7 +4,6 @@
 // see them), never cached, and every form that changes something is checked
 // for the service's own Origin and the browser session's CSRF token.
 import { type Context, Hono } from 'hono';
-import { describeRoute } from 'hono-openapi';
 import type { AppServices } from '../../deps.js';
 import {
   browserCookieHeader,
@@ -17,7 +16,7 @@ import {
   readCookie,
 } from '../../access/browser-session.js';
 import { requestHeader, setResponseHeader } from '../../lib/node-fast-path.js';
-import { ROUTE_META, type RouteMeta } from '../../middleware/route-meta.js';
+import { described, oauthRoute } from './route-doc.js';
 import { answerConsent, authorize, type AuthorizeOutcome, consentPrompt } from '../../provider/authorize.js';
 import { confirmLogout, type LogoutOutcome, logoutRequest } from '../../provider/logout.js';
 import type { OAuthEnv } from './env.js';
@@ -25,20 +24,13 @@ import { toOAuthError } from './errors.js';
 import { consentPage, errorPage, logoutConfirmPage, pageHeaders, signedOutPage } from './provider-pages.js';
 
 /** A browser endpoint's declaration: in the OpenAPI document (HTML or a redirect, no API security) and in the access log. */
-function browserEndpoint(action: string, summary: string, responses: Record<string, string>) {
-  const meta: RouteMeta = { action, summary, tags: ['auth'], responses: {} };
-  const mw = describeRoute({
-    operationId: action,
+const browserEndpoint = (action: string, summary: string, responses: Record<string, string>) =>
+  oauthRoute({
+    action,
     summary,
     description: 'A browser endpoint of the OpenID provider: it answers with a redirect or an HTML page.',
-    tags: meta.tags,
-    security: [],
-    'x-permission': [],
-    'x-audit-action': action,
-    responses: Object.fromEntries(Object.entries(responses).map(([status, description]) => [status, { description }])),
-  } as Parameters<typeof describeRoute>[0]);
-  return Object.assign(mw, { [ROUTE_META]: meta });
-}
+    responses: described(responses),
+  });
 
 const requestIdOf = (c: Context) => (c.get('requestId') as string | undefined) ?? 'unknown';
 

@@ -8,7 +8,6 @@
 // goes on to `next` (which may resume an OpenID authorization). Every other
 // end is a hosted page with the stable code beside the words.
 import { type Context, Hono } from 'hono';
-import { describeRoute } from 'hono-openapi';
 import {
   browserCookieHeader,
   browserCookieName,
@@ -19,7 +18,7 @@ import {
 import type { AppServices } from '../../deps.js';
 import { requestHeader } from '../../lib/node-fast-path.js';
 import { Problem } from '../../lib/problem.js';
-import { ROUTE_META, type RouteMeta } from '../../middleware/route-meta.js';
+import { described, oauthRoute } from './route-doc.js';
 import { startSignedInSession } from '../../modules/auth/auth.service.js';
 import { mayMail, queueVerificationMail } from '../../modules/auth/email.service.js';
 import { revokeSessions } from '../../modules/sessions/sessions.service.js';
@@ -62,21 +61,14 @@ const PROVIDER_ID = /^[A-Za-z0-9._-]{1,64}$/;
 const PROVIDER_ERROR = /^[a-z_]{1,64}$/;
 const NOT_FOUND = 'There is no identity provider by this name here, or it is turned off.';
 
-function browserEndpoint(action: string, summary: string, description: string, responses: Record<string, string>) {
-  const meta: RouteMeta = { action, summary, tags: ['auth'], responses: {} };
-  const mw = describeRoute({
-    operationId: action,
+const browserEndpoint = (action: string, summary: string, description: string, responses: Record<string, string>) =>
+  oauthRoute({
+    action,
     summary,
     description,
-    tags: meta.tags,
-    security: [],
-    'x-permission': [],
-    'x-audit-action': action,
     parameters: [{ name: 'provider', in: 'path', required: true, schema: { type: 'string' }, description: 'The identity provider’s id' }],
-    responses: Object.fromEntries(Object.entries(responses).map(([status, d]) => [status, { description: d }])),
-  } as Parameters<typeof describeRoute>[0]);
-  return Object.assign(mw, { [ROUTE_META]: meta });
-}
+    responses: described(responses),
+  });
 
 /** The query's first value of each parameter (empty values as if omitted). */
 function queryOf(c: Context): Record<string, string> {

@@ -2,10 +2,9 @@
 // POST /oauth2/introspect: the provider's token-side endpoints. Bodies come parsed (c.var.form) and client credentials read
 // (c.var.clientCredentials) by the surface; every answer is JSON, never cached.
 import { Hono, type Context } from 'hono';
-import { describeRoute } from 'hono-openapi';
 import type { AppServices } from '../../deps.js';
 import { requestHeader } from '../../lib/node-fast-path.js';
-import { ROUTE_META, type RouteMeta } from '../../middleware/route-meta.js';
+import { oauthRoute } from './route-doc.js';
 import { authenticateClient } from '../../provider/clients.js';
 import { tokenRequest } from '../../provider/token.js';
 import { introspectToken, revokeToken } from '../../provider/revocation.js';
@@ -17,20 +16,8 @@ import type { OAuthEnv } from './env.js';
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' } as const;
 
 /** An OAuth endpoint's declaration: its audit action and OpenAPI operation (its RFC defines the rest). */
-function endpoint(action: string, summary: string, description: string) {
-  const meta: RouteMeta = { action, summary, tags: ['auth'], responses: {} };
-  const mw = describeRoute({
-    operationId: action,
-    summary,
-    description,
-    tags: meta.tags,
-    security: [],
-    'x-permission': [],
-    'x-audit-action': action,
-    responses: { 200: { description: summary } },
-  } as Parameters<typeof describeRoute>[0]);
-  return Object.assign(mw, { [ROUTE_META]: meta });
-}
+const endpoint = (action: string, summary: string, description: string) =>
+  oauthRoute({ action, summary, description, responses: { 200: { description: summary } } });
 
 const MAX_TOKEN_LENGTH = 8192;
 

@@ -3,10 +3,10 @@
 // Authorization header is none of their business. Cached for five minutes and
 // readable from any origin (they are public).
 import { type Context, Hono } from 'hono';
-import { describeRoute, resolver } from 'hono-openapi';
+import { resolver } from 'hono-openapi';
 import type { z } from 'zod';
 import type { AppServices } from '../../deps.js';
-import { ROUTE_META, type RouteMeta } from '../../middleware/route-meta.js';
+import { oauthRoute } from './route-doc.js';
 import { DiscoverySchema, discoveryDocument, JwksSchema } from '../../provider/discovery.js';
 import type { OAuthEnv } from './env.js';
 
@@ -14,20 +14,14 @@ import type { OAuthEnv } from './env.js';
  * A public document's declaration: its OpenAPI operation (no security, no
  * permission) and the audit action the access log records it under.
  */
-function publicDocument(action: string, summary: string, schema: z.ZodType) {
-  const meta: RouteMeta = { action, summary, tags: ['auth'], responses: { 200: schema } };
-  const mw = describeRoute({
-    operationId: action,
+const publicDocument = (action: string, summary: string, schema: z.ZodType) =>
+  oauthRoute({
+    action,
     summary,
     description: 'Public: needs no credentials, and ignores any sent.',
-    tags: meta.tags,
-    security: [],
-    'x-permission': [],
-    'x-audit-action': action,
     responses: { 200: { description: summary, content: { 'application/json': { schema: resolver(schema) } } } },
-  } as Parameters<typeof describeRoute>[0]);
-  return Object.assign(mw, { [ROUTE_META]: meta });
-}
+    schemas: { 200: schema },
+  });
 
 const PUBLIC_HEADERS = { 'Cache-Control': 'public, max-age=300', 'Access-Control-Allow-Origin': '*' } as const;
 
